@@ -1,0 +1,72 @@
+//! Command-line interface (DESIGN.md §3) and dispatch to the subcommands.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "feedgate", version, about = "Self-healing market-data gateway for Kite Connect and Fyers")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Simulator + gateway in one process, market treated as open; dashboard at http://127.0.0.1:8080/.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Market speed multiplier (1.0 = about one update per instrument per second).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+    },
+    /// The gateway against a real broker (or any broker-compatible endpoint set by URL).
+    Serve {
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
+    /// The standalone broker simulator (Kite WS + REST + login page + control API).
+    Sim(SimArgs),
+    /// Print the market-session JSON for now or the given instant.
+    Session {
+        /// RFC 3339 instant, e.g. 2026-01-26T10:00:00+05:30 (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long, default_value = "NSE")]
+        exchange: String,
+    },
+    /// Validate config, calendar coverage and token; exit 0 when ready.
+    Check {
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub listen: SocketAddr,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, default_value = "feedgate-sim")]
+    pub api_key: String,
+    #[arg(long, default_value = "feedgate-sim-secret")]
+    pub api_secret: String,
+    #[arg(long, default_value = "http://127.0.0.1:8080/api/auth/callback")]
+    pub redirect_url: String,
+    /// Aggregate ticks per second across all instruments (default: ~1 update/s per instrument).
+    #[arg(long)]
+    pub rate: Option<f64>,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Sim(args) => crate::sim_cmd::run(args).await,
+        Command::Demo { .. } | Command::Serve { .. } | Command::Session { .. } | Command::Check { .. } => {
+            anyhow::bail!("this command is not yet available in this build")
+        }
+    }
+}

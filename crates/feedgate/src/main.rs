@@ -1,0 +1,36 @@
+//! The `feedgate` binary: command line, logging set-up and wiring of the library crates.
+//! This is the only crate that uses `anyhow`: errors end here, as messages for a person.
+
+mod cli;
+mod logging;
+mod shutdown;
+mod sim_cmd;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // A `.env` in the working directory is part of the documented configuration (DESIGN.md §4).
+    let dotenv = dotenvy::dotenv();
+    let cli = cli::Cli::parse();
+    logging::init();
+    if let Err(err) = &dotenv {
+        if !err.not_found() {
+            tracing::warn!(error = %err, "could not read .env; continuing with the process environment");
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("feedgate: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("feedgate: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

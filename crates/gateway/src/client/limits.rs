@@ -1,0 +1,156 @@
+//! Per-client limits: symbol count, frame size and the inbound message rate (a token bucket in
+//! monotonic time, so tests drive it with paused time).
+
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Limits applied to every client connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// Instruments one connection may subscribe to (Kite's own per-socket cap is 3000).
+    pub max_symbols: usize,
+    /// Largest accepted text frame, in bytes; larger ones get an `error` and are dropped.
+    pub max_frame_bytes: usize,
+    /// Sustained requests per second a client may send.
+    pub rate_per_sec: u32,
+    /// Requests a client may send in a burst above the sustained rate.
+    pub burst: u32,
+    /// Requests dropped for rate within one `flood_window` before the client is disconnected.
+    pub flood_drops: u32,
+    pub flood_window: Duration,
+    /// Byte budget of the immediate (non-conflating) outbox queue.
+    pub outbox_immediate_bytes: usize,
+    /// A client whose socket does not take a write within this long is disconnected.
+    pub write_timeout: Duration,
+}
+
+impl Default for ClientLimits {
+    fn default() -> Self {
+        Self {
+            max_symbols: 3000,
+            max_frame_bytes: 64 * 1024,
+            rate_per_sec: 20,
+            burst: 100,
+            flood_drops: 200,
+            flood_window: Duration::from_secs(10),
+            outbox_immediate_bytes: 4 * 1024 * 1024,
+            write_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Verdict on one inbound request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    Accept,
+    /// Over the rate: drop the request and tell the client (at most once per second).
+    Drop {
+        notify: bool,
+    },
+    /// Persistent flooding: disconnect.
+    Disconnect,
+}
+
+/// Token bucket with flood detection.
+#[derive(Debug)]
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+    flood_drops: u32,
+    flood_window: Duration,
+    window_start: Instant,
+    drops_in_window: u32,
+    last_notice: Option<Instant>,
+}
+
+impl RateLimiter {
+    pub fn new(limits: &ClientLimits, now: Instant) -> Self {
+        let burst = f64::from(limits.burst.max(1));
+        Self {
+            rate: f64::from(limits.rate_per_sec.max(1)),
+            burst,
+            tokens: burst,
+            last: now,
+            flood_drops: limits.flood_drops.max(1),
+            flood_window: limits.flood_window,
+            window_start: now,
+            drops_in_window: 0,
+            last_notice: None,
+        }
+    }
+
+    pub fn admit(&mut self, now: Instant) -> Admit {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Admit::Accept;
+        }
+        if now.saturating_duration_since(self.window_start) > self.flood_window {
+            self.window_start = now;
+            self.drops_in_window = 0;
+        }
+        self.drops_in_window += 1;
+        if self.drops_in_window >= self.flood_drops {
+            return Admit::Disconnect;
+        }
+        let notify = self
+            .last_notice
+            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1));
+        if notify {
+            self.last_notice = Some(now);
+        }
+        Admit::Drop { notify }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn bucket_allows_burst_then_rate_then_disconnects_floods() {
+        let limits = ClientLimits {
+            rate_per_sec: 10,
+            burst: 5,
+            flood_drops: 20,
+            ..ClientLimits::default()
+        };
+        let t0 = Instant::now();
+        let mut rl = RateLimiter::new(&limits, t0);
+        for _ in 0..5 {
+            assert_eq!(rl.admit(t0), Admit::Accept);
+        }
+        assert_eq!(rl.admit(t0), Admit::Drop { notify: true });
+        assert_eq!(
+            rl.admit(t0),
+            Admit::Drop { notify: false },
+            "one notice per second"
+        );
+        // 100 ms later one token has been refilled.
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!(rl.admit(t1), Admit::Accept);
+        let mut verdict = Admit::Accept;
+        for _ in 0..30 {
+            verdict = rl.admit(t1);
+            if verdict == Admit::Disconnect {
+                break;
+            }
+        }
+        assert_eq!(verdict, Admit::Disconnect);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_client_is_never_limited() {
+        let limits = ClientLimits::default();
+        let mut now = Instant::now();
+        let mut rl = RateLimiter::new(&limits, now);
+        for _ in 0..10_000 {
+            now += Duration::from_millis(60); // ~16/s, under the 20/s rate
+            assert_eq!(rl.admit(now), Admit::Accept);
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The hub: client subscriptions, latest values and fan-out (see `docs/ARCHITECTURE.md`).
+
+pub mod core;
+pub mod outbox;
+mod task;
+
+pub use self::core::{ClientId, Demand, FanoutStats, HubCore, Liveness};
+pub use self::outbox::{Drained, Outbox, Overflow, Slot};
+pub use self::task::HubStats;
+
+use crate::clock::SharedClock;
+use crate::instruments::Instrument;
+use crate::tick::{Mode, Tick, Token};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use task::{Command, HubTask};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Channel sizes. Both are bounded (DESIGN.md §2): a full tick channel makes the upstream
+/// reader wait, which is the right back-pressure; it never reaches a client.
+#[derive(Debug, Clone, Copy)]
+pub struct HubConfig {
+    pub command_capacity: usize,
+    pub tick_capacity: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            command_capacity: 4096,
+            tick_capacity: 1024,
+        }
+    }
+}
+
+/// The hub stopped (shutdown in progress).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the hub has stopped (feedgate is shutting down)")]
+pub struct HubClosed;
+
+/// Cloneable handle to the hub task.
+#[derive(Debug, Clone)]
+pub struct HubHandle {
+    commands: mpsc::Sender<Command>,
+    ticks: mpsc::Sender<Vec<Tick>>,
+    demand: watch::Receiver<Arc<Demand>>,
+    stats: Arc<HubStats>,
+    next_client: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("hub::Command")
+    }
+}
+
+/// Starts the hub task. `feed_live` tells it whether cached values are current (the feed is
+/// streaming) or last-known (they are then marked stale).
+pub fn spawn(
+    cfg: HubConfig,
+    feed_live: watch::Receiver<bool>,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
+) -> HubHandle {
+    let (cmd_tx, cmd_rx) = mpsc::channel(cfg.command_capacity);
+    let (tick_tx, tick_rx) = mpsc::channel(cfg.tick_capacity);
+    let (demand_tx, demand_rx) = watch::channel(Arc::new(Demand::new()));
+    let stats = Arc::new(HubStats::default());
+    let task = HubTask {
+        core: HubCore::new(),
+        commands: cmd_rx,
+        ticks: tick_rx,
+        demand: demand_tx,
+        feed_live,
+        clock,
+        stats: stats.clone(),
+        shutdown,
+    };
+    tracker.spawn(task.run());
+    HubHandle {
+        commands: cmd_tx,
+        ticks: tick_tx,
+        demand: demand_rx,
+        stats,
+        next_client: Arc::new(AtomicU64::new(1)),
+    }
+}
+
+impl HubHandle {
+    /// A fresh id for a new client connection.
+    pub fn next_client_id(&self) -> ClientId {
+        self.next_client.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Where the upstream sends decoded ticks.
+    pub fn tick_sender(&self) -> mpsc::Sender<Vec<Tick>> {
+        self.ticks.clone()
+    }
+
+    /// The union of demand, for the upstream.
+    pub fn demand(&self) -> watch::Receiver<Arc<Demand>> {
+        self.demand.clone()
+    }
+
+    pub fn stats(&self) -> &Arc<HubStats> {
+        &self.stats
+    }
+
+    async fn send(&self, cmd: Command) -> Result<(), HubClosed> {
+        self.commands.send(cmd).await.map_err(|_| HubClosed)
+    }
+
+    pub async fn subscribe(
+        &self,
+        client: ClientId,
+        outbox: Arc<Outbox>,
+        items: Vec<(Arc<Instrument>, Mode)>,
+    ) -> Result<(), HubClosed> {
+        self.send(Command::Subscribe {
+            client,
+            outbox,
+            items,
+        })
+        .await
+    }
+
+    pub async fn unsubscribe(&self, client: ClientId, tokens: Vec<Token>) -> Result<(), HubClosed> {
+        self.send(Command::Unsubscribe { client, tokens }).await
+    }
+
+    pub async fn disconnect(&self, client: ClientId) -> Result<(), HubClosed> {
+        self.send(Command::Disconnect { client }).await
+    }
+
+    pub async fn set_watchlist(
+        &self,
+        items: Vec<(Arc<Instrument>, Mode)>,
+    ) -> Result<(), HubClosed> {
+        self.send(Command::Watchlist(items)).await
+    }
+
+    pub async fn seed(&self, items: Vec<(Arc<Instrument>, Tick)>) -> Result<(), HubClosed> {
+        self.send(Command::Seed(items)).await
+    }
+
+    /// The latest tick of each token (`None` where nothing is known).
+    pub async fn latest(&self, tokens: Vec<Token>) -> Result<Vec<Option<Tick>>, HubClosed> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Latest { tokens, reply: tx }).await?;
+        rx.await.map_err(|_| HubClosed)
+    }
+
+    /// Every latest value the hub holds (for persistence).
+    pub async fn latest_all(&self) -> Result<Vec<(Arc<Instrument>, Tick)>, HubClosed> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::LatestAll { reply: tx }).await?;
+        rx.await.map_err(|_| HubClosed)
+    }
+}

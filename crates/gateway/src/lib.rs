@@ -1,0 +1,11 @@
+//! feedgate's gateway: the upstream broker feed, the hub that fans ticks out to clients, the
+//! client WebSocket protocol and the HTTP API. See `docs/ARCHITECTURE.md` for the design.
+
+pub mod client;
+pub mod clock;
+pub mod hub;
+pub mod instruments;
+pub mod price;
+pub mod protocol;
+pub mod status;
+pub mod tick;
