@@ -1,11 +1,17 @@
 //! feedgate's gateway: the upstream broker feed, the hub that fans ticks out to clients, the
 //! client WebSocket protocol and the HTTP API. See `docs/ARCHITECTURE.md` for the design.
 
+pub mod api;
 pub mod client;
 pub mod clock;
+pub mod config;
 pub mod hub;
 pub mod instruments;
+pub mod monitor;
 pub mod price;
 pub mod protocol;
+pub mod repeats;
+pub mod secret;
 pub mod status;
 pub mod tick;
+pub mod upstream;

@@ -1,0 +1,448 @@
+//! Gateway configuration (DESIGN.md §4): parsed and validated from a key → value map, so the
+//! binary can layer a TOML file, the environment and flags, and tests can build one directly.
+//! Every error names the variable, the bad value and what is expected.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use crate::secret::Secret;
+
+/// Which broker the upstream speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broker {
+    Kite,
+    Fyers,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KiteConfig {
+    pub api_key: String,
+    pub api_secret: Secret,
+    pub access_token: Option<Secret>,
+    pub api_url: String,
+    pub ws_url: String,
+    pub login_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FyersConfig {
+    pub app_id: String,
+    pub secret_id: Secret,
+    pub access_token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+    pub api_url: String,
+    pub data_api_url: String,
+    pub ws_url: String,
+    pub login_url: String,
+}
+
+/// Upstream feed tuning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedConfig {
+    /// `FEED_STALE_THRESHOLD`: no data this long while the market should be producing it → stale.
+    pub stale_threshold: Duration,
+    /// `FEED_RECONNECT_DELAY`: first backoff delay after a failed attempt.
+    pub reconnect_delay: Duration,
+    /// `FEED_MAX_RECONNECT_DELAY`: backoff cap.
+    pub max_reconnect_delay: Duration,
+    /// `FEED_MAX_RECONNECTS`: consecutive failed attempts before REST fallback takes over.
+    pub max_reconnects: u32,
+    /// `REST_POLL_INTERVAL`.
+    pub rest_poll_interval: Duration,
+    /// No frame at all (heartbeats included) this long → the socket is dead. Kite heartbeats
+    /// every second when idle.
+    pub liveness_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    pub broker: Broker,
+    pub data_dir: PathBuf,
+    /// `FEEDGATE_INSTRUMENTS`, the always-subscribed watchlist.
+    pub instruments: Vec<String>,
+    pub kite: KiteConfig,
+    pub fyers: FyersConfig,
+    pub feed: FeedConfig,
+    /// `TICK_THROTTLE_MS`.
+    pub tick_throttle: Duration,
+    /// `HEARTBEAT_INTERVAL`.
+    pub heartbeat_interval: Duration,
+    /// `ENABLE_SCHEDULER`.
+    pub enable_scheduler: bool,
+    /// `DEV_MODE`.
+    pub dev_mode: bool,
+    /// `FEEDGATE_CALENDAR`.
+    pub calendar: Option<PathBuf>,
+    /// `FEEDGATE_PUBLIC_URL`: how users reach this gateway (for login links in messages);
+    /// defaults to `http://<listen>`.
+    pub public_url: String,
+    /// `FEEDGATE_MAX_SYMBOLS_PER_CLIENT`.
+    pub max_symbols_per_client: usize,
+}
+
+/// One invalid setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}={value:?} is invalid: {expected}")]
+pub struct ConfigError {
+    pub key: String,
+    pub value: String,
+    pub expected: String,
+}
+
+/// All invalid settings at once, so a user fixes them in one go.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+/// Every key feedgate reads (for the unknown-variable warning and the docs).
+pub const KNOWN_KEYS: &[&str] = &[
+    "FEEDGATE_LISTEN",
+    "FEEDGATE_BROKER",
+    "FEEDGATE_DATA_DIR",
+    "FEEDGATE_INSTRUMENTS",
+    "FEEDGATE_CALENDAR",
+    "FEEDGATE_LOG",
+    "FEEDGATE_LOG_FORMAT",
+    "FEEDGATE_PUBLIC_URL",
+    "FEEDGATE_MAX_SYMBOLS_PER_CLIENT",
+    "ZERODHA_API_KEY",
+    "ZERODHA_API_SECRET",
+    "ZERODHA_ACCESS_TOKEN",
+    "KITE_API_URL",
+    "KITE_WS_URL",
+    "KITE_LOGIN_URL",
+    "FYERS_APP_ID",
+    "FYERS_SECRET_ID",
+    "FYERS_ACCESS_TOKEN",
+    "FYERS_TOKEN_FILE",
+    "FYERS_API_URL",
+    "FYERS_DATA_API_URL",
+    "FYERS_WS_URL",
+    "FYERS_LOGIN_URL",
+    "FEED_STALE_THRESHOLD",
+    "FEED_RECONNECT_DELAY",
+    "FEED_MAX_RECONNECT_DELAY",
+    "FEED_MAX_RECONNECTS",
+    "REST_POLL_INTERVAL",
+    "TICK_THROTTLE_MS",
+    "HEARTBEAT_INTERVAL",
+    "ENABLE_SCHEDULER",
+    "DEV_MODE",
+];
+
+pub const DEFAULT_INSTRUMENTS: &str = "NSE:NIFTY 50,NSE:NIFTY BANK,BSE:SENSEX";
+
+/// Reads settings from `vars` (upper-case keys), collecting every error.
+#[derive(Debug)]
+struct Reader<'a> {
+    vars: &'a BTreeMap<String, String>,
+    errors: Vec<ConfigError>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(vars: &'a BTreeMap<String, String>) -> Self {
+        Self {
+            vars,
+            errors: Vec::new(),
+        }
+    }
+
+    fn raw(&self, key: &str) -> Option<&'a str> {
+        self.vars
+            .get(key)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn string(&self, key: &str, default: &str) -> String {
+        self.raw(key).unwrap_or(default).to_string()
+    }
+
+    fn fail(&mut self, key: &str, value: &str, expected: impl Into<String>) {
+        self.errors.push(ConfigError {
+            key: key.into(),
+            value: value.into(),
+            expected: expected.into(),
+        });
+    }
+
+    fn bool(&mut self, key: &str, default: bool) -> bool {
+        match self.raw(key) {
+            None => default,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    self.fail(key, v, "true or false");
+                    default
+                }
+            },
+        }
+    }
+
+    fn number(&mut self, key: &str, default: u64, min: u64, max: u64, unit: &str) -> u64 {
+        match self.raw(key) {
+            None => default,
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => n,
+                _ => {
+                    self.fail(key, v, format!("an integer from {min} to {max} ({unit})"));
+                    default
+                }
+            },
+        }
+    }
+
+    fn secs(&mut self, key: &str, default: u64, min: u64, max: u64) -> Duration {
+        Duration::from_secs(self.number(key, default, min, max, "seconds"))
+    }
+
+    fn url(&mut self, key: &str, default: &str, schemes: &[&str]) -> String {
+        let v = self.string(key, default);
+        let ok = schemes.iter().any(|s| {
+            v.strip_prefix(s)
+                .is_some_and(|rest| rest.starts_with("://") && rest.len() > 3)
+        });
+        if !ok {
+            self.fail(
+                key,
+                &v,
+                format!("a URL starting with {}", schemes.join(":// or ") + "://"),
+            );
+        }
+        v.trim_end_matches('/').to_string()
+    }
+}
+
+impl GatewayConfig {
+    /// Parses and validates. Missing keys take their defaults.
+    pub fn from_vars(vars: &BTreeMap<String, String>) -> Result<Self, ConfigErrors> {
+        let mut r = Reader::new(vars);
+        let listen_raw = r.string("FEEDGATE_LISTEN", "127.0.0.1:8080");
+        let listen = match listen_raw.parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                r.fail(
+                    "FEEDGATE_LISTEN",
+                    &listen_raw,
+                    "HOST:PORT with an IP address, e.g. 127.0.0.1:8080 or 0.0.0.0:8080",
+                );
+                SocketAddr::from(([127, 0, 0, 1], 8080))
+            }
+        };
+        let broker_raw = r.string("FEEDGATE_BROKER", "kite");
+        let broker = match broker_raw.to_ascii_lowercase().as_str() {
+            "kite" | "zerodha" => Broker::Kite,
+            "fyers" => Broker::Fyers,
+            _ => {
+                r.fail("FEEDGATE_BROKER", &broker_raw, "kite or fyers");
+                Broker::Kite
+            }
+        };
+        let data_dir = PathBuf::from(r.string("FEEDGATE_DATA_DIR", "./data"));
+        let instruments: Vec<String> = r
+            .string("FEEDGATE_INSTRUMENTS", DEFAULT_INSTRUMENTS)
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let kite = KiteConfig {
+            api_key: r.string("ZERODHA_API_KEY", ""),
+            api_secret: Secret::new(r.string("ZERODHA_API_SECRET", "")),
+            access_token: r.raw("ZERODHA_ACCESS_TOKEN").map(Secret::new),
+            api_url: r.url("KITE_API_URL", "https://api.kite.trade", &["http", "https"]),
+            ws_url: r.url("KITE_WS_URL", "wss://ws.kite.trade", &["ws", "wss"]),
+            login_url: r.url(
+                "KITE_LOGIN_URL",
+                "https://kite.zerodha.com/connect/login",
+                &["http", "https"],
+            ),
+        };
+        let fyers = FyersConfig {
+            app_id: r.string("FYERS_APP_ID", ""),
+            secret_id: Secret::new(r.string("FYERS_SECRET_ID", "")),
+            access_token: r.raw("FYERS_ACCESS_TOKEN").map(Secret::new),
+            token_file: r.raw("FYERS_TOKEN_FILE").map(PathBuf::from),
+            api_url: r.url(
+                "FYERS_API_URL",
+                "https://api-t1.fyers.in/api/v3",
+                &["http", "https"],
+            ),
+            data_api_url: r.url(
+                "FYERS_DATA_API_URL",
+                "https://api-t1.fyers.in/data",
+                &["http", "https"],
+            ),
+            ws_url: r.url(
+                "FYERS_WS_URL",
+                "wss://socket.fyers.in/hsm/v1-5/prod",
+                &["ws", "wss"],
+            ),
+            login_url: r.url(
+                "FYERS_LOGIN_URL",
+                "https://api-t1.fyers.in/api/v3/generate-authcode",
+                &["http", "https"],
+            ),
+        };
+        let reconnect_delay = r.secs("FEED_RECONNECT_DELAY", 5, 1, 3600);
+        let mut max_reconnect_delay = r.secs("FEED_MAX_RECONNECT_DELAY", 60, 1, 3600);
+        if max_reconnect_delay < reconnect_delay {
+            let v = max_reconnect_delay.as_secs().to_string();
+            r.fail(
+                "FEED_MAX_RECONNECT_DELAY",
+                &v,
+                format!(
+                    "at least FEED_RECONNECT_DELAY ({} s)",
+                    reconnect_delay.as_secs()
+                ),
+            );
+            max_reconnect_delay = reconnect_delay;
+        }
+        let feed = FeedConfig {
+            stale_threshold: r.secs("FEED_STALE_THRESHOLD", 10, 2, 3600),
+            reconnect_delay,
+            max_reconnect_delay,
+            max_reconnects: r.number("FEED_MAX_RECONNECTS", 10, 1, 1000, "attempts") as u32,
+            rest_poll_interval: r.secs("REST_POLL_INTERVAL", 2, 1, 3600),
+            liveness_timeout: Duration::from_secs(3),
+        };
+        let tick_throttle =
+            Duration::from_millis(r.number("TICK_THROTTLE_MS", 1000, 0, 60_000, "milliseconds"));
+        let heartbeat_interval = r.secs("HEARTBEAT_INTERVAL", 30, 1, 3600);
+        let enable_scheduler = r.bool("ENABLE_SCHEDULER", true);
+        let dev_mode = r.bool("DEV_MODE", false);
+        let calendar = r.raw("FEEDGATE_CALENDAR").map(PathBuf::from);
+        let public_url = match r.raw("FEEDGATE_PUBLIC_URL") {
+            Some(_) => r.url("FEEDGATE_PUBLIC_URL", "", &["http", "https"]),
+            None => format!("http://{listen}"),
+        };
+        let max_symbols_per_client = r.number(
+            "FEEDGATE_MAX_SYMBOLS_PER_CLIENT",
+            3000,
+            1,
+            100_000,
+            "symbols",
+        ) as usize;
+        if r.errors.is_empty() {
+            Ok(Self {
+                listen,
+                broker,
+                data_dir,
+                instruments,
+                kite,
+                fyers,
+                feed,
+                tick_throttle,
+                heartbeat_interval,
+                enable_scheduler,
+                dev_mode,
+                calendar,
+                public_url,
+                max_symbols_per_client,
+            })
+        } else {
+            Err(ConfigErrors(r.errors))
+        }
+    }
+
+    /// `FEEDGATE_*` keys that feedgate does not know (likely typos), for a warning.
+    pub fn unknown_keys(vars: &BTreeMap<String, String>) -> Vec<String> {
+        vars.keys()
+            .filter(|k| k.starts_with("FEEDGATE_") && !KNOWN_KEYS.contains(&k.as_str()))
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let c = GatewayConfig::from_vars(&BTreeMap::new()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.broker, Broker::Kite);
+        assert_eq!(
+            c.instruments,
+            ["NSE:NIFTY 50", "NSE:NIFTY BANK", "BSE:SENSEX"]
+        );
+        assert_eq!(c.feed.stale_threshold, Duration::from_secs(10));
+        assert_eq!(c.feed.reconnect_delay, Duration::from_secs(5));
+        assert_eq!(c.feed.max_reconnect_delay, Duration::from_secs(60));
+        assert_eq!(c.feed.max_reconnects, 10);
+        assert_eq!(c.feed.rest_poll_interval, Duration::from_secs(2));
+        assert_eq!(c.tick_throttle, Duration::from_millis(1000));
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(30));
+        assert!(c.enable_scheduler && !c.dev_mode);
+        assert_eq!(c.kite.api_url, "https://api.kite.trade");
+        assert_eq!(c.kite.ws_url, "wss://ws.kite.trade");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert!(c.kite.access_token.is_none());
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_with_its_name() {
+        let v = vars(&[
+            ("FEEDGATE_LISTEN", "localhost"),
+            ("FEEDGATE_BROKER", "upstox"),
+            ("FEED_STALE_THRESHOLD", "soon"),
+            ("TICK_THROTTLE_MS", "-5"),
+            ("ENABLE_SCHEDULER", "maybe"),
+            ("KITE_WS_URL", "http://x"),
+            ("FEED_RECONNECT_DELAY", "30"),
+            ("FEED_MAX_RECONNECT_DELAY", "10"),
+        ]);
+        let err = GatewayConfig::from_vars(&v).unwrap_err();
+        let keys: Vec<&str> = err.0.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "FEEDGATE_LISTEN",
+                "FEEDGATE_BROKER",
+                "KITE_WS_URL",
+                "FEED_MAX_RECONNECT_DELAY",
+                "FEED_STALE_THRESHOLD",
+                "TICK_THROTTLE_MS",
+                "ENABLE_SCHEDULER"
+            ]
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("FEEDGATE_BROKER=\"upstox\" is invalid: kite or fyers"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let v = vars(&[
+            ("ZERODHA_API_SECRET", "s3cret"),
+            ("ZERODHA_ACCESS_TOKEN", "tok123"),
+        ]);
+        let c = GatewayConfig::from_vars(&v).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("s3cret") && !dbg.contains("tok123"), "{dbg}");
+        assert_eq!(c.kite.api_secret.expose(), "s3cret");
+    }
+
+    #[test]
+    fn unknown_feedgate_keys_are_listed() {
+        let v = vars(&[
+            ("FEEDGATE_LISTN", "x"),
+            ("FEEDGATE_LISTEN", "127.0.0.1:1"),
+            ("PATH", "/bin"),
+        ]);
+        assert_eq!(GatewayConfig::unknown_keys(&v), ["FEEDGATE_LISTN"]);
+    }
+}

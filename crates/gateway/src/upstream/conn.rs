@@ -1,0 +1,571 @@
+//! One broker connection (a shard): connect with the current token, subscribe the shard's
+//! demand, stream ticks to the hub, watch liveness and freshness, and reconnect with backoff.
+//! The only writer to its socket. Broker specifics live behind [`Wire`].
+//!
+//! Rules (see `docs/ARCHITECTURE.md`):
+//! - any frame proves the socket alive; none within `liveness_timeout` → dead → reconnect;
+//! - no market data for `stale_threshold` while the market should produce it → stale →
+//!   reconnect;
+//! - a refused upgrade (403) is classified with a REST profile call; a rejected token stops all
+//!   attempts until a new token is published (no 403 storm);
+//! - after a failure, the token is checked over REST before the next WebSocket attempt;
+//! - the first reconnect after a connection that worked is immediate; consecutive failures back
+//!   off; `FEED_MAX_RECONNECTS` consecutive failures ask for the REST fallback.
+
+use crate::clock::SharedClock;
+use crate::config::FeedConfig;
+use crate::hub::Demand;
+use crate::repeats::Repeats;
+use crate::secret::CurrentToken;
+use crate::status::Gauges;
+use crate::tick::Tick;
+use crate::upstream::backoff::Backoff;
+use crate::upstream::state::{AttemptError, Disconnect, FeedEvent, FeedState};
+use crate::upstream::supervisor::ShardSlot;
+use crate::upstream::wire::{Inbound, Wire};
+use crate::upstream::{RunPolicy, TokenCheck, TokenVerdict};
+use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Fixed parameters of one connection.
+#[derive(Debug, Clone)]
+pub struct ConnParams {
+    pub shard: usize,
+    pub feed: FeedConfig,
+    /// A connection that stays up this long resets the backoff.
+    pub healthy_after: Duration,
+    /// TCP + TLS + upgrade must finish within this.
+    pub connect_timeout: Duration,
+}
+
+/// The connection's links to the rest of the gateway.
+#[derive(Debug)]
+pub struct ConnIo {
+    pub demand: watch::Receiver<Arc<Demand>>,
+    pub token: watch::Receiver<Option<CurrentToken>>,
+    pub run: watch::Receiver<RunPolicy>,
+    pub ticks: mpsc::Sender<Vec<Tick>>,
+    pub events: broadcast::Sender<FeedEvent>,
+    pub status: ShardSlot,
+    pub checker: Arc<dyn TokenCheck>,
+    pub clock: SharedClock,
+    pub gauges: Arc<Gauges>,
+    pub shutdown: CancellationToken,
+}
+
+/// Runs the connection until shutdown.
+pub async fn run<W: Wire>(mut wire: W, p: ConnParams, mut io: ConnIo) {
+    let mut c = Conn {
+        backoff: Backoff::new(p.feed.reconnect_delay, p.feed.max_reconnect_delay),
+        p,
+        rejected_epoch: None,
+        immediate_used: false,
+        connected_once: false,
+        fallback_wanted: false,
+        failing: Repeats::default(),
+        rng: Rng::seeded(),
+    };
+    while let Some(delay) = c.cycle(&mut wire, &mut io).await {
+        if !delay.is_zero() && !c.wait(delay, &mut io).await {
+            break;
+        }
+    }
+    io.status.send_modify(|s| {
+        s.state = FeedState::Disconnected;
+        s.idle = true;
+    });
+}
+
+struct Conn {
+    p: ConnParams,
+    backoff: Backoff,
+    /// Epoch of a token the broker rejected; no attempts until the epoch changes.
+    rejected_epoch: Option<u64>,
+    /// The one immediate reconnect after a working connection has been spent.
+    immediate_used: bool,
+    connected_once: bool,
+    fallback_wanted: bool,
+    failing: Repeats,
+    rng: Rng,
+}
+
+impl Conn {
+    async fn emit(&self, io: &ConnIo, ev: FeedEvent) {
+        // Broadcast never blocks; a lagging listener loses old events, and state lives in the
+        // shard status anyway.
+        let _ = io.events.send(ev);
+    }
+
+    /// One connect attempt (and session). Returns the delay before the next attempt, or `None`
+    /// on shutdown.
+    async fn cycle<W: Wire>(&mut self, wire: &mut W, io: &mut ConnIo) -> Option<Duration> {
+        let token = self.wait_ready(io).await?;
+        let shard = self.p.shard;
+
+        // Pre-flight: after a failure, ask REST whether the token is still good before opening
+        // another socket with it (a rejected token must not produce a 403 storm).
+        if self.backoff.failures() > 0 {
+            match io.checker.check(token.token.clone()).await {
+                TokenVerdict::Rejected => return Some(self.auth_rejected(io, &token).await),
+                TokenVerdict::Valid | TokenVerdict::Unknown(_) => {}
+            }
+        }
+
+        let attempt = self.backoff.failures() + 1;
+        io.status.send_modify(|s| {
+            s.state = FeedState::Connecting;
+            s.idle = false;
+        });
+        self.emit(io, FeedEvent::Connecting { shard, attempt }).await;
+        if self.connected_once {
+            io.status.send_modify(|s| s.reconnects += 1);
+            metrics::counter!("feedgate_upstream_reconnects_total").increment(1);
+        }
+        let url = wire.url(token.token.expose());
+        let connected = tokio::select! {
+            biased;
+            () = io.shutdown.cancelled() => return None,
+            r = connect(&url, self.p.connect_timeout) => r,
+        };
+        let ws = match connected {
+            Ok(ws) => ws,
+            Err(AttemptError::Upgrade { status: 403 }) => {
+                // Is it the token, or is the WebSocket refused for another reason?
+                match io.checker.check(token.token.clone()).await {
+                    TokenVerdict::Rejected => return Some(self.auth_rejected(io, &token).await),
+                    TokenVerdict::Valid => {
+                        return Some(self.failed(io, AttemptError::Upgrade { status: 403 }).await);
+                    }
+                    TokenVerdict::Unknown(e) => {
+                        tracing::debug!(shard, error = %e, "could not classify a 403 (REST unreachable)");
+                        return Some(self.failed(io, AttemptError::Upgrade { status: 403 }).await);
+                    }
+                }
+            }
+            Err(e) => return Some(self.failed(io, e).await),
+        };
+
+        // Connected.
+        if let Some(n) = self.failing.clear() {
+            tracing::info!(shard, failed_attempts = n + 1, "broker connection recovered");
+        }
+        self.connected_once = true;
+        io.status.send_modify(|s| {
+            s.state = FeedState::Connected;
+            s.failures = 0;
+            s.last_error = None;
+            s.auth_rejected = false;
+        });
+        self.emit(io, FeedEvent::Connected { shard }).await;
+        tracing::info!(shard, "connected to the broker feed");
+        let started = Instant::now();
+        let (end, had_data) = self.session(wire, ws, io, &token).await;
+        let lasted = started.elapsed();
+        io.status.send_modify(|s| {
+            s.state = FeedState::Disconnected;
+            s.subscribed = 0;
+            if matches!(end, Disconnect::Stale { .. }) {
+                s.stalls += 1;
+            }
+        });
+        if matches!(end, Disconnect::Stale { .. }) {
+            metrics::counter!("feedgate_upstream_stalls_total").increment(1);
+        }
+        self.emit(
+            io,
+            FeedEvent::Disconnected {
+                shard,
+                reason: end.clone(),
+            },
+        )
+        .await;
+        match end {
+            Disconnect::Shutdown => return None,
+            Disconnect::Stopped => {
+                tracing::info!(shard, "feed stopped by the scheduler");
+                io.status.send_modify(|s| s.idle = true);
+                return Some(Duration::ZERO);
+            }
+            Disconnect::TokenChanged => {
+                tracing::info!(shard, "reconnecting with the new access token");
+                return Some(Duration::ZERO);
+            }
+            _ => tracing::warn!(shard, reason = %end, lasted_s = lasted.as_secs(), "broker connection lost; reconnecting"),
+        }
+        if lasted >= self.p.healthy_after {
+            self.backoff.reset();
+            self.immediate_used = false;
+        }
+        let _ = had_data;
+        if !self.immediate_used {
+            // A connection that worked and broke: reconnect at once, it is usually a blip.
+            self.immediate_used = true;
+            return Some(Duration::ZERO);
+        }
+        let delay = self.backoff.fail(self.rng.unit());
+        self.after_failure(io, end.to_string(), delay).await;
+        Some(delay)
+    }
+
+    /// A failed attempt: back off, report, and ask for the fallback when failures reach the limit.
+    async fn failed(&mut self, io: &ConnIo, error: AttemptError) -> Duration {
+        let delay = self.backoff.fail(self.rng.unit());
+        io.status.send_modify(|s| s.state = FeedState::Error);
+        self.emit(
+            io,
+            FeedEvent::AttemptFailed {
+                shard: self.p.shard,
+                error: error.clone(),
+                failures: self.backoff.failures(),
+                retry_in: delay,
+            },
+        )
+        .await;
+        self.after_failure(io, error.to_string(), delay).await;
+        delay
+    }
+
+    async fn after_failure(&mut self, io: &ConnIo, error: String, delay: Duration) {
+        let failures = self.backoff.failures();
+        if self.failing.occur(&error) {
+            tracing::warn!(
+                shard = self.p.shard,
+                failures,
+                retry_in_s = delay.as_secs_f64(),
+                error = %error,
+                "broker connection attempt failed; retrying with backoff (repeats of this error are not logged)"
+            );
+        }
+        io.status.send_modify(|s| {
+            s.failures = failures;
+            s.last_error = Some(error);
+        });
+        if failures >= self.p.feed.max_reconnects && !self.fallback_wanted {
+            self.fallback_wanted = true;
+            io.status.send_modify(|s| s.fallback_wanted = true);
+            tracing::warn!(
+                shard = self.p.shard,
+                failures,
+                "WebSocket unusable after {failures} consecutive failures; REST fallback should take over while retries continue"
+            );
+            self.emit(io, FeedEvent::FallbackWanted { shard: self.p.shard }).await;
+        }
+    }
+
+    async fn auth_rejected(&mut self, io: &ConnIo, token: &CurrentToken) -> Duration {
+        self.rejected_epoch = Some(token.epoch);
+        io.status.send_modify(|s| {
+            s.state = FeedState::Error;
+            s.auth_rejected = true;
+            s.last_error = Some("access token rejected by the broker".into());
+        });
+        metrics::counter!("feedgate_upstream_auth_failures_total").increment(1);
+        self.emit(
+            io,
+            FeedEvent::AuthRejected {
+                shard: self.p.shard,
+                token_epoch: token.epoch,
+            },
+        )
+        .await;
+        // No backoff needed: `wait_ready` blocks until a different token is published.
+        Duration::ZERO
+    }
+
+    /// Waits until the feed should run and a usable token exists. `None` on shutdown.
+    async fn wait_ready(&mut self, io: &mut ConnIo) -> Option<CurrentToken> {
+        loop {
+            let run = *io.run.borrow_and_update();
+            let token = io.token.borrow_and_update().clone();
+            let usable = token
+                .as_ref()
+                .filter(|t| Some(t.epoch) != self.rejected_epoch);
+            if run.should_run
+                && let Some(t) = usable
+            {
+                if self.rejected_epoch.is_some() {
+                    // A new token: forget the rejection and the failures it caused.
+                    self.rejected_epoch = None;
+                    self.backoff.reset();
+                    self.immediate_used = false;
+                    io.status.send_modify(|s| s.auth_rejected = false);
+                }
+                return Some(t.clone());
+            }
+            io.status.send_modify(|s| {
+                s.idle = !run.should_run;
+                if s.state != FeedState::Error {
+                    s.state = FeedState::Disconnected;
+                }
+            });
+            tokio::select! {
+                biased;
+                () = io.shutdown.cancelled() => return None,
+                r = io.run.changed() => if r.is_err() { return None },
+                r = io.token.changed() => if r.is_err() { return None },
+            }
+        }
+    }
+
+    /// Sleeps `delay` unless a new token or a scheduler stop makes waiting pointless. `false`
+    /// on shutdown.
+    async fn wait(&mut self, delay: Duration, io: &mut ConnIo) -> bool {
+        let until = Instant::now() + delay;
+        let epoch = io.token.borrow().as_ref().map(|t| t.epoch);
+        loop {
+            tokio::select! {
+                biased;
+                () = io.shutdown.cancelled() => return false,
+                () = tokio::time::sleep_until(until) => return true,
+                r = io.token.changed() => {
+                    if r.is_err() { return false; }
+                    if io.token.borrow().as_ref().map(|t| t.epoch) != epoch {
+                        self.backoff.reset();
+                        return true;
+                    }
+                }
+                r = io.run.changed() => {
+                    if r.is_err() { return false; }
+                    if !io.run.borrow().should_run { return true; }
+                }
+            }
+        }
+    }
+
+    /// Streams one connected socket until it ends. Returns why, and whether data flowed.
+    async fn session<W: Wire>(
+        &mut self,
+        wire: &mut W,
+        ws: Ws,
+        io: &mut ConnIo,
+        token: &CurrentToken,
+    ) -> (Disconnect, bool) {
+        let shard = self.p.shard;
+        let feed = self.p.feed.clone();
+        let (mut sink, mut stream) = ws.split();
+        let mut out = Vec::new();
+        let mut sent = Demand::new();
+        let mut had_data = false;
+        let mut malformed = Repeats::default();
+        let mut notices = Repeats::default();
+
+        // Resubscribe everything this shard wants, with the right modes.
+        let target = io.demand.borrow_and_update().clone();
+        wire.diff(&sent, &target, &mut out);
+        if let Err(e) = send_all(&mut sink, &mut out, feed.liveness_timeout).await {
+            return (e, false);
+        }
+        sent = (*target).clone();
+        io.status.send_modify(|s| s.subscribed = sent.len());
+        self.emit(
+            io,
+            FeedEvent::Resubscribed {
+                shard,
+                instruments: sent.len(),
+            },
+        )
+        .await;
+        tracing::info!(shard, instruments = sent.len(), "subscribed");
+
+        let mut last_frame = Instant::now();
+        let mut last_data = Instant::now();
+        let mut check = tokio::time::interval(Duration::from_millis(250));
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks: Vec<Tick> = Vec::new();
+        let end = loop {
+            tokio::select! {
+                biased;
+                () = io.shutdown.cancelled() => break Disconnect::Shutdown,
+                r = io.run.changed() => {
+                    if r.is_err() { break Disconnect::Shutdown; }
+                    if !io.run.borrow().should_run { break Disconnect::Stopped; }
+                }
+                r = io.token.changed() => {
+                    if r.is_err() { break Disconnect::Shutdown; }
+                    let now_epoch = io.token.borrow().as_ref().map(|t| t.epoch);
+                    if now_epoch != Some(token.epoch) { break Disconnect::TokenChanged; }
+                }
+                r = io.demand.changed() => {
+                    if r.is_err() { break Disconnect::Shutdown; }
+                    let target = io.demand.borrow_and_update().clone();
+                    wire.diff(&sent, &target, &mut out);
+                    if let Err(e) = send_all(&mut sink, &mut out, feed.liveness_timeout).await {
+                        break e;
+                    }
+                    sent = (*target).clone();
+                    io.status.send_modify(|s| s.subscribed = sent.len());
+                }
+                frame = stream.next() => {
+                    let msg = match frame {
+                        None => break Disconnect::Closed { code: None, reason: String::new() },
+                        Some(Err(e)) => break Disconnect::Error(e.to_string()),
+                        Some(Ok(m)) => m,
+                    };
+                    last_frame = Instant::now();
+                    if let Message::Close(frame) = &msg {
+                        break Disconnect::Closed {
+                            code: frame.as_ref().map(|f| u16::from(f.code)),
+                            reason: frame.as_ref().map(|f| f.reason.to_string()).unwrap_or_default(),
+                        };
+                    }
+                    let now_ms = io.clock.now_ms();
+                    match wire.decode(&msg, now_ms, &mut ticks) {
+                        Inbound::Heartbeat | Inbound::Ignored => {}
+                        Inbound::Data { .. } => {}
+                        Inbound::Malformed { detail } => {
+                            metrics::counter!("feedgate_upstream_malformed_frames_total").increment(1);
+                            if malformed.occur("malformed") {
+                                tracing::warn!(shard, detail = %detail, "malformed frame from the broker; skipped it, the feed continues (further ones are counted, not logged)");
+                            }
+                        }
+                        Inbound::Notice { error, text } => {
+                            if notices.occur(&text) {
+                                if error {
+                                    tracing::warn!(shard, message = %text, "broker error message");
+                                } else {
+                                    tracing::info!(shard, message = %text, "broker message");
+                                }
+                            }
+                        }
+                    }
+                    if !ticks.is_empty() {
+                        last_data = last_frame;
+                        if !had_data && self.fallback_wanted {
+                            self.fallback_wanted = false;
+                            io.status.send_modify(|s| s.fallback_wanted = false);
+                            self.emit(io, FeedEvent::Recovered { shard }).await;
+                        }
+                        had_data = true;
+                        io.gauges.last_data_ms.store(now_ms, Ordering::Relaxed);
+                        metrics::counter!("feedgate_upstream_ticks_total").increment(ticks.len() as u64);
+                        let batch = std::mem::take(&mut ticks);
+                        tokio::select! {
+                            biased;
+                            () = io.shutdown.cancelled() => break Disconnect::Shutdown,
+                            r = io.ticks.send(batch) => if r.is_err() { break Disconnect::Shutdown },
+                        }
+                    }
+                }
+                _ = check.tick() => {
+                    let now = Instant::now();
+                    let silent = now.duration_since(last_frame);
+                    if silent >= feed.liveness_timeout {
+                        break Disconnect::Dead { silent_for: silent };
+                    }
+                    let quiet = now.duration_since(last_data);
+                    if io.run.borrow().expects_data && !sent.is_empty() && quiet >= feed.stale_threshold {
+                        io.status.send_modify(|s| s.state = FeedState::Stale);
+                        break Disconnect::Stale { no_data_for: quiet };
+                    }
+                }
+            }
+        };
+        if let Some(n) = malformed.clear().filter(|n| *n > 0) {
+            tracing::warn!(shard, count = n + 1, "malformed frames skipped during this connection");
+        }
+        let code = match end {
+            Disconnect::Shutdown => Some(CloseCode::Away),
+            Disconnect::Stopped | Disconnect::TokenChanged | Disconnect::Stale { .. } => {
+                Some(CloseCode::Normal)
+            }
+            _ => None,
+        };
+        if let Some(code) = code {
+            let close = sink.send(Message::Close(Some(CloseFrame {
+                code,
+                reason: "".into(),
+            })));
+            let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
+        }
+        (end, had_data)
+    }
+}
+
+/// Sends queued frames with one flush; a broker that does not take them in time is dead.
+async fn send_all<S>(sink: &mut S, out: &mut Vec<Message>, timeout: Duration) -> Result<(), Disconnect>
+where
+    S: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    if out.is_empty() {
+        return Ok(());
+    }
+    let write = async {
+        for m in out.drain(..) {
+            sink.feed(m).await?;
+        }
+        sink.flush().await
+    };
+    match tokio::time::timeout(timeout.max(Duration::from_secs(1)), write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Disconnect::Error(e.to_string())),
+        Err(_) => Err(Disconnect::Dead {
+            silent_for: timeout,
+        }),
+    }
+}
+
+/// Opens the WebSocket. Never includes the URL (it carries the token) in errors.
+async fn connect(url: &str, timeout: Duration) -> Result<Ws, AttemptError> {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(16 << 20))
+        .max_frame_size(Some(16 << 20));
+    let fut = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
+    match tokio::time::timeout(timeout, fut).await {
+        Err(_) => Err(AttemptError::Connect(format!(
+            "no WebSocket handshake within {} s",
+            timeout.as_secs()
+        ))),
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(tungstenite::Error::Http(resp))) => Err(AttemptError::Upgrade {
+            status: resp.status().as_u16(),
+        }),
+        Ok(Err(e)) => Err(AttemptError::Connect(describe(&e))),
+    }
+}
+
+/// A tungstenite error as text without any URL in it.
+fn describe(e: &tungstenite::Error) -> String {
+    match e {
+        tungstenite::Error::Io(io) => io.to_string(),
+        tungstenite::Error::Url(_) => "invalid WebSocket URL (check KITE_WS_URL)".into(),
+        tungstenite::Error::Tls(t) => format!("TLS: {t}"),
+        other => other.to_string(),
+    }
+}
+
+/// A tiny xorshift generator for backoff jitter: no need for cryptographic randomness, and no
+/// shared global state between shards.
+#[derive(Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn seeded() -> Self {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9E37_79B9_7F4A_7C15);
+        Self(t | 1)
+    }
+
+    fn unit(&mut self) -> f64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
