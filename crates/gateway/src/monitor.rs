@@ -281,6 +281,8 @@ mod tests {
         for _ in 0..9 {
             w.push(true);
         }
+        assert_eq!(w.percent(), 90.0, "still in the window");
+        w.push(true);
         assert_eq!(w.percent(), 100.0, "the bad sample slid out of the window");
         for _ in 0..10 {
             w.push(false);
