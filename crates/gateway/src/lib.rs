@@ -2,6 +2,7 @@
 //! client WebSocket protocol and the HTTP API. See `docs/ARCHITECTURE.md` for the design.
 
 pub mod api;
+pub mod auth;
 pub mod client;
 pub mod clock;
 pub mod config;
