@@ -65,7 +65,8 @@ pub struct SimArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sim(args) => crate::sim_cmd::run(args).await,
-        Command::Demo { .. } | Command::Serve { .. } | Command::Session { .. } | Command::Check { .. } => {
+        Command::Session { at, exchange } => crate::session_cmd::run(at, &exchange),
+        Command::Demo { .. } | Command::Serve { .. } | Command::Check { .. } => {
             anyhow::bail!("this command is not yet available in this build")
         }
     }

@@ -1,8 +1,10 @@
 //! The `feedgate` binary: command line, logging set-up and wiring of the library crates.
 //! This is the only crate that uses `anyhow`: errors end here, as messages for a person.
 
+mod calendar;
 mod cli;
 mod logging;
+mod session_cmd;
 mod shutdown;
 mod sim_cmd;
 

@@ -12,6 +12,7 @@ pub mod monitor;
 pub mod price;
 pub mod protocol;
 pub mod repeats;
+pub mod schedule;
 pub mod secret;
 pub mod status;
 pub mod tick;
