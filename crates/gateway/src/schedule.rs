@@ -60,13 +60,11 @@ pub async fn run(io: ScheduleIo, shutdown: CancellationToken) {
     let mut pending: Option<(Action, DateTime<Utc>)> = None;
     loop {
         let now = io.clock.now();
-        if let Some((action, at)) = pending.take()
+        if let Some((Action::TokenCheck, at)) = pending.take()
             && now >= at
         {
-            if action == Action::TokenCheck {
-                tracing::info!("pre-market token check");
-                let _ = io.token_checks.try_send(());
-            }
+            tracing::info!("pre-market token check");
+            let _ = io.token_checks.try_send(());
         }
         let (run, view, status, action, action_at) =
             evaluate(now, &io.calendar, &io.config, io.segment);
