@@ -16,10 +16,10 @@ fn main() -> ExitCode {
     let dotenv = dotenvy::dotenv();
     let cli = cli::Cli::parse();
     logging::init();
-    if let Err(err) = &dotenv {
-        if !err.not_found() {
-            tracing::warn!(error = %err, "could not read .env; continuing with the process environment");
-        }
+    if let Err(err) = &dotenv
+        && !err.not_found()
+    {
+        tracing::warn!(error = %err, "could not read .env; continuing with the process environment");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
