@@ -5,7 +5,11 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "feedgate", version, about = "Self-healing market-data gateway for Kite Connect and Fyers")]
+#[command(
+    name = "feedgate",
+    version,
+    about = "Self-healing market-data gateway for Kite Connect and Fyers"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -21,7 +21,10 @@ fn main() -> ExitCode {
     {
         tracing::warn!(error = %err, "could not read .env; continuing with the process environment");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("feedgate: cannot start the async runtime: {err}");

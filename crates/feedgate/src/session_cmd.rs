@@ -8,7 +8,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 pub fn run(at: Option<String>, exchange: &str) -> anyhow::Result<ExitCode> {
-    let segment: Segment = exchange.parse().map_err(|e| anyhow::anyhow!("--exchange: {e}"))?;
+    let segment: Segment = exchange
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--exchange: {e}"))?;
     let instant = match at {
         None => Utc::now(),
         Some(s) => DateTime::parse_from_rfc3339(s.trim())

@@ -3,15 +3,18 @@
 
 pub mod api;
 pub mod auth;
+pub mod broker;
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod hub;
 pub mod instruments;
+pub mod instruments_store;
 pub mod monitor;
 pub mod price;
 pub mod protocol;
 pub mod repeats;
+pub mod runtime;
 pub mod schedule;
 pub mod secret;
 pub mod status;

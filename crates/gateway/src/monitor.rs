@@ -125,15 +125,23 @@ pub fn client_status(i: &Inputs) -> ClientStatus {
             FeedState::Connected if i.fresh || !i.market.expects_data => {
                 "✓ Connected and receiving live data".to_string()
             }
-            FeedState::Connected => "Connected, but no data is arriving: checking the feed".to_string(),
-            FeedState::Stale => "Feed stale: no data while the market is open; reconnecting…".to_string(),
+            FeedState::Connected => {
+                "Connected, but no data is arriving: checking the feed".to_string()
+            }
+            FeedState::Stale => {
+                "Feed stale: no data while the market is open; reconnecting…".to_string()
+            }
             FeedState::Connecting => "Reconnecting to the broker…".to_string(),
             FeedState::Disconnected => "Disconnected from the broker; reconnecting…".to_string(),
             FeedState::Error => "Cannot reach the broker feed; retrying with backoff…".to_string(),
         }
     };
     ClientStatus {
-        mode: if i.fallback { "REST API Polling" } else { "WebSocket" },
+        mode: if i.fallback {
+            "REST API Polling"
+        } else {
+            "WebSocket"
+        },
         quality,
         message,
         market_status: i.market.phase,
@@ -208,9 +216,11 @@ pub async fn run(mut io: MonitorIo, shutdown: CancellationToken) {
             }
         });
         let live = feed == FeedState::Connected || fallback;
-        io.feed_live.send_if_modified(|cur| std::mem::replace(cur, live) != live);
+        io.feed_live
+            .send_if_modified(|cur| std::mem::replace(cur, live) != live);
         let q = window.percent();
-        io.quality.send_if_modified(|cur| std::mem::replace(cur, q) != q);
+        io.quality
+            .send_if_modified(|cur| std::mem::replace(cur, q) != q);
     }
 }
 
@@ -234,7 +244,10 @@ mod tests {
     #[test]
     fn quality_and_messages() {
         let ok = client_status(&inputs(FeedState::Connected));
-        assert_eq!((ok.mode, ok.quality, ok.is_healthy), ("WebSocket", "EXCELLENT", true));
+        assert_eq!(
+            (ok.mode, ok.quality, ok.is_healthy),
+            ("WebSocket", "EXCELLENT", true)
+        );
         assert_eq!(ok.message, "✓ Connected and receiving live data");
 
         let mut i = inputs(FeedState::Connected);
@@ -246,7 +259,10 @@ mod tests {
         let mut i = inputs(FeedState::Error);
         i.fallback = true;
         let st = client_status(&i);
-        assert_eq!((st.mode, st.quality, st.using_rest_fallback), ("REST API Polling", "DEGRADED", true));
+        assert_eq!(
+            (st.mode, st.quality, st.using_rest_fallback),
+            ("REST API Polling", "DEGRADED", true)
+        );
         assert!(st.message.contains("REST fallback"));
 
         let mut i = inputs(FeedState::Connected);
@@ -262,7 +278,10 @@ mod tests {
             phase: "CLOSED",
             expects_data: false,
         };
-        assert_eq!(client_status(&i).message, "Market closed: showing last known prices");
+        assert_eq!(
+            client_status(&i).message,
+            "Market closed: showing last known prices"
+        );
 
         let st = client_status(&inputs(FeedState::Connecting));
         assert_eq!((st.quality, st.is_healthy), ("POOR", false));

@@ -25,7 +25,9 @@ impl Repeats {
 
     /// The condition ended. Returns how many repeats were not logged, if any occurred at all.
     pub fn clear(&mut self) -> Option<u64> {
-        self.current.take().map(|_| std::mem::take(&mut self.suppressed))
+        self.current
+            .take()
+            .map(|_| std::mem::take(&mut self.suppressed))
     }
 
     pub fn is_active(&self) -> bool {

@@ -47,7 +47,11 @@ pub fn evaluate(
         should_run: d.feed_should_run,
         expects_data: d.market_expects_data,
     };
-    let phase = if config.dev_mode { "LIVE" } else { st.phase.as_str() };
+    let phase = if config.dev_mode {
+        "LIVE"
+    } else {
+        st.phase.as_str()
+    };
     let view = MarketView {
         phase,
         expects_data: d.market_expects_data,
@@ -86,8 +90,10 @@ pub async fn run(io: ScheduleIo, shutdown: CancellationToken) {
                 "schedule changed"
             );
         }
-        io.run.send_if_modified(|cur| std::mem::replace(cur, run) != run);
-        io.market.send_if_modified(|cur| std::mem::replace(cur, view) != view);
+        io.run
+            .send_if_modified(|cur| std::mem::replace(cur, run) != run);
+        io.market
+            .send_if_modified(|cur| std::mem::replace(cur, view) != view);
         io.status.send_replace(status.clone());
         pending = Some((action, action_at));
 
@@ -151,7 +157,8 @@ mod tests {
         let (run, view, ..) = evaluate(t("2026-11-23T10:15:00+05:30"), &cal, &cfg, Segment::NseCm);
         assert!(run.should_run && run.expects_data);
         assert_eq!(view.phase, "LIVE");
-        let (run, view, st, ..) = evaluate(t("2026-11-22T10:15:00+05:30"), &cal, &cfg, Segment::NseCm);
+        let (run, view, st, ..) =
+            evaluate(t("2026-11-22T10:15:00+05:30"), &cal, &cfg, Segment::NseCm);
         assert!(!run.should_run, "Sunday");
         assert_eq!((view.phase, st.holiday), ("CLOSED", None));
         let dev = SchedulerConfig {

@@ -1,6 +1,7 @@
 //! The HTTP API and the client WebSocket endpoint (DESIGN.md §5–§6), as one axum router over
 //! a cheaply cloneable [`AppState`].
 
+pub mod auth;
 pub mod error;
 pub mod quotes;
 pub mod status;
@@ -8,6 +9,8 @@ pub mod ws;
 
 pub use error::ApiError;
 
+use crate::auth::AuthHandle;
+use crate::broker::BrokerApi;
 use crate::client::ClientContext;
 use crate::clock::SharedClock;
 use crate::hub::HubHandle;
@@ -15,7 +18,7 @@ use crate::instruments::Registry;
 use crate::status::Gauges;
 use crate::upstream::UpstreamHandle;
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -32,27 +35,45 @@ struct Inner {
     client: ClientContext,
     upstream: UpstreamHandle,
     feed_live: watch::Receiver<bool>,
+    auth: AuthHandle,
+    broker: Arc<dyn BrokerApi>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
 
+/// The parts an [`AppState`] is built from.
+#[derive(Debug)]
+pub struct AppParts {
+    pub client: ClientContext,
+    pub upstream: UpstreamHandle,
+    pub feed_live: watch::Receiver<bool>,
+    pub auth: AuthHandle,
+    pub broker: Arc<dyn BrokerApi>,
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
 impl AppState {
-    pub fn new(
-        client: ClientContext,
-        upstream: UpstreamHandle,
-        feed_live: watch::Receiver<bool>,
-        shutdown: CancellationToken,
-        tracker: TaskTracker,
-    ) -> Self {
+    pub fn new(p: AppParts) -> Self {
         Self {
             inner: Arc::new(Inner {
-                client,
-                upstream,
-                feed_live,
-                shutdown,
-                tracker,
+                client: p.client,
+                upstream: p.upstream,
+                feed_live: p.feed_live,
+                auth: p.auth,
+                broker: p.broker,
+                shutdown: p.shutdown,
+                tracker: p.tracker,
             }),
         }
+    }
+
+    pub fn auth(&self) -> &AuthHandle {
+        &self.inner.auth
+    }
+
+    pub fn broker(&self) -> &Arc<dyn BrokerApi> {
+        &self.inner.broker
     }
 
     pub fn client_context(&self) -> ClientContext {
@@ -99,5 +120,8 @@ pub fn router(app: AppState) -> Router {
         .route("/api/websocket/stream", get(ws::upgrade))
         .route("/api/websocket/status", get(status::websocket_status))
         .route("/api/quotes", get(quotes::quotes))
+        .route("/api/login", get(auth::login))
+        .route("/api/auth/callback", get(auth::callback))
+        .route("/api/system/health/auth/verify", post(auth::verify))
         .with_state(app)
 }

@@ -22,7 +22,11 @@ pub async fn quotes(
     Query(q): Query<QuotesQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let raw = q.symbols.unwrap_or_default();
-    let symbols: Vec<&str> = raw.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let symbols: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     if symbols.is_empty() {
         return Err(ApiError::bad_request(
             "give symbols as ?symbols=NSE:SBIN,NSE:INFY (comma-separated)",
@@ -73,5 +77,7 @@ pub async fn quotes(
         }
         data.insert(requested, entry);
     }
-    Ok(Json(json!({"data": data, "no_data": no_data, "rejected": rejected})))
+    Ok(Json(
+        json!({"data": data, "no_data": no_data, "rejected": rejected}),
+    ))
 }

@@ -8,3 +8,8 @@ pub mod store;
 
 pub use machine::{Auth, AuthAction, AuthEvent, AuthState, TokenOrigin};
 pub use store::{StoredToken, TokenStore};
+pub mod login;
+pub mod task;
+
+pub use login::{LoginStates, StateError};
+pub use task::{AuthConfig, AuthHandle, AuthIo, AuthSnapshot, VerifyResult};

@@ -204,7 +204,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(store.path()).unwrap().permissions().mode();
+            let mode = std::fs::metadata(store.path())
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let names: Vec<_> = std::fs::read_dir(dir.path().join("nested"))
@@ -232,8 +235,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = TokenStore::new(dir.path(), "kite");
         std::fs::write(store.path(), "  plain-token-123\n").unwrap();
-        assert_eq!(store.load().unwrap().unwrap().token.expose(), "plain-token-123");
-        for bad in ["", "{\"nope\":1}", "secret words", "{\"access_token\":\"\"}"] {
+        assert_eq!(
+            store.load().unwrap().unwrap().token.expose(),
+            "plain-token-123"
+        );
+        for bad in [
+            "",
+            "{\"nope\":1}",
+            "secret words",
+            "{\"access_token\":\"\"}",
+        ] {
             std::fs::write(store.path(), bad).unwrap();
             let e = store.load().unwrap_err().to_string();
             assert!(e.contains("not a token"), "{bad}: {e}");

@@ -89,7 +89,11 @@ mod tests {
         for _ in 0..10 {
             b.fail(0.999_999);
         }
-        assert_eq!(b.fail(0.999_999), Duration::from_secs(60), "capped after jitter");
+        assert_eq!(
+            b.fail(0.999_999),
+            Duration::from_secs(60),
+            "capped after jitter"
+        );
     }
 
     #[test]

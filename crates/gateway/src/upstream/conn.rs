@@ -129,7 +129,8 @@ impl Conn {
             s.state = FeedState::Connecting;
             s.idle = false;
         });
-        self.emit(io, FeedEvent::Connecting { shard, attempt }).await;
+        self.emit(io, FeedEvent::Connecting { shard, attempt })
+            .await;
         if self.connected_once {
             io.status.send_modify(|s| s.reconnects += 1);
             metrics::counter!("feedgate_upstream_reconnects_total").increment(1);
@@ -160,7 +161,11 @@ impl Conn {
 
         // Connected.
         if let Some(n) = self.failing.clear() {
-            tracing::info!(shard, failed_attempts = n + 1, "broker connection recovered");
+            tracing::info!(
+                shard,
+                failed_attempts = n + 1,
+                "broker connection recovered"
+            );
         }
         self.connected_once = true;
         io.status.send_modify(|s| {
@@ -203,7 +208,9 @@ impl Conn {
                 tracing::info!(shard, "reconnecting with the new access token");
                 return Some(Duration::ZERO);
             }
-            _ => tracing::warn!(shard, reason = %end, lasted_s = lasted.as_secs(), "broker connection lost; reconnecting"),
+            _ => {
+                tracing::warn!(shard, reason = %end, lasted_s = lasted.as_secs(), "broker connection lost; reconnecting")
+            }
         }
         if lasted >= self.p.healthy_after {
             self.backoff.reset();
@@ -261,7 +268,13 @@ impl Conn {
                 failures,
                 "WebSocket unusable after {failures} consecutive failures; REST fallback should take over while retries continue"
             );
-            self.emit(io, FeedEvent::FallbackWanted { shard: self.p.shard }).await;
+            self.emit(
+                io,
+                FeedEvent::FallbackWanted {
+                    shard: self.p.shard,
+                },
+            )
+            .await;
         }
     }
 
@@ -474,7 +487,11 @@ impl Conn {
             }
         };
         if let Some(n) = malformed.clear().filter(|n| *n > 0) {
-            tracing::warn!(shard, count = n + 1, "malformed frames skipped during this connection");
+            tracing::warn!(
+                shard,
+                count = n + 1,
+                "malformed frames skipped during this connection"
+            );
         }
         let code = match end {
             Disconnect::Shutdown => Some(CloseCode::Away),
@@ -495,7 +512,11 @@ impl Conn {
 }
 
 /// Sends queued frames with one flush; a broker that does not take them in time is dead.
-async fn send_all<S>(sink: &mut S, out: &mut Vec<Message>, timeout: Duration) -> Result<(), Disconnect>
+async fn send_all<S>(
+    sink: &mut S,
+    out: &mut Vec<Message>,
+    timeout: Duration,
+) -> Result<(), Disconnect>
 where
     S: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
 {

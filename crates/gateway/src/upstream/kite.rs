@@ -50,11 +50,19 @@ impl Wire for KiteWire {
     }
 
     fn diff(&self, from: &Demand, to: &Demand, out: &mut Vec<Message>) {
-        let removed: Vec<u32> = from.keys().filter(|t| !to.contains_key(t)).copied().collect();
+        let removed: Vec<u32> = from
+            .keys()
+            .filter(|t| !to.contains_key(t))
+            .copied()
+            .collect();
         for chunk in removed.chunks(BATCH) {
             out.push(text(&Request::Unsubscribe(chunk.to_vec())));
         }
-        let added: Vec<u32> = to.keys().filter(|t| !from.contains_key(t)).copied().collect();
+        let added: Vec<u32> = to
+            .keys()
+            .filter(|t| !from.contains_key(t))
+            .copied()
+            .collect();
         for chunk in added.chunks(BATCH) {
             out.push(text(&Request::Subscribe(chunk.to_vec())));
         }
@@ -97,8 +105,14 @@ impl Wire for KiteWire {
                 },
             },
             Message::Text(t) => match TextMessage::parse(t.as_str()) {
-                Ok(TextMessage::Error(e)) => Inbound::Notice { error: true, text: e },
-                Ok(TextMessage::Message(m)) => Inbound::Notice { error: false, text: m },
+                Ok(TextMessage::Error(e)) => Inbound::Notice {
+                    error: true,
+                    text: e,
+                },
+                Ok(TextMessage::Message(m)) => Inbound::Notice {
+                    error: false,
+                    text: m,
+                },
                 Ok(TextMessage::Order(_)) => Inbound::Ignored,
                 Err(e) => Inbound::Malformed {
                     detail: format!("text frame: {e}"),
@@ -228,14 +242,21 @@ mod tests {
     #[test]
     fn url_carries_the_credentials() {
         let w = KiteWire::new("ws://127.0.0.1:9/", "key");
-        assert_eq!(w.url("a b"), "ws://127.0.0.1:9/?api_key=key&access_token=a%20b");
+        assert_eq!(
+            w.url("a b"),
+            "ws://127.0.0.1:9/?api_key=key&access_token=a%20b"
+        );
     }
 
     #[test]
     fn fresh_socket_subscribes_then_sets_modes() {
         let w = KiteWire::new("ws://x", "k");
         let mut out = Vec::new();
-        w.diff(&Demand::new(), &demand(&[(1, Mode::Full), (2, Mode::Quote), (3, Mode::Full)]), &mut out);
+        w.diff(
+            &Demand::new(),
+            &demand(&[(1, Mode::Full), (2, Mode::Quote), (3, Mode::Full)]),
+            &mut out,
+        );
         assert_eq!(
             texts(&out),
             [
@@ -273,9 +294,15 @@ mod tests {
         let to: Demand = (1..=450).map(|t| (t, Mode::Quote)).collect();
         let mut out = Vec::new();
         w.diff(&Demand::new(), &to, &mut out);
-        let subs: Vec<_> = texts(&out).into_iter().filter(|t| t.contains("subscribe")).collect();
+        let subs: Vec<_> = texts(&out)
+            .into_iter()
+            .filter(|t| t.contains("subscribe"))
+            .collect();
         assert_eq!(subs.len(), 3);
-        let modes = texts(&out).into_iter().filter(|t| t.contains("mode")).count();
+        let modes = texts(&out)
+            .into_iter()
+            .filter(|t| t.contains("mode"))
+            .count();
         assert_eq!(modes, 3);
     }
 
@@ -299,8 +326,18 @@ mod tests {
         assert_eq!(hb, Inbound::Heartbeat);
         let bad = w.decode(&Message::Binary(vec![0, 3, 0, 8, 1].into()), 5, &mut ticks);
         assert!(matches!(bad, Inbound::Malformed { .. }));
-        let err = w.decode(&Message::text(r#"{"type":"error","data":"boom"}"#), 5, &mut ticks);
-        assert_eq!(err, Inbound::Notice { error: true, text: "boom".into() });
+        let err = w.decode(
+            &Message::text(r#"{"type":"error","data":"boom"}"#),
+            5,
+            &mut ticks,
+        );
+        assert_eq!(
+            err,
+            Inbound::Notice {
+                error: true,
+                text: "boom".into()
+            }
+        );
     }
 
     #[test]

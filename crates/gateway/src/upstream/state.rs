@@ -50,7 +50,11 @@ impl std::fmt::Display for Disconnect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Dead { silent_for } => {
-                write!(f, "no frame from the broker for {:.1} s (socket dead)", silent_for.as_secs_f64())
+                write!(
+                    f,
+                    "no frame from the broker for {:.1} s (socket dead)",
+                    silent_for.as_secs_f64()
+                )
             }
             Self::Stale { no_data_for } => write!(
                 f,
@@ -58,7 +62,11 @@ impl std::fmt::Display for Disconnect {
                 no_data_for.as_secs_f64()
             ),
             Self::Closed { code, reason } => match code {
-                Some(c) => write!(f, "broker closed the socket ({c}{}{reason})", if reason.is_empty() { "" } else { ": " }),
+                Some(c) => write!(
+                    f,
+                    "broker closed the socket ({c}{}{reason})",
+                    if reason.is_empty() { "" } else { ": " }
+                ),
                 None => write!(f, "broker closed the socket"),
             },
             Self::Error(e) => write!(f, "socket error: {e}"),
@@ -97,17 +105,40 @@ impl std::fmt::Display for AttemptError {
 /// Typed lifecycle events, one per transition, for the supervisor, health and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedEvent {
-    Connecting { shard: usize, attempt: u32 },
-    Connected { shard: usize },
-    Resubscribed { shard: usize, instruments: usize },
-    Disconnected { shard: usize, reason: Disconnect },
-    AttemptFailed { shard: usize, error: AttemptError, failures: u32, retry_in: Duration },
+    Connecting {
+        shard: usize,
+        attempt: u32,
+    },
+    Connected {
+        shard: usize,
+    },
+    Resubscribed {
+        shard: usize,
+        instruments: usize,
+    },
+    Disconnected {
+        shard: usize,
+        reason: Disconnect,
+    },
+    AttemptFailed {
+        shard: usize,
+        error: AttemptError,
+        failures: u32,
+        retry_in: Duration,
+    },
     /// The token was rejected; no further attempts until it changes.
-    AuthRejected { shard: usize, token_epoch: u64 },
+    AuthRejected {
+        shard: usize,
+        token_epoch: u64,
+    },
     /// Failures reached `FEED_MAX_RECONNECTS`: the WebSocket cannot be used for now.
-    FallbackWanted { shard: usize },
+    FallbackWanted {
+        shard: usize,
+    },
     /// A connection delivered data again after `FallbackWanted`.
-    Recovered { shard: usize },
+    Recovered {
+        shard: usize,
+    },
 }
 
 /// What one connection task reports about itself (latest value in a `watch`).
@@ -201,7 +232,14 @@ mod tests {
         let d = Disconnect::Dead {
             silent_for: Duration::from_millis(3100),
         };
-        assert_eq!(d.to_string(), "no frame from the broker for 3.1 s (socket dead)");
-        assert!(AttemptError::Upgrade { status: 429 }.to_string().contains("too many connections"));
+        assert_eq!(
+            d.to_string(),
+            "no frame from the broker for 3.1 s (socket dead)"
+        );
+        assert!(
+            AttemptError::Upgrade { status: 429 }
+                .to_string()
+                .contains("too many connections")
+        );
     }
 }

@@ -52,14 +52,15 @@ pub struct ShardSlot {
 
 impl ShardSlot {
     pub fn send_modify(&self, f: impl FnOnce(&mut ShardStatus)) {
-        self.tx.send_if_modified(|all| match all.get_mut(self.index) {
-            Some(s) => {
-                let before = s.clone();
-                f(s);
-                *s != before
-            }
-            None => false,
-        });
+        self.tx
+            .send_if_modified(|all| match all.get_mut(self.index) {
+                Some(s) => {
+                    let before = s.clone();
+                    f(s);
+                    *s != before
+                }
+                None => false,
+            });
     }
 }
 
@@ -147,7 +148,12 @@ impl<W: Wire + Clone> Supervisor<W> {
         }
     }
 
-    fn rebalance(&mut self, demand: &Demand, inputs: &UpstreamInputs, shutdown: &CancellationToken) {
+    fn rebalance(
+        &mut self,
+        demand: &Demand,
+        inputs: &UpstreamInputs,
+        shutdown: &CancellationToken,
+    ) {
         let a = assign(demand, &self.prev, self.cfg.shard_cap, self.cfg.max_shards);
         if a.overflow.len() != self.overflow_logged {
             self.overflow_logged = a.overflow.len();
@@ -163,7 +169,10 @@ impl<W: Wire + Clone> Supervisor<W> {
         while self.shards.len() > a.shards.len() {
             if let Some(s) = self.shards.pop() {
                 s.cancel.cancel();
-                tracing::info!(shard = self.shards.len(), "extra broker connection no longer needed");
+                tracing::info!(
+                    shard = self.shards.len(),
+                    "extra broker connection no longer needed"
+                );
             }
             self.status.send_modify(|v| v.truncate(self.shards.len()));
         }
@@ -193,7 +202,10 @@ impl<W: Wire + Clone> Supervisor<W> {
         shutdown: &CancellationToken,
     ) {
         if index > 0 {
-            tracing::info!(shard = index, "opening another broker connection for more instruments");
+            tracing::info!(
+                shard = index,
+                "opening another broker connection for more instruments"
+            );
         }
         let (demand_tx, demand_rx) = watch::channel(demand);
         let cancel = shutdown.child_token();

@@ -1,0 +1,118 @@
+//! The login flow and on-demand token verification:
+//! `GET /api/login` → the broker's login page (with a one-time `state`),
+//! `GET /api/auth/callback` → exchange the request token, store the access token, reconnect,
+//! back to `/`; `POST /api/system/health/auth/verify` → check the token now.
+//!
+//! A forged, missing or reused state, a failed exchange or a non-success status answers with
+//! an error page that says what to do, and changes nothing.
+
+use crate::api::AppState;
+use crate::auth::VerifyResult;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+pub async fn login(State(app): State<AppState>) -> Response {
+    let state = app.auth().logins.issue();
+    let url = app.broker().login_url(&state);
+    let mut resp = Redirect::to(&url).into_response();
+    // A redirect carrying a one-time state must never be cached.
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Callback {
+    status: Option<String>,
+    request_token: Option<String>,
+    state: Option<String>,
+}
+
+pub async fn callback(State(app): State<AppState>, Query(q): Query<Callback>) -> Response {
+    if let Err(e) = app.auth().logins.consume(q.state.as_deref()) {
+        tracing::warn!(reason = %e, "login callback rejected: bad state");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "This login link is not valid",
+            &e.to_string(),
+        );
+    }
+    if q.status.as_deref() != Some("success") {
+        tracing::warn!(status = ?q.status, "login callback without success status");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The broker did not complete the login",
+            "The login was cancelled or failed at the broker.",
+        );
+    }
+    let Some(request_token) = q.request_token.filter(|t| !t.trim().is_empty()) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The broker did not send a request token",
+            "The redirect from the broker had no request_token.",
+        );
+    };
+    let grant = match app.broker().exchange(request_token).await {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::warn!(error = %e, "request token exchange failed");
+            let detail = if e.is_auth() {
+                "The broker refused the request token (it is single-use and short-lived) or the API secret is wrong. Check ZERODHA_API_SECRET."
+                    .to_string()
+            } else {
+                format!("Could not reach the broker to finish the login: {e}.")
+            };
+            return error_page(
+                StatusCode::BAD_GATEWAY,
+                "Login could not be completed",
+                &detail,
+            );
+        }
+    };
+    if let Err(e) = app.auth().store_grant(grant).await {
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Login could not be saved",
+            &e,
+        );
+    }
+    let mut resp = Redirect::to("/").into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+pub async fn verify(State(app): State<AppState>) -> Json<VerifyResult> {
+    Json(app.auth().verify().await)
+}
+
+/// A small self-contained HTML page. Only fixed text and our own messages go in (escaped), never
+/// request parameters.
+fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>feedgate: {t}</title>\
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a}}\
+a.button{{display:inline-block;background:#0b57d0;color:#fff;padding:.5rem 1rem;border-radius:.4rem;text-decoration:none}}</style>\
+</head><body><main><h1>{t}</h1><p>{d}</p>\
+<p><a class=\"button\" href=\"/api/login\">Log in again</a> &nbsp; <a href=\"/\">Back to the dashboard</a></p>\
+</main></body></html>",
+        t = escape(title),
+        d = escape(detail)
+    );
+    let mut resp = (status, Html(body)).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -1,0 +1,474 @@
+//! The auth task: owns the [`Auth`] machine and the token store, validates tokens with the
+//! broker, publishes the current token to the upstream, hot-reloads the token file, and takes
+//! new tokens from the login callback. One clear log line per state change.
+
+use crate::auth::expiry::kite_expiry_hint;
+use crate::auth::login::LoginStates;
+use crate::auth::machine::{Auth, AuthAction, AuthEvent, AuthState, TokenOrigin};
+use crate::auth::store::{StoredToken, TokenStore};
+use crate::broker::{BrokerApi, BrokerError, SessionGrant};
+use crate::clock::SharedClock;
+use crate::monitor::AuthView;
+use crate::secret::{CurrentToken, Secret};
+use crate::upstream::FeedEvent;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Settings of the auth task.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// A token from the environment (`ZERODHA_ACCESS_TOKEN`), if any.
+    pub env_token: Option<Secret>,
+    pub store: TokenStore,
+    /// Absolute URL of `/api/login`, for messages to people.
+    pub login_url: String,
+    /// How often the token file is checked for changes.
+    pub file_poll: Duration,
+}
+
+/// What health and the dashboard show about auth.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuthSnapshot {
+    pub state: AuthState,
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+    pub origin: Option<TokenOrigin>,
+    pub issued_at: Option<DateTime<Utc>>,
+    /// The broker's documented expiry (a hint: the broker decides).
+    pub expiry_hint: Option<DateTime<Utc>>,
+    pub failures: u32,
+    pub last_error: Option<String>,
+    pub login_url: String,
+}
+
+impl AuthSnapshot {
+    pub fn view(&self) -> AuthView {
+        AuthView {
+            state: self.state.as_str(),
+            requires_login: self.state.requires_login(),
+        }
+    }
+}
+
+/// The answer to `POST /api/system/health/auth/verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyResult {
+    pub valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+enum Command {
+    Verify(oneshot::Sender<VerifyResult>),
+    Grant(SessionGrant, oneshot::Sender<Result<(), String>>),
+}
+
+/// Handle for HTTP handlers and the scheduler.
+#[derive(Debug, Clone)]
+pub struct AuthHandle {
+    commands: mpsc::Sender<Command>,
+    pub snapshot: watch::Receiver<AuthSnapshot>,
+    pub logins: Arc<LoginStates>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Verify(_) => "Verify",
+            Self::Grant(..) => "Grant",
+        })
+    }
+}
+
+impl AuthHandle {
+    /// Validates the current token against the broker now.
+    pub async fn verify(&self) -> VerifyResult {
+        let (tx, rx) = oneshot::channel();
+        let stopped = VerifyResult {
+            valid: false,
+            user_id: None,
+            user_name: None,
+            error: Some("feedgate is shutting down".into()),
+        };
+        if self.commands.send(Command::Verify(tx)).await.is_err() {
+            return stopped;
+        }
+        rx.await.unwrap_or(stopped)
+    }
+
+    /// Stores a token obtained by the login flow and switches the feed to it.
+    pub async fn store_grant(&self, grant: SessionGrant) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Grant(grant, tx))
+            .await
+            .map_err(|_| "feedgate is shutting down".to_string())?;
+        rx.await
+            .unwrap_or_else(|_| Err("feedgate is shutting down".to_string()))
+    }
+}
+
+/// Channels the task publishes to and listens on.
+#[derive(Debug)]
+pub struct AuthIo {
+    pub broker: Arc<dyn BrokerApi>,
+    pub clock: SharedClock,
+    pub token: watch::Sender<Option<CurrentToken>>,
+    pub view: watch::Sender<AuthView>,
+    /// Upstream lifecycle events (rejections, connections); `None` when there is no upstream.
+    pub feed_events: Option<broadcast::Receiver<FeedEvent>>,
+    pub pre_market: mpsc::Receiver<()>,
+}
+
+/// Starts the task; returns its handle.
+pub fn spawn(
+    cfg: AuthConfig,
+    io: AuthIo,
+    shutdown: CancellationToken,
+    tracker: &tokio_util::task::TaskTracker,
+) -> AuthHandle {
+    let (cmd_tx, cmd_rx) = mpsc::channel(16);
+    let snapshot = AuthSnapshot {
+        state: AuthState::Required,
+        user_id: None,
+        user_name: None,
+        origin: None,
+        issued_at: None,
+        expiry_hint: None,
+        failures: 0,
+        last_error: None,
+        login_url: cfg.login_url.clone(),
+    };
+    let (snap_tx, snap_rx) = watch::channel(snapshot);
+    let task = Task {
+        cfg,
+        io,
+        machine: Auth::default(),
+        snap: snap_tx,
+        epoch: 0,
+        current: None,
+        fingerprint: None,
+    };
+    tracker.spawn(task.run(cmd_rx, shutdown));
+    AuthHandle {
+        commands: cmd_tx,
+        snapshot: snap_rx,
+        logins: Arc::new(LoginStates::default()),
+    }
+}
+
+struct Task {
+    cfg: AuthConfig,
+    io: AuthIo,
+    machine: Auth,
+    snap: watch::Sender<AuthSnapshot>,
+    epoch: u64,
+    current: Option<StoredToken>,
+    fingerprint: Option<(std::time::SystemTime, u64)>,
+}
+
+impl Task {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+        self.start().await;
+        let mut events = self.io.feed_events.take();
+        let mut poll = tokio::time::interval(self.cfg.file_poll);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let hint = self
+                .snap
+                .borrow()
+                .expiry_hint
+                .filter(|h| *h > self.io.clock.now());
+            let hint_sleep = hint.and_then(|h| (h - self.io.clock.now()).to_std().ok());
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Verify(reply)) => {
+                        let r = self.verify().await;
+                        let _ = reply.send(r);
+                    }
+                    Some(Command::Grant(grant, reply)) => {
+                        let r = self.accept_grant(grant).await;
+                        let _ = reply.send(r);
+                    }
+                    None => break,
+                },
+                ev = recv_event(&mut events) => match ev {
+                    Ok(FeedEvent::AuthRejected { token_epoch, .. }) if token_epoch == self.epoch => {
+                        self.apply(AuthEvent::Rejected, Some("the broker refused the WebSocket with this token".into()));
+                    }
+                    Ok(FeedEvent::Connected { .. }) => self.apply(AuthEvent::FeedWorking, None),
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => {
+                        // The upstream is gone (shutdown); keep serving verify/login.
+                        events = None;
+                    }
+                },
+                Some(()) = self.io.pre_market.recv() => {
+                    let actions = self.machine.on(AuthEvent::PreMarketCheck);
+                    self.perform(actions).await;
+                }
+                _ = poll.tick() => self.poll_file().await,
+                () = sleep_opt(hint_sleep) => {
+                    tracing::info!("the broker's documented token expiry has passed; re-validating");
+                    self.snap.send_modify(|s| s.expiry_hint = None);
+                    let actions = self.machine.on(AuthEvent::ExpiryHintPassed);
+                    self.perform(actions).await;
+                }
+            }
+        }
+    }
+
+    /// Chooses the start-up token: the token file (written by our own login flow or dropped in
+    /// by the user) or the environment. When both exist and differ, the file wins if the broker
+    /// accepts it, because it is the more recent login; otherwise the environment token is used.
+    async fn start(&mut self) {
+        self.fingerprint = self.cfg.store.fingerprint();
+        let file = match self.cfg.store.load() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring the token file");
+                None
+            }
+        };
+        let env = self.cfg.env_token.clone().map(|token| StoredToken {
+            token,
+            user_id: None,
+            issued_at: None,
+        });
+        let chosen = match (file, env) {
+            (None, None) => None,
+            (Some(f), None) => Some((f, TokenOrigin::TokenFile)),
+            (None, Some(e)) => Some((e, TokenOrigin::Environment)),
+            (Some(f), Some(e)) if f.token == e.token => Some((f, TokenOrigin::TokenFile)),
+            (Some(f), Some(e)) => match self.io.broker.profile(f.token.clone()).await {
+                Ok(_) => Some((f, TokenOrigin::TokenFile)),
+                Err(err) if err.is_auth() => {
+                    tracing::info!(
+                        "the token file holds a rejected token; using ZERODHA_ACCESS_TOKEN instead"
+                    );
+                    Some((e, TokenOrigin::Environment))
+                }
+                Err(_) => Some((f, TokenOrigin::TokenFile)),
+            },
+        };
+        match chosen {
+            None => {
+                tracing::warn!(
+                    login_url = %self.cfg.login_url,
+                    "no access token configured; log in at {} to start the feed", self.cfg.login_url
+                );
+                self.apply(AuthEvent::NoToken, None);
+                self.publish_snapshot();
+            }
+            Some((t, origin)) => self.install(t, origin).await,
+        }
+    }
+
+    /// Makes `t` the current token, publishes it to the upstream and validates it.
+    async fn install(&mut self, t: StoredToken, origin: TokenOrigin) {
+        self.epoch += 1;
+        let current = CurrentToken {
+            epoch: self.epoch,
+            token: t.token.clone(),
+        };
+        self.snap.send_modify(|s| {
+            s.user_id = t.user_id.clone();
+            s.issued_at = t.issued_at;
+            s.expiry_hint = t.issued_at.map(kite_expiry_hint);
+            s.last_error = None;
+        });
+        self.current = Some(t);
+        self.io.token.send_replace(Some(current));
+        tracing::info!(origin = ?origin, "access token loaded");
+        let actions = self.machine.on(AuthEvent::TokenStored { origin });
+        self.publish_snapshot();
+        self.perform(actions).await;
+    }
+
+    fn apply(&mut self, event: AuthEvent, error: Option<String>) {
+        let actions = self.machine.on(event);
+        if let Some(e) = error {
+            self.snap.send_modify(|s| s.last_error = Some(e));
+        }
+        for a in actions {
+            self.announce(&a);
+        }
+        self.publish_snapshot();
+    }
+
+    fn announce(&self, a: &AuthAction) {
+        match a {
+            AuthAction::AnnounceLoginRequired => tracing::warn!(
+                login_url = %self.cfg.login_url,
+                "access token rejected by {}; log in at {}",
+                self.io.broker.name(),
+                self.cfg.login_url
+            ),
+            AuthAction::AnnounceValid => {
+                tracing::info!("access token accepted again; feed resuming")
+            }
+            AuthAction::Validate => {}
+        }
+    }
+
+    async fn perform(&mut self, actions: Vec<AuthAction>) {
+        for a in actions {
+            if a == AuthAction::Validate {
+                self.verify().await;
+            } else {
+                self.announce(&a);
+            }
+        }
+        self.publish_snapshot();
+    }
+
+    async fn verify(&mut self) -> VerifyResult {
+        let Some(t) = self.current.clone() else {
+            return VerifyResult {
+                valid: false,
+                user_id: None,
+                user_name: None,
+                error: Some(format!("no access token; log in at {}", self.cfg.login_url)),
+            };
+        };
+        let res = self.io.broker.profile(t.token.clone()).await;
+        let (event, result) = match res {
+            Ok(p) => {
+                self.snap.send_modify(|s| {
+                    s.user_id = Some(p.user_id.clone());
+                    s.user_name = Some(p.user_name.clone());
+                    s.last_error = None;
+                });
+                (
+                    AuthEvent::Validated,
+                    VerifyResult {
+                        valid: true,
+                        user_id: Some(p.user_id),
+                        user_name: Some(p.user_name),
+                        error: None,
+                    },
+                )
+            }
+            Err(e) => {
+                let msg = describe(&e, &self.cfg.login_url);
+                self.snap.send_modify(|s| s.last_error = Some(msg.clone()));
+                let ev = if e.is_auth() {
+                    AuthEvent::Rejected
+                } else {
+                    AuthEvent::CheckFailed
+                };
+                (
+                    ev,
+                    VerifyResult {
+                        valid: false,
+                        user_id: None,
+                        user_name: None,
+                        error: Some(msg),
+                    },
+                )
+            }
+        };
+        let actions = self.machine.on(event);
+        for a in &actions {
+            self.announce(a);
+        }
+        self.publish_snapshot();
+        result
+    }
+
+    async fn accept_grant(&mut self, grant: SessionGrant) -> Result<(), String> {
+        let stored = StoredToken {
+            token: grant.token,
+            user_id: Some(grant.user_id.clone()),
+            issued_at: Some(self.io.clock.now()),
+        };
+        if let Err(e) = self.cfg.store.save(&stored) {
+            // The token still works for this process; say that it will not survive a restart.
+            tracing::error!(error = %e, "cannot persist the new access token; it is used now but will be lost on restart");
+        }
+        self.fingerprint = self.cfg.store.fingerprint();
+        tracing::info!(user_id = %grant.user_id, "login completed");
+        self.install(stored, TokenOrigin::Login).await;
+        self.snap
+            .send_modify(|s| s.user_name = Some(grant.user_name));
+        Ok(())
+    }
+
+    /// Picks up a token file written by someone else (a script, a user).
+    async fn poll_file(&mut self) {
+        let fp = self.cfg.store.fingerprint();
+        if fp == self.fingerprint {
+            return;
+        }
+        self.fingerprint = fp;
+        if fp.is_none() {
+            return; // removed: keep the token we have
+        }
+        match self.cfg.store.load() {
+            Ok(Some(t)) => {
+                if self.current.as_ref().map(|c| &c.token) != Some(&t.token) {
+                    tracing::info!(path = %self.cfg.store.path().display(), "token file changed; switching to the new token");
+                    self.install(t, TokenOrigin::TokenFile).await;
+                }
+            }
+            Ok(None) => {}
+            // A file being written non-atomically may be caught half-way: try again next poll.
+            Err(e) => {
+                self.fingerprint = None;
+                tracing::debug!(error = %e, "token file not readable yet");
+            }
+        }
+    }
+
+    fn publish_snapshot(&mut self) {
+        let state = self.machine.state;
+        let failures = self.machine.failures;
+        let origin = self.machine.origin;
+        self.snap.send_if_modified(|s| {
+            let before = s.clone();
+            s.state = state;
+            s.failures = failures;
+            s.origin = origin;
+            *s != before
+        });
+        let view = self.snap.borrow().view();
+        self.io
+            .view
+            .send_if_modified(|v| std::mem::replace(v, view) != view);
+    }
+}
+
+fn describe(e: &BrokerError, login_url: &str) -> String {
+    match e {
+        BrokerError::Auth(_) => {
+            format!("access token rejected by the broker; log in at {login_url}")
+        }
+        other => other.to_string(),
+    }
+}
+
+async fn recv_event(
+    rx: &mut Option<broadcast::Receiver<FeedEvent>>,
+) -> Result<FeedEvent, broadcast::error::RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_opt(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}

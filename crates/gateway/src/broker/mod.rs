@@ -1,0 +1,108 @@
+//! What the gateway needs from a broker's REST API, independent of the broker: token
+//! validation, quotes (as normalised ticks), the instrument list and the login exchange.
+//! Kite implements it in [`kite`]; Fyers will too.
+
+// pub mod kite; (added with the Kite REST client)
+
+use crate::instruments::{Instrument, InstrumentSpec};
+use crate::secret::Secret;
+use crate::tick::Tick;
+use crate::upstream::{TokenCheck, TokenVerdict};
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The account behind a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserProfile {
+    pub user_id: String,
+    pub user_name: String,
+}
+
+/// A token obtained by the login flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionGrant {
+    pub token: Secret,
+    pub user_id: String,
+    pub user_name: String,
+}
+
+/// Broker REST failures, classified for decisions (never matched on strings).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BrokerError {
+    /// The broker rejected the credentials (Kite: 403 `TokenException`).
+    #[error("the broker rejected the credentials: {0}")]
+    Auth(String),
+    /// Too many requests (HTTP 429).
+    #[error("rate limited by the broker")]
+    RateLimited,
+    /// Network failure, timeout or 5xx: try again later.
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+    /// The request or the response was not what it should be.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl BrokerError {
+    pub fn is_auth(&self) -> bool {
+        matches!(self, Self::Auth(_))
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::RateLimited | Self::Unavailable(_))
+    }
+}
+
+/// A broker's REST API.
+pub trait BrokerApi: Send + Sync + std::fmt::Debug + 'static {
+    /// `kite` or `fyers`.
+    fn name(&self) -> &'static str;
+
+    /// Validates a token by fetching the profile.
+    fn profile(&self, token: Secret) -> BoxFuture<'static, Result<UserProfile, BrokerError>>;
+
+    /// Current quotes for up to [`BrokerApi::quote_batch`] instruments, as ticks with
+    /// `src: rest`. Instruments the broker has no data for are absent.
+    fn quotes(
+        &self,
+        token: Secret,
+        instruments: Vec<Arc<Instrument>>,
+        received_ms: i64,
+    ) -> BoxFuture<'static, Result<Vec<Tick>, BrokerError>>;
+
+    /// The instrument list (Kite's daily dump).
+    fn instruments(&self) -> BoxFuture<'static, Result<Vec<InstrumentSpec>, BrokerError>>;
+
+    /// The broker's login page URL, carrying `state` so the callback can be verified.
+    fn login_url(&self, state: &str) -> String;
+
+    /// Exchanges the login redirect's request token for an access token.
+    fn exchange(
+        &self,
+        request_token: String,
+    ) -> BoxFuture<'static, Result<SessionGrant, BrokerError>>;
+
+    /// Instruments per quote request (Kite: 500).
+    fn quote_batch(&self) -> usize;
+
+    /// Minimum spacing of quote requests (Kite: 1 request/s).
+    fn quote_interval(&self) -> Duration;
+}
+
+/// A [`TokenCheck`] backed by the broker's profile endpoint.
+#[derive(Debug, Clone)]
+pub struct ProfileCheck(pub Arc<dyn BrokerApi>);
+
+impl TokenCheck for ProfileCheck {
+    fn check(&self, token: Secret) -> BoxFuture<'static, TokenVerdict> {
+        let fut = self.0.profile(token);
+        Box::pin(async move {
+            match fut.await {
+                Ok(_) => TokenVerdict::Valid,
+                Err(e) if e.is_auth() => TokenVerdict::Rejected,
+                Err(e) => TokenVerdict::Unknown(e.to_string()),
+            }
+        })
+    }
+}

@@ -1,0 +1,308 @@
+//! Wiring: builds every task of a running gateway from its configuration and a broker
+//! implementation, serves HTTP, and shuts everything down in order.
+
+use crate::api::{self, AppParts, AppState};
+use crate::auth::{self, AuthConfig, AuthHandle, AuthIo, TokenStore};
+use crate::broker::{BrokerApi, ProfileCheck};
+use crate::client::{ClientContext, ClientLimits};
+use crate::clock::SharedClock;
+use crate::config::GatewayConfig;
+use crate::hub::{self, HubConfig, HubHandle};
+use crate::instruments::Registry;
+use crate::instruments_store::{InstrumentStore, InstrumentsError};
+use crate::monitor::{self, AuthView, MarketView, MonitorIo};
+use crate::schedule::{self, ScheduleIo};
+use crate::status::{ClientStatus, Gauges, StatusView};
+use crate::tick::Mode;
+use crate::upstream::{
+    self, RunPolicy, UpstreamConfig, UpstreamHandle, UpstreamInputs, wire::Wire,
+};
+use axum::Router;
+use feedgate_session::{Calendar, MarketStatus, SchedulerConfig, Segment, market_status};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Everything a gateway is built from.
+#[derive(Debug)]
+pub struct GatewayDeps<W> {
+    pub config: GatewayConfig,
+    pub broker: Arc<dyn BrokerApi>,
+    pub wire: W,
+    pub clock: SharedClock,
+    pub calendar: Arc<Calendar>,
+    /// Extra routes merged into the server (the simulator's `/_sim` in demo mode).
+    pub extra_routes: Option<Router>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Instruments(#[from] InstrumentsError),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot serve HTTP: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct Gateway {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    pub state: AppState,
+    pub hub: HubHandle,
+    pub upstream: UpstreamHandle,
+    pub auth: AuthHandle,
+    pub market: watch::Receiver<MarketStatus>,
+    pub registry: watch::Receiver<Arc<Registry>>,
+}
+
+impl Gateway {
+    /// Starts every task and serves on `listener`.
+    pub async fn start<W: Wire + Clone>(
+        deps: GatewayDeps<W>,
+        listener: TcpListener,
+    ) -> Result<Gateway, StartError> {
+        let GatewayDeps {
+            config,
+            broker,
+            wire,
+            clock,
+            calendar,
+            extra_routes,
+        } = deps;
+        let addr = listener.local_addr().map_err(StartError::Serve)?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+
+        // Instruments.
+        let store = InstrumentStore::new(broker.clone(), &config.data_dir, clock.clone());
+        let registry = Arc::new(store.load().await?);
+        let (registry_tx, registry_rx) = watch::channel(registry.clone());
+        tracker.spawn(store.refresh_daily(registry_tx, shutdown.clone()));
+
+        // Shared status plumbing.
+        let gauges = Arc::new(Gauges::default());
+        let (feed_live_tx, feed_live_rx) = watch::channel(false);
+        let (status_tx, status_rx) = watch::channel(ClientStatus::starting());
+        let (quality_tx, _quality_rx) = watch::channel(100.0);
+        let (fallback_tx, fallback_rx) = watch::channel(false);
+        let (auth_view_tx, auth_view_rx) = watch::channel(AuthView {
+            state: "required",
+            requires_login: false,
+        });
+        let (token_tx, token_rx) = watch::channel(None);
+
+        // Scheduler.
+        let sched_cfg = SchedulerConfig {
+            enabled: config.enable_scheduler,
+            dev_mode: config.dev_mode,
+            ..SchedulerConfig::default()
+        };
+        let segment = Segment::NseCm;
+        let now = clock.now();
+        let (run0, view0, status0, ..) = schedule::evaluate(now, &calendar, &sched_cfg, segment);
+        let (run_tx, run_rx) = watch::channel::<RunPolicy>(run0);
+        let (market_tx, market_rx) = watch::channel::<MarketView>(view0);
+        let (market_status_tx, market_status_rx) = watch::channel(status0);
+        let (checks_tx, checks_rx) = mpsc::channel(4);
+        tracker.spawn(schedule::run(
+            ScheduleIo {
+                clock: clock.clone(),
+                calendar: calendar.clone(),
+                config: sched_cfg,
+                segment,
+                run: run_tx,
+                market: market_tx,
+                status: market_status_tx,
+                token_checks: checks_tx,
+            },
+            shutdown.clone(),
+        ));
+
+        // Hub.
+        let hub = hub::spawn(
+            HubConfig::default(),
+            feed_live_rx.clone(),
+            clock.clone(),
+            shutdown.clone(),
+            &tracker,
+        );
+        let mut watchlist = Vec::new();
+        for sym in &config.instruments {
+            match registry.resolve(sym) {
+                Ok(inst) => watchlist.push((inst.clone(), Mode::Quote)),
+                Err(e) => {
+                    tracing::warn!(symbol = %sym, reason = %e, "FEEDGATE_INSTRUMENTS entry skipped")
+                }
+            }
+        }
+        let _ = hub.set_watchlist(watchlist).await;
+
+        // Upstream.
+        let upstream = upstream::spawn(
+            wire,
+            UpstreamConfig::kite(config.feed.clone()),
+            UpstreamInputs {
+                demand: hub.demand(),
+                token: token_rx,
+                run: run_rx,
+                ticks: hub.tick_sender(),
+                checker: Arc::new(ProfileCheck(broker.clone())),
+                clock: clock.clone(),
+                gauges: gauges.clone(),
+            },
+            shutdown.clone(),
+            &tracker,
+        );
+
+        // Auth.
+        let login_url = format!("{}/api/login", config.public_url.trim_end_matches('/'));
+        let env_token = match config.broker {
+            crate::config::Broker::Kite => config.kite.access_token.clone(),
+            crate::config::Broker::Fyers => config.fyers.access_token.clone(),
+        };
+        let auth = auth::task::spawn(
+            AuthConfig {
+                env_token,
+                store: TokenStore::new(&config.data_dir, broker.name()),
+                login_url: login_url.clone(),
+                file_poll: Duration::from_secs(2),
+            },
+            AuthIo {
+                broker: broker.clone(),
+                clock: clock.clone(),
+                token: token_tx,
+                view: auth_view_tx,
+                feed_events: Some(upstream.subscribe_events()),
+                pre_market: checks_rx,
+            },
+            shutdown.clone(),
+            &tracker,
+        );
+
+        // Status monitor.
+        tracker.spawn(monitor::run(
+            MonitorIo {
+                shards: upstream.shards.clone(),
+                market: market_rx,
+                auth: auth_view_rx,
+                fallback: fallback_rx,
+                gauges: gauges.clone(),
+                clock: clock.clone(),
+                stale_threshold: config.feed.stale_threshold,
+                poll_interval: config.feed.rest_poll_interval,
+                login_url,
+                status: status_tx,
+                feed_live: feed_live_tx,
+                quality: quality_tx,
+            },
+            shutdown.clone(),
+        ));
+        // The REST fallback publishes here (see the fallback module); until it runs, keep the
+        // sender alive so the monitor's input stays open.
+        tracker.spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown.cancelled().await;
+                drop(fallback_tx);
+            }
+        });
+
+        let client = ClientContext {
+            hub: hub.clone(),
+            registry: registry_rx.clone(),
+            limits: ClientLimits {
+                max_symbols: config.max_symbols_per_client,
+                ..ClientLimits::default()
+            },
+            default_throttle: config.tick_throttle,
+            heartbeat_interval: config.heartbeat_interval,
+            status: StatusView {
+                status: status_rx,
+                gauges,
+            },
+            clock: clock.clone(),
+        };
+        let state = AppState::new(AppParts {
+            client,
+            upstream: upstream.clone(),
+            feed_live: feed_live_rx,
+            auth: auth.clone(),
+            broker,
+            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+        });
+        let mut router = api::router(state.clone());
+        if let Some(extra) = extra_routes {
+            router = router.merge(extra);
+        }
+        let serve_shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let res = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { serve_shutdown.cancelled().await })
+                .await;
+            if let Err(e) = res {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        });
+        tracing::info!(%addr, "feedgate gateway listening");
+        Ok(Gateway {
+            addr,
+            shutdown,
+            tracker,
+            state,
+            hub,
+            upstream,
+            auth,
+            market: market_status_rx,
+            registry: registry_rx,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The market status right now (pure computation, for callers without the watch).
+    pub fn market_status_at(
+        calendar: &Calendar,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> MarketStatus {
+        market_status(calendar, Segment::NseCm, now)
+    }
+
+    /// Stops every task: clients get a 1001 close, the broker a normal close. Waits at most
+    /// `deadline` for tasks to finish.
+    pub async fn shutdown(self, deadline: Duration) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(deadline, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                deadline_s = deadline.as_secs(),
+                "some tasks did not stop before the shutdown deadline"
+            );
+        }
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
