@@ -7,6 +7,7 @@ pub mod broker;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod fallback;
 pub mod hub;
 pub mod instruments;
 pub mod instruments_store;

@@ -7,6 +7,7 @@ use crate::broker::{BrokerApi, ProfileCheck};
 use crate::client::{ClientContext, ClientLimits};
 use crate::clock::SharedClock;
 use crate::config::GatewayConfig;
+use crate::fallback::{self, FallbackIo};
 use crate::hub::{self, HubConfig, HubHandle};
 use crate::instruments::Registry;
 use crate::instruments_store::{InstrumentStore, InstrumentsError};
@@ -106,6 +107,7 @@ impl Gateway {
             requires_login: false,
         });
         let (token_tx, token_rx) = watch::channel(None);
+        let auth_token_rx = token_rx.clone();
 
         // Scheduler.
         let sched_cfg = SchedulerConfig {
@@ -117,6 +119,7 @@ impl Gateway {
         let now = clock.now();
         let (run0, view0, status0, ..) = schedule::evaluate(now, &calendar, &sched_cfg, segment);
         let (run_tx, run_rx) = watch::channel::<RunPolicy>(run0);
+        let run_rx_fallback = run_rx.clone();
         let (market_tx, market_rx) = watch::channel::<MarketView>(view0);
         let (market_status_tx, market_status_rx) = watch::channel(status0);
         let (checks_tx, checks_rx) = mpsc::channel(4);
@@ -213,15 +216,23 @@ impl Gateway {
             },
             shutdown.clone(),
         ));
-        // The REST fallback publishes here (see the fallback module); until it runs, keep the
-        // sender alive so the monitor's input stays open.
-        tracker.spawn({
-            let shutdown = shutdown.clone();
-            async move {
-                shutdown.cancelled().await;
-                drop(fallback_tx);
-            }
-        });
+        tracker.spawn(fallback::run(
+            FallbackIo {
+                broker: broker.clone(),
+                shards: upstream.shards.clone(),
+                demand: hub.demand(),
+                registry: registry_rx.clone(),
+                token: auth_token_rx,
+                run: run_rx_fallback,
+                ticks: hub.tick_sender(),
+                active: fallback_tx,
+                auth: auth.clone(),
+                clock: clock.clone(),
+                gauges: gauges.clone(),
+                poll_interval: config.feed.rest_poll_interval,
+            },
+            shutdown.clone(),
+        ));
 
         let client = ClientContext {
             hub: hub.clone(),

@@ -68,6 +68,8 @@ pub struct VerifyResult {
 
 enum Command {
     Verify(oneshot::Sender<VerifyResult>),
+    /// A REST call with this token epoch got an auth error.
+    Rejected(u64),
     Grant(SessionGrant, oneshot::Sender<Result<(), String>>),
 }
 
@@ -83,6 +85,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Verify(_) => "Verify",
+            Self::Rejected(_) => "Rejected",
             Self::Grant(..) => "Grant",
         })
     }
@@ -102,6 +105,11 @@ impl AuthHandle {
             return stopped;
         }
         rx.await.unwrap_or(stopped)
+    }
+
+    /// Reports that the broker rejected the token of `epoch` on a REST call.
+    pub async fn report_rejected(&self, epoch: u64) {
+        let _ = self.commands.send(Command::Rejected(epoch)).await;
     }
 
     /// Stores a token obtained by the login flow and switches the feed to it.
@@ -196,6 +204,10 @@ impl Task {
                         let r = self.verify().await;
                         let _ = reply.send(r);
                     }
+                    Some(Command::Rejected(epoch)) if epoch == self.epoch => {
+                        self.apply(AuthEvent::Rejected, Some("the broker rejected the token on a REST call".into()));
+                    }
+                    Some(Command::Rejected(_)) => {}
                     Some(Command::Grant(grant, reply)) => {
                         let r = self.accept_grant(grant).await;
                         let _ = reply.send(r);
