@@ -1,0 +1,170 @@
+//! Fault injection: the [`Fault`] requests of the control API and how each is applied to the
+//! ticker connections open *now*, the token store and the upgrade gate.
+
+use crate::error::SimError;
+use crate::registry::{bump, lock};
+use crate::shared::Shared;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::info;
+
+/// Longest stall or WS rejection accepted (one day).
+const MAX_FAULT_SECONDS: f64 = 86_400.0;
+
+/// A fault to inject. JSON: `{"kind":"drop"}`, `{"kind":"stall","seconds":5}`, …
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// Abort every ticker connection without a close frame (clients see 1006).
+    Drop,
+    /// The connections open now send (and read) nothing, heartbeats included, for `seconds`;
+    /// new connections are served normally.
+    Stall { seconds: f64 },
+    /// Invalidate every issued access token: WS upgrades get 403, REST 403 TokenException.
+    /// Open connections keep streaming, as on the real server.
+    ExpireToken,
+    /// Refuse ticker upgrades with 403 for `seconds` while REST keeps working.
+    RejectWs { seconds: f64 },
+    /// Send one garbage binary frame to each open connection.
+    Malformed,
+    /// End stalls and WS rejection now (expired tokens stay expired).
+    Clear,
+}
+
+/// The accepted request shapes, for error messages.
+pub(crate) const ACCEPTED_KINDS: &str = r#"{"kind":"drop"}, {"kind":"stall","seconds":S}, {"kind":"expire_token"}, {"kind":"reject_ws","seconds":S}, {"kind":"malformed"}, {"kind":"clear"}"#;
+
+fn duration(seconds: f64) -> Result<Duration, SimError> {
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= MAX_FAULT_SECONDS) {
+        return Err(SimError::InvalidFault(format!(
+            "seconds must be a number in (0, {MAX_FAULT_SECONDS}], got {seconds}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Applies `fault`.
+pub(crate) fn apply(shared: &Shared, fault: Fault) -> Result<(), SimError> {
+    let counters = &shared.registry.counters;
+    let now = Instant::now();
+    match fault {
+        Fault::Drop => {
+            let conns = shared.registry.connections();
+            for conn in &conns {
+                conn.control.kill.cancel();
+            }
+            bump(&counters.drops);
+            info!(
+                connections = conns.len(),
+                "fault: dropping every ticker connection"
+            );
+        }
+        Fault::Stall { seconds } => {
+            let until = now + duration(seconds)?;
+            let conns = shared.registry.connections();
+            for conn in &conns {
+                let mut orders = lock(&conn.control.orders);
+                orders.stall_until = Some(orders.stall_until.map_or(until, |u| u.max(until)));
+                drop(orders);
+                conn.control.wake.notify_one();
+            }
+            bump(&counters.stalls);
+            info!(
+                connections = conns.len(),
+                seconds, "fault: stalling the open ticker connections"
+            );
+        }
+        Fault::ExpireToken => {
+            lock(&shared.tokens).expire_all();
+            bump(&counters.token_expiries);
+            info!("fault: every issued access token expired");
+        }
+        Fault::RejectWs { seconds } => {
+            let until = now + duration(seconds)?;
+            *lock(&shared.reject_ws_until) = Some(until);
+            bump(&counters.reject_ws);
+            info!(seconds, "fault: refusing ticker upgrades");
+        }
+        Fault::Malformed => {
+            let conns = shared.registry.connections();
+            for conn in &conns {
+                lock(&conn.control.orders).malformed += 1;
+                conn.control.wake.notify_one();
+            }
+            info!(
+                connections = conns.len(),
+                "fault: sending a malformed frame to each ticker connection"
+            );
+        }
+        Fault::Clear => {
+            *lock(&shared.reject_ws_until) = None;
+            for conn in shared.registry.connections() {
+                lock(&conn.control.orders).stall_until = None;
+                conn.control.wake.notify_one();
+            }
+            bump(&counters.clears);
+            info!("fault: cleared");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_shapes() {
+        let cases = [
+            (json!({"kind":"drop"}), Fault::Drop),
+            (
+                json!({"kind":"stall","seconds":5.0}),
+                Fault::Stall { seconds: 5.0 },
+            ),
+            (json!({"kind":"expire_token"}), Fault::ExpireToken),
+            (
+                json!({"kind":"reject_ws","seconds":0.5}),
+                Fault::RejectWs { seconds: 0.5 },
+            ),
+            (json!({"kind":"malformed"}), Fault::Malformed),
+            (json!({"kind":"clear"}), Fault::Clear),
+        ];
+        for (value, fault) in cases {
+            assert_eq!(
+                serde_json::from_value::<Fault>(value.clone()).unwrap(),
+                fault
+            );
+            assert_eq!(
+                serde_json::to_value(fault).unwrap(),
+                value.clone(),
+                "{value}"
+            );
+        }
+        assert_eq!(
+            serde_json::from_value::<Fault>(json!({"kind":"stall","seconds":5})).unwrap(),
+            Fault::Stall { seconds: 5.0 },
+            "integer seconds are accepted"
+        );
+        for bad in [
+            json!({"kind":"nope"}),
+            json!({"kind":"stall"}),
+            json!({}),
+            json!("drop"),
+        ] {
+            assert!(
+                serde_json::from_value::<Fault>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_are_validated() {
+        assert!(duration(1.5).is_ok());
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e9] {
+            assert!(duration(bad).is_err(), "{bad}");
+        }
+    }
+}

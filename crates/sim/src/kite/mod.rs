@@ -1,0 +1,13 @@
+//! The Kite front-end of the simulator: ticker WebSocket, REST endpoints and login page, all
+//! speaking Kite Connect v3 on top of the broker-neutral market.
+
+/// The login page.
+mod login;
+/// Market state → ticker packets.
+pub(crate) mod packets;
+/// REST endpoints.
+pub(crate) mod rest;
+/// The ticker WebSocket.
+pub(crate) mod ticker;
+
+pub(crate) use login::router as login_router;

@@ -1,0 +1,151 @@
+//! `GET /instruments[/{exchange}]`: the instrument dump as CSV (kite.md §8.5), in Kite's column
+//! order with no spaces in the header and never an empty numeric field. Unauthenticated, like
+//! Kite's.
+
+use crate::decimal;
+use crate::registry::lock;
+use crate::shared::Shared;
+use crate::universe::Instrument;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use tracing::error;
+
+const HEADER: [&str; 12] = [
+    "instrument_token",
+    "exchange_token",
+    "tradingsymbol",
+    "name",
+    "last_price",
+    "expiry",
+    "strike",
+    "tick_size",
+    "lot_size",
+    "instrument_type",
+    "segment",
+    "exchange",
+];
+
+/// Renders `rows` (instrument and its `last_price` in wire units) as Kite's CSV.
+pub(crate) fn render<'a>(
+    rows: impl IntoIterator<Item = (&'a Instrument, i64)>,
+) -> Result<Vec<u8>, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(HEADER)?;
+    for (inst, last_price) in rows {
+        writer.write_record([
+            inst.token.to_string(),
+            inst.exchange_token.to_string(),
+            inst.tradingsymbol.clone(),
+            inst.name.clone(),
+            decimal::format(last_price, inst.divisor),
+            inst.expiry.map(|d| d.to_string()).unwrap_or_default(),
+            decimal::format(inst.strike, inst.divisor),
+            decimal::format(inst.tick_size, inst.divisor),
+            inst.lot_size.to_string(),
+            inst.instrument_type.as_str().to_owned(),
+            inst.segment.clone(),
+            inst.exchange.clone(),
+        ])?;
+    }
+    writer.into_inner().map_err(|e| e.into_error().into())
+}
+
+fn respond(shared: &Shared, exchange: Option<&str>) -> Response {
+    let universe = &shared.universe;
+    // The dump is a start-of-day file: its last_price is the previous close, not live.
+    let closes: Vec<i64> = {
+        let market = lock(&shared.market);
+        (0..universe.len())
+            .map(|i| market.quote(i).map_or(0, |q| q.close))
+            .collect()
+    };
+    let rows = universe
+        .instruments()
+        .iter()
+        .zip(closes)
+        .filter(|(inst, _)| exchange.is_none_or(|e| inst.exchange.eq_ignore_ascii_case(e)));
+    match render(rows) {
+        Ok(body) => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response(),
+        Err(err) => {
+            error!(error = %err, "cannot render the instrument csv");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+pub(crate) async fn all(State(shared): State<Arc<Shared>>) -> Response {
+    respond(&shared, None)
+}
+
+pub(crate) async fn by_exchange(
+    State(shared): State<Arc<Shared>>,
+    Path(exchange): Path<String>,
+) -> Response {
+    respond(&shared, Some(&exchange))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::universe::build_universe;
+
+    #[test]
+    fn csv_has_kites_header_and_no_empty_numbers() {
+        let u = build_universe("2025-11-10".parse().unwrap());
+        let body = render(u.instruments().iter().map(|i| (i, i.base_price))).unwrap();
+        let text = String::from_utf8(body).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            "instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,instrument_type,segment,exchange"
+        );
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let mut rows = 0;
+        for record in reader.records() {
+            let r = record.unwrap();
+            rows += 1;
+            for col in [0, 4, 6, 7, 8] {
+                let field = &r[col];
+                assert!(field.parse::<f64>().is_ok(), "column {col} of {:?}", r);
+            }
+        }
+        assert_eq!(rows, u.len());
+    }
+
+    #[test]
+    fn rows_render_like_the_mock_dump() {
+        let u = build_universe("2025-11-10".parse().unwrap());
+        let row = |symbol: &str| {
+            let inst = u.get(u.index_of_symbol(symbol).unwrap()).unwrap();
+            let body = render([(inst, inst.base_price)]).unwrap();
+            String::from_utf8(body)
+                .unwrap()
+                .lines()
+                .nth(1)
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            row("NSE:INFY"),
+            "408065,1594,INFY,INFOSYS,1500.0,,0.0,0.05,1,EQ,NSE,NSE"
+        );
+        assert_eq!(
+            row("NSE:NIFTY 50"),
+            "256265,1001,NIFTY 50,NIFTY 50,24300.0,,0.0,0.05,0,EQ,INDICES,NSE"
+        );
+        assert_eq!(
+            row("NFO:NIFTY25NOV24300CE"),
+            "11174402,43650,NIFTY25NOV24300CE,NIFTY,245.0,2025-11-25,24300.0,0.05,75,CE,NFO-OPT,NFO"
+        );
+        assert_eq!(
+            row("CDS:USDINR25NOVFUT"),
+            "486659,1901,USDINR25NOVFUT,USDINR,88.5,2025-11-26,0.0,0.0025,1,FUT,CDS-FUT,CDS"
+        );
+        assert_eq!(
+            row("NSE:ADANIPORTS"),
+            "3861249,15083,ADANIPORTS,ADANI PORT & SEZ,1450.0,,0.0,0.05,1,EQ,NSE,NSE"
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! [`Sim`]: starting the simulator (one axum app on one listener: the ticker WebSocket on any
+//! path, Kite REST, the login page and `/_sim/`), and the handle's accessors.
+
+use crate::auth::TokenStore;
+use crate::clock::{WallClock, ist_date};
+use crate::config::SimConfig;
+use crate::error::SimError;
+use crate::fault::{self, Fault};
+use crate::kite;
+use crate::market::{Market, Pace};
+use crate::registry::{Registry, lock};
+use crate::shared::{QuoteLimiter, Shared};
+use crate::state::{FaultState, SimState};
+use crate::universe::{Instrument, build_universe};
+use crate::{control, feed};
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info};
+
+/// Market batches a connection may fall behind before it skips some (≈ 12 s at 20 batches/s).
+const BATCH_BACKLOG: usize = 256;
+
+/// A running simulator. Cheap to clone; every clone controls the same simulator.
+#[derive(Debug, Clone)]
+pub struct Sim {
+    shared: Arc<Shared>,
+}
+
+impl Sim {
+    /// Serves the whole simulator on `listener` (spawned tasks) until `shutdown` is cancelled.
+    pub async fn start(
+        cfg: SimConfig,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<Sim, SimError> {
+        cfg.validate()?;
+        let addr = listener.local_addr().map_err(SimError::LocalAddr)?;
+        let clock = WallClock::start_now();
+        let now = clock.now();
+        let universe = Arc::new(build_universe(ist_date(now)));
+        let pace = Pace {
+            rate: cfg.rate,
+            speed: cfg.speed,
+        };
+        let market = Market::new(Arc::clone(&universe), cfg.seed, pace, now);
+        let (batches, _) = broadcast::channel(BATCH_BACKLOG);
+        let shared = Arc::new(Shared {
+            registry: Registry::new(universe.len()),
+            addr,
+            universe,
+            market: Mutex::new(market),
+            clock,
+            tokens: Mutex::new(TokenStore::default()),
+            reject_ws_until: Mutex::new(None),
+            quote_limiter: Mutex::new(QuoteLimiter::default()),
+            batches,
+            shutdown,
+            cfg,
+        });
+        tokio::spawn(feed::run(Arc::clone(&shared)));
+        let app = app(Arc::clone(&shared));
+        let stop = shared.shutdown.clone();
+        // No Nagle: ticks are small frames that must leave at once (latency is what clients
+        // measure), and delayed ACKs would otherwise hold a frame back by ~40 ms.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                debug!(error = %err, "cannot disable nagle on an accepted socket");
+            }
+        });
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(err) = served {
+                error!(error = %err, "simulator http server failed");
+            }
+        });
+        info!(
+            addr = %addr,
+            seed = shared.cfg.seed,
+            instruments = shared.universe.len(),
+            rate = ?shared.cfg.rate,
+            speed = shared.cfg.speed,
+            "broker simulator started"
+        );
+        Ok(Sim { shared })
+    }
+
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// `http://HOST:PORT` (the REST root and the login page's host).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.shared.addr)
+    }
+
+    /// `ws://HOST:PORT` (the ticker root).
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.shared.addr)
+    }
+
+    /// Mints a valid access token for the configured api_key (same as `POST /_sim/token`).
+    pub fn mint_access_token(&self) -> String {
+        let (id, token) = lock(&self.shared.tokens).mint_access();
+        info!(token_id = id, "access token minted through the library api");
+        token.expose().to_owned()
+    }
+
+    /// The control API with paths relative to `/_sim` (`/fault`, `/state`, `/token`), for
+    /// nesting under `/_sim` in another server.
+    pub fn control_router(&self) -> Router {
+        control::router(Arc::clone(&self.shared))
+    }
+
+    /// Applies a fault (same as `POST /_sim/fault`).
+    pub fn fault(&self, fault: Fault) -> Result<(), SimError> {
+        fault::apply(&self.shared, fault)
+    }
+
+    /// The universe: every instrument the simulator serves.
+    pub fn instruments(&self) -> Vec<Instrument> {
+        self.shared.universe.instruments().to_vec()
+    }
+
+    /// What `GET /_sim/state` returns.
+    pub fn state(&self) -> SimState {
+        let shared = &self.shared;
+        let now = Instant::now();
+        let connections: Vec<_> = shared
+            .registry
+            .connections()
+            .iter()
+            .map(|c| c.state(now))
+            .collect();
+        let c = &shared.registry.counters;
+        let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+        let reject_ws_remaining_seconds = lock(&shared.reject_ws_until)
+            .filter(|until| *until > now)
+            .map(|until| until.duration_since(now).as_secs_f64());
+        SimState {
+            tokens: lock(&shared.tokens).infos(),
+            ticks_sent: load(&c.ticks_sent),
+            frames_sent: load(&c.frames_sent),
+            heartbeats_sent: load(&c.heartbeats_sent),
+            batches_skipped: load(&c.batches_skipped),
+            upgrades: c.upgrades(),
+            quote_requests: load(&c.quote_requests),
+            quote_rate_limited: load(&c.quote_rate_limited),
+            faults: FaultState {
+                reject_ws_remaining_seconds,
+                stalled_connections: connections
+                    .iter()
+                    .filter(|c| c.stalled)
+                    .map(|c| c.id)
+                    .collect(),
+                drops: load(&c.drops),
+                stalls: load(&c.stalls),
+                token_expiries: load(&c.token_expiries),
+                reject_ws: load(&c.reject_ws),
+                malformed_frames_sent: load(&c.malformed_sent),
+                clears: load(&c.clears),
+            },
+            connections,
+        }
+    }
+}
+
+/// The whole app: WebSocket upgrades on any path go to the ticker; everything else to REST,
+/// the login page or `/_sim`.
+fn app(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .merge(kite::rest::router())
+        .merge(kite::login_router())
+        .fallback(kite::rest::not_found)
+        .with_state(Arc::clone(&shared))
+        .nest("/_sim", control::router(Arc::clone(&shared)))
+        .layer(middleware::from_fn_with_state(shared, route_upgrades))
+}
+
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Sends WebSocket upgrade requests to the ticker whatever their path (Kite clients differ in
+/// the path they use: none, `/`, or a prefix).
+async fn route_upgrades(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    if !is_websocket_upgrade(req.headers()) {
+        return next.run(req).await;
+    }
+    let (mut parts, _body) = req.into_parts();
+    let query = parts.uri.query().map(str::to_owned);
+    match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(ws) => kite::ticker::upgrade(shared, ws, query.as_deref()),
+        Err(rejection) => rejection.into_response(),
+    }
+}
