@@ -70,8 +70,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sim(args) => crate::sim_cmd::run(args).await,
         Command::Session { at, exchange } => crate::session_cmd::run(at, &exchange),
-        Command::Demo { .. } | Command::Serve { .. } | Command::Check { .. } => {
-            anyhow::bail!("this command is not yet available in this build")
+        Command::Demo {
+            listen,
+            seed,
+            speed,
+        } => crate::demo_cmd::run(listen, seed, speed).await,
+        Command::Serve { config } => crate::serve_cmd::run(config.as_deref()).await,
+        Command::Check { .. } => {
+            anyhow::bail!("`feedgate check` is not yet available in this build")
         }
     }
 }

@@ -3,7 +3,10 @@
 
 mod calendar;
 mod cli;
+mod config_load;
+mod demo_cmd;
 mod logging;
+mod serve_cmd;
 mod session_cmd;
 mod shutdown;
 mod sim_cmd;

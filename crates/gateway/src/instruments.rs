@@ -155,6 +155,41 @@ impl Registry {
         self.by_token.values()
     }
 
+    /// Instruments matching a search text, best first: exact trading symbol, then symbol
+    /// prefix, then substring of the symbol or the name. Case-insensitive.
+    pub fn search(&self, text: &str, limit: usize) -> Vec<&Arc<Instrument>> {
+        let q = text.trim().to_ascii_uppercase();
+        if q.is_empty() || limit == 0 {
+            return Vec::new();
+        }
+        let mut hits: Vec<(u8, &Arc<Instrument>)> = self
+            .by_token
+            .values()
+            .filter_map(|i| {
+                let ts = i.tradingsymbol.to_ascii_uppercase();
+                let rank = if ts == q || i.symbol.eq_ignore_ascii_case(&q) {
+                    0
+                } else if ts.starts_with(&q) {
+                    1
+                } else if ts.contains(&q) || i.symbol.to_ascii_uppercase().contains(&q) {
+                    2
+                } else if i.name.to_ascii_uppercase().contains(&q) {
+                    3
+                } else {
+                    return None;
+                };
+                Some((rank, i))
+            })
+            .collect();
+        // Same rank: shorter symbols first (NIFTY 50 before NIFTY25NOVFUT), then alphabetical.
+        hits.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| a.1.tradingsymbol.len().cmp(&b.1.tradingsymbol.len()))
+                .then_with(|| a.1.symbol.cmp(&b.1.symbol))
+        });
+        hits.into_iter().take(limit).map(|(_, i)| i).collect()
+    }
+
     /// Resolves a client-supplied symbol in any accepted form.
     pub fn resolve(&self, symbol: &str) -> Result<&Arc<Instrument>, ResolveError> {
         let trimmed = symbol.trim();
@@ -278,6 +313,22 @@ mod tests {
             reg.resolve(&"X".repeat(100)),
             Err(ResolveError::TooLong { .. })
         ));
+    }
+
+    #[test]
+    fn search_ranks_exact_then_prefix_then_contains() {
+        let reg = registry();
+        let syms = |q| -> Vec<String> {
+            reg.search(q, 10)
+                .iter()
+                .map(|i| i.symbol.to_string())
+                .collect()
+        };
+        assert_eq!(syms("sbin"), ["NSE:SBIN"]);
+        assert_eq!(syms("NIFTY")[..2], ["NSE:NIFTY 50", "NSE:NIFTY BANK"]);
+        assert!(syms("NIFTY").contains(&"NFO:NIFTY25NOVFUT".to_string()));
+        assert!(syms("zzz").is_empty());
+        assert_eq!(reg.search("N", 2).len(), 2, "limit");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod fallback;
+pub mod health;
 pub mod hub;
 pub mod instruments;
 pub mod instruments_store;

@@ -100,7 +100,8 @@ pub struct Inputs {
 /// Pure: what clients are told.
 pub fn client_status(i: &Inputs) -> ClientStatus {
     let connected = i.feed == FeedState::Connected;
-    let is_healthy = (connected && (i.fresh || !i.market.expects_data)) || i.fallback;
+    // REST polling keeps data flowing but the feed itself is not healthy (DEGRADED, amber).
+    let is_healthy = connected && (i.fresh || !i.market.expects_data);
     let quality = if i.fallback || (connected && i.quality < 95.0 && i.quality >= 80.0) {
         "DEGRADED"
     } else if connected && (i.fresh || !i.market.expects_data) && i.quality >= 95.0 {

@@ -8,6 +8,7 @@ use crate::client::{ClientContext, ClientLimits};
 use crate::clock::SharedClock;
 use crate::config::GatewayConfig;
 use crate::fallback::{self, FallbackIo};
+use crate::health::HealthSources;
 use crate::hub::{self, HubConfig, HubHandle};
 use crate::instruments::Registry;
 use crate::instruments_store::{InstrumentStore, InstrumentsError};
@@ -100,7 +101,7 @@ impl Gateway {
         let gauges = Arc::new(Gauges::default());
         let (feed_live_tx, feed_live_rx) = watch::channel(false);
         let (status_tx, status_rx) = watch::channel(ClientStatus::starting());
-        let (quality_tx, _quality_rx) = watch::channel(100.0);
+        let (quality_tx, quality_rx) = watch::channel(100.0);
         let (fallback_tx, fallback_rx) = watch::channel(false);
         let (auth_view_tx, auth_view_rx) = watch::channel(AuthView {
             state: "required",
@@ -121,6 +122,7 @@ impl Gateway {
         let (run_tx, run_rx) = watch::channel::<RunPolicy>(run0);
         let run_rx_fallback = run_rx.clone();
         let (market_tx, market_rx) = watch::channel::<MarketView>(view0);
+        let market_view_rx = market_rx.clone();
         let (market_status_tx, market_status_rx) = watch::channel(status0);
         let (checks_tx, checks_rx) = mpsc::channel(4);
         tracker.spawn(schedule::run(
@@ -204,7 +206,7 @@ impl Gateway {
                 shards: upstream.shards.clone(),
                 market: market_rx,
                 auth: auth_view_rx,
-                fallback: fallback_rx,
+                fallback: fallback_rx.clone(),
                 gauges: gauges.clone(),
                 clock: clock.clone(),
                 stale_threshold: config.feed.stale_threshold,
@@ -249,12 +251,24 @@ impl Gateway {
             },
             clock: clock.clone(),
         };
+        let health = HealthSources {
+            market: market_status_rx.clone(),
+            expects_data: market_view_rx,
+            auth: auth.snapshot.clone(),
+            shards: upstream.shards.clone(),
+            fallback: fallback_rx,
+            quality: quality_rx,
+            gauges: client.status.gauges.clone(),
+            clock: clock.clone(),
+            stale_threshold_s: config.feed.stale_threshold.as_secs_f64(),
+        };
         let state = AppState::new(AppParts {
             client,
             upstream: upstream.clone(),
             feed_live: feed_live_rx,
             auth: auth.clone(),
             broker,
+            health,
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         });

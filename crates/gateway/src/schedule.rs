@@ -56,7 +56,32 @@ pub fn evaluate(
         phase,
         expects_data: d.market_expects_data,
     };
+    let st = if config.dev_mode {
+        dev_mode_status(st)
+    } else {
+        st
+    };
     (run, view, st, d.next_action, d.next_action_at)
+}
+
+/// In `DEV_MODE` the market is treated as open; say so, and keep the real phase visible.
+fn dev_mode_status(real: MarketStatus) -> MarketStatus {
+    MarketStatus {
+        phase: feedgate_session::MarketPhase::Live,
+        title: "Market Live (DEV_MODE)".into(),
+        description: format!(
+            "DEV_MODE: the market is treated as open. Real {} phase now: {} ({})",
+            real.exchange,
+            real.phase.as_str(),
+            real.description
+        ),
+        icon: "🟢".into(),
+        is_trading_hours: true,
+        seconds_to_next_phase: None,
+        next_phase: None,
+        next_phase_at: None,
+        ..real
+    }
 }
 
 pub async fn run(io: ScheduleIo, shutdown: CancellationToken) {
@@ -165,9 +190,15 @@ mod tests {
             dev_mode: true,
             ..SchedulerConfig::default()
         };
-        let (run, view, ..) = evaluate(t("2026-11-22T10:15:00+05:30"), &cal, &dev, Segment::NseCm);
+        let (run, view, st, ..) =
+            evaluate(t("2026-11-22T10:15:00+05:30"), &cal, &dev, Segment::NseCm);
         assert!(run.should_run && run.expects_data);
-        assert_eq!(view.phase, "LIVE");
+        assert_eq!((view.phase, st.phase.as_str()), ("LIVE", "LIVE"));
+        assert!(
+            st.description.contains("Real NSE phase now: CLOSED"),
+            "{}",
+            st.description
+        );
     }
 
     /// A simulated trading day in paused time: feed starts at 08:55, data expected from 09:15,

@@ -3,6 +3,8 @@
 
 pub mod auth;
 pub mod error;
+pub mod health;
+pub mod instruments;
 pub mod quotes;
 pub mod status;
 pub mod ws;
@@ -13,6 +15,7 @@ use crate::auth::AuthHandle;
 use crate::broker::BrokerApi;
 use crate::client::ClientContext;
 use crate::clock::SharedClock;
+use crate::health::HealthSources;
 use crate::hub::HubHandle;
 use crate::instruments::Registry;
 use crate::status::Gauges;
@@ -37,6 +40,7 @@ struct Inner {
     feed_live: watch::Receiver<bool>,
     auth: AuthHandle,
     broker: Arc<dyn BrokerApi>,
+    health: HealthSources,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -49,6 +53,7 @@ pub struct AppParts {
     pub feed_live: watch::Receiver<bool>,
     pub auth: AuthHandle,
     pub broker: Arc<dyn BrokerApi>,
+    pub health: HealthSources,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
 }
@@ -62,6 +67,7 @@ impl AppState {
                 feed_live: p.feed_live,
                 auth: p.auth,
                 broker: p.broker,
+                health: p.health,
                 shutdown: p.shutdown,
                 tracker: p.tracker,
             }),
@@ -74,6 +80,10 @@ impl AppState {
 
     pub fn broker(&self) -> &Arc<dyn BrokerApi> {
         &self.inner.broker
+    }
+
+    pub fn health(&self) -> &HealthSources {
+        &self.inner.health
     }
 
     pub fn client_context(&self) -> ClientContext {
@@ -123,5 +133,10 @@ pub fn router(app: AppState) -> Router {
         .route("/api/login", get(auth::login))
         .route("/api/auth/callback", get(auth::callback))
         .route("/api/system/health/auth/verify", post(auth::verify))
+        .route("/api/system/health", get(health::document))
+        .route("/api/system/health/market", get(health::market))
+        .route("/api/system/health/auth", get(health::auth))
+        .route("/api/system/health/feed", get(health::feed))
+        .route("/api/instruments", get(instruments::search))
         .with_state(app)
 }

@@ -16,7 +16,8 @@ const MAX_OUTSTANDING: usize = 64;
 
 #[derive(Debug, Default)]
 pub struct LoginStates {
-    inner: Mutex<HashMap<String, Instant>>,
+    /// state → (issued at, issue sequence number: orders states issued in the same instant).
+    inner: Mutex<(HashMap<String, (Instant, u64)>, u64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -33,23 +34,25 @@ impl LoginStates {
         let bytes: [u8; 16] = rand::random();
         let state = hex::encode(bytes);
         let now = Instant::now();
-        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        m.retain(|_, t| now.duration_since(*t) < STATE_TTL);
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (m, seq) = &mut *guard;
+        m.retain(|_, (t, _)| now.duration_since(*t) < STATE_TTL);
         if m.len() >= MAX_OUTSTANDING
-            && let Some(oldest) = m.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone())
+            && let Some(oldest) = m.iter().min_by_key(|(_, v)| v.1).map(|(k, _)| k.clone())
         {
             m.remove(&oldest);
         }
-        m.insert(state.clone(), now);
+        *seq += 1;
+        m.insert(state.clone(), (now, *seq));
         state
     }
 
     /// Accepts a state exactly once, within its lifetime.
     pub fn consume(&self, state: Option<&str>) -> Result<(), StateError> {
         let state = state.filter(|s| !s.is_empty()).ok_or(StateError::Missing)?;
-        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        match m.remove(state) {
-            Some(t) if t.elapsed() < STATE_TTL => Ok(()),
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.0.remove(state) {
+            Some((t, _)) if t.elapsed() < STATE_TTL => Ok(()),
             _ => Err(StateError::Unknown),
         }
     }

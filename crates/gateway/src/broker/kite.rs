@@ -7,10 +7,11 @@ use crate::secret::Secret;
 use crate::tick::{Depth, Full, Level, Quote, Source, Tick};
 use chrono::{NaiveDateTime, TimeZone};
 use chrono_tz::Asia::Kolkata;
-use feedgate_kite::rest::{
+use feedgate_kite::{
     AccessToken, ApiSecret, InstrumentRow, KiteError, KiteRest, Quote as KiteQuote, RequestToken,
+    Segment, price_to_raw,
 };
-use feedgate_kite::{Segment, price_to_raw};
+
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,7 +118,10 @@ impl BrokerApi for KiteBroker {
         )
     }
 
-    fn exchange(&self, request_token: String) -> BoxFuture<'static, Result<SessionGrant, BrokerError>> {
+    fn exchange(
+        &self,
+        request_token: String,
+    ) -> BoxFuture<'static, Result<SessionGrant, BrokerError>> {
         let rest = self.rest.clone();
         let secret = ApiSecret::new(self.api_secret.expose());
         Box::pin(async move {
@@ -211,7 +215,7 @@ pub fn spec_from_row(r: &InstrumentRow) -> InstrumentSpec {
         segment: r.segment.clone(),
         instrument_type: r.instrument_type.clone(),
         tick_size: r.tick_size,
-        lot_size: u32::try_from(r.lot_size.max(0.0) as u64).unwrap_or(u32::MAX),
+        lot_size: r.lot_size,
         divisor: segment.price_divisor(),
         is_index: segment.is_index() || r.segment.eq_ignore_ascii_case("INDICES"),
     }

@@ -2,7 +2,7 @@
 //! validation, quotes (as normalised ticks), the instrument list and the login exchange.
 //! Kite implements it in [`kite`]; Fyers will too.
 
-// pub mod kite; (added with the Kite REST client)
+pub mod kite;
 
 use crate::instruments::{Instrument, InstrumentSpec};
 use crate::secret::Secret;

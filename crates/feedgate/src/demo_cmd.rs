@@ -1,0 +1,81 @@
+//! `feedgate demo`: the simulator and the gateway in one process, market treated as open, so
+//! a new user sees live ticks in seconds with no broker account. The simulator's control API
+//! is also served at `/_sim/*` on the gateway's address, for fault injection.
+
+use crate::config_load;
+use anyhow::Context;
+use feedgate_sim::{Sim, SimConfig};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+pub async fn run(listen: SocketAddr, seed: u64, speed: f64) -> anyhow::Result<ExitCode> {
+    // Bind the gateway first so the simulator's login redirect points at the real port even
+    // when `--listen` asks for port 0.
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
+        format!("cannot listen on {listen}: is another feedgate running? Try --listen 127.0.0.1:8081")
+    })?;
+    let addr = listener.local_addr()?;
+
+    let sim_shutdown = CancellationToken::new();
+    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot open a local port for the simulator")?;
+    let sim = Sim::start(
+        SimConfig {
+            redirect_url: format!("http://{addr}/api/auth/callback"),
+            seed,
+            speed,
+            ..SimConfig::default()
+        },
+        sim_listener,
+        sim_shutdown.clone(),
+    )
+    .await
+    .context("cannot start the simulator")?;
+
+    // The demo keeps nothing between runs: its data directory is temporary.
+    let data_dir = tempfile::Builder::new()
+        .prefix("feedgate-demo-")
+        .tempdir()
+        .context("cannot create a temporary data directory")?;
+    let mut vars = config_load::collect(None)?;
+    let defaults = SimConfig::default();
+    for (k, v) in [
+        ("FEEDGATE_LISTEN", addr.to_string()),
+        ("FEEDGATE_BROKER", "kite".to_string()),
+        ("FEEDGATE_DATA_DIR", data_dir.path().display().to_string()),
+        ("KITE_API_URL", sim.base_url()),
+        ("KITE_WS_URL", sim.ws_url()),
+        (
+            "KITE_LOGIN_URL",
+            format!("{}/connect/login", sim.base_url()),
+        ),
+        ("ZERODHA_API_KEY", defaults.api_key.clone()),
+        ("ZERODHA_API_SECRET", defaults.api_secret.clone()),
+        ("ZERODHA_ACCESS_TOKEN", sim.mint_access_token()),
+        ("DEV_MODE", "true".to_string()),
+    ] {
+        vars.insert(k.to_string(), v);
+    }
+    let cfg = config_load::gateway_config(&vars)?;
+    let extra = axum::Router::new().nest("/_sim", sim.control_router());
+    let gw = crate::serve_cmd::start(cfg, Some(extra), Some(listener)).await?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "feedgate demo listening on http://{}", gw.local_addr())?;
+        out.flush()?;
+    }
+    tracing::info!(
+        dashboard = %format!("http://{}/", gw.local_addr()),
+        websocket = %format!("ws://{}/ws/market", gw.local_addr()),
+        faults = %format!("POST http://{}/_sim/fault", gw.local_addr()),
+        "demo ready: simulated market, treated as open"
+    );
+    crate::shutdown::signal().await;
+    gw.shutdown(crate::serve_cmd::SHUTDOWN_DEADLINE).await;
+    sim_shutdown.cancel();
+    drop(data_dir);
+    Ok(ExitCode::SUCCESS)
+}
