@@ -14,10 +14,13 @@ pub const STATE_TTL: Duration = Duration::from_secs(10 * 60);
 /// `/api/login`.
 const MAX_OUTSTANDING: usize = 64;
 
+/// Outstanding states: state → (issued at, sequence number), plus the last sequence number
+/// (it orders states issued in the same instant).
+type Outstanding = (HashMap<String, (Instant, u64)>, u64);
+
 #[derive(Debug, Default)]
 pub struct LoginStates {
-    /// state → (issued at, issue sequence number: orders states issued in the same instant).
-    inner: Mutex<(HashMap<String, (Instant, u64)>, u64)>,
+    inner: Mutex<Outstanding>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
