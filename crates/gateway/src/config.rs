@@ -243,8 +243,10 @@ impl GatewayConfig {
             }
         };
         let data_dir = PathBuf::from(r.string("FEEDGATE_DATA_DIR", "./data"));
-        let instruments: Vec<String> = r
-            .string("FEEDGATE_INSTRUMENTS", DEFAULT_INSTRUMENTS)
+        // Set but empty means "no always-on watchlist" (only what clients ask for).
+        let instruments: Vec<String> = vars
+            .get("FEEDGATE_INSTRUMENTS")
+            .map_or(DEFAULT_INSTRUMENTS, String::as_str)
             .split(',')
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
@@ -422,6 +424,15 @@ mod tests {
             text.contains("FEEDGATE_BROKER=\"upstox\" is invalid: kite or fyers"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_empty_watchlist_is_allowed() {
+        let c = GatewayConfig::from_vars(&vars(&[("FEEDGATE_INSTRUMENTS", "")])).unwrap();
+        assert!(c.instruments.is_empty());
+        let c = GatewayConfig::from_vars(&vars(&[("FEEDGATE_INSTRUMENTS", " NSE:SBIN , ,NIFTY")]))
+            .unwrap();
+        assert_eq!(c.instruments, ["NSE:SBIN", "NIFTY"]);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::upstream::{
     self, RunPolicy, UpstreamConfig, UpstreamHandle, UpstreamInputs, wire::Wire,
 };
 use axum::Router;
+use axum::serve::ListenerExt;
 use feedgate_session::{Calendar, MarketStatus, SchedulerConfig, Segment, market_status};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -278,6 +279,12 @@ impl Gateway {
         }
         let serve_shutdown = shutdown.clone();
         tracker.spawn(async move {
+            // Ticks are small messages that must leave at once: no Nagle delay.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY on a client socket");
+                }
+            });
             let res = axum::serve(listener, router)
                 .with_graceful_shutdown(async move { serve_shutdown.cancelled().await })
                 .await;

@@ -1,0 +1,315 @@
+//! Shared harness for the gateway's integration tests: the in-process simulator and a gateway
+//! wired to it on port 0, WebSocket clients, and deadline-based waiting (no fixed sleeps).
+//! Tests that depend on timing run under `#[tokio::test(start_paused = true)]`: the simulator,
+//! the gateway and the clock all follow tokio's paused time.
+
+#![allow(dead_code)]
+
+use chrono::{DateTime, Utc};
+use feedgate_gateway::broker::kite::KiteBroker;
+use feedgate_gateway::clock::{SharedClock, TokioClock};
+use feedgate_gateway::config::GatewayConfig;
+use feedgate_gateway::runtime::{Gateway, GatewayDeps};
+use feedgate_gateway::upstream::kite::KiteWire;
+use feedgate_sim::{Fault, Sim, SimConfig, SimState};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+/// A Monday during market hours (IST), so the real calendar says LIVE when DEV_MODE is off.
+pub const MARKET_OPEN: &str = "2026-11-23T10:00:00+05:30";
+
+pub fn instant(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("test instant")
+        .to_utc()
+}
+
+/// How the gateway gets its first token.
+#[derive(Debug, Clone)]
+pub enum TokenSetup {
+    /// A token minted by the simulator, given as `ZERODHA_ACCESS_TOKEN`.
+    Minted,
+    /// No token anywhere: login required.
+    None,
+    /// This exact token string.
+    Given(String),
+}
+
+pub struct EnvBuilder {
+    pub vars: BTreeMap<String, String>,
+    pub sim: SimConfig,
+    pub token: TokenSetup,
+    pub start_at: DateTime<Utc>,
+    pub data_dir: Option<tempfile::TempDir>,
+}
+
+impl Default for EnvBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EnvBuilder {
+    pub fn new() -> Self {
+        let mut vars = BTreeMap::new();
+        // Clients pick what they want; no always-on watchlist unless a test sets one.
+        vars.insert("FEEDGATE_INSTRUMENTS".into(), String::new());
+        vars.insert("TICK_THROTTLE_MS".into(), "0".into());
+        Self {
+            vars,
+            sim: SimConfig::default(),
+            token: TokenSetup::Minted,
+            start_at: instant(MARKET_OPEN),
+            data_dir: None,
+        }
+    }
+
+    pub fn var(mut self, k: &str, v: &str) -> Self {
+        self.vars.insert(k.into(), v.into());
+        self
+    }
+
+    pub fn sim(mut self, f: impl FnOnce(&mut SimConfig)) -> Self {
+        f(&mut self.sim);
+        self
+    }
+
+    pub fn token(mut self, t: TokenSetup) -> Self {
+        self.token = t;
+        self
+    }
+
+    pub fn start_at(mut self, t: &str) -> Self {
+        self.start_at = instant(t);
+        self
+    }
+
+    /// Reuse a data directory (to test restarts).
+    pub fn data_dir(mut self, d: tempfile::TempDir) -> Self {
+        self.data_dir = Some(d);
+        self
+    }
+
+    pub async fn start(self) -> Env {
+        let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gateway");
+        let gw_addr = gw_listener.local_addr().expect("addr");
+        let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind sim");
+        let sim_shutdown = CancellationToken::new();
+        let mut sim_cfg = self.sim.clone();
+        sim_cfg.redirect_url = format!("http://{gw_addr}/api/auth/callback");
+        let sim = Sim::start(sim_cfg, sim_listener, sim_shutdown.clone())
+            .await
+            .expect("simulator starts");
+        let data_dir = match self.data_dir {
+            Some(d) => d,
+            None => tempfile::tempdir().expect("temp dir"),
+        };
+        let mut vars = self.vars;
+        vars.insert("FEEDGATE_LISTEN".into(), gw_addr.to_string());
+        vars.insert(
+            "FEEDGATE_DATA_DIR".into(),
+            data_dir.path().display().to_string(),
+        );
+        vars.insert("KITE_API_URL".into(), sim.base_url());
+        vars.insert("KITE_WS_URL".into(), sim.ws_url());
+        vars.insert(
+            "KITE_LOGIN_URL".into(),
+            format!("{}/connect/login", sim.base_url()),
+        );
+        vars.insert("ZERODHA_API_KEY".into(), self.sim.api_key.clone());
+        vars.insert("ZERODHA_API_SECRET".into(), self.sim.api_secret.clone());
+        vars.entry("DEV_MODE".into())
+            .or_insert_with(|| "true".into());
+        let minted = match &self.token {
+            TokenSetup::Minted => Some(sim.mint_access_token()),
+            TokenSetup::Given(t) => Some(t.clone()),
+            TokenSetup::None => None,
+        };
+        if let Some(t) = &minted {
+            vars.insert("ZERODHA_ACCESS_TOKEN".into(), t.clone());
+        }
+        let config = GatewayConfig::from_vars(&vars).expect("valid test config");
+        let clock: SharedClock = Arc::new(TokioClock::starting_at(self.start_at));
+        let broker = KiteBroker::new(
+            &config.kite.api_url,
+            &config.kite.login_url,
+            &config.kite.api_key,
+            config.kite.api_secret.clone(),
+        )
+        .expect("broker");
+        let wire = KiteWire::new(&config.kite.ws_url, &config.kite.api_key);
+        let gw = Gateway::start(
+            GatewayDeps {
+                config: config.clone(),
+                broker: Arc::new(broker),
+                wire,
+                clock: clock.clone(),
+                calendar: Arc::new(feedgate_session::Calendar::builtin()),
+                extra_routes: Some(axum::Router::new().nest("/_sim", sim.control_router())),
+            },
+            gw_listener,
+        )
+        .await
+        .expect("gateway starts");
+        Env {
+            sim,
+            gw: Some(gw),
+            sim_shutdown,
+            data_dir,
+            clock,
+            config,
+            minted_token: minted,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("http client"),
+        }
+    }
+}
+
+pub struct Env {
+    pub sim: Sim,
+    pub gw: Option<Gateway>,
+    pub sim_shutdown: CancellationToken,
+    pub data_dir: tempfile::TempDir,
+    pub clock: SharedClock,
+    pub config: GatewayConfig,
+    pub minted_token: Option<String>,
+    /// HTTP client that does not follow redirects.
+    pub http: reqwest::Client,
+}
+
+impl Env {
+    pub fn gw(&self) -> &Gateway {
+        self.gw.as_ref().expect("gateway running")
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.gw().local_addr())
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.base()))
+            .send()
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON body")
+    }
+
+    pub async fn health(&self) -> Value {
+        self.get_json("/api/system/health").await
+    }
+
+    pub fn sim_state(&self) -> SimState {
+        self.sim.state()
+    }
+
+    pub fn fault(&self, f: Fault) {
+        self.sim.fault(f).expect("fault accepted");
+    }
+
+    /// Opens a client WebSocket on `/ws/market` (Nagle off: see the module docs of the sim).
+    pub async fn client(&self) -> WsClient {
+        let url = format!("ws://{}/ws/market", self.gw().local_addr());
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
+            .await
+            .expect("client connects");
+        WsClient { ws }
+    }
+
+    /// Stops the gateway (not the simulator), e.g. to restart it on the same data directory.
+    pub async fn stop_gateway(&mut self) {
+        if let Some(gw) = self.gw.take() {
+            gw.shutdown(Duration::from_secs(5)).await;
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        self.stop_gateway().await;
+        self.sim_shutdown.cancel();
+    }
+}
+
+pub struct WsClient {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl WsClient {
+    pub async fn send(&mut self, v: Value) {
+        self.ws
+            .send(Message::text(v.to_string()))
+            .await
+            .expect("client send");
+    }
+
+    pub async fn send_raw(&mut self, s: &str) {
+        self.ws
+            .send(Message::text(s.to_string()))
+            .await
+            .expect("client send");
+    }
+
+    /// The next JSON message within `deadline` (paused or real time), or `None`.
+    pub async fn next_within(&mut self, deadline: Duration) -> Option<Value> {
+        loop {
+            let msg = tokio::time::timeout(deadline, self.ws.next())
+                .await
+                .ok()??
+                .ok()?;
+            match msg {
+                Message::Text(t) => return serde_json::from_str(t.as_str()).ok(),
+                Message::Close(c) => {
+                    return Some(
+                        serde_json::json!({"type": "close", "code": c.map(|c| u16::from(c.code))}),
+                    );
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next message of `kind` within `deadline`, skipping others.
+    pub async fn next_of(&mut self, kind: &str, deadline: Duration) -> Option<Value> {
+        let end = tokio::time::Instant::now() + deadline;
+        loop {
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            let v = self.next_within(left).await?;
+            if v["type"] == kind {
+                return Some(v);
+            }
+        }
+    }
+}
+
+/// Polls `cond` every 50 ms until it holds or `deadline` passes; returns whether it held.
+pub async fn wait_until<F, Fut>(deadline: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,32 @@
+//! End-to-end smoke test: demo-like wiring, one client, ticks flow.
+
+mod common;
+
+use common::EnvBuilder;
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test(start_paused = true)]
+async fn a_client_receives_live_ticks() {
+    let env = EnvBuilder::new().start().await;
+    let mut c = env.client().await;
+    assert_eq!(
+        c.next_within(Duration::from_secs(5)).await.unwrap()["type"],
+        "connection_status"
+    );
+    c.send(json!({"action":"subscribe","symbols":["NSE:SBIN","NIFTY"],"mode":"full","id":1}))
+        .await;
+    let ack = c.next_of("ack", Duration::from_secs(5)).await.expect("ack");
+    assert_eq!(ack["count"], 2);
+    let tick = c.next_of("ticker", Duration::from_secs(5)).await;
+    if tick.is_none() {
+        eprintln!("health: {}", env.health().await);
+        eprintln!("ws status: {}", env.get_json("/api/websocket/status").await);
+        eprintln!("sim: {:?}", env.sim_state());
+    }
+    let tick = tick.expect("a tick");
+    assert_eq!(tick["data"]["src"], "ws");
+    let h = env.health().await;
+    assert_eq!(h["feed"]["state"], "connected");
+    env.shutdown().await;
+}
