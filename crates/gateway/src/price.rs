@@ -45,6 +45,45 @@ pub fn write_price(out: &mut Vec<u8>, raw: i64, divisor: u32) {
     out.extend_from_slice(text.as_bytes());
 }
 
+/// Parses a decimal price (`812.4`, `-0.05`, `1573`) into wire units for `divisor` (a power of
+/// ten), exactly. `None` for malformed text, more fractional digits than the divisor allows, or
+/// overflow.
+pub fn parse_price(text: &str, divisor: u32) -> Option<i64> {
+    let t = text.trim();
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, t),
+    };
+    let (whole, frac) = body.split_once('.').unwrap_or((body, ""));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut digits = 0u32;
+    let mut d = divisor.max(1);
+    while d > 1 {
+        d /= 10;
+        digits += 1;
+    }
+    let frac = frac.trim_end_matches('0');
+    if frac.len() > digits as usize {
+        return None;
+    }
+    let w: i64 = whole.parse().ok()?;
+    let mut f: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
+    for _ in frac.len()..digits as usize {
+        f = f.checked_mul(10)?;
+    }
+    let v = w.checked_mul(i64::from(divisor.max(1)))?.checked_add(f)?;
+    Some(if neg { -v } else { v })
+}
+
 /// `value * 100 / base` rounded half away from zero, as hundredths (basis points of a percent):
 /// the percentage change with two decimals, computed in integers. `None` when `base` is 0.
 pub fn percent_hundredths(delta: i64, base: i64) -> Option<i64> {
@@ -97,6 +136,25 @@ mod tests {
     }
 
     #[test]
+    fn decimal_text_parses_back_to_wire_units() {
+        let cases = [
+            ("812.4", 100, Some(81_240)),
+            ("812", 100, Some(81_200)),
+            ("-0.05", 100, Some(-5)),
+            ("1.2345678", 10_000_000, Some(12_345_678)),
+            ("83.2500", 10_000, Some(832_500)),
+            ("0.001", 100, None),
+            ("abc", 100, None),
+            ("", 100, None),
+            ("1.2.3", 100, None),
+            ("99999999999999999999", 100, None),
+        ];
+        for (text, div, want) in cases {
+            assert_eq!(parse_price(text, div), want, "{text}");
+        }
+    }
+
+    #[test]
     fn percent_rounds_half_away_from_zero() {
         let cases = [
             (310, 80_930, Some(38)), // 3.10 on 809.30 → 0.383 % → 0.38
@@ -124,6 +182,7 @@ mod tests {
             while frac.len() < k as usize { frac.push('0'); }
             let back: i64 = w.parse::<i64>().unwrap() * i64::from(div) + if frac.is_empty() { 0 } else { frac.parse::<i64>().unwrap() };
             proptest::prop_assert_eq!(if neg { -back } else { back }, raw);
+            proptest::prop_assert_eq!(parse_price(&text, div), Some(raw));
         }
     }
 }

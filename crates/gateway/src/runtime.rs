@@ -92,6 +92,10 @@ impl Gateway {
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
 
+        // Metrics: install the recorder before any task records.
+        let _ = crate::telemetry::handle();
+        tracker.spawn(crate::telemetry::upkeep(shutdown.clone()));
+
         // Instruments.
         let store = InstrumentStore::new(broker.clone(), &config.data_dir, clock.clone());
         let registry = Arc::new(store.load().await?);

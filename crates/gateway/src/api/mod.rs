@@ -138,5 +138,6 @@ pub fn router(app: AppState) -> Router {
         .route("/api/system/health/auth", get(health::auth))
         .route("/api/system/health/feed", get(health::feed))
         .route("/api/instruments", get(instruments::search))
+        .route("/metrics", get(crate::telemetry::render))
         .with_state(app)
 }

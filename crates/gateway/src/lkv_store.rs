@@ -1,0 +1,166 @@
+//! Last known values on disk: the hub's latest tick per instrument, saved periodically and at
+//! shutdown (atomically) and loaded at start, so an evening or weekend dashboard shows the last
+//! prices (marked `src: "cache"`, with their age) instead of an empty table.
+
+use crate::instruments::{Instrument, Registry};
+use crate::persist;
+use crate::tick::{Source, Tick};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Most values kept (newest first): bounds the file for gateways that saw many instruments.
+pub const MAX_VALUES: usize = 20_000;
+
+#[derive(Serialize, Deserialize)]
+struct File {
+    version: u32,
+    saved_at_ms: i64,
+    values: Vec<Entry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    symbol: String,
+    tick: Tick,
+}
+
+#[derive(Debug, Clone)]
+pub struct LastValues {
+    path: PathBuf,
+}
+
+impl LastValues {
+    pub fn new(data_dir: &Path) -> Self {
+        persist::sweep_temp_files(data_dir);
+        Self {
+            path: data_dir.join("last_values.json"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Saves the newest [`MAX_VALUES`] values.
+    pub fn save(&self, items: &[(Arc<Instrument>, Tick)], now_ms: i64) -> std::io::Result<usize> {
+        let mut values: Vec<Entry> = items
+            .iter()
+            .map(|(i, t)| Entry {
+                symbol: i.symbol.to_string(),
+                tick: *t,
+            })
+            .collect();
+        values.sort_by_key(|e| std::cmp::Reverse(e.tick.received_ms));
+        values.truncate(MAX_VALUES);
+        let n = values.len();
+        let body = serde_json::to_vec(&File {
+            version: 1,
+            saved_at_ms: now_ms,
+            values,
+        })
+        .map_err(std::io::Error::other)?;
+        persist::write_atomic(&self.path, &body)?;
+        Ok(n)
+    }
+
+    /// Loads saved values whose token still means the same symbol, marked `src: cache`. A missing
+    /// or unreadable file gives nothing (and a warning), never an error.
+    pub fn load(&self, registry: &Registry) -> Vec<(Arc<Instrument>, Tick)> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot read last known values; starting without them");
+                return Vec::new();
+            }
+        };
+        let file: File = match serde_json::from_slice(&bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "last known values file is damaged; starting without it");
+                return Vec::new();
+            }
+        };
+        file.values
+            .into_iter()
+            .filter_map(|e| {
+                let inst = registry.by_token(e.tick.token)?;
+                // Exchanges reuse tokens after expiry: only trust a value for the same symbol.
+                (*inst.symbol == *e.symbol).then(|| {
+                    let mut t = e.tick;
+                    t.src = Source::Cache;
+                    (inst.clone(), t)
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instruments::InstrumentSpec;
+    use crate::tick::Quote;
+
+    fn registry(sym: &str) -> Registry {
+        Registry::new([InstrumentSpec {
+            token: 1,
+            exchange: "NSE".into(),
+            tradingsymbol: sym.into(),
+            name: sym.into(),
+            segment: "NSE".into(),
+            instrument_type: "EQ".into(),
+            tick_size: 0.05,
+            lot_size: 1,
+            divisor: 100,
+            is_index: false,
+        }])
+    }
+
+    fn tick() -> Tick {
+        Tick {
+            token: 1,
+            divisor: 100,
+            ltp: 81_240,
+            quote: Some(Quote {
+                close: 80_000,
+                ..Quote::default()
+            }),
+            full: None,
+            received_ms: 1_000,
+            src: Source::Ws,
+        }
+    }
+
+    #[test]
+    fn round_trip_marks_values_as_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LastValues::new(dir.path());
+        let reg = registry("SBIN");
+        let inst = reg.by_token(1).unwrap().clone();
+        assert!(store.load(&reg).is_empty());
+        assert_eq!(store.save(&[(inst, tick())], 5_000).unwrap(), 1);
+        let back = store.load(&reg);
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].1.src, Source::Cache);
+        assert_eq!(back[0].1.ltp, 81_240);
+        assert_eq!(back[0].1.received_ms, 1_000, "age is kept");
+    }
+
+    #[test]
+    fn reused_tokens_and_damaged_files_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LastValues::new(dir.path());
+        let reg = registry("SBIN");
+        store
+            .save(&[(reg.by_token(1).unwrap().clone(), tick())], 5)
+            .unwrap();
+        assert!(
+            store.load(&registry("OTHER")).is_empty(),
+            "token now means another symbol"
+        );
+        std::fs::write(store.path(), b"{\"version\":1,\"saved_at").unwrap();
+        assert!(store.load(&reg).is_empty(), "a torn file is not fatal");
+    }
+}
