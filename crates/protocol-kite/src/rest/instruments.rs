@@ -1,0 +1,266 @@
+//! The instrument dump (`GET /instruments`, kite.md §8.5): CSV with a fixed header. Parsing is
+//! tolerant of what real dumps contain (empty numeric fields, a gzip body); writing never
+//! leaves a numeric field empty, because pykiteconnect converts them unchecked and crashes.
+
+use std::io::{Read, Write};
+
+use chrono::NaiveDate;
+use flate2::read::GzDecoder;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::segment::InstrumentToken;
+
+/// The dump's columns, in Kite's order, with no spaces.
+pub const INSTRUMENT_COLUMNS: [&str; 12] = [
+    "instrument_token",
+    "exchange_token",
+    "tradingsymbol",
+    "name",
+    "last_price",
+    "expiry",
+    "strike",
+    "tick_size",
+    "lot_size",
+    "instrument_type",
+    "segment",
+    "exchange",
+];
+
+/// Cap on a decompressed dump. The full real dump is about 10 MB; this bounds a gzip bomb.
+const MAX_DECOMPRESSED: u64 = 256 * 1024 * 1024;
+
+/// One row of the instrument dump.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstrumentRow {
+    pub instrument_token: InstrumentToken,
+    /// Kept as text, as pykiteconnect does.
+    pub exchange_token: String,
+    pub tradingsymbol: String,
+    pub name: String,
+    /// Not live: the dump is generated once a day.
+    pub last_price: f64,
+    pub expiry: Option<NaiveDate>,
+    pub strike: f64,
+    pub tick_size: f64,
+    pub lot_size: u32,
+    /// `EQ`, `FUT`, `CE` or `PE`.
+    pub instrument_type: String,
+    /// e.g. `NSE`, `NFO-OPT`, `INDICES`.
+    pub segment: String,
+    pub exchange: String,
+}
+
+/// Why an instrument dump could not be read or written.
+#[derive(Debug, Error)]
+pub enum InstrumentsError {
+    #[error("instrument csv is malformed near line {line}")]
+    Csv {
+        line: u64,
+        #[source]
+        source: csv::Error,
+    },
+    #[error("instrument csv has no `{0}` column")]
+    MissingColumn(&'static str),
+    /// The value is cut to at most 64 characters.
+    #[error("instrument csv line {line}: bad {column} {value:?}")]
+    BadField {
+        line: u64,
+        column: &'static str,
+        value: String,
+    },
+    #[error("cannot decompress the instrument dump")]
+    Gzip(#[source] std::io::Error),
+    #[error("decompressed instrument dump exceeds {max} bytes")]
+    TooLarge { max: u64 },
+    #[error("instrument {token} has a non-finite {column}")]
+    NonFinite {
+        token: InstrumentToken,
+        column: &'static str,
+    },
+    #[error("cannot write the instrument csv")]
+    Write(#[source] csv::Error),
+}
+
+/// Parses a dump from raw response bytes, decompressing it first if it is gzip (detected by
+/// its magic bytes, for servers that send a `.csv.gz` without `Content-Encoding`).
+pub fn parse_instruments_body(body: &[u8]) -> Result<Vec<InstrumentRow>, InstrumentsError> {
+    if !body.starts_with(&[0x1f, 0x8b]) {
+        return parse_instruments(body);
+    }
+    let mut csv = Vec::new();
+    GzDecoder::new(body)
+        .take(MAX_DECOMPRESSED + 1)
+        .read_to_end(&mut csv)
+        .map_err(InstrumentsError::Gzip)?;
+    if csv.len() as u64 > MAX_DECOMPRESSED {
+        return Err(InstrumentsError::TooLarge {
+            max: MAX_DECOMPRESSED,
+        });
+    }
+    parse_instruments(csv.as_slice())
+}
+
+/// Parses a dump. Columns are found by header name, so their order does not matter; all
+/// twelve must be present. Empty `last_price`, `strike`, `tick_size` or `lot_size` fields
+/// read as 0; an empty or malformed `instrument_token`, or any malformed number or date, is an
+/// error naming the line.
+pub fn parse_instruments(reader: impl Read) -> Result<Vec<InstrumentRow>, InstrumentsError> {
+    let mut csv = csv::Reader::from_reader(reader);
+    let headers = csv
+        .headers()
+        .map_err(|source| InstrumentsError::Csv { line: 1, source })?
+        .clone();
+    let mut index = [0usize; 12];
+    for (slot, name) in index.iter_mut().zip(INSTRUMENT_COLUMNS) {
+        *slot = headers
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or(InstrumentsError::MissingColumn(name))?;
+    }
+    let mut rows = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(source) => {
+                let line = source.position().map_or(0, |p| p.line());
+                return Err(InstrumentsError::Csv { line, source });
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        let fields = Fields {
+            record: &record,
+            index: &index,
+            line,
+        };
+        rows.push(fields.row()?);
+    }
+    Ok(rows)
+}
+
+/// Writes a dump with Kite's header. Numbers are always written (0, never empty); an empty
+/// expiry is written empty, as Kite does.
+pub fn write_instruments(
+    rows: &[InstrumentRow],
+    writer: impl Write,
+) -> Result<(), InstrumentsError> {
+    let mut csv = csv::Writer::from_writer(writer);
+    csv.write_record(INSTRUMENT_COLUMNS)
+        .map_err(InstrumentsError::Write)?;
+    for row in rows {
+        let number = |value: f64, column: &'static str| {
+            if value.is_finite() {
+                Ok(value.to_string())
+            } else {
+                Err(InstrumentsError::NonFinite {
+                    token: row.instrument_token,
+                    column,
+                })
+            }
+        };
+        let record = [
+            row.instrument_token.to_string(),
+            row.exchange_token.clone(),
+            row.tradingsymbol.clone(),
+            row.name.clone(),
+            number(row.last_price, "last_price")?,
+            row.expiry
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
+            number(row.strike, "strike")?,
+            number(row.tick_size, "tick_size")?,
+            row.lot_size.to_string(),
+            row.instrument_type.clone(),
+            row.segment.clone(),
+            row.exchange.clone(),
+        ];
+        csv.write_record(&record).map_err(InstrumentsError::Write)?;
+    }
+    csv.flush()
+        .map_err(|e| InstrumentsError::Write(csv::Error::from(e)))
+}
+
+/// One record with the column positions found in the header.
+struct Fields<'a> {
+    record: &'a csv::StringRecord,
+    index: &'a [usize; 12],
+    line: u64,
+}
+
+impl Fields<'_> {
+    fn text(&self, column: usize) -> &str {
+        self.index
+            .get(column)
+            .and_then(|&i| self.record.get(i))
+            .unwrap_or_default()
+    }
+
+    fn bad(&self, column: usize, value: &str) -> InstrumentsError {
+        InstrumentsError::BadField {
+            line: self.line,
+            column: INSTRUMENT_COLUMNS.get(column).copied().unwrap_or("?"),
+            value: value.chars().take(64).collect(),
+        }
+    }
+
+    fn decimal(&self, column: usize) -> Result<f64, InstrumentsError> {
+        let text = self.text(column).trim();
+        if text.is_empty() {
+            return Ok(0.0);
+        }
+        match text.parse::<f64>() {
+            Ok(value) if value.is_finite() => Ok(value),
+            _ => Err(self.bad(column, text)),
+        }
+    }
+
+    fn whole(&self, column: usize) -> Result<u32, InstrumentsError> {
+        let text = self.text(column).trim();
+        if text.is_empty() {
+            return Ok(0);
+        }
+        if let Ok(value) = text.parse::<u32>() {
+            return Ok(value);
+        }
+        // Some third-party dumps write `1.0`; accept whole numbers written as decimals.
+        match text.parse::<f64>() {
+            Ok(v) if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) => Ok(v as u32),
+            _ => Err(self.bad(column, text)),
+        }
+    }
+
+    fn row(&self) -> Result<InstrumentRow, InstrumentsError> {
+        let token_text = self.text(0).trim();
+        let instrument_token = token_text
+            .parse::<InstrumentToken>()
+            .map_err(|_| self.bad(0, token_text))?;
+        let expiry_text = self.text(5).trim();
+        let expiry = if expiry_text.is_empty() {
+            None
+        } else {
+            Some(
+                NaiveDate::parse_from_str(expiry_text, "%Y-%m-%d")
+                    .map_err(|_| self.bad(5, expiry_text))?,
+            )
+        };
+        Ok(InstrumentRow {
+            instrument_token,
+            exchange_token: self.text(1).to_owned(),
+            tradingsymbol: self.text(2).to_owned(),
+            name: self.text(3).to_owned(),
+            last_price: self.decimal(4)?,
+            expiry,
+            strike: self.decimal(6)?,
+            tick_size: self.decimal(7)?,
+            lot_size: self.whole(8)?,
+            instrument_type: self.text(9).to_owned(),
+            segment: self.text(10).to_owned(),
+            exchange: self.text(11).to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
