@@ -76,8 +76,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             speed,
         } => crate::demo_cmd::run(listen, seed, speed).await,
         Command::Serve { config } => crate::serve_cmd::run(config.as_deref()).await,
-        Command::Check { .. } => {
-            anyhow::bail!("`feedgate check` is not yet available in this build")
-        }
+        Command::Check { config } => crate::check_cmd::run(config.as_deref()).await,
     }
 }

@@ -2,6 +2,7 @@
 //! This is the only crate that uses `anyhow`: errors end here, as messages for a person.
 
 mod calendar;
+mod check_cmd;
 mod cli;
 mod config_load;
 mod demo_cmd;
