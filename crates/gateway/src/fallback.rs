@@ -27,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug)]
 pub struct FallbackIo {
     pub broker: Arc<dyn BrokerApi>,
+    /// Shared spacing of quote calls (the broker's rate limit).
+    pub gate: Arc<crate::rate_gate::RateGate>,
     pub shards: watch::Receiver<Vec<ShardStatus>>,
     pub demand: watch::Receiver<Arc<Demand>>,
     pub registry: watch::Receiver<Arc<Registry>>,
@@ -63,7 +65,6 @@ pub fn batches(
 pub async fn run(mut io: FallbackIo, shutdown: CancellationToken) {
     let mut active = false;
     let mut errors = Repeats::default();
-    let mut next_request = Instant::now();
     loop {
         let want = wanted(&io.shards.borrow(), *io.run.borrow());
         if want != active {
@@ -100,9 +101,8 @@ pub async fn run(mut io: FallbackIo, shutdown: CancellationToken) {
                 tokio::select! {
                     biased;
                     () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep_until(next_request) => {}
+                    () = io.gate.acquire() => {}
                 }
-                next_request = Instant::now() + io.broker.quote_interval();
                 let now_ms = io.clock.now_ms();
                 match io.broker.quotes(token.token.clone(), batch, now_ms).await {
                     Ok(ticks) => {
@@ -128,7 +128,7 @@ pub async fn run(mut io: FallbackIo, shutdown: CancellationToken) {
                         }
                         if matches!(e, crate::broker::BrokerError::RateLimited) {
                             // Respect the broker: skip the rest of this cycle.
-                            next_request = Instant::now() + io.broker.quote_interval() * 2;
+                            io.gate.penalize(io.broker.quote_interval() * 2);
                             break;
                         }
                     }

@@ -2,6 +2,7 @@
 //! client WebSocket protocol and the HTTP API. See `docs/ARCHITECTURE.md` for the design.
 
 pub mod api;
+pub mod archive;
 pub mod auth;
 pub mod broker;
 pub mod candle_store;
@@ -19,10 +20,12 @@ pub mod monitor;
 pub mod persist;
 pub mod price;
 pub mod protocol;
+pub mod rate_gate;
 pub mod repeats;
 pub mod runtime;
 pub mod schedule;
 pub mod secret;
+pub mod snapshot;
 pub mod status;
 pub mod telemetry;
 pub mod tick;

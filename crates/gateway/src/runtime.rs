@@ -2,8 +2,10 @@
 //! implementation, serves HTTP, and shuts everything down in order.
 
 use crate::api::{self, AppParts, AppState};
+use crate::archive::Archive;
 use crate::auth::{self, AuthConfig, AuthHandle, AuthIo, TokenStore};
 use crate::broker::{BrokerApi, ProfileCheck};
+use crate::candle_store::CandleStore;
 use crate::client::{ClientContext, ClientLimits};
 use crate::clock::SharedClock;
 use crate::config::GatewayConfig;
@@ -12,8 +14,11 @@ use crate::health::HealthSources;
 use crate::hub::{self, HubConfig, HubHandle};
 use crate::instruments::Registry;
 use crate::instruments_store::{InstrumentStore, InstrumentsError};
+use crate::lkv_store::LastValues;
 use crate::monitor::{self, AuthView, MarketView, MonitorIo};
+use crate::rate_gate::RateGate;
 use crate::schedule::{self, ScheduleIo};
+use crate::snapshot::{self, SnapshotIo};
 use crate::status::{ClientStatus, Gauges, StatusView};
 use crate::tick::Mode;
 use crate::upstream::{
@@ -68,6 +73,7 @@ pub struct Gateway {
     pub auth: AuthHandle,
     pub market: watch::Receiver<MarketStatus>,
     pub registry: watch::Receiver<Arc<Registry>>,
+    archive: Archive,
 }
 
 impl Gateway {
@@ -126,6 +132,7 @@ impl Gateway {
         let (run0, view0, status0, ..) = schedule::evaluate(now, &calendar, &sched_cfg, segment);
         let (run_tx, run_rx) = watch::channel::<RunPolicy>(run0);
         let run_rx_fallback = run_rx.clone();
+        let run_rx_archive = run_rx.clone();
         let (market_tx, market_rx) = watch::channel::<MarketView>(view0);
         let market_view_rx = market_rx.clone();
         let (market_status_tx, market_status_rx) = watch::channel(status0);
@@ -144,14 +151,29 @@ impl Gateway {
             shutdown.clone(),
         ));
 
-        // Hub.
-        let hub = hub::spawn(
+        // Hub, seeded with the last known values from disk.
+        let (snapshot_tx, snapshot_rx) = mpsc::channel(64);
+        let hub = hub::spawn_with_snapshots(
             HubConfig::default(),
             feed_live_rx.clone(),
             clock.clone(),
             shutdown.clone(),
             &tracker,
+            Some(snapshot_tx),
         );
+        let values = LastValues::new(&config.data_dir);
+        let seeded = values.load(&registry);
+        if !seeded.is_empty() {
+            tracing::info!(values = seeded.len(), "last known values loaded");
+            let _ = hub.seed(seeded).await;
+        }
+        let candle_store = CandleStore::new(&config.data_dir);
+        let archive = Archive {
+            hub: hub.clone(),
+            values,
+            candles: candle_store.clone(),
+            clock: clock.clone(),
+        };
         let mut watchlist = Vec::new();
         for sym in &config.instruments {
             match registry.resolve(sym) {
@@ -223,9 +245,25 @@ impl Gateway {
             },
             shutdown.clone(),
         ));
+        let gate = Arc::new(RateGate::new(broker.quote_interval()));
+        tracker.spawn(snapshot::run(
+            SnapshotIo {
+                requests: snapshot_rx,
+                broker: broker.clone(),
+                gate: gate.clone(),
+                registry: registry_rx.clone(),
+                token: auth_token_rx.clone(),
+                auth: auth.snapshot.clone(),
+                ticks: hub.tick_sender(),
+                clock: clock.clone(),
+            },
+            shutdown.clone(),
+        ));
+        tracker.spawn(archive.clone().run(run_rx_archive, shutdown.clone()));
         tracker.spawn(fallback::run(
             FallbackIo {
                 broker: broker.clone(),
+                gate,
                 shards: upstream.shards.clone(),
                 demand: hub.demand(),
                 registry: registry_rx.clone(),
@@ -274,6 +312,7 @@ impl Gateway {
             auth: auth.clone(),
             broker,
             health,
+            candles: candle_store,
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         });
@@ -307,6 +346,7 @@ impl Gateway {
             auth,
             market: market_status_rx,
             registry: registry_rx,
+            archive,
         })
     }
 
@@ -325,6 +365,13 @@ impl Gateway {
     /// Stops every task: clients get a 1001 close, the broker a normal close. Waits at most
     /// `deadline` for tasks to finish.
     pub async fn shutdown(self, deadline: Duration) {
+        // Persist while the hub still runs, then stop everything.
+        if tokio::time::timeout(deadline, self.archive.save_all())
+            .await
+            .is_err()
+        {
+            tracing::warn!("saving state at shutdown took too long; skipped");
+        }
         self.shutdown.cancel();
         self.tracker.close();
         if tokio::time::timeout(deadline, self.tracker.wait())

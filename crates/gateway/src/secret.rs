@@ -36,6 +36,11 @@ impl std::fmt::Display for Secret {
     }
 }
 
+/// Log targets that print credentials at some level and must always be filtered out,
+/// whatever `FEEDGATE_LOG` says, as `EnvFilter` directives. Kite's ticker takes the access
+/// token in the URL's query, and tungstenite logs the whole upgrade request at TRACE.
+pub const SECRET_LOG_DIRECTIVES: &[&str] = &["tungstenite::handshake::client=off"];
+
 /// The access token currently in use, with an epoch that changes whenever the token does, so
 /// watchers can tell "a new token arrived" from "the same token was re-published".
 #[derive(Debug, Clone, PartialEq, Eq)]

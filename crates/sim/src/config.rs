@@ -9,6 +9,8 @@ use std::time::Duration;
 pub const MAX_RATE: f64 = 10_000_000.0;
 /// Highest market speed multiplier accepted.
 pub const MAX_SPEED: f64 = 1_000.0;
+/// Most synthetic instruments accepted: Kite's whole per-api_key capacity (3 × 3000).
+pub const MAX_EXTRA_INSTRUMENTS: usize = 9_000;
 
 /// Simulator settings. `Default` gives DESIGN.md §7's values.
 #[derive(Clone, PartialEq)]
@@ -30,6 +32,13 @@ pub struct SimConfig {
     pub speed: f64,
     /// Heartbeat period on idle ticker connections.
     pub heartbeat_interval: Duration,
+    /// Synthetic NSE stocks (`NSE:SYN0001`, `NSE:SYN0002`, …) added after the real catalogue,
+    /// for tests that need thousands of instruments (more than one ticker connection's 3000).
+    /// They are served everywhere the catalogue is (`/instruments`, quotes, the ticker) but
+    /// update only about once every [`crate::universe::SYNTHETIC_UPDATE_INTERVAL`] each, so
+    /// thousands stay cheap (with `rate` set, the aggregate rate is spread over every
+    /// instrument, synthetic ones included). 0 (the default) leaves the universe as it is.
+    pub extra_instruments: usize,
 }
 
 impl Default for SimConfig {
@@ -43,6 +52,7 @@ impl Default for SimConfig {
             rate: None,
             speed: 1.0,
             heartbeat_interval: Duration::from_secs(1),
+            extra_instruments: 0,
         }
     }
 }
@@ -58,6 +68,7 @@ impl fmt::Debug for SimConfig {
             .field("rate", &self.rate)
             .field("speed", &self.speed)
             .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("extra_instruments", &self.extra_instruments)
             .finish()
     }
 }
@@ -101,6 +112,12 @@ impl SimConfig {
         }
         if self.heartbeat_interval.is_zero() {
             return invalid("heartbeat_interval must be positive".to_owned());
+        }
+        if self.extra_instruments > MAX_EXTRA_INSTRUMENTS {
+            return invalid(format!(
+                "extra_instruments {} must be at most {MAX_EXTRA_INSTRUMENTS}",
+                self.extra_instruments
+            ));
         }
         Ok(())
     }
@@ -150,6 +167,10 @@ mod tests {
             (
                 "heartbeat_interval",
                 Box::new(|c| c.heartbeat_interval = Duration::ZERO),
+            ),
+            (
+                "extra_instruments",
+                Box::new(|c| c.extra_instruments = MAX_EXTRA_INSTRUMENTS + 1),
             ),
         ];
         for (field, mutate) in cases {

@@ -11,7 +11,7 @@ use crate::market::{Market, Pace};
 use crate::registry::{Registry, lock};
 use crate::shared::{QuoteLimiter, Shared};
 use crate::state::{FaultState, SimState};
-use crate::universe::{Instrument, build_universe};
+use crate::universe::{Instrument, build_universe_with_synthetic};
 use crate::{control, feed};
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
@@ -49,7 +49,10 @@ impl Sim {
         let addr = listener.local_addr().map_err(SimError::LocalAddr)?;
         let clock = WallClock::start_now();
         let now = clock.now();
-        let universe = Arc::new(build_universe(ist_date(now)));
+        let universe = Arc::new(build_universe_with_synthetic(
+            ist_date(now),
+            cfg.extra_instruments,
+        ));
         let pace = Pace {
             rate: cfg.rate,
             speed: cfg.speed,

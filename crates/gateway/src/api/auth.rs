@@ -11,17 +11,33 @@ use crate::auth::VerifyResult;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 pub async fn login(State(app): State<AppState>) -> Response {
     let state = app.auth().logins.issue();
     let url = app.broker().login_url(&state);
-    let mut resp = Redirect::to(&url).into_response();
-    // A redirect carrying a one-time state must never be cached.
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+    found(&url)
+}
+
+/// `302 Found` (DESIGN.md §5; axum's `Redirect::to` would answer 303), never cached: the
+/// login redirect carries a one-time state.
+fn found(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(loc) => (
+            StatusCode::FOUND,
+            [
+                (header::LOCATION, loc),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+        )
+            .into_response(),
+        Err(_) => error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Cannot redirect",
+            "The broker login URL is not a valid header value; check KITE_LOGIN_URL.",
+        ),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,10 +95,7 @@ pub async fn callback(State(app): State<AppState>, Query(q): Query<Callback>) ->
             &e,
         );
     }
-    let mut resp = Redirect::to("/").into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+    found("/")
 }
 
 pub async fn verify(State(app): State<AppState>) -> Json<VerifyResult> {

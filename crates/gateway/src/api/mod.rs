@@ -2,6 +2,7 @@
 //! a cheaply cloneable [`AppState`].
 
 pub mod auth;
+pub mod candles;
 pub mod error;
 pub mod health;
 pub mod instruments;
@@ -13,6 +14,7 @@ pub use error::ApiError;
 
 use crate::auth::AuthHandle;
 use crate::broker::BrokerApi;
+use crate::candle_store::CandleStore;
 use crate::client::ClientContext;
 use crate::clock::SharedClock;
 use crate::health::HealthSources;
@@ -41,6 +43,7 @@ struct Inner {
     auth: AuthHandle,
     broker: Arc<dyn BrokerApi>,
     health: HealthSources,
+    candles: CandleStore,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -54,6 +57,7 @@ pub struct AppParts {
     pub auth: AuthHandle,
     pub broker: Arc<dyn BrokerApi>,
     pub health: HealthSources,
+    pub candles: CandleStore,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
 }
@@ -68,6 +72,7 @@ impl AppState {
                 auth: p.auth,
                 broker: p.broker,
                 health: p.health,
+                candles: p.candles,
                 shutdown: p.shutdown,
                 tracker: p.tracker,
             }),
@@ -84,6 +89,10 @@ impl AppState {
 
     pub fn health(&self) -> &HealthSources {
         &self.inner.health
+    }
+
+    pub fn candle_store(&self) -> &CandleStore {
+        &self.inner.candles
     }
 
     pub fn client_context(&self) -> ClientContext {
@@ -138,6 +147,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/system/health/auth", get(health::auth))
         .route("/api/system/health/feed", get(health::feed))
         .route("/api/instruments", get(instruments::search))
+        .route("/api/candles", get(candles::candles))
         .route("/metrics", get(crate::telemetry::render))
         .with_state(app)
 }

@@ -288,7 +288,10 @@ impl Session {
                 }));
             }
             Request::Subscribe {
-                symbols, mode, id, ..
+                symbols,
+                mode,
+                candles,
+                id,
             } => {
                 if symbols.len() > self.ctx.limits.max_symbols {
                     let msg = format!(
@@ -317,7 +320,7 @@ impl Session {
                     && self
                         .ctx
                         .hub
-                        .subscribe(self.id, self.outbox.clone(), items)
+                        .subscribe(self.id, self.outbox.clone(), items, candles)
                         .await
                         .is_err()
                 {

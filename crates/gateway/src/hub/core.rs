@@ -3,8 +3,12 @@
 //! clients' outboxes and the upstream demand (the union of all subscriptions plus the
 //! always-on watchlist, at the highest mode anyone wants). [`super::task`] owns one of these.
 
+use crate::candle_store::DayCandles;
+use crate::candles::{Candle, CandleBook, Closed, aggregate, bucket, completes};
 use crate::hub::outbox::{Outbox, Slot};
 use crate::instruments::Instrument;
+use crate::protocol::candle::write_candle_message;
+use crate::protocol::request::CandleInterval;
 use crate::protocol::ticker::{Freshness, write_ticker};
 use crate::tick::{Mode, Tick, Token};
 use axum::extract::ws::Utf8Bytes;
@@ -23,6 +27,8 @@ struct Sub {
     outbox: Arc<Outbox>,
     slot: Slot,
     mode: Mode,
+    /// Candle messages this client asked for on this instrument.
+    candles: Option<CandleInterval>,
 }
 
 #[derive(Debug)]
@@ -67,6 +73,7 @@ pub struct HubCore {
     clients: HashMap<ClientId, ClientSubs>,
     latest: HashMap<Token, (Arc<Instrument>, Tick)>,
     watchlist: BTreeMap<Token, (Arc<Instrument>, Mode)>,
+    candles: CandleBook,
     scratch: Vec<u8>,
 }
 
@@ -85,13 +92,16 @@ impl HubCore {
 
     /// Adds (or re-modes) subscriptions for a client and queues a snapshot of the latest value
     /// of each newly subscribed instrument into its outbox.
+    /// Returns the tokens that have no value at all yet (the caller may fetch a snapshot).
     pub fn subscribe(
         &mut self,
         client: ClientId,
         outbox: &Arc<Outbox>,
         items: &[(Arc<Instrument>, Mode)],
+        candles: Option<CandleInterval>,
         live: Liveness,
-    ) {
+    ) -> Vec<Token> {
+        let mut missing = Vec::new();
         let subs = self.clients.entry(client).or_insert_with(|| ClientSubs {
             outbox: outbox.clone(),
             tokens: HashMap::new(),
@@ -102,6 +112,11 @@ impl HubCore {
                 inst: inst.clone(),
                 subs: Vec::new(),
             });
+            if candles.is_some()
+                && let Some(s) = entry.subs.iter_mut().find(|s| s.client == client)
+            {
+                s.candles = candles;
+            }
             let changed_mode = match subs.tokens.get_mut(&token) {
                 Some((old, _)) if *old == *mode => false,
                 Some((old, _)) => {
@@ -119,10 +134,14 @@ impl HubCore {
                         outbox: subs.outbox.clone(),
                         slot,
                         mode: *mode,
+                        candles,
                     });
                     true
                 }
             };
+            if !self.latest.contains_key(&token) {
+                missing.push(token);
+            }
             if changed_mode && let Some((inst, tick)) = self.latest.get(&token) {
                 let freshness = freshness(tick, live);
                 self.scratch.clear();
@@ -134,6 +153,7 @@ impl HubCore {
                 }
             }
         }
+        missing
     }
 
     /// Removes a client's subscriptions to `tokens` (unknown tokens are ignored).
@@ -192,7 +212,17 @@ impl HubCore {
                     *tick
                 }
             };
-            let Some(entry) = entry else { continue };
+            let closed = if entry.is_some() || self.watchlist.contains_key(&token) {
+                self.candles.on_tick(tick)
+            } else {
+                None
+            };
+            if let Some(c) = closed {
+                self.emit_candle(c);
+            }
+            let Some(entry) = self.entries.get(&token) else {
+                continue;
+            };
             let freshness = freshness(&merged, live);
             let mut encoded: [Option<Utf8Bytes>; 3] = [None, None, None];
             for sub in &entry.subs {
@@ -216,6 +246,95 @@ impl HubCore {
             }
         }
         stats
+    }
+
+    /// Pushes a closed minute to clients that asked for candles of that instrument: every
+    /// minute for `1m`, and the aggregated candle for `5m`/`15m` when this minute completes one.
+    fn emit_candle(&mut self, closed: Closed) {
+        let Some(entry) = self.entries.get(&closed.token) else {
+            return;
+        };
+        if entry.subs.iter().all(|s| s.candles.is_none()) {
+            return;
+        }
+        let mut encoded: [Option<Utf8Bytes>; 3] = [None, None, None];
+        for sub in &entry.subs {
+            let Some(interval) = sub.candles else {
+                continue;
+            };
+            let idx = match interval {
+                CandleInterval::M1 => 0,
+                CandleInterval::M5 => 1,
+                CandleInterval::M15 => 2,
+            };
+            if encoded[idx].is_none() {
+                let n = interval.minutes();
+                let candle = if n == 1 {
+                    Some(closed.candle)
+                } else if completes(closed.candle.t, n) {
+                    let start = bucket(closed.candle.t, n);
+                    self.candles.series(closed.token).and_then(|s| {
+                        let recent: Vec<Candle> =
+                            s.closed.iter().filter(|c| c.t >= start).copied().collect();
+                        aggregate(&recent, n).into_iter().find(|c| c.t == start)
+                    })
+                } else {
+                    None
+                };
+                let Some(candle) = candle else { continue };
+                self.scratch.clear();
+                write_candle_message(
+                    &mut self.scratch,
+                    &entry.inst.symbol_json,
+                    interval.as_str(),
+                    &candle,
+                    closed.divisor,
+                );
+                encoded[idx] = Utf8Bytes::try_from(self.scratch.clone()).ok();
+            }
+            if let Some(text) = &encoded[idx] {
+                let _ = sub.outbox.push_immediate(text.clone());
+            }
+        }
+    }
+
+    /// Closes every minute that ended before `now_secs` and pushes the candles. Called by the
+    /// hub's minute timer so candles close on time even when no later tick arrives.
+    pub fn close_candles(&mut self, now_secs: i64) -> usize {
+        let closed = self.candles.close_due(now_secs);
+        let n = closed.len();
+        for c in closed {
+            self.emit_candle(c);
+        }
+        n
+    }
+
+    /// Today's 1-minute candles of an instrument (closed plus forming), with its divisor.
+    pub fn candles_of(&self, token: Token) -> Option<(u32, Vec<Candle>)> {
+        self.candles.series(token).map(|s| (s.divisor, s.minutes()))
+    }
+
+    /// Every instrument's candles of the current day, for the close-of-day backup.
+    pub fn day_candles(&self) -> Vec<DayCandles> {
+        let mut out: Vec<DayCandles> = self
+            .candles
+            .tokens()
+            .filter_map(|(token, s)| {
+                let minutes = s.minutes();
+                if minutes.is_empty() {
+                    return None;
+                }
+                let (inst, _) = self.latest.get(token)?;
+                Some(DayCandles {
+                    symbol: inst.symbol.to_string(),
+                    token: *token,
+                    divisor: s.divisor,
+                    candles: minutes,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        out
     }
 
     /// Seeds latest values without fanning out (last-known values loaded at start).
@@ -342,9 +461,10 @@ mod tests {
             1,
             &a,
             &[(i1.clone(), Mode::Ltp), (i2.clone(), Mode::Quote)],
+            None,
             LIVE,
         );
-        hub.subscribe(2, &b, &[(i1.clone(), Mode::Full)], LIVE);
+        hub.subscribe(2, &b, &[(i1.clone(), Mode::Full)], None, LIVE);
         let want: Demand = [(1, Mode::Full), (2, Mode::Quote), (3, Mode::Ltp)].into();
         assert_eq!(hub.demand(), want);
         assert_eq!(
@@ -375,8 +495,8 @@ mod tests {
         let fast = Arc::new(Outbox::new(1 << 20));
         let slow = Arc::new(Outbox::new(1 << 20));
         let i1 = r.by_token(1).unwrap().clone();
-        hub.subscribe(1, &fast, &[(i1.clone(), Mode::Quote)], LIVE);
-        hub.subscribe(2, &slow, &[(i1.clone(), Mode::Quote)], LIVE);
+        hub.subscribe(1, &fast, &[(i1.clone(), Mode::Quote)], None, LIVE);
+        hub.subscribe(2, &slow, &[(i1.clone(), Mode::Quote)], None, LIVE);
 
         let s = hub.on_ticks(&[tick(1, 101, 10)], LIVE);
         assert_eq!((s.ticks, s.messages, s.conflated), (1, 2, 0));
@@ -403,24 +523,24 @@ mod tests {
         let mut hub = HubCore::new();
         let i1 = r.by_token(1).unwrap().clone();
         let first = Arc::new(Outbox::new(1 << 20));
-        hub.subscribe(1, &first, &[(i1.clone(), Mode::Ltp)], LIVE);
+        hub.subscribe(1, &first, &[(i1.clone(), Mode::Ltp)], None, LIVE);
         hub.on_ticks(&[tick(1, 150, 10)], LIVE);
         drain(&first);
 
         let late = Arc::new(Outbox::new(1 << 20));
-        hub.subscribe(2, &late, &[(i1.clone(), Mode::Quote)], LIVE);
+        hub.subscribe(2, &late, &[(i1.clone(), Mode::Quote)], None, LIVE);
         let (imm, ticks) = drain(&late);
         assert_eq!(imm.len(), 1, "snapshot is immediate");
         assert!(ticks.is_empty());
         assert!(imm[0].contains("\"ltp\":1.5") && imm[0].contains("\"open\""));
 
-        hub.subscribe(2, &late, &[(i1.clone(), Mode::Quote)], LIVE);
+        hub.subscribe(2, &late, &[(i1.clone(), Mode::Quote)], None, LIVE);
         assert_eq!(
             drain(&late).0.len(),
             0,
             "same mode again: no duplicate snapshot"
         );
-        hub.subscribe(2, &late, &[(i1, Mode::Ltp)], LIVE);
+        hub.subscribe(2, &late, &[(i1, Mode::Ltp)], None, LIVE);
         let (imm, _) = drain(&late);
         assert_eq!(imm.len(), 1);
         assert!(
@@ -441,7 +561,7 @@ mod tests {
             feed_live: false,
             now_ms: 999_000 + 61_000,
         };
-        hub.subscribe(9, &ob, &[(i1, Mode::Ltp)], down);
+        hub.subscribe(9, &ob, &[(i1, Mode::Ltp)], None, down);
         let (imm, _) = drain(&ob);
         assert!(imm[0].contains("\"stale\":true,\"age_s\":61"), "{}", imm[0]);
     }

@@ -8,8 +8,11 @@ pub use self::core::{ClientId, Demand, FanoutStats, HubCore, Liveness};
 pub use self::outbox::{Drained, Outbox, Overflow, Slot};
 pub use self::task::HubStats;
 
+use crate::candle_store::DayCandles;
+use crate::candles::Candle;
 use crate::clock::SharedClock;
 use crate::instruments::Instrument;
+use crate::protocol::request::CandleInterval;
 use crate::tick::{Mode, Tick, Token};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,6 +68,19 @@ pub fn spawn(
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> HubHandle {
+    spawn_with_snapshots(cfg, feed_live, clock, shutdown, tracker, None)
+}
+
+/// Like [`spawn`], and sends tokens that have no value while the feed is not live to
+/// `snapshots` (for a one-off REST quote).
+pub fn spawn_with_snapshots(
+    cfg: HubConfig,
+    feed_live: watch::Receiver<bool>,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
+    snapshots: Option<mpsc::Sender<Vec<Token>>>,
+) -> HubHandle {
     let (cmd_tx, cmd_rx) = mpsc::channel(cfg.command_capacity);
     let (tick_tx, tick_rx) = mpsc::channel(cfg.tick_capacity);
     let (demand_tx, demand_rx) = watch::channel(Arc::new(Demand::new()));
@@ -78,6 +94,8 @@ pub fn spawn(
         clock,
         stats: stats.clone(),
         shutdown,
+        snapshots,
+        snapshot_requested: Default::default(),
     };
     tracker.spawn(task.run());
     HubHandle {
@@ -118,13 +136,29 @@ impl HubHandle {
         client: ClientId,
         outbox: Arc<Outbox>,
         items: Vec<(Arc<Instrument>, Mode)>,
+        candles: Option<CandleInterval>,
     ) -> Result<(), HubClosed> {
         self.send(Command::Subscribe {
             client,
             outbox,
             items,
+            candles,
         })
         .await
+    }
+
+    /// Today's 1-minute candles of an instrument and its price divisor.
+    pub async fn candles(&self, token: Token) -> Result<Option<(u32, Vec<Candle>)>, HubClosed> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Candles { token, reply: tx }).await?;
+        rx.await.map_err(|_| HubClosed)
+    }
+
+    /// Every instrument's candles of the current day (for the backup at close).
+    pub async fn day_candles(&self) -> Result<Vec<DayCandles>, HubClosed> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::DayCandles { reply: tx }).await?;
+        rx.await.map_err(|_| HubClosed)
     }
 
     pub async fn unsubscribe(&self, client: ClientId, tokens: Vec<Token>) -> Result<(), HubClosed> {

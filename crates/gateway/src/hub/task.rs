@@ -2,11 +2,15 @@
 //! client tasks, tick batches from the upstream). Commands are served first so a tick flood
 //! cannot starve subscribes; nothing here ever waits on a client.
 
+use crate::candle_store::DayCandles;
+use crate::candles::Candle;
 use crate::clock::SharedClock;
 use crate::hub::core::{ClientId, Demand, HubCore, Liveness};
 use crate::hub::outbox::Outbox;
 use crate::instruments::Instrument;
+use crate::protocol::request::CandleInterval;
 use crate::tick::{Mode, Tick, Token};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -17,6 +21,7 @@ pub(crate) enum Command {
         client: ClientId,
         outbox: Arc<Outbox>,
         items: Vec<(Arc<Instrument>, Mode)>,
+        candles: Option<CandleInterval>,
     },
     Unsubscribe {
         client: ClientId,
@@ -33,6 +38,13 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Vec<(Arc<Instrument>, Tick)>>,
     },
     Watchlist(Vec<(Arc<Instrument>, Mode)>),
+    Candles {
+        token: Token,
+        reply: oneshot::Sender<Option<(u32, Vec<Candle>)>>,
+    },
+    DayCandles {
+        reply: oneshot::Sender<Vec<DayCandles>>,
+    },
     Seed(Vec<(Arc<Instrument>, Tick)>),
 }
 
@@ -55,14 +67,33 @@ pub(crate) struct HubTask {
     pub clock: SharedClock,
     pub stats: Arc<HubStats>,
     pub shutdown: CancellationToken,
+    /// Where tokens without any value go for a one-off REST snapshot (closed market).
+    pub snapshots: Option<mpsc::Sender<Vec<Token>>>,
+    /// Tokens already sent for a snapshot during this not-live period: each once, not once
+    /// per client.
+    pub snapshot_requested: HashSet<Token>,
 }
 
 impl HubTask {
     pub async fn run(mut self) {
         loop {
+            let minute_close = self.next_minute_close();
             tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => break,
+                () = tokio::time::sleep(minute_close) => {
+                    let now = self.clock.now_ms().div_euclid(1000);
+                    self.core.close_candles(now);
+                }
+                r = self.feed_live.changed() => {
+                    if r.is_err() {
+                        break;
+                    }
+                    if *self.feed_live.borrow_and_update() {
+                        // A new not-live period later may fetch fresh snapshots again.
+                        self.snapshot_requested.clear();
+                    }
+                }
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd),
                     None => break,
@@ -74,6 +105,15 @@ impl HubTask {
             }
         }
         tracing::debug!("hub stopped");
+    }
+
+    /// Time until just after the next wall-clock minute boundary (a little grace lets the
+    /// last ticks of the minute arrive first).
+    fn next_minute_close(&self) -> std::time::Duration {
+        const GRACE_MS: i64 = 500;
+        let now = self.clock.now_ms();
+        let next = (now.div_euclid(60_000) + 1) * 60_000 + GRACE_MS;
+        std::time::Duration::from_millis(u64::try_from(next - now).unwrap_or(60_000))
     }
 
     fn liveness(&self) -> Liveness {
@@ -105,10 +145,14 @@ impl HubTask {
                 client,
                 outbox,
                 items,
+                candles,
             } => {
                 let live = self.liveness();
-                self.core.subscribe(client, &outbox, &items, live);
+                let missing = self.core.subscribe(client, &outbox, &items, candles, live);
                 self.publish_demand();
+                if !live.feed_live {
+                    self.request_snapshots(missing);
+                }
             }
             Command::Unsubscribe { client, tokens } => {
                 self.core.unsubscribe(client, &tokens);
@@ -138,6 +182,26 @@ impl HubTask {
                 self.publish_demand();
             }
             Command::Seed(items) => self.core.seed(items),
+            Command::Candles { token, reply } => {
+                let _ = reply.send(self.core.candles_of(token));
+            }
+            Command::DayCandles { reply } => {
+                let _ = reply.send(self.core.day_candles());
+            }
+        }
+    }
+
+    fn request_snapshots(&mut self, missing: Vec<Token>) {
+        let Some(tx) = &self.snapshots else { return };
+        let fresh: Vec<Token> = missing
+            .into_iter()
+            .filter(|t| self.snapshot_requested.insert(*t))
+            .collect();
+        if !fresh.is_empty() && tx.try_send(fresh.clone()).is_err() {
+            // The fetcher is busy; forget the request so a later subscribe can retry.
+            for t in fresh {
+                self.snapshot_requested.remove(&t);
+            }
         }
     }
 

@@ -74,6 +74,7 @@ pub async fn run<W: Wire>(mut wire: W, p: ConnParams, mut io: ConnIo) {
         rejected_epoch: None,
         immediate_used: false,
         connected_once: false,
+        preflight_due: true,
         fallback_wanted: false,
         failing: Repeats::default(),
         rng: Rng::seeded(),
@@ -97,6 +98,10 @@ struct Conn {
     /// The one immediate reconnect after a working connection has been spent.
     immediate_used: bool,
     connected_once: bool,
+    /// A REST token check is due before the next attempt even without a failure: at start-up
+    /// and whenever the scheduler starts the feed, so a token the pre-market check found
+    /// rejected is never tried on the WebSocket.
+    preflight_due: bool,
     fallback_wanted: bool,
     failing: Repeats,
     rng: Rng,
@@ -115,9 +120,11 @@ impl Conn {
         let token = self.wait_ready(io).await?;
         let shard = self.p.shard;
 
-        // Pre-flight: after a failure, ask REST whether the token is still good before opening
-        // another socket with it (a rejected token must not produce a 403 storm).
-        if self.backoff.failures() > 0 {
+        // Pre-flight: after a failure, and before the first attempt of a run, ask REST whether
+        // the token is still good before opening a socket with it (a rejected token must not
+        // produce a 403 storm).
+        if self.backoff.failures() > 0 || self.preflight_due {
+            self.preflight_due = false;
             match io.checker.check(token.token.clone()).await {
                 TokenVerdict::Rejected => return Some(self.auth_rejected(io, &token).await),
                 TokenVerdict::Valid | TokenVerdict::Unknown(_) => {}
@@ -201,6 +208,7 @@ impl Conn {
             Disconnect::Shutdown => return None,
             Disconnect::Stopped => {
                 tracing::info!(shard, "feed stopped by the scheduler");
+                self.preflight_due = true;
                 io.status.send_modify(|s| s.idle = true);
                 return Some(Duration::ZERO);
             }

@@ -57,7 +57,13 @@ impl Market {
         let n = universe.len();
         let schedule = match pace.rate {
             Some(rate) => Schedule::rate(n, rate * pace.speed),
-            None => Schedule::jittered(n, pace.speed, &mut schedule_rng),
+            None => Schedule::jittered_with_slow(
+                n,
+                universe.synthetic_from(),
+                crate::universe::SYNTHETIC_UPDATE_INTERVAL,
+                pace.speed,
+                &mut schedule_rng,
+            ),
         };
         Self {
             universe,

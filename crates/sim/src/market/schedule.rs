@@ -14,21 +14,49 @@ const TICK_PERIOD_US: u64 = 50_000;
 /// Update schedule over `n` instruments.
 #[derive(Debug, Clone)]
 pub(crate) enum Schedule {
-    /// Each instrument is due again after a uniformly jittered interval around `mean_us`.
-    Jittered { next_due_us: Vec<u64>, mean_us: u64 },
+    /// Each instrument is due again after a uniformly jittered interval around `mean_us`
+    /// (`slow_mean_us` for the instruments from index `slow_from` on: the synthetic ones).
+    Jittered {
+        next_due_us: Vec<u64>,
+        mean_us: u64,
+        slow_from: usize,
+        slow_mean_us: u64,
+    },
     /// `per_tick` updates per timer tick (fraction carried over), spread evenly.
     Rate { n: usize, per_tick: f64, carry: f64 },
 }
 
 impl Schedule {
     /// About one update per second per instrument, `speed` times faster.
+    #[cfg(test)]
     pub(crate) fn jittered<R: Rng>(n: usize, speed: f64, rng: &mut R) -> Self {
+        Self::jittered_with_slow(n, n, Duration::from_secs(1), speed, rng)
+    }
+
+    /// Like [`Self::jittered`], but the instruments from index `slow_from` on update about
+    /// once per `slow_interval` (then `speed` times faster). With `slow_from == n` this is
+    /// exactly `jittered`, random draws included.
+    pub(crate) fn jittered_with_slow<R: Rng>(
+        n: usize,
+        slow_from: usize,
+        slow_interval: Duration,
+        speed: f64,
+        rng: &mut R,
+    ) -> Self {
         // speed is validated to a finite positive value; the floor keeps the interval ≥ 1 µs.
         let mean_us = ((1_000_000.0 / speed) as u64).max(1);
-        let next_due_us = (0..n).map(|_| rng.random_range(0..mean_us)).collect();
+        let slow_mean_us = ((slow_interval.as_micros() as f64 / speed) as u64).max(1);
+        let next_due_us = (0..n)
+            .map(|idx| {
+                let mean = if idx >= slow_from { slow_mean_us } else { mean_us };
+                rng.random_range(0..mean)
+            })
+            .collect();
         Self::Jittered {
             next_due_us,
             mean_us,
+            slow_from,
+            slow_mean_us,
         }
     }
 
@@ -48,11 +76,15 @@ impl Schedule {
             Self::Jittered {
                 next_due_us,
                 mean_us,
+                slow_from,
+                slow_mean_us,
             } => {
                 let now_us = tick.saturating_mul(TICK_PERIOD_US);
                 let mut rounds: Vec<Vec<usize>> = Vec::new();
-                let (low, high) = (*mean_us / 2, (*mean_us * 3 / 2).max(1));
+                let bounds = |mean: u64| (mean / 2, (mean * 3 / 2).max(1));
+                let (fast, slow) = (bounds(*mean_us), bounds(*slow_mean_us));
                 for (idx, due) in next_due_us.iter_mut().enumerate() {
+                    let (low, high) = if idx >= *slow_from { slow } else { fast };
                     let mut occurrence = 0;
                     while *due <= now_us {
                         if rounds.len() <= occurrence {
@@ -127,6 +159,42 @@ mod tests {
                 "instrument {idx}: {count} updates"
             );
         }
+    }
+
+    #[test]
+    fn slow_instruments_update_at_their_own_interval() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut schedule =
+            Schedule::jittered_with_slow(1_010, 10, Duration::from_secs(30), 1.0, &mut rng);
+        let mut counts = vec![0u32; 1_010];
+        // 300 s of market time: ~300 updates for each fast one, ~10 for each slow one.
+        for tick in 1..=6_000 {
+            for idx in schedule.due(tick, &mut rng).iter().flatten() {
+                counts[*idx] += 1;
+            }
+        }
+        for (idx, count) in counts.iter().enumerate().take(10) {
+            assert!((280..=320).contains(count), "fast {idx}: {count}");
+        }
+        let slow: u32 = counts[10..].iter().sum();
+        assert!((9_000..=11_000).contains(&slow), "slow total {slow}");
+        assert!(counts[10..].iter().all(|c| (5..=15).contains(c)));
+    }
+
+    #[test]
+    fn no_slow_instruments_is_the_plain_schedule() {
+        let plain = |seed| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut s = Schedule::jittered(20, 1.0, &mut rng);
+            (1..=100).map(|t| s.due(t, &mut rng)).collect::<Vec<_>>()
+        };
+        let split = |seed| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut s =
+                Schedule::jittered_with_slow(20, 20, Duration::from_secs(30), 1.0, &mut rng);
+            (1..=100).map(|t| s.due(t, &mut rng)).collect::<Vec<_>>()
+        };
+        assert_eq!(plain(5), split(5));
     }
 
     #[test]

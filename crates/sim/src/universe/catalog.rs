@@ -164,6 +164,49 @@ pub fn build(today: NaiveDate) -> Universe {
     Universe::new(all)
 }
 
+/// Exchange token of `NSE:SYN0001`; synthetic stocks count up from here, far above any real
+/// NSE token in the catalogue.
+const SYNTHETIC_BASE_EXCHANGE_TOKEN: u32 = 100_000;
+
+/// The catalogue plus `extra` synthetic NSE stocks `SYN0001`, `SYN0002`, … (at most
+/// [`crate::config::MAX_EXTRA_INSTRUMENTS`]), with tokens following Kite's scheme
+/// (`(exchange_token << 8) | 1`) and prices between ₹100 and ₹1,095.
+pub fn build_with_synthetic(today: NaiveDate, extra: usize) -> Universe {
+    let catalogue = build(today).instruments().to_vec();
+    Universe::with_synthetic(catalogue, synthetic(extra))
+}
+
+fn synthetic(count: usize) -> Vec<Instrument> {
+    (1..=count)
+        .filter_map(|n| {
+            let n32 = u32::try_from(n).ok()?;
+            // Kite tokens carry the exchange token in 24 bits.
+            let exchange_token = SYNTHETIC_BASE_EXCHANGE_TOKEN
+                .checked_add(n32)
+                .filter(|t| *t < 1 << 24)?;
+            let name = format!("SYNTHETIC {n:04}");
+            Some(
+                Spec {
+                    exchange_token,
+                    segment_id: SEG_NSE,
+                    tradingsymbol: format!("SYN{n:04}"),
+                    name: &name,
+                    exchange: "NSE",
+                    segment: "NSE",
+                    instrument_type: InstrumentType::Eq,
+                    expiry: None,
+                    strike: 0,
+                    tick_size: 5,
+                    lot_size: 1,
+                    divisor: 100,
+                    base_price: 10_000 + i64::from(n32 % 200) * 500,
+                }
+                .build(),
+            )
+        })
+        .collect()
+}
+
 fn derivatives(today: NaiveDate) -> Vec<Instrument> {
     let nse_expiry = expiry::nse_monthly(today);
     let fx_expiry = expiry::currency_monthly(today);
@@ -307,6 +350,32 @@ mod tests {
             .filter(|i| i.segment == "NSE")
             .count();
         assert_eq!(stocks, 50);
+    }
+
+    #[test]
+    fn synthetic_instruments_follow_the_catalogue_with_consistent_tokens() {
+        let today = "2025-11-10".parse().unwrap();
+        let plain = build(today);
+        let u = build_with_synthetic(today, 3_500);
+        assert_eq!(u.len(), plain.len() + 3_500);
+        assert_eq!(u.synthetic_from(), plain.len());
+        assert_eq!(plain.synthetic_from(), plain.len(), "none by default");
+        assert_eq!(
+            &u.instruments()[..plain.len()],
+            plain.instruments(),
+            "the catalogue is unchanged"
+        );
+        let tokens: HashSet<u32> = u.instruments().iter().map(|i| i.token).collect();
+        let symbols: HashSet<String> = u.instruments().iter().map(Instrument::symbol).collect();
+        assert_eq!(tokens.len(), u.len());
+        assert_eq!(symbols.len(), u.len());
+        for (symbol, exchange_token) in [("NSE:SYN0001", 100_001), ("NSE:SYN3500", 103_500)] {
+            let inst = u.get(u.index_of_symbol(symbol).unwrap()).unwrap();
+            assert_eq!(inst.exchange_token, exchange_token);
+            assert_eq!(inst.token, (exchange_token << 8) | SEG_NSE);
+            assert_eq!(u.index_of_token(inst.token), u.index_of_symbol(symbol));
+            assert_eq!(inst.base_price % inst.tick_size, 0);
+        }
     }
 
     #[test]

@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 pub use catalog::build as build_universe;
+pub use catalog::build_with_synthetic as build_universe_with_synthetic;
+
+/// Mean time between two updates of one synthetic instrument (see
+/// [`crate::SimConfig::extra_instruments`]), before the market speed is applied.
+pub const SYNTHETIC_UPDATE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What kind of contract an instrument is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -99,6 +104,8 @@ pub struct Universe {
     instruments: Vec<Instrument>,
     by_token: HashMap<u32, usize>,
     by_symbol: HashMap<String, usize>,
+    /// Index of the first synthetic instrument (`instruments.len()` when there are none).
+    synthetic_from: usize,
 }
 
 impl Universe {
@@ -111,11 +118,29 @@ impl Universe {
             by_token.entry(inst.token).or_insert(idx);
             by_symbol.entry(inst.symbol()).or_insert(idx);
         }
+        let synthetic_from = instruments.len();
         Self {
             instruments,
             by_token,
             by_symbol,
+            synthetic_from,
         }
+    }
+
+    /// The catalogue followed by `synthetic` instruments, which the market updates rarely.
+    pub fn with_synthetic(catalogue: Vec<Instrument>, synthetic: Vec<Instrument>) -> Self {
+        let synthetic_from = catalogue.len();
+        let mut all = catalogue;
+        all.extend(synthetic);
+        Self {
+            synthetic_from,
+            ..Self::new(all)
+        }
+    }
+
+    /// Index of the first synthetic instrument; equal to [`Self::len`] when there are none.
+    pub fn synthetic_from(&self) -> usize {
+        self.synthetic_from
     }
 
     pub fn instruments(&self) -> &[Instrument] {

@@ -1,0 +1,173 @@
+//! Keeping data across restarts: saves the hub's last known values every minute and at
+//! shutdown, and writes the day's candles to `candles/YYYY-MM-DD.csv` when the feed stops after
+//! the post-close session (and at shutdown, so a restart mid-day loses nothing on disk).
+
+use crate::candle_store::{CandleStore, DayCandles};
+use crate::candles::ist_day;
+use crate::clock::SharedClock;
+use crate::hub::HubHandle;
+use crate::lkv_store::LastValues;
+use crate::upstream::RunPolicy;
+use chrono::NaiveDate;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// How often last known values are saved while running.
+pub const SAVE_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone)]
+pub struct Archive {
+    pub hub: HubHandle,
+    pub values: LastValues,
+    pub candles: CandleStore,
+    pub clock: SharedClock,
+}
+
+impl Archive {
+    /// Saves last known values now.
+    pub async fn save_values(&self) {
+        let Ok(items) = self.hub.latest_all().await else {
+            return;
+        };
+        if items.is_empty() {
+            return;
+        }
+        let values = self.values.clone();
+        let now = self.clock.now_ms();
+        let res = tokio::task::spawn_blocking(move || values.save(&items, now)).await;
+        match res {
+            Ok(Ok(n)) => tracing::debug!(values = n, "last known values saved"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot save last known values"),
+            Err(e) => tracing::warn!(error = %e, "saving last known values failed"),
+        }
+    }
+
+    /// Writes the current day's candles (grouped by their IST day).
+    pub async fn save_candles(&self) {
+        let Ok(rows) = self.hub.day_candles().await else {
+            return;
+        };
+        if rows.is_empty() {
+            return;
+        }
+        let store = self.candles.clone();
+        let res = tokio::task::spawn_blocking(move || write_days(&store, rows)).await;
+        match res {
+            Ok(Ok(paths)) => {
+                for p in paths {
+                    tracing::info!(path = %p.display(), "session candles saved");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot save session candles"),
+            Err(e) => tracing::warn!(error = %e, "saving session candles failed"),
+        }
+    }
+
+    /// Everything, once (at shutdown).
+    pub async fn save_all(&self) {
+        self.save_values().await;
+        self.save_candles().await;
+    }
+
+    /// Saves values every minute, and candles whenever the scheduler stops the feed.
+    pub async fn run(self, mut run: watch::Receiver<RunPolicy>, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(SAVE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        let mut running = run.borrow().should_run;
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                _ = tick.tick() => self.save_values().await,
+                r = run.changed() => {
+                    if r.is_err() {
+                        break;
+                    }
+                    let now_running = run.borrow_and_update().should_run;
+                    if running && !now_running {
+                        // The feed stopped after the post-close session: back up the day.
+                        self.save_candles().await;
+                        self.save_values().await;
+                    }
+                    running = now_running;
+                }
+            }
+        }
+    }
+}
+
+/// Splits rows by the IST day of their candles and writes one file per day.
+fn write_days(
+    store: &CandleStore,
+    rows: Vec<DayCandles>,
+) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut by_day: std::collections::BTreeMap<i64, Vec<DayCandles>> = Default::default();
+    for r in rows {
+        let mut split: std::collections::BTreeMap<i64, Vec<crate::candles::Candle>> =
+            Default::default();
+        for c in r.candles {
+            split.entry(ist_day(c.t)).or_default().push(c);
+        }
+        for (day, candles) in split {
+            by_day.entry(day).or_default().push(DayCandles {
+                symbol: r.symbol.clone(),
+                token: r.token,
+                divisor: r.divisor,
+                candles,
+            });
+        }
+    }
+    let mut paths = Vec::new();
+    for (day, rows) in by_day {
+        let Some(date) = NaiveDate::from_num_days_from_ce_opt((day + 719_163) as i32) else {
+            continue;
+        };
+        paths.push(store.write(date, &rows)?);
+    }
+    Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::candles::Candle;
+
+    #[test]
+    fn days_are_named_by_ist_date() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CandleStore::new(dir.path());
+        // 2026-11-23 23:59 IST and 2026-11-24 00:00 IST.
+        let late = 1_795_458_540;
+        let rows = vec![DayCandles {
+            symbol: "NSE:SBIN".into(),
+            token: 1,
+            divisor: 100,
+            candles: vec![
+                Candle {
+                    t: late,
+                    open: 1,
+                    high: 1,
+                    low: 1,
+                    close: 1,
+                    volume: 1,
+                },
+                Candle {
+                    t: late + 60,
+                    open: 2,
+                    high: 2,
+                    low: 2,
+                    close: 2,
+                    volume: 1,
+                },
+            ],
+        }];
+        let paths = write_days(&store, rows).unwrap();
+        let names: Vec<String> = paths
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["2026-11-23.csv", "2026-11-24.csv"]);
+    }
+}

@@ -1,0 +1,100 @@
+//! Closed-hours snapshots: when a client subscribes to an instrument feedgate has no value for
+//! while the feed is not streaming (market closed, holiday), fetch one REST quote for it —
+//! batched across clients and instruments, within the broker's rate limit, only with a valid
+//! token — and hand it to the hub, which caches it and delivers it marked as not live.
+
+use crate::auth::AuthSnapshot;
+use crate::broker::BrokerApi;
+use crate::clock::SharedClock;
+use crate::instruments::Registry;
+use crate::rate_gate::RateGate;
+use crate::secret::CurrentToken;
+use crate::tick::{Tick, Token};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Requests arriving within this window share one REST call.
+const COLLECT: Duration = Duration::from_millis(200);
+
+#[derive(Debug)]
+pub struct SnapshotIo {
+    pub requests: mpsc::Receiver<Vec<Token>>,
+    pub broker: Arc<dyn BrokerApi>,
+    pub gate: Arc<RateGate>,
+    pub registry: watch::Receiver<Arc<Registry>>,
+    pub token: watch::Receiver<Option<CurrentToken>>,
+    pub auth: watch::Receiver<AuthSnapshot>,
+    pub ticks: mpsc::Sender<Vec<Tick>>,
+    pub clock: SharedClock,
+}
+
+pub async fn run(mut io: SnapshotIo, shutdown: CancellationToken) {
+    loop {
+        let first = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            r = io.requests.recv() => match r { Some(v) => v, None => return },
+        };
+        let mut wanted: BTreeSet<Token> = first.into_iter().collect();
+        let until = tokio::time::Instant::now() + COLLECT;
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep_until(until) => break,
+                r = io.requests.recv() => match r {
+                    Some(v) => wanted.extend(v),
+                    None => break,
+                },
+            }
+        }
+        let token = io.token.borrow().clone();
+        let usable = io.auth.borrow().state != crate::auth::AuthState::Expired;
+        let Some(token) = token.filter(|_| usable) else {
+            tracing::debug!(
+                instruments = wanted.len(),
+                "no usable token: no closed-hours snapshot"
+            );
+            continue;
+        };
+        let registry = io.registry.borrow().clone();
+        let insts: Vec<_> = wanted
+            .iter()
+            .filter_map(|t| registry.by_token(*t).cloned())
+            .collect();
+        for chunk in insts.chunks(io.broker.quote_batch().max(1)) {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                () = io.gate.acquire() => {}
+            }
+            match io
+                .broker
+                .quotes(token.token.clone(), chunk.to_vec(), io.clock.now_ms())
+                .await
+            {
+                Ok(ticks) => {
+                    tracing::debug!(
+                        requested = chunk.len(),
+                        got = ticks.len(),
+                        "closed-hours snapshot fetched"
+                    );
+                    metrics::counter!("feedgate_snapshot_quotes_total")
+                        .increment(ticks.len() as u64);
+                    if !ticks.is_empty() && io.ticks.send(ticks).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    if matches!(e, crate::broker::BrokerError::RateLimited) {
+                        io.gate.penalize(Duration::from_secs(2));
+                    }
+                    tracing::info!(error = %e, "closed-hours snapshot failed; the cached values (if any) stay");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,166 @@
+// The dashboard's entry point: wires the WebSocket client, the health poller, the banner, the
+// screener, the pager and the add-symbol box together. Everything with logic worth testing
+// lives in the modules it imports; this file only connects events to them.
+
+import { bannerModel } from './banner-model.js';
+import { Banner } from './banner.js';
+import { FeedClient } from './feed.js';
+import { HealthMonitor } from './health.js';
+import { Pager } from './pager.js';
+import { Screener } from './screener.js';
+import { CandleFetcher, SeriesStore } from './series.js';
+import { Suggestions } from './suggest.js';
+import { cleanInput, pageOf, Watchlist } from './watchlist.js';
+
+const THROTTLE_MS = 250;
+
+function localStorageOrNull() {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
+}
+
+const $ = (id) => document.getElementById(id);
+
+const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/market`;
+const feed = new FeedClient(wsUrl, { throttleMs: THROTTLE_MS });
+const health = new HealthMonitor('/api/system/health');
+const watchlist = new Watchlist(localStorageOrNull());
+const series = new SeriesStore();
+const banner = new Banner(document, () => {
+  feed.retryNow();
+  health.refreshSoon();
+});
+const screener = new Screener(document, { series, onRemove: removeSymbol });
+const candles = new CandleFetcher(series, (symbol) => screener.seriesChanged(symbol));
+const pager = new Pager(document, (page) => {
+  if (watchlist.setPage(page)) showPage();
+});
+
+const form = $('add-form');
+const input = $('add-symbol');
+const feedback = $('add-feedback');
+const suggestions = new Suggestions(input, $('symbol-suggestions'));
+
+let wsStatus = null;
+let heartbeat = null;
+let visible = new Set();
+
+function renderBanner() {
+  banner.render(bannerModel({
+    health: health.doc,
+    healthError: health.error,
+    healthAgeS: health.ageSeconds,
+    link: { state: feed.state, retryInMs: feed.retryInMs },
+    wsStatus,
+    heartbeat,
+  }));
+}
+
+function showPage() {
+  const symbols = watchlist.pageSymbols();
+  visible = new Set(symbols);
+  screener.show(symbols);
+  feed.setSymbols(symbols);
+  pager.render(watchlist.page, watchlist.pageCount);
+  $('quotes-caption').textContent = `Watchlist, page ${watchlist.page + 1} of ${watchlist.pageCount}`;
+  $('stream-info').textContent = `Streaming the ${symbols.length} symbols on this page (of ${watchlist.symbols.length}).`;
+}
+
+function removeSymbol(symbol) {
+  const index = watchlist.pageSymbols().indexOf(symbol);
+  watchlist.remove(symbol);
+  series.forget(symbol);
+  showPage();
+  say(`Removed ${symbol}.`, 'info');
+  // Keep keyboard users in the table: focus the row that took the removed one's place.
+  if (!screener.focusRemove(Math.max(0, index))) input.focus();
+}
+
+function say(text, kind) {
+  feedback.textContent = text;
+  feedback.dataset.kind = kind;
+}
+
+async function addSymbol(event) {
+  event.preventDefault();
+  const text = cleanInput(input.value);
+  if (text === null) {
+    say('Type a symbol first, for example NSE:SBIN.', 'error');
+    return;
+  }
+  const button = form.querySelector('button[type="submit"]');
+  button.disabled = true;
+  say(`Checking ${text}…`, 'info');
+  try {
+    const verdict = await feed.probe(text);
+    if (!verdict.ok) {
+      say(`Could not add ${text}: ${verdict.reason}.`, 'error');
+      // The probe may have left nothing subscribed, or something off-page: realign.
+      feed.setSymbols(watchlist.pageSymbols());
+      return;
+    }
+    const known = watchlist.has(verdict.symbol);
+    if (!watchlist.add(verdict.symbol)) {
+      say(`The watchlist is full; remove a symbol before adding ${verdict.symbol}.`, 'error');
+      feed.setSymbols(watchlist.pageSymbols());
+      return;
+    }
+    const page = pageOf(watchlist.symbols.indexOf(verdict.symbol)) + 1;
+    say(known ? `${verdict.symbol} is already in the watchlist (page ${page}).` : `Added ${verdict.symbol} (page ${page}).`, 'ok');
+    input.value = '';
+    suggestions.clear();
+    showPage();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+feed.addEventListener('state', () => {
+  renderBanner();
+  if (feed.state === 'open') health.refreshSoon();
+});
+feed.addEventListener('ticker', ({ detail }) => {
+  series.addTick(detail.symbol, detail.ltp, detail.ts, Date.now());
+  screener.update(detail);
+  if (visible.has(detail.symbol)) candles.want(detail.symbol);
+});
+feed.addEventListener('connection_status', ({ detail }) => {
+  wsStatus = detail;
+  health.refreshSoon();
+  renderBanner();
+});
+feed.addEventListener('heartbeat', ({ detail }) => {
+  heartbeat = detail;
+  renderBanner();
+});
+feed.addEventListener('rejected', ({ detail }) => screener.reject(detail.symbol, detail.reason));
+feed.addEventListener('servererror', ({ detail }) => {
+  if (typeof detail.message === 'string') say(`feedgate: ${detail.message}`, 'error');
+});
+health.addEventListener('update', renderBanner);
+
+form.addEventListener('submit', addSymbol);
+$('reset-watchlist').addEventListener('click', () => {
+  watchlist.reset();
+  showPage();
+  say('Restored the default watchlist.', 'info');
+});
+window.addEventListener('online', () => {
+  feed.retryNow();
+  health.refreshSoon();
+});
+document.addEventListener('visibilitychange', () => {
+  if (document.hidden) return;
+  feed.retryNow();
+  health.refreshSoon();
+});
+// Countdowns (market phase, reconnect) tick once a second.
+setInterval(renderBanner, 1000);
+
+showPage();
+feed.start();
+health.start();
+renderBanner();
