@@ -150,4 +150,5 @@ pub fn router(app: AppState) -> Router {
         .route("/api/candles", get(candles::candles))
         .route("/metrics", get(crate::telemetry::render))
         .with_state(app)
+        .merge(crate::web::router())
 }
