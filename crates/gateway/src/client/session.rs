@@ -181,6 +181,7 @@ impl Session {
                         if let Some(end) = self.on_frame(msg).await {
                             if end == End::Flood {
                                 close(&mut sink, close_code::POLICY, "message rate limit exceeded; slow down").await;
+                                discard_until_closed(&mut stream).await;
                             }
                             return end;
                         }
@@ -456,6 +457,23 @@ where
         sink.feed(Message::Text(text)).await?;
     }
     sink.flush().await
+}
+
+/// After closing on a client that is still sending: reads and discards its frames until it
+/// answers the close (or 1 s passes). Dropping a socket with unread input makes the kernel
+/// reset the connection, which destroys the close frame (and its reason) still in flight.
+async fn discard_until_closed<R>(stream: &mut R)
+where
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let drain = async {
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
 
 /// Sends a close frame with a code and reason, best effort (the peer may already be gone).

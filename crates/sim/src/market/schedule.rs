@@ -48,7 +48,11 @@ impl Schedule {
         let slow_mean_us = ((slow_interval.as_micros() as f64 / speed) as u64).max(1);
         let next_due_us = (0..n)
             .map(|idx| {
-                let mean = if idx >= slow_from { slow_mean_us } else { mean_us };
+                let mean = if idx >= slow_from {
+                    slow_mean_us
+                } else {
+                    mean_us
+                };
                 rng.random_range(0..mean)
             })
             .collect();
