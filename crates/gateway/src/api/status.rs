@@ -27,6 +27,7 @@ pub async fn websocket_status(State(app): State<AppState>) -> Json<Value> {
                 "auth_rejected": s.auth_rejected,
                 "idle": s.idle,
                 "last_error": s.last_error,
+                "last_disconnect": s.last_disconnect,
             })
         })
         .collect();

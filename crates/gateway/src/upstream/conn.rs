@@ -186,14 +186,17 @@ impl Conn {
         let started = Instant::now();
         let (end, had_data) = self.session(wire, ws, io, &token).await;
         let lasted = started.elapsed();
+        // A stall is a silent feed: no frame at all (dead socket) or no data (stale).
+        let stalled = matches!(end, Disconnect::Stale { .. } | Disconnect::Dead { .. });
         io.status.send_modify(|s| {
             s.state = FeedState::Disconnected;
             s.subscribed = 0;
-            if matches!(end, Disconnect::Stale { .. }) {
+            s.last_disconnect = Some(end.to_string());
+            if stalled {
                 s.stalls += 1;
             }
         });
-        if matches!(end, Disconnect::Stale { .. }) {
+        if stalled {
             metrics::counter!("feedgate_upstream_stalls_total").increment(1);
         }
         self.emit(

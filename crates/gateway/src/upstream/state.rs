@@ -149,8 +149,10 @@ pub struct ShardStatus {
     pub failures: u32,
     /// Reconnects since start (attempts after the first successful connection).
     pub reconnects: u64,
-    /// Stale detections since start.
+    /// Silent-feed detections since start (dead socket or stale data).
     pub stalls: u64,
+    /// Why the last connection ended.
+    pub last_disconnect: Option<String>,
     /// Waiting for a new token after a rejection.
     pub auth_rejected: bool,
     /// Consecutive failures reached the limit: REST fallback should serve.
@@ -169,6 +171,7 @@ impl Default for ShardStatus {
             failures: 0,
             reconnects: 0,
             stalls: 0,
+            last_disconnect: None,
             auth_rejected: false,
             fallback_wanted: false,
             subscribed: 0,
