@@ -57,7 +57,9 @@ export class Screener {
   update(data) {
     const symbol = data.symbol;
     const prev = this.#quotes.get(symbol);
-    const merged = { ...prev, ...data, stale: data.stale === true, age_s: data.age_s, receivedAt: Date.now() };
+    // A quote-mode tick carries every field; an ltp-mode one only some: keep the rest, but
+    // staleness always comes from the newest message.
+    const merged = { ...prev, ...data, stale: data.stale === true, age_s: data.age_s };
     this.#quotes.set(symbol, merged);
     this.#rejected.delete(symbol);
     const row = this.#rows.get(symbol);
@@ -86,8 +88,9 @@ export class Screener {
     this.#frame = 0;
     for (const symbol of this.#dirty) {
       const row = this.#rows.get(symbol);
-      if (row) this.#render(symbol, row, row.flash);
-      if (row) row.flash = 0;
+      if (!row) continue;
+      this.#render(symbol, row, row.flash);
+      row.flash = 0;
     }
     this.#dirty.clear();
   }

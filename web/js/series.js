@@ -1,14 +1,18 @@
-// Per-symbol price series for the sparklines. Two sources, best first:
+// Per-symbol price series for the sparklines. Two sources:
 //   1. the session's 1-minute candles from GET /api/candles (when the gateway answers 200),
 //      kept current by live ticks (the last candle's close moves; a new minute adds a point);
-//   2. otherwise the ticks this page has received, in time buckets that double in width
-//      whenever the series would grow past its point budget (so the whole session fits and
-//      the x axis stays uniform in time).
+//   2. the ticks this page has received, in time buckets that double in width whenever the
+//      series would grow past its point budget (so the whole session fits and the x axis
+//      stays uniform in time).
+// The candles draw once they cover a stretch of the session; until then (or without the
+// endpoint) the ticks do.
 // Store and parsing are pure; CandleFetcher does the HTTP.
 
 import { isNum, minuteKey } from './format.js';
 
 export const MAX_TICK_POINTS = 240;
+/** Candles start drawing the sparkline once they cover this many minutes. */
+export const MIN_CANDLE_POINTS = 15;
 const FIRST_BUCKET_MS = 1000;
 
 /** Candles from the endpoint's JSON (`[{t, open, high, low, close, volume}]`, newest last) → points, or null. */
@@ -26,6 +30,7 @@ export function parseCandles(json) {
 }
 
 export class SeriesStore {
+  /** symbol → { candles: points | null, bucketMs, ticks: points } */
   #series = new Map();
   #maxTickPoints;
 
@@ -33,57 +38,74 @@ export class SeriesStore {
     this.#maxTickPoints = Math.max(4, maxTickPoints);
   }
 
+  #entry(symbol) {
+    let s = this.#series.get(symbol);
+    if (!s) {
+      s = { candles: null, bucketMs: FIRST_BUCKET_MS, ticks: [] };
+      this.#series.set(symbol, s);
+    }
+    return s;
+  }
+
+  /**
+   * The points to draw: the candles once they cover a useful stretch of the session (or are
+   * at least as detailed as the page's own ticks), else the ticks; early in a session the
+   * page's ticks draw a finer line than a handful of one-minute candles.
+   */
+  #points(s) {
+    if (s.candles && (s.candles.length >= MIN_CANDLE_POINTS || s.candles.length >= s.ticks.length)) return s.candles;
+    return s.ticks;
+  }
+
   /** The closing values to draw, oldest first. */
   values(symbol) {
     const s = this.#series.get(symbol);
-    return s ? s.points.map((p) => p.v) : [];
+    return s ? this.#points(s).map((p) => p.v) : [];
   }
 
-  /** Whether the series comes from the candle endpoint. */
+  /** Whether the values drawn come from the candle endpoint. */
   fromCandles(symbol) {
-    return this.#series.get(symbol)?.candles === true;
+    const s = this.#series.get(symbol);
+    return Boolean(s?.candles) && this.#points(s) === s.candles;
   }
 
-  /** Replaces a symbol's series with candles; false (and nothing changes) when there are none. */
+  /** Sets a symbol's candles; false (and nothing changes) when there are none. */
   setCandles(symbol, points) {
     if (!Array.isArray(points) || points.length === 0) return false;
-    this.#series.set(symbol, { candles: true, points: points.map((p) => ({ k: p.k, v: p.v })) });
+    this.#entry(symbol).candles = points.map((p) => ({ k: p.k, v: p.v }));
     return true;
   }
 
   /** Adds a live price; `ts` is the tick's exchange time, `nowMs` the receive time. */
   addTick(symbol, ltp, ts, nowMs) {
     if (!isNum(ltp)) return;
-    let s = this.#series.get(symbol);
-    if (!s) {
-      s = { candles: false, bucketMs: FIRST_BUCKET_MS, points: [] };
-      this.#series.set(symbol, s);
-    }
-    const last = s.points[s.points.length - 1];
+    const s = this.#entry(symbol);
     if (s.candles) {
+      const last = s.candles[s.candles.length - 1];
       const k = minuteKey(ts);
-      if (k === null || (last && k < last.k)) return;
-      if (last && last.k === k) last.v = ltp;
-      else s.points.push({ k, v: ltp });
-      return;
+      if (k !== null && !(last && k < last.k)) {
+        if (last && last.k === k) last.v = ltp;
+        else s.candles.push({ k, v: ltp });
+      }
     }
     const k = Math.floor(nowMs / s.bucketMs);
+    const last = s.ticks[s.ticks.length - 1];
     if (last && last.k === k) {
       last.v = ltp;
       return;
     }
-    s.points.push({ k, v: ltp });
-    while (s.points.length > this.#maxTickPoints) {
+    s.ticks.push({ k, v: ltp });
+    while (s.ticks.length > this.#maxTickPoints) {
       // Double the bucket width: merge neighbours, keeping each new bucket's last price.
       s.bucketMs *= 2;
       const merged = [];
-      for (const p of s.points) {
+      for (const p of s.ticks) {
         const nk = Math.floor(p.k / 2);
         const tail = merged[merged.length - 1];
         if (tail && tail.k === nk) tail.v = p.v;
         else merged.push({ k: nk, v: p.v });
       }
-      s.points = merged;
+      s.ticks = merged;
     }
   }
 
@@ -94,8 +116,13 @@ export class SeriesStore {
 
 /** How long a "this gateway has no candle endpoint" verdict holds before asking again. */
 const ABSENT_RETRY_MS = 5 * 60_000;
-/** Candles of a symbol are fetched again at most this often (e.g. when its page reopens). */
-const REFETCH_MS = 60_000;
+/**
+ * Candles of a visible symbol are fetched again after this long while they are too few to
+ * draw (early in the session), and after the longer interval once they draw the sparkline
+ * (live ticks keep them current in between; the refetch mends gaps such as an offline spell).
+ */
+const REFETCH_SHORT_MS = 60_000;
+const REFETCH_LONG_MS = 10 * 60_000;
 
 export class CandleFetcher {
   #store;
@@ -119,7 +146,8 @@ export class CandleFetcher {
     if (now < this.#absentUntil || this.#inFlight.has(symbol)) return;
     // Until one answer says whether the endpoint exists, ask for one symbol at a time.
     if (!this.#known && this.#inFlight.size > 0) return;
-    if (now - (this.#fetchedAt.get(symbol) ?? -Infinity) < REFETCH_MS) return;
+    const every = this.#store.fromCandles(symbol) ? REFETCH_LONG_MS : REFETCH_SHORT_MS;
+    if (now - (this.#fetchedAt.get(symbol) ?? -Infinity) < every) return;
     this.#inFlight.add(symbol);
     this.#fetchedAt.set(symbol, now);
     try {

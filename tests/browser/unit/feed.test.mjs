@@ -1,0 +1,223 @@
+// Unit tests of web/js/feed.js with a fake WebSocket and mocked timers: subscriptions follow
+// the visible rows as diffs, survive reconnects, and reconnects back off.
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, mock, test } from 'node:test';
+import { FeedClient } from '../../../web/js/feed.js';
+
+class FakeSocket {
+  static all = [];
+  constructor(url) {
+    this.url = url;
+    this.sent = [];
+    this.closed = false;
+    FakeSocket.all.push(this);
+  }
+  send(text) { this.sent.push(JSON.parse(text)); }
+  close() { this.closed = true; }
+  open() { this.onopen?.(); }
+  receive(msg) { this.onmessage?.({ data: typeof msg === 'string' ? msg : JSON.stringify(msg) }); }
+  lose() { this.onclose?.({ code: 1006 }); }
+  static last() { return FakeSocket.all[FakeSocket.all.length - 1]; }
+}
+
+beforeEach(() => {
+  FakeSocket.all = [];
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
+});
+afterEach(() => mock.timers.reset());
+
+const client = (random = () => 0) => new FeedClient('ws://gw/ws/market', { throttleMs: 250, WebSocketImpl: FakeSocket, random });
+const strip = ({ id, ...rest }) => rest;
+const events = (feed, type) => {
+  const seen = [];
+  feed.addEventListener(type, (e) => seen.push(e.detail));
+  return seen;
+};
+
+test('on open: throttle option, then one subscribe for the wanted symbols', () => {
+  const feed = client();
+  feed.setSymbols(['NSE:SBIN', 'NSE:INFY', 'NSE:SBIN']);
+  feed.start();
+  assert.equal(feed.state, 'connecting');
+  const ws = FakeSocket.last();
+  assert.equal(ws.url, 'ws://gw/ws/market');
+  ws.open();
+  assert.equal(feed.state, 'open');
+  assert.deepEqual(ws.sent.map(strip), [
+    { action: 'options', throttle_ms: 250 },
+    { action: 'subscribe', symbols: ['NSE:SBIN', 'NSE:INFY'], mode: 'quote' },
+  ]);
+  assert.equal(new Set(ws.sent.map((m) => m.id)).size, 2, 'every request has its own id');
+});
+
+test('a page change sends only the difference', () => {
+  const feed = client();
+  feed.setSymbols(['A', 'B', 'C']);
+  feed.start();
+  const ws = FakeSocket.last();
+  ws.open();
+  ws.sent.length = 0;
+  feed.setSymbols(['C', 'D']);
+  assert.deepEqual(ws.sent.map(strip), [
+    { action: 'unsubscribe', symbols: ['A', 'B'] },
+    { action: 'subscribe', symbols: ['D'], mode: 'quote' },
+  ]);
+  ws.sent.length = 0;
+  feed.setSymbols(['D', 'C']);
+  assert.deepEqual(ws.sent, [], 'same set, nothing to send');
+  assert.deepEqual(feed.subscribed.sort(), ['C', 'D']);
+});
+
+test('after a lost connection it backs off, reconnects and resubscribes what is visible', () => {
+  const feed = client(() => 0);
+  const states = events(feed, 'state');
+  feed.setSymbols(['A', 'B']);
+  feed.start();
+  FakeSocket.last().open();
+  FakeSocket.last().lose();
+  assert.equal(feed.state, 'waiting');
+  assert.ok(feed.retryInMs > 0 && feed.retryInMs <= 500);
+  // While offline the page moves on: the new set is what gets subscribed on reconnect.
+  feed.setSymbols(['B', 'C']);
+  mock.timers.tick(499);
+  assert.equal(FakeSocket.all.length, 1, 'not before the backoff delay');
+  mock.timers.tick(1);
+  assert.equal(FakeSocket.all.length, 2);
+  FakeSocket.last().open();
+  assert.deepEqual(FakeSocket.last().sent.map(strip)[1], { action: 'subscribe', symbols: ['B', 'C'], mode: 'quote' });
+  assert.deepEqual(states.map((s) => s.state), ['connecting', 'open', 'waiting', 'connecting', 'open']);
+});
+
+test('consecutive failures wait longer each time, up to the cap', () => {
+  const feed = client(() => 1);
+  feed.start();
+  const delays = [];
+  for (let i = 0; i < 6; i += 1) {
+    FakeSocket.last().lose();
+    delays.push(Math.round(feed.retryInMs / 100) * 100);
+    mock.timers.tick(20_000);
+  }
+  assert.deepEqual(delays, [1000, 2000, 4000, 8000, 15000, 15000]);
+  feed.retryNow();
+  assert.equal(feed.state, 'connecting');
+});
+
+test('retry now skips the wait', () => {
+  const feed = client(() => 1);
+  feed.start();
+  FakeSocket.last().lose();
+  assert.equal(FakeSocket.all.length, 1);
+  feed.retryNow();
+  assert.equal(FakeSocket.all.length, 2);
+  mock.timers.tick(20_000);
+  assert.equal(FakeSocket.all.length, 2, 'the cancelled timer does not connect again');
+});
+
+test('probe: accepted with the canonical symbol, or refused with the server reason', async () => {
+  const feed = client();
+  assert.deepEqual(await feed.probe('SBIN'), { ok: false, reason: 'not connected to feedgate; try again once the page is back online' });
+  feed.start();
+  const ws = FakeSocket.last();
+  ws.open();
+
+  const ok = feed.probe('sbin');
+  const req = ws.sent[ws.sent.length - 1];
+  assert.deepEqual(strip(req), { action: 'subscribe', symbols: ['sbin'], mode: 'quote' });
+  ws.receive({ type: 'ack', action: 'subscribe', count: 1, symbols: ['NSE:SBIN'], subscribed: 1, id: req.id });
+  assert.deepEqual(await ok, { ok: true, symbol: 'NSE:SBIN' });
+  assert.ok(feed.subscribed.includes('NSE:SBIN'));
+
+  const bad = feed.probe('NSE:NOPE');
+  const req2 = ws.sent[ws.sent.length - 1];
+  ws.receive({ type: 'ack', action: 'subscribe', count: 0, rejected: [{ symbol: 'NSE:NOPE', reason: 'unknown instrument' }], subscribed: 1, id: req2.id });
+  assert.deepEqual(await bad, { ok: false, reason: 'unknown instrument' });
+
+  const err = feed.probe('x');
+  const req3 = ws.sent[ws.sent.length - 1];
+  ws.receive({ type: 'error', code: 'rate_limited', message: 'too many requests', id: req3.id });
+  assert.deepEqual(await err, { ok: false, reason: 'too many requests' });
+
+  const lost = feed.probe('y');
+  ws.lose();
+  assert.deepEqual(await lost, { ok: false, reason: 'the connection to feedgate closed before it answered' });
+});
+
+test('a probe nobody answers times out', async () => {
+  const feed = client();
+  feed.start();
+  FakeSocket.last().open();
+  const p = feed.probe('SBIN');
+  mock.timers.tick(10_000);
+  assert.deepEqual(await p, { ok: false, reason: 'feedgate did not answer in time' });
+});
+
+test('messages: tickers and status are passed on, rejections reported, garbage ignored', () => {
+  const feed = client();
+  const tickers = events(feed, 'ticker');
+  const statuses = events(feed, 'connection_status');
+  const beats = events(feed, 'heartbeat');
+  const rejected = events(feed, 'rejected');
+  const errors = events(feed, 'servererror');
+  feed.setSymbols(['NSE:SBIN', 'NSE:GONE']);
+  feed.start();
+  const ws = FakeSocket.last();
+  ws.open();
+  ws.receive('not json');
+  ws.receive('null');
+  ws.receive({ type: 'ticker' });
+  ws.receive({ type: 'ticker', data: { symbol: 'NSE:SBIN', ltp: 812.4 } });
+  ws.receive({ type: 'connection_status', mode: 'WebSocket' });
+  ws.receive({ type: 'heartbeat', connections: 1 });
+  ws.receive({ type: 'candle', symbol: 'NSE:SBIN' });
+  ws.receive({ type: 'ack', action: 'subscribe', count: 1, rejected: [{ symbol: 'NSE:GONE', reason: 'unknown instrument' }], id: 999 });
+  ws.receive({ type: 'error', code: 'bad_request', message: 'nope' });
+  assert.deepEqual(tickers, [{ symbol: 'NSE:SBIN', ltp: 812.4 }]);
+  assert.equal(statuses.length, 1);
+  assert.equal(beats.length, 1);
+  assert.deepEqual(rejected, [{ symbol: 'NSE:GONE', reason: 'unknown instrument' }]);
+  assert.deepEqual(feed.subscribed, ['NSE:SBIN']);
+  assert.equal(errors.length, 1);
+});
+
+test('a silent socket is pinged, then replaced', () => {
+  const feed = client(() => 0);
+  feed.start();
+  const ws = FakeSocket.last();
+  ws.open();
+  const realNow = Date.now;
+  let now = realNow();
+  Date.now = () => now;
+  try {
+    now += 20_000;
+    mock.timers.tick(10_000);
+    assert.equal(ws.sent[ws.sent.length - 1].action, 'ping');
+    now += 20_000;
+    mock.timers.tick(10_000);
+    assert.equal(ws.closed, true);
+    assert.equal(feed.state, 'waiting');
+  } finally {
+    Date.now = realNow;
+  }
+});
+
+test('a connection that stayed up resets the backoff; one that dropped at once does not', () => {
+  const feed = client(() => 1);
+  const realNow = Date.now;
+  let now = realNow();
+  Date.now = () => now;
+  try {
+    feed.start();
+    FakeSocket.last().lose();
+    mock.timers.tick(1000);
+    FakeSocket.last().open();
+    FakeSocket.last().lose();
+    assert.equal(Math.round(feed.retryInMs), 2000, 'dropped at once: the backoff keeps growing');
+    mock.timers.tick(2000);
+    FakeSocket.last().open();
+    now += 10_000;
+    FakeSocket.last().lose();
+    assert.equal(Math.round(feed.retryInMs), 1000, 'up for 10 s: back to the first step');
+  } finally {
+    Date.now = realNow;
+  }
+});
