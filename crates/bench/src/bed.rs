@@ -1,0 +1,150 @@
+//! A test bed: the simulator (in this process, with the send log hooked in) and a gateway child
+//! connected to it, plus the clients' shared [`Control`]. Every scenario run builds a fresh one,
+//! so no run inherits another's state (backoff, caches, allocator high-water marks).
+
+use crate::client::{self, Control, Plan, Report};
+use crate::gateway::{ChildArgs, GatewayProc};
+use crate::sendlog::SendLog;
+use anyhow::{Context, bail};
+use feedgate_sim::{Sim, SimConfig};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Connection attempts in flight at once: the gateway's accept backlog is finite, and a
+/// dropped SYN costs a 1 s retransmit that would pollute set-up times.
+const CONNECTS_IN_FLIGHT: usize = 128;
+
+#[derive(Debug, Clone, Copy)]
+pub struct BedSpec {
+    /// Synthetic instruments the clients pick from (`NSE:SYN0001…`).
+    pub universe: usize,
+    /// Ticks per second over those instruments; `None`: the simulator's default pace.
+    pub rate: Option<f64>,
+    pub throttle_ms: u64,
+    pub gateway_threads: Option<usize>,
+    /// The simulator's batch period (with `rate`); `None`: its default 50 ms.
+    pub batch: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub struct Bed {
+    pub sim: Sim,
+    sim_stop: CancellationToken,
+    pub gw: GatewayProc,
+    pub ctl: Arc<Control>,
+    /// `NSE:SYN…` symbols, in order.
+    pub symbols: Vec<String>,
+    clients: JoinSet<()>,
+    pub reports: Arc<Mutex<Vec<Report>>>,
+    gate: Arc<Semaphore>,
+}
+
+impl Bed {
+    pub async fn start(spec: BedSpec) -> anyhow::Result<Self> {
+        let log = SendLog::new();
+        let probe = feedgate_sim::universe::build_universe("2026-01-01".parse()?).len();
+        let total = probe + spec.universe;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let sim_stop = CancellationToken::new();
+        let cfg = SimConfig {
+            extra_instruments: spec.universe,
+            // The aggregate rate is spread over the whole universe; scale it so that the
+            // synthetic instruments the clients use get `rate` between them.
+            rate: spec.rate.map(|r| r * total as f64 / spec.universe as f64),
+            send_observer: Some(log.observer()),
+            batch_period: spec.batch.filter(|_| spec.rate.is_some()),
+            ..SimConfig::default()
+        };
+        let sim = Sim::start(cfg, listener, sim_stop.clone())
+            .await
+            .context("simulator start")?;
+        let synthetic: Vec<_> = sim
+            .instruments()
+            .into_iter()
+            .filter(|i| i.tradingsymbol.starts_with("SYN"))
+            .collect();
+        if synthetic.len() != spec.universe {
+            bail!(
+                "the simulator has {} synthetic instruments, expected {}",
+                synthetic.len(),
+                spec.universe
+            );
+        }
+        log.track(synthetic.iter().map(|i| i.token));
+        let symbols = synthetic
+            .iter()
+            .map(|i| format!("{}:{}", i.exchange, i.tradingsymbol))
+            .collect();
+        let defaults = SimConfig::default();
+        let gw = GatewayProc::spawn(&ChildArgs {
+            sim: sim.base_url(),
+            api_key: defaults.api_key.clone(),
+            api_secret: defaults.api_secret.clone(),
+            access_token: sim.mint_access_token(),
+            throttle_ms: spec.throttle_ms,
+            threads: spec.gateway_threads,
+        })
+        .await?;
+        Ok(Self {
+            sim,
+            sim_stop,
+            gw,
+            ctl: Control::new(log),
+            symbols,
+            clients: JoinSet::new(),
+            reports: Arc::default(),
+            gate: Arc::new(Semaphore::new(CONNECTS_IN_FLIGHT)),
+        })
+    }
+
+    /// `count` symbols for client `i`: consecutive blocks, wrapping, so that every instrument
+    /// gets the same number of subscribers when `clients × count` is a multiple of the universe.
+    pub fn symbols_for(&self, i: usize, count: usize) -> Vec<String> {
+        let u = self.symbols.len();
+        (0..count.min(u))
+            .filter_map(|k| self.symbols.get((i * count + k) % u).cloned())
+            .collect()
+    }
+
+    pub fn spawn_client(&mut self, plan: Plan) {
+        let addr = self.gw.addr;
+        let ctl = self.ctl.clone();
+        let out = self.reports.clone();
+        let gate = self.gate.clone();
+        self.clients.spawn(async move {
+            let permit = gate.acquire_owned().await;
+            client::run(addr, plan, ctl, out, permit.ok()).await;
+        });
+    }
+
+    /// Waits until `n` clients are ready (first tick received, or connected for idle ones).
+    pub async fn wait_ready(&self, n: usize, deadline: Duration) -> anyhow::Result<()> {
+        let end = tokio::time::Instant::now() + deadline;
+        loop {
+            let ready = self.ctl.ready.load(Ordering::Relaxed);
+            if ready >= n {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= end {
+                let connected = self.ctl.connected.load(Ordering::Relaxed);
+                bail!(
+                    "only {ready} of {n} clients ready ({connected} connected) after {deadline:?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops clients, gateway and simulator; returns the clients' reports.
+    pub async fn finish(mut self) -> Vec<Report> {
+        self.ctl.stop.cancel();
+        while self.clients.join_next().await.is_some() {}
+        self.gw.stop().await;
+        self.sim_stop.cancel();
+        std::mem::take(&mut *self.reports.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}

@@ -1,0 +1,386 @@
+//! `feedgate-bench`: the load harness (issue 9). Starts the simulator (in this process, with a
+//! send hook that records when each update left it), the gateway (this binary re-executed, in
+//! its own process, so its CPU and memory are read from `/proc/<pid>` alone) and N WebSocket
+//! clients (tasks in this process) on loopback, and measures end-to-end latency, delivered
+//! messages, conflation, gateway CPU and RSS, memory per idle client and recovery after faults.
+//! Every run is bounded in time and exits by itself.
+//!
+//! ```text
+//! cargo run --release -p feedgate-bench -- all          # the README table
+//! cargo run --release -p feedgate-bench -- a --runs 5   # one scenario
+//! cargo run -p feedgate-bench -- smoke                  # CI: proves the harness works
+//! ```
+
+mod bed;
+mod client;
+mod decode;
+mod gateway;
+mod procstat;
+mod report;
+mod scenario;
+mod sendlog;
+mod ws;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use report::Table;
+use scenario::{LoadSpec, Recovery};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(name = "feedgate-bench", about = "feedgate load harness and benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct RunOpts {
+    /// Repetitions of each scenario (figures are medians over them).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Measured window of a load run, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Warm-up after every client got its first tick, seconds.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Gateway runtime worker threads (default: one per core).
+    #[arg(long)]
+    gateway_threads: Option<usize>,
+    /// Harness runtime worker threads (simulator + clients; default: one per core).
+    #[arg(long)]
+    harness_threads: Option<usize>,
+    /// The simulator's batch period, ms (its default is 50: 10k ticks/s arrive as 500-tick
+    /// frames). `all` also runs (a) at 1 ms.
+    #[arg(long, default_value_t = 50)]
+    batch_ms: u64,
+    /// Python of the test venv (with kiteconnect 5.2.2).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/python"))]
+    python: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Every scenario and the decode comparison: the README table.
+    All(RunOpts),
+    /// (a) 500 clients × 50 symbols, 10k ticks/s, throttle 0.
+    A(RunOpts),
+    /// (b) 5,000 clients × 20 symbols, throttle 1000 ms.
+    B(RunOpts),
+    /// (c) 10,000 idle clients → resident memory per client.
+    C(RunOpts),
+    /// (d) (a) with one client that stops reading; runs (a) alongside for the comparison.
+    D(RunOpts),
+    /// (e) recovery after `drop` and `stall`.
+    E(RunOpts),
+    /// (f) Throughput: 500 clients × all 200 symbols, offered 5 M messages/s.
+    Throughput(RunOpts),
+    /// Kite decode: feedgate vs the official Python client, side by side.
+    Decode(RunOpts),
+    /// A custom load run.
+    Load {
+        #[command(flatten)]
+        opts: RunOpts,
+        #[arg(long, default_value_t = 500)]
+        clients: usize,
+        #[arg(long, default_value_t = 50)]
+        symbols: usize,
+        #[arg(long, default_value_t = 1000)]
+        universe: usize,
+        #[arg(long, default_value_t = 10_000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 0)]
+        throttle_ms: u64,
+        #[arg(long, default_value_t = 0)]
+        slow_clients: usize,
+    },
+    /// CI: a few seconds with tiny numbers; asserts the harness works (not how fast).
+    Smoke,
+    /// (internal) The gateway child process.
+    #[command(hide = true)]
+    Gateway(gateway::ChildArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Gateway(args) => {
+            init_logging();
+            gateway::child_main(args)
+        }
+        cmd => harness(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("feedgate-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Errors only by default (the recovery scenarios make the gateway log warnings on purpose);
+/// `FEEDGATE_BENCH_LOG=info` for more.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FEEDGATE_BENCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn harness(cmd: Cmd) -> anyhow::Result<()> {
+    init_logging();
+    // 10,000 clients need 10,000 descriptors in this process and as many in the gateway (which
+    // inherits the limit). Raise the soft limit to the hard one.
+    let nofile = rlimit::increase_nofile_limit(u64::MAX).context("raising RLIMIT_NOFILE")?;
+    let threads = match &cmd {
+        Cmd::All(o)
+        | Cmd::A(o)
+        | Cmd::B(o)
+        | Cmd::C(o)
+        | Cmd::D(o)
+        | Cmd::E(o)
+        | Cmd::Throughput(o)
+        | Cmd::Decode(o)
+        | Cmd::Load { opts: o, .. } => o.harness_threads,
+        _ => None,
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(t) = threads {
+        rt.worker_threads(t.max(1));
+    }
+    let rt = rt.enable_all().build()?;
+    rt.block_on(async move {
+        let mut table = Table::default();
+        match cmd {
+            Cmd::All(o) => {
+                // A failing scenario is reported in the table; the others still run.
+                if let Err(e) = decode_rows(&o, &mut table) {
+                    table.failed("decode", &e);
+                }
+                if let Err(e) = ad(&o, &mut table).await {
+                    table.failed("a/d", &e);
+                }
+                let smooth = LoadSpec {
+                    batch: Duration::from_millis(1),
+                    ..spec_a(&o)
+                };
+                match runs(&o, &smooth).await {
+                    Ok(r) => table.load("a (1 ms)", &smooth, &r),
+                    Err(e) => table.failed("a (1 ms)", &e),
+                }
+                match runs(&o, &spec_b(&o)).await {
+                    Ok(r) => table.load("b", &spec_b(&o), &r),
+                    Err(e) => table.failed("b", &e),
+                }
+                for spec in throughput_specs(&o) {
+                    match runs(&o, &spec).await {
+                        Ok(r) => table.load("f (throughput)", &spec, &r),
+                        Err(e) => table.failed("f (throughput)", &e),
+                    }
+                }
+                if let Err(e) = idle_rows(&o, nofile, &mut table).await {
+                    table.failed("c", &e);
+                }
+                if let Err(e) = recovery_rows(&o, &mut table).await {
+                    table.failed("e", &e);
+                }
+                table.print()?;
+                if table.has_failures() {
+                    bail!("some scenarios failed (see the table)");
+                }
+                return Ok(());
+            }
+            Cmd::A(o) => table.load("a", &spec_a(&o), &runs(&o, &spec_a(&o)).await?),
+            Cmd::B(o) => table.load("b", &spec_b(&o), &runs(&o, &spec_b(&o)).await?),
+            Cmd::C(o) => idle_rows(&o, nofile, &mut table).await?,
+            Cmd::D(o) => ad(&o, &mut table).await?,
+            Cmd::E(o) => recovery_rows(&o, &mut table).await?,
+            Cmd::Throughput(o) => {
+                for spec in throughput_specs(&o) {
+                    table.load("f (throughput)", &spec, &runs(&o, &spec).await?);
+                }
+            }
+            Cmd::Decode(o) => decode_rows(&o, &mut table)?,
+            Cmd::Load {
+                opts,
+                clients,
+                symbols,
+                universe,
+                rate,
+                throttle_ms,
+                slow_clients,
+            } => {
+                let spec = LoadSpec {
+                    clients,
+                    symbols,
+                    universe,
+                    rate,
+                    throttle_ms,
+                    slow_clients,
+                    ..base(&opts)
+                };
+                table.load("load", &spec, &runs(&opts, &spec).await?);
+            }
+            Cmd::Smoke => smoke(&mut table).await?,
+            Cmd::Gateway(_) => unreachable!("handled before the runtime starts"),
+        }
+        table.print()
+    })
+}
+
+fn base(o: &RunOpts) -> LoadSpec {
+    LoadSpec {
+        clients: 500,
+        symbols: 50,
+        universe: 1000,
+        rate: 10_000.0,
+        throttle_ms: 0,
+        slow_clients: 0,
+        warmup: Duration::from_secs_f64(o.warmup),
+        duration: Duration::from_secs_f64(o.duration),
+        gateway_threads: o.gateway_threads,
+        batch: Duration::from_millis(o.batch_ms.max(1)),
+    }
+}
+
+fn spec_a(o: &RunOpts) -> LoadSpec {
+    base(o)
+}
+
+fn spec_b(o: &RunOpts) -> LoadSpec {
+    LoadSpec {
+        clients: 5000,
+        symbols: 20,
+        throttle_ms: 1000,
+        ..base(o)
+    }
+}
+
+fn spec_d(o: &RunOpts) -> LoadSpec {
+    LoadSpec {
+        slow_clients: 1,
+        ..base(o)
+    }
+}
+
+/// Few clients with many symbols each, at a rate that offers more messages than the gateway
+/// can write: what it delivers is its capacity.
+fn throughput_specs(o: &RunOpts) -> Vec<LoadSpec> {
+    vec![LoadSpec {
+        clients: 500,
+        symbols: 200,
+        universe: 200,
+        rate: 10_000.0,
+        ..base(o)
+    }]
+}
+
+async fn runs(o: &RunOpts, spec: &LoadSpec) -> anyhow::Result<Vec<scenario::LoadResult>> {
+    let mut out = Vec::new();
+    for i in 0..o.runs.max(1) {
+        eprintln!("run {}/{}: {}", i + 1, o.runs.max(1), spec.describe());
+        out.push(scenario::load(spec).await?);
+    }
+    Ok(out)
+}
+
+/// (a) and (d) interleaved, run by run, so that both see the same machine.
+async fn ad(o: &RunOpts, table: &mut Table) -> anyhow::Result<()> {
+    let (a, d) = (spec_a(o), spec_d(o));
+    let (mut ra, mut rd) = (Vec::new(), Vec::new());
+    for i in 0..o.runs.max(1) {
+        eprintln!("run {}/{}: (a) {}", i + 1, o.runs.max(1), a.describe());
+        ra.push(scenario::load(&a).await?);
+        eprintln!("run {}/{}: (d) {}", i + 1, o.runs.max(1), d.describe());
+        rd.push(scenario::load(&d).await?);
+    }
+    table.load("a", &a, &ra);
+    table.load("d", &d, &rd);
+    Ok(())
+}
+
+async fn idle_rows(o: &RunOpts, nofile: u64, table: &mut Table) -> anyhow::Result<()> {
+    let clients = 10_000;
+    if nofile < clients as u64 + 500 {
+        bail!(
+            "RLIMIT_NOFILE hard limit is {nofile}; scenario (c) needs {} descriptors per process. \
+             Raise it (ulimit -Hn, or LimitNOFILE in the service manager).",
+            clients + 500
+        );
+    }
+    let mut results = Vec::new();
+    for i in 0..o.runs.max(1) {
+        eprintln!("run {}/{}: (c) {clients} idle clients", i + 1, o.runs.max(1));
+        results.push(scenario::idle(clients).await?);
+    }
+    table.idle("c", &results);
+    Ok(())
+}
+
+async fn recovery_rows(o: &RunOpts, table: &mut Table) -> anyhow::Result<()> {
+    for kind in [
+        Recovery::Drop,
+        Recovery::StallEnd { seconds: 2.0 },
+        Recovery::StallStart { seconds: 6.0 },
+    ] {
+        let mut secs = Vec::new();
+        for i in 0..o.runs.max(1) {
+            eprintln!("run {}/{}: (e) {}", i + 1, o.runs.max(1), kind.name());
+            secs.push(scenario::recovery(kind).await?);
+        }
+        table.recovery("e", &kind.name(), &secs);
+    }
+    Ok(())
+}
+
+fn decode_rows(o: &RunOpts, table: &mut Table) -> anyhow::Result<()> {
+    let script = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../bench/pyk_decode.py"
+    ));
+    eprintln!("decode: feedgate vs kiteconnect._parse_binary");
+    let rows = decode::run(&o.python, &script)?;
+    table.decode(&rows);
+    Ok(())
+}
+
+/// Seconds, tiny numbers, real assertions on *working*, none on speed.
+async fn smoke(table: &mut Table) -> anyhow::Result<()> {
+    let spec = LoadSpec {
+        clients: 4,
+        symbols: 5,
+        universe: 20,
+        rate: 400.0,
+        throttle_ms: 0,
+        slow_clients: 1,
+        warmup: Duration::from_millis(300),
+        duration: Duration::from_secs(2),
+        gateway_threads: Some(2),
+        batch: Duration::from_millis(10),
+    };
+    eprintln!("smoke: {}", spec.describe());
+    let r = scenario::load(&spec).await?;
+    if r.delivered_per_s <= 0.0 || r.p50_ms <= 0.0 {
+        bail!("smoke: no latency measured: {r:?}");
+    }
+    if r.unmatched > 0 || r.clients_lost > 0 {
+        bail!("smoke: unmatched ticks or lost clients: {r:?}");
+    }
+    table.load("smoke", &spec, &[r]);
+    eprintln!("smoke: 20 idle clients");
+    let idle = scenario::idle(20).await?;
+    table.idle("smoke", &[idle]);
+    eprintln!("smoke: drop recovery");
+    let secs = scenario::recovery(Recovery::Drop).await?;
+    if !(0.0..30.0).contains(&secs) {
+        bail!("smoke: recovery took {secs} s");
+    }
+    table.recovery("smoke", &Recovery::Drop.name(), &[secs]);
+    Ok(())
+}
