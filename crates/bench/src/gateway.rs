@@ -209,7 +209,9 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
         .await
         .context("HTTP GET timed out")??;
     match body.split_once("\r\n\r\n") {
-        Some((head, rest)) if head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200") => {
+        Some((head, rest))
+            if head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200") =>
+        {
             Ok(rest.to_string())
         }
         _ => bail!("GET {path}: unexpected response"),

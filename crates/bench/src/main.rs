@@ -30,7 +30,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
-#[command(name = "feedgate-bench", about = "feedgate load harness and benchmarks")]
+#[command(
+    name = "feedgate-bench",
+    about = "feedgate load harness and benchmarks"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -53,6 +56,9 @@ struct RunOpts {
     /// Harness runtime worker threads (simulator + clients; default: one per core).
     #[arg(long)]
     harness_threads: Option<usize>,
+    /// Idle clients of scenario (c).
+    #[arg(long, default_value_t = 10_000)]
+    idle_clients: usize,
     /// The simulator's batch period, ms (its default is 50: 10k ticks/s arrive as 500-tick
     /// frames). `all` also runs (a) at 1 ms.
     #[arg(long, default_value_t = 50)]
@@ -306,7 +312,7 @@ async fn ad(o: &RunOpts, table: &mut Table) -> anyhow::Result<()> {
 }
 
 async fn idle_rows(o: &RunOpts, nofile: u64, table: &mut Table) -> anyhow::Result<()> {
-    let clients = 10_000;
+    let clients = o.idle_clients;
     if nofile < clients as u64 + 500 {
         bail!(
             "RLIMIT_NOFILE hard limit is {nofile}; scenario (c) needs {} descriptors per process. \
@@ -316,7 +322,11 @@ async fn idle_rows(o: &RunOpts, nofile: u64, table: &mut Table) -> anyhow::Resul
     }
     let mut results = Vec::new();
     for i in 0..o.runs.max(1) {
-        eprintln!("run {}/{}: (c) {clients} idle clients", i + 1, o.runs.max(1));
+        eprintln!(
+            "run {}/{}: (c) {clients} idle clients",
+            i + 1,
+            o.runs.max(1)
+        );
         results.push(scenario::idle(clients).await?);
     }
     table.idle("c", &results);

@@ -19,9 +19,12 @@ use std::time::Instant;
 /// Updates remembered per instrument (at 10 updates/s/instrument: ~400 s of history).
 const RING: usize = 4096;
 
+/// One instrument's recent updates: (volume, send instant), volumes increasing.
+type Ring = Mutex<VecDeque<(u64, Instant)>>;
+
 #[derive(Debug, Default)]
 pub struct SendLog {
-    rings: OnceLock<HashMap<u32, Mutex<VecDeque<(u64, Instant)>>>>,
+    rings: OnceLock<HashMap<u32, Ring>>,
 }
 
 impl SendLog {

@@ -186,10 +186,7 @@ mod tests {
         assert_eq!(parse_header(&[0x81, 3, b'a']).unwrap(), None, "incomplete");
         let mut long = vec![0x82, 126, 0x01, 0x00];
         long.extend(std::iter::repeat_n(0u8, 256));
-        assert_eq!(
-            parse_header(&long).unwrap(),
-            Some((0x2, (4, 260), 260))
-        );
+        assert_eq!(parse_header(&long).unwrap(), Some((0x2, (4, 260), 260)));
         assert!(parse_header(&[0x81, 0x83, 0, 0, 0, 0]).is_err(), "masked");
         let huge = [0x81, 127, 0, 0, 0, 0, 0x10, 0, 0, 0];
         assert!(parse_header(&huge).is_err());

@@ -21,6 +21,9 @@ pub enum Command {
     Demo {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Which broker's protocol the gateway speaks to the simulator.
+        #[arg(long, value_enum, default_value_t = DemoBroker::Kite)]
+        broker: DemoBroker,
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Market speed multiplier (1.0 = about one update per instrument per second).
@@ -49,6 +52,15 @@ pub enum Command {
     },
 }
 
+/// The broker `feedgate demo` simulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoBroker {
+    /// Zerodha Kite Connect.
+    Kite,
+    /// Fyers API v3.
+    Fyers,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct SimArgs {
     #[arg(long, default_value = "127.0.0.1:9090")]
@@ -72,9 +84,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Session { at, exchange } => crate::session_cmd::run(at, &exchange),
         Command::Demo {
             listen,
+            broker,
             seed,
             speed,
-        } => crate::demo_cmd::run(listen, seed, speed).await,
+        } => crate::demo_cmd::run(listen, broker, seed, speed).await,
         Command::Serve { config } => crate::serve_cmd::run(config.as_deref()).await,
         Command::Check { config } => crate::check_cmd::run(config.as_deref()).await,
     }

@@ -1,7 +1,9 @@
 //! `feedgate demo`: the simulator and the gateway in one process, market treated as open, so
 //! a new user sees live ticks in seconds with no broker account. The simulator's control API
-//! is also served at `/_sim/*` on the gateway's address, for fault injection.
+//! is also served at `/_sim/*` on the gateway's address, for fault injection. `--broker fyers`
+//! runs the gateway's Fyers adapter against the simulator's Fyers side instead of Kite's.
 
+use crate::cli::DemoBroker;
 use crate::config_load;
 use anyhow::Context;
 use feedgate_sim::{Sim, SimConfig};
@@ -10,7 +12,12 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
-pub async fn run(listen: SocketAddr, seed: u64, speed: f64) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    listen: SocketAddr,
+    broker: DemoBroker,
+    seed: u64,
+    speed: f64,
+) -> anyhow::Result<ExitCode> {
     // Bind the gateway first so the simulator's login redirect points at the real port even
     // when `--listen` asks for port 0.
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
@@ -22,9 +29,11 @@ pub async fn run(listen: SocketAddr, seed: u64, speed: f64) -> anyhow::Result<Ex
     let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("cannot open a local port for the simulator")?;
+    let callback = format!("http://{addr}/api/auth/callback");
     let sim = Sim::start(
         SimConfig {
-            redirect_url: format!("http://{addr}/api/auth/callback"),
+            redirect_url: callback.clone(),
+            fyers_redirect_url: callback,
             seed,
             speed,
             ..SimConfig::default()
@@ -42,21 +51,46 @@ pub async fn run(listen: SocketAddr, seed: u64, speed: f64) -> anyhow::Result<Ex
         .context("cannot create a temporary data directory")?;
     let mut vars = config_load::collect(None)?;
     let defaults = SimConfig::default();
-    for (k, v) in [
+    let common = [
         ("FEEDGATE_LISTEN", addr.to_string()),
-        ("FEEDGATE_BROKER", "kite".to_string()),
         ("FEEDGATE_DATA_DIR", data_dir.path().display().to_string()),
-        ("KITE_API_URL", sim.base_url()),
-        ("KITE_WS_URL", sim.ws_url()),
-        (
-            "KITE_LOGIN_URL",
-            format!("{}/connect/login", sim.base_url()),
-        ),
-        ("ZERODHA_API_KEY", defaults.api_key.clone()),
-        ("ZERODHA_API_SECRET", defaults.api_secret.clone()),
-        ("ZERODHA_ACCESS_TOKEN", sim.mint_access_token()),
         ("DEV_MODE", "true".to_string()),
-    ] {
+    ];
+    let specific = match broker {
+        DemoBroker::Kite => vec![
+            ("FEEDGATE_BROKER", "kite".to_string()),
+            ("KITE_API_URL", sim.base_url()),
+            ("KITE_WS_URL", sim.ws_url()),
+            (
+                "KITE_LOGIN_URL",
+                format!("{}/connect/login", sim.base_url()),
+            ),
+            ("ZERODHA_API_KEY", defaults.api_key.clone()),
+            ("ZERODHA_API_SECRET", defaults.api_secret.clone()),
+            ("ZERODHA_ACCESS_TOKEN", sim.mint_access_token()),
+        ],
+        DemoBroker::Fyers => vec![
+            ("FEEDGATE_BROKER", "fyers".to_string()),
+            ("FYERS_API_URL", sim.fyers_api_url()),
+            ("FYERS_WS_URL", sim.fyers_ws_url()),
+            (
+                "FYERS_DATA_API_URL",
+                format!("{}/data", sim.fyers_api_url()),
+            ),
+            (
+                "FYERS_SYMBOLS_URL",
+                format!("{}/sym_details", sim.fyers_api_url()),
+            ),
+            (
+                "FYERS_LOGIN_URL",
+                format!("{}/api/v3/generate-authcode", sim.fyers_api_url()),
+            ),
+            ("FYERS_APP_ID", defaults.fyers_app_id.clone()),
+            ("FYERS_SECRET_ID", defaults.fyers_secret.clone()),
+            ("FYERS_ACCESS_TOKEN", sim.mint_fyers_token()),
+        ],
+    };
+    for (k, v) in common.into_iter().chain(specific) {
         vars.insert(k.to_string(), v);
     }
     let cfg = config_load::gateway_config(&vars)?;
@@ -70,6 +104,7 @@ pub async fn run(listen: SocketAddr, seed: u64, speed: f64) -> anyhow::Result<Ex
     tracing::info!(
         dashboard = %format!("http://{}/", gw.local_addr()),
         websocket = %format!("ws://{}/ws/market", gw.local_addr()),
+        broker = ?broker,
         faults = %format!("POST http://{}/_sim/fault", gw.local_addr()),
         "demo ready: simulated market, treated as open"
     );

@@ -2,11 +2,13 @@
 
 use crate::config_load;
 use anyhow::Context;
+use feedgate_gateway::broker::fyers::{FyersBroker, FyersSettings};
 use feedgate_gateway::broker::kite::KiteBroker;
 use feedgate_gateway::clock::SystemClock;
 use feedgate_gateway::config::{Broker, GatewayConfig};
 use feedgate_gateway::runtime::{Gateway, GatewayDeps};
 use feedgate_gateway::upstream::kite::KiteWire;
+use feedgate_gateway::upstream::wire::Wire;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,9 +30,25 @@ pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
 /// The credentials `serve` cannot work without, with what to do about them.
 pub fn check_credentials(cfg: &GatewayConfig) -> anyhow::Result<()> {
     match cfg.broker {
-        Broker::Fyers => anyhow::bail!(
-            "FEEDGATE_BROKER=fyers is not available in this build yet; use FEEDGATE_BROKER=kite"
-        ),
+        Broker::Fyers => {
+            if cfg.fyers.app_id.is_empty() {
+                anyhow::bail!(
+                    "FYERS_APP_ID is not set: put your Fyers API app's App ID (with its -100 suffix, e.g. XC4EOD67IM-100) in the environment, a .env file or the --config file"
+                );
+            }
+            if !cfg.fyers.app_id.contains('-') {
+                tracing::warn!(
+                    app_id = %cfg.fyers.app_id,
+                    "FYERS_APP_ID has no app-type suffix; Fyers app ids look like XC4EOD67IM-100"
+                );
+            }
+            if cfg.fyers.secret_id.is_empty() {
+                tracing::warn!(
+                    "FYERS_SECRET_ID is not set: the daily login at /api/login cannot complete; set it, or supply FYERS_ACCESS_TOKEN (or the token file) yourself every day"
+                );
+            }
+            Ok(())
+        }
         Broker::Kite => {
             if cfg.kite.api_key.is_empty() {
                 anyhow::bail!(
@@ -47,10 +65,57 @@ pub fn check_credentials(cfg: &GatewayConfig) -> anyhow::Result<()> {
     }
 }
 
-/// Builds and starts a Kite gateway from a validated configuration, on `listener` or else on
-/// `FEEDGATE_LISTEN`.
+/// The Fyers adapter for a configuration (REST, symbol book in the data directory).
+pub fn fyers_broker(cfg: &GatewayConfig) -> anyhow::Result<FyersBroker> {
+    FyersBroker::new(FyersSettings {
+        app_id: &cfg.fyers.app_id,
+        secret: cfg.fyers.secret_id.clone(),
+        api_url: &cfg.fyers.api_url,
+        data_api_url: &cfg.fyers.data_api_url,
+        symbols_url: &cfg.fyers.symbols_url,
+        login_url: &cfg.fyers.login_url,
+        redirect_url: format!("{}/api/auth/callback", cfg.public_url.trim_end_matches('/')),
+        data_dir: Some(&cfg.data_dir),
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The Kite adapter for a configuration.
+pub fn kite_broker(cfg: &GatewayConfig) -> anyhow::Result<KiteBroker> {
+    KiteBroker::new(
+        &cfg.kite.api_url,
+        &cfg.kite.login_url,
+        &cfg.kite.api_key,
+        cfg.kite.api_secret.clone(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Builds and starts a gateway for the configured broker from a validated configuration, on
+/// `listener` or else on `FEEDGATE_LISTEN`.
 pub async fn start(
     cfg: GatewayConfig,
+    extra_routes: Option<axum::Router>,
+    listener: Option<tokio::net::TcpListener>,
+) -> anyhow::Result<Gateway> {
+    match cfg.broker {
+        Broker::Kite => {
+            let broker = kite_broker(&cfg)?;
+            let wire = KiteWire::new(&cfg.kite.ws_url, &cfg.kite.api_key);
+            start_with(cfg, Arc::new(broker), wire, extra_routes, listener).await
+        }
+        Broker::Fyers => {
+            let broker = fyers_broker(&cfg)?;
+            let wire = broker.wire(&cfg.fyers.ws_url);
+            start_with(cfg, Arc::new(broker), wire, extra_routes, listener).await
+        }
+    }
+}
+
+async fn start_with<W: Wire + Clone>(
+    cfg: GatewayConfig,
+    broker: Arc<dyn feedgate_gateway::broker::BrokerApi>,
+    wire: W,
     extra_routes: Option<axum::Router>,
     listener: Option<tokio::net::TcpListener>,
 ) -> anyhow::Result<Gateway> {
@@ -58,14 +123,6 @@ pub async fn start(
         Some(path) => crate::calendar::load_from(path)?,
         None => feedgate_session::Calendar::builtin(),
     });
-    let broker = KiteBroker::new(
-        &cfg.kite.api_url,
-        &cfg.kite.login_url,
-        &cfg.kite.api_key,
-        cfg.kite.api_secret.clone(),
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let wire = KiteWire::new(&cfg.kite.ws_url, &cfg.kite.api_key);
     let listener = match listener {
         Some(l) => l,
         None => tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| {
@@ -78,7 +135,7 @@ pub async fn start(
     let gw = Gateway::start(
         GatewayDeps {
             config: cfg,
-            broker: Arc::new(broker),
+            broker,
             wire,
             clock: Arc::new(SystemClock),
             calendar,

@@ -31,11 +31,18 @@ pub struct FyersConfig {
     pub app_id: String,
     pub secret_id: Secret,
     pub access_token: Option<Secret>,
+    /// `FYERS_TOKEN_FILE`: overrides `<data dir>/fyers_token.json`.
     pub token_file: Option<PathBuf>,
+    /// The `/api/v3` base (profile, login exchange), from `FYERS_API_URL`.
     pub api_url: String,
+    /// `FYERS_DATA_API_URL` (quotes, symbol-token); defaults to `<API root>/data`.
     pub data_api_url: String,
     pub ws_url: String,
     pub login_url: String,
+    /// `FYERS_SYMBOLS_URL`: where the symbol master (`<SEGMENT>.csv`) and the index-name
+    /// mapping (`index_hsm_mapping.json`) are served; defaults to Fyers' public host for the
+    /// real API and to `<API root>/sym_details` for any other (the simulator).
+    pub symbols_url: String,
 }
 
 /// Upstream feed tuning.
@@ -122,6 +129,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "FYERS_DATA_API_URL",
     "FYERS_WS_URL",
     "FYERS_LOGIN_URL",
+    "FYERS_SYMBOLS_URL",
     "FEED_STALE_THRESHOLD",
     "FEED_RECONNECT_DELAY",
     "FEED_MAX_RECONNECT_DELAY",
@@ -134,6 +142,11 @@ pub const KNOWN_KEYS: &[&str] = &[
 ];
 
 pub const DEFAULT_INSTRUMENTS: &str = "NSE:NIFTY 50,NSE:NIFTY BANK,BSE:SENSEX";
+
+/// The real Fyers API root.
+pub const FYERS_API_ROOT: &str = "https://api-t1.fyers.in";
+/// Where Fyers publishes its symbol master and index-name mapping.
+pub const FYERS_SYMBOLS_URL: &str = "https://public.fyers.in/sym_details";
 
 /// Reads settings from `vars` (upper-case keys), collecting every error.
 #[derive(Debug)]
@@ -263,21 +276,28 @@ impl GatewayConfig {
                 &["http", "https"],
             ),
         };
+        // FYERS_API_URL may be the API root (`https://api-t1.fyers.in`, what the simulator
+        // prints) or its `/api/v3` base; the data API and the symbol files default to their
+        // places under the same root (the real symbol files live on public.fyers.in).
+        let fyers_api = r.url(
+            "FYERS_API_URL",
+            "https://api-t1.fyers.in/api/v3",
+            &["http", "https"],
+        );
+        let fyers_root = fyers_api
+            .strip_suffix("/api/v3")
+            .unwrap_or(&fyers_api)
+            .to_string();
         let fyers = FyersConfig {
             app_id: r.string("FYERS_APP_ID", ""),
             secret_id: Secret::new(r.string("FYERS_SECRET_ID", "")),
             access_token: r.raw("FYERS_ACCESS_TOKEN").map(Secret::new),
             token_file: r.raw("FYERS_TOKEN_FILE").map(PathBuf::from),
-            api_url: r.url(
-                "FYERS_API_URL",
-                "https://api-t1.fyers.in/api/v3",
-                &["http", "https"],
-            ),
-            data_api_url: r.url(
-                "FYERS_DATA_API_URL",
-                "https://api-t1.fyers.in/data",
-                &["http", "https"],
-            ),
+            api_url: format!("{fyers_root}/api/v3"),
+            data_api_url: match r.raw("FYERS_DATA_API_URL") {
+                Some(_) => r.url("FYERS_DATA_API_URL", "", &["http", "https"]),
+                None => format!("{fyers_root}/data"),
+            },
             ws_url: r.url(
                 "FYERS_WS_URL",
                 "wss://socket.fyers.in/hsm/v1-5/prod",
@@ -288,6 +308,11 @@ impl GatewayConfig {
                 "https://api-t1.fyers.in/api/v3/generate-authcode",
                 &["http", "https"],
             ),
+            symbols_url: match r.raw("FYERS_SYMBOLS_URL") {
+                Some(_) => r.url("FYERS_SYMBOLS_URL", "", &["http", "https"]),
+                None if fyers_root == FYERS_API_ROOT => FYERS_SYMBOLS_URL.to_string(),
+                None => format!("{fyers_root}/sym_details"),
+            },
         };
         let reconnect_delay = r.secs("FEED_RECONNECT_DELAY", 5, 1, 3600);
         let mut max_reconnect_delay = r.secs("FEED_MAX_RECONNECT_DELAY", 60, 1, 3600);
@@ -391,6 +416,11 @@ mod tests {
         assert_eq!(c.kite.ws_url, "wss://ws.kite.trade");
         assert_eq!(c.public_url, "http://127.0.0.1:8080");
         assert!(c.kite.access_token.is_none());
+        assert_eq!(c.fyers.api_url, "https://api-t1.fyers.in/api/v3");
+        assert_eq!(c.fyers.data_api_url, "https://api-t1.fyers.in/data");
+        assert_eq!(c.fyers.ws_url, "wss://socket.fyers.in/hsm/v1-5/prod");
+        assert_eq!(c.fyers.symbols_url, "https://public.fyers.in/sym_details");
+        assert!(c.fyers.token_file.is_none());
     }
 
     #[test]
@@ -440,11 +470,36 @@ mod tests {
         let v = vars(&[
             ("ZERODHA_API_SECRET", "s3cret"),
             ("ZERODHA_ACCESS_TOKEN", "tok123"),
+            ("FYERS_SECRET_ID", "fy5ecret"),
+            ("FYERS_ACCESS_TOKEN", "APP-100:fytok"),
         ]);
         let c = GatewayConfig::from_vars(&v).unwrap();
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("s3cret") && !dbg.contains("tok123"), "{dbg}");
+        assert!(!dbg.contains("fy5ecret") && !dbg.contains("fytok"), "{dbg}");
         assert_eq!(c.kite.api_secret.expose(), "s3cret");
+    }
+
+    #[test]
+    fn fyers_urls_follow_the_api_root() {
+        let c = GatewayConfig::from_vars(&vars(&[("FYERS_API_URL", "http://127.0.0.1:9090/")]))
+            .unwrap();
+        assert_eq!(c.fyers.api_url, "http://127.0.0.1:9090/api/v3");
+        assert_eq!(c.fyers.data_api_url, "http://127.0.0.1:9090/data");
+        assert_eq!(c.fyers.symbols_url, "http://127.0.0.1:9090/sym_details");
+        let c = GatewayConfig::from_vars(&vars(&[
+            ("FYERS_API_URL", "http://sim:1/api/v3"),
+            ("FYERS_DATA_API_URL", "http://data:2/data"),
+            ("FYERS_SYMBOLS_URL", "http://files:3/sym"),
+            ("FYERS_TOKEN_FILE", "/tmp/fy.json"),
+        ]))
+        .unwrap();
+        assert_eq!(c.fyers.api_url, "http://sim:1/api/v3");
+        assert_eq!(c.fyers.data_api_url, "http://data:2/data");
+        assert_eq!(c.fyers.symbols_url, "http://files:3/sym");
+        assert_eq!(c.fyers.token_file, Some(PathBuf::from("/tmp/fy.json")));
+        let err = GatewayConfig::from_vars(&vars(&[("FYERS_SYMBOLS_URL", "ftp://x")])).unwrap_err();
+        assert_eq!(err.0[0].key, "FYERS_SYMBOLS_URL");
     }
 
     #[test]

@@ -138,12 +138,31 @@ pub async fn run(mut io: FallbackIo, shutdown: CancellationToken) {
         metrics::counter!("feedgate_fallback_seconds_total")
             .increment(io.poll_interval.as_secs().max(1));
         let until = cycle_start + io.poll_interval;
-        tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            () = tokio::time::sleep_until(until) => {}
-            // Leave at once when the WebSocket comes back.
-            r = io.shards.changed() => if r.is_err() { break },
+        // Wait for the next cycle; leave early only when polling is no longer wanted (the
+        // WebSocket came back, or the schedule stopped the feed) — not on every retry's status
+        // change, which would poll faster than REST_POLL_INTERVAL.
+        let mut stop = false;
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {
+                    stop = true;
+                    break;
+                }
+                () = tokio::time::sleep_until(until) => break,
+                r = io.shards.changed() => {
+                    if r.is_err() {
+                        stop = true;
+                        break;
+                    }
+                    if !wanted(&io.shards.borrow(), *io.run.borrow()) {
+                        break;
+                    }
+                }
+            }
+        }
+        if stop {
+            break;
         }
     }
     io.active.send_replace(false);

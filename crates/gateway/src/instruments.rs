@@ -75,6 +75,22 @@ const FYERS_INDEX: &[(&str, &str)] = &[
 
 const MAX_SYMBOL_LEN: usize = 64;
 
+/// The canonical (Kite-style) symbol of a Fyers index symbol, upper case as given:
+/// `NSE:NIFTY50-INDEX` → `NSE:NIFTY 50`. Kite names indices by their exchange names in upper
+/// case, and the data socket's index names are those exchange names (`Nifty 50`, `Nifty Bank`,
+/// `India VIX`), so the official client's built-in name table, upper-cased, gives Kite's name;
+/// a few indices whose names differ are listed in `FYERS_INDEX`. Unlisted indices keep the
+/// ticker stem (`NSE:NEWIDX-INDEX` → `NSE:NEWIDX`). `None` for anything but an `-INDEX` symbol.
+pub fn fyers_index_symbol(upper: &str) -> Option<String> {
+    if let Some((_, canon)) = FYERS_INDEX.iter().find(|(a, _)| *a == upper) {
+        return Some((*canon).to_string());
+    }
+    let (exchange, ticker) = upper.split_once(':')?;
+    let stem = ticker.strip_suffix("-INDEX")?;
+    let name = feedgate_fyers::symbol::IndexNames::builtin(upper).unwrap_or(stem);
+    Some(format!("{exchange}:{}", name.to_ascii_uppercase()))
+}
+
 /// Input for building a registry (one row of the broker's dump, already parsed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstrumentSpec {
@@ -217,8 +233,8 @@ fn candidates(upper: &str) -> Vec<String> {
     if let Some((_, canon)) = ALIASES.iter().find(|(a, _)| *a == upper) {
         out.push((*canon).to_string());
     }
-    if let Some((_, canon)) = FYERS_INDEX.iter().find(|(a, _)| *a == upper) {
-        out.push((*canon).to_string());
+    if let Some(canon) = fyers_index_symbol(upper) {
+        out.push(canon);
     }
     let (exchange, sym) = match upper.split_once(':') {
         Some((e, s)) => (e.trim().to_string(), s.trim().to_string()),
@@ -298,9 +314,30 @@ mod tests {
             ("NSE:CENTRALBK-BE", 3_813_889),
             ("NFO:NIFTY25NOVFUT", 13_368_834),
             ("NSE:NIFTY25NOVFUT", 13_368_834),
+            ("NSE:NIFTYBANK-INDEX", 260_105),
+            ("nse:niftybank-index", 260_105),
         ];
         for (sym, token) in cases {
             assert_eq!(reg.resolve(sym).map(|i| i.token), Ok(token), "{sym}");
+        }
+    }
+
+    #[test]
+    fn fyers_index_symbols_map_to_kite_names() {
+        let cases = [
+            ("NSE:NIFTY50-INDEX", Some("NSE:NIFTY 50")),
+            ("NSE:NIFTYBANK-INDEX", Some("NSE:NIFTY BANK")),
+            ("NSE:NIFTYIT-INDEX", Some("NSE:NIFTY IT")),
+            ("NSE:NIFTYNXT50-INDEX", Some("NSE:NIFTY NEXT 50")),
+            ("NSE:FINNIFTY-INDEX", Some("NSE:NIFTY FIN SERVICE")),
+            ("NSE:INDIAVIX-INDEX", Some("NSE:INDIA VIX")),
+            ("BSE:SENSEX-INDEX", Some("BSE:SENSEX")),
+            ("NSE:NEWIDX-INDEX", Some("NSE:NEWIDX")),
+            ("NSE:SBIN-EQ", None),
+            ("NIFTY50-INDEX", None),
+        ];
+        for (fyers, want) in cases {
+            assert_eq!(fyers_index_symbol(fyers).as_deref(), want, "{fyers}");
         }
     }
 

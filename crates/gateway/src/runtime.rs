@@ -114,8 +114,9 @@ impl Gateway {
         let (status_tx, status_rx) = watch::channel(ClientStatus::starting());
         let (quality_tx, quality_rx) = watch::channel(100.0);
         let (fallback_tx, fallback_rx) = watch::channel(false);
+        // Until the auth task has looked at the token, say it is being checked.
         let (auth_view_tx, auth_view_rx) = watch::channel(AuthView {
-            state: "required",
+            state: "refreshing",
             requires_login: false,
         });
         let (token_tx, token_rx) = watch::channel(None);
@@ -185,10 +186,19 @@ impl Gateway {
         }
         let _ = hub.set_watchlist(watchlist).await;
 
-        // Upstream.
+        // Upstream. Kite: 3000 instruments per socket, 3 sockets per api_key. Fyers: 5000
+        // symbols per app (the data socket's and the API key's limit alike), so one socket.
+        let upstream_cfg = match config.broker {
+            crate::config::Broker::Kite => UpstreamConfig::kite(config.feed.clone()),
+            crate::config::Broker::Fyers => UpstreamConfig {
+                shard_cap: 5000,
+                max_shards: 1,
+                ..UpstreamConfig::kite(config.feed.clone())
+            },
+        };
         let upstream = upstream::spawn(
             wire,
-            UpstreamConfig::kite(config.feed.clone()),
+            upstream_cfg,
             UpstreamInputs {
                 demand: hub.demand(),
                 token: token_rx,
@@ -204,14 +214,23 @@ impl Gateway {
 
         // Auth.
         let login_url = format!("{}/api/login", config.public_url.trim_end_matches('/'));
-        let env_token = match config.broker {
-            crate::config::Broker::Kite => config.kite.access_token.clone(),
-            crate::config::Broker::Fyers => config.fyers.access_token.clone(),
+        let (env_token, store) = match config.broker {
+            crate::config::Broker::Kite => (
+                config.kite.access_token.clone(),
+                TokenStore::new(&config.data_dir, broker.name()),
+            ),
+            crate::config::Broker::Fyers => (
+                config.fyers.access_token.clone(),
+                match &config.fyers.token_file {
+                    Some(path) => TokenStore::at(path.clone(), broker.name()),
+                    None => TokenStore::new(&config.data_dir, broker.name()),
+                },
+            ),
         };
         let auth = auth::task::spawn(
             AuthConfig {
                 env_token,
-                store: TokenStore::new(&config.data_dir, broker.name()),
+                store,
                 login_url: login_url.clone(),
                 file_poll: Duration::from_secs(2),
             },
@@ -255,6 +274,7 @@ impl Gateway {
                 token: auth_token_rx.clone(),
                 auth: auth.snapshot.clone(),
                 ticks: hub.tick_sender(),
+                feed_live: feed_live_rx.clone(),
                 clock: clock.clone(),
             },
             shutdown.clone(),
@@ -328,7 +348,9 @@ impl Gateway {
                     tracing::debug!(error = %e, "cannot set TCP_NODELAY on a client socket");
                 }
             });
-            let res = axum::serve(listener, router)
+            // `into_make_service` shares one route table across connections; serving the plain
+            // router would rebuild it per connection (~1 KiB each, measured with massif).
+            let res = axum::serve(listener, router.into_make_service())
                 .with_graceful_shutdown(async move { serve_shutdown.cancelled().await })
                 .await;
             if let Err(e) = res {

@@ -38,8 +38,14 @@ impl std::fmt::Display for Secret {
 
 /// Log targets that print credentials at some level and must always be filtered out,
 /// whatever `FEEDGATE_LOG` says, as `EnvFilter` directives. Kite's ticker takes the access
-/// token in the URL's query, and tungstenite logs the whole upgrade request at TRACE.
-pub const SECRET_LOG_DIRECTIVES: &[&str] = &["tungstenite::handshake::client=off"];
+/// token in the URL's query, and tungstenite logs the whole upgrade request at TRACE; it also
+/// logs every frame's payload at TRACE, and Fyers' login frame carries the `hsm_key`.
+pub const SECRET_LOG_DIRECTIVES: &[&str] = &[
+    "tungstenite::handshake::client=off",
+    // Frame payloads are logged at TRACE (Fyers' auth frame carries the hsm_key); `off` rather
+    // than `debug` so this directive never raises the target above the user's own filter.
+    "tungstenite::protocol=off",
+];
 
 /// The access token currently in use, with an epoch that changes whenever the token does, so
 /// watchers can tell "a new token arrived" from "the same token was re-published".

@@ -28,6 +28,9 @@ pub struct SnapshotIo {
     pub token: watch::Receiver<Option<CurrentToken>>,
     pub auth: watch::Receiver<AuthSnapshot>,
     pub ticks: mpsc::Sender<Vec<Tick>>,
+    /// Whether the feed streams: a snapshot that arrives after it went live is older than what
+    /// the feed delivers, so it is dropped rather than shown as the latest value.
+    pub feed_live: watch::Receiver<bool>,
     pub clock: SharedClock,
 }
 
@@ -76,6 +79,9 @@ pub async fn run(mut io: SnapshotIo, shutdown: CancellationToken) {
                 .quotes(token.token.clone(), chunk.to_vec(), io.clock.now_ms())
                 .await
             {
+                Ok(_) if *io.feed_live.borrow() => {
+                    tracing::debug!("feed went live while fetching a snapshot; dropped it");
+                }
                 Ok(ticks) => {
                     tracing::debug!(
                         requested = chunk.len(),

@@ -23,6 +23,10 @@ const TOKEN_LEN: usize = 32;
 pub(crate) struct Secret(String);
 
 impl Secret {
+    pub(crate) fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
     fn random() -> Self {
         Self(
             rand::rng()

@@ -2,6 +2,7 @@
 //! validation. The API secret is redacted from `Debug`.
 
 use crate::error::SimError;
+use crate::observer::SendObserver;
 use std::fmt;
 use std::time::Duration;
 
@@ -39,6 +40,31 @@ pub struct SimConfig {
     /// thousands stay cheap (with `rate` set, the aggregate rate is spread over every
     /// instrument, synthetic ones included). 0 (the default) leaves the universe as it is.
     pub extra_instruments: usize,
+    /// Sees every market-data frame just before a ticker connection writes it (benchmarks:
+    /// send instants for end-to-end latency). `None` (the default) costs nothing.
+    pub send_observer: Option<SendObserver>,
+    /// With `rate` set: how often the market produces a batch (one frame per connection);
+    /// `None` = every [`crate::market::TICK_PERIOD`] (50 ms). A shorter period keeps the
+    /// aggregate rate in smaller, more frequent batches (latency benchmarks: 10k ticks/s as
+    /// ten ticks per millisecond instead of 500 every 50 ms). Rejected without `rate`.
+    pub batch_period: Option<Duration>,
+    /// The Fyers app id (`client_id`, with its `-100` app-type suffix) the simulator accepts in
+    /// the login flow, REST `Authorization` headers and minted `APPID:JWT` tokens.
+    pub fyers_app_id: String,
+    /// The Fyers app secret: `validate-authcode` checks `appIdHash = sha256(app_id:secret)`.
+    pub fyers_secret: String,
+    /// The Fyers app's registered redirect URL: the login page accepts only this
+    /// `redirect_uri` and redirects there with `auth_code` and `state`.
+    pub fyers_redirect_url: String,
+    /// Lifetime of issued Fyers access tokens (the JWT's `exp` = issue time + this).
+    pub fyers_token_ttl: Duration,
+    /// The data socket's `ack_count` (auth reply field 2): clients acknowledge every n-th data
+    /// frame; 0 disables acknowledgements.
+    pub fyers_ack_count: u32,
+    /// With `fyers_ack_count` > 0: close a data socket whose client falls more than two ack
+    /// periods behind (after a type-51 notice). Off by default (the real server's reaction to
+    /// missing acks is unknown).
+    pub fyers_enforce_acks: bool,
 }
 
 impl Default for SimConfig {
@@ -53,6 +79,14 @@ impl Default for SimConfig {
             speed: 1.0,
             heartbeat_interval: Duration::from_secs(1),
             extra_instruments: 0,
+            send_observer: None,
+            batch_period: None,
+            fyers_app_id: "FEEDGATESIM-100".to_owned(),
+            fyers_secret: "feedgate-sim-fyers-secret".to_owned(),
+            fyers_redirect_url: "http://127.0.0.1:8080/api/auth/callback".to_owned(),
+            fyers_token_ttl: Duration::from_secs(24 * 3600),
+            fyers_ack_count: 10,
+            fyers_enforce_acks: false,
         }
     }
 }
@@ -69,11 +103,33 @@ impl fmt::Debug for SimConfig {
             .field("speed", &self.speed)
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("extra_instruments", &self.extra_instruments)
+            .field("send_observer", &self.send_observer)
+            .field("batch_period", &self.batch_period)
+            .field("fyers_app_id", &self.fyers_app_id)
+            .field("fyers_secret", &"<redacted>")
+            .field("fyers_redirect_url", &self.fyers_redirect_url)
+            .field("fyers_token_ttl", &self.fyers_token_ttl)
+            .field("fyers_ack_count", &self.fyers_ack_count)
+            .field("fyers_enforce_acks", &self.fyers_enforce_acks)
             .finish()
     }
 }
 
+/// Longest Fyers token lifetime accepted (one year).
+pub const MAX_FYERS_TOKEN_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Shortest and longest `batch_period` accepted.
+pub const BATCH_PERIOD_RANGE: (Duration, Duration) =
+    (Duration::from_millis(1), Duration::from_secs(1));
+
 impl SimConfig {
+    /// The market's timer period in effect (see [`Self::batch_period`]).
+    pub fn effective_batch_period(&self) -> Duration {
+        self.batch_period
+            .filter(|_| self.rate.is_some())
+            .unwrap_or(crate::market::TICK_PERIOD)
+    }
+
     /// Checks every field, naming the bad value and what is expected.
     pub fn validate(&self) -> Result<(), SimError> {
         let invalid = |msg: String| Err(SimError::InvalidConfig(msg));
@@ -86,14 +142,31 @@ impl SimConfig {
         if self.user_id.trim().is_empty() {
             return invalid("user_id must not be empty".to_owned());
         }
-        match url::Url::parse(&self.redirect_url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
-            _ => {
-                return invalid(format!(
-                    "redirect_url {:?} is not an absolute http(s) URL",
-                    self.redirect_url
-                ));
+        for (name, value) in [
+            ("redirect_url", &self.redirect_url),
+            ("fyers_redirect_url", &self.fyers_redirect_url),
+        ] {
+            match url::Url::parse(value) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+                _ => {
+                    return invalid(format!("{name} {value:?} is not an absolute http(s) URL"));
+                }
             }
+        }
+        let app_id = &self.fyers_app_id;
+        if app_id.is_empty() || !app_id.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+            return invalid(format!(
+                "fyers_app_id {app_id:?} must be non-empty printable ASCII without ':' (e.g. FEEDGATESIM-100)"
+            ));
+        }
+        if self.fyers_secret.is_empty() {
+            return invalid("fyers_secret must not be empty".to_owned());
+        }
+        if self.fyers_token_ttl.is_zero() || self.fyers_token_ttl > MAX_FYERS_TOKEN_TTL {
+            return invalid(format!(
+                "fyers_token_ttl {:?} must be positive and at most {MAX_FYERS_TOKEN_TTL:?}",
+                self.fyers_token_ttl
+            ));
         }
         if !(self.speed.is_finite() && self.speed > 0.0 && self.speed <= MAX_SPEED) {
             return invalid(format!(
@@ -112,6 +185,19 @@ impl SimConfig {
         }
         if self.heartbeat_interval.is_zero() {
             return invalid("heartbeat_interval must be positive".to_owned());
+        }
+        if let Some(period) = self.batch_period {
+            let (min, max) = BATCH_PERIOD_RANGE;
+            if self.rate.is_none() {
+                return invalid(format!(
+                    "batch_period {period:?} needs an aggregate rate (the default pace is tied to 50 ms)"
+                ));
+            }
+            if !(min..=max).contains(&period) {
+                return invalid(format!(
+                    "batch_period {period:?} must be between {min:?} and {max:?}"
+                ));
+            }
         }
         if self.extra_instruments > MAX_EXTRA_INSTRUMENTS {
             return invalid(format!(
@@ -135,12 +221,19 @@ mod tests {
         assert_eq!(cfg.api_secret, "feedgate-sim-secret");
         assert_eq!(cfg.redirect_url, "http://127.0.0.1:8080/api/auth/callback");
         assert_eq!(cfg.heartbeat_interval, Duration::from_secs(1));
+        assert_eq!(cfg.fyers_app_id, "FEEDGATESIM-100");
+        assert_eq!(cfg.fyers_secret, "feedgate-sim-fyers-secret");
+        assert_eq!(
+            cfg.fyers_redirect_url,
+            "http://127.0.0.1:8080/api/auth/callback"
+        );
     }
 
     #[test]
     fn debug_redacts_the_secret() {
         let text = format!("{:?}", SimConfig::default());
         assert!(!text.contains("feedgate-sim-secret"), "{text}");
+        assert!(!text.contains("feedgate-sim-fyers-secret"), "{text}");
     }
 
     #[test]
@@ -171,6 +264,28 @@ mod tests {
             (
                 "extra_instruments",
                 Box::new(|c| c.extra_instruments = MAX_EXTRA_INSTRUMENTS + 1),
+            ),
+            (
+                "fyers_redirect_url",
+                Box::new(|c| c.fyers_redirect_url = "nope".into()),
+            ),
+            ("fyers_app_id", Box::new(|c| c.fyers_app_id = "A:B".into())),
+            ("fyers_app_id", Box::new(|c| c.fyers_app_id = String::new())),
+            ("fyers_secret", Box::new(|c| c.fyers_secret = String::new())),
+            (
+                "fyers_token_ttl",
+                Box::new(|c| c.fyers_token_ttl = Duration::ZERO),
+            ),
+            (
+                "batch_period",
+                Box::new(|c| c.batch_period = Some(Duration::from_millis(5))),
+            ),
+            (
+                "batch_period",
+                Box::new(|c| {
+                    c.rate = Some(1000.0);
+                    c.batch_period = Some(Duration::from_micros(10));
+                }),
             ),
         ];
         for (field, mutate) in cases {

@@ -1,4 +1,4 @@
-//! The control API (`/_sim/fault`, `/_sim/state`, `/_sim/token`), as a router with paths
+//! The control API (`/_sim/fault`, `/_sim/state`, `/_sim/token[?broker=fyers]`), as a router with paths
 //! relative to `/_sim` so the gateway's demo server can nest it. Its own small JSON, not Kite's.
 
 use crate::fault::{ACCEPTED_KINDS, Fault, apply};
@@ -7,7 +7,7 @@ use crate::{Sim, registry::lock};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -48,10 +48,47 @@ async fn state(State(shared): State<Arc<Shared>>) -> Response {
     Json(Sim::from_shared(shared).state()).into_response()
 }
 
-async fn token(State(shared): State<Arc<Shared>>) -> Response {
-    let (id, token) = lock(&shared.tokens).mint_access();
-    info!(token_id = id, "access token minted through the control api");
-    Json(json!({"access_token": token.expose()})).into_response()
+/// Longest `expires_in` accepted for a minted Fyers token (one year either way).
+const MAX_EXPIRES_IN: i64 = 365 * 24 * 3600;
+
+/// `POST /token[?broker=kite|fyers[&expires_in=SECONDS]]`. Kite tokens are opaque strings;
+/// Fyers tokens are `APPID:JWT` with `exp` = now + `expires_in` (default: the configured
+/// lifetime; negative mints an already expired token, for clients' expiry checks).
+async fn token(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
+    let mut broker = None;
+    let mut expires_in = None;
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match name.as_ref() {
+            "broker" => broker = Some(value.into_owned()),
+            "expires_in" => expires_in = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    match broker.as_deref() {
+        None | Some("kite") => {
+            let (id, token) = lock(&shared.tokens).mint_access();
+            info!(token_id = id, "access token minted through the control api");
+            Json(json!({"access_token": token.expose()})).into_response()
+        }
+        Some("fyers") => {
+            let cfg = &shared.cfg;
+            let expires_in = match expires_in.as_deref().map(str::parse::<i64>) {
+                None => i64::try_from(cfg.fyers_token_ttl.as_secs()).unwrap_or(MAX_EXPIRES_IN),
+                Some(Ok(secs)) if secs.abs() <= MAX_EXPIRES_IN => secs,
+                Some(_) => {
+                    return bad_request(format!(
+                        "expires_in must be an integer number of seconds within ±{MAX_EXPIRES_IN}"
+                    ));
+                }
+            };
+            let issued = shared.fyers.mint(cfg, &shared.clock, expires_in);
+            let token = format!("{}:{}", cfg.fyers_app_id, issued.jwt.expose());
+            Json(json!({"access_token": token, "expires_at": issued.expires_at})).into_response()
+        }
+        Some(other) => bad_request(format!(
+            "unknown broker {other:?}; use broker=kite (the default) or broker=fyers"
+        )),
+    }
 }
 
 async fn not_found() -> Response {

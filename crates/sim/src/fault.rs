@@ -1,8 +1,9 @@
 //! Fault injection: the [`Fault`] requests of the control API and how each is applied to the
-//! ticker connections open *now*, the token store and the upgrade gate.
+//! connections open *now* (Kite ticker and Fyers data socket alike), the token stores and the
+//! upgrade gate.
 
 use crate::error::SimError;
-use crate::registry::{bump, lock};
+use crate::registry::{ConnControl, bump, lock};
 use crate::shared::Shared;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -16,17 +17,18 @@ const MAX_FAULT_SECONDS: f64 = 86_400.0;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
-    /// Abort every ticker connection without a close frame (clients see 1006).
+    /// Abort every ticker and data-socket connection without a close frame (clients see 1006).
     Drop,
     /// The connections open now send (and read) nothing, heartbeats included, for `seconds`;
     /// new connections are served normally.
     Stall { seconds: f64 },
-    /// Invalidate every issued access token: WS upgrades get 403, REST 403 TokenException.
-    /// Open connections keep streaming, as on the real server.
+    /// Invalidate every issued access token, Kite's and Fyers': Kite WS upgrades get 403 and
+    /// REST 403 TokenException; Fyers socket auth gets `N` and REST 401/−16. Open connections
+    /// keep streaming, as on the real servers.
     ExpireToken,
-    /// Refuse ticker upgrades with 403 for `seconds` while REST keeps working.
+    /// Refuse ticker and data-socket upgrades with 403 for `seconds` while REST keeps working.
     RejectWs { seconds: f64 },
-    /// Send one garbage binary frame to each open connection.
+    /// Send one garbage binary frame to each open connection (ticker and data socket).
     Malformed,
     /// End stalls and WS rejection now (expired tokens stay expired).
     Clear,
@@ -50,35 +52,32 @@ pub(crate) fn apply(shared: &Shared, fault: Fault) -> Result<(), SimError> {
     let now = Instant::now();
     match fault {
         Fault::Drop => {
-            let conns = shared.registry.connections();
-            for conn in &conns {
-                conn.control.kill.cancel();
-            }
+            let conns = for_each_control(shared, |control| control.kill.cancel());
             bump(&counters.drops);
             info!(
-                connections = conns.len(),
-                "fault: dropping every ticker connection"
+                connections = conns,
+                "fault: dropping every ticker and data-socket connection"
             );
         }
         Fault::Stall { seconds } => {
             let until = now + duration(seconds)?;
-            let conns = shared.registry.connections();
-            for conn in &conns {
-                let mut orders = lock(&conn.control.orders);
+            let conns = for_each_control(shared, |control| {
+                let mut orders = lock(&control.orders);
                 orders.stall_until = Some(orders.stall_until.map_or(until, |u| u.max(until)));
                 drop(orders);
-                conn.control.wake.notify_one();
-            }
+                control.wake.notify_one();
+            });
             bump(&counters.stalls);
             info!(
-                connections = conns.len(),
-                seconds, "fault: stalling the open ticker connections"
+                connections = conns,
+                seconds, "fault: stalling the open ticker and data-socket connections"
             );
         }
         Fault::ExpireToken => {
             lock(&shared.tokens).expire_all();
+            lock(&shared.fyers.tokens).revoke_all();
             bump(&counters.token_expiries);
-            info!("fault: every issued access token expired");
+            info!("fault: every issued access token expired (kite and fyers)");
         }
         Fault::RejectWs { seconds } => {
             let until = now + duration(seconds)?;
@@ -87,27 +86,40 @@ pub(crate) fn apply(shared: &Shared, fault: Fault) -> Result<(), SimError> {
             info!(seconds, "fault: refusing ticker upgrades");
         }
         Fault::Malformed => {
-            let conns = shared.registry.connections();
-            for conn in &conns {
-                lock(&conn.control.orders).malformed += 1;
-                conn.control.wake.notify_one();
-            }
+            let conns = for_each_control(shared, |control| {
+                lock(&control.orders).malformed += 1;
+                control.wake.notify_one();
+            });
             info!(
-                connections = conns.len(),
-                "fault: sending a malformed frame to each ticker connection"
+                connections = conns,
+                "fault: sending a malformed frame to each ticker and data-socket connection"
             );
         }
         Fault::Clear => {
             *lock(&shared.reject_ws_until) = None;
-            for conn in shared.registry.connections() {
-                lock(&conn.control.orders).stall_until = None;
-                conn.control.wake.notify_one();
-            }
+            for_each_control(shared, |control| {
+                lock(&control.orders).stall_until = None;
+                control.wake.notify_one();
+            });
             bump(&counters.clears);
             info!("fault: cleared");
         }
     }
     Ok(())
+}
+
+/// Applies `f` to the control block of every open connection, Kite ticker and Fyers data
+/// socket alike; returns how many there were.
+fn for_each_control(shared: &Shared, f: impl Fn(&ConnControl)) -> usize {
+    let kite = shared.registry.connections();
+    let fyers = shared.fyers.registry.connections();
+    for conn in &kite {
+        f(&conn.control);
+    }
+    for conn in &fyers {
+        f(&conn.control);
+    }
+    kite.len() + fyers.len()
 }
 
 #[cfg(test)]

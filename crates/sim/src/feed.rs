@@ -1,8 +1,8 @@
 //! The market feed task: advances the market once per timer tick, encodes the updates that
-//! some connection subscribed (once per mode) and broadcasts the batch to every connection.
+//! some connection subscribed (once per mode) and broadcasts the batch to every connection;
+//! the same updates go to the Fyers data sockets (`fyers::feed`) as broker-neutral quotes.
 
 use crate::kite::ticker::batch::Batch;
-use crate::market::TICK_PERIOD;
 use crate::registry::lock;
 use crate::shared::Shared;
 use std::sync::Arc;
@@ -11,7 +11,8 @@ use tracing::debug;
 
 /// Runs until the simulator shuts down.
 pub(crate) async fn run(shared: Arc<Shared>) {
-    let mut timer = interval_at(Instant::now() + TICK_PERIOD, TICK_PERIOD);
+    let period = shared.cfg.effective_batch_period();
+    let mut timer = interval_at(Instant::now() + period, period);
     // Burst: a delayed runtime catches up, so the aggregate rate and the market's evolution
     // per tick count stay exact.
     timer.set_missed_tick_behavior(MissedTickBehavior::Burst);
@@ -23,7 +24,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             _ = timer.tick() => {}
         }
         let now = shared.clock.now();
-        let listening = shared.batches.receiver_count() > 0;
+        let fyers = &shared.fyers;
+        let listening = shared.batches.receiver_count() > 0 || fyers.listening();
         let (seq, rounds) = {
             let mut market = lock(&shared.market);
             let rounds = market.advance(now);
@@ -36,7 +38,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 .map(|round| {
                     round
                         .iter()
-                        .filter(|idx| demand.any(**idx))
+                        .filter(|idx| demand.any(**idx) || fyers.wants(**idx))
                         .filter_map(|idx| market.quote(*idx).map(|q| (*idx, *q)))
                         .collect::<Vec<_>>()
                 })
@@ -47,6 +49,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         if rounds.is_empty() {
             continue;
         }
+        // The data sockets get the same quotes at the same sequence number as the ticker.
+        fyers.publish(seq, &rounds);
         let batch = Batch::encode(seq, &rounds, &shared.universe, demand);
         if !batch.rounds.is_empty() {
             // An error only means every receiver went away meanwhile.

@@ -1,6 +1,30 @@
 //! feedgate's broker simulator: Zerodha Kite Connect's ticker WebSocket, REST endpoints and login
-//! page over a deterministic simulated market, with a fault-injection control API (DESIGN.md §7).
-//! Used in-process by tests and `feedgate demo`, and standalone as `feedgate sim`.
+//! page, and Fyers API v3's HSM data socket, REST endpoints, login page and symbol masters, all
+//! on one port over one deterministic simulated market, with a fault-injection control API
+//! (DESIGN.md §7). Used in-process by tests and `feedgate demo`, and standalone as `feedgate sim`.
+//!
+//! # Endpoints
+//!
+//! | path | what |
+//! |---|---|
+//! | WebSocket on any path but the one below | Kite ticker (`?api_key=…&access_token=…`) |
+//! | `/quote`, `/quote/ltp`, `/quote/ohlc`, `/user/profile`, `/session/token`, `/instruments` | Kite REST |
+//! | `/connect/login` | Kite login page |
+//! | WebSocket `/hsm/v1-5/prod` | Fyers data socket ([`Sim::fyers_ws_url`], `FYERS_WS_URL`) |
+//! | `/api/v3/profile`, `/api/v3/validate-authcode`, `/api/v3/validate-refresh-token` | Fyers account and auth REST |
+//! | `/api/v3/generate-authcode` | Fyers login page (`GET`) and its form (`POST`) |
+//! | `/data/symbol-token`, `/data/quotes` | Fyers data REST |
+//! | `/sym_details/{NSE_CM,NSE_FO,NSE_CD,BSE_CM,BSE_FO,BSE_CD,NSE_COM,MCX_COM}.csv` | Fyers symbol masters (headerless, 21 columns) |
+//! | `/sym_details/index_hsm_mapping.json` | Fyers index symbol → topic name |
+//! | `/_sim/fault`, `/_sim/state`, `/_sim/token[?broker=fyers[&expires_in=S]]` | control API |
+//!
+//! `FYERS_API_URL` is the simulator's root ([`Sim::fyers_api_url`]): the Fyers REST client
+//! appends `/api/v3`, `/data` and `/sym_details/…` itself. Fyers credentials are separate from
+//! Kite's: app id `FEEDGATESIM-100`, secret `feedgate-sim-fyers-secret` and redirect URL
+//! `http://127.0.0.1:8080/api/auth/callback` by default ([`SimConfig`]); access tokens are
+//! `APPID:JWT` with `exp` and `hsm_key` claims ([`Sim::mint_fyers_token`]). Every fault applies
+//! to both brokers; `/_sim/state` has a `fyers` section with the data sockets, the raw values
+//! each client holds per topic, token ids and counters.
 //!
 //! Everything timed (market updates, heartbeats, fault durations, token expiry, rate limits)
 //! runs on `tokio::time`, so paused-time tests drive the simulator too; wall-clock timestamps
@@ -11,7 +35,8 @@
 //! which an idle paused runtime auto-advances its clock and timeouts fire spuriously.
 //!
 //! Known limits: plain `ws://`/`http://` only (no TLS); Kite's u32 volume field saturates if a
-//! benchmark runs at 100k ticks/s for many hours (cumulative volume passes 4.29 billion).
+//! benchmark runs at 100k ticks/s for many hours (cumulative volume passes 4.29 billion), and
+//! Fyers' i32 values sooner (2.1 billion).
 
 /// Issued request and access tokens.
 mod auth;
@@ -29,10 +54,14 @@ pub mod error;
 pub mod fault;
 /// The market feed task.
 mod feed;
+/// The Fyers front-end (data socket, REST, login page, symbol masters).
+mod fyers;
 /// The Kite front-end (ticker, REST, login page).
 mod kite;
 /// The broker-neutral simulated market.
 pub mod market;
+/// The opt-in send hook for benchmarks.
+pub mod observer;
 /// Connections, demand and counters.
 mod registry;
 /// Starting the simulator and the [`Sim`] handle.
@@ -47,8 +76,11 @@ pub mod universe;
 pub use config::SimConfig;
 pub use error::SimError;
 pub use fault::Fault;
+pub use observer::SendObserver;
 pub use server::Sim;
 pub use state::{
-    ConnectionState, FaultState, RefusedCounts, SimState, Subscription, TokenInfo, UpgradeCounts,
+    ConnectionState, FaultState, FyersAuthCounts, FyersConnectionState, FyersMode, FyersState,
+    FyersSubscription, FyersTokenInfo, FyersUpgradeCounts, RefusedCounts, SimState, Subscription,
+    TokenInfo, UpgradeCounts,
 };
 pub use universe::{Instrument, InstrumentType};

@@ -6,8 +6,9 @@ use crate::clock::{WallClock, ist_date};
 use crate::config::SimConfig;
 use crate::error::SimError;
 use crate::fault::{self, Fault};
+use crate::fyers::{self, FyersShared};
 use crate::kite;
-use crate::market::{Market, Pace};
+use crate::market::{Market, Pace, TICK_PERIOD};
 use crate::registry::{Registry, lock};
 use crate::shared::{QuoteLimiter, Shared};
 use crate::state::{FaultState, SimState};
@@ -53,12 +54,16 @@ impl Sim {
             ist_date(now),
             cfg.extra_instruments,
         ));
+        // The market schedules per 50 ms timer tick; a custom batch period keeps the aggregate
+        // rate by scaling what one (more or less frequent) timer tick carries.
+        let period_scale = cfg.effective_batch_period().as_secs_f64() / TICK_PERIOD.as_secs_f64();
         let pace = Pace {
-            rate: cfg.rate,
+            rate: cfg.rate.map(|r| r * period_scale),
             speed: cfg.speed,
         };
         let market = Market::new(Arc::clone(&universe), cfg.seed, pace, now);
         let (batches, _) = broadcast::channel(BATCH_BACKLOG);
+        let fyers = FyersShared::new(&universe);
         let shared = Arc::new(Shared {
             registry: Registry::new(universe.len()),
             addr,
@@ -70,6 +75,7 @@ impl Sim {
             quote_limiter: Mutex::new(QuoteLimiter::default()),
             batches,
             shutdown,
+            fyers,
             cfg,
         });
         tokio::spawn(feed::run(Arc::clone(&shared)));
@@ -124,6 +130,29 @@ impl Sim {
         let (id, token) = lock(&self.shared.tokens).mint_access();
         info!(token_id = id, "access token minted through the library api");
         token.expose().to_owned()
+    }
+
+    /// `ws://HOST:PORT/hsm/v1-5/prod`: the Fyers data socket (`FYERS_WS_URL`).
+    pub fn fyers_ws_url(&self) -> String {
+        format!(
+            "ws://{}{}",
+            self.shared.addr,
+            crate::fyers::DATA_SOCKET_PATH
+        )
+    }
+
+    /// `http://HOST:PORT`: the Fyers API root (`FYERS_API_URL`), under which the simulator
+    /// serves `/api/v3/…`, `/data/…` and `/sym_details/…`.
+    pub fn fyers_api_url(&self) -> String {
+        self.base_url()
+    }
+
+    /// Mints a Fyers access token valid now, in the documented `APPID:JWT` form (same as
+    /// `POST /_sim/token?broker=fyers`). It expires after
+    /// [`SimConfig::fyers_token_ttl`](crate::SimConfig::fyers_token_ttl).
+    pub fn mint_fyers_token(&self) -> String {
+        let shared = &self.shared;
+        shared.fyers.mint_app_token(&shared.cfg, &shared.clock)
     }
 
     /// The control API with paths relative to `/_sim` (`/fault`, `/state`, `/token`), for
@@ -181,15 +210,17 @@ impl Sim {
                 clears: load(&c.clears),
             },
             connections,
+            fyers: shared.fyers.state(shared.clock.now().timestamp(), now),
         }
     }
 }
 
-/// The whole app: WebSocket upgrades on any path go to the ticker; everything else to REST,
-/// the login page or `/_sim`.
+/// The whole app: WebSocket upgrades go to the Fyers data socket (its path) or the Kite ticker
+/// (any other path); everything else to Kite or Fyers REST, the login pages or `/_sim`.
 fn app(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(kite::rest::router())
+        .merge(fyers::rest::router())
         .merge(kite::login_router())
         .fallback(kite::rest::not_found)
         .with_state(Arc::clone(&shared))
@@ -204,15 +235,18 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// Sends WebSocket upgrade requests to the ticker whatever their path (Kite clients differ in
-/// the path they use: none, `/`, or a prefix).
+/// Sends WebSocket upgrade requests for `/hsm/v1-5/prod` to the Fyers data socket and all
+/// others to the Kite ticker, whatever their path (Kite clients differ in the path they use:
+/// none, `/`, or a prefix).
 async fn route_upgrades(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     if !is_websocket_upgrade(req.headers()) {
         return next.run(req).await;
     }
     let (mut parts, _body) = req.into_parts();
     let query = parts.uri.query().map(str::to_owned);
+    let fyers = parts.uri.path() == fyers::DATA_SOCKET_PATH;
     match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(ws) if fyers => fyers::socket::upgrade(shared, ws, &parts.headers),
         Ok(ws) => kite::ticker::upgrade(shared, ws, query.as_deref()),
         Err(rejection) => rejection.into_response(),
     }

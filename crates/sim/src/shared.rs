@@ -4,6 +4,7 @@
 use crate::SimConfig;
 use crate::auth::TokenStore;
 use crate::clock::WallClock;
+use crate::fyers::FyersShared;
 use crate::kite::ticker::batch::Batch;
 use crate::market::Market;
 use crate::registry::{Registry, lock};
@@ -37,6 +38,8 @@ pub(crate) struct Shared {
     /// Encoded market batches, one per timer tick with demanded updates.
     pub batches: broadcast::Sender<Arc<Batch>>,
     pub shutdown: CancellationToken,
+    /// The Fyers front-end's state.
+    pub fyers: FyersShared,
 }
 
 impl Shared {

@@ -1,7 +1,8 @@
 //! The login flow and on-demand token verification:
 //! `GET /api/login` → the broker's login page (with a one-time `state`),
-//! `GET /api/auth/callback` → exchange the request token, store the access token, reconnect,
-//! back to `/`; `POST /api/system/health/auth/verify` → check the token now.
+//! `GET /api/auth/callback` → exchange the request token (Kite: `status=success&request_token=…`;
+//! Fyers: `s=ok&auth_code=…`), store the access token, reconnect, back to `/`;
+//! `POST /api/system/health/auth/verify` → check the token now.
 //!
 //! A forged, missing or reused state, a failed exchange or a non-success status answers with
 //! an error page that says what to do, and changes nothing.
@@ -35,16 +36,29 @@ fn found(location: &str) -> Response {
         Err(_) => error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Cannot redirect",
-            "The broker login URL is not a valid header value; check KITE_LOGIN_URL.",
+            "The broker login URL is not a valid header value; check KITE_LOGIN_URL or FYERS_LOGIN_URL.",
         ),
     }
 }
 
+/// The redirect's query: Kite's or Fyers' fields (the other broker's are simply absent).
 #[derive(Debug, Deserialize)]
 pub struct Callback {
+    /// Kite: `success`.
     status: Option<String>,
+    /// Kite's one-time request token.
     request_token: Option<String>,
+    /// Fyers: `ok`.
+    s: Option<String>,
+    /// Fyers' one-time auth code.
+    auth_code: Option<String>,
     state: Option<String>,
+}
+
+impl Callback {
+    fn succeeded(&self) -> bool {
+        self.status.as_deref() == Some("success") || self.s.as_deref() == Some("ok")
+    }
 }
 
 pub async fn callback(State(app): State<AppState>, Query(q): Query<Callback>) -> Response {
@@ -56,19 +70,20 @@ pub async fn callback(State(app): State<AppState>, Query(q): Query<Callback>) ->
             &e.to_string(),
         );
     }
-    if q.status.as_deref() != Some("success") {
-        tracing::warn!(status = ?q.status, "login callback without success status");
+    if !q.succeeded() {
+        tracing::warn!(status = ?q.status.as_ref().or(q.s.as_ref()), "login callback without success status");
         return error_page(
             StatusCode::BAD_REQUEST,
             "The broker did not complete the login",
             "The login was cancelled or failed at the broker.",
         );
     }
-    let Some(request_token) = q.request_token.filter(|t| !t.trim().is_empty()) else {
+    let code = q.request_token.or(q.auth_code);
+    let Some(request_token) = code.filter(|t| !t.trim().is_empty()) else {
         return error_page(
             StatusCode::BAD_REQUEST,
             "The broker did not send a request token",
-            "The redirect from the broker had no request_token.",
+            "The redirect from the broker had no request_token (Kite) or auth_code (Fyers).",
         );
     };
     let grant = match app.broker().exchange(request_token).await {
@@ -76,8 +91,13 @@ pub async fn callback(State(app): State<AppState>, Query(q): Query<Callback>) ->
         Err(e) => {
             tracing::warn!(error = %e, "request token exchange failed");
             let detail = if e.is_auth() {
-                "The broker refused the request token (it is single-use and short-lived) or the API secret is wrong. Check ZERODHA_API_SECRET."
-                    .to_string()
+                let secret = match app.broker().name() {
+                    "fyers" => "FYERS_SECRET_ID",
+                    _ => "ZERODHA_API_SECRET",
+                };
+                format!(
+                    "The broker refused the login code (it is single-use and short-lived) or the app secret is wrong. Check {secret}."
+                )
             } else {
                 format!("Could not reach the broker to finish the login: {e}.")
             };

@@ -7,9 +7,9 @@ use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::response::Response;
 
-/// Initial read buffer per connection. Client requests are small; tungstenite's 128 KiB
-/// default would cost 128 KiB per idle client.
-const READ_BUFFER: usize = 4 * 1024;
+/// Initial read buffer per connection. Client requests are small (tungstenite grows the buffer
+/// when a larger one arrives); its 128 KiB default would cost 128 KiB per idle client.
+const READ_BUFFER: usize = 1024;
 /// Outgoing bytes gathered before a socket write.
 const WRITE_BUFFER: usize = 16 * 1024;
 /// Hard cap on one inbound message; the protocol's own (smaller) limit answers with an

@@ -2,7 +2,6 @@
 //! broker, publishes the current token to the upstream, hot-reloads the token file, and takes
 //! new tokens from the login callback. One clear log line per state change.
 
-use crate::auth::expiry::kite_expiry_hint;
 use crate::auth::login::LoginStates;
 use crate::auth::machine::{Auth, AuthAction, AuthEvent, AuthState, TokenOrigin};
 use crate::auth::store::{StoredToken, TokenStore};
@@ -21,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 /// Settings of the auth task.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
-    /// A token from the environment (`ZERODHA_ACCESS_TOKEN`), if any.
+    /// A token from the environment (`ZERODHA_ACCESS_TOKEN` or `FYERS_ACCESS_TOKEN`), if any.
     pub env_token: Option<Secret>,
     pub store: TokenStore,
     /// Absolute URL of `/api/login`, for messages to people.
@@ -266,7 +265,7 @@ impl Task {
                 Ok(_) => Some((f, TokenOrigin::TokenFile)),
                 Err(err) if err.is_auth() => {
                     tracing::info!(
-                        "the token file holds a rejected token; using ZERODHA_ACCESS_TOKEN instead"
+                        "the token file holds a rejected token; using the access token from the environment instead"
                     );
                     Some((e, TokenOrigin::Environment))
                 }
@@ -293,10 +292,11 @@ impl Task {
             epoch: self.epoch,
             token: t.token.clone(),
         };
+        let hint = self.io.broker.expiry_hint(&t.token, t.issued_at);
         self.snap.send_modify(|s| {
             s.user_id = t.user_id.clone();
             s.issued_at = t.issued_at;
-            s.expiry_hint = t.issued_at.map(kite_expiry_hint);
+            s.expiry_hint = hint;
             s.last_error = None;
         });
         self.current = Some(t);
@@ -418,26 +418,29 @@ impl Task {
 
     /// Picks up a token file written by someone else (a script, a user).
     async fn poll_file(&mut self) {
+        // The file is tiny: read it on every poll and compare the token itself, so a rewrite
+        // that keeps the size and lands within one mtime tick is still noticed.
         let fp = self.cfg.store.fingerprint();
-        if fp == self.fingerprint {
-            return;
-        }
-        self.fingerprint = fp;
         if fp.is_none() {
+            self.fingerprint = None;
             return; // removed: keep the token we have
         }
         match self.cfg.store.load() {
             Ok(Some(t)) => {
+                self.fingerprint = fp;
                 if self.current.as_ref().map(|c| &c.token) != Some(&t.token) {
                     tracing::info!(path = %self.cfg.store.path().display(), "token file changed; switching to the new token");
                     self.install(t, TokenOrigin::TokenFile).await;
                 }
             }
             Ok(None) => {}
-            // A file being written non-atomically may be caught half-way: try again next poll.
+            // A file being written non-atomically may be caught half-way: try again next poll,
+            // and say so only once per change of the file.
             Err(e) => {
-                self.fingerprint = None;
-                tracing::debug!(error = %e, "token file not readable yet");
+                if fp != self.fingerprint {
+                    tracing::debug!(error = %e, "token file not readable yet");
+                }
+                self.fingerprint = fp;
             }
         }
     }

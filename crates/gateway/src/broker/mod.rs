@@ -1,13 +1,15 @@
 //! What the gateway needs from a broker's REST API, independent of the broker: token
 //! validation, quotes (as normalised ticks), the instrument list and the login exchange.
-//! Kite implements it in [`kite`]; Fyers will too.
+//! Kite implements it in [`kite`], Fyers in [`fyers`].
 
+pub mod fyers;
 pub mod kite;
 
 use crate::instruments::{Instrument, InstrumentSpec};
 use crate::secret::Secret;
 use crate::tick::Tick;
 use crate::upstream::{TokenCheck, TokenVerdict};
+use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +90,18 @@ pub trait BrokerApi: Send + Sync + std::fmt::Debug + 'static {
 
     /// Minimum spacing of quote requests (Kite: 1 request/s).
     fn quote_interval(&self) -> Duration;
+
+    /// When the broker says a token obtained at `issued_at` stops working: a hint for when to
+    /// re-validate, never proof. The default is Kite Connect's documented rule (06:00 IST the
+    /// next morning); brokers whose tokens carry their own expiry (Fyers' JWT `exp`) override it.
+    fn expiry_hint(
+        &self,
+        token: &Secret,
+        issued_at: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        let _ = token;
+        issued_at.map(crate::auth::expiry::kite_expiry_hint)
+    }
 }
 
 /// A [`TokenCheck`] backed by the broker's profile endpoint.

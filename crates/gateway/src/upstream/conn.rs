@@ -11,6 +11,11 @@
 //! - after a failure, the token is checked over REST before the next WebSocket attempt;
 //! - the first reconnect after a connection that worked is immediate; consecutive failures back
 //!   off; `FEED_MAX_RECONNECTS` consecutive failures ask for the REST fallback.
+//!
+//! Brokers with a login on the socket (Fyers) add three steps through the [`Wire`] hooks, all
+//! no-ops for Kite: `prepare` before each attempt and before each subscription change (symbol
+//! resolution over REST), a handshake after the upgrade (a refused or unanswered login is
+//! classified exactly like Kite's 403), and outbound frames from decoding and keep-alives.
 
 use crate::clock::SharedClock;
 use crate::config::FeedConfig;
@@ -22,7 +27,7 @@ use crate::tick::Tick;
 use crate::upstream::backoff::Backoff;
 use crate::upstream::state::{AttemptError, Disconnect, FeedEvent, FeedState};
 use crate::upstream::supervisor::ShardSlot;
-use crate::upstream::wire::{Inbound, Wire};
+use crate::upstream::wire::{Inbound, Wire, WireError};
 use crate::upstream::{RunPolicy, TokenCheck, TokenVerdict};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
@@ -142,29 +147,54 @@ impl Conn {
             io.status.send_modify(|s| s.reconnects += 1);
             metrics::counter!("feedgate_upstream_reconnects_total").increment(1);
         }
+        // Broker-specific preparation (Fyers: resolve symbols to topics over REST) happens before
+        // the socket opens, so the socket never idles waiting for it. A no-op for Kite.
+        let demand = io.demand.borrow().clone();
+        let prepared = tokio::select! {
+            biased;
+            () = io.shutdown.cancelled() => return None,
+            r = wire.prepare(&token.token, &demand, true) => r,
+        };
+        if let Err(e) = prepared {
+            let error = AttemptError::Connect(format!("cannot prepare the subscriptions: {e}"));
+            return Some(match e {
+                WireError::Auth(_) => self.classify_refusal(io, &token, error).await,
+                WireError::Unavailable(_) => self.failed(io, error).await,
+            });
+        }
         let url = wire.url(token.token.expose());
         let connected = tokio::select! {
             biased;
             () = io.shutdown.cancelled() => return None,
             r = connect(&url, self.p.connect_timeout) => r,
         };
-        let ws = match connected {
+        let mut ws = match connected {
             Ok(ws) => ws,
-            Err(AttemptError::Upgrade { status: 403 }) => {
-                // Is it the token, or is the WebSocket refused for another reason?
-                match io.checker.check(token.token.clone()).await {
-                    TokenVerdict::Rejected => return Some(self.auth_rejected(io, &token).await),
-                    TokenVerdict::Valid => {
-                        return Some(self.failed(io, AttemptError::Upgrade { status: 403 }).await);
-                    }
-                    TokenVerdict::Unknown(e) => {
-                        tracing::debug!(shard, error = %e, "could not classify a 403 (REST unreachable)");
-                        return Some(self.failed(io, AttemptError::Upgrade { status: 403 }).await);
-                    }
-                }
+            // Is it the token, or is the WebSocket refused for another reason?
+            Err(e @ AttemptError::Upgrade { status: 403 }) => {
+                return Some(self.classify_refusal(io, &token, e).await);
             }
             Err(e) => return Some(self.failed(io, e).await),
         };
+        // Brokers that log in on the socket (Fyers) are connected only once the login is
+        // accepted; a refused or unanswered login is classified like a 403. Kite sends nothing
+        // here and has no handshake.
+        let mut opening = Vec::new();
+        wire.on_open(token.token.expose(), &mut opening);
+        let opened = match wire.handshake_timeout() {
+            Some(limit) => tokio::select! {
+                biased;
+                () = io.shutdown.cancelled() => return None,
+                r = handshake(wire, &mut ws, &mut opening, limit, io) => r,
+            },
+            None => send_all(&mut ws, &mut opening, self.p.feed.liveness_timeout)
+                .await
+                .map_err(|d| d.to_string()),
+        };
+        if let Err(detail) = opened {
+            let error = AttemptError::Connect(format!("the broker refused the session: {detail}"));
+            return Some(self.classify_refusal(io, &token, error).await);
+        }
 
         // Connected.
         if let Some(n) = self.failing.clear() {
@@ -236,6 +266,26 @@ impl Conn {
         let delay = self.backoff.fail(self.rng.unit());
         self.after_failure(io, end.to_string(), delay).await;
         Some(delay)
+    }
+
+    /// The broker turned the session down (a 403 upgrade, a refused login, a rejected token):
+    /// ask REST whether it is the token. Rejected: no attempts until a new token arrives;
+    /// otherwise (the socket is refused for another reason, or REST cannot tell) an ordinary
+    /// failed attempt that counts towards the REST fallback.
+    async fn classify_refusal(
+        &mut self,
+        io: &ConnIo,
+        token: &CurrentToken,
+        error: AttemptError,
+    ) -> Duration {
+        match io.checker.check(token.token.clone()).await {
+            TokenVerdict::Rejected => self.auth_rejected(io, token).await,
+            TokenVerdict::Valid => self.failed(io, error).await,
+            TokenVerdict::Unknown(e) => {
+                tracing::debug!(shard = self.p.shard, error = %e, "could not classify a refused session (REST unreachable)");
+                self.failed(io, error).await
+            }
+        }
     }
 
     /// A failed attempt: back off, report, and ask for the fallback when failures reach the limit.
@@ -388,6 +438,17 @@ impl Conn {
 
         // Resubscribe everything this shard wants, with the right modes.
         let target = io.demand.borrow_and_update().clone();
+        let prepared = tokio::select! {
+            biased;
+            () = io.shutdown.cancelled() => return (Disconnect::Shutdown, false),
+            r = wire.prepare(&token.token, &target, false) => r,
+        };
+        if let Err(e) = prepared {
+            return (
+                Disconnect::Error(format!("cannot prepare the subscriptions: {e}")),
+                false,
+            );
+        }
         wire.diff(&sent, &target, &mut out);
         if let Err(e) = send_all(&mut sink, &mut out, feed.liveness_timeout).await {
             return (e, false);
@@ -425,6 +486,21 @@ impl Conn {
                 r = io.demand.changed() => {
                     if r.is_err() { break Disconnect::Shutdown; }
                     let target = io.demand.borrow_and_update().clone();
+                    // Reading pauses while the wire prepares (Fyers: at most one REST call for
+                    // symbols it has not resolved yet; instant for Kite). That time is not
+                    // silence of the broker, so the watchdog's clocks move past it.
+                    let paused = Instant::now();
+                    let prepared = tokio::select! {
+                        biased;
+                        () = io.shutdown.cancelled() => break Disconnect::Shutdown,
+                        r = wire.prepare(&token.token, &target, false) => r,
+                    };
+                    if let Err(e) = prepared {
+                        break Disconnect::Error(format!("cannot prepare the subscriptions: {e}"));
+                    }
+                    let waited = paused.elapsed();
+                    last_frame += waited;
+                    last_data += waited;
                     wire.diff(&sent, &target, &mut out);
                     if let Err(e) = send_all(&mut sink, &mut out, feed.liveness_timeout).await {
                         break e;
@@ -447,8 +523,11 @@ impl Conn {
                     }
                     let now_ms = io.clock.now_ms();
                     match wire.decode(&msg, now_ms, &mut ticks) {
-                        Inbound::Heartbeat | Inbound::Ignored => {}
+                        Inbound::Heartbeat | Inbound::Ignored | Inbound::Accepted => {}
                         Inbound::Data { .. } => {}
+                        Inbound::Refused { detail } => {
+                            break Disconnect::Error(format!("the broker ended the session: {detail}"));
+                        }
                         Inbound::Malformed { detail } => {
                             metrics::counter!("feedgate_upstream_malformed_frames_total").increment(1);
                             if malformed.occur("malformed") {
@@ -464,6 +543,11 @@ impl Conn {
                                 }
                             }
                         }
+                    }
+                    // Frames decoding produced for the broker (Fyers: acknowledgements).
+                    wire.drain_outbound(&mut out);
+                    if let Err(e) = send_all(&mut sink, &mut out, feed.liveness_timeout).await {
+                        break e;
                     }
                     if !ticks.is_empty() {
                         last_data = last_frame;
@@ -494,6 +578,11 @@ impl Conn {
                         io.status.send_modify(|s| s.state = FeedState::Stale);
                         break Disconnect::Stale { no_data_for: quiet };
                     }
+                    // Application pings and liveness probes (Fyers; Kite needs none).
+                    wire.keepalive(now, silent, &mut out);
+                    if let Err(e) = send_all(&mut sink, &mut out, feed.liveness_timeout).await {
+                        break e;
+                    }
                 }
             }
         };
@@ -519,6 +608,44 @@ impl Conn {
             let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
         }
         (end, had_data)
+    }
+}
+
+/// Sends the opening frames, then reads until the broker accepts or refuses the login. Every
+/// other outcome (no answer within `limit`, a close, a socket error) is a refusal too: the
+/// caller classifies it with a REST token check.
+async fn handshake<W: Wire>(
+    wire: &mut W,
+    ws: &mut Ws,
+    opening: &mut Vec<Message>,
+    limit: Duration,
+    io: &ConnIo,
+) -> Result<(), String> {
+    send_all(ws, opening, limit)
+        .await
+        .map_err(|d| d.to_string())?;
+    let deadline = Instant::now() + limit;
+    // Nothing is subscribed yet, so no ticks can arrive; anything decoded is dropped.
+    let mut scratch = Vec::new();
+    loop {
+        let msg = match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => {
+                return Err(format!(
+                    "no answer to the login within {} s",
+                    limit.as_secs()
+                ));
+            }
+            Ok(None) | Ok(Some(Ok(Message::Close(_)))) => {
+                return Err("the broker closed the socket during the login".into());
+            }
+            Ok(Some(Err(e))) => return Err(format!("socket error during the login: {e}")),
+            Ok(Some(Ok(m))) => m,
+        };
+        match wire.decode(&msg, io.clock.now_ms(), &mut scratch) {
+            Inbound::Accepted => return Ok(()),
+            Inbound::Refused { detail } => return Err(detail),
+            _ => scratch.clear(),
+        }
     }
 }
 
@@ -572,7 +699,9 @@ async fn connect(url: &str, timeout: Duration) -> Result<Ws, AttemptError> {
 fn describe(e: &tungstenite::Error) -> String {
     match e {
         tungstenite::Error::Io(io) => io.to_string(),
-        tungstenite::Error::Url(_) => "invalid WebSocket URL (check KITE_WS_URL)".into(),
+        tungstenite::Error::Url(_) => {
+            "invalid WebSocket URL (check KITE_WS_URL or FYERS_WS_URL)".into()
+        }
         tungstenite::Error::Tls(t) => format!("TLS: {t}"),
         other => other.to_string(),
     }

@@ -1,8 +1,10 @@
 //! The upstream: the broker connections, their supervisor, and the pure pieces they use
-//! (backoff, sharding, states, the wire abstraction and Kite's implementation of it).
+//! (backoff, sharding, states, the wire abstraction and the Kite and Fyers implementations of
+//! it).
 
 pub mod backoff;
 pub mod conn;
+pub mod fyers;
 pub mod kite;
 pub mod shard;
 pub mod state;

@@ -6,11 +6,14 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Utc};
+use feedgate_gateway::broker::BrokerApi;
+use feedgate_gateway::broker::fyers::{FyersBroker, FyersSettings};
 use feedgate_gateway::broker::kite::KiteBroker;
 use feedgate_gateway::clock::{SharedClock, TokioClock};
 use feedgate_gateway::config::GatewayConfig;
 use feedgate_gateway::runtime::{Gateway, GatewayDeps};
 use feedgate_gateway::upstream::kite::KiteWire;
+use feedgate_gateway::upstream::wire::Wire;
 use feedgate_sim::{Fault, Sim, SimConfig, SimState};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -32,10 +35,29 @@ pub fn instant(s: &str) -> DateTime<Utc> {
         .to_utc()
 }
 
+/// Which broker the gateway speaks to the simulator (`FEEDGATE_BROKER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broker {
+    Kite,
+    Fyers,
+}
+
+impl Broker {
+    pub const ALL: [Broker; 2] = [Broker::Kite, Broker::Fyers];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Broker::Kite => "kite",
+            Broker::Fyers => "fyers",
+        }
+    }
+}
+
 /// How the gateway gets its first token.
 #[derive(Debug, Clone)]
 pub enum TokenSetup {
-    /// A token minted by the simulator, given as `ZERODHA_ACCESS_TOKEN`.
+    /// A token minted by the simulator for the broker in use, given as `ZERODHA_ACCESS_TOKEN`
+    /// (Kite) or `FYERS_ACCESS_TOKEN` (Fyers).
     Minted,
     /// No token anywhere: login required.
     None,
@@ -49,6 +71,7 @@ pub struct EnvBuilder {
     pub token: TokenSetup,
     pub start_at: DateTime<Utc>,
     pub data_dir: Option<tempfile::TempDir>,
+    pub broker: Broker,
 }
 
 impl Default for EnvBuilder {
@@ -69,7 +92,14 @@ impl EnvBuilder {
             token: TokenSetup::Minted,
             start_at: instant(MARKET_OPEN),
             data_dir: None,
+            broker: Broker::Kite,
         }
+    }
+
+    /// Points the gateway at the simulator's side for `broker` (Kite by default).
+    pub fn broker(mut self, broker: Broker) -> Self {
+        self.broker = broker;
+        self
     }
 
     pub fn var(mut self, k: &str, v: &str) -> Self {
@@ -109,6 +139,7 @@ impl EnvBuilder {
         let sim_shutdown = CancellationToken::new();
         let mut sim_cfg = self.sim.clone();
         sim_cfg.redirect_url = format!("http://{gw_addr}/api/auth/callback");
+        sim_cfg.fyers_redirect_url = sim_cfg.redirect_url.clone();
         let sim = Sim::start(sim_cfg, sim_listener, sim_shutdown.clone())
             .await
             .expect("simulator starts");
@@ -132,37 +163,64 @@ impl EnvBuilder {
         vars.insert("ZERODHA_API_SECRET".into(), self.sim.api_secret.clone());
         vars.entry("DEV_MODE".into())
             .or_insert_with(|| "true".into());
+        if self.broker == Broker::Fyers {
+            let root = sim.fyers_api_url();
+            vars.insert("FEEDGATE_BROKER".into(), "fyers".into());
+            vars.insert("FYERS_API_URL".into(), root.clone());
+            vars.insert("FYERS_WS_URL".into(), sim.fyers_ws_url());
+            vars.insert(
+                "FYERS_LOGIN_URL".into(),
+                format!("{root}/api/v3/generate-authcode"),
+            );
+            vars.insert("FYERS_APP_ID".into(), self.sim.fyers_app_id.clone());
+            vars.insert("FYERS_SECRET_ID".into(), self.sim.fyers_secret.clone());
+        }
         let minted = match &self.token {
-            TokenSetup::Minted => Some(sim.mint_access_token()),
+            TokenSetup::Minted => Some(match self.broker {
+                Broker::Kite => sim.mint_access_token(),
+                Broker::Fyers => sim.mint_fyers_token(),
+            }),
             TokenSetup::Given(t) => Some(t.clone()),
             TokenSetup::None => None,
         };
         if let Some(t) = &minted {
-            vars.insert("ZERODHA_ACCESS_TOKEN".into(), t.clone());
+            let key = match self.broker {
+                Broker::Kite => "ZERODHA_ACCESS_TOKEN",
+                Broker::Fyers => "FYERS_ACCESS_TOKEN",
+            };
+            vars.insert(key.into(), t.clone());
         }
         let config = GatewayConfig::from_vars(&vars).expect("valid test config");
         let clock: SharedClock = Arc::new(TokioClock::starting_at(self.start_at));
-        let broker = KiteBroker::new(
-            &config.kite.api_url,
-            &config.kite.login_url,
-            &config.kite.api_key,
-            config.kite.api_secret.clone(),
-        )
-        .expect("broker");
-        let wire = KiteWire::new(&config.kite.ws_url, &config.kite.api_key);
-        let gw = Gateway::start(
-            GatewayDeps {
-                config: config.clone(),
-                broker: Arc::new(broker),
-                wire,
-                clock: clock.clone(),
-                calendar: Arc::new(feedgate_session::Calendar::builtin()),
-                extra_routes: Some(axum::Router::new().nest("/_sim", sim.control_router())),
-            },
-            gw_listener,
-        )
-        .await
-        .expect("gateway starts");
+        let routes = axum::Router::new().nest("/_sim", sim.control_router());
+        let gw = match self.broker {
+            Broker::Kite => {
+                let broker = KiteBroker::new(
+                    &config.kite.api_url,
+                    &config.kite.login_url,
+                    &config.kite.api_key,
+                    config.kite.api_secret.clone(),
+                )
+                .expect("broker");
+                let wire = KiteWire::new(&config.kite.ws_url, &config.kite.api_key);
+                start_gateway(&config, Arc::new(broker), wire, &clock, routes, gw_listener).await
+            }
+            Broker::Fyers => {
+                let broker = FyersBroker::new(FyersSettings {
+                    app_id: &config.fyers.app_id,
+                    secret: config.fyers.secret_id.clone(),
+                    api_url: &config.fyers.api_url,
+                    data_api_url: &config.fyers.data_api_url,
+                    symbols_url: &config.fyers.symbols_url,
+                    login_url: &config.fyers.login_url,
+                    redirect_url: format!("http://{gw_addr}/api/auth/callback"),
+                    data_dir: Some(&config.data_dir),
+                })
+                .expect("broker");
+                let wire = broker.wire(&config.fyers.ws_url);
+                start_gateway(&config, Arc::new(broker), wire, &clock, routes, gw_listener).await
+            }
+        };
         Env {
             sim,
             gw: Some(gw),
@@ -171,6 +229,7 @@ impl EnvBuilder {
             clock,
             config,
             minted_token: minted,
+            broker: self.broker,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -189,6 +248,30 @@ pub struct Env {
     pub minted_token: Option<String>,
     /// HTTP client that does not follow redirects.
     pub http: reqwest::Client,
+    pub broker: Broker,
+}
+
+async fn start_gateway<W: Wire + Clone>(
+    config: &GatewayConfig,
+    broker: Arc<dyn BrokerApi>,
+    wire: W,
+    clock: &SharedClock,
+    routes: axum::Router,
+    listener: tokio::net::TcpListener,
+) -> Gateway {
+    Gateway::start(
+        GatewayDeps {
+            config: config.clone(),
+            broker,
+            wire,
+            clock: clock.clone(),
+            calendar: Arc::new(feedgate_session::Calendar::builtin()),
+            extra_routes: Some(routes),
+        },
+        listener,
+    )
+    .await
+    .expect("gateway starts")
 }
 
 impl Env {
@@ -221,6 +304,63 @@ impl Env {
 
     pub fn fault(&self, f: Fault) {
         self.sim.fault(f).expect("fault accepted");
+    }
+
+    /// A fresh valid token for the broker in use, minted by the simulator.
+    pub fn mint_token(&self) -> String {
+        match self.broker {
+            Broker::Kite => self.sim.mint_access_token(),
+            Broker::Fyers => self.sim.mint_fyers_token(),
+        }
+    }
+
+    /// Upgrades the simulator accepted and refused on the broker's socket.
+    pub fn upgrades(&self) -> (u64, u64) {
+        let st = self.sim_state();
+        match self.broker {
+            Broker::Kite => (st.upgrades.accepted, st.upgrades.refused.total()),
+            Broker::Fyers => (
+                st.fyers.upgrades.accepted,
+                st.fyers.upgrades.refused_reject_ws,
+            ),
+        }
+    }
+
+    /// Open broker sockets on the simulator, with what each subscribes, as comparable strings
+    /// (Kite: `token:mode`; Fyers: topics), sorted.
+    pub fn upstream_subscriptions(&self) -> Vec<Vec<String>> {
+        let st = self.sim_state();
+        let mut all: Vec<Vec<String>> = match self.broker {
+            Broker::Kite => st
+                .connections
+                .iter()
+                .map(|c| {
+                    c.subscriptions
+                        .iter()
+                        .map(|s| format!("{}:{:?}", s.token, s.mode))
+                        .collect()
+                })
+                .collect(),
+            Broker::Fyers => st
+                .fyers
+                .connections
+                .iter()
+                .map(|c| c.subscriptions.iter().map(|s| s.topic.clone()).collect())
+                .collect(),
+        };
+        for subs in &mut all {
+            subs.sort();
+        }
+        all
+    }
+
+    /// REST quote requests the simulator answered for the broker in use.
+    pub fn quote_requests(&self) -> (u64, u64) {
+        let st = self.sim_state();
+        match self.broker {
+            Broker::Kite => (st.quote_requests, st.quote_rate_limited),
+            Broker::Fyers => (st.fyers.quote_requests, st.fyers.quote_rate_limited),
+        }
     }
 
     /// Opens a client WebSocket on `/ws/market` (Nagle off: see the module docs of the sim).

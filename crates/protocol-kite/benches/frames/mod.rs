@@ -99,4 +99,3 @@ fn kind(name: &str, i: u32) -> Packet {
         },
     }
 }
-

@@ -21,7 +21,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new().route("/connect/login", get(page).post(submit))
 }
 
-fn params(raw: &[u8]) -> HashMap<String, String> {
+pub(crate) fn params(raw: &[u8]) -> HashMap<String, String> {
     let mut map = HashMap::new();
     for (name, value) in url::form_urlencoded::parse(raw) {
         map.entry(name.into_owned())
@@ -31,7 +31,7 @@ fn params(raw: &[u8]) -> HashMap<String, String> {
 }
 
 /// Escapes text for HTML element content and double-quoted attributes.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -55,7 +55,8 @@ border:1px solid #767676;border-radius:4px}button{margin-top:1.2rem;width:100%;p
 font-size:1rem;background:#0b57d0;color:#fff;border:0;border-radius:4px;cursor:pointer}\
 button:focus,input:focus{outline:3px solid #f4b400;outline-offset:2px}";
 
-fn document(title: &str, body: &str) -> String {
+/// A complete page (shared with the Fyers login page).
+pub(crate) fn document(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\

@@ -2,7 +2,7 @@
 //! speaking Kite Connect v3 on top of the broker-neutral market.
 
 /// The login page.
-mod login;
+pub(crate) mod login;
 /// Market state → ticker packets.
 pub(crate) mod packets;
 /// REST endpoints.

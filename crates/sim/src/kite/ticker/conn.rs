@@ -295,6 +295,16 @@ impl Conn {
         if out.is_empty() {
             return Ok(());
         }
+        if let Some(observer) = &self.shared.cfg.send_observer {
+            let frames: Vec<Bytes> = out
+                .iter()
+                .filter_map(|m| match m {
+                    Message::Binary(frame) => Some(frame.clone()),
+                    _ => None,
+                })
+                .collect();
+            observer.observe(&frames);
+        }
         let frames = out.len();
         self.send(out).await?;
         self.record(frames, ticks);

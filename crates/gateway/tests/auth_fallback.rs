@@ -1,0 +1,1153 @@
+//! Auth, login, token store and REST fallback end to end (issue 5), against the in-process
+//! simulator in paused time: no token ⇒ no WebSocket attempts; login through the simulator's
+//! login page; overnight expiry and re-login without a restart; hot reload of the token file;
+//! REST polling while the WebSocket is refused and the switch back; forged callbacks; on-demand
+//! verification; no secret in any log line or JSON body; the pre-market token check.
+//!
+//! Waiting is always "until a condition holds or a deadline passes" ([`wait_until`] and the
+//! client's `next_*`); the only plain sleeps let a stretch of *paused* time pass in order to
+//! assert that something did **not** happen during it ([`let_time_pass`]).
+
+mod common;
+
+use common::{Env, EnvBuilder, TokenSetup, WsClient, wait_until};
+use feedgate_sim::Fault;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The simulator's API secret (DESIGN.md §7): must never be logged or served.
+const API_SECRET: &str = "feedgate-sim-secret";
+const SIM_USER: &str = "FG0001";
+const S5: Duration = Duration::from_secs(5);
+const S30: Duration = Duration::from_secs(30);
+
+// ----------------------------------------------------------------------------------------------
+// Helpers
+
+/// Lets `d` of paused time pass with every task running (the runtime advances from timer to
+/// timer). Used only to show that something does *not* happen within a period.
+async fn let_time_pass(d: Duration) {
+    tokio::time::sleep(d).await;
+}
+
+async fn auth_section(env: &Env) -> Value {
+    env.get_json("/api/system/health/auth").await
+}
+
+async fn auth_state(env: &Env) -> String {
+    auth_section(env).await["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn wait_auth(env: &Env, want: &str, deadline: Duration) -> bool {
+    wait_until(deadline, || async { auth_state(env).await == want }).await
+}
+
+/// Every ticker upgrade the simulator saw, accepted or refused.
+fn upgrade_attempts(env: &Env) -> u64 {
+    let u = env.sim_state().upgrades;
+    u.accepted + u.refused.total()
+}
+
+/// A client subscribed to `symbols` (quote mode); returns it with its first `connection_status`.
+async fn subscribed_client(env: &Env, symbols: &[&str]) -> (WsClient, Value) {
+    let mut c = env.client().await;
+    let status = c
+        .next_of("connection_status", S5)
+        .await
+        .expect("connection_status on connect");
+    c.send(json!({"action": "subscribe", "symbols": symbols, "mode": "quote", "id": 1}))
+        .await;
+    let ack = c.next_of("ack", S5).await.expect("ack");
+    assert_eq!(ack["count"], symbols.len(), "{ack}");
+    (c, status)
+}
+
+/// The next message satisfying `pred` within `deadline` (others are skipped).
+async fn next_matching(
+    c: &mut WsClient,
+    deadline: Duration,
+    mut pred: impl FnMut(&Value) -> bool,
+) -> Option<Value> {
+    let end = Instant::now() + deadline;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let v = c.next_within(left).await?;
+        if v["type"] == "close" {
+            panic!("the gateway closed the client: {v}");
+        }
+        if pred(&v) {
+            return Some(v);
+        }
+    }
+}
+
+/// The next `ticker` whose source is `src` (`ws` or `rest`).
+async fn next_tick_from(c: &mut WsClient, src: &str, deadline: Duration) -> Option<Value> {
+    next_matching(c, deadline, |v| {
+        v["type"] == "ticker" && v["data"]["src"] == src
+    })
+    .await
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .expect("a Location header")
+        .to_string()
+}
+
+fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn query_map(u: &url::Url) -> HashMap<String, String> {
+    u.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn html_unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The value of `attr="…"` inside one tag's text.
+fn attr(tag: &str, attr: &str) -> Option<String> {
+    let key = format!("{attr}=\"");
+    let start = tag.find(&key)? + key.len();
+    let len = tag[start..].find('"')?;
+    Some(html_unescape(&tag[start..start + len]))
+}
+
+/// A page's one `<form>`: its method, action and its inputs' (name, value) pairs, the way a
+/// browser would submit them.
+fn parse_form(html: &str) -> (String, String, Vec<(String, String)>) {
+    let start = html.find("<form").expect("a <form> on the login page");
+    let end = html[start..].find("</form>").expect("</form>") + start;
+    let form = &html[start..end];
+    let open = &form[..form.find('>').expect("form tag end")];
+    let method = attr(open, "method").unwrap_or_else(|| "get".into());
+    let action = attr(open, "action").expect("form action");
+    let mut fields = Vec::new();
+    let mut rest = form;
+    while let Some(i) = rest.find("<input") {
+        let tag_end = rest[i..].find('>').expect("input tag end") + i;
+        let tag = &rest[i..tag_end];
+        if let Some(name) = attr(tag, "name") {
+            fields.push((name, attr(tag, "value").unwrap_or_default()));
+        }
+        rest = &rest[tag_end..];
+    }
+    (method, action, fields)
+}
+
+/// What one login through the simulator's page produced.
+#[derive(Debug)]
+struct Login {
+    state: String,
+    request_token: String,
+    /// The callback URL the simulator redirected the browser to.
+    callback: String,
+}
+
+/// Logs in the way a person does, following every redirect by hand and checking each step:
+/// `/api/login` → the simulator's login page → submit its form → the gateway's callback → `/`.
+async fn login(env: &Env) -> Login {
+    // 1. The gateway sends the browser to the broker's login page with a one-time state.
+    let r = env
+        .http
+        .get(format!("{}/api/login", env.base()))
+        .send()
+        .await
+        .expect("GET /api/login");
+    assert_eq!(r.status(), 302, "/api/login redirects");
+    assert_eq!(header(&r, "cache-control"), "no-store");
+    let page_url = url::Url::parse(&location(&r)).expect("absolute login URL");
+    assert_eq!(
+        page_url.as_str().split('?').next(),
+        Some(format!("{}/connect/login", env.sim.base_url()).as_str()),
+        "KITE_LOGIN_URL is used"
+    );
+    let q = query_map(&page_url);
+    assert_eq!(q.get("v").map(String::as_str), Some("3"));
+    assert_eq!(q.get("api_key").map(String::as_str), Some("feedgate-sim"));
+    let redirect_params = q.get("redirect_params").expect("redirect_params");
+    let state = url::form_urlencoded::parse(redirect_params.as_bytes())
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("a state in redirect_params");
+    assert!(state.len() >= 16, "an unguessable state: {state}");
+
+    // 2. The login page: an HTML form with the user id pre-filled.
+    let r = env
+        .http
+        .get(page_url.clone())
+        .send()
+        .await
+        .expect("GET login page");
+    assert_eq!(r.status(), 200, "login page");
+    let html = r.text().await.expect("login page body");
+    let (method, action, fields) = parse_form(&html);
+    assert_eq!(method.to_ascii_lowercase(), "post");
+    assert!(
+        fields.iter().any(|(k, v)| k == "user_id" && v == SIM_USER),
+        "user id pre-filled: {fields:?}"
+    );
+
+    // 3. Submitting it sends the browser to the gateway's callback with a request token.
+    let target = page_url.join(&action).expect("form action URL");
+    let r = env
+        .http
+        .post(target)
+        .form(&fields)
+        .send()
+        .await
+        .expect("POST login form");
+    assert_eq!(r.status(), 302, "the login form redirects");
+    let callback = url::Url::parse(&location(&r)).expect("absolute callback URL");
+    assert_eq!(
+        callback.as_str().split('?').next(),
+        Some(format!("{}/api/auth/callback", env.base()).as_str())
+    );
+    let cq = query_map(&callback);
+    assert_eq!(cq.get("status").map(String::as_str), Some("success"));
+    assert_eq!(cq.get("state"), Some(&state), "the state comes back");
+    let request_token = cq.get("request_token").cloned().expect("request_token");
+
+    // 4. The callback exchanges it, stores the access token and sends the browser home.
+    let r = env
+        .http
+        .get(callback.clone())
+        .send()
+        .await
+        .expect("GET callback");
+    let status = r.status();
+    if status != 302 {
+        panic!(
+            "callback answered {status}: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+    assert_eq!(location(&r), "/");
+    assert_eq!(header(&r, "cache-control"), "no-store");
+    Login {
+        state,
+        request_token,
+        callback: callback.to_string(),
+    }
+}
+
+/// A fresh, valid request token from the simulator's login form, as a browser would get it,
+/// without going through `/api/login` (so it carries whatever `redirect_params` we choose).
+async fn sim_request_token(env: &Env) -> String {
+    let r = env
+        .http
+        .post(format!("{}/connect/login", env.sim.base_url()))
+        .form(&[
+            ("api_key", "feedgate-sim"),
+            ("user_id", SIM_USER),
+            ("redirect_params", ""),
+        ])
+        .send()
+        .await
+        .expect("POST login form");
+    assert_eq!(r.status(), 302);
+    let u = url::Url::parse(&location(&r)).expect("callback URL");
+    query_map(&u)
+        .remove("request_token")
+        .expect("request_token")
+}
+
+fn token_path(env: &Env) -> std::path::PathBuf {
+    env.data_dir.path().join("kite_token.json")
+}
+
+/// The access token in the token file (JSON as written by the gateway).
+fn stored_token(env: &Env) -> Option<String> {
+    let text = std::fs::read_to_string(token_path(env)).ok()?;
+    let v: Value = serde_json::from_str(&text).expect("token file is JSON");
+    v["access_token"].as_str().map(str::to_string)
+}
+
+/// Replaces the token file the way a script would: write a temporary file, rename it over.
+fn drop_in_token_file(env: &Env, contents: &str) {
+    let tmp = env.data_dir.path().join("kite_token.json.new");
+    std::fs::write(&tmp, contents).expect("write token file");
+    std::fs::rename(&tmp, token_path(env)).expect("rename token file");
+}
+
+// ----------------------------------------------------------------------------------------------
+// 1. No token
+
+#[tokio::test(start_paused = true)]
+async fn without_a_token_login_is_required_and_no_websocket_is_attempted() {
+    let env = EnvBuilder::new().token(TokenSetup::None).start().await;
+    // A subscriber, so the upstream would want a connection if it had a token.
+    let (mut c, first_status) = subscribed_client(&env, &["NSE:SBIN", "NIFTY"]).await;
+    assert_eq!(first_status["auth_required"], true, "{first_status}");
+
+    assert!(wait_auth(&env, "required", S5).await);
+    let h = env.health().await;
+    assert_eq!(h["priority_status"], "AUTH_REQUIRED", "{h}");
+    let msg = h["priority_message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("/api/login"),
+        "message points at the login: {msg}"
+    );
+    assert_eq!(h["auth"]["requires_login"], true);
+    assert_eq!(h["auth"]["is_valid"], false);
+    assert!(
+        h["auth"]["login_url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/api/login")),
+        "{h}"
+    );
+
+    // Half an hour of (paused) market time: not a single upgrade, not a single quote poll.
+    let_time_pass(Duration::from_secs(30 * 60)).await;
+    let s = env.sim_state();
+    assert_eq!(
+        (s.upgrades.accepted, s.upgrades.refused.total()),
+        (0, 0),
+        "no WebSocket attempt without a token: {:?}",
+        s.upgrades
+    );
+    assert_eq!(s.quote_requests, 0, "no REST polling without a token");
+    assert!(s.tokens.is_empty(), "nothing was exchanged");
+    assert_eq!(auth_state(&env).await, "required");
+    assert_eq!(env.health().await["priority_status"], "AUTH_REQUIRED");
+    assert!(!token_path(&env).exists());
+    // The client is still connected and told the same thing.
+    c.send(json!({"action": "ping", "id": "p"})).await;
+    assert!(c.next_of("pong", S5).await.is_some());
+    env.shutdown().await;
+}
+
+// ----------------------------------------------------------------------------------------------
+// 2. Login end to end
+
+#[tokio::test(start_paused = true)]
+async fn login_through_the_simulator_page_makes_the_feed_live() {
+    let env = EnvBuilder::new().token(TokenSetup::None).start().await;
+    let (mut c, _) = subscribed_client(&env, &["NSE:SBIN"]).await;
+    assert!(wait_auth(&env, "required", S5).await);
+
+    let l = login(&env).await;
+    assert!(!l.request_token.is_empty() && !l.state.is_empty());
+
+    assert!(
+        wait_auth(&env, "valid", S5).await,
+        "auth: {}",
+        auth_section(&env).await
+    );
+    let tick = next_tick_from(&mut c, "ws", Duration::from_secs(10)).await;
+    assert!(
+        tick.is_some(),
+        "live ticks after the login; health: {}",
+        env.health().await
+    );
+    let status = next_matching(&mut c, S5, |v| {
+        v["type"] == "connection_status" && v["auth_required"] == false
+    })
+    .await;
+    // The status may have gone out before the tick; the current one says the same.
+    let h = env.health().await;
+    assert!(
+        status.is_some() || h["priority_status"] != "AUTH_REQUIRED",
+        "{h}"
+    );
+    assert_eq!(h["auth"]["state"], "valid", "{h}");
+    assert_eq!(h["auth"]["user_id"], SIM_USER);
+    assert_eq!(h["auth"]["token_source"], "login");
+    assert_eq!(h["feed"]["state"], "connected", "{h}");
+    assert_ne!(h["priority_status"], "AUTH_REQUIRED");
+
+    // The token file: in the data dir, 0600, the exchanged token, no temp files left behind.
+    let path = token_path(&env);
+    let meta = std::fs::metadata(&path).expect("token file written");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "token file mode");
+    }
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+    assert_eq!(file["broker"], "kite");
+    assert_eq!(file["user_id"], SIM_USER);
+    let token = file["access_token"].as_str().expect("access_token");
+    assert_eq!(token.len(), 32, "the simulator's token");
+    assert!(file["issued_at"].is_string(), "{file}");
+    let leftovers: Vec<String> = std::fs::read_dir(env.data_dir.path())
+        .expect("data dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(".token-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+
+    let s = env.sim_state();
+    assert_eq!(s.tokens.len(), 1, "exactly one exchange");
+    assert!(s.tokens[0].valid);
+    assert_eq!(s.upgrades.refused.total(), 0, "{:?}", s.upgrades);
+    assert_eq!(s.upgrades.accepted, 1, "{:?}", s.upgrades);
+    env.shutdown().await;
+}
+
+// ----------------------------------------------------------------------------------------------
+// 3. Overnight expiry, then login again without a restart
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_token_stops_attempts_until_a_new_login() {
+    let env = EnvBuilder::new().start().await;
+    let (mut c, _) = subscribed_client(&env, &["NSE:SBIN"]).await;
+    assert!(next_tick_from(&mut c, "ws", S5).await.is_some());
+    assert!(wait_auth(&env, "valid", S5).await);
+    let before = env.sim_state().upgrades;
+    assert_eq!((before.accepted, before.refused.total()), (1, 0));
+
+    // The token dies overnight and the socket drops.
+    env.fault(Fault::ExpireToken);
+    env.fault(Fault::Drop);
+    let t0 = Instant::now();
+    assert!(
+        wait_auth(&env, "expired", S30).await,
+        "auth: {}",
+        auth_section(&env).await
+    );
+    let to_expired = t0.elapsed();
+    let h = env.health().await;
+    assert_eq!(h["priority_status"], "AUTH_REQUIRED", "{h}");
+    assert!(
+        h["priority_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("/api/login")),
+        "{h}"
+    );
+    assert_eq!(h["auth"]["requires_login"], true);
+    let told = next_matching(&mut c, S5, |v| {
+        v["type"] == "connection_status" && v["auth_required"] == true
+    })
+    .await;
+    assert!(told.is_some(), "clients are told a login is needed");
+
+    // Ten quiet minutes: at most the one attempt that discovered the rejection, no polling.
+    let quotes = env.sim_state().quote_requests;
+    let_time_pass(Duration::from_secs(600)).await;
+    let after = env.sim_state().upgrades;
+    let dead_attempts = upgrade_attempts(&env) - (before.accepted + before.refused.total());
+    assert!(
+        dead_attempts <= 1,
+        "at most one WebSocket attempt with the dead token: {after:?}"
+    );
+    assert_eq!(after.accepted, before.accepted, "{after:?}");
+    assert_eq!(
+        env.sim_state().quote_requests,
+        quotes,
+        "no polling with a dead token"
+    );
+    assert_eq!(auth_state(&env).await, "expired");
+    eprintln!(
+        "expiry: auth expired after {:.1} s, {dead_attempts} WebSocket attempt(s) with the dead token",
+        to_expired.as_secs_f64()
+    );
+
+    // A new login brings it back, same process.
+    login(&env).await;
+    assert!(wait_auth(&env, "valid", S5).await);
+    let t1 = Instant::now();
+    assert!(
+        next_tick_from(&mut c, "ws", Duration::from_secs(10))
+            .await
+            .is_some(),
+        "live again; health: {}",
+        env.health().await
+    );
+    eprintln!(
+        "expiry: live {:.1} s after the login",
+        t1.elapsed().as_secs_f64()
+    );
+    let s = env.sim_state().upgrades;
+    assert_eq!(s.accepted, before.accepted + 1, "{s:?}");
+    let h = env.health().await;
+    assert_ne!(h["priority_status"], "AUTH_REQUIRED", "{h}");
+    assert_eq!(h["auth"]["token_source"], "login");
+    env.shutdown().await;
+}
+
+// ----------------------------------------------------------------------------------------------
+// 4. Token file replaced on disk
+
+#[tokio::test(start_paused = true)]
+async fn a_token_file_dropped_in_is_picked_up_and_used() {
+    let env = EnvBuilder::new().start().await;
+    let (mut c, _) = subscribed_client(&env, &["NSE:SBIN"]).await;
+    assert!(next_tick_from(&mut c, "ws", S5).await.is_some());
+    assert!(wait_auth(&env, "valid", S5).await);
+    assert_eq!(env.sim_state().upgrades.accepted, 1);
+
+    // The old token is dead at the broker (the open socket keeps streaming, as on Kite), and a
+    // script drops a fresh one in as JSON: only a reconnect with the *new* token is accepted.
+    env.fault(Fault::ExpireToken);
+    let fresh = env.sim.mint_access_token();
+    drop_in_token_file(
+        &env,
+        &json!({"broker": "kite", "access_token": fresh}).to_string(),
+    );
+    let t0 = Instant::now();
+    assert!(
+        wait_until(S30, || async { env.sim_state().upgrades.accepted == 2 }).await,
+        "reconnected after the file change: {:?}",
+        env.sim_state().upgrades
+    );
+    eprintln!(
+        "token file (JSON): reconnected {:.1} s after the change",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        env.sim_state().upgrades.refused.bad_token,
+        0,
+        "the old token was never tried again"
+    );
+    assert!(wait_auth(&env, "valid", S5).await);
+    assert_eq!(auth_section(&env).await["token_source"], "token_file");
+    assert!(next_tick_from(&mut c, "ws", S5).await.is_some());
+
+    // Again, as a bare token line.
+    env.fault(Fault::ExpireToken);
+    let fresher = env.sim.mint_access_token();
+    drop_in_token_file(&env, &format!("{fresher}\n"));
+    assert!(
+        wait_until(S30, || async { env.sim_state().upgrades.accepted == 3 }).await,
+        "reconnected after the second change: {:?}",
+        env.sim_state().upgrades
+    );
+    let s = env.sim_state();
+    assert_eq!(s.upgrades.refused.total(), 0, "{:?}", s.upgrades);
+    assert_eq!(s.connections.len(), 1, "the old socket was closed");
+    assert!(wait_auth(&env, "valid", S5).await);
+    assert!(next_tick_from(&mut c, "ws", S5).await.is_some());
+    assert_eq!(env.health().await["feed"]["state"], "connected");
+    env.shutdown().await;
+}
+
+// ----------------------------------------------------------------------------------------------
+// 5. REST fallback while the WebSocket is refused
+
+#[tokio::test(start_paused = true)]
+async fn refused_websocket_falls_back_to_rest_and_comes_back() {
+    const MAX_RECONNECTS: u64 = 3;
+    let env = EnvBuilder::new()
+        .var("FEED_MAX_RECONNECTS", &MAX_RECONNECTS.to_string())
+        .var("FEED_RECONNECT_DELAY", "1")
+        .var("FEED_MAX_RECONNECT_DELAY", "4")
+        .var("REST_POLL_INTERVAL", "1")
+        .start()
+        .await;
+    let (mut c, _) = subscribed_client(&env, &["NSE:SBIN", "NIFTY", "NSE:INFY"]).await;
+    assert!(next_tick_from(&mut c, "ws", S5).await.is_some());
+
+    // The broker keeps REST up but refuses every WebSocket for an hour.
+    env.fault(Fault::RejectWs { seconds: 3600.0 });
+    env.fault(Fault::Drop);
+    let t0 = Instant::now();
+    let status = next_matching(&mut c, S30, |v| {
+        v["type"] == "connection_status" && v["mode"] == "REST API Polling"
+    })
+    .await;
+    let to_fallback = t0.elapsed();
+    let refused_at_fallback = env.sim_state().upgrades.refused.reject_ws;
+    let status = status.unwrap_or_else(|| panic!("fallback status; health {:?}", env.sim_state()));
+    assert_eq!(status["quality"], "DEGRADED", "{status}");
+    assert_eq!(
+        refused_at_fallback, MAX_RECONNECTS,
+        "fallback after exactly FEED_MAX_RECONNECTS refused attempts"
+    );
+    let first_rest = next_tick_from(&mut c, "rest", Duration::from_secs(5))
+        .await
+        .expect("a REST tick");
+    assert!(first_rest["data"]["ltp"].is_number(), "{first_rest}");
+    let h = env.health().await;
+    assert_eq!(h["feed"]["using_rest_fallback"], true, "{h}");
+    assert_eq!(h["feed"]["mode"], "REST API Polling");
+    assert_eq!(
+        h["auth"]["state"], "valid",
+        "a refused WebSocket is not an auth problem"
+    );
+    eprintln!(
+        "fallback: REST polling {:.1} s after the drop, after {refused_at_fallback} refused attempts",
+        to_fallback.as_secs_f64()
+    );
+
+    // Clients keep getting updates for every instrument while polling; the WebSocket keeps
+    // being retried in the background; the broker's 1 request/s limit is never hit.
+    let quotes_before = env.sim_state().quote_requests;
+    let mut rest_ticks = 0;
+    let mut symbols = std::collections::BTreeSet::new();
+    let end = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < end {
+        let left = end.saturating_duration_since(Instant::now());
+        let Some(v) = next_matching(&mut c, left, |v| v["type"] == "ticker").await else {
+            break;
+        };
+        assert_eq!(v["data"]["src"], "rest", "only REST while refused: {v}");
+        rest_ticks += 1;
+        symbols.insert(v["data"]["symbol"].as_str().unwrap_or_default().to_string());
+    }
+    let s = env.sim_state();
+    let polls = s.quote_requests - quotes_before;
+    assert!(
+        rest_ticks >= 20,
+        "a steady stream of REST ticks: {rest_ticks}"
+    );
+    assert_eq!(symbols.len(), 3, "every subscribed instrument: {symbols:?}");
+    assert!(
+        (20..=30).contains(&polls),
+        "one batched request per interval, never faster than 1/s: {polls} in 30 s"
+    );
+    assert_eq!(s.quote_rate_limited, 0, "never rate limited");
+    assert!(
+        s.upgrades.refused.reject_ws >= refused_at_fallback + 5,
+        "WebSocket retries continue in the background: {:?}",
+        s.upgrades
+    );
+    assert_eq!(s.upgrades.refused.bad_token, 0);
+
+    // The outage ends: back to the WebSocket, and polling stops.
+    env.fault(Fault::Clear);
+    let t1 = Instant::now();
+    let back = next_matching(&mut c, S30, |v| {
+        v["type"] == "connection_status" && v["mode"] == "WebSocket"
+    })
+    .await
+    .expect("back to WebSocket");
+    let to_ws = t1.elapsed();
+    assert_ne!(back["quality"], "DEGRADED", "{back}");
+    assert!(next_tick_from(&mut c, "ws", S5).await.is_some());
+    let h = env.health().await;
+    assert_eq!(h["feed"]["using_rest_fallback"], false, "{h}");
+    assert_eq!(h["feed"]["mode"], "WebSocket");
+    assert_eq!(h["feed"]["state"], "connected");
+    let quotes_at_switch = env.sim_state().quote_requests;
+    // Keep reading (the feed is live) for ten seconds: no more polls, only WebSocket ticks.
+    let end = Instant::now() + Duration::from_secs(10);
+    while let Some(v) = next_matching(&mut c, end.saturating_duration_since(Instant::now()), |v| {
+        v["type"] == "ticker"
+    })
+    .await
+    {
+        assert_eq!(v["data"]["src"], "ws", "{v}");
+    }
+    let s = env.sim_state();
+    assert!(
+        s.quote_requests <= quotes_at_switch + 1,
+        "polling stopped: {} → {}",
+        quotes_at_switch,
+        s.quote_requests
+    );
+    assert_eq!(s.quote_rate_limited, 0);
+    eprintln!(
+        "fallback: {rest_ticks} REST ticks and {polls} polls in 30 s; back on the WebSocket {:.1} s after clear",
+        to_ws.as_secs_f64()
+    );
+    env.shutdown().await;
+}
+
+// ----------------------------------------------------------------------------------------------
+// 6. Forged callbacks
+
+/// Asserts a callback answer is an error page that changes nothing.
+async fn assert_rejected_callback(env: &Env, query: &str, want_status: u16, what: &str) {
+    let r = env
+        .http
+        .get(format!("{}/api/auth/callback?{query}", env.base()))
+        .send()
+        .await
+        .expect("GET callback");
+    assert_eq!(r.status().as_u16(), want_status, "{what}");
+    assert!(
+        r.headers().get(reqwest::header::LOCATION).is_none(),
+        "{what}"
+    );
+    assert!(
+        header(&r, "content-type").starts_with("text/html"),
+        "{what}: an error page"
+    );
+    let body = r.text().await.expect("body");
+    assert!(body.contains("/api/login"), "{what}: offers a new login");
+    assert!(!body.contains("<script"), "{what}: nothing echoed: {body}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn forged_callbacks_are_rejected_and_change_nothing() {
+    let env = EnvBuilder::new().token(TokenSetup::None).start().await;
+    assert!(wait_auth(&env, "required", S5).await);
+    let unchanged = |env: &Env, tokens: usize| {
+        let s = env.sim_state();
+        assert_eq!(s.tokens.len(), tokens, "no request token was exchanged");
+        assert_eq!(s.upgrades.accepted + s.upgrades.refused.total(), 0);
+    };
+
+    // A genuine request token, so only the state decides.
+    let rt = sim_request_token(&env).await;
+    let ok = "action=login&type=login&status=success";
+    assert_rejected_callback(&env, &format!("{ok}&request_token={rt}"), 400, "no state").await;
+    assert_rejected_callback(
+        &env,
+        &format!("{ok}&request_token={rt}&state="),
+        400,
+        "empty state",
+    )
+    .await;
+    assert_rejected_callback(
+        &env,
+        &format!("{ok}&request_token={rt}&state=0123456789abcdef0123456789abcdef"),
+        400,
+        "unknown state",
+    )
+    .await;
+    assert_rejected_callback(
+        &env,
+        &format!("{ok}&request_token={rt}&state=%3Cscript%3Ealert(1)%3C%2Fscript%3E"),
+        400,
+        "markup in the state",
+    )
+    .await;
+
+    // A state the gateway issued, but the broker says the login was cancelled.
+    let issued = |env: &Env| {
+        let http = env.http.clone();
+        let base = env.base();
+        async move {
+            let r = http
+                .get(format!("{base}/api/login"))
+                .send()
+                .await
+                .expect("GET /api/login");
+            let u = url::Url::parse(&location(&r)).expect("login URL");
+            let params = query_map(&u).remove("redirect_params").expect("params");
+            url::form_urlencoded::parse(params.as_bytes())
+                .find(|(k, _)| k == "state")
+                .map(|(_, v)| v.into_owned())
+                .expect("state")
+        }
+    };
+    let state = issued(&env).await;
+    assert_rejected_callback(
+        &env,
+        &format!("action=login&type=login&status=cancelled&request_token={rt}&state={state}"),
+        400,
+        "status=cancelled",
+    )
+    .await;
+    // That state was used up by the cancelled login: replaying it with success fails too.
+    assert_rejected_callback(
+        &env,
+        &format!("{ok}&request_token={rt}&state={state}"),
+        400,
+        "reused state after a cancel",
+    )
+    .await;
+    // A valid state with a request token the broker does not know: the exchange fails.
+    let state = issued(&env).await;
+    assert_rejected_callback(
+        &env,
+        &format!("{ok}&request_token=not-a-real-token&state={state}"),
+        502,
+        "failed exchange",
+    )
+    .await;
+    // A valid state without a request token.
+    let state = issued(&env).await;
+    assert_rejected_callback(
+        &env,
+        &format!("{ok}&state={state}"),
+        400,
+        "no request_token",
+    )
+    .await;
+
+    unchanged(&env, 0);
+    assert!(!token_path(&env).exists(), "nothing stored");
+    assert_eq!(auth_state(&env).await, "required");
+    assert_eq!(env.health().await["priority_status"], "AUTH_REQUIRED");
+
+    // A real login works after all that, once; replaying its callback is refused.
+    let l = login(&env).await;
+    assert!(wait_auth(&env, "valid", S5).await);
+    let stored = stored_token(&env).expect("token stored");
+    let file_before = std::fs::read_to_string(token_path(&env)).expect("token file");
+    assert_eq!(env.sim_state().tokens.len(), 1);
+    let replay = env
+        .http
+        .get(&l.callback)
+        .send()
+        .await
+        .expect("replay callback");
+    assert_eq!(replay.status(), 400, "a replayed callback is refused");
+    let rt2 = sim_request_token(&env).await;
+    assert_rejected_callback(
+        &env,
+        &format!("{ok}&request_token={rt2}&state={}", l.state),
+        400,
+        "reused state with a fresh request token",
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(token_path(&env)).expect("token file"),
+        file_before,
+        "token file untouched"
+    );
+    assert_eq!(stored_token(&env), Some(stored));
+    assert_eq!(
+        env.sim_state().tokens.len(),
+        1,
+        "only the real login exchanged"
+    );
+    assert_eq!(auth_state(&env).await, "valid");
+    env.shutdown().await;
+}
+
+// ----------------------------------------------------------------------------------------------
+// 7. On-demand verification
+
+async fn verify(env: &Env) -> Value {
+    let r = env
+        .http
+        .post(format!("{}/api/system/health/auth/verify", env.base()))
+        .send()
+        .await
+        .expect("POST verify");
+    assert_eq!(r.status(), 200);
+    r.json().await.expect("JSON")
+}
+
+#[tokio::test(start_paused = true)]
+async fn verify_checks_the_token_now_and_updates_the_state() {
+    let env = EnvBuilder::new().start().await;
+    assert!(wait_auth(&env, "valid", S5).await);
+    let v = verify(&env).await;
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["user_id"], SIM_USER, "{v}");
+    assert!(v["user_name"].is_string(), "{v}");
+    assert!(v.get("error").is_none(), "{v}");
+
+    env.fault(Fault::ExpireToken);
+    // Nothing has told the gateway yet.
+    assert_eq!(auth_state(&env).await, "valid");
+    let v = verify(&env).await;
+    assert_eq!(v["valid"], false, "{v}");
+    assert!(v.get("user_id").is_none(), "{v}");
+    let err = v["error"].as_str().expect("an error message");
+    assert!(err.contains("/api/login"), "says what to do: {err}");
+    // The check updated the state at once.
+    assert_eq!(auth_state(&env).await, "expired");
+    assert_eq!(env.health().await["priority_status"], "AUTH_REQUIRED");
+    env.shutdown().await;
+
+    // Without any token, verify says so without asking the broker.
+    let env = EnvBuilder::new().token(TokenSetup::None).start().await;
+    let v = verify(&env).await;
+    assert_eq!(v["valid"], false, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("/api/login")),
+        "{v}"
+    );
+    assert_eq!(auth_state(&env).await, "required");
+    env.shutdown().await;
+}
+
+// ----------------------------------------------------------------------------------------------
+// 8. No secret in logs or JSON
+
+/// Everything logged, at every level, by every crate (tracing and `log` records both, as the
+/// binary's subscriber does).
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Fails if any secret appears in `text`, showing the offending line with the secret masked.
+fn assert_no_secret(text: &str, secrets: &[String], what: &str) {
+    for s in secrets {
+        if let Some(line) = text.lines().find(|l| l.contains(s.as_str())) {
+            panic!(
+                "{what} contains a secret: {}",
+                line.replace(s.as_str(), "<SECRET>")
+            );
+        }
+    }
+}
+
+/// The most verbose filter `feedgate serve` can run with (`FEEDGATE_LOG=trace`): every level of
+/// every crate, minus the directives the binary always adds for targets that print credentials.
+fn everything_the_binary_may_log() -> tracing_subscriber::EnvFilter {
+    let mut f = tracing_subscriber::EnvFilter::new("trace");
+    for d in feedgate_gateway::secret::SECRET_LOG_DIRECTIVES {
+        f = f.add_directive(d.parse().expect("a valid directive"));
+    }
+    f
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_secret_or_token_is_ever_logged_or_served() {
+    let capture = Capture::default();
+    // Global (the binary installs a global subscriber too), so nothing on any thread escapes;
+    // `try_init` also forwards `log` records (tungstenite, reqwest), as `feedgate serve` does.
+    tracing_subscriber::fmt()
+        .with_env_filter(everything_the_binary_may_log())
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .try_init()
+        .expect("the only test that installs a subscriber");
+
+    let env = EnvBuilder::new()
+        .var("FEED_MAX_RECONNECTS", "2")
+        .var("FEED_RECONNECT_DELAY", "1")
+        .var("FEED_MAX_RECONNECT_DELAY", "2")
+        .var("REST_POLL_INTERVAL", "1")
+        .start()
+        .await;
+    let mut secrets: Vec<String> = vec![API_SECRET.to_string()];
+    secrets.extend(env.minted_token.clone());
+    let mut bodies: Vec<String> = Vec::new();
+    let snapshot_bodies = |env: &Env| {
+        let http = env.http.clone();
+        let base = env.base();
+        async move {
+            let mut out = Vec::new();
+            for path in [
+                "/api/system/health",
+                "/api/system/health/auth",
+                "/api/system/health/feed",
+                "/api/websocket/status",
+                "/metrics",
+            ] {
+                let r = http.get(format!("{base}{path}")).send().await.expect("GET");
+                out.push(r.text().await.expect("body"));
+            }
+            out
+        }
+    };
+
+    let (mut c, _) = subscribed_client(&env, &["NSE:SBIN"]).await;
+    assert!(next_tick_from(&mut c, "ws", S5).await.is_some());
+    bodies.push(verify(&env).await.to_string());
+    bodies.extend(snapshot_bodies(&env).await);
+
+    // A login (request token + new access token).
+    let l = login(&env).await;
+    secrets.push(l.request_token.clone());
+    assert!(wait_auth(&env, "valid", S5).await);
+    secrets.extend(stored_token(&env));
+    assert!(
+        next_tick_from(&mut c, "ws", Duration::from_secs(10))
+            .await
+            .is_some()
+    );
+    bodies.extend(snapshot_bodies(&env).await);
+
+    // A token dropped into the file.
+    let dropped = env.sim.mint_access_token();
+    secrets.push(dropped.clone());
+    let accepted = env.sim_state().upgrades.accepted;
+    drop_in_token_file(&env, &dropped);
+    assert!(
+        wait_until(S30, || async {
+            env.sim_state().upgrades.accepted > accepted
+        })
+        .await
+    );
+
+    // REST fallback and back.
+    env.fault(Fault::RejectWs { seconds: 600.0 });
+    env.fault(Fault::Drop);
+    // (A REST snapshot fetched at subscribe time may still be queued: wait for the switch first.)
+    assert!(
+        next_matching(&mut c, S30, |v| v["mode"] == "REST API Polling")
+            .await
+            .is_some()
+    );
+    assert!(next_tick_from(&mut c, "rest", S5).await.is_some());
+    bodies.extend(snapshot_bodies(&env).await);
+    env.fault(Fault::Clear);
+    assert!(next_tick_from(&mut c, "ws", S30).await.is_some());
+
+    // Forged callbacks carrying a real request token.
+    let rt = sim_request_token(&env).await;
+    secrets.push(rt.clone());
+    for q in [
+        format!("status=success&request_token={rt}"),
+        format!("status=success&request_token={rt}&state=forged"),
+    ] {
+        let r = env
+            .http
+            .get(format!("{}/api/auth/callback?{q}", env.base()))
+            .send()
+            .await
+            .expect("callback");
+        bodies.push(r.text().await.expect("body"));
+    }
+    // A failed exchange (the error comes back from the broker).
+    let r = env
+        .http
+        .get(format!("{}/api/login", env.base()))
+        .send()
+        .await
+        .expect("login");
+    let u = url::Url::parse(&location(&r)).expect("url");
+    let params = query_map(&u).remove("redirect_params").expect("params");
+    let r = env
+        .http
+        .get(format!(
+            "{}/api/auth/callback?status=success&request_token={rt}x&{params}",
+            env.base()
+        ))
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(r.status(), 502);
+    bodies.push(r.text().await.expect("body"));
+
+    // Overnight expiry, discovered by the feed, then by verify.
+    env.fault(Fault::ExpireToken);
+    env.fault(Fault::Drop);
+    assert!(wait_auth(&env, "expired", S30).await);
+    bodies.push(verify(&env).await.to_string());
+    bodies.extend(snapshot_bodies(&env).await);
+    while let Some(v) = c.next_within(Duration::from_millis(100)).await {
+        bodies.push(v.to_string());
+    }
+    env.shutdown().await;
+
+    let log = capture.text();
+    // The capture really holds the run (so the absence checks below mean something).
+    for expected in [
+        "access token loaded",
+        "login completed",
+        "token file changed",
+        "REST fallback started",
+        "log in at",
+    ] {
+        assert!(log.contains(expected), "log lacks {expected:?}");
+    }
+    assert!(secrets.len() >= 6, "{} secrets collected", secrets.len());
+    assert_no_secret(&log, &secrets, "the log");
+    for b in &bodies {
+        assert_no_secret(b, &secrets, "a response body");
+    }
+    eprintln!(
+        "secrets: {} log bytes and {} bodies checked against {} secrets",
+        log.len(),
+        bodies.len(),
+        secrets.len()
+    );
+}
+
+// ----------------------------------------------------------------------------------------------
+// 9. Pre-market token check
+
+#[tokio::test(start_paused = true)]
+async fn the_pre_market_check_finds_an_expired_token_before_the_feed_starts() {
+    let env = EnvBuilder::new()
+        .var("DEV_MODE", "false")
+        .start_at("2026-11-23T08:45:00+05:30")
+        .start()
+        .await;
+    let start = Instant::now();
+    let at = |hh_mm_ss: &str| {
+        let t = chrono::NaiveTime::parse_from_str(hh_mm_ss, "%H:%M:%S").expect("time");
+        let from = chrono::NaiveTime::from_hms_opt(8, 45, 0).expect("08:45");
+        start + (t - from).to_std().expect("after 08:45")
+    };
+    let (mut c, _) = subscribed_client(&env, &["NSE:SBIN"]).await;
+    assert!(wait_auth(&env, "valid", S5).await, "validated at start-up");
+    assert_eq!(env.health().await["feed"]["should_run"], false);
+
+    // The token dies during the night's last minutes; nobody notices until the check.
+    env.fault(Fault::ExpireToken);
+    tokio::time::sleep_until(at("08:49:50")).await;
+    assert_eq!(auth_state(&env).await, "valid", "no check before 08:50");
+    assert!(
+        wait_until(Duration::from_secs(60), || async {
+            auth_state(&env).await == "expired"
+        })
+        .await,
+        "the 08:50 check finds it"
+    );
+    let found_at = env.health().await["market"]["now"].clone();
+    assert!(Instant::now() < at("08:51:00"), "found at {found_at}");
+    let h = env.health().await;
+    assert_eq!(h["priority_status"], "AUTH_REQUIRED", "{h}");
+    assert_eq!(upgrade_attempts(&env), 0);
+
+    tokio::time::sleep_until(at("08:54:59")).await;
+    assert_eq!(upgrade_attempts(&env), 0, "no attempt before 08:55");
+    // When the feed is due, a token already known to be rejected is not tried.
+    tokio::time::sleep_until(at("09:00:00")).await;
+    let s = env.sim_state().upgrades;
+    assert_eq!(
+        s.accepted + s.refused.total(),
+        0,
+        "no WebSocket attempt with a rejected token after 08:55: {s:?}"
+    );
+    assert_eq!(auth_state(&env).await, "expired");
+    eprintln!("pre-market: expiry found at {found_at}");
+
+    // The morning login: the feed starts with the new token at once.
+    login(&env).await;
+    assert!(wait_auth(&env, "valid", S5).await);
+    assert!(
+        wait_until(S30, || async { env.sim_state().upgrades.accepted == 1 }).await,
+        "connected after the login: {:?}",
+        env.sim_state().upgrades
+    );
+    assert!(
+        next_tick_from(&mut c, "ws", Duration::from_secs(10))
+            .await
+            .is_some()
+    );
+    assert_eq!(env.sim_state().upgrades.refused.total(), 0);
+    env.shutdown().await;
+}
