@@ -216,6 +216,7 @@ pub async fn run(mut io: MonitorIo, shutdown: CancellationToken) {
                 true
             }
         });
+        record_feed_gauges(feed, fallback, window.percent());
         let live = feed == FeedState::Connected || fallback;
         io.feed_live
             .send_if_modified(|cur| std::mem::replace(cur, live) != live);
@@ -223,6 +224,23 @@ pub async fn run(mut io: MonitorIo, shutdown: CancellationToken) {
         io.quality
             .send_if_modified(|cur| std::mem::replace(cur, q) != q);
     }
+}
+
+/// Prometheus gauges for the upstream: one-hot `feedgate_upstream_state{state=…}`, whether the
+/// REST fallback serves, and the connection quality.
+fn record_feed_gauges(feed: FeedState, fallback: bool, quality: f64) {
+    for s in [
+        FeedState::Connecting,
+        FeedState::Connected,
+        FeedState::Stale,
+        FeedState::Disconnected,
+        FeedState::Error,
+    ] {
+        let v = if s == feed { 1.0 } else { 0.0 };
+        metrics::gauge!("feedgate_upstream_state", "state" => s.as_str()).set(v);
+    }
+    metrics::gauge!("feedgate_fallback_active").set(if fallback { 1.0 } else { 0.0 });
+    metrics::gauge!("feedgate_connection_quality_percent").set(quality);
 }
 
 #[cfg(test)]

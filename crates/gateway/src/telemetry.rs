@@ -50,7 +50,8 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 /// Periodic upkeep the exporter needs (drains histogram buffers).
 pub async fn upkeep(shutdown: tokio_util::sync::CancellationToken) {
     let Some(h) = handle() else { return };
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    // Histograms buffer raw samples until upkeep; every second keeps that buffer small under load.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,

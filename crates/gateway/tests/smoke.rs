@@ -28,5 +28,34 @@ async fn a_client_receives_live_ticks() {
     assert_eq!(tick["data"]["src"], "ws");
     let h = env.health().await;
     assert_eq!(h["feed"]["state"], "connected");
+
+    // Metrics: the recorder is process-wide, so check the names this run must have produced.
+    for _ in 0..20 {
+        c.next_of("ticker", Duration::from_secs(5))
+            .await
+            .expect("more ticks");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let text = env
+        .http
+        .get(format!("{}/metrics", env.base()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "feedgate_upstream_ticks_total",
+        "feedgate_hub_messages_total",
+        "feedgate_client_connections",
+        "feedgate_message_bytes_bucket",
+        "feedgate_tick_latency_seconds_bucket",
+        "feedgate_client_outbox_depth_bucket",
+        "feedgate_upstream_state{state=\"connected\"} 1",
+        "feedgate_connection_quality_percent",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
+    }
     env.shutdown().await;
 }

@@ -156,6 +156,13 @@ impl Session {
                     }
                 }
                 if n_ticks > 0 {
+                    // One sample per write batch: the oldest tick's time from the hub to the
+                    // socket, and how many instruments were waiting.
+                    if let Some(since) = drained.since.take() {
+                        metrics::histogram!("feedgate_tick_latency_seconds")
+                            .record(since.elapsed().as_secs_f64());
+                    }
+                    metrics::histogram!("feedgate_client_outbox_depth").record(n_ticks as f64);
                     last_tick_flush = Some(now);
                     metrics::counter!("feedgate_client_messages_total").increment(n_ticks as u64);
                 }

@@ -191,6 +191,7 @@ impl HubCore {
     /// once per mode that some subscriber wants.
     pub fn on_ticks(&mut self, ticks: &[Tick], live: Liveness) -> FanoutStats {
         let mut stats = FanoutStats::default();
+        let received = tokio::time::Instant::now();
         for tick in ticks {
             stats.ticks += 1;
             let token = tick.token;
@@ -232,6 +233,8 @@ impl HubCore {
                         self.scratch.clear();
                         write_ticker(&mut self.scratch, &merged, &inst, sub.mode, freshness);
                         stats.encoded_bytes += self.scratch.len() as u64;
+                        metrics::histogram!("feedgate_message_bytes")
+                            .record(self.scratch.len() as f64);
                         let Ok(t) = Utf8Bytes::try_from(self.scratch.clone()) else {
                             continue;
                         };
@@ -240,7 +243,7 @@ impl HubCore {
                     }
                 };
                 stats.messages += 1;
-                if sub.outbox.push_tick(sub.slot, text) {
+                if sub.outbox.push_tick(sub.slot, text, received) {
                     stats.conflated += 1;
                 }
             }

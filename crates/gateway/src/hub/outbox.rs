@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// Index of a conflation slot inside one outbox (one per subscribed instrument).
 pub type Slot = u32;
@@ -45,6 +46,8 @@ struct State {
     free: Vec<Slot>,
     /// Slots holding a value, in the order they first became dirty.
     dirty: Vec<Slot>,
+    /// When the oldest undelivered tick was handed over by the hub (for the latency metric).
+    pending_since: Option<Instant>,
     overflowed: bool,
 }
 
@@ -63,6 +66,8 @@ pub struct Outbox {
 pub struct Drained {
     pub immediate: Vec<Utf8Bytes>,
     pub ticks: Vec<Utf8Bytes>,
+    /// When the oldest of `ticks` reached the outbox.
+    pub since: Option<Instant>,
 }
 
 impl Drained {
@@ -73,6 +78,7 @@ impl Drained {
     pub fn clear(&mut self) {
         self.immediate.clear();
         self.ticks.clear();
+        self.since = None;
     }
 }
 
@@ -116,8 +122,9 @@ impl Outbox {
     }
 
     /// Stores the newest tick for `slot`, replacing an undelivered older one. Returns `true`
-    /// when it replaced one (conflation happened).
-    pub fn push_tick(&self, slot: Slot, msg: Utf8Bytes) -> bool {
+    /// when it replaced one (conflation happened). `at` is when the hub received the tick (one
+    /// reading per batch, so the hot path does not read the clock per client).
+    pub fn push_tick(&self, slot: Slot, msg: Utf8Bytes, at: Instant) -> bool {
         let mut st = self.lock();
         match st.slots.get_mut(slot as usize) {
             // Unknown or released slot (an unsubscribe won the race): nothing to deliver.
@@ -131,6 +138,9 @@ impl Outbox {
             Some(cell @ Cell::Idle) => *cell = Cell::Pending(msg),
         }
         st.dirty.push(slot);
+        if st.pending_since.is_none() {
+            st.pending_since = Some(at);
+        }
         let first = st.dirty.len() == 1 && st.immediate.is_empty();
         drop(st);
         if first {
@@ -184,6 +194,7 @@ impl Outbox {
         if !ticks {
             return Ok(());
         }
+        out.since = st.pending_since.take().or(out.since);
         let State { slots, dirty, .. } = &mut *st;
         for slot in dirty.drain(..) {
             if let Some(cell) = slots.get_mut(slot as usize)
@@ -238,9 +249,9 @@ mod tests {
         let ob = Outbox::new(1024);
         let a = ob.alloc_slot();
         let b = ob.alloc_slot();
-        assert!(!ob.push_tick(a, m("a1")));
-        assert!(!ob.push_tick(b, m("b1")));
-        assert!(ob.push_tick(a, m("a2")));
+        assert!(!ob.push_tick(a, m("a1"), Instant::now()));
+        assert!(!ob.push_tick(b, m("b1"), Instant::now()));
+        assert!(ob.push_tick(a, m("a2"), Instant::now()));
         let mut d = Drained::default();
         ob.drain_into(&mut d, true).unwrap();
         assert_eq!(texts(&d.ticks), ["a2", "b1"]);
@@ -252,7 +263,7 @@ mod tests {
     fn immediate_messages_come_first() {
         let ob = Outbox::new(1024);
         let a = ob.alloc_slot();
-        ob.push_tick(a, m("tick"));
+        ob.push_tick(a, m("tick"), Instant::now());
         ob.push_immediate(m("ack")).unwrap();
         let mut d = Drained::default();
         ob.drain_into(&mut d, false).unwrap();
@@ -267,10 +278,10 @@ mod tests {
     fn freed_slot_drops_pending_tick_and_is_reused() {
         let ob = Outbox::new(1024);
         let a = ob.alloc_slot();
-        ob.push_tick(a, m("x"));
+        ob.push_tick(a, m("x"), Instant::now());
         ob.free_slot(a);
         assert!(!ob.has_pending());
-        ob.push_tick(a, m("late"));
+        ob.push_tick(a, m("late"), Instant::now());
         assert!(!ob.has_pending(), "a released slot ignores late ticks");
         ob.free_slot(a); // double free is harmless
         let b = ob.alloc_slot();
@@ -281,7 +292,7 @@ mod tests {
     #[test]
     fn tick_for_unknown_slot_is_ignored() {
         let ob = Outbox::new(1024);
-        assert!(!ob.push_tick(7, m("x")));
+        assert!(!ob.push_tick(7, m("x"), Instant::now()));
         assert!(!ob.has_pending());
     }
 
@@ -311,7 +322,7 @@ mod tests {
             for _ in 0..8 { ob.alloc_slot(); }
             let mut newest = std::collections::BTreeMap::new();
             for (slot, v) in &pushes {
-                ob.push_tick(*slot, Utf8Bytes::from(format!("{slot}:{v}")));
+                ob.push_tick(*slot, Utf8Bytes::from(format!("{slot}:{v}")), Instant::now());
                 newest.insert(*slot, format!("{slot}:{v}"));
             }
             let mut d = Drained::default();
