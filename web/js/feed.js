@@ -6,6 +6,7 @@
 // Events (CustomEvent, payload in `detail`):
 //   state              { state, retryInMs, attempt }    link state changed ('connecting' | 'open' | 'waiting')
 //   ticker             the `data` of a ticker message
+//   candle             a candle message (only for the symbol set with `setCandles`)
 //   connection_status  the message
 //   heartbeat          the message
 //   rejected           { symbol, reason }               the server refused a symbol we asked for
@@ -38,6 +39,10 @@ export class FeedClient extends EventTarget {
   #desired = [];
   /** Symbols the server has for this connection (as far as our requests and acks say). */
   #server = new Set();
+  /** `{ symbol, interval }` whose candles the page wants pushed (the open chart), or null. */
+  #candles = null;
+  /** symbol → candle interval the server pushes for this connection. */
+  #serverCandles = new Map();
 
   constructor(url, { throttleMs = 250, WebSocketImpl = globalThis.WebSocket, random = Math.random } = {}) {
     super();
@@ -75,6 +80,18 @@ export class FeedClient extends EventTarget {
   /** Sets the symbols to stream; only the difference is sent to the server. */
   setSymbols(symbols) {
     this.#desired = [...new Set(symbols)];
+    if (this.#state === 'open') this.#reconcile();
+  }
+
+  /**
+   * Asks for `candle` messages of one symbol at `interval` ('1m', '5m', '15m'), or for none
+   * (`symbol` null). The symbol is streamed while it is set, visible or not. feedgate has no way
+   * to stop a symbol's candle messages short of unsubscribing it, so after the chart closes
+   * they keep coming until the symbol leaves the page (one message a minute); they are dropped
+   * here instead of reaching the page.
+   */
+  setCandles(symbol, interval) {
+    this.#candles = symbol ? { symbol, interval } : null;
     if (this.#state === 'open') this.#reconcile();
   }
 
@@ -132,6 +149,7 @@ export class FeedClient extends EventTarget {
     this.#openedAt = Date.now();
     this.#lastMessageAt = this.#openedAt;
     this.#server.clear();
+    this.#serverCandles.clear();
     this.#setState('open');
     this.#send({ action: 'options', throttle_ms: this.#throttleMs, id: this.#takeId() });
     this.#reconcile();
@@ -154,6 +172,7 @@ export class FeedClient extends EventTarget {
     clearInterval(this.#livenessTimer);
     this.#livenessTimer = null;
     this.#server.clear();
+    this.#serverCandles.clear();
     for (const { reject, timer } of this.#pending.values()) {
       clearTimeout(timer);
       reject(new Error('the connection to feedgate closed before it answered'));
@@ -191,16 +210,28 @@ export class FeedClient extends EventTarget {
   }
 
   #reconcile() {
+    const chart = this.#candles;
     const want = new Set(this.#desired);
+    if (chart) want.add(chart.symbol);
     const remove = [...this.#server].filter((s) => !want.has(s));
-    const add = this.#desired.filter((s) => !this.#server.has(s));
+    const add = [...want].filter((s) => !this.#server.has(s) && s !== chart?.symbol);
     if (remove.length > 0) {
-      for (const s of remove) this.#server.delete(s);
+      for (const s of remove) {
+        this.#server.delete(s);
+        this.#serverCandles.delete(s);
+      }
       this.#send({ action: 'unsubscribe', symbols: remove, id: this.#takeId() });
     }
     if (add.length > 0) {
       for (const s of add) this.#server.add(s);
       this.#send({ action: 'subscribe', symbols: add, mode: 'quote', id: this.#takeId() });
+    }
+    // Subscribing a symbol again with `candles` only switches its candle messages on (or to
+    // another interval): no new snapshot, nothing changes upstream.
+    if (chart && this.#serverCandles.get(chart.symbol) !== chart.interval) {
+      this.#server.add(chart.symbol);
+      this.#serverCandles.set(chart.symbol, chart.interval);
+      this.#send({ action: 'subscribe', symbols: [chart.symbol], mode: 'quote', candles: chart.interval, id: this.#takeId() });
     }
   }
 
@@ -261,8 +292,11 @@ export class FeedClient extends EventTarget {
       case 'heartbeat':
         this.#emit(msg.type, msg);
         break;
+      case 'candle':
+        if (this.#candles && msg.symbol === this.#candles.symbol && msg.interval === this.#candles.interval) this.#emit('candle', msg);
+        break;
       default:
-        // Message types this page does not use (e.g. candles) are ignored.
+        // Message types this page does not use are ignored.
         break;
     }
   }
@@ -279,6 +313,7 @@ export class FeedClient extends EventTarget {
       for (const r of msg.rejected) {
         if (!r || typeof r.symbol !== 'string') continue;
         this.#server.delete(r.symbol);
+        this.#serverCandles.delete(r.symbol);
         this.#emit('rejected', { symbol: r.symbol, reason: String(r.reason || 'refused by feedgate') });
       }
     } else if (msg.type === 'error') {

@@ -96,12 +96,13 @@ export function timeOfDay(ts) {
   return Number.isNaN(when) ? DASH : istTime.format(when);
 }
 
-/** The minute a feedgate timestamp falls in (`2026-11-23T10:15`), for bucketing ticks into candles. */
-export function minuteKey(ts) {
-  if (typeof ts !== 'string') return null;
-  if (ts.endsWith('+05:30') && ts.length >= 16) return ts.slice(0, 16);
-  const when = Date.parse(ts);
-  if (Number.isNaN(when)) return null;
-  // Shift to IST and keep the wall-clock minute.
-  return new Date(when + 330 * 60_000).toISOString().slice(0, 16);
+const istDayMonth = new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Kolkata', day: 'numeric', month: 'short' });
+const istDay = (ms) => new Date(ms + 330 * 60_000).toISOString().slice(0, 10);
+
+/** `timeOfDay`, preceded by the IST date (`20 Nov, 15:29:59`) when that is not today's. */
+export function stampOf(ts, nowMs = Date.now()) {
+  const time = timeOfDay(ts);
+  const when = typeof ts === 'string' ? Date.parse(ts) : Number.NaN;
+  if (Number.isNaN(when) || istDay(when) === istDay(nowMs)) return time;
+  return `${istDayMonth.format(when)}, ${time}`;
 }

@@ -1,9 +1,10 @@
 // The dashboard's entry point: wires the WebSocket client, the health poller, the banner, the
-// screener, the pager and the add-symbol box together. Everything with logic worth testing
+// screener, the candle chart, the pager and the add-symbol box together. Everything with logic worth testing
 // lives in the modules it imports; this file only connects events to them.
 
 import { bannerModel } from './banner-model.js';
 import { Banner } from './banner.js';
+import { CandleChart } from './chart.js';
 import { FeedClient } from './feed.js';
 import { HealthMonitor } from './health.js';
 import { Pager } from './pager.js';
@@ -33,8 +34,15 @@ const banner = new Banner(document, () => {
   feed.retryNow();
   health.refreshSoon();
 });
-const screener = new Screener(document, { series, onRemove: removeSymbol });
+const screener = new Screener(document, { series, onRemove: removeSymbol, onChart: (symbol, opener) => chart.open(symbol, opener) });
 const candles = new CandleFetcher(series, (symbol) => screener.seriesChanged(symbol));
+const chart = new CandleChart(document, {
+  onWant: (symbol, interval) => feed.setCandles(symbol, interval),
+  // The chart's 1-minute candles are the sparkline's too: one source for both.
+  onCandles: (symbol, list, date) => {
+    if (series.setFromCandles(symbol, list, date)) screener.seriesChanged(symbol);
+  },
+});
 const pager = new Pager(document, (page) => {
   if (watchlist.setPage(page)) showPage();
 });
@@ -118,14 +126,27 @@ async function addSymbol(event) {
   }
 }
 
+let everOpen = false;
 feed.addEventListener('state', () => {
   renderBanner();
-  if (feed.state === 'open') health.refreshSoon();
+  if (feed.state !== 'open') return;
+  health.refreshSoon();
+  // Back after an outage: the open chart fetches the candles it missed.
+  if (everOpen) chart.reconnected();
+  everOpen = true;
 });
 feed.addEventListener('ticker', ({ detail }) => {
-  series.addTick(detail.symbol, detail.ltp, detail.ts, Date.now());
+  // Last-known values are shown in the row, but are no new point of the session's line.
+  if (detail.stale !== true) series.addTick(detail.symbol, detail.ltp, detail.ts, Date.now());
   screener.update(detail);
+  chart.onTick(detail);
   if (visible.has(detail.symbol)) candles.want(detail.symbol);
+});
+feed.addEventListener('candle', ({ detail }) => {
+  chart.onCandle(detail);
+  if (detail.interval === '1m' && series.closeMinute(detail.symbol, Date.parse(detail.t), detail.close)) {
+    screener.seriesChanged(detail.symbol);
+  }
 });
 feed.addEventListener('connection_status', ({ detail }) => {
   wsStatus = detail;
@@ -157,8 +178,9 @@ document.addEventListener('visibilitychange', () => {
   feed.retryNow();
   health.refreshSoon();
 });
-// Countdowns (market phase, reconnect) tick once a second.
+// Countdowns (market phase, reconnect) tick once a second; last-known ages every 10 seconds.
 setInterval(renderBanner, 1000);
+setInterval(() => screener.refreshAges(), 10_000);
 
 showPage();
 feed.start();

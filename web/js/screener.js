@@ -1,19 +1,23 @@
 // The screener table: one row per visible symbol, updated from ticker messages. Keeps the
 // latest quote of every symbol it has seen (so a page that opens again shows its last values
 // at once), renders dirty rows once per animation frame, and flashes a price cell when it
-// moves (the animation is CSS, switched off under prefers-reduced-motion).
+// moves (the animation is CSS, switched off under prefers-reduced-motion). A row's symbol is
+// a button that opens the candle chart. Last-known (stale) values show when they are from and
+// an age that keeps counting.
 
-import { direction, formatAge, formatChange, formatPercent, formatPrice, formatVolume, isNum, timeOfDay } from './format.js';
+import { direction, formatAge, formatChange, formatPercent, formatPrice, formatVolume, isNum, stampOf } from './format.js';
 import { createSparkline, drawSparkline } from './sparkline.js';
 
 const COLUMNS = 9;
+const SVG_NS = 'http://www.w3.org/2000/svg';
 
 export class Screener {
   #doc;
   #body;
   #series;
   #onRemove;
-  /** symbol → merged latest ticker data */
+  #onChart;
+  /** symbol → merged latest ticker data (plus `receivedAt`, ms) */
   #quotes = new Map();
   /** symbol → why the server refused it */
   #rejected = new Map();
@@ -22,11 +26,12 @@ export class Screener {
   #dirty = new Set();
   #frame = 0;
 
-  constructor(doc, { series, onRemove }) {
+  constructor(doc, { series, onRemove, onChart }) {
     this.#doc = doc;
     this.#body = doc.getElementById('quotes-body');
     this.#series = series;
     this.#onRemove = onRemove;
+    this.#onChart = onChart;
   }
 
   /** Shows these symbols, in order, reusing the rows that stay. */
@@ -59,7 +64,7 @@ export class Screener {
     const prev = this.#quotes.get(symbol);
     // A quote-mode tick carries every field; an ltp-mode one only some: keep the rest, but
     // staleness always comes from the newest message.
-    const merged = { ...prev, ...data, stale: data.stale === true, age_s: data.age_s };
+    const merged = { ...prev, ...data, stale: data.stale === true, age_s: data.age_s, receivedAt: Date.now() };
     this.#quotes.set(symbol, merged);
     this.#rejected.delete(symbol);
     const row = this.#rows.get(symbol);
@@ -72,6 +77,13 @@ export class Screener {
   reject(symbol, reason) {
     this.#rejected.set(symbol, reason);
     if (this.#rows.has(symbol)) this.#markDirty(symbol);
+  }
+
+  /** Redraws the visible last-known rows, so their age keeps counting. */
+  refreshAges() {
+    for (const symbol of this.#rows.keys()) {
+      if (this.#quotes.get(symbol)?.stale) this.#markDirty(symbol);
+    }
   }
 
   /** The sparkline source changed (candles arrived). */
@@ -103,16 +115,25 @@ export class Screener {
     th.scope = 'row';
     th.className = 'col-symbol';
     const [exchange, name] = symbol.includes(':') ? symbol.split(/:(.*)/s, 2) : ['', symbol];
+    const open = doc.createElement('button');
+    open.type = 'button';
+    open.className = 'sym-button';
+    open.title = `Candle chart of ${symbol}`;
+    open.setAttribute('aria-haspopup', 'dialog');
     const nameEl = doc.createElement('span');
     nameEl.className = 'sym';
     nameEl.textContent = name;
     const exchEl = doc.createElement('span');
     exchEl.className = 'exch';
     exchEl.textContent = exchange;
+    const hint = doc.createElement('span');
+    hint.className = 'visually-hidden';
+    hint.textContent = ', chart';
+    open.append(nameEl, ' ', exchEl, hint, chartIcon(doc));
+    open.addEventListener('click', () => this.#onChart(symbol, open));
     const note = doc.createElement('span');
     note.className = 'note';
-    th.append(nameEl, ' ', exchEl, note);
-    th.title = symbol;
+    th.append(open, note);
 
     const cell = (cls) => {
       const td = doc.createElement('td');
@@ -162,8 +183,11 @@ export class Screener {
     setText(row.hl, isNum(q?.high) || isNum(q?.low) ? `${formatPrice(q?.high)} / ${formatPrice(q?.low)}` : '\u2014');
 
     if (!q) setText(row.time, rejected ? '' : 'waiting…');
-    else if (q.stale) setText(row.time, `${timeOfDay(q.ts)} \u00b7 last known${isNum(q.age_s) ? `, ${formatAge(q.age_s)} old` : ''}`);
-    else setText(row.time, timeOfDay(q.ts));
+    else if (q.stale) {
+      // The age the server gave, plus the time since it gave it.
+      const age = isNum(q.age_s) ? q.age_s + (Date.now() - q.receivedAt) / 1000 : null;
+      setText(row.time, `${stampOf(q.ts)} \u00b7 last known${age !== null ? `, ${formatAge(age)} old` : ''}`);
+    } else setText(row.time, stampOf(q.ts));
     row.time.title = q?.src ? `source: ${q.src}` : '';
 
     const values = this.#series.values(symbol);
@@ -192,6 +216,19 @@ export class Screener {
     tr.append(td);
     return tr;
   }
+}
+
+/** A small candlestick glyph that marks the symbol as the chart's button. */
+function chartIcon(doc) {
+  const svg = doc.createElementNS(SVG_NS, 'svg');
+  svg.setAttribute('class', 'sym-icon');
+  svg.setAttribute('viewBox', '0 0 12 12');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  const path = doc.createElementNS(SVG_NS, 'path');
+  path.setAttribute('d', 'M3 1v2M3 8v3M2 3h2v5H2zM9 2v3M9 9v2M8 5h2v4H8z');
+  svg.append(path);
+  return svg;
 }
 
 function setText(el, text) {

@@ -1,6 +1,8 @@
 // Per-symbol price series for the sparklines. Two sources:
 //   1. the session's 1-minute candles from GET /api/candles (when the gateway answers 200),
-//      kept current by live ticks (the last candle's close moves; a new minute adds a point);
+//      the same data the candle chart draws (candles.js; an open chart hands its 1-minute
+//      candles and pushed closes over too), kept current by live ticks (the last candle's
+//      close moves; a new minute adds a point);
 //   2. the ticks this page has received, in time buckets that double in width whenever the
 //      series would grow past its point budget (so the whole session fits and the x axis
 //      stays uniform in time).
@@ -8,7 +10,8 @@
 // endpoint) the ticks do.
 // Store and parsing are pure; CandleFetcher does the HTTP.
 
-import { isNum, minuteKey } from './format.js';
+import { bucketStart, fetchCandles, istDate, parseCandleArray } from './candles.js';
+import { isNum } from './format.js';
 
 export const MAX_TICK_POINTS = 240;
 /** Candles start drawing the sparkline once they cover this many minutes. */
@@ -17,20 +20,14 @@ const FIRST_BUCKET_MS = 1000;
 
 /** Candles from the endpoint's JSON (`[{t, open, high, low, close, volume}]`, newest last) → points, or null. */
 export function parseCandles(json) {
-  if (!Array.isArray(json)) return null;
-  const points = [];
-  for (const c of json) {
-    if (!c || typeof c !== 'object' || !isNum(c.close)) continue;
-    const k = minuteKey(c.t);
-    if (k === null) continue;
-    if (points.length > 0 && points[points.length - 1].k >= k) continue;
-    points.push({ k, v: c.close });
-  }
-  return points;
+  return toPoints(parseCandleArray(json));
 }
 
+/** Parsed candles (candles.js) → sparkline points `{ k: start ms, v: close }`. */
+const toPoints = (candles) => candles?.map((c) => ({ k: c.t, v: c.close })) ?? null;
+
 export class SeriesStore {
-  /** symbol → { candles: points | null, bucketMs, ticks: points } */
+  /** symbol → { candles: points | null, date: IST day of the candles, bucketMs, ticks: points } */
   #series = new Map();
   #maxTickPoints;
 
@@ -41,7 +38,7 @@ export class SeriesStore {
   #entry(symbol) {
     let s = this.#series.get(symbol);
     if (!s) {
-      s = { candles: null, bucketMs: FIRST_BUCKET_MS, ticks: [] };
+      s = { candles: null, date: null, bucketMs: FIRST_BUCKET_MS, ticks: [] };
       this.#series.set(symbol, s);
     }
     return s;
@@ -69,23 +66,55 @@ export class SeriesStore {
     return Boolean(s?.candles) && this.#points(s) === s.candles;
   }
 
-  /** Sets a symbol's candles; false (and nothing changes) when there are none. */
-  setCandles(symbol, points) {
+  /**
+   * Sets a symbol's candles (points, or parsed candles with `full`) of IST day `date` (null: the
+   * day of the last one); false (and nothing changes) when there are none.
+   */
+  setCandles(symbol, points, date = null) {
     if (!Array.isArray(points) || points.length === 0) return false;
-    this.#entry(symbol).candles = points.map((p) => ({ k: p.k, v: p.v }));
+    const s = this.#entry(symbol);
+    s.candles = points.map((p) => ({ k: p.k, v: p.v }));
+    s.date = date ?? istDate(s.candles[s.candles.length - 1].k);
     return true;
   }
 
-  /** Adds a live price; `ts` is the tick's exchange time, `nowMs` the receive time. */
+  /** Sets a symbol's candles from parsed 1-minute candles (candles.js), e.g. the chart's. */
+  setFromCandles(symbol, candles, date) {
+    return this.setCandles(symbol, toPoints(candles), date);
+  }
+
+  /** A closed 1-minute candle pushed by the server: its close is the point for that minute. */
+  closeMinute(symbol, t, close) {
+    const s = this.#series.get(symbol);
+    if (!s?.candles || !isNum(close) || istDate(t) !== s.date) return false;
+    const i = s.candles.findIndex((p) => p.k >= t);
+    if (i < 0) s.candles.push({ k: t, v: close });
+    else if (s.candles[i].k === t) s.candles[i].v = close;
+    else s.candles.splice(i, 0, { k: t, v: close });
+    return true;
+  }
+
+  /**
+   * Adds a live price; `ts` is the tick's exchange time, `nowMs` the receive time. Only live
+   * ticks belong here: a last-known value is no point of the session's line.
+   */
   addTick(symbol, ltp, ts, nowMs) {
     if (!isNum(ltp)) return;
     const s = this.#entry(symbol);
-    if (s.candles) {
-      const last = s.candles[s.candles.length - 1];
-      const k = minuteKey(ts);
-      if (k !== null && !(last && k < last.k)) {
-        if (last && last.k === k) last.v = ltp;
-        else s.candles.push({ k, v: ltp });
+    const at = typeof ts === 'string' ? Date.parse(ts) : Number.NaN;
+    if (s.candles && !Number.isNaN(at)) {
+      if (istDate(at) !== s.date) {
+        // A new session started: the previous one's candles give way to today's ticks (and
+        // to today's candles once they are fetched).
+        s.candles = null;
+        s.date = null;
+      } else {
+        const last = s.candles[s.candles.length - 1];
+        const k = bucketStart(at, 1);
+        if (!(last && k < last.k)) {
+          if (last && last.k === k) last.v = ltp;
+          else s.candles.push({ k, v: ltp });
+        }
       }
     }
     const k = Math.floor(nowMs / s.bucketMs);
@@ -151,8 +180,7 @@ export class CandleFetcher {
     this.#inFlight.add(symbol);
     this.#fetchedAt.set(symbol, now);
     try {
-      const url = `/api/candles?symbol=${encodeURIComponent(symbol)}&interval=1m`;
-      const res = await this.#fetch(url, { headers: { accept: 'application/json' } });
+      const res = await fetchCandles(this.#fetch, symbol, '1m');
       if (res.status === 404 || res.status === 405 || res.status === 501) {
         // This gateway has no candle endpoint (yet): live ticks draw the sparklines.
         this.#absentUntil = Date.now() + ABSENT_RETRY_MS;
@@ -161,8 +189,7 @@ export class CandleFetcher {
       }
       if (res.status !== 200) return;
       this.#known = true;
-      const points = parseCandles(await res.json());
-      if (points && this.#store.setCandles(symbol, points)) this.#onUpdate(symbol);
+      if (res.candles && this.#store.setFromCandles(symbol, res.candles, res.date)) this.#onUpdate(symbol);
     } catch {
       // Network trouble or a malformed body: keep drawing from ticks.
     } finally {

@@ -1,6 +1,7 @@
 //! Keeping data across restarts: saves the hub's last known values every minute and at
 //! shutdown, and writes the day's candles to `candles/YYYY-MM-DD.csv` when the feed stops after
-//! the post-close session (and at shutdown, so a restart mid-day loses nothing on disk).
+//! the post-close session, when the IST day changes, and at shutdown (each write of a day keeps
+//! the file's minutes this run never saw, so a restart mid-day loses nothing on disk).
 
 use crate::candle_store::{CandleStore, DayCandles};
 use crate::candles::ist_day;
@@ -70,17 +71,26 @@ impl Archive {
         self.save_candles().await;
     }
 
-    /// Saves values every minute, and candles whenever the scheduler stops the feed.
+    /// Saves values every minute, and candles whenever the scheduler stops the feed and when
+    /// the IST day changes (a feed left running past midnight, scheduler off, has no close).
     pub async fn run(self, mut run: watch::Receiver<RunPolicy>, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(SAVE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         let mut running = run.borrow().should_run;
+        let today = |clock: &SharedClock| ist_day(clock.now_ms().div_euclid(1000));
+        let mut day = today(&self.clock);
         loop {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                _ = tick.tick() => self.save_values().await,
+                _ = tick.tick() => {
+                    self.save_values().await;
+                    if today(&self.clock) != day {
+                        day = today(&self.clock);
+                        self.save_candles().await;
+                    }
+                }
                 r = run.changed() => {
                     if r.is_err() {
                         break;

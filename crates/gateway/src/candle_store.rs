@@ -45,14 +45,20 @@ impl CandleStore {
         self.dir.join(format!("{day}.csv"))
     }
 
-    /// Writes a day's candles atomically (replacing an earlier write of the same day).
+    /// Writes a day's candles atomically. Rows of the day's file for minutes `rows` does not
+    /// cover are kept (an earlier run of the same day, before a restart, wrote them; the hub of
+    /// this run never saw them); for a minute in both, `rows` wins (it is the same run's newer
+    /// view). Malformed rows of the old file (a torn write) are dropped with a warning.
     pub fn write(&self, day: NaiveDate, rows: &[DayCandles]) -> std::io::Result<PathBuf> {
-        let mut out = Vec::with_capacity(64 * 1024);
-        out.extend_from_slice(HEADER.as_bytes());
-        out.push(b'\n');
+        let path = self.path(day);
+        // (symbol, time, line) of every row to write.
+        let mut lines: Vec<(String, i64, Vec<u8>)> = Vec::new();
+        let mut covered = std::collections::HashSet::new();
         let mut num = itoa::Buffer::new();
         for r in rows {
             for c in &r.candles {
+                covered.insert((r.token, c.t));
+                let mut out = Vec::with_capacity(96);
                 csv_field(&mut out, &r.symbol);
                 out.push(b',');
                 out.extend_from_slice(num.format(r.token).as_bytes());
@@ -65,9 +71,50 @@ impl CandleStore {
                 out.push(b',');
                 out.extend_from_slice(num.format(c.volume).as_bytes());
                 out.push(b'\n');
+                lines.push((r.symbol.clone(), c.t, out));
             }
         }
-        let path = self.path(day);
+        match std::fs::read_to_string(&path) {
+            Ok(old) => {
+                let (old_rows, mut bad) = data_rows(&old);
+                for line in old_rows {
+                    let parsed = parse_row(line).and_then(|r| checked_time(&r).map(|t| (r, t)));
+                    let Some((row, t)) = parsed else {
+                        bad += 1;
+                        continue;
+                    };
+                    if !covered.contains(&(row.1, t)) {
+                        lines.push((row.0, t, format!("{line}\n").into_bytes()));
+                    }
+                }
+                if bad > 0 {
+                    tracing::warn!(path = %path.display(), rows = bad, "skipped malformed rows in a candle file");
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // Unreadable is not the same as empty: replacing it could lose a day.
+            Err(e) => return Err(e),
+        }
+        // Instruments in the order they first appear (the caller's, then the old file's), each
+        // instrument's minutes in time order.
+        let mut rank: std::collections::HashMap<&str, usize> = Default::default();
+        for (symbol, ..) in &lines {
+            let next = rank.len();
+            rank.entry(symbol.as_str()).or_insert(next);
+        }
+        let mut order: Vec<(usize, i64, usize)> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, (symbol, t, _))| (rank[symbol.as_str()], *t, i))
+            .collect();
+        order.sort_unstable();
+        let mut out =
+            Vec::with_capacity(HEADER.len() + 1 + lines.iter().map(|l| l.2.len()).sum::<usize>());
+        out.extend_from_slice(HEADER.as_bytes());
+        out.push(b'\n');
+        for (.., i) in order {
+            out.extend_from_slice(&lines[i].2);
+        }
         persist::write_atomic(&path, &out)?;
         Ok(path)
     }
@@ -79,9 +126,9 @@ impl CandleStore {
         let Ok(text) = std::fs::read_to_string(&path) else {
             return Vec::new();
         };
-        let mut bad = 0usize;
+        let (rows, mut bad) = data_rows(&text);
         let mut out = Vec::new();
-        for line in text.lines().skip(1) {
+        for line in rows {
             let Some(row) = parse_row(line) else {
                 bad += 1;
                 continue;
@@ -141,6 +188,41 @@ fn parse_row(line: &str) -> Option<Row<'_>> {
         [f[2], f[3], f[4], f[5]],
         f[6].parse().ok()?,
     ))
+}
+
+/// The data rows of a file (every line after the header) and how many are torn: the writer
+/// ends every row with a newline, so a last line without one was cut short (whatever it
+/// parses as).
+fn data_rows(text: &str) -> (Vec<&str>, usize) {
+    let mut rows: Vec<&str> = text.split_inclusive('\n').skip(1).collect();
+    let torn = match rows.last() {
+        Some(l) if !l.ends_with('\n') => {
+            rows.pop();
+            1
+        }
+        _ => 0,
+    };
+    let rows = rows
+        .into_iter()
+        .map(|l| l.trim_end_matches(['\n', '\r']))
+        .collect();
+    (rows, torn)
+}
+
+/// The largest price divisor of any segment (CDS: 10^7), for checking decimals whatever the
+/// instrument.
+const MAX_DIVISOR: u32 = 10_000_000;
+
+/// A row's time, if the row is whole (its time and prices parse), for merging without knowing
+/// the instrument's divisor.
+fn checked_time(row: &Row<'_>) -> Option<i64> {
+    let t = chrono::DateTime::parse_from_rfc3339(row.2)
+        .ok()?
+        .timestamp();
+    row.3
+        .iter()
+        .all(|p| parse_price(p, MAX_DIVISOR).is_some())
+        .then_some(t)
 }
 
 fn row_candle(row: &Row<'_>, divisor: u32) -> Option<Candle> {
@@ -261,6 +343,46 @@ mod tests {
                 .read("2026-11-20".parse().unwrap(), 779_521, 100)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_later_write_of_the_day_keeps_the_minutes_it_does_not_have() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CandleStore::new(dir.path());
+        let sbin = |minutes: &[(i64, i64)]| DayCandles {
+            symbol: "NSE:SBIN".into(),
+            token: 779_521,
+            divisor: 100,
+            candles: minutes
+                .iter()
+                .map(|&(m, p)| Candle {
+                    t: T0 + m * 60,
+                    open: p,
+                    high: p,
+                    low: p,
+                    close: p,
+                    volume: 1,
+                })
+                .collect(),
+        };
+        // A run until a restart at minute 2, then the next run from minute 2 on (its view of
+        // minute 2 wins), and a torn row an older writer left.
+        store
+            .write(day(), &[sbin(&[(0, 100), (1, 101), (2, 102)])])
+            .unwrap();
+        let p = store.path(day());
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        text.push_str("NSE:SBIN,779521,2026-11-23T10:25:00+05:30,1,1,1,1,12");
+        std::fs::write(&p, text).unwrap();
+        store.write(day(), &[sbin(&[(2, 200), (3, 203)])]).unwrap();
+        let closes: Vec<(i64, i64)> = store
+            .read(day(), 779_521, 100)
+            .iter()
+            .map(|c| ((c.t - T0) / 60, c.close))
+            .collect();
+        assert_eq!(closes, [(0, 100), (1, 101), (2, 200), (3, 203)]);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.ends_with('\n') && !text.contains("10:25"), "{text}");
     }
 
     #[test]

@@ -109,13 +109,23 @@ impl CandleBook {
         let day = ist_day(t);
         let minute = bucket(t, 1);
         let s = self.series.entry(tick.token).or_default();
-        if s.day != day {
-            // A new IST day: yesterday's minutes were persisted at close; start afresh.
-            *s = Series {
-                day,
-                divisor: tick.divisor,
-                ..Series::default()
-            };
+        let mut rolled = None;
+        if day > s.day {
+            // A new IST day. The old day's last minute closes now (its subscribers get it), and
+            // the old day's minutes stay until the next new day: with no close in between
+            // (scheduler off, DEV_MODE) the backup and `/api/candles?date=` still need them.
+            // Day volume counts afresh.
+            if let Some(c) = s.current.take() {
+                s.closed.push(c);
+                rolled = Some(Closed {
+                    token: tick.token,
+                    divisor: s.divisor,
+                    candle: c,
+                });
+            }
+            s.closed.retain(|c| ist_day(c.t) >= day - 1);
+            s.day = day;
+            s.last_volume = None;
         }
         s.divisor = tick.divisor;
         let volume = match (tick.volume(), s.last_volume) {
@@ -153,8 +163,11 @@ impl CandleBook {
                 })
             }
             None => {
-                s.current = Some(Candle::start(minute, tick.ltp, volume));
-                None
+                // Nothing forming (the timer closed the last minute): a late tick for a closed
+                // minute starts the next one rather than a second candle for the closed one.
+                let after_closed = s.closed.last().map_or(minute, |c| c.t + 60);
+                s.current = Some(Candle::start(minute.max(after_closed), tick.ltp, volume));
+                rolled
             }
         }
     }
@@ -298,17 +311,36 @@ mod tests {
     }
 
     #[test]
-    fn a_new_ist_day_starts_fresh() {
+    fn a_new_ist_day_closes_the_old_one_and_keeps_it_for_a_day() {
         let mut b = CandleBook::new();
         b.on_tick(&tick(T0, 100, 500));
-        b.on_tick(&tick(T0 + 86_400, 200, 10));
+        let closed = b.on_tick(&tick(T0 + 86_400, 200, 10));
+        assert_eq!(
+            closed.map(|c| c.candle.t),
+            Some(T0),
+            "the old day's last minute closes"
+        );
         let s = b.series(1).unwrap();
-        assert!(s.closed.is_empty());
+        assert_eq!(s.closed.iter().map(|c| c.t).collect::<Vec<_>>(), [T0]);
         assert_eq!(
             s.current.unwrap().volume,
             0,
             "the new day's first observation"
         );
+        b.on_tick(&tick(T0 + 2 * 86_400, 300, 1));
+        let kept: Vec<i64> = b.series(1).unwrap().closed.iter().map(|c| c.t).collect();
+        assert_eq!(kept, [T0 + 86_400], "only the day before is kept");
+    }
+
+    #[test]
+    fn a_late_tick_after_the_timer_closed_its_minute_makes_no_second_candle() {
+        let mut b = CandleBook::new();
+        b.on_tick(&tick(T0 + 10, 100, 1));
+        assert_eq!(b.close_due(T0 + 60).len(), 1);
+        // Stamped in the closed minute (exchange time), arriving after its close.
+        b.on_tick(&tick(T0 + 59, 101, 2));
+        let mins: Vec<i64> = b.series(1).unwrap().minutes().iter().map(|c| c.t).collect();
+        assert_eq!(mins, [T0, T0 + 60]);
     }
 
     #[test]

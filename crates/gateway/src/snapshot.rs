@@ -1,7 +1,8 @@
 //! Closed-hours snapshots: when a client subscribes to an instrument feedgate has no value for
 //! while the feed is not streaming (market closed, holiday), fetch one REST quote for it —
 //! batched across clients and instruments, within the broker's rate limit, only with a valid
-//! token — and hand it to the hub, which caches it and delivers it marked as not live.
+//! token (a request made without one waits for a login) — and hand it to the hub, which caches
+//! it and delivers it marked as not live.
 
 use crate::auth::AuthSnapshot;
 use crate::broker::BrokerApi;
@@ -54,13 +55,35 @@ pub async fn run(mut io: SnapshotIo, shutdown: CancellationToken) {
                 },
             }
         }
-        let token = io.token.borrow().clone();
-        let usable = io.auth.borrow().state != crate::auth::AuthState::Expired;
-        let Some(token) = token.filter(|_| usable) else {
+        // Without a usable token the request waits for one (an evening login), still
+        // collecting: the hub asks for each instrument once per not-live period, so dropping
+        // it would leave the clients that asked without a value until the next session. If the
+        // feed goes live meanwhile, the values come from it instead.
+        let token = loop {
+            if *io.feed_live.borrow() {
+                break None;
+            }
+            let usable = io.auth.borrow().state != crate::auth::AuthState::Expired;
+            if let Some(t) = io.token.borrow().clone().filter(|_| usable) {
+                break Some(t);
+            }
             tracing::debug!(
                 instruments = wanted.len(),
-                "no usable token: no closed-hours snapshot"
+                "no usable token: the closed-hours snapshot waits for one"
             );
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                r = io.token.changed() => if r.is_err() { return },
+                r = io.auth.changed() => if r.is_err() { return },
+                r = io.feed_live.changed() => if r.is_err() { return },
+                r = io.requests.recv() => match r {
+                    Some(v) => wanted.extend(v),
+                    None => return,
+                },
+            }
+        };
+        let Some(token) = token else {
             continue;
         };
         let registry = io.registry.borrow().clone();

@@ -81,7 +81,7 @@ macro_rules! asset {
 
 /// Every file of the dashboard. A unit test checks that this list, `index.html` and the
 /// modules' imports agree, so a new module cannot be forgotten here.
-static ASSETS: [Asset; 16] = [
+static ASSETS: [Asset; 19] = [
     asset!("/", "index.html", HTML),
     asset!("/assets/app.css", "app.css", CSS),
     asset!("/assets/favicon.svg", "favicon.svg", SVG),
@@ -89,6 +89,9 @@ static ASSETS: [Asset; 16] = [
     asset!("/assets/js/backoff.js", "js/backoff.js", JS),
     asset!("/assets/js/banner.js", "js/banner.js", JS),
     asset!("/assets/js/banner-model.js", "js/banner-model.js", JS),
+    asset!("/assets/js/candles.js", "js/candles.js", JS),
+    asset!("/assets/js/chart.js", "js/chart.js", JS),
+    asset!("/assets/js/chart-scale.js", "js/chart-scale.js", JS),
     asset!("/assets/js/feed.js", "js/feed.js", JS),
     asset!("/assets/js/format.js", "js/format.js", JS),
     asset!("/assets/js/health.js", "js/health.js", JS),

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   direction, formatAge, formatChange, formatCountdown, formatHours, formatPercent, formatPrice, formatVolume,
-  minuteKey, timeOfDay,
+  timeOfDay,
 } from '../../../web/js/format.js';
 
 test('prices, changes and percentages', () => {
@@ -48,7 +48,4 @@ test('exchange times are read in IST whatever the offset', () => {
   assert.equal(timeOfDay('2026-11-23T04:45:02Z'), '10:15:02');
   assert.equal(timeOfDay('nonsense'), '\u2014');
   assert.equal(timeOfDay(undefined), '\u2014');
-  assert.equal(minuteKey('2026-11-23T10:15:59+05:30'), '2026-11-23T10:15');
-  assert.equal(minuteKey('2026-11-23T04:45:02Z'), '2026-11-23T10:15');
-  assert.equal(minuteKey('bad'), null);
 });

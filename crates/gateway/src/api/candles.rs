@@ -1,6 +1,7 @@
 //! `GET /api/candles?symbol=NSE:SBIN&interval=1m[&date=YYYY-MM-DD]`: session candles as a JSON
-//! array, newest last. Today's come from the hub; earlier days (or today, once the feed stopped
-//! and nothing is in memory after a restart) from the close-of-day backup files.
+//! array, newest last. Today's (and, until the next new day, yesterday's) come from the hub;
+//! earlier days (or any day with nothing in memory, e.g. after a restart) from the close-of-day
+//! backup files.
 
 use crate::api::{ApiError, AppState};
 use crate::candles::{aggregate, ist_day};
@@ -9,7 +10,7 @@ use crate::protocol::request::CandleInterval;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -51,10 +52,11 @@ pub async fn candles(
 
     let mut day = date.unwrap_or(today);
     let mut minutes = Vec::new();
-    if day == today
-        && let Some((_, m)) = app.hub().candles(inst.token).await?
-    {
-        minutes = m;
+    // The hub holds today's minutes and, until the next new day, yesterday's: only the asked
+    // day's count (before the first tick of a new day its series is still the old day's).
+    if let Some((_, m)) = app.hub().candles(inst.token).await? {
+        let want = date_to_day(day);
+        minutes = m.into_iter().filter(|c| ist_day(c.t) == want).collect();
     }
     if minutes.is_empty() {
         let (token, divisor) = (inst.token, inst.divisor);
@@ -92,6 +94,11 @@ pub async fn candles(
         resp.headers_mut().insert("x-candles-date", v);
     }
     Ok(resp)
+}
+
+/// Days since the Unix epoch of a date (the inverse of [`day_to_date`]).
+fn date_to_day(date: NaiveDate) -> i64 {
+    i64::from(date.num_days_from_ce()) - 719_163
 }
 
 fn day_to_date(day: i64) -> NaiveDate {

@@ -213,7 +213,10 @@ impl HubCore {
                     *tick
                 }
             };
-            let closed = if entry.is_some() || self.watchlist.contains_key(&token) {
+            // A REST quote while the feed is not live is a closed-hours snapshot: the last
+            // price of an earlier session, not a trade now, so it makes no candle.
+            let snapshot = tick.src == crate::tick::Source::Rest && !live.feed_live;
+            let closed = if !snapshot && (entry.is_some() || self.watchlist.contains_key(&token)) {
                 self.candles.on_tick(tick)
             } else {
                 None

@@ -108,12 +108,11 @@ impl HubTask {
     }
 
     /// Time until just after the next wall-clock minute boundary (a little grace lets the
-    /// last ticks of the minute arrive first).
+    /// last ticks of the minute arrive first). The loop recomputes this after every event, so
+    /// it counts from the last close instant (boundary + grace), not from the last boundary:
+    /// an event inside a minute's grace must not push that minute's close a minute later.
     fn next_minute_close(&self) -> std::time::Duration {
-        const GRACE_MS: i64 = 500;
-        let now = self.clock.now_ms();
-        let next = (now.div_euclid(60_000) + 1) * 60_000 + GRACE_MS;
-        std::time::Duration::from_millis(u64::try_from(next - now).unwrap_or(60_000))
+        until_minute_close(self.clock.now_ms())
     }
 
     fn liveness(&self) -> Liveness {
@@ -221,5 +220,42 @@ impl HubTask {
         self.stats
             .instruments_subscribed
             .store(self.core.subscribed_instruments(), Ordering::Relaxed);
+    }
+}
+
+/// Grace after a minute boundary before the minute's candles close.
+const CLOSE_GRACE_MS: i64 = 500;
+
+/// From `now_ms` to the next minute close (a boundary plus [`CLOSE_GRACE_MS`]).
+fn until_minute_close(now_ms: i64) -> std::time::Duration {
+    let next = ((now_ms - CLOSE_GRACE_MS).div_euclid(60_000) + 1) * 60_000 + CLOSE_GRACE_MS;
+    std::time::Duration::from_millis(u64::try_from(next - now_ms).unwrap_or(60_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minute_closes_come_half_a_second_after_each_boundary() {
+        // 2026-11-23 16:05:00 IST.
+        let b = 1_795_430_100_000;
+        for (now, until_ms) in [
+            (b - 30_000, 30_500),
+            (b - 1, 501),
+            // Inside the grace: this minute's close, not the next one's.
+            (b, 500),
+            (b + 200, 300),
+            (b + 499, 1),
+            (b + 500, 60_000),
+            (b + 501, 59_999),
+        ] {
+            assert_eq!(
+                until_minute_close(now),
+                std::time::Duration::from_millis(until_ms),
+                "{}",
+                now - b
+            );
+        }
     }
 }

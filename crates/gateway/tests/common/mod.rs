@@ -122,6 +122,12 @@ impl EnvBuilder {
         self
     }
 
+    /// Starts the gateway's wall clock at `t`.
+    pub fn start_at_utc(mut self, t: DateTime<Utc>) -> Self {
+        self.start_at = t;
+        self
+    }
+
     /// Reuse a data directory (to test restarts).
     pub fn data_dir(mut self, d: tempfile::TempDir) -> Self {
         self.data_dir = Some(d);
@@ -382,6 +388,26 @@ impl Env {
     pub async fn shutdown(mut self) {
         self.stop_gateway().await;
         self.sim_shutdown.cancel();
+    }
+
+    /// Stops the gateway gracefully (it saves what it keeps across restarts) and the
+    /// simulator, and hands back the data directory for a restart on it.
+    pub async fn into_data_dir(mut self) -> tempfile::TempDir {
+        self.stop_gateway().await;
+        self.sim_shutdown.cancel();
+        self.data_dir
+    }
+
+    /// Stops the gateway the way a crash would, as far as its files are concerned: every task
+    /// is cancelled without the save `Gateway::shutdown` does first. Hands back the data
+    /// directory.
+    pub async fn crash(mut self) -> tempfile::TempDir {
+        if let Some(gw) = self.gw.take() {
+            gw.shutdown_token().cancel();
+            drop(gw);
+        }
+        self.sim_shutdown.cancel();
+        self.data_dir
     }
 }
 
