@@ -10,44 +10,24 @@
 
 mod common;
 
-use common::{Env, EnvBuilder, TokenSetup, WsClient, wait_until};
+use common::{
+    Capture, Env, EnvBuilder, LoginChecks, SIM_USER, TokenSetup, WsClient, assert_no_secret,
+    auth_section, auth_state, drop_in_token_file, everything_the_binary_may_log, header,
+    kite_redirect_params, let_time_pass, location, login, next_matching, next_tick_from, query_map,
+    served_bodies, state_in, stored_token, stored_token_file, token_path, wait_auth, wait_until,
+};
 use feedgate_sim::Fault;
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// The simulator's API secret (DESIGN.md §7): must never be logged or served.
 const API_SECRET: &str = "feedgate-sim-secret";
-const SIM_USER: &str = "FG0001";
 const S5: Duration = Duration::from_secs(5);
 const S30: Duration = Duration::from_secs(30);
 
 // ----------------------------------------------------------------------------------------------
 // Helpers
-
-/// Lets `d` of paused time pass with every task running (the runtime advances from timer to
-/// timer). Used only to show that something does *not* happen within a period.
-async fn let_time_pass(d: Duration) {
-    tokio::time::sleep(d).await;
-}
-
-async fn auth_section(env: &Env) -> Value {
-    env.get_json("/api/system/health/auth").await
-}
-
-async fn auth_state(env: &Env) -> String {
-    auth_section(env).await["state"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-async fn wait_auth(env: &Env, want: &str, deadline: Duration) -> bool {
-    wait_until(deadline, || async { auth_state(env).await == want }).await
-}
 
 /// Every ticker upgrade the simulator saw, accepted or refused.
 fn upgrade_attempts(env: &Env) -> u64 {
@@ -69,189 +49,6 @@ async fn subscribed_client(env: &Env, symbols: &[&str]) -> (WsClient, Value) {
     (c, status)
 }
 
-/// The next message satisfying `pred` within `deadline` (others are skipped).
-async fn next_matching(
-    c: &mut WsClient,
-    deadline: Duration,
-    mut pred: impl FnMut(&Value) -> bool,
-) -> Option<Value> {
-    let end = Instant::now() + deadline;
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        let v = c.next_within(left).await?;
-        if v["type"] == "close" {
-            panic!("the gateway closed the client: {v}");
-        }
-        if pred(&v) {
-            return Some(v);
-        }
-    }
-}
-
-/// The next `ticker` whose source is `src` (`ws` or `rest`).
-async fn next_tick_from(c: &mut WsClient, src: &str, deadline: Duration) -> Option<Value> {
-    next_matching(c, deadline, |v| {
-        v["type"] == "ticker" && v["data"]["src"] == src
-    })
-    .await
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .expect("a Location header")
-        .to_string()
-}
-
-fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn query_map(u: &url::Url) -> HashMap<String, String> {
-    u.query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-fn html_unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-}
-
-/// The value of `attr="…"` inside one tag's text.
-fn attr(tag: &str, attr: &str) -> Option<String> {
-    let key = format!("{attr}=\"");
-    let start = tag.find(&key)? + key.len();
-    let len = tag[start..].find('"')?;
-    Some(html_unescape(&tag[start..start + len]))
-}
-
-/// A page's one `<form>`: its method, action and its inputs' (name, value) pairs, the way a
-/// browser would submit them.
-fn parse_form(html: &str) -> (String, String, Vec<(String, String)>) {
-    let start = html.find("<form").expect("a <form> on the login page");
-    let end = html[start..].find("</form>").expect("</form>") + start;
-    let form = &html[start..end];
-    let open = &form[..form.find('>').expect("form tag end")];
-    let method = attr(open, "method").unwrap_or_else(|| "get".into());
-    let action = attr(open, "action").expect("form action");
-    let mut fields = Vec::new();
-    let mut rest = form;
-    while let Some(i) = rest.find("<input") {
-        let tag_end = rest[i..].find('>').expect("input tag end") + i;
-        let tag = &rest[i..tag_end];
-        if let Some(name) = attr(tag, "name") {
-            fields.push((name, attr(tag, "value").unwrap_or_default()));
-        }
-        rest = &rest[tag_end..];
-    }
-    (method, action, fields)
-}
-
-/// What one login through the simulator's page produced.
-#[derive(Debug)]
-struct Login {
-    state: String,
-    request_token: String,
-    /// The callback URL the simulator redirected the browser to.
-    callback: String,
-}
-
-/// Logs in the way a person does, following every redirect by hand and checking each step:
-/// `/api/login` → the simulator's login page → submit its form → the gateway's callback → `/`.
-async fn login(env: &Env) -> Login {
-    // 1. The gateway sends the browser to the broker's login page with a one-time state.
-    let r = env
-        .http
-        .get(format!("{}/api/login", env.base()))
-        .send()
-        .await
-        .expect("GET /api/login");
-    assert_eq!(r.status(), 302, "/api/login redirects");
-    assert_eq!(header(&r, "cache-control"), "no-store");
-    let page_url = url::Url::parse(&location(&r)).expect("absolute login URL");
-    assert_eq!(
-        page_url.as_str().split('?').next(),
-        Some(format!("{}/connect/login", env.sim.base_url()).as_str()),
-        "KITE_LOGIN_URL is used"
-    );
-    let q = query_map(&page_url);
-    assert_eq!(q.get("v").map(String::as_str), Some("3"));
-    assert_eq!(q.get("api_key").map(String::as_str), Some("feedgate-sim"));
-    let redirect_params = q.get("redirect_params").expect("redirect_params");
-    let state = url::form_urlencoded::parse(redirect_params.as_bytes())
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .expect("a state in redirect_params");
-    assert!(state.len() >= 16, "an unguessable state: {state}");
-
-    // 2. The login page: an HTML form with the user id pre-filled.
-    let r = env
-        .http
-        .get(page_url.clone())
-        .send()
-        .await
-        .expect("GET login page");
-    assert_eq!(r.status(), 200, "login page");
-    let html = r.text().await.expect("login page body");
-    let (method, action, fields) = parse_form(&html);
-    assert_eq!(method.to_ascii_lowercase(), "post");
-    assert!(
-        fields.iter().any(|(k, v)| k == "user_id" && v == SIM_USER),
-        "user id pre-filled: {fields:?}"
-    );
-
-    // 3. Submitting it sends the browser to the gateway's callback with a request token.
-    let target = page_url.join(&action).expect("form action URL");
-    let r = env
-        .http
-        .post(target)
-        .form(&fields)
-        .send()
-        .await
-        .expect("POST login form");
-    assert_eq!(r.status(), 302, "the login form redirects");
-    let callback = url::Url::parse(&location(&r)).expect("absolute callback URL");
-    assert_eq!(
-        callback.as_str().split('?').next(),
-        Some(format!("{}/api/auth/callback", env.base()).as_str())
-    );
-    let cq = query_map(&callback);
-    assert_eq!(cq.get("status").map(String::as_str), Some("success"));
-    assert_eq!(cq.get("state"), Some(&state), "the state comes back");
-    let request_token = cq.get("request_token").cloned().expect("request_token");
-
-    // 4. The callback exchanges it, stores the access token and sends the browser home.
-    let r = env
-        .http
-        .get(callback.clone())
-        .send()
-        .await
-        .expect("GET callback");
-    let status = r.status();
-    if status != 302 {
-        panic!(
-            "callback answered {status}: {}",
-            r.text().await.unwrap_or_default()
-        );
-    }
-    assert_eq!(location(&r), "/");
-    assert_eq!(header(&r, "cache-control"), "no-store");
-    Login {
-        state,
-        request_token,
-        callback: callback.to_string(),
-    }
-}
-
 /// A fresh, valid request token from the simulator's login form, as a browser would get it,
 /// without going through `/api/login` (so it carries whatever `redirect_params` we choose).
 async fn sim_request_token(env: &Env) -> String {
@@ -271,24 +68,6 @@ async fn sim_request_token(env: &Env) -> String {
     query_map(&u)
         .remove("request_token")
         .expect("request_token")
-}
-
-fn token_path(env: &Env) -> std::path::PathBuf {
-    env.data_dir.path().join("kite_token.json")
-}
-
-/// The access token in the token file (JSON as written by the gateway).
-fn stored_token(env: &Env) -> Option<String> {
-    let text = std::fs::read_to_string(token_path(env)).ok()?;
-    let v: Value = serde_json::from_str(&text).expect("token file is JSON");
-    v["access_token"].as_str().map(str::to_string)
-}
-
-/// Replaces the token file the way a script would: write a temporary file, rename it over.
-fn drop_in_token_file(env: &Env, contents: &str) {
-    let tmp = env.data_dir.path().join("kite_token.json.new");
-    std::fs::write(&tmp, contents).expect("write token file");
-    std::fs::rename(&tmp, token_path(env)).expect("rename token file");
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -347,8 +126,8 @@ async fn login_through_the_simulator_page_makes_the_feed_live() {
     let (mut c, _) = subscribed_client(&env, &["NSE:SBIN"]).await;
     assert!(wait_auth(&env, "required", S5).await);
 
-    let l = login(&env).await;
-    assert!(!l.request_token.is_empty() && !l.state.is_empty());
+    let l = login(&env, LoginChecks::Browser).await;
+    assert!(!l.code.is_empty() && !l.state.is_empty());
 
     assert!(
         wait_auth(&env, "valid", S5).await,
@@ -384,8 +163,7 @@ async fn login_through_the_simulator_page_makes_the_feed_live() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(meta.permissions().mode() & 0o777, 0o600, "token file mode");
     }
-    let file: Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+    let file = stored_token_file(&env).expect("read");
     assert_eq!(file["broker"], "kite");
     assert_eq!(file["user_id"], SIM_USER);
     let token = file["access_token"].as_str().expect("access_token");
@@ -465,7 +243,7 @@ async fn an_expired_token_stops_attempts_until_a_new_login() {
     );
 
     // A new login brings it back, same process.
-    login(&env).await;
+    login(&env, LoginChecks::Browser).await;
     assert!(wait_auth(&env, "valid", S5).await);
     let t1 = Instant::now();
     assert!(
@@ -501,7 +279,7 @@ async fn a_token_file_dropped_in_is_picked_up_and_used() {
     // The old token is dead at the broker (the open socket keeps streaming, as on Kite), and a
     // script drops a fresh one in as JSON: only a reconnect with the *new* token is accepted.
     env.fault(Fault::ExpireToken);
-    let fresh = env.sim.mint_access_token();
+    let fresh = env.mint_token();
     drop_in_token_file(
         &env,
         &json!({"broker": "kite", "access_token": fresh}).to_string(),
@@ -527,7 +305,7 @@ async fn a_token_file_dropped_in_is_picked_up_and_used() {
 
     // Again, as a bare token line.
     env.fault(Fault::ExpireToken);
-    let fresher = env.sim.mint_access_token();
+    let fresher = env.mint_token();
     drop_in_token_file(&env, &format!("{fresher}\n"));
     assert!(
         wait_until(S30, || async { env.sim_state().upgrades.accepted == 3 }).await,
@@ -670,12 +448,7 @@ async fn refused_websocket_falls_back_to_rest_and_comes_back() {
 
 /// Asserts a callback answer is an error page that changes nothing.
 async fn assert_rejected_callback(env: &Env, query: &str, want_status: u16, what: &str) {
-    let r = env
-        .http
-        .get(format!("{}/api/auth/callback?{query}", env.base()))
-        .send()
-        .await
-        .expect("GET callback");
+    let r = env.get(&format!("/api/auth/callback?{query}")).await;
     assert_eq!(r.status().as_u16(), want_status, "{what}");
     assert!(
         r.headers().get(reqwest::header::LOCATION).is_none(),
@@ -727,23 +500,7 @@ async fn forged_callbacks_are_rejected_and_change_nothing() {
     .await;
 
     // A state the gateway issued, but the broker says the login was cancelled.
-    let issued = |env: &Env| {
-        let http = env.http.clone();
-        let base = env.base();
-        async move {
-            let r = http
-                .get(format!("{base}/api/login"))
-                .send()
-                .await
-                .expect("GET /api/login");
-            let u = url::Url::parse(&location(&r)).expect("login URL");
-            let params = query_map(&u).remove("redirect_params").expect("params");
-            url::form_urlencoded::parse(params.as_bytes())
-                .find(|(k, _)| k == "state")
-                .map(|(_, v)| v.into_owned())
-                .expect("state")
-        }
-    };
+    let issued = |env| async move { state_in(&kite_redirect_params(env).await).expect("state") };
     let state = issued(&env).await;
     assert_rejected_callback(
         &env,
@@ -785,7 +542,7 @@ async fn forged_callbacks_are_rejected_and_change_nothing() {
     assert_eq!(env.health().await["priority_status"], "AUTH_REQUIRED");
 
     // A real login works after all that, once; replaying its callback is refused.
-    let l = login(&env).await;
+    let l = login(&env, LoginChecks::Browser).await;
     assert!(wait_auth(&env, "valid", S5).await);
     let stored = stored_token(&env).expect("token stored");
     let file_before = std::fs::read_to_string(token_path(&env)).expect("token file");
@@ -824,12 +581,7 @@ async fn forged_callbacks_are_rejected_and_change_nothing() {
 // 7. On-demand verification
 
 async fn verify(env: &Env) -> Value {
-    let r = env
-        .http
-        .post(format!("{}/api/system/health/auth/verify", env.base()))
-        .send()
-        .await
-        .expect("POST verify");
+    let r = env.post("/api/system/health/auth/verify").await;
     assert_eq!(r.status(), 200);
     r.json().await.expect("JSON")
 }
@@ -874,72 +626,13 @@ async fn verify_checks_the_token_now_and_updates_the_state() {
 // ----------------------------------------------------------------------------------------------
 // 8. No secret in logs or JSON
 
-/// Everything logged, at every level, by every crate (tracing and `log` records both, as the
-/// binary's subscriber does).
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Capture {
-    fn text(&self) -> String {
-        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-/// Fails if any secret appears in `text`, showing the offending line with the secret masked.
-fn assert_no_secret(text: &str, secrets: &[String], what: &str) {
-    for s in secrets {
-        if let Some(line) = text.lines().find(|l| l.contains(s.as_str())) {
-            panic!(
-                "{what} contains a secret: {}",
-                line.replace(s.as_str(), "<SECRET>")
-            );
-        }
-    }
-}
-
-/// The most verbose filter `feedgate serve` can run with (`FEEDGATE_LOG=trace`): every level of
-/// every crate, minus the directives the binary always adds for targets that print credentials.
-fn everything_the_binary_may_log() -> tracing_subscriber::EnvFilter {
-    let mut f = tracing_subscriber::EnvFilter::new("trace");
-    for d in feedgate_gateway::secret::SECRET_LOG_DIRECTIVES {
-        f = f.add_directive(d.parse().expect("a valid directive"));
-    }
-    f
-}
-
 #[tokio::test(start_paused = true)]
 async fn no_secret_or_token_is_ever_logged_or_served() {
+    // Everything logged, at every level, by every crate (tracing and `log` records both, as the
+    // binary's subscriber does). Global, so nothing on any thread escapes.
     let capture = Capture::default();
-    // Global (the binary installs a global subscriber too), so nothing on any thread escapes;
-    // `try_init` also forwards `log` records (tungstenite, reqwest), as `feedgate serve` does.
-    tracing_subscriber::fmt()
-        .with_env_filter(everything_the_binary_may_log())
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .try_init()
+    capture
+        .install(everything_the_binary_may_log())
         .expect("the only test that installs a subscriber");
 
     let env = EnvBuilder::new()
@@ -952,23 +645,17 @@ async fn no_secret_or_token_is_ever_logged_or_served() {
     let mut secrets: Vec<String> = vec![API_SECRET.to_string()];
     secrets.extend(env.minted_token.clone());
     let mut bodies: Vec<String> = Vec::new();
-    let snapshot_bodies = |env: &Env| {
-        let http = env.http.clone();
-        let base = env.base();
-        async move {
-            let mut out = Vec::new();
-            for path in [
+    let snapshot_bodies = |env| {
+        served_bodies(
+            env,
+            &[
                 "/api/system/health",
                 "/api/system/health/auth",
                 "/api/system/health/feed",
                 "/api/websocket/status",
                 "/metrics",
-            ] {
-                let r = http.get(format!("{base}{path}")).send().await.expect("GET");
-                out.push(r.text().await.expect("body"));
-            }
-            out
-        }
+            ],
+        )
     };
 
     let (mut c, _) = subscribed_client(&env, &["NSE:SBIN"]).await;
@@ -977,8 +664,8 @@ async fn no_secret_or_token_is_ever_logged_or_served() {
     bodies.extend(snapshot_bodies(&env).await);
 
     // A login (request token + new access token).
-    let l = login(&env).await;
-    secrets.push(l.request_token.clone());
+    let l = login(&env, LoginChecks::Browser).await;
+    secrets.push(l.code.clone());
     assert!(wait_auth(&env, "valid", S5).await);
     secrets.extend(stored_token(&env));
     assert!(
@@ -989,7 +676,7 @@ async fn no_secret_or_token_is_ever_logged_or_served() {
     bodies.extend(snapshot_bodies(&env).await);
 
     // A token dropped into the file.
-    let dropped = env.sim.mint_access_token();
+    let dropped = env.mint_token();
     secrets.push(dropped.clone());
     let accepted = env.sim_state().upgrades.accepted;
     drop_in_token_file(&env, &dropped);
@@ -1021,32 +708,16 @@ async fn no_secret_or_token_is_ever_logged_or_served() {
         format!("status=success&request_token={rt}"),
         format!("status=success&request_token={rt}&state=forged"),
     ] {
-        let r = env
-            .http
-            .get(format!("{}/api/auth/callback?{q}", env.base()))
-            .send()
-            .await
-            .expect("callback");
+        let r = env.get(&format!("/api/auth/callback?{q}")).await;
         bodies.push(r.text().await.expect("body"));
     }
     // A failed exchange (the error comes back from the broker).
+    let params = kite_redirect_params(&env).await;
     let r = env
-        .http
-        .get(format!("{}/api/login", env.base()))
-        .send()
-        .await
-        .expect("login");
-    let u = url::Url::parse(&location(&r)).expect("url");
-    let params = query_map(&u).remove("redirect_params").expect("params");
-    let r = env
-        .http
-        .get(format!(
-            "{}/api/auth/callback?status=success&request_token={rt}x&{params}",
-            env.base()
+        .get(&format!(
+            "/api/auth/callback?status=success&request_token={rt}x&{params}"
         ))
-        .send()
-        .await
-        .expect("callback");
+        .await;
     assert_eq!(r.status(), 502);
     bodies.push(r.text().await.expect("body"));
 
@@ -1136,7 +807,7 @@ async fn the_pre_market_check_finds_an_expired_token_before_the_feed_starts() {
     eprintln!("pre-market: expiry found at {found_at}");
 
     // The morning login: the feed starts with the new token at once.
-    login(&env).await;
+    login(&env, LoginChecks::Browser).await;
     assert!(wait_auth(&env, "valid", S5).await);
     assert!(
         wait_until(S30, || async { env.sim_state().upgrades.accepted == 1 }).await,

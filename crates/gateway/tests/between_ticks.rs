@@ -20,7 +20,10 @@
 mod common;
 
 use chrono::{DateTime, FixedOffset, Timelike, Utc};
-use common::{Env, EnvBuilder, TokenSetup, WsClient, wait_until};
+use common::{
+    Capture, Env, EnvBuilder, TokenSetup, WAIT, WsClient, client, drop_in_token_file, next_tick,
+    wait_until,
+};
 use feedgate_gateway::candle_store::{CandleStore, DayCandles};
 use feedgate_gateway::candles::Candle;
 use feedgate_gateway::instruments::{Instrument, InstrumentSpec, Registry};
@@ -32,7 +35,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tempfile::TempDir;
 use tokio::time::Instant;
@@ -45,9 +48,6 @@ const SBIN_TOKEN: u32 = 779_521;
 /// Monday evening, market closed.
 const NIGHT: &str = "2026-11-23T21:00:00+05:30";
 
-/// Generous bound for anything that should happen at once (paused time: costs nothing).
-const WAIT: Duration = Duration::from_secs(5);
-
 const CSV_HEADER: &str = "symbol,token,time,open,high,low,close,volume";
 
 // ---------------------------------------------------------------------------------------------
@@ -56,14 +56,6 @@ const CSV_HEADER: &str = "symbol,token,time,open,high,low,close,volume";
 
 fn ist(s: &str) -> DateTime<FixedOffset> {
     DateTime::parse_from_rfc3339(s).unwrap()
-}
-
-/// A connected client that has read its initial `connection_status`.
-async fn client(env: &Env) -> WsClient {
-    let mut c = env.client().await;
-    let first = c.next_within(WAIT).await.expect("a first message");
-    assert_eq!(first["type"], "connection_status", "{first}");
-    c
 }
 
 /// Subscribes (`quote` mode, candles if asked) and returns the ack.
@@ -76,18 +68,6 @@ async fn subscribe(c: &mut WsClient, symbols: &[&str], candles: Option<&str>) ->
     let ack = c.next_of("ack", WAIT).await.expect("subscribe ack");
     assert_eq!(ack["count"], symbols.len(), "{ack}");
     ack
-}
-
-/// The next `ticker` for `symbol` (other messages skipped) within `deadline`.
-async fn next_tick(c: &mut WsClient, symbol: &str, deadline: Duration) -> Option<Value> {
-    let end = Instant::now() + deadline;
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        let v = c.next_of("ticker", left).await?;
-        if v["data"]["symbol"] == symbol {
-            return Some(v);
-        }
-    }
 }
 
 /// The first ticker of each symbol, in any order, within `deadline`.
@@ -117,12 +97,7 @@ async fn quotes(env: &Env, symbols: &[&str]) -> Value {
 
 /// `/api/candles?{query}`: the array and the `x-candles-date` header.
 async fn candles_api(env: &Env, query: &str) -> (Vec<Value>, String) {
-    let resp = env
-        .http
-        .get(format!("{}/api/candles?{query}", env.base()))
-        .send()
-        .await
-        .unwrap();
+    let resp = env.get(&format!("/api/candles?{query}")).await;
     assert_eq!(resp.status(), 200, "{query}");
     let date = resp.headers()["x-candles-date"]
         .to_str()
@@ -305,50 +280,9 @@ fn log_capture() -> &'static Capture {
     static CAPTURE: OnceLock<Capture> = OnceLock::new();
     CAPTURE.get_or_init(|| {
         let c = Capture::default();
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-            .with_writer(c.clone())
-            .with_ansi(false)
-            .try_init();
+        let _ = c.install(tracing_subscriber::EnvFilter::new("info"));
         c
     })
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Capture {
-    /// Logged lines that mention `needle`.
-    fn lines_with(&self, needle: &str) -> Vec<String> {
-        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -597,10 +531,8 @@ async fn a_snapshot_asked_for_before_the_evening_login_comes_after_it() {
 
     // The evening login (here a token dropped into the token file; the browser login ends the
     // same way).
-    let tmp = env.data_dir.path().join("kite_token.json.new");
     let token = json!({"broker": "kite", "access_token": env.mint_token()});
-    std::fs::write(&tmp, token.to_string()).unwrap();
-    std::fs::rename(&tmp, env.data_dir.path().join("kite_token.json")).unwrap();
+    drop_in_token_file(&env, &token.to_string());
     assert!(wait_until(Duration::from_secs(10), auth_is("valid")).await);
     let got = first_ticks(&mut a, &[SBIN, INFY], Duration::from_secs(5)).await;
     for (sym, t) in &got {

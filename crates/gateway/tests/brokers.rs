@@ -13,17 +13,20 @@
 
 mod common;
 
-use common::{Broker, Env, EnvBuilder, WsClient, wait_until};
+use common::{
+    Broker, Capture, Env, EnvBuilder, LoginChecks, WAIT, WsClient, assert_no_secret, auth_state,
+    client, everything_the_binary_may_log, let_time_pass, login, next_matching, next_tick,
+    next_tick_from, served_bodies, sim_until, stored_token, stored_token_file, subscribe,
+    tick_after, token_path, wait_auth, wait_until,
+};
 use feedgate_gateway::upstream::FeedEvent;
 use feedgate_gateway::upstream::state::Disconnect;
 use feedgate_sim::Fault;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Generous bound for anything that should happen at once (paused time: costs nothing).
-const WAIT: Duration = Duration::from_secs(5);
 const S30: Duration = Duration::from_secs(30);
 
 /// Runs a scenario once per broker, as `<scenario>::kite` and `<scenario>::fyers`.
@@ -61,66 +64,6 @@ async fn env(broker: Broker) -> Env {
     EnvBuilder::new().broker(broker).start().await
 }
 
-/// A connected client that has read its initial `connection_status`.
-async fn client(env: &Env) -> WsClient {
-    let mut c = env.client().await;
-    let first = c.next_within(WAIT).await.expect("a first message");
-    assert_eq!(first["type"], "connection_status", "{first}");
-    c
-}
-
-/// Sends a subscribe and returns its ack.
-async fn subscribe(c: &mut WsClient, symbols: &[&str], mode: &str) -> Value {
-    c.send(json!({"action": "subscribe", "symbols": symbols, "mode": mode}))
-        .await;
-    let ack = c.next_of("ack", WAIT).await.expect("subscribe ack");
-    assert_eq!(ack["action"], "subscribe", "{ack}");
-    ack
-}
-
-/// The next message satisfying `pred` within `deadline` (others are skipped).
-async fn next_matching(
-    c: &mut WsClient,
-    deadline: Duration,
-    mut pred: impl FnMut(&Value) -> bool,
-) -> Option<Value> {
-    let end = Instant::now() + deadline;
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        let v = c.next_within(left).await?;
-        assert_ne!(v["type"], "close", "the gateway closed the client: {v}");
-        if pred(&v) {
-            return Some(v);
-        }
-    }
-}
-
-/// The next `ticker` for `symbol` within `deadline`.
-async fn next_tick(c: &mut WsClient, symbol: &str, deadline: Duration) -> Option<Value> {
-    next_matching(c, deadline, |v| {
-        v["type"] == "ticker" && v["data"]["symbol"] == symbol
-    })
-    .await
-}
-
-/// The next `ticker` (any symbol) from `src` within `deadline`.
-async fn next_tick_from(c: &mut WsClient, src: &str, deadline: Duration) -> Option<Value> {
-    next_matching(c, deadline, |v| {
-        v["type"] == "ticker" && v["data"]["src"] == src
-    })
-    .await
-}
-
-/// The first `ticker` for `symbol` that arrives at or after `at`.
-async fn tick_after(c: &mut WsClient, symbol: &str, at: Instant) -> Value {
-    loop {
-        let t = next_tick(c, symbol, WAIT).await.expect("ticks");
-        if Instant::now() >= at {
-            return t;
-        }
-    }
-}
-
 /// Waits for a tick of `symbol` whose price or volume differs from the first one seen, i.e.
 /// a real market update that just arrived.
 async fn fresh_update(c: &mut WsClient, symbol: &str) -> Value {
@@ -133,22 +76,6 @@ async fn fresh_update(c: &mut WsClient, symbol: &str) -> Value {
             return t;
         }
     }
-}
-
-/// Lets `d` of paused time pass with every task running.
-async fn let_time_pass(d: Duration) {
-    tokio::time::sleep(d).await;
-}
-
-async fn auth_state(env: &Env) -> String {
-    env.get_json("/api/system/health/auth").await["state"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-async fn wait_auth(env: &Env, want: &str, deadline: Duration) -> bool {
-    wait_until(deadline, || async { auth_state(env).await == want }).await
 }
 
 /// Waits until the simulator shows exactly one broker socket subscribed to `want`.
@@ -197,129 +124,6 @@ fn keys(v: &Value) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     key_paths(v, "", &mut out);
     out
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .expect("a Location header")
-        .to_string()
-}
-
-fn query_map(u: &url::Url) -> HashMap<String, String> {
-    u.query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-fn html_unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-}
-
-fn attr(tag: &str, attr: &str) -> Option<String> {
-    let key = format!("{attr}=\"");
-    let start = tag.find(&key)? + key.len();
-    let len = tag[start..].find('"')?;
-    Some(html_unescape(&tag[start..start + len]))
-}
-
-/// A page's one `<form>`: its action and its inputs' (name, value) pairs.
-fn parse_form(html: &str) -> (String, Vec<(String, String)>) {
-    let start = html.find("<form").expect("a <form> on the login page");
-    let end = html[start..].find("</form>").expect("</form>") + start;
-    let form = &html[start..end];
-    let open = &form[..form.find('>').expect("form tag end")];
-    let action = attr(open, "action").expect("form action");
-    let mut fields = Vec::new();
-    let mut rest = form;
-    while let Some(i) = rest.find("<input") {
-        let tag_end = rest[i..].find('>').expect("input tag end") + i;
-        let tag = &rest[i..tag_end];
-        if let Some(name) = attr(tag, "name") {
-            fields.push((name, attr(tag, "value").unwrap_or_default()));
-        }
-        rest = &rest[tag_end..];
-    }
-    (action, fields)
-}
-
-/// Logs in the way a person does, with either broker's flow: `/api/login` → the simulator's
-/// login page (Kite `/connect/login`, Fyers `/api/v3/generate-authcode`) → submit its form →
-/// the gateway's callback (Kite `status=success&request_token`, Fyers `s=ok&auth_code`) → `/`.
-/// Returns the one-time code the broker issued.
-async fn login(env: &Env) -> String {
-    let r = env
-        .http
-        .get(format!("{}/api/login", env.base()))
-        .send()
-        .await
-        .expect("GET /api/login");
-    assert_eq!(r.status(), 302, "/api/login redirects");
-    let page_url = url::Url::parse(&location(&r)).expect("absolute login URL");
-    let q = query_map(&page_url);
-    let state = match env.broker {
-        Broker::Kite => url::form_urlencoded::parse(q["redirect_params"].as_bytes())
-            .find(|(k, _)| k == "state")
-            .map(|(_, v)| v.into_owned())
-            .expect("a state in redirect_params"),
-        Broker::Fyers => {
-            assert_eq!(
-                page_url.path(),
-                "/api/v3/generate-authcode",
-                "FYERS_LOGIN_URL is used"
-            );
-            assert_eq!(q["client_id"], env.config.fyers.app_id);
-            assert_eq!(q["response_type"], "code");
-            assert_eq!(
-                q["redirect_uri"],
-                format!("{}/api/auth/callback", env.base())
-            );
-            q["state"].clone()
-        }
-    };
-    let html = env
-        .http
-        .get(page_url.clone())
-        .send()
-        .await
-        .expect("GET login page")
-        .text()
-        .await
-        .expect("login page body");
-    let (action, fields) = parse_form(&html);
-    let r = env
-        .http
-        .post(page_url.join(&action).expect("form action URL"))
-        .form(&fields)
-        .send()
-        .await
-        .expect("POST login form");
-    assert_eq!(r.status(), 302, "the login form redirects");
-    let callback = url::Url::parse(&location(&r)).expect("absolute callback URL");
-    let cq = query_map(&callback);
-    assert_eq!(cq.get("state"), Some(&state), "the state comes back");
-    let code = match env.broker {
-        Broker::Kite => cq.get("request_token").cloned().expect("request_token"),
-        Broker::Fyers => {
-            assert_eq!(cq.get("s").map(String::as_str), Some("ok"), "{callback}");
-            cq.get("auth_code").cloned().expect("auth_code")
-        }
-    };
-    let r = env.http.get(callback).send().await.expect("GET callback");
-    let status = r.status();
-    if status != 302 {
-        panic!(
-            "callback answered {status}: {}",
-            r.text().await.unwrap_or_default()
-        );
-    }
-    assert_eq!(location(&r), "/");
-    code
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -382,16 +186,12 @@ async fn observe(broker: Broker) -> Seen {
     let health = env.health().await;
     assert_eq!(health["feed"]["state"], "connected", "{broker:?}: {health}");
     assert_eq!(health["feed"]["subscribed"], 5, "{broker:?}: {health}");
-    let ws_status = env.get_json("/api/websocket/status").await;
+    let ws_status = env.ws_status().await;
     if broker == Broker::Fyers {
         // The data socket as the spec wants it used: no Authorization header on the upgrade, a
         // login before anything else, acknowledgements at the server's pace, pings.
         assert!(
-            wait_until(WAIT, || {
-                let acks = env.sim_state().fyers.acks_received;
-                async move { acks > 0 }
-            })
-            .await,
+            sim_until(&env, WAIT, |s| s.fyers.acks_received > 0).await,
             "the gateway acknowledges data frames"
         );
         let st = env.sim_state().fyers;
@@ -549,7 +349,7 @@ async fn a_drop_reconnects_resubscribes_and_ticks_resume(broker: Broker) {
     assert!(t["data"]["depth"].is_object(), "INFY still full: {t}");
     let t = tick_after(&mut a, "NSE:SBIN", later).await;
     assert!(t["data"].get("volume").is_none(), "SBIN still ltp: {t}");
-    let status = env.get_json("/api/websocket/status").await;
+    let status = env.ws_status().await;
     assert_eq!(status["upstream"]["state"], "connected", "{status}");
     assert_eq!(status["upstream"]["shards"][0]["reconnects"], 1, "{status}");
     env.shutdown().await;
@@ -596,7 +396,7 @@ async fn a_stall_is_detected_and_replaced(broker: Broker) {
         } if *silent_for >= Duration::from_secs(3) && *silent_for < Duration::from_millis(3500))),
         "{seen:?}"
     );
-    let status = env.get_json("/api/websocket/status").await;
+    let status = env.ws_status().await;
     assert_eq!(status["upstream"]["state"], "connected", "{status}");
     assert_eq!(status["upstream"]["shards"][0]["stalls"], 1, "{status}");
     assert_eq!(env.health().await["feed"]["state"], "connected");
@@ -656,7 +456,7 @@ async fn an_expired_token_requires_a_login_without_a_websocket_storm(broker: Bro
     assert_eq!(auth_state(&env).await, "expired");
 
     // A new login brings it back, same process.
-    login(&env).await;
+    login(&env, LoginChecks::Flow).await;
     assert!(wait_auth(&env, "valid", WAIT).await);
     let t1 = Instant::now();
     assert!(
@@ -672,12 +472,7 @@ async fn an_expired_token_requires_a_login_without_a_websocket_storm(broker: Bro
         t1.elapsed().as_secs_f64()
     );
     assert_eq!(env.health().await["auth"]["token_source"], "login");
-    let token_file = env
-        .data_dir
-        .path()
-        .join(format!("{}_token.json", broker.name()));
-    let stored: Value =
-        serde_json::from_str(&std::fs::read_to_string(token_file).unwrap()).unwrap();
+    let stored = stored_token_file(&env).unwrap();
     assert_eq!(stored["broker"], broker.name());
     if broker == Broker::Fyers {
         let token = stored["access_token"].as_str().unwrap();
@@ -820,15 +615,7 @@ async fn a_malformed_frame_is_skipped_on_the_same_connection(broker: Broker) {
         events.try_recv().is_err(),
         "no lifecycle event after a malformed frame"
     );
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", env.base()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = env.get_text("/metrics").await;
     assert!(
         metrics.lines().any(
             |l| l.starts_with("feedgate_upstream_malformed_frames_total") && !l.ends_with(" 0")
@@ -841,39 +628,6 @@ async fn a_malformed_frame_is_skipped_on_the_same_connection(broker: Broker) {
 // ----------------------------------------------------------------------------------------------
 // 8. Fyers: no token, JWT, hsm_key, secret, appIdHash or auth code in any log line or body
 
-/// Everything logged, at every level, by every crate.
-#[derive(Clone, Default)]
-struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl Capture {
-    fn text(&self) -> String {
-        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 /// A Fyers token and the parts of it that are credentials on their own.
 fn token_secrets(token: &str) -> Vec<String> {
     let parsed = feedgate_fyers::AccessToken::parse(token).expect("a fyers token");
@@ -884,19 +638,25 @@ fn token_secrets(token: &str) -> Vec<String> {
     ]
 }
 
+/// What the gateway serves that could hold a secret: health, socket status, metrics and the
+/// answer of an on-demand token check.
+async fn bodies_of(env: &Env) -> Vec<String> {
+    let mut out = served_bodies(
+        env,
+        &["/api/system/health", "/api/websocket/status", "/metrics"],
+    )
+    .await;
+    let r = env.post("/api/system/health/auth/verify").await;
+    out.push(r.text().await.expect("body"));
+    out
+}
+
 #[tokio::test(start_paused = true)]
 async fn fyers_secrets_never_reach_a_log_line_or_a_response() {
     let capture = Capture::default();
     // The most verbose filter `feedgate serve` can run with; global, so every task is seen.
-    let mut filter = tracing_subscriber::EnvFilter::new("trace");
-    for d in feedgate_gateway::secret::SECRET_LOG_DIRECTIVES {
-        filter = filter.add_directive(d.parse().expect("a valid directive"));
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .try_init()
+    capture
+        .install(everything_the_binary_may_log())
         .expect("the only test in this binary that installs a subscriber");
 
     let env = EnvBuilder::new()
@@ -915,24 +675,6 @@ async fn fyers_secrets_never_reach_a_log_line_or_a_response() {
     );
     let mut secrets = vec![app_secret, hash.expose().to_string()];
     secrets.extend(token_secrets(env.minted_token.as_deref().unwrap()));
-    let bodies_of = |env: &Env| {
-        let http = env.http.clone();
-        let base = env.base();
-        async move {
-            let mut out = Vec::new();
-            for path in ["/api/system/health", "/api/websocket/status", "/metrics"] {
-                let r = http.get(format!("{base}{path}")).send().await.expect("GET");
-                out.push(r.text().await.expect("body"));
-            }
-            let r = http
-                .post(format!("{base}/api/system/health/auth/verify"))
-                .send()
-                .await
-                .expect("verify");
-            out.push(r.text().await.expect("body"));
-            out
-        }
-    };
     let mut bodies = Vec::new();
     let mut c = client(&env).await;
     subscribe(&mut c, &["NSE:SBIN", "NIFTY"], "full").await;
@@ -940,13 +682,9 @@ async fn fyers_secrets_never_reach_a_log_line_or_a_response() {
     bodies.extend(bodies_of(&env).await);
 
     // A login: auth code, then a new token.
-    secrets.push(login(&env).await);
+    secrets.push(login(&env, LoginChecks::Flow).await.code);
     assert!(wait_auth(&env, "valid", WAIT).await);
-    let stored: Value = serde_json::from_str(
-        &std::fs::read_to_string(env.data_dir.path().join("fyers_token.json")).unwrap(),
-    )
-    .unwrap();
-    secrets.extend(token_secrets(stored["access_token"].as_str().unwrap()));
+    secrets.extend(token_secrets(&stored_token(&env).unwrap()));
     assert!(
         next_tick_from(&mut c, "ws", Duration::from_secs(10))
             .await
@@ -958,12 +696,7 @@ async fn fyers_secrets_never_reach_a_log_line_or_a_response() {
         "s=ok&auth_code=forged-code-1",
         "s=ok&auth_code=forged-code-2&state=x",
     ] {
-        let r = env
-            .http
-            .get(format!("{}/api/auth/callback?{q}", env.base()))
-            .send()
-            .await
-            .expect("callback");
+        let r = env.get(&format!("/api/auth/callback?{q}")).await;
         bodies.push(r.text().await.expect("body"));
     }
 
@@ -1001,16 +734,10 @@ async fn fyers_secrets_never_reach_a_log_line_or_a_response() {
     }
     for s in &secrets {
         assert!(s.len() >= 6, "a real secret: {} bytes", s.len());
-        for (what, text) in
-            std::iter::once(("the log", &log)).chain(bodies.iter().map(|b| ("a body", b)))
-        {
-            if let Some(line) = text.lines().find(|l| l.contains(s.as_str())) {
-                panic!(
-                    "{what} contains a secret: {}",
-                    line.replace(s.as_str(), "<SECRET>")
-                );
-            }
-        }
+    }
+    assert_no_secret(&log, &secrets, "the log");
+    for b in &bodies {
+        assert_no_secret(b, &secrets, "a body");
     }
     eprintln!(
         "fyers secrets: {} log bytes and {} bodies checked against {} secrets",
@@ -1049,10 +776,10 @@ async fn fyers_token_file_moves_where_fyers_token_file_says() {
     assert!(next_tick_from(&mut c, "ws", WAIT).await.is_some());
 
     // A login is saved there too, not in the data directory.
-    login(&env).await;
+    login(&env, LoginChecks::Flow).await;
     assert!(wait_auth(&env, "valid", WAIT).await);
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(saved["broker"], "fyers");
-    assert!(!env.data_dir.path().join("fyers_token.json").exists());
+    assert!(!token_path(&env).exists());
     env.shutdown().await;
 }

@@ -16,7 +16,10 @@
 
 mod common;
 
-use common::{Env, EnvBuilder, WsClient, wait_until};
+use common::{
+    Env, EnvBuilder, WAIT, WsClient, client, next_tick, sim_until, subscribe, tick_after,
+    wait_until,
+};
 use feedgate_gateway::upstream::FeedEvent;
 use feedgate_gateway::upstream::state::Disconnect;
 use feedgate_kite::Mode;
@@ -35,51 +38,9 @@ const SBIN: u32 = 779_521;
 const INFY: u32 = 408_065;
 const RELIANCE: u32 = 738_561;
 
-/// Generous bound for anything that should happen at once (paused time: costs nothing).
-const WAIT: Duration = Duration::from_secs(5);
-
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// A connected client that has read its initial `connection_status`.
-async fn client(env: &Env) -> WsClient {
-    let mut c = env.client().await;
-    let first = c.next_within(WAIT).await.expect("a first message");
-    assert_eq!(first["type"], "connection_status", "{first}");
-    c
-}
-
-/// Sends a subscribe and returns its ack.
-async fn subscribe(c: &mut WsClient, symbols: &[&str], mode: &str) -> Value {
-    c.send(json!({"action": "subscribe", "symbols": symbols, "mode": mode}))
-        .await;
-    let ack = c.next_of("ack", WAIT).await.expect("subscribe ack");
-    assert_eq!(ack["action"], "subscribe", "{ack}");
-    ack
-}
-
-/// The next `ticker` for `symbol` (other messages skipped) within `deadline`.
-async fn next_tick(c: &mut WsClient, symbol: &str, deadline: Duration) -> Option<Value> {
-    let end = Instant::now() + deadline;
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        let v = c.next_of("ticker", left).await?;
-        if v["data"]["symbol"] == symbol {
-            return Some(v);
-        }
-    }
-}
-
-/// The first `ticker` for `symbol` that arrives at or after `at`.
-async fn tick_after(c: &mut WsClient, symbol: &str, at: Instant) -> Value {
-    loop {
-        let t = next_tick(c, symbol, WAIT).await.expect("ticks");
-        if Instant::now() >= at {
-            return t;
-        }
-    }
-}
 
 fn volume(tick: &Value) -> u64 {
     tick["data"]["volume"]
@@ -93,19 +54,6 @@ fn subs(st: &SimState) -> Vec<Vec<(u32, Mode)>> {
         .iter()
         .map(|c| c.subscriptions.iter().map(|s| (s.token, s.mode)).collect())
         .collect()
-}
-
-/// Polls the simulator's state until `cond` holds (or `deadline` passes).
-async fn sim_until(env: &Env, deadline: Duration, cond: impl Fn(&SimState) -> bool) -> bool {
-    wait_until(deadline, || {
-        let ok = cond(&env.sim_state());
-        async move { ok }
-    })
-    .await
-}
-
-async fn ws_status(env: &Env) -> Value {
-    env.get_json("/api/websocket/status").await
 }
 
 type Sink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
@@ -332,7 +280,7 @@ async fn two_clients_share_one_upstream_subscription_at_the_highest_mode() {
         }
     }
 
-    let status = ws_status(&env).await;
+    let status = env.ws_status().await;
     assert_eq!(status["connections"], 2, "{status}");
     assert_eq!(status["subscribed_instruments"], 1, "{status}");
     assert_eq!(status["upstream"]["subscribed"], 1, "{status}");
@@ -418,12 +366,12 @@ async fn the_last_unsubscribe_or_disconnect_unsubscribes_upstream() {
     assert_eq!(st.connections[0].slots_used, 0);
     assert!(
         wait_until(WAIT, || async {
-            let s = ws_status(&env).await;
+            let s = env.ws_status().await;
             s["connections"] == 1 && s["subscribed_instruments"] == 0
         })
         .await,
         "{}",
-        ws_status(&env).await
+        env.ws_status().await
     );
     env.shutdown().await;
 }
@@ -522,7 +470,7 @@ async fn after_a_drop_the_gateway_reconnects_resubscribes_and_ticks_resume() {
         "b's SBIN still quote: {t}"
     );
 
-    let status = ws_status(&env).await;
+    let status = env.ws_status().await;
     assert_eq!(status["upstream"]["state"], "connected", "{status}");
     assert_eq!(status["upstream"]["shards"][0]["reconnects"], 1, "{status}");
     assert_eq!(status["upstream"]["subscribed"], 3, "{status}");
@@ -610,7 +558,7 @@ async fn a_stalled_socket_is_detected_and_replaced_within_the_liveness_timeout()
     assert_eq!(modes, want);
     assert!(env.sim_state().faults.stalled_connections.contains(&old));
 
-    let status = ws_status(&env).await;
+    let status = env.ws_status().await;
     assert_eq!(status["upstream"]["state"], "connected", "{status}");
     assert_eq!(status["upstream"]["shards"][0]["reconnects"], 1, "{status}");
     let h = env.health().await;
@@ -659,7 +607,7 @@ async fn a_malformed_frame_is_skipped_and_the_feed_continues_on_the_same_connect
         events.try_recv().is_err(),
         "no lifecycle event (no disconnect) after a malformed frame"
     );
-    let status = ws_status(&env).await;
+    let status = env.ws_status().await;
     assert_eq!(status["upstream"]["shards"][0]["reconnects"], 0, "{status}");
     assert_eq!(status["upstream"]["state"], "connected", "{status}");
     env.shutdown().await;
@@ -742,7 +690,7 @@ async fn more_than_3000_instruments_open_a_second_upstream_connection() {
         "{extra_symbol} ticks"
     );
 
-    let status = ws_status(&env).await;
+    let status = env.ws_status().await;
     let shards = status["upstream"]["shards"].as_array().unwrap();
     assert_eq!(shards.len(), 2, "{status}");
     assert!(shards.iter().all(|s| s["state"] == "connected"), "{status}");
@@ -760,7 +708,7 @@ async fn more_than_3000_instruments_open_a_second_upstream_connection() {
     );
     assert!(
         wait_until(WAIT, || async {
-            ws_status(&env).await["upstream"]["shards"]
+            env.ws_status().await["upstream"]["shards"]
                 .as_array()
                 .is_some_and(|s| s.len() == 1)
         })
@@ -918,7 +866,7 @@ async fn a_client_that_never_reads_does_not_delay_a_normal_client() {
     );
 
     // The stuck client is still connected but far behind: what its socket holds is old.
-    let status = ws_status(&env).await;
+    let status = env.ws_status().await;
     assert_eq!(status["connections"], 2, "{status}");
     assert_eq!(status["upstream"]["shards"][0]["reconnects"], 0, "{status}");
     let h = env.health().await;
@@ -1211,9 +1159,9 @@ async fn a_flooding_client_is_closed_with_1008_and_others_are_unaffected() {
     still_usable(&mut calm, 1).await;
     assert!(next_tick(&mut calm, "NSE:SBIN", WAIT).await.is_some());
     assert!(
-        wait_until(WAIT, || async { ws_status(&env).await["connections"] == 1 }).await,
+        wait_until(WAIT, || async { env.ws_status().await["connections"] == 1 }).await,
         "{}",
-        ws_status(&env).await
+        env.ws_status().await
     );
     env.shutdown().await;
 }
@@ -1301,14 +1249,14 @@ async fn quotes_serve_the_latest_values_with_age_and_source_and_status_counts() 
     subscribe(&mut other, &["NSE:SBIN", "NSE:RELIANCE"], "ltp").await;
     assert!(
         wait_until(WAIT, || async {
-            let s = ws_status(&env).await;
+            let s = env.ws_status().await;
             s["connections"] == 2 && s["subscribed_instruments"] == 3
         })
         .await,
         "{}",
-        ws_status(&env).await
+        env.ws_status().await
     );
-    let s = ws_status(&env).await;
+    let s = env.ws_status().await;
     assert!(s["upstream"]["ticks_in"].as_u64().unwrap() > 0, "{s}");
     assert!(s["upstream"]["messages_out"].as_u64().unwrap() > 0, "{s}");
     assert_eq!(

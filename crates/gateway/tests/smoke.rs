@@ -21,7 +21,7 @@ async fn a_client_receives_live_ticks() {
     let tick = c.next_of("ticker", Duration::from_secs(5)).await;
     if tick.is_none() {
         eprintln!("health: {}", env.health().await);
-        eprintln!("ws status: {}", env.get_json("/api/websocket/status").await);
+        eprintln!("ws status: {}", env.ws_status().await);
         eprintln!("sim: {:?}", env.sim_state());
     }
     let tick = tick.expect("a tick");
@@ -36,15 +36,7 @@ async fn a_client_receives_live_ticks() {
             .expect("more ticks");
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let text = env
-        .http
-        .get(format!("{}/metrics", env.base()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = env.get_text("/metrics").await;
     for name in [
         "feedgate_upstream_ticks_total",
         "feedgate_hub_messages_total",

@@ -1,9 +1,43 @@
 //! Shared harness for the gateway's integration tests: the in-process simulator and a gateway
-//! wired to it on port 0, WebSocket clients, and deadline-based waiting (no fixed sleeps).
-//! Tests that depend on timing run under `#[tokio::test(start_paused = true)]`: the simulator,
-//! the gateway and the clock all follow tokio's paused time.
+//! wired to it on port 0 ([`EnvBuilder`], [`Env`]). Tests that depend on timing run under
+//! `#[tokio::test(start_paused = true)]`: the simulator, the gateway and the clock all follow
+//! tokio's paused time.
+//!
+//! The helpers the test files share live in small modules, re-exported here:
+//!
+//! - [`ws`]: client WebSockets, a client that has read its greeting, subscribing;
+//! - [`ticks`]: waiting for a matching message, a symbol's next tick, a tick from a source;
+//! - [`wait`]: deadline-based waiting (no fixed sleeps), on anything or on the simulator;
+//! - [`auth`]: the gateway's auth state and waiting for one;
+//! - [`login`]: the login flow through the simulator's login page, form and header parsing;
+//! - [`tokens`]: the token file (its place, what it holds, dropping a new one in);
+//! - [`logs`]: log capture and secret scanning.
 
+// Each test binary compiles this module on its own and uses only some of it: what one binary
+// leaves unused is dead code there, and so are the re-exports below.
 #![allow(dead_code)]
+
+pub mod auth;
+pub mod login;
+pub mod logs;
+pub mod ticks;
+pub mod tokens;
+pub mod wait;
+pub mod ws;
+
+#[allow(unused_imports)]
+pub use self::{
+    auth::{auth_section, auth_state, wait_auth},
+    login::{
+        Login, LoginChecks, SIM_USER, header, kite_redirect_params, location, login, query_map,
+        state_in,
+    },
+    logs::{Capture, assert_no_secret, everything_the_binary_may_log, served_bodies},
+    ticks::{next_matching, next_tick, next_tick_from, tick_after},
+    tokens::{drop_in_token_file, stored_token, stored_token_file, token_path},
+    wait::{WAIT, let_time_pass, sim_until, wait_until},
+    ws::{WsClient, client, subscribe},
+};
 
 use chrono::{DateTime, Utc};
 use feedgate_gateway::broker::BrokerApi;
@@ -15,15 +49,10 @@ use feedgate_gateway::runtime::{Gateway, GatewayDeps};
 use feedgate_gateway::upstream::kite::KiteWire;
 use feedgate_gateway::upstream::wire::Wire;
 use feedgate_sim::{Fault, Sim, SimConfig, SimState};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 /// A Monday during market hours (IST), so the real calendar says LIVE when DEV_MODE is off.
@@ -289,19 +318,39 @@ impl Env {
         format!("http://{}", self.gw().local_addr())
     }
 
-    pub async fn get_json(&self, path: &str) -> Value {
+    /// `GET {path}` on the gateway (redirects not followed), whatever the answer's status.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::GET, path).await
+    }
+
+    /// `POST {path}` on the gateway with no body, whatever the answer's status.
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::POST, path).await
+    }
+
+    async fn request(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
         self.http
-            .get(format!("{}{path}", self.base()))
+            .request(method.clone(), format!("{}{path}", self.base()))
             .send()
             .await
-            .expect("GET")
-            .json()
-            .await
-            .expect("JSON body")
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.expect("JSON body")
+    }
+
+    /// The body of `GET {path}` as text, whatever its status.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.get(path).await.text().await.expect("body")
     }
 
     pub async fn health(&self) -> Value {
         self.get_json("/api/system/health").await
+    }
+
+    pub async fn ws_status(&self) -> Value {
+        self.get_json("/api/websocket/status").await
     }
 
     pub fn sim_state(&self) -> SimState {
@@ -408,74 +457,5 @@ impl Env {
         }
         self.sim_shutdown.cancel();
         self.data_dir
-    }
-}
-
-pub struct WsClient {
-    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-}
-
-impl WsClient {
-    pub async fn send(&mut self, v: Value) {
-        self.ws
-            .send(Message::text(v.to_string()))
-            .await
-            .expect("client send");
-    }
-
-    pub async fn send_raw(&mut self, s: &str) {
-        self.ws
-            .send(Message::text(s.to_string()))
-            .await
-            .expect("client send");
-    }
-
-    /// The next JSON message within `deadline` (paused or real time), or `None`.
-    pub async fn next_within(&mut self, deadline: Duration) -> Option<Value> {
-        loop {
-            let msg = tokio::time::timeout(deadline, self.ws.next())
-                .await
-                .ok()??
-                .ok()?;
-            match msg {
-                Message::Text(t) => return serde_json::from_str(t.as_str()).ok(),
-                Message::Close(c) => {
-                    return Some(
-                        serde_json::json!({"type": "close", "code": c.map(|c| u16::from(c.code))}),
-                    );
-                }
-                _ => continue,
-            }
-        }
-    }
-
-    /// The next message of `kind` within `deadline`, skipping others.
-    pub async fn next_of(&mut self, kind: &str, deadline: Duration) -> Option<Value> {
-        let end = tokio::time::Instant::now() + deadline;
-        loop {
-            let left = end.saturating_duration_since(tokio::time::Instant::now());
-            let v = self.next_within(left).await?;
-            if v["type"] == kind {
-                return Some(v);
-            }
-        }
-    }
-}
-
-/// Polls `cond` every 50 ms until it holds or `deadline` passes; returns whether it held.
-pub async fn wait_until<F, Fut>(deadline: Duration, mut cond: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let end = tokio::time::Instant::now() + deadline;
-    loop {
-        if cond().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
