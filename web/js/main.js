@@ -1,6 +1,6 @@
 // The dashboard's entry point: wires the WebSocket client, the health poller, the banner, the
-// screener, the candle chart, the pager and the add-symbol box together. Everything with logic worth testing
-// lives in the modules it imports; this file only connects events to them.
+// screener, the candle chart, the pager and the add-symbol box together. Everything with logic
+// worth testing lives in the modules it imports; this file only connects events to them.
 
 import { bannerModel } from './banner-model.js';
 import { Banner } from './banner.js';

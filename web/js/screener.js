@@ -184,9 +184,16 @@ export class Screener {
 
     if (!q) setText(row.time, rejected ? '' : 'waiting…');
     else if (q.stale) {
-      // The age the server gave, plus the time since it gave it.
+      // The age the server gave, plus the time since it gave it; on a second line.
       const age = isNum(q.age_s) ? q.age_s + (Date.now() - q.receivedAt) / 1000 : null;
-      setText(row.time, `${stampOf(q.ts)} \u00b7 last known${age !== null ? `, ${formatAge(age)} old` : ''}`);
+      const stamp = stampOf(q.ts);
+      const note = `last known${age !== null ? `, ${formatAge(age)} old` : ''}`;
+      if (row.time.textContent !== `${stamp} ${note}`) {
+        const span = this.#doc.createElement('span');
+        span.className = 'age';
+        span.textContent = note;
+        row.time.replaceChildren(stamp, ' ', span);
+      }
     } else setText(row.time, stampOf(q.ts));
     row.time.title = q?.src ? `source: ${q.src}` : '';
 

@@ -67,7 +67,7 @@ export class SeriesStore {
   }
 
   /**
-   * Sets a symbol's candles (points, or parsed candles with `full`) of IST day `date` (null: the
+   * Sets a symbol's candle points (`{ k: start ms, v: close }`) of IST day `date` (null: the
    * day of the last one); false (and nothing changes) when there are none.
    */
   setCandles(symbol, points, date = null) {

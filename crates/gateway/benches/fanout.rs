@@ -12,6 +12,7 @@ mod fixtures;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use feedgate_gateway::hub::{Drained, HubCore, Liveness, Outbox};
+use feedgate_gateway::protocol::request::CandleRequest;
 use feedgate_gateway::tick::Mode;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -29,7 +30,13 @@ fn hub_with(n: u64) -> (HubCore, Vec<Arc<Outbox>>) {
     let outboxes: Vec<Arc<Outbox>> = (0..n)
         .map(|client| {
             let outbox = Arc::new(Outbox::new(1 << 20));
-            hub.subscribe(client, &outbox, &[(inst.clone(), Mode::Quote)], None, LIVE);
+            hub.subscribe(
+                client,
+                &outbox,
+                &[(inst.clone(), Mode::Quote)],
+                CandleRequest::Keep,
+                LIVE,
+            );
             outbox
         })
         .collect();

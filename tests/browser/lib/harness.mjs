@@ -232,13 +232,16 @@ export async function launchBrowser({ width = 1280, height = 900 } = {}) {
   };
 }
 
-/** Saves a full-page screenshot as artifacts/screenshots/<name>.png. */
-export async function screenshot(page, name) {
+/**
+ * Saves a screenshot as artifacts/screenshots/<name>.png: the full page, or with
+ * `fullPage: false` what is on screen (for a modal dialog, which sits over the viewport).
+ */
+export async function screenshot(page, name, { fullPage = true } = {}) {
   mkdirSync(SHOTS, { recursive: true });
   const path = join(SHOTS, `${name}.png`);
   // From the top, so the sticky banner sits where a person sees it.
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path, fullPage: true });
+  if (fullPage) await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path, fullPage });
   return path;
 }
 

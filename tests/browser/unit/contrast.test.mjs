@@ -63,6 +63,11 @@ for (const [scheme, v] of [['light', light], ['dark', dark]]) {
       ['focus ring on bg', c('focus'), c('bg'), 3],
       ['banner button', rgba('#16191d'), rgba('#ffffff'), 4.5],
       ['banner login button', rgba('#8a1a12'), rgba('#ffffff'), 4.5],
+      // The candle chart's colours draw candles (graphics need 3:1, WCAG 1.4.11) and colour the
+      // readout's move (text: 4.5:1). Up and down also differ in shape: hollow and filled.
+      ['up candle colour on surface', c('candle-up'), surface, 4.5],
+      ['down candle colour on surface', c('candle-down'), surface, 4.5],
+      ['crosshair price tag', surface, c('text'), 4.5],
     ];
     for (const tone of ['auth', 'feed', 'live', 'pre', 'closed', 'offline', 'neutral']) {
       pairs.push([`banner ${tone}`, c(`tone-${tone}-text`), c(`tone-${tone}-bg`), 4.5]);

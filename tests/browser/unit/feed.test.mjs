@@ -221,3 +221,51 @@ test('a connection that stayed up resets the backoff; one that dropped at once d
     Date.now = realNow;
   }
 });
+
+test('candles: the open chart\'s symbol is asked for candle messages, and only those come through', () => {
+  const feed = client();
+  const candles = events(feed, 'candle');
+  feed.setSymbols(['NSE:SBIN', 'NSE:INFY']);
+  feed.setCandles('NSE:SBIN', '1m');
+  feed.start();
+  const ws = FakeSocket.last();
+  ws.open();
+  assert.deepEqual(ws.sent.map(strip).slice(1), [
+    { action: 'subscribe', symbols: ['NSE:INFY'], mode: 'quote' },
+    { action: 'subscribe', symbols: ['NSE:SBIN'], mode: 'quote', candles: '1m' },
+  ], 'the chart\'s symbol is subscribed once, with its candles');
+  ws.sent.length = 0;
+  const msg = { type: 'candle', symbol: 'NSE:SBIN', interval: '1m', t: '2026-11-23T10:15:00+05:30', open: 1, high: 1, low: 1, close: 1, volume: 1 };
+  ws.receive(msg);
+  ws.receive({ ...msg, symbol: 'NSE:INFY' });
+  ws.receive({ ...msg, interval: '5m' });
+  assert.deepEqual(candles, [msg]);
+
+  feed.setCandles('NSE:SBIN', '5m');
+  assert.deepEqual(ws.sent.map(strip), [{ action: 'subscribe', symbols: ['NSE:SBIN'], mode: 'quote', candles: '5m' }], 'another interval: asked again');
+  ws.sent.length = 0;
+  feed.setCandles('NSE:SBIN', '5m');
+  assert.deepEqual(ws.sent, [], 'same interval: nothing to send');
+  feed.setCandles(null);
+  assert.deepEqual(ws.sent, [], 'closing the chart sends nothing (feedgate cannot switch candles off)');
+  ws.receive({ ...msg, interval: '5m' });
+  assert.equal(candles.length, 1, 'but the messages no longer reach the page');
+
+  // A chart of a symbol off the page keeps it streamed, and after a reconnect the candle
+  // subscription is made again.
+  feed.setCandles('NSE:TCS', '15m');
+  assert.deepEqual(ws.sent.map(strip), [{ action: 'subscribe', symbols: ['NSE:TCS'], mode: 'quote', candles: '15m' }]);
+  assert.deepEqual(feed.subscribed.sort(), ['NSE:INFY', 'NSE:SBIN', 'NSE:TCS']);
+  ws.lose();
+  mock.timers.tick(1000);
+  const again = FakeSocket.last();
+  assert.notEqual(again, ws);
+  again.open();
+  assert.deepEqual(again.sent.map(strip).slice(1), [
+    { action: 'subscribe', symbols: ['NSE:SBIN', 'NSE:INFY'], mode: 'quote' },
+    { action: 'subscribe', symbols: ['NSE:TCS'], mode: 'quote', candles: '15m' },
+  ]);
+  again.sent.length = 0;
+  feed.setCandles(null);
+  assert.deepEqual(again.sent.map(strip), [{ action: 'unsubscribe', symbols: ['NSE:TCS'] }], 'off the page: unsubscribed when the chart closes');
+});

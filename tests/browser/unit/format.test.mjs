@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   direction, formatAge, formatChange, formatCountdown, formatHours, formatPercent, formatPrice, formatVolume,
-  timeOfDay,
+  stampOf, timeOfDay,
 } from '../../../web/js/format.js';
 
 test('prices, changes and percentages', () => {
@@ -48,4 +48,12 @@ test('exchange times are read in IST whatever the offset', () => {
   assert.equal(timeOfDay('2026-11-23T04:45:02Z'), '10:15:02');
   assert.equal(timeOfDay('nonsense'), '\u2014');
   assert.equal(timeOfDay(undefined), '\u2014');
+});
+
+test('stamps: the time of day, with the IST date when it is not today', () => {
+  const now = Date.parse('2026-11-23T20:00:00+05:30');
+  assert.equal(stampOf('2026-11-23T15:29:59+05:30', now), '15:29:59');
+  assert.equal(stampOf('2026-11-20T15:29:59+05:30', now), '20 Nov, 15:29:59');
+  assert.equal(stampOf('2026-11-23T20:00:00Z', now), '24 Nov, 01:30:00', 'converted to IST first');
+  assert.equal(stampOf('bad', now), '\u2014');
 });

@@ -100,3 +100,25 @@ test('page window', () => {
   const table = [[0, 1, [0]], [0, 3, [0, 1, 2]], [0, 20, [0, 1, 2, 3, 4, 5, 6]], [10, 20, [7, 8, 9, 10, 11, 12, 13]], [19, 20, [13, 14, 15, 16, 17, 18, 19]]];
   for (const [current, count, want] of table) assert.deepEqual(pageWindow(current, count), want, `${current}/${count}`);
 });
+
+test('candle series belong to one session day: a live tick of the next day drops them', () => {
+  const s = new SeriesStore();
+  const prev = parseCandles([candle('2026-11-20T15:28:00+05:30', 500), candle('2026-11-20T15:29:00+05:30', 501)]);
+  assert.equal(s.setCandles('P', prev, '2026-11-20'), true);
+  assert.deepEqual(s.values('P'), [500, 501], 'at night the last session draws');
+  s.addTick('P', 510, '2026-11-23T09:15:02+05:30', 0);
+  assert.equal(s.fromCandles('P'), false, 'a new session: its own ticks draw until its candles are fetched');
+  assert.deepEqual(s.values('P'), [510]);
+});
+
+test('pushed closes and the chart\'s candles feed the same sparkline', () => {
+  const s = new SeriesStore();
+  assert.equal(s.closeMinute('Q', Date.parse('2026-11-23T09:15:00+05:30'), 1), false, 'nothing to close into yet');
+  const t = (hhmm) => Date.parse(`2026-11-23T${hhmm}:00+05:30`);
+  assert.equal(s.setFromCandles('Q', [{ t: t('09:15'), close: 100 }, { t: t('09:17'), close: 102 }], '2026-11-23'), true);
+  assert.equal(s.closeMinute('Q', t('09:16'), 101), true, 'a minute in between is inserted');
+  assert.equal(s.closeMinute('Q', t('09:17'), 102.5), true, 'a forming minute takes the closing price');
+  assert.equal(s.closeMinute('Q', t('09:18'), 103), true);
+  assert.equal(s.closeMinute('Q', Date.parse('2026-11-24T09:15:00+05:30'), 1), false, 'another day');
+  assert.deepEqual(s.values('Q'), [100, 101, 102.5, 103]);
+});

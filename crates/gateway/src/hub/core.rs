@@ -8,7 +8,7 @@ use crate::candles::{Candle, CandleBook, Closed, aggregate, bucket, completes};
 use crate::hub::outbox::{Outbox, Slot};
 use crate::instruments::Instrument;
 use crate::protocol::candle::write_candle_message;
-use crate::protocol::request::CandleInterval;
+use crate::protocol::request::{CandleInterval, CandleRequest};
 use crate::protocol::ticker::{Freshness, write_ticker};
 use crate::tick::{Mode, Tick, Token};
 use axum::extract::ws::Utf8Bytes;
@@ -98,7 +98,7 @@ impl HubCore {
         client: ClientId,
         outbox: &Arc<Outbox>,
         items: &[(Arc<Instrument>, Mode)],
-        candles: Option<CandleInterval>,
+        candles: CandleRequest,
         live: Liveness,
     ) -> Vec<Token> {
         let mut missing = Vec::new();
@@ -112,10 +112,10 @@ impl HubCore {
                 inst: inst.clone(),
                 subs: Vec::new(),
             });
-            if candles.is_some()
+            if candles != CandleRequest::Keep
                 && let Some(s) = entry.subs.iter_mut().find(|s| s.client == client)
             {
-                s.candles = candles;
+                s.candles = candles.interval();
             }
             let changed_mode = match subs.tokens.get_mut(&token) {
                 Some((old, _)) if *old == *mode => false,
@@ -134,7 +134,7 @@ impl HubCore {
                         outbox: subs.outbox.clone(),
                         slot,
                         mode: *mode,
-                        candles,
+                        candles: candles.interval(),
                     });
                     true
                 }
@@ -467,10 +467,16 @@ mod tests {
             1,
             &a,
             &[(i1.clone(), Mode::Ltp), (i2.clone(), Mode::Quote)],
-            None,
+            CandleRequest::Keep,
             LIVE,
         );
-        hub.subscribe(2, &b, &[(i1.clone(), Mode::Full)], None, LIVE);
+        hub.subscribe(
+            2,
+            &b,
+            &[(i1.clone(), Mode::Full)],
+            CandleRequest::Keep,
+            LIVE,
+        );
         let want: Demand = [(1, Mode::Full), (2, Mode::Quote), (3, Mode::Ltp)].into();
         assert_eq!(hub.demand(), want);
         assert_eq!(
@@ -501,8 +507,20 @@ mod tests {
         let fast = Arc::new(Outbox::new(1 << 20));
         let slow = Arc::new(Outbox::new(1 << 20));
         let i1 = r.by_token(1).unwrap().clone();
-        hub.subscribe(1, &fast, &[(i1.clone(), Mode::Quote)], None, LIVE);
-        hub.subscribe(2, &slow, &[(i1.clone(), Mode::Quote)], None, LIVE);
+        hub.subscribe(
+            1,
+            &fast,
+            &[(i1.clone(), Mode::Quote)],
+            CandleRequest::Keep,
+            LIVE,
+        );
+        hub.subscribe(
+            2,
+            &slow,
+            &[(i1.clone(), Mode::Quote)],
+            CandleRequest::Keep,
+            LIVE,
+        );
 
         let s = hub.on_ticks(&[tick(1, 101, 10)], LIVE);
         assert_eq!((s.ticks, s.messages, s.conflated), (1, 2, 0));
@@ -529,24 +547,42 @@ mod tests {
         let mut hub = HubCore::new();
         let i1 = r.by_token(1).unwrap().clone();
         let first = Arc::new(Outbox::new(1 << 20));
-        hub.subscribe(1, &first, &[(i1.clone(), Mode::Ltp)], None, LIVE);
+        hub.subscribe(
+            1,
+            &first,
+            &[(i1.clone(), Mode::Ltp)],
+            CandleRequest::Keep,
+            LIVE,
+        );
         hub.on_ticks(&[tick(1, 150, 10)], LIVE);
         drain(&first);
 
         let late = Arc::new(Outbox::new(1 << 20));
-        hub.subscribe(2, &late, &[(i1.clone(), Mode::Quote)], None, LIVE);
+        hub.subscribe(
+            2,
+            &late,
+            &[(i1.clone(), Mode::Quote)],
+            CandleRequest::Keep,
+            LIVE,
+        );
         let (imm, ticks) = drain(&late);
         assert_eq!(imm.len(), 1, "snapshot is immediate");
         assert!(ticks.is_empty());
         assert!(imm[0].contains("\"ltp\":1.5") && imm[0].contains("\"open\""));
 
-        hub.subscribe(2, &late, &[(i1.clone(), Mode::Quote)], None, LIVE);
+        hub.subscribe(
+            2,
+            &late,
+            &[(i1.clone(), Mode::Quote)],
+            CandleRequest::Keep,
+            LIVE,
+        );
         assert_eq!(
             drain(&late).0.len(),
             0,
             "same mode again: no duplicate snapshot"
         );
-        hub.subscribe(2, &late, &[(i1, Mode::Ltp)], None, LIVE);
+        hub.subscribe(2, &late, &[(i1, Mode::Ltp)], CandleRequest::Keep, LIVE);
         let (imm, _) = drain(&late);
         assert_eq!(imm.len(), 1);
         assert!(
@@ -567,9 +603,53 @@ mod tests {
             feed_live: false,
             now_ms: 999_000 + 61_000,
         };
-        hub.subscribe(9, &ob, &[(i1, Mode::Ltp)], None, down);
+        hub.subscribe(9, &ob, &[(i1, Mode::Ltp)], CandleRequest::Keep, down);
         let (imm, _) = drain(&ob);
         assert!(imm[0].contains("\"stale\":true,\"age_s\":61"), "{}", imm[0]);
+    }
+
+    #[test]
+    fn candle_messages_start_and_stop_on_request() {
+        let r = reg();
+        let mut hub = HubCore::new();
+        let i1 = r.by_token(1).unwrap().clone();
+        let ob = Arc::new(Outbox::new(1 << 20));
+        let at = |secs: i64, v: u64| Tick {
+            received_ms: secs * 1000,
+            ..tick(1, 100 + v as i64, v)
+        };
+        let t0 = 1_795_409_100; // 10:15:00 IST
+        let candles = |ob: &Outbox| {
+            drain(ob)
+                .0
+                .into_iter()
+                .filter(|m| m.contains("\"candle\""))
+                .count()
+        };
+        hub.subscribe(
+            1,
+            &ob,
+            &[(i1.clone(), Mode::Quote)],
+            CandleRequest::On(CandleInterval::M1),
+            LIVE,
+        );
+        hub.on_ticks(&[at(t0 + 1, 1)], LIVE);
+        hub.on_ticks(&[at(t0 + 61, 2)], LIVE);
+        assert_eq!(candles(&ob), 1, "the 10:15 minute closed");
+        // Re-subscribing without a `candles` field keeps them…
+        hub.subscribe(
+            1,
+            &ob,
+            &[(i1.clone(), Mode::Quote)],
+            CandleRequest::Keep,
+            LIVE,
+        );
+        hub.on_ticks(&[at(t0 + 121, 3)], LIVE);
+        assert_eq!(candles(&ob), 1);
+        // …`"candles": false` stops them.
+        hub.subscribe(1, &ob, &[(i1, Mode::Quote)], CandleRequest::Off, LIVE);
+        hub.on_ticks(&[at(t0 + 181, 4)], LIVE);
+        assert_eq!(candles(&ob), 0);
     }
 
     #[test]

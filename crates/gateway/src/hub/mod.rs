@@ -12,7 +12,7 @@ use crate::candle_store::DayCandles;
 use crate::candles::Candle;
 use crate::clock::SharedClock;
 use crate::instruments::Instrument;
-use crate::protocol::request::CandleInterval;
+use crate::protocol::request::CandleRequest;
 use crate::tick::{Mode, Tick, Token};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -136,7 +136,7 @@ impl HubHandle {
         client: ClientId,
         outbox: Arc<Outbox>,
         items: Vec<(Arc<Instrument>, Mode)>,
-        candles: Option<CandleInterval>,
+        candles: CandleRequest,
     ) -> Result<(), HubClosed> {
         self.send(Command::Subscribe {
             client,

@@ -8,7 +8,7 @@ use crate::clock::SharedClock;
 use crate::hub::core::{ClientId, Demand, HubCore, Liveness};
 use crate::hub::outbox::Outbox;
 use crate::instruments::Instrument;
-use crate::protocol::request::CandleInterval;
+use crate::protocol::request::CandleRequest;
 use crate::tick::{Mode, Tick, Token};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ pub(crate) enum Command {
         client: ClientId,
         outbox: Arc<Outbox>,
         items: Vec<(Arc<Instrument>, Mode)>,
-        candles: Option<CandleInterval>,
+        candles: CandleRequest,
     },
     Unsubscribe {
         client: ClientId,

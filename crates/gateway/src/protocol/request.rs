@@ -42,12 +42,34 @@ impl CandleInterval {
     }
 }
 
+/// What a subscribe says about `candle` messages for its symbols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CandleRequest {
+    /// No `candles` field: leave whatever the client asked for before.
+    #[default]
+    Keep,
+    /// `"candles": false` or `null`: stop candle messages for these symbols.
+    Off,
+    /// `"candles": "1m" | "5m" | "15m"`.
+    On(CandleInterval),
+}
+
+impl CandleRequest {
+    /// The interval to use for a new subscription.
+    pub fn interval(self) -> Option<CandleInterval> {
+        match self {
+            Self::On(i) => Some(i),
+            Self::Keep | Self::Off => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     Subscribe {
         symbols: Vec<String>,
         mode: Mode,
-        candles: Option<CandleInterval>,
+        candles: CandleRequest,
         id: RequestId,
     },
     Unsubscribe {
@@ -189,20 +211,23 @@ pub fn parse(text: &str) -> Result<Request, RequestError> {
                 }
             };
             let candles = match obj.get("candles") {
-                None | Some(Value::Null) | Some(Value::Bool(false)) => None,
-                Some(Value::String(c)) => Some(CandleInterval::parse(c).ok_or_else(|| {
-                    RequestError::new(
-                        ErrorCode::BadRequest,
-                        format!(
-                            "unknown candle interval {c:?}; expected \"1m\", \"5m\" or \"15m\""
-                        ),
-                        id.clone(),
-                    )
-                })?),
+                None => CandleRequest::Keep,
+                Some(Value::Null) | Some(Value::Bool(false)) => CandleRequest::Off,
+                Some(Value::String(c)) => {
+                    CandleRequest::On(CandleInterval::parse(c).ok_or_else(|| {
+                        RequestError::new(
+                            ErrorCode::BadRequest,
+                            format!(
+                                "unknown candle interval {c:?}; expected \"1m\", \"5m\" or \"15m\""
+                            ),
+                            id.clone(),
+                        )
+                    })?)
+                }
                 Some(_) => {
                     return Err(RequestError::new(
                         ErrorCode::BadRequest,
-                        "\"candles\" must be \"1m\", \"5m\" or \"15m\"",
+                        "\"candles\" must be \"1m\", \"5m\", \"15m\", or false to stop them",
                         id,
                     ));
                 }
@@ -289,7 +314,7 @@ mod tests {
                 Request::Subscribe {
                     symbols: vec!["NSE:SBIN".into(), "NSE:NIFTY 50".into()],
                     mode: Mode::Full,
-                    candles: None,
+                    candles: CandleRequest::Keep,
                     id: Some(json!(7)),
                 },
             ),
@@ -298,7 +323,7 @@ mod tests {
                 Request::Subscribe {
                     symbols: vec!["NSE:SBIN".into()],
                     mode: Mode::Quote,
-                    candles: Some(CandleInterval::M1),
+                    candles: CandleRequest::On(CandleInterval::M1),
                     id: None,
                 },
             ),
@@ -313,6 +338,15 @@ mod tests {
                 r#"{"action":"options","throttle_ms":250}"#,
                 Request::Options {
                     throttle_ms: Some(250),
+                    id: None,
+                },
+            ),
+            (
+                r#"{"action":"subscribe","symbols":["NSE:SBIN"],"candles":false}"#,
+                Request::Subscribe {
+                    symbols: vec!["NSE:SBIN".into()],
+                    mode: Mode::Quote,
+                    candles: CandleRequest::Off,
                     id: None,
                 },
             ),
