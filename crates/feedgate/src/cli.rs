@@ -76,6 +76,18 @@ pub struct SimArgs {
     /// Aggregate ticks per second across all instruments (default: ~1 update/s per instrument).
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Market speed multiplier when `--rate` is not given (1.0 = about one update per instrument
+    /// per second).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// The simulated Fyers app id (with its `-100` suffix).
+    #[arg(long, default_value = "FEEDGATESIM-100")]
+    pub fyers_app_id: String,
+    #[arg(long, default_value = "feedgate-sim-fyers-secret")]
+    pub fyers_secret: String,
+    /// Where the simulated Fyers login redirects (default: the same as `--redirect-url`).
+    #[arg(long)]
+    pub fyers_redirect_url: Option<String>,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

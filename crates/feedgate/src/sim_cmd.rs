@@ -12,12 +12,19 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (is the port in use?)", args.listen))?;
+    let fyers_redirect_url = args
+        .fyers_redirect_url
+        .unwrap_or_else(|| args.redirect_url.clone());
     let cfg = SimConfig {
         api_key: args.api_key,
         api_secret: args.api_secret,
         redirect_url: args.redirect_url,
         seed: args.seed,
         rate: args.rate,
+        speed: args.speed,
+        fyers_app_id: args.fyers_app_id,
+        fyers_secret: args.fyers_secret,
+        fyers_redirect_url,
         ..SimConfig::default()
     };
     let shutdown = CancellationToken::new();
@@ -29,7 +36,12 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "feedgate sim listening on {}", sim.base_url())?;
         out.flush()?;
     }
-    tracing::info!(addr = %sim.local_addr(), "simulator ready; control API at /_sim/, login page at /connect/login");
+    tracing::info!(
+        addr = %sim.local_addr(),
+        kite_ws = %sim.ws_url(),
+        fyers_ws = %sim.fyers_ws_url(),
+        "simulator ready: Kite ticker at /, Fyers data socket at /hsm/v1-5/prod; login pages at /connect/login (Kite) and /api/v3/generate-authcode (Fyers); control API at /_sim/"
+    );
     crate::shutdown::signal().await;
     shutdown.cancel();
     Ok(ExitCode::SUCCESS)
