@@ -6,7 +6,7 @@ use crate::config_load;
 use chrono::Utc;
 use feedgate_gateway::auth::TokenStore;
 use feedgate_gateway::broker::BrokerApi;
-use feedgate_gateway::config::Broker;
+use feedgate_gateway::config::{Broker, Secret};
 use feedgate_session::Segment;
 use std::io::Write;
 use std::path::Path;
@@ -86,58 +86,40 @@ pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
             "Fyers",
         ),
     };
-    let token = match store.load() {
-        Ok(Some(t)) => Some((t.token, "token file")),
-        Ok(None) => env_token.map(|t| (t, env_name)),
+    let login = format!("{}/api/login", cfg.public_url.trim_end_matches('/'));
+    let file = match store.load() {
+        Ok(t) => t.map(|t| t.token),
         Err(e) => {
             warnings += 1;
             writeln!(out, "warn  {e}")?;
-            env_token.map(|t| (t, env_name))
+            None
         }
     };
-    let login = format!("{}/api/login", cfg.public_url.trim_end_matches('/'));
-    match token {
-        None => {
-            problems += 1;
-            writeln!(
-                out,
-                "FAIL  no access token: start `feedgate serve` and log in at {login}, or set {env_name}"
-            )?;
-        }
-        Some((token, source)) => {
-            let hint = broker.expiry_hint(&token, None);
-            match broker.profile(token).await {
-                Ok(p) => {
-                    writeln!(
-                        out,
-                        "ok    access token from the {source} is valid (user {})",
-                        p.user_id
-                    )?;
-                    if cfg.broker == Broker::Fyers
-                        && let Some(exp) = hint
-                    {
-                        let left = exp - Utc::now();
-                        writeln!(
-                            out,
-                            "ok    the token expires at {} ({:.1} h from now)",
-                            feedgate_session::to_ist(exp).format("%Y-%m-%d %H:%M IST"),
-                            left.num_minutes() as f64 / 60.0
-                        )?;
-                    }
-                }
-                Err(e) if e.is_auth() => {
-                    problems += 1;
-                    writeln!(
-                        out,
-                        "FAIL  the access token from the {source} was rejected by {label}: log in again at {login}"
-                    )?;
-                }
-                Err(e) => {
-                    problems += 1;
-                    writeln!(out, "FAIL  cannot check the token with {label}: {e}")?;
-                }
-            }
-        }
+    let found = check_token(
+        &mut out,
+        broker.as_ref(),
+        file,
+        env_token,
+        TokenNames {
+            env: env_name,
+            broker: label,
+            login: &login,
+        },
+    )
+    .await?;
+    problems += found.problems;
+    warnings += found.warnings;
+    if found.problems == 0
+        && cfg.broker == Broker::Fyers
+        && let Some(exp) = found.valid.and_then(|t| broker.expiry_hint(&t, None))
+    {
+        let left = exp - Utc::now();
+        writeln!(
+            out,
+            "ok    the token expires at {} ({:.1} h from now)",
+            feedgate_session::to_ist(exp).format("%Y-%m-%d %H:%M IST"),
+            left.num_minutes() as f64 / 60.0
+        )?;
     }
     if problems == 0 {
         writeln!(out, "ready ({warnings} warning(s))")?;
@@ -148,5 +130,158 @@ pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
             "not ready: {problems} problem(s), {warnings} warning(s)"
         )?;
         Ok(ExitCode::FAILURE)
+    }
+}
+
+/// How the token's sources and the broker are named in the report.
+#[derive(Debug, Clone, Copy)]
+struct TokenNames<'a> {
+    /// `ZERODHA_ACCESS_TOKEN` or `FYERS_ACCESS_TOKEN`.
+    env: &'a str,
+    /// `Kite` or `Fyers`.
+    broker: &'a str,
+    /// The gateway's `/api/login`.
+    login: &'a str,
+}
+
+/// What the token check found.
+#[derive(Debug, Default)]
+struct TokenReport {
+    problems: usize,
+    warnings: usize,
+    /// The token `feedgate serve` would use, if the broker accepted it.
+    valid: Option<Secret>,
+}
+
+/// Checks the token `feedgate serve` would start with, choosing it the same way: the token
+/// file if the broker accepts it, else the environment's token (when both exist and differ).
+async fn check_token(
+    out: &mut impl Write,
+    broker: &dyn BrokerApi,
+    file: Option<Secret>,
+    env: Option<Secret>,
+    names: TokenNames<'_>,
+) -> anyhow::Result<TokenReport> {
+    let mut report = TokenReport::default();
+    let env = env.filter(|e| file.as_ref() != Some(e));
+    let mut candidates: Vec<(Secret, &str)> = Vec::new();
+    if let Some(t) = file {
+        candidates.push((t, "the token file"));
+    }
+    if let Some(t) = env {
+        candidates.push((t, names.env));
+    }
+    if candidates.is_empty() {
+        report.problems += 1;
+        writeln!(
+            out,
+            "FAIL  no access token: start `feedgate serve` and log in at {}, or set {}",
+            names.login, names.env
+        )?;
+        return Ok(report);
+    }
+    let last = candidates.len() - 1;
+    for (i, (token, source)) in candidates.into_iter().enumerate() {
+        match broker.profile(token.clone()).await {
+            Ok(p) => {
+                writeln!(
+                    out,
+                    "ok    access token from {source} is valid (user {})",
+                    p.user_id
+                )?;
+                report.valid = Some(token);
+                break;
+            }
+            Err(e) if e.is_auth() && i < last => {
+                report.warnings += 1;
+                writeln!(
+                    out,
+                    "warn  the access token in the token file was rejected by {}; `feedgate serve` uses {} instead",
+                    names.broker, names.env
+                )?;
+            }
+            Err(e) if e.is_auth() => {
+                report.problems += 1;
+                writeln!(
+                    out,
+                    "FAIL  the access token from {source} was rejected by {}: log in again at {}",
+                    names.broker, names.login
+                )?;
+            }
+            Err(e) => {
+                // No verdict: `serve` would start with this token too.
+                report.problems += 1;
+                writeln!(
+                    out,
+                    "FAIL  cannot check the token with {}: {e}",
+                    names.broker
+                )?;
+                break;
+            }
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use feedgate_gateway::broker::kite::KiteBroker;
+    use feedgate_sim::{Sim, SimConfig};
+    use tokio_util::sync::CancellationToken;
+
+    const NAMES: TokenNames<'static> = TokenNames {
+        env: "ZERODHA_ACCESS_TOKEN",
+        broker: "Kite",
+        login: "http://127.0.0.1:8080/api/login",
+    };
+
+    #[tokio::test]
+    async fn the_token_is_chosen_as_serve_chooses_it() {
+        let shutdown = CancellationToken::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = Sim::start(SimConfig::default(), listener, shutdown.clone())
+            .await
+            .unwrap();
+        let defaults = SimConfig::default();
+        let broker = KiteBroker::new(
+            &sim.base_url(),
+            &format!("{}/connect/login", sim.base_url()),
+            &defaults.api_key,
+            Secret::new(defaults.api_secret),
+        )
+        .unwrap();
+        let good = || Some(Secret::new(sim.mint_access_token()));
+        let stale = || Some(Secret::new("stale-token"));
+        let check = |file: Option<Secret>, env: Option<Secret>| {
+            let broker = &broker;
+            async move {
+                let mut out = Vec::new();
+                let r = check_token(&mut out, broker, file, env, NAMES)
+                    .await
+                    .unwrap();
+                (r.problems, r.warnings, String::from_utf8(out).unwrap())
+            }
+        };
+
+        // A rejected file token and a working environment token: serve uses the environment's.
+        let (problems, warnings, text) = check(stale(), good()).await;
+        assert_eq!((problems, warnings), (0, 1), "{text}");
+        assert!(
+            text.contains("ok    access token from ZERODHA_ACCESS_TOKEN is valid"),
+            "{text}"
+        );
+        // A working file token wins over the environment's.
+        let (problems, warnings, text) = check(good(), stale()).await;
+        assert_eq!((problems, warnings), (0, 0), "{text}");
+        assert!(text.contains("from the token file is valid"), "{text}");
+        // Both rejected, or none at all: not ready.
+        let (problems, _, text) = check(stale(), Some(Secret::new("older"))).await;
+        assert_eq!(problems, 1, "{text}");
+        assert!(text.contains("FAIL  the access token from ZERODHA_ACCESS_TOKEN was rejected"));
+        let (problems, _, text) = check(None, None).await;
+        assert_eq!(problems, 1, "{text}");
+        assert!(text.contains("FAIL  no access token"), "{text}");
+        shutdown.cancel();
     }
 }

@@ -90,6 +90,16 @@ pub struct SimArgs {
     pub fyers_redirect_url: Option<String>,
 }
 
+impl Cli {
+    /// The `--config` file of the commands that take one.
+    pub fn config_file(&self) -> Option<&std::path::Path> {
+        match &self.command {
+            Command::Serve { config } | Command::Check { config } => config.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sim(args) => crate::sim_cmd::run(args).await,

@@ -29,7 +29,11 @@ pub async fn run(
     let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("cannot open a local port for the simulator")?;
-    let callback = format!("http://{addr}/api/auth/callback");
+    // `--listen 0.0.0.0:…` is no address to redirect a browser to.
+    let callback = format!(
+        "{}/api/auth/callback",
+        feedgate_gateway::config::local_url(addr)
+    );
     let sim = Sim::start(
         SimConfig {
             redirect_url: callback.clone(),

@@ -19,7 +19,25 @@ fn main() -> ExitCode {
     // A `.env` in the working directory is part of the documented configuration (DESIGN.md §4).
     let dotenv = dotenvy::dotenv();
     let cli = cli::Cli::parse();
-    logging::init();
+    // Logging settings may come from the config file too, so it is read (quietly) first; its
+    // own errors are reported by the command once logging runs.
+    let file = cli
+        .config_file()
+        .and_then(|path| Some((path, config_load::read_file(path).ok()?)));
+    let settings = logging::settings(
+        |key| std::env::var(key).ok(),
+        file.as_ref().map(|(path, vars)| (*path, vars)),
+    );
+    match settings {
+        Ok(s) => logging::init(&s),
+        Err(errors) => {
+            eprintln!("feedgate: invalid configuration:");
+            for e in errors {
+                eprintln!("  - {e}");
+            }
+            return ExitCode::FAILURE;
+        }
+    }
     if let Err(err) = &dotenv
         && !err.not_found()
     {

@@ -13,7 +13,7 @@ fn bench(c: &mut Criterion) {
     let tick = fixtures::full_tick(1_234_567);
     let mut group = c.benchmark_group("encode");
     for mode in Mode::ALL {
-        let mut out = Vec::with_capacity(2048);
+        let mut out = String::with_capacity(2048);
         write_ticker(&mut out, &tick, &inst, mode, Freshness::Live);
         group.throughput(Throughput::Bytes(out.len() as u64));
         group.bench_function(mode.as_str(), |b| {

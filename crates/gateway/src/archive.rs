@@ -1,7 +1,8 @@
-//! Keeping data across restarts: saves the hub's last known values every minute and at
-//! shutdown, and writes the day's candles to `candles/YYYY-MM-DD.csv` when the feed stops after
-//! the post-close session, when the IST day changes, and at shutdown (each write of a day keeps
-//! the file's minutes this run never saw, so a restart mid-day loses nothing on disk).
+//! Keeping data across restarts: saves the hub's last known values every minute (when they
+//! moved) and at shutdown, and writes the day's candles to `candles/YYYY-MM-DD.csv` when the
+//! feed stops after the post-close session, when the IST day changes, and at shutdown (each
+//! write of a day keeps the file's minutes this run never saw, so a restart mid-day loses
+//! nothing on disk).
 
 use crate::candle_store::{CandleStore, DayCandles};
 use crate::candles::ist_day;
@@ -26,7 +27,7 @@ pub struct Archive {
 }
 
 impl Archive {
-    /// Saves last known values now.
+    /// Saves last known values now, unless they are what the file already holds.
     pub async fn save_values(&self) {
         let Ok(items) = self.hub.latest_all().await else {
             return;
@@ -36,9 +37,10 @@ impl Archive {
         }
         let values = self.values.clone();
         let now = self.clock.now_ms();
-        let res = tokio::task::spawn_blocking(move || values.save(&items, now)).await;
+        let res = tokio::task::spawn_blocking(move || values.save_if_changed(&items, now)).await;
         match res {
-            Ok(Ok(n)) => tracing::debug!(values = n, "last known values saved"),
+            Ok(Ok(Some(n))) => tracing::debug!(values = n, "last known values saved"),
+            Ok(Ok(None)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot save last known values"),
             Err(e) => tracing::warn!(error = %e, "saving last known values failed"),
         }
@@ -179,5 +181,86 @@ mod tests {
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["2026-11-23.csv", "2026-11-24.csv"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn values_that_have_not_moved_are_not_rewritten() {
+        use crate::instruments::{InstrumentSpec, Registry};
+        use crate::tick::{Source, Tick};
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new([InstrumentSpec {
+            token: 1,
+            exchange: "NSE".into(),
+            tradingsymbol: "SBIN".into(),
+            name: "SBIN".into(),
+            segment: "NSE".into(),
+            instrument_type: "EQ".into(),
+            tick_size: 0.05,
+            lot_size: 1,
+            divisor: 100,
+            is_index: false,
+        }]);
+        let tick = |ltp, received_ms| Tick {
+            token: 1,
+            divisor: 100,
+            ltp,
+            quote: None,
+            full: None,
+            received_ms,
+            src: Source::Ws,
+        };
+        // An earlier run's file.
+        let sbin = registry.by_token(1).unwrap().clone();
+        LastValues::new(dir.path())
+            .save(&[(sbin, tick(81_240, 1_000))], 2_000)
+            .unwrap();
+
+        let clock: SharedClock = std::sync::Arc::new(crate::clock::TokioClock::starting_at(
+            chrono::DateTime::from_timestamp(1_795_450_000, 0).unwrap(),
+        ));
+        let shutdown = CancellationToken::new();
+        let tracker = tokio_util::task::TaskTracker::new();
+        let (_live_tx, live) = watch::channel(false);
+        let hub = crate::hub::spawn(
+            crate::hub::HubConfig::default(),
+            live,
+            clock.clone(),
+            shutdown.clone(),
+            &tracker,
+        );
+        let values = LastValues::new(dir.path());
+        hub.seed(values.load(&registry)).await.unwrap();
+        let archive = Archive {
+            hub: hub.clone(),
+            values,
+            candles: CandleStore::new(dir.path()),
+            clock,
+        };
+        let path = archive.values.path().to_path_buf();
+        let written = || path.exists();
+
+        // A closed evening: the minute saves find nothing new, since the load or since the
+        // last save.
+        std::fs::remove_file(&path).unwrap();
+        archive.save_values().await;
+        assert!(
+            !written(),
+            "the values loaded at start are what the file holds"
+        );
+        hub.tick_sender()
+            .send(vec![tick(81_300, 5_000)])
+            .await
+            .unwrap();
+        while hub.latest(vec![1]).await.unwrap()[0].map(|t| t.ltp) != Some(81_300) {
+            tokio::task::yield_now().await;
+        }
+        archive.save_values().await;
+        assert!(written(), "a new value is saved");
+        std::fs::remove_file(&path).unwrap();
+        for _ in 0..3 {
+            archive.save_values().await;
+        }
+        assert!(!written(), "nothing moved since the last save");
+        shutdown.cancel();
     }
 }

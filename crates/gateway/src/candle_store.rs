@@ -12,10 +12,15 @@ use crate::persist;
 use crate::price::{parse_price, write_price};
 use crate::protocol::ist::write_ist;
 use chrono::NaiveDate;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 const HEADER: &str = "symbol,token,time,open,high,low,close,volume";
+
+/// How many of the newest day files a lookup without a date searches: a symbol without data
+/// must not cost a parse of every day in history on each request.
+pub const RECENT_DAYS: usize = 10;
 
 /// One instrument's candles of one day.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +34,9 @@ pub struct DayCandles {
 #[derive(Debug, Clone)]
 pub struct CandleStore {
     dir: PathBuf,
+    /// Files (and their sizes) whose malformed rows were reported: a damaged file is read on
+    /// every lookup, and one warning per version of it is enough.
+    warned: Arc<Mutex<HashSet<(PathBuf, usize)>>>,
 }
 
 impl CandleStore {
@@ -38,7 +46,10 @@ impl CandleStore {
         if swept > 0 {
             tracing::info!(files = swept, dir = %dir.display(), "removed partial candle files left by an earlier crash");
         }
-        Self { dir }
+        Self {
+            dir,
+            warned: Arc::default(),
+        }
     }
 
     pub fn path(&self, day: NaiveDate) -> PathBuf {
@@ -141,11 +152,26 @@ impl CandleStore {
                 None => bad += 1,
             }
         }
-        if bad > 0 {
+        if bad > 0
+            && self
+                .warned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((path.clone(), text.len()))
+        {
             tracing::warn!(path = %path.display(), rows = bad, "skipped malformed rows in a candle file");
         }
         out.sort_by_key(|c| c.t);
         out
+    }
+
+    /// The most recent day with candles for `token`, searching the newest [`RECENT_DAYS`]
+    /// files, newest first.
+    pub fn latest(&self, token: u32, divisor: u32) -> Option<(NaiveDate, Vec<Candle>)> {
+        self.days().into_iter().take(RECENT_DAYS).find_map(|d| {
+            let c = self.read(d, token, divisor);
+            (!c.is_empty()).then_some((d, c))
+        })
     }
 
     /// Days with a backup, newest first.

@@ -1,8 +1,9 @@
 //! Session candles (pure): 1-minute OHLCV per instrument built from ticks, aggregated to 5 and
 //! 15 minutes on demand. Minutes are IST minutes (India's offset is a whole number of quarter
 //! hours, so IST 1/5/15-minute boundaries coincide with UTC ones; the *day* boundary is IST
-//! midnight). Volume comes from deltas of the day's cumulative volume; a minute without ticks
-//! has no candle (no gaps are invented).
+//! midnight). Volume comes from deltas of the day's cumulative volume (a lower value, an older
+//! quote arriving late, adds nothing); a minute without ticks has no candle (no gaps are
+//! invented).
 
 use crate::protocol::ist::IST_OFFSET_SECS;
 use crate::tick::{Tick, Token};
@@ -129,14 +130,15 @@ impl CandleBook {
         }
         s.divisor = tick.divisor;
         let volume = match (tick.volume(), s.last_volume) {
-            (Some(v), Some(last)) if v >= last => v - last,
-            // The cumulative volume went down: the broker restarted its day count.
-            (Some(v), Some(_)) => v,
+            // A lower cumulative volume is an older value arriving late (a REST quote between
+            // WebSocket ticks), not a restart: the new IST day above already resets the count.
+            // It adds nothing, and the highest value seen stays the base.
+            (Some(v), Some(last)) => v.saturating_sub(last),
             // First observation of the day: what came before we started is not this minute's.
             (Some(_), None) | (None, _) => 0,
         };
         if let Some(v) = tick.volume() {
-            s.last_volume = Some(v);
+            s.last_volume = Some(s.last_volume.map_or(v, |last| last.max(v)));
         }
         match &mut s.current {
             Some(c) if c.t == minute => {
@@ -295,6 +297,22 @@ mod tests {
         );
         let s = b.series(1).unwrap();
         assert_eq!(s.current.unwrap().volume, 5);
+    }
+
+    #[test]
+    fn an_older_lower_volume_between_ticks_adds_nothing() {
+        let mut b = CandleBook::new();
+        b.on_tick(&tick(T0 + 1, 100, 5_000_000));
+        b.on_tick(&tick(T0 + 10, 101, 5_000_100));
+        // A REST quote taken before the last WebSocket tick, arriving after it.
+        b.on_tick(&tick(T0 + 20, 100, 5_000_050));
+        b.on_tick(&tick(T0 + 30, 102, 5_000_200));
+        let s = b.series(1).unwrap();
+        assert_eq!(s.current.unwrap().volume, 200, "5,000,000 → 5,000,200");
+        // The next minute counts from the highest value seen.
+        b.on_tick(&tick(T0 + 61, 102, 5_000_150));
+        b.on_tick(&tick(T0 + 62, 103, 5_000_260));
+        assert_eq!(b.series(1).unwrap().current.unwrap().volume, 60);
     }
 
     #[test]

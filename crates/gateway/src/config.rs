@@ -3,7 +3,7 @@
 //! Every error names the variable, the bad value and what is expected.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -83,8 +83,8 @@ pub struct GatewayConfig {
     pub dev_mode: bool,
     /// `FEEDGATE_CALENDAR`.
     pub calendar: Option<PathBuf>,
-    /// `FEEDGATE_PUBLIC_URL`: how users reach this gateway (for login links in messages);
-    /// defaults to `http://<listen>`.
+    /// `FEEDGATE_PUBLIC_URL`: how users reach this gateway (login links, the Fyers
+    /// `redirect_uri`); defaults to [`local_url`] of the listen address.
     pub public_url: String,
     /// `FEEDGATE_MAX_SYMBOLS_PER_CLIENT`.
     pub max_symbols_per_client: usize,
@@ -230,6 +230,19 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// `http://<addr>` as a browser on this machine reaches it: an unspecified listen address
+/// (`0.0.0.0`, `[::]`) is no address to send a browser to (nor a valid redirect URL), so the
+/// loopback address of the same family stands in for it.
+pub fn local_url(listen: SocketAddr) -> String {
+    let mut addr = listen;
+    match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => addr.set_ip(Ipv4Addr::LOCALHOST.into()),
+        IpAddr::V6(ip) if ip.is_unspecified() => addr.set_ip(Ipv6Addr::LOCALHOST.into()),
+        _ => {}
+    }
+    format!("http://{addr}")
+}
+
 impl GatewayConfig {
     /// Parses and validates. Missing keys take their defaults.
     pub fn from_vars(vars: &BTreeMap<String, String>) -> Result<Self, ConfigErrors> {
@@ -344,7 +357,16 @@ impl GatewayConfig {
         let calendar = r.raw("FEEDGATE_CALENDAR").map(PathBuf::from);
         let public_url = match r.raw("FEEDGATE_PUBLIC_URL") {
             Some(_) => r.url("FEEDGATE_PUBLIC_URL", "", &["http", "https"]),
-            None => format!("http://{listen}"),
+            None => {
+                if listen.ip().is_unspecified() {
+                    tracing::warn!(
+                        listen = %listen,
+                        "FEEDGATE_LISTEN accepts connections on every address, so login links use {}; set FEEDGATE_PUBLIC_URL to the address browsers use to reach feedgate (and, for Fyers, the app's redirect URL)",
+                        local_url(listen)
+                    );
+                }
+                local_url(listen)
+            }
         };
         let max_symbols_per_client = r.number(
             "FEEDGATE_MAX_SYMBOLS_PER_CLIENT",
@@ -454,6 +476,25 @@ mod tests {
             text.contains("FEEDGATE_BROKER=\"upstox\" is invalid: kite or fyers"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_default_public_url_is_one_a_browser_can_use() {
+        let public = |listen: &str| {
+            GatewayConfig::from_vars(&vars(&[("FEEDGATE_LISTEN", listen)]))
+                .unwrap()
+                .public_url
+        };
+        assert_eq!(public("0.0.0.0:8080"), "http://127.0.0.1:8080");
+        assert_eq!(public("[::]:9000"), "http://[::1]:9000");
+        assert_eq!(public("192.168.1.20:8080"), "http://192.168.1.20:8080");
+        assert_eq!(public("[::1]:8080"), "http://[::1]:8080");
+        let set = GatewayConfig::from_vars(&vars(&[
+            ("FEEDGATE_LISTEN", "0.0.0.0:8080"),
+            ("FEEDGATE_PUBLIC_URL", "https://feeds.example.com/"),
+        ]))
+        .unwrap();
+        assert_eq!(set.public_url, "https://feeds.example.com");
     }
 
     #[test]

@@ -75,6 +75,26 @@ pub fn verdict(i: &VerdictInput<'_>) -> (Priority, String) {
     )
 }
 
+/// Data is fresh: the last tick arrived less than the stale threshold ago.
+pub fn is_fresh(last_tick_seconds_ago: Option<f64>, stale_after_s: f64) -> bool {
+    last_tick_seconds_ago.is_some_and(|s| s < stale_after_s)
+}
+
+/// The feed is healthy: connected, and receiving fresh data unless the market is in a phase
+/// without any. The one rule behind the health document and what clients are told.
+pub fn feed_is_healthy(state: FeedState, fresh: bool, expects_data: bool) -> bool {
+    state == FeedState::Connected && (fresh || !expects_data)
+}
+
+/// How data reaches feedgate, as the health document and `connection_status` name it.
+pub fn feed_mode(fallback: bool) -> &'static str {
+    if fallback {
+        "REST API Polling"
+    } else {
+        "WebSocket"
+    }
+}
+
 /// The `auth` section.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuthSection {
@@ -147,15 +167,11 @@ pub fn feed_section(
     expects_data: bool,
 ) -> FeedSection {
     let state = aggregate_state(shards);
-    let fresh = last_tick_seconds_ago.is_some_and(|s| s < stale_after_s);
+    let fresh = is_fresh(last_tick_seconds_ago, stale_after_s);
     FeedSection {
         state: state.as_str(),
-        is_healthy: state == FeedState::Connected && (fresh || !expects_data),
-        mode: if fallback {
-            "REST API Polling"
-        } else {
-            "WebSocket"
-        },
+        is_healthy: feed_is_healthy(state, fresh, expects_data),
+        mode: feed_mode(fallback),
         using_rest_fallback: fallback,
         last_tick_seconds_ago,
         connection_quality: quality,
@@ -196,27 +212,37 @@ impl HealthSources {
     }
 
     pub fn feed(&self) -> FeedSection {
+        self.feed_and_state(self.expects_data.borrow().expects_data)
+            .0
+    }
+
+    /// The feed section and the aggregate feed state, both from one look at the shards (a
+    /// second look could see a newer state than the section reports).
+    fn feed_and_state(&self, expects_data: bool) -> (FeedSection, FeedState) {
         let now_ms = self.clock.now_ms();
-        feed_section(
-            &self.shards.borrow(),
+        let shards = self.shards.borrow();
+        let section = feed_section(
+            &shards,
             *self.fallback.borrow(),
             *self.quality.borrow(),
             self.gauges.last_tick_seconds_ago(now_ms),
             self.stale_threshold_s,
-            self.expects_data.borrow().expects_data,
-        )
+            expects_data,
+        );
+        (section, aggregate_state(&shards))
     }
 
     pub fn document(&self) -> HealthDocument {
         let market = self.market();
         let auth = self.auth();
-        let feed = self.feed();
+        let expects_data = self.expects_data.borrow().expects_data;
+        let (feed, feed_state) = self.feed_and_state(expects_data);
         let (priority_status, priority_message) = verdict(&VerdictInput {
             requires_login: auth.requires_login,
             login_url: &auth.login_url,
-            expects_data: self.expects_data.borrow().expects_data,
+            expects_data,
             feed_healthy: feed.is_healthy,
-            feed_state: aggregate_state(&self.shards.borrow()),
+            feed_state,
             fallback: feed.using_rest_fallback,
             reconnect_attempts: feed.reconnect_attempts,
             market_title: &market.title,

@@ -7,7 +7,7 @@ use crate::persist;
 use crate::tick::{Source, Tick};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Most values kept (newest first): bounds the file for gateways that saw many instruments.
 pub const MAX_VALUES: usize = 20_000;
@@ -25,9 +25,39 @@ struct Entry {
     tick: Tick,
 }
 
+/// What a set of values is, cheaply: how many, and the newest and summed receive times. Every
+/// tick that replaces a value (WebSocket, REST, snapshot) carries its own receive time, so the
+/// same fingerprint means the same values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    len: usize,
+    newest_ms: i64,
+    sum_ms: i64,
+}
+
+impl Fingerprint {
+    fn of<'a>(ticks: impl Iterator<Item = &'a Tick>) -> Self {
+        ticks.fold(
+            Self {
+                len: 0,
+                newest_ms: i64::MIN,
+                sum_ms: 0,
+            },
+            |f, t| Self {
+                len: f.len + 1,
+                newest_ms: f.newest_ms.max(t.received_ms),
+                sum_ms: f.sum_ms.wrapping_add(t.received_ms),
+            },
+        )
+    }
+}
+
+/// The values file. Clones share what was last written (or read), so a periodic save of values
+/// that have not moved (a closed market) can be skipped.
 #[derive(Debug, Clone)]
 pub struct LastValues {
     path: PathBuf,
+    on_disk: Arc<Mutex<Option<Fingerprint>>>,
 }
 
 impl LastValues {
@@ -35,7 +65,27 @@ impl LastValues {
         persist::sweep_temp_files(data_dir);
         Self {
             path: data_dir.join("last_values.json"),
+            on_disk: Arc::default(),
         }
+    }
+
+    fn remember(&self, fingerprint: Fingerprint) {
+        *self.on_disk.lock().unwrap_or_else(|p| p.into_inner()) = Some(fingerprint);
+    }
+
+    /// Like [`LastValues::save`], unless `items` are the values last saved or loaded: then
+    /// nothing is written and the answer is `None` (the minute saves of a closed day would
+    /// otherwise rewrite and fsync the same file 1440 times).
+    pub fn save_if_changed(
+        &self,
+        items: &[(Arc<Instrument>, Tick)],
+        now_ms: i64,
+    ) -> std::io::Result<Option<usize>> {
+        let fingerprint = Fingerprint::of(items.iter().map(|(_, t)| t));
+        if *self.on_disk.lock().unwrap_or_else(|p| p.into_inner()) == Some(fingerprint) {
+            return Ok(None);
+        }
+        self.save(items, now_ms).map(Some)
     }
 
     pub fn path(&self) -> &Path {
@@ -61,6 +111,7 @@ impl LastValues {
         })
         .map_err(std::io::Error::other)?;
         persist::write_atomic(&self.path, &body)?;
+        self.remember(Fingerprint::of(items.iter().map(|(_, t)| t)));
         Ok(n)
     }
 
@@ -82,7 +133,8 @@ impl LastValues {
                 return Vec::new();
             }
         };
-        file.values
+        let loaded: Vec<_> = file
+            .values
             .into_iter()
             .filter_map(|e| {
                 let inst = registry.by_token(e.tick.token)?;
@@ -93,7 +145,10 @@ impl LastValues {
                     (inst.clone(), t)
                 })
             })
-            .collect()
+            .collect();
+        // Seeded into the hub as they are: until a tick moves them, the file holds them.
+        self.remember(Fingerprint::of(loaded.iter().map(|(_, t)| t)));
+        loaded
     }
 }
 

@@ -2,6 +2,7 @@
 //! REST fallback into what clients are told (`connection_status`, heartbeats) and whether the
 //! hub's values are live. Samples connection quality once a second.
 
+use crate::health::{feed_is_healthy, feed_mode, is_fresh};
 use crate::status::ClientStatus;
 use crate::status::Gauges;
 use crate::upstream::{FeedState, ShardStatus, aggregate_state};
@@ -101,10 +102,10 @@ pub struct Inputs {
 pub fn client_status(i: &Inputs) -> ClientStatus {
     let connected = i.feed == FeedState::Connected;
     // REST polling keeps data flowing but the feed itself is not healthy (DEGRADED, amber).
-    let is_healthy = connected && (i.fresh || !i.market.expects_data);
+    let is_healthy = feed_is_healthy(i.feed, i.fresh, i.market.expects_data);
     let quality = if i.fallback || (connected && i.quality < 95.0 && i.quality >= 80.0) {
         "DEGRADED"
-    } else if connected && (i.fresh || !i.market.expects_data) && i.quality >= 95.0 {
+    } else if is_healthy && i.quality >= 95.0 {
         "EXCELLENT"
     } else {
         "POOR"
@@ -123,9 +124,7 @@ pub fn client_status(i: &Inputs) -> ClientStatus {
         }
     } else {
         match i.feed {
-            FeedState::Connected if i.fresh || !i.market.expects_data => {
-                "✓ Connected and receiving live data".to_string()
-            }
+            FeedState::Connected if is_healthy => "✓ Connected and receiving live data".to_string(),
             FeedState::Connected => {
                 "Connected, but no data is arriving: checking the feed".to_string()
             }
@@ -138,11 +137,7 @@ pub fn client_status(i: &Inputs) -> ClientStatus {
         }
     };
     ClientStatus {
-        mode: if i.fallback {
-            "REST API Polling"
-        } else {
-            "WebSocket"
-        },
+        mode: feed_mode(i.fallback),
         quality,
         message,
         market_status: i.market.phase,
@@ -190,10 +185,10 @@ pub async fn run(mut io: MonitorIo, shutdown: CancellationToken) {
         let market = *io.market.borrow();
         let fallback = *io.fallback.borrow();
         let now_ms = io.clock.now_ms();
-        let fresh = io
-            .gauges
-            .last_tick_seconds_ago(now_ms)
-            .is_some_and(|s| s < io.stale_threshold.as_secs_f64());
+        let fresh = is_fresh(
+            io.gauges.last_tick_seconds_ago(now_ms),
+            io.stale_threshold.as_secs_f64(),
+        );
         if sample && market.expects_data {
             window.push(feed == FeedState::Connected && fresh);
         }

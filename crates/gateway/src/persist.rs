@@ -1,6 +1,8 @@
 //! Durable small files: write to a temp file in the same directory, fsync, rename, fsync the
 //! directory. A crash (even `kill -9`) mid-write leaves the previous file intact plus at worst
 //! an orphaned temp file, which [`sweep_temp_files`] removes at start-up; never a torn file.
+//! Every file feedgate writes goes through [`write_atomic_with_mode`], so they all share these
+//! guarantees and one temp-file prefix.
 
 use std::io::Write;
 use std::path::Path;
@@ -8,15 +10,42 @@ use std::path::Path;
 /// Prefix of temp files, so leftovers can be recognised and removed.
 pub const TEMP_PREFIX: &str = ".feedgate-tmp-";
 
+/// Owner read/write only: the mode of every file feedgate writes (the token file must be
+/// private; nothing else in the data directory is meant for other users either).
+pub const PRIVATE: u32 = 0o600;
+
+/// [`write_atomic_with_mode`] with mode [`PRIVATE`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with_mode(path, bytes, PRIVATE)
+}
+
+/// Replaces `path` with `bytes` atomically; the file has exactly `mode` (Unix permission bits;
+/// ignored elsewhere) from the moment it exists, so a secret is never readable by others, not
+/// even in the temp file.
+pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(TEMP_PREFIX);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut tmp = builder.tempfile_in(dir)?;
+    // Created with `mode` minus the umask; set it exactly, so neither a umask nor a platform
+    // default can change it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -67,5 +96,23 @@ mod tests {
             std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
             1
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_get_exactly_the_mode_asked_for() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let private = dir.path().join("private");
+        write_atomic(&private, b"x").unwrap();
+        assert_eq!(mode(&private), 0o600);
+        // Exactly, whatever the umask (commonly 022) would have made of it.
+        let shared = dir.path().join("shared");
+        write_atomic_with_mode(&shared, b"x", 0o660).unwrap();
+        assert_eq!(mode(&shared), 0o660);
+        // Replacing a file gives the new file the mode asked for, whatever the old one had.
+        write_atomic_with_mode(&shared, b"y", PRIVATE).unwrap();
+        assert_eq!(mode(&shared), 0o600);
     }
 }

@@ -4,13 +4,41 @@
 //! Prices stay integers everywhere inside feedgate; this is the one place they become text, so
 //! no `f64` rounding can ever turn 812.40 into 812.3999999.
 
+/// Where the text encoders append: a byte buffer, or a `String` — which then becomes a message
+/// with no second UTF-8 check (the tick encoder's hot path).
+pub trait TextBuf {
+    fn push_str(&mut self, s: &str);
+    /// Appends one ASCII byte.
+    fn push_ascii(&mut self, b: u8);
+}
+
+impl TextBuf for Vec<u8> {
+    fn push_str(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+    fn push_ascii(&mut self, b: u8) {
+        self.push(b);
+    }
+}
+
+impl TextBuf for String {
+    fn push_str(&mut self, s: &str) {
+        String::push_str(self, s);
+    }
+    fn push_ascii(&mut self, b: u8) {
+        debug_assert!(b.is_ascii());
+        // The mask (a no-op for ASCII) lets the compiler see a one-byte char: a plain push.
+        self.push(char::from(b & 0x7F));
+    }
+}
+
 /// Appends `raw / divisor` to `out`. `divisor` must be a power of ten (1, 10, …, 10^9); other
 /// divisors are written with as many fractional digits as the divisor has (still exact when the
 /// value is representable, otherwise truncated toward zero).
-pub fn write_price(out: &mut Vec<u8>, raw: i64, divisor: u32) {
+pub fn write_price(out: &mut impl TextBuf, raw: i64, divisor: u32) {
     let mut buf = itoa::Buffer::new();
     if divisor <= 1 {
-        out.extend_from_slice(buf.format(raw).as_bytes());
+        out.push_str(buf.format(raw));
         return;
     }
     let div = u64::from(divisor);
@@ -19,9 +47,9 @@ pub fn write_price(out: &mut Vec<u8>, raw: i64, divisor: u32) {
     let whole = mag / div;
     let mut frac = mag % div;
     if neg {
-        out.push(b'-');
+        out.push_ascii(b'-');
     }
-    out.extend_from_slice(buf.format(whole).as_bytes());
+    out.push_str(buf.format(whole));
     if frac == 0 {
         return;
     }
@@ -37,12 +65,12 @@ pub fn write_price(out: &mut Vec<u8>, raw: i64, divisor: u32) {
         frac /= 10;
         digits -= 1;
     }
-    out.push(b'.');
+    out.push_ascii(b'.');
     let text = buf.format(frac);
     for _ in text.len()..digits {
-        out.push(b'0');
+        out.push_ascii(b'0');
     }
-    out.extend_from_slice(text.as_bytes());
+    out.push_str(text);
 }
 
 /// Parses a decimal price (`812.4`, `-0.05`, `1573`) into wire units for `divisor` (a power of

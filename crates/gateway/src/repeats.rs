@@ -29,10 +29,6 @@ impl Repeats {
             .take()
             .map(|_| std::mem::take(&mut self.suppressed))
     }
-
-    pub fn is_active(&self) -> bool {
-        self.current.is_some()
-    }
 }
 
 #[cfg(test)]

@@ -104,9 +104,10 @@ impl Gateway {
 
         // Instruments.
         let store = InstrumentStore::new(broker.clone(), &config.data_dir, clock.clone());
-        let registry = Arc::new(store.load().await?);
+        let loaded = store.load().await?;
+        let registry = Arc::new(loaded.registry);
         let (registry_tx, registry_rx) = watch::channel(registry.clone());
-        tracker.spawn(store.refresh_daily(registry_tx, shutdown.clone()));
+        tracker.spawn(store.refresh_daily(loaded.date, registry_tx, shutdown.clone()));
 
         // Shared status plumbing.
         let gauges = Arc::new(Gauges::default());
@@ -175,16 +176,13 @@ impl Gateway {
             candles: candle_store.clone(),
             clock: clock.clone(),
         };
-        let mut watchlist = Vec::new();
-        for sym in &config.instruments {
-            match registry.resolve(sym) {
-                Ok(inst) => watchlist.push((inst.clone(), Mode::Quote)),
-                Err(e) => {
-                    tracing::warn!(symbol = %sym, reason = %e, "FEEDGATE_INSTRUMENTS entry skipped")
-                }
-            }
-        }
-        let _ = hub.set_watchlist(watchlist).await;
+        // The watchlist is resolved now (so the first connection subscribes it) and again
+        // whenever the daily refresh publishes a new registry (derivatives expire, new ones list).
+        let mut watchlist = Watchlist::new(config.instruments.clone());
+        let _ = hub.set_watchlist(watchlist.resolve(&registry)).await;
+        let mut registry_updates = registry_rx.clone();
+        registry_updates.mark_unchanged();
+        tracker.spawn(watchlist.follow(registry_updates, hub.clone(), shutdown.clone()));
 
         // Upstream. Kite: 3000 instruments per socket, 3 sockets per api_key. Fyers: 5000
         // symbols per app (the data socket's and the API key's limit alike), so one socket.
@@ -272,7 +270,7 @@ impl Gateway {
                 gate: gate.clone(),
                 registry: registry_rx.clone(),
                 token: auth_token_rx.clone(),
-                auth: auth.snapshot.clone(),
+                auth: auth.clone(),
                 ticks: hub.tick_sender(),
                 feed_live: feed_live_rx.clone(),
                 clock: clock.clone(),
@@ -409,5 +407,66 @@ impl Gateway {
 
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
+    }
+}
+
+/// The always-subscribed watchlist (`FEEDGATE_INSTRUMENTS`) against the current registry.
+#[derive(Debug)]
+struct Watchlist {
+    symbols: Vec<String>,
+    /// Entries the last registry could not resolve (logged when that changes, not daily).
+    skipped: Vec<String>,
+}
+
+impl Watchlist {
+    fn new(symbols: Vec<String>) -> Self {
+        Self {
+            symbols,
+            skipped: Vec::new(),
+        }
+    }
+
+    /// The instruments the entries name in `registry`.
+    fn resolve(&mut self, registry: &Registry) -> Vec<(Arc<crate::instruments::Instrument>, Mode)> {
+        let mut items = Vec::new();
+        let mut skipped = Vec::new();
+        for sym in &self.symbols {
+            match registry.resolve(sym) {
+                Ok(inst) => {
+                    if self.skipped.contains(sym) {
+                        tracing::info!(symbol = %sym, "FEEDGATE_INSTRUMENTS entry found in the new instrument list");
+                    }
+                    items.push((inst.clone(), Mode::Quote));
+                }
+                Err(e) => {
+                    if !self.skipped.contains(sym) {
+                        tracing::warn!(symbol = %sym, reason = %e, "FEEDGATE_INSTRUMENTS entry skipped");
+                    }
+                    skipped.push(sym.clone());
+                }
+            }
+        }
+        self.skipped = skipped;
+        items
+    }
+
+    /// Resolves the watchlist again for every registry `registry` publishes.
+    async fn follow(
+        mut self,
+        mut registry: watch::Receiver<Arc<Registry>>,
+        hub: HubHandle,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                r = registry.changed() => if r.is_err() { return },
+            }
+            let current = registry.borrow_and_update().clone();
+            if hub.set_watchlist(self.resolve(&current)).await.is_err() {
+                return;
+            }
+        }
     }
 }

@@ -2,8 +2,12 @@
 //! `GET /metrics`. Histograms use explicit buckets so they render as Prometheus histograms.
 //!
 //! Names (all prefixed `feedgate_`): upstream state/reconnects/stalls/auth failures/malformed
-//! frames/ticks, REST fallback activity, hub ticks in/messages out/conflated/encoded bytes,
-//! client connections/messages/outbox depth, message sizes and end-to-end tick latency.
+//! frames/ticks, REST fallback activity, hub ticks in/messages out/conflated/encoded bytes/REST
+//! quotes dropped behind fresher WebSocket values (`hub_rest_superseded_total`), client
+//! connections/messages/outbox depth, message sizes and end-to-end tick latency.
+//!
+//! Nothing is recorded per message on the hot path: the hub records once per tick batch
+//! (`message_bytes` is the batch's mean encoded size), clients once per write batch.
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};

@@ -150,8 +150,15 @@ impl Tick {
         self.full.and_then(|f| f.exchange_ts)
     }
 
-    /// Merges a newer update into this (older) one: fields the newer tick lacks keep their
-    /// older values, so a snapshot in `full` stays `full` when an `ltp` update arrives.
+    /// Merges a newer update into this (older) one.
+    ///
+    /// The `full` part (exchange and trade time, depth, bid/ask, open interest) describes the
+    /// instant of the tick that carried it, so it is kept only with that tick: a newer tick
+    /// without one drops it. Kept, it would stamp later ticks with the old exchange time (`ts`)
+    /// and show an old order book next to a live price — after a full-mode client leaves, when
+    /// the WebSocket takes over from REST polling, or when the morning feed follows a night
+    /// REST snapshot. The `quote` part (the day's OHLC and previous close, the base of
+    /// `ch`/`chp`) survives an `ltp`-only update.
     pub fn merge_newer(&mut self, newer: &Tick) {
         self.ltp = newer.ltp;
         self.divisor = newer.divisor;
@@ -160,9 +167,7 @@ impl Tick {
         if newer.quote.is_some() {
             self.quote = newer.quote;
         }
-        if newer.full.is_some() {
-            self.full = newer.full;
-        }
+        self.full = newer.full;
     }
 }
 
@@ -210,5 +215,61 @@ mod tests {
         assert_eq!(old.ltp, 105);
         assert_eq!(old.received_ms, 20);
         assert_eq!(old.mode(), Mode::Quote);
+    }
+
+    /// The full part belongs to the tick that carried it: a newer quote- or ltp-only tick
+    /// drops the old exchange time, depth and open interest, and a newer full tick replaces them.
+    #[test]
+    fn merge_drops_an_older_full_part() {
+        let full = Full {
+            exchange_ts: Some(1_000),
+            last_trade_ts: Some(999),
+            oi: Some(7),
+            depth: Some(Depth::default()),
+        };
+        let quote = Some(Quote {
+            close: 100,
+            ..Quote::default()
+        });
+        let with_full = Tick {
+            quote,
+            full: Some(full),
+            ..ltp(100)
+        };
+        for (newer, want_mode) in [
+            (
+                Tick {
+                    quote,
+                    received_ms: 20_000,
+                    ..ltp(101)
+                },
+                Mode::Quote,
+            ),
+            (
+                Tick {
+                    received_ms: 20_000,
+                    ..ltp(101)
+                },
+                Mode::Quote,
+            ),
+        ] {
+            let mut t = with_full;
+            t.merge_newer(&newer);
+            assert_eq!(t.mode(), want_mode, "{newer:?}");
+            assert_eq!(t.full, None, "no old depth, oi or exchange time");
+            assert_eq!(t.exchange_ts(), None);
+            assert_eq!(t.quote, quote);
+        }
+        let mut t = with_full;
+        let newer_full = Full {
+            exchange_ts: Some(2_000),
+            ..full
+        };
+        t.merge_newer(&Tick {
+            quote,
+            full: Some(newer_full),
+            ..ltp(102)
+        });
+        assert_eq!(t.full, Some(newer_full));
     }
 }

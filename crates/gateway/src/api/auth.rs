@@ -2,7 +2,9 @@
 //! `GET /api/login` → the broker's login page (with a one-time `state`),
 //! `GET /api/auth/callback` → exchange the request token (Kite: `status=success&request_token=…`;
 //! Fyers: `s=ok&auth_code=…`), store the access token, reconnect, back to `/`;
-//! `POST /api/system/health/auth/verify` → check the token now.
+//! `POST /api/system/health/auth/verify` → check the token now (the answer of a check made less
+//! than [`VERIFY_CACHE`](crate::auth::task::VERIFY_CACHE) ago is reused, so a flood costs one
+//! broker call).
 //!
 //! A forged, missing or reused state, a failed exchange or a non-success status answers with
 //! an error page that says what to do, and changes nothing.

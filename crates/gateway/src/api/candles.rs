@@ -1,7 +1,8 @@
 //! `GET /api/candles?symbol=NSE:SBIN&interval=1m[&date=YYYY-MM-DD]`: session candles as a JSON
 //! array, newest last. Today's (and, until the next new day, yesterday's) come from the hub;
 //! earlier days (or any day with nothing in memory, e.g. after a restart) from the close-of-day
-//! backup files.
+//! backup files: the asked date's, or without one the most recent of the newest
+//! [`RECENT_DAYS`](crate::candle_store::RECENT_DAYS) files holding the symbol.
 
 use crate::api::{ApiError, AppState};
 use crate::candles::{aggregate, ist_day};
@@ -61,16 +62,11 @@ pub async fn candles(
     if minutes.is_empty() {
         let (token, divisor) = (inst.token, inst.divisor);
         let store2 = store.clone();
-        let found = tokio::task::spawn_blocking(move || {
-            let days: Vec<NaiveDate> = match date {
-                Some(d) => vec![d],
-                // No date asked and nothing today: the most recent session on disk.
-                None => store2.days(),
-            };
-            days.into_iter().find_map(|d| {
-                let c = store2.read(d, token, divisor);
-                (!c.is_empty()).then_some((d, c))
-            })
+        let found = tokio::task::spawn_blocking(move || match date {
+            Some(d) => Some((d, store2.read(d, token, divisor))),
+            // No date asked and nothing today: the most recent session on disk (of the last
+            // few files: a symbol nobody recorded must not read all of history per request).
+            None => store2.latest(token, divisor),
         })
         .await
         .map_err(|_| ApiError::unavailable("candle lookup failed"))?;

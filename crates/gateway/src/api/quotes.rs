@@ -61,16 +61,10 @@ pub async fn quotes(
             continue;
         };
         let age_ms = (now_ms - tick.received_ms).max(0);
-        let freshness = if feed_live && tick.src != crate::tick::Source::Cache {
-            Freshness::Live
-        } else {
-            Freshness::Stale {
-                age_s: (age_ms / 1000) as u64,
-            }
-        };
-        let mut buf = Vec::with_capacity(512);
+        let freshness = Freshness::of(&tick, feed_live, now_ms);
+        let mut buf = String::with_capacity(1024);
         write_ticker(&mut buf, &tick, &inst, Mode::Full, freshness);
-        let mut v: Value = serde_json::from_slice(&buf).unwrap_or(Value::Null);
+        let mut v: Value = serde_json::from_str(&buf).unwrap_or(Value::Null);
         let mut entry = v.get_mut("data").map(Value::take).unwrap_or(Value::Null);
         if let Some(obj) = entry.as_object_mut() {
             obj.insert("age_s".into(), json!(age_ms as f64 / 1000.0));

@@ -46,7 +46,6 @@ pub enum TokenOrigin {
     Environment,
     TokenFile,
     Login,
-    Api,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,7 +201,7 @@ mod tests {
         a.on(Rejected);
         assert_eq!(a.failures, 2);
         a.on(TokenStored {
-            origin: TokenOrigin::Api,
+            origin: TokenOrigin::Login,
         });
         assert_eq!(a.failures, 0);
         a.on(Rejected);

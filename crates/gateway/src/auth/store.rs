@@ -1,12 +1,14 @@
-//! The token file in `FEEDGATE_DATA_DIR`: written atomically (temp file in the same directory,
-//! fsync, rename, fsync of the directory) with mode 0600, so a crash never leaves a torn file
-//! and no other user can read the token. Also accepts a file holding just the token, so a user
-//! or a script can drop a fresh token in by hand.
+//! The token file in `FEEDGATE_DATA_DIR`: written with [`persist::write_atomic_with_mode`]
+//! (temp file in the same directory, fsync, rename, fsync of the directory) with mode 0600, so a
+//! crash never leaves a torn file and no other user can read the token; temp files a crash
+//! left behind are removed by [`TokenStore::sweep_leftovers`]. Also accepts a file holding just
+//! the token, or JSON with only `access_token`, so a user or a script can drop a fresh token in
+//! by hand.
 
+use crate::persist;
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A stored token with where and when it came from.
@@ -19,6 +21,8 @@ pub struct StoredToken {
 
 #[derive(Serialize, Deserialize)]
 struct FileFormat {
+    /// Written for people reading the file; a hand-written file may leave it out.
+    #[serde(default)]
     broker: String,
     access_token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,61 +99,54 @@ impl TokenStore {
             path: self.path.clone(),
             source,
         };
-        let dir = self
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(err)?;
-        let body = serde_json::to_vec_pretty(&FileFormat {
+        let mut body = serde_json::to_vec_pretty(&FileFormat {
             broker: self.broker.to_string(),
             access_token: t.token.expose().to_string(),
             user_id: t.user_id.clone(),
             issued_at: t.issued_at,
         })
         .map_err(|e| err(std::io::Error::other(e)))?;
-        // tempfile creates the file with mode 0600 on Unix; set it explicitly anyway so a
-        // permissive umask or platform default can never widen it.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".token-")
-            .tempfile_in(dir)
-            .map_err(err)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            tmp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(err)?;
-        }
-        tmp.write_all(&body).map_err(err)?;
-        tmp.write_all(b"\n").map_err(err)?;
-        tmp.as_file().sync_all().map_err(err)?;
-        tmp.persist(&self.path).map_err(|e| err(e.error))?;
-        // Make the rename itself durable.
-        #[cfg(unix)]
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        body.push(b'\n');
+        persist::write_atomic_with_mode(&self.path, &body, persist::PRIVATE).map_err(err)
     }
 
-    /// Removes the token (after a logout).
-    pub fn clear(&self) -> Result<(), StoreError> {
-        match std::fs::remove_file(&self.path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(StoreError::Write {
-                path: self.path.clone(),
-                source,
-            }),
+    /// Removes temp files a crash left next to the token file (they may hold a token), including
+    /// those of older feedgate versions (`.token-XXXXXX`). Returns how many.
+    pub fn sweep_leftovers(&self) -> usize {
+        let dir = self.dir();
+        let mut n = persist::sweep_temp_files(dir);
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return n;
+        };
+        for e in entries.flatten() {
+            let legacy = e.file_name().to_str().is_some_and(is_legacy_temp);
+            if legacy && std::fs::remove_file(e.path()).is_ok() {
+                n += 1;
+            }
         }
+        n
     }
 
-    /// A cheap fingerprint of the file (modification time and length) for change polling.
+    /// A cheap fingerprint of the file (modification time and length), so a file that cannot
+    /// be read is reported once per change rather than on every poll.
     pub fn fingerprint(&self) -> Option<(std::time::SystemTime, u64)> {
         let m = std::fs::metadata(&self.path).ok()?;
         Some((m.modified().ok()?, m.len()))
     }
+
+    fn dir(&self) -> &Path {
+        self.path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+    }
+}
+
+/// The temp-file names older versions used: `.token-` and six random alphanumerics
+/// (`tempfile`'s default), and nothing else, so no file of the user's is touched.
+fn is_legacy_temp(name: &str) -> bool {
+    name.strip_prefix(".token-")
+        .is_some_and(|rest| rest.len() == 6 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// JSON as written by [`TokenStore::save`], or a bare token on one line.
@@ -215,8 +212,6 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, ["kite_token.json"]);
-        store.clear().unwrap();
-        assert_eq!(store.load().unwrap(), None);
     }
 
     #[test]
@@ -250,5 +245,46 @@ mod tests {
             assert!(e.contains("not a token"), "{bad}: {e}");
             assert!(!e.contains("secret"), "file contents never echoed: {e}");
         }
+    }
+
+    #[test]
+    fn accepts_the_documented_json_with_only_the_access_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::new(dir.path(), "kite");
+        std::fs::write(store.path(), "{\"access_token\": \" tok-by-hand \"}\n").unwrap();
+        let t = store.load().unwrap().unwrap();
+        assert_eq!(t.token.expose(), "tok-by-hand");
+        assert_eq!((t.user_id, t.issued_at), (None, None));
+    }
+
+    #[test]
+    fn leftover_temp_files_are_swept_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::at(dir.path().join("fyers_token.json"), "fyers");
+        store.save(&sample()).unwrap();
+        let leftovers = [
+            format!("{}Ab12Cd", persist::TEMP_PREFIX),
+            ".token-x7Yq2Z".to_string(),
+        ];
+        let kept = [".token-backup.json", ".token-abc", "notes.txt"];
+        for name in leftovers.iter().map(String::as_str).chain(kept) {
+            std::fs::write(dir.path().join(name), "tok-half-written").unwrap();
+        }
+        assert_eq!(store.sweep_leftovers(), 2);
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                ".token-abc",
+                ".token-backup.json",
+                "fyers_token.json",
+                "notes.txt"
+            ]
+        );
+        assert_eq!(store.load().unwrap(), Some(sample()));
     }
 }

@@ -1,10 +1,15 @@
 //! The auth task: owns the [`Auth`] machine and the token store, validates tokens with the
 //! broker, publishes the current token to the upstream, hot-reloads the token file, and takes
 //! new tokens from the login callback. One clear log line per state change.
+//!
+//! The token file is followed by its *content*: a token is taken from it only when the file
+//! holds a token other than the one last read from it or written to it, so a file token that
+//! lost to `ZERODHA_ACCESS_TOKEN`/`FYERS_ACCESS_TOKEN` at start, or a file a failed save left
+//! behind, never replaces the token in use.
 
 use crate::auth::login::LoginStates;
 use crate::auth::machine::{Auth, AuthAction, AuthEvent, AuthState, TokenOrigin};
-use crate::auth::store::{StoredToken, TokenStore};
+use crate::auth::store::{StoreError, StoredToken, TokenStore};
 use crate::broker::{BrokerApi, BrokerError, SessionGrant};
 use crate::clock::SharedClock;
 use crate::monitor::AuthView;
@@ -15,7 +20,13 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// How long the answer to `POST /api/system/health/auth/verify` is reused: each check is a
+/// broker round trip (up to 7 s) on the one auth task, so a flood of requests must not queue
+/// broker calls ahead of a login.
+pub const VERIFY_CACHE: Duration = Duration::from_secs(2);
 
 /// Settings of the auth task.
 #[derive(Debug, Clone)]
@@ -162,7 +173,10 @@ pub fn spawn(
         snap: snap_tx,
         epoch: 0,
         current: None,
+        file_token: None,
         fingerprint: None,
+        feed_rejected: false,
+        last_verify: None,
     };
     tracker.spawn(task.run(cmd_rx, shutdown));
     AuthHandle {
@@ -179,7 +193,15 @@ struct Task {
     snap: watch::Sender<AuthSnapshot>,
     epoch: u64,
     current: Option<StoredToken>,
+    /// The token the file held when we last read or wrote it: the file only counts as changed
+    /// when it holds something else.
+    file_token: Option<Secret>,
+    /// The file's fingerprint when last looked at, to report an unreadable file once per change.
     fingerprint: Option<(std::time::SystemTime, u64)>,
+    /// The upstream refused the socket with the current epoch and waits for a new one.
+    feed_rejected: bool,
+    /// The last on-demand verification: when, for which epoch and state, and its answer.
+    last_verify: Option<(Instant, u64, AuthState, VerifyResult)>,
 }
 
 impl Task {
@@ -200,7 +222,7 @@ impl Task {
                 () = shutdown.cancelled() => break,
                 cmd = commands.recv() => match cmd {
                     Some(Command::Verify(reply)) => {
-                        let r = self.verify().await;
+                        let r = self.verify_on_demand().await;
                         let _ = reply.send(r);
                     }
                     Some(Command::Rejected(epoch)) if epoch == self.epoch => {
@@ -215,9 +237,14 @@ impl Task {
                 },
                 ev = recv_event(&mut events) => match ev {
                     Ok(FeedEvent::AuthRejected { token_epoch, .. }) if token_epoch == self.epoch => {
+                        self.feed_rejected = true;
                         self.apply(AuthEvent::Rejected, Some("the broker refused the WebSocket with this token".into()));
                     }
-                    Ok(FeedEvent::Connected { .. }) => self.apply(AuthEvent::FeedWorking, None),
+                    // Only a connection made with the current token proves it works; one made
+                    // with an older token may be reported after a new one was installed.
+                    Ok(FeedEvent::Connected { token_epoch, .. }) if token_epoch == self.epoch => {
+                        self.apply(AuthEvent::FeedWorking, None);
+                    }
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => {
                         // The upstream is gone (shutdown); keep serving verify/login.
@@ -241,8 +268,19 @@ impl Task {
 
     /// Chooses the start-up token: the token file (written by our own login flow or dropped in
     /// by the user) or the environment. When both exist and differ, the file wins if the broker
-    /// accepts it, because it is the more recent login; otherwise the environment token is used.
+    /// accepts it, because it is the more recent login; otherwise the environment token is used
+    /// and written to the file, so the file holds the token in use (`feedgate check` and the
+    /// next start see the same choice).
     async fn start(&mut self) {
+        // Before anything is published: nothing else writes next to the token file yet.
+        let swept = self.cfg.store.sweep_leftovers();
+        if swept > 0 {
+            tracing::info!(
+                files = swept,
+                path = %self.cfg.store.path().display(),
+                "removed temp files an interrupted write left next to the token file"
+            );
+        }
         self.fingerprint = self.cfg.store.fingerprint();
         let file = match self.cfg.store.load() {
             Ok(t) => t,
@@ -251,6 +289,7 @@ impl Task {
                 None
             }
         };
+        self.file_token = file.as_ref().map(|f| f.token.clone());
         let env = self.cfg.env_token.clone().map(|token| StoredToken {
             token,
             user_id: None,
@@ -265,8 +304,12 @@ impl Task {
                 Ok(_) => Some((f, TokenOrigin::TokenFile)),
                 Err(err) if err.is_auth() => {
                     tracing::info!(
-                        "the token file holds a rejected token; using the access token from the environment instead"
+                        path = %self.cfg.store.path().display(),
+                        "the token file holds a rejected token; using the access token from the environment and saving it to the file"
                     );
+                    if let Err(err) = self.write_file(&e) {
+                        tracing::warn!(error = %err, "cannot save the environment's access token to the token file; using it anyway");
+                    }
                     Some((e, TokenOrigin::Environment))
                 }
                 Err(_) => Some((f, TokenOrigin::TokenFile)),
@@ -295,11 +338,14 @@ impl Task {
         let hint = self.io.broker.expiry_hint(&t.token, t.issued_at);
         self.snap.send_modify(|s| {
             s.user_id = t.user_id.clone();
+            s.user_name = None;
             s.issued_at = t.issued_at;
             s.expiry_hint = hint;
             s.last_error = None;
         });
         self.current = Some(t);
+        self.feed_rejected = false;
+        self.last_verify = None;
         self.io.token.send_replace(Some(current));
         tracing::info!(origin = ?origin, "access token loaded");
         let actions = self.machine.on(AuthEvent::TokenStored { origin });
@@ -315,7 +361,34 @@ impl Task {
         for a in actions {
             self.announce(&a);
         }
+        self.resume_feed_if_valid();
         self.publish_snapshot();
+    }
+
+    /// The upstream makes no attempt with a token epoch it saw refused. When the broker accepts
+    /// that same token again (a check after a transient or misclassified refusal), publish it
+    /// under a new epoch so the feed resumes.
+    fn resume_feed_if_valid(&mut self) {
+        if !self.feed_rejected || self.machine.state != AuthState::Valid {
+            return;
+        }
+        let Some(t) = &self.current else { return };
+        self.feed_rejected = false;
+        self.epoch += 1;
+        self.io.token.send_replace(Some(CurrentToken {
+            epoch: self.epoch,
+            token: t.token.clone(),
+        }));
+    }
+
+    /// Writes `t` to the token file and remembers it as the file's content. On failure the file
+    /// keeps its old content, which the poll does not take back: it has not changed since it was
+    /// read.
+    fn write_file(&mut self, t: &StoredToken) -> Result<(), StoreError> {
+        self.cfg.store.save(t)?;
+        self.file_token = Some(t.token.clone());
+        self.fingerprint = self.cfg.store.fingerprint();
+        Ok(())
     }
 
     fn announce(&self, a: &AuthAction) {
@@ -394,8 +467,24 @@ impl Task {
         for a in &actions {
             self.announce(a);
         }
+        self.resume_feed_if_valid();
         self.publish_snapshot();
         result
+    }
+
+    /// `POST /api/system/health/auth/verify`: a broker check, unless one for the same token and
+    /// state was made less than [`VERIFY_CACHE`] ago, whose answer is reused.
+    async fn verify_on_demand(&mut self) -> VerifyResult {
+        if let Some((at, epoch, state, r)) = &self.last_verify
+            && at.elapsed() < VERIFY_CACHE
+            && *epoch == self.epoch
+            && *state == self.machine.state
+        {
+            return r.clone();
+        }
+        let r = self.verify().await;
+        self.last_verify = Some((Instant::now(), self.epoch, self.machine.state, r.clone()));
+        r
     }
 
     async fn accept_grant(&mut self, grant: SessionGrant) -> Result<(), String> {
@@ -404,11 +493,9 @@ impl Task {
             user_id: Some(grant.user_id.clone()),
             issued_at: Some(self.io.clock.now()),
         };
-        if let Err(e) = self.cfg.store.save(&stored) {
-            // The token still works for this process; say that it will not survive a restart.
-            tracing::error!(error = %e, "cannot persist the new access token; it is used now but will be lost on restart");
+        if let Err(e) = self.write_file(&stored) {
+            tracing::error!(error = %e, "cannot save the new access token; it is used now, but after a restart a new login is needed");
         }
-        self.fingerprint = self.cfg.store.fingerprint();
         tracing::info!(user_id = %grant.user_id, "login completed");
         self.install(stored, TokenOrigin::Login).await;
         self.snap
@@ -416,29 +503,36 @@ impl Task {
         Ok(())
     }
 
-    /// Picks up a token file written by someone else (a script, a user).
+    /// Picks up a token file written by someone else (a script, a user): only when it holds a
+    /// token other than the one last read from or written to it.
     async fn poll_file(&mut self) {
         // The file is tiny: read it on every poll and compare the token itself, so a rewrite
         // that keeps the size and lands within one mtime tick is still noticed.
         let fp = self.cfg.store.fingerprint();
         if fp.is_none() {
+            // Removed: keep the token we have; a file created later is new content.
             self.fingerprint = None;
-            return; // removed: keep the token we have
+            self.file_token = None;
+            return;
         }
         match self.cfg.store.load() {
             Ok(Some(t)) => {
                 self.fingerprint = fp;
+                if self.file_token.as_ref() == Some(&t.token) {
+                    return;
+                }
+                self.file_token = Some(t.token.clone());
                 if self.current.as_ref().map(|c| &c.token) != Some(&t.token) {
                     tracing::info!(path = %self.cfg.store.path().display(), "token file changed; switching to the new token");
                     self.install(t, TokenOrigin::TokenFile).await;
                 }
             }
             Ok(None) => {}
-            // A file being written non-atomically may be caught half-way: try again next poll,
-            // and say so only once per change of the file.
+            // Say so once per change of the file (a file being written non-atomically may be
+            // caught half-way; the next poll reads it again).
             Err(e) => {
                 if fp != self.fingerprint {
-                    tracing::debug!(error = %e, "token file not readable yet");
+                    tracing::warn!(error = %e, "the token file changed but holds no usable token; keeping the current token");
                 }
                 self.fingerprint = fp;
             }
@@ -487,3 +581,6 @@ async fn sleep_opt(d: Option<Duration>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,8 @@
 
 /// Token → Fyers symbol, shared with the data socket.
 pub mod book;
+/// One request budget (10/s, 200/min) for every Fyers API call.
+pub mod limiter;
 /// Symbol master rows → registry specs.
 pub mod master;
 
@@ -25,6 +27,7 @@ use feedgate_fyers::rest::{
 };
 use feedgate_fyers::{AccessToken, Decimal, FyersSymbol};
 use futures_util::future::BoxFuture;
+use limiter::ApiLimiter;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -34,7 +37,8 @@ use url::Url;
 /// Symbols per quotes call (the SDK's documented maximum).
 pub const QUOTE_BATCH: usize = 50;
 /// Spacing of quote calls. Fyers allows 10 requests/s and 200/min per app; 350 ms keeps quote
-/// polling at ≤ 172/min, leaving room for the symbol-token and profile calls.
+/// polling at ≤ 172/min, leaving room for the symbol-token and profile calls. Every call, these
+/// included, also goes through the shared [`ApiLimiter`], which enforces the limits themselves.
 pub const QUOTE_INTERVAL: Duration = Duration::from_millis(350);
 /// REST timeouts (per call; the symbol master has its own, longer one).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,6 +71,8 @@ pub struct FyersSettings<'a> {
 pub struct FyersBroker {
     rest: FyersRest,
     book: SymbolBook,
+    /// Shared with the data socket's symbol-token calls.
+    limiter: Arc<ApiLimiter>,
     app_id: String,
     secret: Secret,
     login_url: Url,
@@ -102,6 +108,7 @@ impl FyersBroker {
         Ok(Self {
             rest: FyersRest::with_client(http, endpoints, s.app_id),
             book,
+            limiter: Arc::new(ApiLimiter::default()),
             app_id: s.app_id.to_string(),
             secret: s.secret,
             login_url: parse_url("FYERS_LOGIN_URL", s.login_url)?,
@@ -109,9 +116,15 @@ impl FyersBroker {
         })
     }
 
-    /// The data-socket side, sharing this adapter's REST client and symbol book.
+    /// The data-socket side, sharing this adapter's REST client, symbol book and request
+    /// budget.
     pub fn wire(&self, ws_url: &str) -> FyersWire {
-        FyersWire::new(ws_url, self.rest.clone(), self.book.clone())
+        FyersWire::new(
+            ws_url,
+            self.rest.clone(),
+            self.book.clone(),
+            self.limiter.clone(),
+        )
     }
 }
 
@@ -129,7 +142,7 @@ pub fn map_err(e: RestError) -> BrokerError {
     if e.is_auth() {
         BrokerError::Auth(e.to_string())
     } else if rate_limited {
-        BrokerError::RateLimited
+        BrokerError::RateLimited { retry_after: None }
     } else if e.is_retryable() {
         BrokerError::Unavailable(e.to_string())
     } else {
@@ -144,8 +157,10 @@ impl BrokerApi for FyersBroker {
 
     fn profile(&self, token: Secret) -> BoxFuture<'static, Result<UserProfile, BrokerError>> {
         let rest = self.rest.clone();
+        let limiter = self.limiter.clone();
         Box::pin(async move {
             let token = access_token(&token)?;
+            limiter.acquire().await;
             let p = rest.profile(&token).await.map_err(map_err)?;
             Ok(UserProfile {
                 user_id: p.fy_id.unwrap_or_default(),
@@ -162,6 +177,7 @@ impl BrokerApi for FyersBroker {
     ) -> BoxFuture<'static, Result<Vec<Tick>, BrokerError>> {
         let rest = self.rest.clone();
         let book = self.book.clone();
+        let limiter = self.limiter.clone();
         Box::pin(async move {
             let token = access_token(&token)?;
             let tokens: Vec<u32> = instruments.iter().map(|i| i.token).collect();
@@ -180,6 +196,7 @@ impl BrokerApi for FyersBroker {
             }
             let mut ticks = Vec::new();
             for chunk in symbols.chunks(QUOTE_BATCH) {
+                limiter.acquire().await;
                 let entries = rest.quotes(&token, chunk).await.map_err(map_err)?;
                 for q in entries.iter().filter(|q| q.s != ResponseStatus::Error) {
                     if let Some(inst) = by_symbol.get(&q.n)
@@ -217,10 +234,12 @@ impl BrokerApi for FyersBroker {
 
     fn exchange(&self, auth_code: String) -> BoxFuture<'static, Result<SessionGrant, BrokerError>> {
         let rest = self.rest.clone();
+        let limiter = self.limiter.clone();
         let secret = feedgate_fyers::Secret::new(self.secret.expose());
         let app_id = self.app_id.clone();
         Box::pin(async move {
             let code = feedgate_fyers::Secret::new(auth_code);
+            limiter.acquire().await;
             let pair = rest
                 .validate_authcode(&secret, &code)
                 .await
@@ -236,6 +255,7 @@ impl BrokerApi for FyersBroker {
             let parsed = access_token(&token)?;
             // The user's id and name: a failed lookup does not undo a login that worked (the
             // code is single-use); the auth task fills them in on its next check.
+            limiter.acquire().await;
             let (user_id, user_name) = match rest.profile(&parsed).await {
                 Ok(p) => (
                     p.fy_id.unwrap_or_default(),

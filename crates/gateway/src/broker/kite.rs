@@ -49,8 +49,8 @@ impl KiteBroker {
 fn map_err(e: KiteError) -> BrokerError {
     if e.is_auth() {
         BrokerError::Auth(e.to_string())
-    } else if matches!(e, KiteError::RateLimited { .. }) {
-        BrokerError::RateLimited
+    } else if let KiteError::RateLimited { retry_after } = e {
+        BrokerError::RateLimited { retry_after }
     } else if e.is_retryable() {
         BrokerError::Unavailable(e.to_string())
     } else {
@@ -218,5 +218,31 @@ pub fn spec_from_row(r: &InstrumentRow) -> InstrumentSpec {
         lot_size: r.lot_size,
         divisor: segment.price_divisor(),
         is_index: segment.is_index() || r.segment.eq_ignore_ascii_case("INDICES"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_errors_keep_their_class_and_the_retry_after_hint() {
+        let rate = |s: Option<u64>| KiteError::RateLimited {
+            retry_after: s.map(Duration::from_secs),
+        };
+        assert_eq!(
+            map_err(rate(Some(3))),
+            BrokerError::RateLimited {
+                retry_after: Some(Duration::from_secs(3))
+            }
+        );
+        assert_eq!(
+            map_err(rate(None)),
+            BrokerError::RateLimited { retry_after: None }
+        );
+        assert!(matches!(
+            map_err(KiteError::Timeout),
+            BrokerError::Unavailable(_)
+        ));
     }
 }

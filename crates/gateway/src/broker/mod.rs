@@ -35,9 +35,10 @@ pub enum BrokerError {
     /// The broker rejected the credentials (Kite: 403 `TokenException`).
     #[error("the broker rejected the credentials: {0}")]
     Auth(String),
-    /// Too many requests (HTTP 429).
+    /// Too many requests (HTTP 429); `retry_after` is the broker's `Retry-After`, if it sent
+    /// one (honoured by `RateGate::rate_limited`).
     #[error("rate limited by the broker")]
-    RateLimited,
+    RateLimited { retry_after: Option<Duration> },
     /// Network failure, timeout or 5xx: try again later.
     #[error("broker unavailable: {0}")]
     Unavailable(String),
@@ -52,7 +53,7 @@ impl BrokerError {
     }
 
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::RateLimited | Self::Unavailable(_))
+        matches!(self, Self::RateLimited { .. } | Self::Unavailable(_))
     }
 }
 

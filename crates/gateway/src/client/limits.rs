@@ -11,6 +11,9 @@ pub struct ClientLimits {
     pub max_symbols: usize,
     /// Largest accepted text frame, in bytes; larger ones get an `error` and are dropped.
     pub max_frame_bytes: usize,
+    /// Hard cap on one inbound message (the WebSocket reader's own limit): a larger one gets
+    /// an `error` and the connection is closed with 1009, since the reader cannot skip it.
+    pub max_message_bytes: usize,
     /// Sustained requests per second a client may send.
     pub rate_per_sec: u32,
     /// Requests a client may send in a burst above the sustained rate.
@@ -29,6 +32,7 @@ impl Default for ClientLimits {
         Self {
             max_symbols: 3000,
             max_frame_bytes: 64 * 1024,
+            max_message_bytes: 1 << 20,
             rate_per_sec: 20,
             burst: 100,
             flood_drops: 200,

@@ -4,6 +4,12 @@
 //!
 //! Generic over the socket (`Sink` + `Stream` of axum WebSocket messages) so it can be driven
 //! by channels in tests as well as by a real WebSocket.
+//!
+//! Frame sizes: a text frame over [`ClientLimits::max_frame_bytes`] (64 KiB by default) gets an
+//! `error` (`frame_too_large`) and the connection stays open. A message over the hard cap,
+//! [`ClientLimits::max_message_bytes`] (1 MiB), is refused by the WebSocket reader at its
+//! header and cannot be skipped, so it gets the same `error` followed by a close with code 1009
+//! (message too big) and a reason.
 
 use crate::client::limits::{Admit, ClientLimits, RateLimiter};
 use crate::clock::SharedClock;
@@ -24,6 +30,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite;
 use tokio_util::sync::CancellationToken;
 
 /// Everything a client task needs, shared by all of them.
@@ -47,8 +54,13 @@ enum End {
     Shutdown,
     Flood,
     SlowConsumer,
+    /// A message over the socket's hard size cap.
+    FrameTooLarge,
     SocketError(String),
 }
+
+/// How long the last words to a departing client (an `error`, the close frame) may take.
+const FAREWELL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Serves one client until it disconnects, floods, stalls or feedgate shuts down.
 pub async fn serve<S>(socket: S, ctx: ClientContext, shutdown: CancellationToken)
@@ -125,13 +137,11 @@ impl Session {
             if let Err(over) = self.outbox.drain_into(&mut drained, ticks_due) {
                 let msg =
                     format!("{over}; disconnecting. Subscribe to fewer symbols or read faster.");
-                let _ = sink
-                    .send(Message::Text(error_text(
-                        ErrorCode::SlowConsumer,
-                        &msg,
-                        &None,
-                    )))
-                    .await;
+                let text = error_text(ErrorCode::SlowConsumer, &msg, &None);
+                // The client is not reading: this write may never complete.
+                if !send_farewell(&mut sink, text, shutdown).await {
+                    return End::Shutdown;
+                }
                 close(&mut sink, close_code::POLICY, "slow consumer").await;
                 return End::SlowConsumer;
             }
@@ -183,7 +193,31 @@ impl Session {
                 }
                 frame = stream.next() => match frame {
                     None => return End::ClientClosed,
-                    Some(Err(e)) => return End::SocketError(e.to_string()),
+                    Some(Err(e)) => {
+                        let e = e.into_inner();
+                        let Some(tungstenite::Error::Capacity(cap)) =
+                            e.downcast_ref::<tungstenite::Error>()
+                        else {
+                            return End::SocketError(e.to_string());
+                        };
+                        let size = match cap {
+                            tungstenite::error::CapacityError::MessageTooLong { size, .. } => {
+                                format!("a message of {size} bytes")
+                            }
+                            other => other.to_string(),
+                        };
+                        let msg = format!(
+                            "{size} is over the {} byte hard limit, so the connection is \
+                             closed; requests must stay under {} bytes (split them)",
+                            self.ctx.limits.max_message_bytes, self.ctx.limits.max_frame_bytes
+                        );
+                        tracing::info!(client = self.id, error = %cap, "client message over the hard size cap; closing");
+                        let text = error_text(ErrorCode::FrameTooLarge, &msg, &None);
+                        if send_farewell(&mut sink, text, shutdown).await {
+                            close(&mut sink, close_code::SIZE, "message too big").await;
+                        }
+                        return End::FrameTooLarge;
+                    }
                     Some(Ok(msg)) => {
                         if let Some(end) = self.on_frame(msg).await {
                             if end == End::Flood {
@@ -356,6 +390,11 @@ impl Session {
                         }),
                     }
                 }
+                // The hub drops the instruments (and their undelivered ticks) before the ack is
+                // queued, so nothing of them follows the ack.
+                if !tokens.is_empty() && self.ctx.hub.unsubscribe(self.id, tokens).await.is_err() {
+                    return Some(End::Shutdown);
+                }
                 self.push(to_text(&Ack {
                     kind: "ack",
                     action: "unsubscribe",
@@ -366,9 +405,6 @@ impl Session {
                     subscribed: self.subs.len(),
                     id: &id,
                 }));
-                if !tokens.is_empty() && self.ctx.hub.unsubscribe(self.id, tokens).await.is_err() {
-                    return Some(End::Shutdown);
-                }
             }
         }
         None
@@ -493,5 +529,20 @@ where
         reason: Utf8Bytes::from_static(reason),
     };
     let send = sink.send(Message::Close(Some(frame)));
-    let _ = tokio::time::timeout(Duration::from_secs(1), send).await;
+    let _ = tokio::time::timeout(FAREWELL_TIMEOUT, send).await;
+}
+
+/// Sends a last message to a client about to be disconnected, best effort and bounded like
+/// [`close`]: a client that does not read cannot hold the task. `false` when shutdown cut it
+/// short.
+async fn send_farewell<W>(sink: &mut W, text: Utf8Bytes, shutdown: &CancellationToken) -> bool
+where
+    W: Sink<Message, Error = axum::Error> + Unpin,
+{
+    let send = tokio::time::timeout(FAREWELL_TIMEOUT, sink.send(Message::Text(text)));
+    tokio::select! {
+        biased;
+        () = shutdown.cancelled() => false,
+        _ = send => true,
+    }
 }

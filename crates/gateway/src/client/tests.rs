@@ -307,7 +307,7 @@ async fn options_change_the_throttle() {
     let ack = c.next_of("ack").await;
     assert_eq!(
         ack,
-        json!({"type":"ack","action":"options","count":0,"throttle_ms":0,"subscribed":0,"id":"o"})
+        json!({"type":"ack","action":"options","count":0,"rejected":[],"throttle_ms":0,"subscribed":0,"id":"o"})
     );
 }
 
@@ -433,4 +433,131 @@ async fn unsubscribe_stops_ticks_and_reports_unknowns() {
     f.ticks.send(vec![tick(779_521, 1, 1)]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(c.drain().iter().all(|m| m["type"] != "ticker"));
+}
+
+/// A tick already pending in the outbox when an unsubscribe is read must not be written after
+/// its ack: the session reads the request before it drains (biased select), so before the fix
+/// the drain after the ack still carried the pending tick.
+#[tokio::test(start_paused = true)]
+async fn nothing_of_an_instrument_follows_its_unsubscribe_ack() {
+    let f = fixture(ClientLimits::default(), 0);
+    let mut c = connect(&f);
+    c.send(json!({"action":"subscribe","symbols":["NSE:SBIN"]}));
+    c.next_of("ack").await;
+    f.ticks.send(vec![tick(779_521, 81_000, 1)]).await.unwrap();
+    assert_eq!(c.next_of("ticker").await["data"]["volume"], 1);
+
+    // The hub runs first and leaves a tick in the outbox; then the session reads the request.
+    f.ticks.send(vec![tick(779_521, 81_005, 2)]).await.unwrap();
+    c.send(json!({"action":"unsubscribe","symbols":["NSE:SBIN"],"id":"u"}));
+    loop {
+        let m = c.next().await;
+        if m["type"] == "ack" {
+            assert_eq!(m["id"], "u");
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let after = c.drain();
+    assert!(
+        after.iter().all(|m| m["type"] != "ticker"),
+        "a tick after the unsubscribe ack: {after:?}"
+    );
+}
+
+/// A socket that takes `open` messages and then never accepts another write (a client that
+/// stopped reading with its receive window full).
+struct StuckSocket {
+    inbound: mpsc::UnboundedReceiver<Message>,
+    outbound: mpsc::UnboundedSender<Message>,
+    open: usize,
+}
+
+impl Stream for StuckSocket {
+    type Item = Result<Message, axum::Error>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inbound.poll_recv(cx).map(|m| m.map(Ok))
+    }
+}
+
+impl Sink<Message> for StuckSocket {
+    type Error = axum::Error;
+    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        if self.open == 0 {
+            Poll::Pending
+        } else {
+            Poll::Ready(Ok(()))
+        }
+    }
+    fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+        self.open -= 1;
+        self.outbound
+            .send(item)
+            .map_err(|_| axum::Error::new(std::io::Error::other("peer gone")))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The slow-consumer path writes an `error` to a client that is, by definition, not reading:
+/// that write must be bounded, or the session (and its subscriptions) would live forever.
+#[tokio::test(start_paused = true)]
+async fn a_slow_consumer_that_never_reads_is_let_go() {
+    let limits = ClientLimits {
+        // Room for one snapshot: the second one of a subscribe overflows.
+        outbox_immediate_bytes: 200,
+        write_timeout: Duration::from_secs(3600),
+        ..ClientLimits::default()
+    };
+    let f = fixture(limits, 0);
+    let now_ms = f.ctx.clock.now_ms();
+    let registry = f.ctx.registry.borrow().clone();
+    let seeded = [779_521, 408_065]
+        .into_iter()
+        .map(|t| {
+            let inst = registry.by_token(t).unwrap().clone();
+            let tick = Tick {
+                received_ms: now_ms,
+                ..tick(t, 81_000, 1)
+            };
+            (inst, tick)
+        })
+        .collect();
+    f.hub.seed(seeded).await.unwrap();
+
+    let (in_tx, in_rx) = mpsc::unbounded_channel();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel();
+    // Takes the greeting and the ack, then nothing.
+    let sock = StuckSocket {
+        inbound: in_rx,
+        outbound: out_tx,
+        open: 2,
+    };
+    let session = tokio::spawn(serve(sock, f.ctx.clone(), f.shutdown.clone()));
+    in_tx
+        .send(Message::Text(Utf8Bytes::from(
+            json!({"action":"subscribe","symbols":["NSE:SBIN","NSE:INFY"]}).to_string(),
+        )))
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), session)
+        .await
+        .expect("the session ends although the client never reads")
+        .unwrap();
+    let mut kinds = Vec::new();
+    while let Ok(Message::Text(t)) = out_rx.try_recv() {
+        kinds.push(serde_json::from_str::<Value>(t.as_str()).unwrap()["type"].clone());
+    }
+    assert_eq!(kinds, [json!("connection_status"), json!("ack")]);
+    // Its subscriptions are gone.
+    assert_eq!(
+        f.hub
+            .stats()
+            .instruments_subscribed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
 }

@@ -2,6 +2,13 @@
 //! (reference-counted per instrument), the latest tick per instrument, fan-out into the
 //! clients' outboxes and the upstream demand (the union of all subscriptions plus the
 //! always-on watchlist, at the highest mode anyone wants). [`super::task`] owns one of these.
+//!
+//! A REST quote never replaces a WebSocket value that arrived after the quote was requested,
+//! nor one younger than a short precedence window ([`HubCore::with_ws_precedence`]): a batch in
+//! flight can land after the WebSocket is back, which would move prices backwards (and look
+//! like a volume reset in candles), and the fallback polls every demanded instrument while any
+//! shard wants it, so an instrument whose shard streams would flip between sources. The window
+//! is short so that when the WebSocket dies, the fallback's first quotes are shown at once.
 
 use crate::candle_store::DayCandles;
 use crate::candles::{Candle, CandleBook, Closed, aggregate, bucket, completes};
@@ -10,10 +17,12 @@ use crate::instruments::Instrument;
 use crate::protocol::candle::write_candle_message;
 use crate::protocol::request::{CandleInterval, CandleRequest};
 use crate::protocol::ticker::{Freshness, write_ticker};
-use crate::tick::{Mode, Tick, Token};
+use crate::tick::{Mode, Source, Tick, Token};
 use axum::extract::ws::Utf8Bytes;
+use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Identifies one client connection for the lifetime of the process.
 pub type ClientId = u64;
@@ -62,24 +71,61 @@ pub struct Liveness {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FanoutStats {
     pub ticks: u64,
+    /// REST ticks dropped because a recent WebSocket value was newer.
+    pub superseded: u64,
     pub messages: u64,
     pub conflated: u64,
+    /// Messages encoded (once per tick per mode wanted) and their total size.
+    pub encoded: u64,
     pub encoded_bytes: u64,
 }
 
-#[derive(Debug, Default)]
+/// How long a WebSocket value takes precedence over REST quotes requested after it: longer
+/// than a liquid instrument's tick interval (so a streaming instrument keeps its source),
+/// shorter than the fallback's earliest start after a drop (so its first quotes show at once).
+pub const DEFAULT_WS_PRECEDENCE: Duration = Duration::from_secs(2);
+
+/// Spare room over the last message of a mode when allocating the next one.
+const ENCODE_SLACK: usize = 64;
+
+#[derive(Debug)]
 pub struct HubCore {
     entries: HashMap<Token, Entry>,
     clients: HashMap<ClientId, ClientSubs>,
     latest: HashMap<Token, (Arc<Instrument>, Tick)>,
     watchlist: BTreeMap<Token, (Arc<Instrument>, Mode)>,
     candles: CandleBook,
-    scratch: Vec<u8>,
+    /// See the module docs; wall-clock milliseconds.
+    ws_precedence_ms: i64,
+    /// Size of the last `ticker` message per mode: each message is encoded into its own
+    /// buffer (it is shared by every subscriber, then dropped), sized from this.
+    last_len: [usize; 3],
+}
+
+impl Default for HubCore {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl HubCore {
     pub fn new() -> Self {
-        Self::default()
+        Self::with_ws_precedence(DEFAULT_WS_PRECEDENCE)
+    }
+
+    /// A hub where a REST quote does not replace a WebSocket value younger than `window`
+    /// (younger, the WebSocket is evidently delivering that instrument) nor one that arrived
+    /// after the quote was requested.
+    pub fn with_ws_precedence(window: Duration) -> Self {
+        Self {
+            entries: HashMap::new(),
+            clients: HashMap::new(),
+            latest: HashMap::new(),
+            watchlist: BTreeMap::new(),
+            candles: CandleBook::default(),
+            ws_precedence_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
+            last_len: [128, 512, 1024],
+        }
     }
 
     /// Replaces the always-subscribed watchlist (`FEEDGATE_INSTRUMENTS`).
@@ -142,15 +188,17 @@ impl HubCore {
             if !self.latest.contains_key(&token) {
                 missing.push(token);
             }
-            if changed_mode && let Some((inst, tick)) = self.latest.get(&token) {
-                let freshness = freshness(tick, live);
-                self.scratch.clear();
-                write_ticker(&mut self.scratch, tick, inst, *mode, freshness);
-                if let Ok(text) = Utf8Bytes::try_from(self.scratch.clone()) {
-                    // An overflow is noticed and reported by the client task on its next
-                    // drain; the hub must not block or fail here.
-                    let _ = subs.outbox.push_immediate(text);
-                }
+            if changed_mode
+                && let Some((inst, tick)) = self.latest.get(&token)
+                && let Some((_, slot)) = subs.tokens.get(&token)
+            {
+                let freshness = Freshness::of(tick, live.feed_live, live.now_ms);
+                let mut text = String::with_capacity(self.last_len[mode.index()] + ENCODE_SLACK);
+                write_ticker(&mut text, tick, inst, *mode, freshness);
+                // The snapshot supersedes a tick still pending in the slot (older, and in the
+                // old mode after a re-mode). An overflow is noticed and reported by the client
+                // task on its next drain; the hub must not block or fail here.
+                let _ = subs.outbox.push_snapshot(*slot, Utf8Bytes::from(text));
             }
         }
         missing
@@ -195,53 +243,66 @@ impl HubCore {
         for tick in ticks {
             stats.ticks += 1;
             let token = tick.token;
-            let entry = self.entries.get(&token);
-            let inst = match (entry, self.latest.get(&token), self.watchlist.get(&token)) {
-                (Some(e), _, _) => e.inst.clone(),
-                (None, Some((i, _)), _) => i.clone(),
-                (None, None, Some((i, _))) => i.clone(),
+            let subscribed = self.entries.contains_key(&token);
+            let watched = self.watchlist.contains_key(&token);
+            match self.latest.get(&token) {
+                Some((_, latest)) if self.ws_precedes(tick, latest, live.now_ms) => {
+                    stats.superseded += 1;
+                    continue;
+                }
+                Some(_) => {}
                 // Not wanted by anyone and never seen: an unsolicited tick. Ignore it.
-                (None, None, None) => continue,
-            };
-            let merged = match self.latest.get_mut(&token) {
-                Some((_, old)) => {
-                    old.merge_newer(tick);
-                    *old
-                }
-                None => {
-                    self.latest.insert(token, (inst.clone(), *tick));
-                    *tick
-                }
-            };
+                None if !subscribed && !watched => continue,
+                None => {}
+            }
             // A REST quote while the feed is not live is a closed-hours snapshot: the last
             // price of an earlier session, not a trade now, so it makes no candle.
-            let snapshot = tick.src == crate::tick::Source::Rest && !live.feed_live;
-            let closed = if !snapshot && (entry.is_some() || self.watchlist.contains_key(&token)) {
-                self.candles.on_tick(tick)
-            } else {
-                None
-            };
-            if let Some(c) = closed {
+            let snapshot = tick.src == Source::Rest && !live.feed_live;
+            if !snapshot
+                && (subscribed || watched)
+                && let Some(c) = self.candles.on_tick(tick)
+            {
                 self.emit_candle(c);
             }
-            let Some(entry) = self.entries.get(&token) else {
+            let Self {
+                entries,
+                latest,
+                watchlist,
+                last_len,
+                ..
+            } = self;
+            let merged: &Tick = match latest.entry(token) {
+                MapEntry::Occupied(e) => {
+                    let (_, old) = e.into_mut();
+                    old.merge_newer(tick);
+                    old
+                }
+                MapEntry::Vacant(v) => {
+                    let inst = entries
+                        .get(&token)
+                        .map(|e| &e.inst)
+                        .or_else(|| watchlist.get(&token).map(|(i, _)| i));
+                    let Some(inst) = inst else { continue };
+                    &v.insert((inst.clone(), *tick)).1
+                }
+            };
+            let Some(entry) = entries.get(&token) else {
                 continue;
             };
-            let freshness = freshness(&merged, live);
+            let freshness = Freshness::of(merged, live.feed_live, live.now_ms);
             let mut encoded: [Option<Utf8Bytes>; 3] = [None, None, None];
             for sub in &entry.subs {
-                let text = match &encoded[sub.mode.index()] {
+                let idx = sub.mode.index();
+                let text = match &encoded[idx] {
                     Some(t) => t.clone(),
                     None => {
-                        self.scratch.clear();
-                        write_ticker(&mut self.scratch, &merged, &inst, sub.mode, freshness);
-                        stats.encoded_bytes += self.scratch.len() as u64;
-                        metrics::histogram!("feedgate_message_bytes")
-                            .record(self.scratch.len() as f64);
-                        let Ok(t) = Utf8Bytes::try_from(self.scratch.clone()) else {
-                            continue;
-                        };
-                        encoded[sub.mode.index()] = Some(t.clone());
+                        let mut out = String::with_capacity(last_len[idx] + ENCODE_SLACK);
+                        write_ticker(&mut out, merged, &entry.inst, sub.mode, freshness);
+                        last_len[idx] = out.len();
+                        stats.encoded += 1;
+                        stats.encoded_bytes += out.len() as u64;
+                        let t = Utf8Bytes::from(out);
+                        encoded[idx] = Some(t.clone());
                         t
                     }
                 };
@@ -254,9 +315,20 @@ impl HubCore {
         stats
     }
 
+    /// A REST quote whose instrument's latest value came from the WebSocket after the quote
+    /// was requested (a REST tick's `received_ms` is its request time), or less than the
+    /// precedence window ago: it is older than what clients have (polled before the WebSocket
+    /// resumed), or the instrument's shard is streaming it, so it is dropped.
+    fn ws_precedes(&self, tick: &Tick, latest: &Tick, now_ms: i64) -> bool {
+        tick.src == Source::Rest
+            && latest.src == Source::Ws
+            && (latest.received_ms >= tick.received_ms
+                || now_ms.saturating_sub(latest.received_ms) < self.ws_precedence_ms)
+    }
+
     /// Pushes a closed minute to clients that asked for candles of that instrument: every
     /// minute for `1m`, and the aggregated candle for `5m`/`15m` when this minute completes one.
-    fn emit_candle(&mut self, closed: Closed) {
+    fn emit_candle(&self, closed: Closed) {
         let Some(entry) = self.entries.get(&closed.token) else {
             return;
         };
@@ -288,15 +360,15 @@ impl HubCore {
                     None
                 };
                 let Some(candle) = candle else { continue };
-                self.scratch.clear();
+                let mut text = String::with_capacity(192);
                 write_candle_message(
-                    &mut self.scratch,
+                    &mut text,
                     &entry.inst.symbol_json,
                     interval.as_str(),
                     &candle,
                     closed.divisor,
                 );
-                encoded[idx] = Utf8Bytes::try_from(self.scratch.clone()).ok();
+                encoded[idx] = Some(Utf8Bytes::from(text));
             }
             if let Some(text) = &encoded[idx] {
                 let _ = sub.outbox.push_immediate(text.clone());
@@ -383,19 +455,6 @@ impl HubCore {
     /// Subscribers of one instrument (for tests and status).
     pub fn subscribers(&self, token: Token) -> usize {
         self.entries.get(&token).map_or(0, |e| e.subs.len())
-    }
-}
-
-fn freshness(tick: &Tick, live: Liveness) -> Freshness {
-    // While the feed streams (WebSocket or REST fallback) the latest value is current; when it
-    // does not (closed market, login needed) every value is a last-known one and says so.
-    if live.feed_live && tick.src != crate::tick::Source::Cache {
-        Freshness::Live
-    } else {
-        let age_ms = (live.now_ms - tick.received_ms).max(0);
-        Freshness::Stale {
-            age_s: (age_ms / 1000) as u64,
-        }
     }
 }
 
@@ -658,5 +717,162 @@ mod tests {
         let s = hub.on_ticks(&[tick(77, 1, 1)], LIVE);
         assert_eq!(s.messages, 0);
         assert!(hub.latest(77).is_none());
+    }
+
+    fn full(ltp: i64, exchange_ts: i64) -> Tick {
+        let mut depth = crate::tick::Depth::default();
+        depth.buy[0] = crate::tick::Level {
+            price: ltp - 5,
+            quantity: 10,
+            orders: 1,
+        };
+        depth.sell[0] = crate::tick::Level {
+            price: ltp + 5,
+            quantity: 10,
+            orders: 1,
+        };
+        Tick {
+            full: Some(crate::tick::Full {
+                exchange_ts: Some(exchange_ts),
+                last_trade_ts: Some(exchange_ts),
+                oi: Some(0),
+                depth: Some(depth),
+            }),
+            ..tick(1, ltp, 10)
+        }
+    }
+
+    fn json(text: &str) -> serde_json::Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    /// After a full tick, a quote-only one (the full-mode client left; or the WebSocket took
+    /// over from a REST snapshot) is sent with its own time, and nobody is shown the old book.
+    #[test]
+    fn a_quote_tick_after_a_full_one_carries_its_own_time_and_no_old_depth() {
+        let r = reg();
+        let mut hub = HubCore::new();
+        let i1 = r.by_token(1).unwrap().clone();
+        let ob = Arc::new(Outbox::new(1 << 20));
+        hub.subscribe(1, &ob, &[(i1, Mode::Full)], CandleRequest::Keep, LIVE);
+        // 2026-11-23 09:00:00 IST: a night REST snapshot would carry an old exchange time.
+        let old_ts = 1_795_404_600;
+        hub.on_ticks(&[full(150, old_ts)], LIVE);
+        let (_, t) = drain(&ob);
+        assert_eq!(json(&t[0])["data"]["ts"], "2026-11-23T09:00:00+05:30");
+        assert!(json(&t[0])["data"].get("depth").is_some());
+
+        let quote_only = Tick {
+            received_ms: 1_795_409_102_000, // 10:15:02 IST
+            ..tick(1, 151, 11)
+        };
+        hub.on_ticks(&[quote_only], LIVE);
+        let (_, t) = drain(&ob);
+        let d = &json(&t[0])["data"];
+        assert_eq!(d["ts"], "2026-11-23T10:15:02+05:30", "{d}");
+        for gone in ["depth", "bid", "ask", "oi", "ltt"] {
+            assert!(d.get(gone).is_none(), "{gone} from the older tick: {d}");
+        }
+        assert_eq!(
+            hub.latest(1).unwrap().full,
+            None,
+            "/api/quotes shows no old book either"
+        );
+    }
+
+    /// A REST quote does not replace a value the WebSocket delivered within the precedence
+    /// window; after it (the WebSocket is evidently not delivering this one) it does.
+    #[test]
+    fn a_rest_quote_does_not_replace_a_recent_websocket_value() {
+        let r = reg();
+        let mut hub = HubCore::with_ws_precedence(Duration::from_secs(10));
+        let i1 = r.by_token(1).unwrap().clone();
+        let ob = Arc::new(Outbox::new(1 << 20));
+        hub.subscribe(1, &ob, &[(i1, Mode::Quote)], CandleRequest::Keep, LIVE);
+        let at = |ms: i64| Liveness {
+            feed_live: true,
+            now_ms: ms,
+        };
+        let ws = Tick {
+            received_ms: 1_000_000,
+            ..tick(1, 150, 20)
+        };
+        hub.on_ticks(&[ws], at(1_000_000));
+        drain(&ob);
+
+        // Polled before the WebSocket tick, delivered after it: older price and volume.
+        let rest = Tick {
+            received_ms: 1_002_000,
+            src: Source::Rest,
+            ..tick(1, 149, 19)
+        };
+        let s = hub.on_ticks(&[rest], at(1_002_000));
+        assert_eq!((s.superseded, s.messages), (1, 0));
+        assert_eq!(
+            hub.latest(1).unwrap().ltp,
+            150,
+            "the price does not go back"
+        );
+        assert_eq!(hub.latest(1).unwrap().src, Source::Ws);
+        assert!(drain(&ob).1.is_empty());
+
+        // Nothing from the WebSocket for the whole window: REST values are the news.
+        let rest = Tick {
+            received_ms: 1_010_000,
+            ..rest
+        };
+        let s = hub.on_ticks(&[rest], at(1_010_000));
+        assert_eq!((s.superseded, s.messages), (0, 1));
+        assert_eq!(hub.latest(1).unwrap().src, Source::Rest);
+        // And a REST value never holds back the next REST one.
+        let s = hub.on_ticks(
+            &[Tick {
+                received_ms: 1_012_000,
+                ..rest
+            }],
+            at(1_012_000),
+        );
+        assert_eq!(s.superseded, 0);
+
+        // The WebSocket is back while a batch is in flight: however late the batch lands, a
+        // quote requested before the WebSocket's tick does not replace it.
+        let ws = Tick {
+            received_ms: 1_020_000,
+            ..tick(1, 152, 25)
+        };
+        hub.on_ticks(&[ws], at(1_020_000));
+        let in_flight = Tick {
+            received_ms: 1_019_500,
+            ..rest
+        };
+        let s = hub.on_ticks(&[in_flight], at(1_040_000));
+        assert_eq!((s.superseded, s.messages), (1, 0));
+        assert_eq!(hub.latest(1).unwrap().ltp, 152);
+    }
+
+    /// On a mode change the snapshot in the new mode goes out, and an undelivered tick in the
+    /// old mode is not written after it.
+    #[test]
+    fn a_re_mode_snapshot_is_not_followed_by_an_old_mode_tick() {
+        let r = reg();
+        let mut hub = HubCore::new();
+        let i1 = r.by_token(1).unwrap().clone();
+        let ob = Arc::new(Outbox::new(1 << 20));
+        hub.subscribe(
+            1,
+            &ob,
+            &[(i1.clone(), Mode::Quote)],
+            CandleRequest::Keep,
+            LIVE,
+        );
+        hub.on_ticks(&[full(150, 1_795_409_100)], LIVE); // pending, not drained: quote mode
+        hub.subscribe(1, &ob, &[(i1, Mode::Full)], CandleRequest::Keep, LIVE);
+        let (imm, ticks) = drain(&ob);
+        assert_eq!(imm.len(), 1);
+        assert!(
+            json(&imm[0])["data"].get("depth").is_some(),
+            "the full snapshot"
+        );
+        assert!(ticks.is_empty(), "no quote-mode tick after it: {ticks:?}");
     }
 }

@@ -4,7 +4,7 @@ pub mod core;
 pub mod outbox;
 mod task;
 
-pub use self::core::{ClientId, Demand, FanoutStats, HubCore, Liveness};
+pub use self::core::{ClientId, DEFAULT_WS_PRECEDENCE, Demand, FanoutStats, HubCore, Liveness};
 pub use self::outbox::{Drained, Outbox, Overflow, Slot};
 pub use self::task::HubStats;
 
@@ -21,12 +21,14 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Channel sizes. Both are bounded (DESIGN.md §2): a full tick channel makes the upstream
-/// reader wait, which is the right back-pressure; it never reaches a client.
+/// Channel sizes — both bounded (DESIGN.md §2): a full tick channel makes the upstream reader
+/// wait, which is the right back-pressure; it never reaches a client — and how long a
+/// WebSocket value takes precedence over REST quotes requested after it.
 #[derive(Debug, Clone, Copy)]
 pub struct HubConfig {
     pub command_capacity: usize,
     pub tick_capacity: usize,
+    pub ws_precedence: std::time::Duration,
 }
 
 impl Default for HubConfig {
@@ -34,6 +36,7 @@ impl Default for HubConfig {
         Self {
             command_capacity: 4096,
             tick_capacity: 1024,
+            ws_precedence: DEFAULT_WS_PRECEDENCE,
         }
     }
 }
@@ -86,7 +89,7 @@ pub fn spawn_with_snapshots(
     let (demand_tx, demand_rx) = watch::channel(Arc::new(Demand::new()));
     let stats = Arc::new(HubStats::default());
     let task = HubTask {
-        core: HubCore::new(),
+        core: HubCore::with_ws_precedence(cfg.ws_precedence),
         commands: cmd_rx,
         ticks: tick_rx,
         demand: demand_tx,
@@ -161,8 +164,18 @@ impl HubHandle {
         rx.await.map_err(|_| HubClosed)
     }
 
+    /// Removes subscriptions and returns once the hub has done so: from then on nothing of
+    /// these instruments reaches the client's outbox (undelivered ticks are dropped), so a
+    /// reply queued afterwards is the last the client hears of them.
     pub async fn unsubscribe(&self, client: ClientId, tokens: Vec<Token>) -> Result<(), HubClosed> {
-        self.send(Command::Unsubscribe { client, tokens }).await
+        let (done, rx) = oneshot::channel();
+        self.send(Command::Unsubscribe {
+            client,
+            tokens,
+            done,
+        })
+        .await?;
+        rx.await.map_err(|_| HubClosed)
     }
 
     pub async fn disconnect(&self, client: ClientId) -> Result<(), HubClosed> {

@@ -14,7 +14,6 @@
 use axum::extract::ws::Utf8Bytes;
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -47,8 +46,20 @@ struct State {
     /// Slots holding a value, in the order they first became dirty.
     dirty: Vec<Slot>,
     /// When the oldest undelivered tick was handed over by the hub (for the latency metric).
+    /// `None` whenever `dirty` is empty.
     pending_since: Option<Instant>,
     overflowed: bool,
+}
+
+impl State {
+    /// `slot` no longer holds a tick. When no slot does, nothing is waiting, so nothing is old:
+    /// the next tick starts the latency clock afresh.
+    fn forget_dirty(&mut self, slot: Slot) {
+        self.dirty.retain(|s| *s != slot);
+        if self.dirty.is_empty() {
+            self.pending_since = None;
+        }
+    }
 }
 
 /// See the module docs.
@@ -57,8 +68,6 @@ pub struct Outbox {
     state: Mutex<State>,
     notify: Notify,
     immediate_limit: usize,
-    /// Undelivered ticks replaced by a newer one (for metrics).
-    conflated: AtomicU64,
 }
 
 /// What one drain took out of the outbox, in write order: immediate messages first.
@@ -88,7 +97,6 @@ impl Outbox {
             state: Mutex::new(State::default()),
             notify: Notify::new(),
             immediate_limit,
-            conflated: AtomicU64::new(0),
         }
     }
 
@@ -121,6 +129,20 @@ impl Outbox {
         Ok(())
     }
 
+    /// Queues the snapshot of `slot`'s instrument (after a mode change) as an immediate message
+    /// and drops the slot's undelivered tick: that tick is older and may be in the old mode, so
+    /// written after the snapshot it would undo it (a depth panel flickering back).
+    pub fn push_snapshot(&self, slot: Slot, msg: Utf8Bytes) -> Result<(), Overflow> {
+        {
+            let mut st = self.lock();
+            if let Some(cell @ Cell::Pending(_)) = st.slots.get_mut(slot as usize) {
+                *cell = Cell::Idle;
+                st.forget_dirty(slot);
+            }
+        }
+        self.push_immediate(msg)
+    }
+
     /// Stores the newest tick for `slot`, replacing an undelivered older one. Returns `true`
     /// when it replaced one (conflation happened). `at` is when the hub received the tick (one
     /// reading per batch, so the hot path does not read the clock per client).
@@ -131,8 +153,6 @@ impl Outbox {
             None | Some(Cell::Free) => return false,
             Some(Cell::Pending(old)) => {
                 *old = msg;
-                drop(st);
-                self.conflated.fetch_add(1, Ordering::Relaxed);
                 return true;
             }
             Some(cell @ Cell::Idle) => *cell = Cell::Pending(msg),
@@ -173,7 +193,7 @@ impl Outbox {
             Cell::Free => {} // already free: never push it twice
             Cell::Idle => st.free.push(slot),
             Cell::Pending(_) => {
-                st.dirty.retain(|s| *s != slot);
+                st.forget_dirty(slot);
                 st.free.push(slot);
             }
         }
@@ -206,24 +226,9 @@ impl Outbox {
         Ok(())
     }
 
-    /// True when something is waiting to be written.
-    pub fn has_pending(&self) -> bool {
-        let st = self.lock();
-        st.overflowed || !st.immediate.is_empty() || !st.dirty.is_empty()
-    }
-
     /// True when ticks (not only immediate messages) are waiting.
     pub fn has_pending_ticks(&self) -> bool {
         !self.lock().dirty.is_empty()
-    }
-
-    /// Number of instruments with an undelivered tick (the outbox depth metric).
-    pub fn depth(&self) -> usize {
-        self.lock().dirty.len()
-    }
-
-    pub fn conflated(&self) -> u64 {
-        self.conflated.load(Ordering::Relaxed)
     }
 
     /// Resolves when something was pushed since the last call (or a permit is stored).
@@ -244,6 +249,12 @@ mod tests {
         v.iter().map(|b| b.as_str()).collect()
     }
 
+    /// True when something is waiting to be written.
+    fn has_pending(ob: &Outbox) -> bool {
+        let st = ob.lock();
+        st.overflowed || !st.immediate.is_empty() || !st.dirty.is_empty()
+    }
+
     #[test]
     fn newest_tick_replaces_undelivered_one() {
         let ob = Outbox::new(1024);
@@ -255,8 +266,7 @@ mod tests {
         let mut d = Drained::default();
         ob.drain_into(&mut d, true).unwrap();
         assert_eq!(texts(&d.ticks), ["a2", "b1"]);
-        assert_eq!(ob.conflated(), 1);
-        assert!(!ob.has_pending());
+        assert!(!has_pending(&ob));
     }
 
     #[test]
@@ -280,20 +290,66 @@ mod tests {
         let a = ob.alloc_slot();
         ob.push_tick(a, m("x"), Instant::now());
         ob.free_slot(a);
-        assert!(!ob.has_pending());
+        assert!(!has_pending(&ob));
         ob.push_tick(a, m("late"), Instant::now());
-        assert!(!ob.has_pending(), "a released slot ignores late ticks");
+        assert!(!has_pending(&ob), "a released slot ignores late ticks");
         ob.free_slot(a); // double free is harmless
         let b = ob.alloc_slot();
         assert_eq!(a, b, "freed slots are reused");
         assert_ne!(ob.alloc_slot(), b, "and handed out once");
     }
 
+    /// The latency sample is the age of the oldest tick written: a tick dropped before it was
+    /// written (unsubscribe, or superseded by a snapshot) must not age the next one.
+    #[tokio::test(start_paused = true)]
+    async fn pending_since_restarts_when_nothing_is_pending() {
+        let ob = Outbox::new(1024);
+        let a = ob.alloc_slot();
+        let b = ob.alloc_slot();
+        ob.push_tick(a, m("a"), Instant::now());
+        ob.free_slot(a);
+        tokio::time::advance(std::time::Duration::from_secs(5)).await;
+        let t1 = Instant::now();
+        ob.push_tick(b, m("b"), t1);
+        let mut d = Drained::default();
+        ob.drain_into(&mut d, true).unwrap();
+        assert_eq!(d.since, Some(t1), "not the freed tick's time");
+
+        d.clear();
+        ob.push_tick(b, m("b2"), Instant::now());
+        ob.push_snapshot(b, m("snap")).unwrap();
+        tokio::time::advance(std::time::Duration::from_secs(5)).await;
+        let t2 = Instant::now();
+        ob.push_tick(b, m("b3"), t2);
+        ob.drain_into(&mut d, true).unwrap();
+        assert_eq!(d.since, Some(t2));
+        assert_eq!(texts(&d.immediate), ["snap"]);
+        assert_eq!(texts(&d.ticks), ["b3"]);
+    }
+
+    #[test]
+    fn snapshot_drops_the_older_pending_tick_of_its_slot() {
+        let ob = Outbox::new(1024);
+        let a = ob.alloc_slot();
+        let b = ob.alloc_slot();
+        ob.push_tick(a, m("a-old-mode"), Instant::now());
+        ob.push_tick(b, m("b"), Instant::now());
+        ob.push_snapshot(a, m("a-snapshot")).unwrap();
+        let mut d = Drained::default();
+        ob.drain_into(&mut d, true).unwrap();
+        assert_eq!(texts(&d.immediate), ["a-snapshot"]);
+        assert_eq!(texts(&d.ticks), ["b"], "nothing of a after its snapshot");
+        ob.push_tick(a, m("a-new"), Instant::now());
+        d.clear();
+        ob.drain_into(&mut d, true).unwrap();
+        assert_eq!(texts(&d.ticks), ["a-new"], "the slot stays subscribed");
+    }
+
     #[test]
     fn tick_for_unknown_slot_is_ignored() {
         let ob = Outbox::new(1024);
         assert!(!ob.push_tick(7, m("x"), Instant::now()));
-        assert!(!ob.has_pending());
+        assert!(!has_pending(&ob));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) enum Command {
@@ -26,6 +27,8 @@ pub(crate) enum Command {
     Unsubscribe {
         client: ClientId,
         tokens: Vec<Token>,
+        /// Answered once the subscriptions and their undelivered ticks are gone.
+        done: oneshot::Sender<()>,
     },
     Disconnect {
         client: ClientId,
@@ -54,7 +57,6 @@ pub struct HubStats {
     pub ticks_in: AtomicU64,
     pub messages_out: AtomicU64,
     pub conflated: AtomicU64,
-    pub clients_subscribed: AtomicUsize,
     pub instruments_subscribed: AtomicUsize,
 }
 
@@ -76,14 +78,19 @@ pub(crate) struct HubTask {
 
 impl HubTask {
     pub async fn run(mut self) {
+        // One timer for the minute closes, with an absolute deadline that moves only when it
+        // fires: an event handled across a close instant cannot push that close a minute later,
+        // and events cost no timer registration or clock read.
+        let minute_close = tokio::time::sleep_until(self.next_minute_close());
+        tokio::pin!(minute_close);
         loop {
-            let minute_close = self.next_minute_close();
             tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => break,
-                () = tokio::time::sleep(minute_close) => {
+                () = &mut minute_close => {
                     let now = self.clock.now_ms().div_euclid(1000);
                     self.core.close_candles(now);
+                    minute_close.as_mut().reset(self.next_minute_close());
                 }
                 r = self.feed_live.changed() => {
                     if r.is_err() {
@@ -107,12 +114,10 @@ impl HubTask {
         tracing::debug!("hub stopped");
     }
 
-    /// Time until just after the next wall-clock minute boundary (a little grace lets the
-    /// last ticks of the minute arrive first). The loop recomputes this after every event, so
-    /// it counts from the last close instant (boundary + grace), not from the last boundary:
-    /// an event inside a minute's grace must not push that minute's close a minute later.
-    fn next_minute_close(&self) -> std::time::Duration {
-        until_minute_close(self.clock.now_ms())
+    /// Just after the next wall-clock minute boundary (a little grace lets the last ticks of
+    /// the minute arrive first), as a monotonic deadline.
+    fn next_minute_close(&self) -> Instant {
+        Instant::now() + until_minute_close(self.clock.now_ms())
     }
 
     fn liveness(&self) -> Liveness {
@@ -125,6 +130,14 @@ impl HubTask {
     fn on_ticks(&mut self, batch: &[Tick]) {
         let live = self.liveness();
         let s = self.core.on_ticks(batch, live);
+        if s.encoded > 0 {
+            // One sample per batch (the mean size), so the hot path does not pay per message.
+            metrics::histogram!("feedgate_message_bytes")
+                .record(s.encoded_bytes as f64 / s.encoded as f64);
+        }
+        if s.superseded > 0 {
+            metrics::counter!("feedgate_hub_rest_superseded_total").increment(s.superseded);
+        }
         self.stats.ticks_in.fetch_add(s.ticks, Ordering::Relaxed);
         self.stats
             .messages_out
@@ -153,8 +166,13 @@ impl HubTask {
                     self.request_snapshots(missing);
                 }
             }
-            Command::Unsubscribe { client, tokens } => {
+            Command::Unsubscribe {
+                client,
+                tokens,
+                done,
+            } => {
                 self.core.unsubscribe(client, &tokens);
+                let _ = done.send(());
                 self.publish_demand();
             }
             Command::Disconnect { client } => {
@@ -215,9 +233,6 @@ impl HubTask {
             }
         });
         self.stats
-            .clients_subscribed
-            .store(self.core.client_count(), Ordering::Relaxed);
-        self.stats
             .instruments_subscribed
             .store(self.core.subscribed_instruments(), Ordering::Relaxed);
     }
@@ -257,5 +272,113 @@ mod tests {
                 now - b
             );
         }
+    }
+
+    /// A wall clock that follows paused tokio time, plus an offset the test moves: the time a
+    /// busy hub spends handling an event (paused time cannot pass inside a task).
+    #[derive(Debug)]
+    struct BusyClock {
+        inner: crate::clock::TokioClock,
+        extra_ms: std::sync::atomic::AtomicI64,
+    }
+
+    impl crate::clock::Clock for BusyClock {
+        fn now(&self) -> chrono::DateTime<chrono::Utc> {
+            self.inner.now() + chrono::Duration::milliseconds(self.extra_ms.load(Ordering::Relaxed))
+        }
+    }
+
+    /// An event handled across a minute's close instant must not push that close a minute
+    /// later (the timer used to be rebuilt from the clock after every event).
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_moment_across_the_close_does_not_delay_it() {
+        use crate::instruments::{InstrumentSpec, Registry};
+        use crate::protocol::request::CandleInterval;
+        use crate::tick::{Quote, Source};
+        use std::time::Duration;
+
+        let boundary_ms = 1_795_409_100_000; // 10:15:00 IST
+        let clock = Arc::new(BusyClock {
+            inner: crate::clock::TokioClock::starting_at(
+                chrono::DateTime::from_timestamp_millis(boundary_ms - 10_000).unwrap(),
+            ),
+            extra_ms: Default::default(),
+        });
+        let (_live_tx, live_rx) = watch::channel(true);
+        let shutdown = CancellationToken::new();
+        let tracker = tokio_util::task::TaskTracker::new();
+        let hub = crate::hub::spawn(
+            crate::hub::HubConfig::default(),
+            live_rx,
+            clock.clone(),
+            shutdown.clone(),
+            &tracker,
+        );
+        let reg = Registry::new([InstrumentSpec {
+            token: 1,
+            exchange: "NSE".into(),
+            tradingsymbol: "AAA".into(),
+            name: "AAA".into(),
+            segment: "NSE".into(),
+            instrument_type: "EQ".into(),
+            tick_size: 0.05,
+            lot_size: 1,
+            divisor: 100,
+            is_index: false,
+        }]);
+        let outbox = Arc::new(Outbox::new(1 << 20));
+        hub.subscribe(
+            1,
+            outbox.clone(),
+            vec![(reg.by_token(1).unwrap().clone(), Mode::Quote)],
+            CandleRequest::On(CandleInterval::M1),
+        )
+        .await
+        .unwrap();
+        let tick = Tick {
+            token: 1,
+            divisor: 100,
+            ltp: 100,
+            quote: Some(Quote {
+                volume: Some(1),
+                ..Quote::default()
+            }),
+            full: None,
+            received_ms: boundary_ms - 5_000, // in the 10:14 minute
+            src: Source::Ws,
+        };
+        hub.tick_sender().send(vec![tick]).await.unwrap();
+        while hub.latest(vec![1]).await.unwrap()[0].is_none() {
+            tokio::task::yield_now().await;
+        }
+
+        // 10:15:00.200: the 10:14 minute closes at 10:15:00.500.
+        tokio::time::advance(Duration::from_millis(10_200)).await;
+        // The hub is busy with an event while the close instant passes.
+        clock.extra_ms.store(400, Ordering::Relaxed);
+        hub.latest(vec![]).await.unwrap();
+        // One more second: the close is long due.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        hub.latest(vec![]).await.unwrap();
+
+        let mut drained = crate::hub::Drained::default();
+        outbox.drain_into(&mut drained, true).unwrap();
+        let candles: Vec<&str> = drained
+            .immediate
+            .iter()
+            .map(|m| m.as_str())
+            .filter(|m| m.contains("\"type\":\"candle\""))
+            .collect();
+        assert_eq!(
+            candles.len(),
+            1,
+            "the 10:14 candle closed on time: {candles:?}"
+        );
+        assert!(
+            candles[0].contains("\"t\":\"2026-11-23T10:14:00+05:30\""),
+            "{}",
+            candles[0]
+        );
+        shutdown.cancel();
     }
 }

@@ -1,56 +1,56 @@
 //! The `candle` message (DESIGN.md §6) and the JSON form of candles for `/api/candles`.
 
 use crate::candles::Candle;
-use crate::price::write_price;
+use crate::price::{TextBuf, write_price};
 use crate::protocol::ist::write_ist;
 
 /// Appends the fields of one candle: `"t":…,"open":…,"high":…,"low":…,"close":…,"volume":…`.
-fn write_fields(out: &mut Vec<u8>, c: &Candle, divisor: u32) {
-    out.extend_from_slice(b"\"t\":\"");
+fn write_fields(out: &mut impl TextBuf, c: &Candle, divisor: u32) {
+    out.push_str("\"t\":\"");
     write_ist(out, c.t);
-    out.push(b'"');
+    out.push_ascii(b'"');
     for (name, v) in [
-        (&b",\"open\":"[..], c.open),
-        (b",\"high\":", c.high),
-        (b",\"low\":", c.low),
-        (b",\"close\":", c.close),
+        (",\"open\":", c.open),
+        (",\"high\":", c.high),
+        (",\"low\":", c.low),
+        (",\"close\":", c.close),
     ] {
-        out.extend_from_slice(name);
+        out.push_str(name);
         write_price(out, v, divisor);
     }
-    out.extend_from_slice(b",\"volume\":");
-    out.extend_from_slice(itoa::Buffer::new().format(c.volume).as_bytes());
+    out.push_str(",\"volume\":");
+    out.push_str(itoa::Buffer::new().format(c.volume));
 }
 
 /// `{"type":"candle","symbol":…,"interval":"1m","t":…,…}`.
 pub fn write_candle_message(
-    out: &mut Vec<u8>,
+    out: &mut impl TextBuf,
     symbol_json: &str,
     interval: &str,
     c: &Candle,
     divisor: u32,
 ) {
-    out.extend_from_slice(b"{\"type\":\"candle\",\"symbol\":");
-    out.extend_from_slice(symbol_json.as_bytes());
-    out.extend_from_slice(b",\"interval\":\"");
-    out.extend_from_slice(interval.as_bytes());
-    out.extend_from_slice(b"\",");
+    out.push_str("{\"type\":\"candle\",\"symbol\":");
+    out.push_str(symbol_json);
+    out.push_str(",\"interval\":\"");
+    out.push_str(interval);
+    out.push_str("\",");
     write_fields(out, c, divisor);
-    out.push(b'}');
+    out.push_ascii(b'}');
 }
 
 /// A JSON array of candles, oldest first.
-pub fn write_candle_array(out: &mut Vec<u8>, candles: &[Candle], divisor: u32) {
-    out.push(b'[');
+pub fn write_candle_array(out: &mut impl TextBuf, candles: &[Candle], divisor: u32) {
+    out.push_ascii(b'[');
     for (i, c) in candles.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.push_ascii(b',');
         }
-        out.push(b'{');
+        out.push_ascii(b'{');
         write_fields(out, c, divisor);
-        out.push(b'}');
+        out.push_ascii(b'}');
     }
-    out.push(b']');
+    out.push_ascii(b']');
 }
 
 #[cfg(test)]

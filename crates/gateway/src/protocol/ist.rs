@@ -1,44 +1,46 @@
 //! IST (UTC+05:30) RFC 3339 timestamps, fast: the tick encoder writes one per message, and
 //! India has had no DST since 1945, so a fixed offset is exact for every market instant.
 
+use crate::price::TextBuf;
+
 /// Offset of IST from UTC in seconds.
 pub const IST_OFFSET_SECS: i64 = 19_800;
 
 /// Appends `YYYY-MM-DDTHH:MM:SS+05:30` for a Unix timestamp in seconds.
-pub fn write_ist(out: &mut Vec<u8>, unix_secs: i64) {
+pub fn write_ist(out: &mut impl TextBuf, unix_secs: i64) {
     let local = unix_secs + IST_OFFSET_SECS;
     let days = local.div_euclid(86_400);
     let sod = local.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     let (hh, mm, ss) = (sod / 3600, (sod / 60) % 60, sod % 60);
     push4(out, y);
-    out.push(b'-');
+    out.push_ascii(b'-');
     push2(out, m);
-    out.push(b'-');
+    out.push_ascii(b'-');
     push2(out, d);
-    out.push(b'T');
+    out.push_ascii(b'T');
     push2(out, hh);
-    out.push(b':');
+    out.push_ascii(b':');
     push2(out, mm);
-    out.push(b':');
+    out.push_ascii(b':');
     push2(out, ss);
-    out.extend_from_slice(b"+05:30");
+    out.push_str("+05:30");
 }
 
 /// The same as a `String`.
 pub fn ist_string(unix_secs: i64) -> String {
-    let mut v = Vec::with_capacity(25);
-    write_ist(&mut v, unix_secs);
-    String::from_utf8(v).unwrap_or_default()
+    let mut s = String::with_capacity(25);
+    write_ist(&mut s, unix_secs);
+    s
 }
 
-fn push2(out: &mut Vec<u8>, v: i64) {
+fn push2(out: &mut impl TextBuf, v: i64) {
     let v = v.clamp(0, 99) as u8;
-    out.push(b'0' + v / 10);
-    out.push(b'0' + v % 10);
+    out.push_ascii(b'0' + v / 10);
+    out.push_ascii(b'0' + v % 10);
 }
 
-fn push4(out: &mut Vec<u8>, v: i64) {
+fn push4(out: &mut impl TextBuf, v: i64) {
     let v = v.clamp(0, 9999);
     push2(out, v / 100);
     push2(out, v % 100);

@@ -21,7 +21,7 @@ pub struct Ack<'a> {
     /// Canonical symbols accepted by this request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub symbols: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "<[Rejected]>::is_empty")]
+    /// Always present (empty when everything was accepted), as in DESIGN.md §6.
     pub rejected: &'a [Rejected],
     /// Current per-client throttle, on `options` acks.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,6 +149,15 @@ mod tests {
             v(to_text(&ack)),
             json!({"type":"ack","action":"subscribe","count":1,"symbols":["NSE:SBIN"],
                    "rejected":[{"symbol":"NSE:NOPE","reason":"unknown instrument"}],"subscribed":1})
+        );
+        let all_taken = Ack {
+            rejected: &[],
+            ..ack.clone()
+        };
+        assert_eq!(
+            v(to_text(&all_taken))["rejected"],
+            json!([]),
+            "an empty `rejected` is still sent"
         );
         let hb = Heartbeat {
             kind: "heartbeat",

@@ -1,6 +1,7 @@
 //! The `ticker` message, hand-encoded: this is the hot path (one encoding per tick per mode,
-//! shared by every subscriber), so it writes bytes directly instead of building a
-//! `serde_json::Value`. Field set per DESIGN.md §6; fields a mode does not carry are omitted.
+//! shared by every subscriber), so it writes text directly instead of building a
+//! `serde_json::Value`, into a `String` so the message needs no second UTF-8 check. Field set
+//! per DESIGN.md §6; fields a mode does not carry are omitted.
 //!
 //! - `ltp`: `symbol, token, ltp, ts, src`
 //! - `quote`: adds `ch, chp, open, high, low, close`, and `volume` for tradable instruments
@@ -13,7 +14,7 @@
 use crate::instruments::Instrument;
 use crate::price::{percent_hundredths, write_price};
 use crate::protocol::ist::write_ist;
-use crate::tick::{Depth, Level, Mode, Tick};
+use crate::tick::{Depth, Level, Mode, Source, Tick};
 
 /// How the value is presented: live, or a last-known value of the given age.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,9 +26,25 @@ pub enum Freshness {
     },
 }
 
+impl Freshness {
+    /// The one rule for every reader of cached values (hub fan-out and snapshots,
+    /// `/api/quotes`): while the feed streams (WebSocket or REST fallback) the latest value is
+    /// current, unless it is a persisted one from disk; when it does not (closed market, login
+    /// needed) every value is a last-known one of its age. `now_ms` is wall-clock Unix ms.
+    pub fn of(tick: &Tick, feed_live: bool, now_ms: i64) -> Self {
+        if feed_live && tick.src != Source::Cache {
+            Self::Live
+        } else {
+            Self::Stale {
+                age_s: ((now_ms - tick.received_ms).max(0) / 1000) as u64,
+            }
+        }
+    }
+}
+
 /// Appends the full `{"type":"ticker","data":{…}}` message.
 pub fn write_ticker(
-    out: &mut Vec<u8>,
+    out: &mut String,
     tick: &Tick,
     inst: &Instrument,
     mode: Mode,
@@ -35,11 +52,11 @@ pub fn write_ticker(
 ) {
     let mut num = itoa::Buffer::new();
     let div = tick.divisor;
-    out.extend_from_slice(b"{\"type\":\"ticker\",\"data\":{\"symbol\":");
-    out.extend_from_slice(inst.symbol_json.as_bytes());
-    out.extend_from_slice(b",\"token\":");
-    out.extend_from_slice(num.format(tick.token).as_bytes());
-    out.extend_from_slice(b",\"ltp\":");
+    out.push_str("{\"type\":\"ticker\",\"data\":{\"symbol\":");
+    out.push_str(&inst.symbol_json);
+    out.push_str(",\"token\":");
+    out.push_str(num.format(tick.token));
+    out.push_str(",\"ltp\":");
     write_price(out, tick.ltp, div);
 
     let quote = if mode >= Mode::Quote {
@@ -49,29 +66,29 @@ pub fn write_ticker(
     };
     if let Some(q) = quote {
         let delta = tick.ltp - q.close;
-        out.extend_from_slice(b",\"ch\":");
+        out.push_str(",\"ch\":");
         if q.close == 0 {
-            out.push(b'0');
+            out.push('0');
         } else {
             write_price(out, delta, div);
         }
-        out.extend_from_slice(b",\"chp\":");
+        out.push_str(",\"chp\":");
         match percent_hundredths(delta, q.close) {
             Some(h) => write_price(out, h, 100),
-            None => out.push(b'0'),
+            None => out.push('0'),
         }
         for (name, v) in [
-            (&b",\"open\":"[..], q.open),
-            (b",\"high\":", q.high),
-            (b",\"low\":", q.low),
-            (b",\"close\":", q.close),
+            (",\"open\":", q.open),
+            (",\"high\":", q.high),
+            (",\"low\":", q.low),
+            (",\"close\":", q.close),
         ] {
-            out.extend_from_slice(name);
+            out.push_str(name);
             write_price(out, v, div);
         }
         if let Some(v) = q.volume {
-            out.extend_from_slice(b",\"volume\":");
-            out.extend_from_slice(num.format(v).as_bytes());
+            out.push_str(",\"volume\":");
+            out.push_str(num.format(v));
         }
     }
 
@@ -80,103 +97,103 @@ pub fn write_ticker(
         if let Some(depth) = &f.depth {
             let bid = depth.buy[0];
             let ask = depth.sell[0];
-            out.extend_from_slice(b",\"bid\":");
+            out.push_str(",\"bid\":");
             write_opt_price(out, bid, div);
-            out.extend_from_slice(b",\"ask\":");
+            out.push_str(",\"ask\":");
             write_opt_price(out, ask, div);
         }
-        out.extend_from_slice(b",\"oi\":");
+        out.push_str(",\"oi\":");
         match f.oi {
-            Some(oi) if inst.has_oi => out.extend_from_slice(num.format(oi).as_bytes()),
-            _ => out.extend_from_slice(b"null"),
+            Some(oi) if inst.has_oi => out.push_str(num.format(oi)),
+            _ => out.push_str("null"),
         }
         if let Some(q) = quote {
             if let Some(v) = q.last_qty {
-                out.extend_from_slice(b",\"ltq\":");
-                out.extend_from_slice(num.format(v).as_bytes());
+                out.push_str(",\"ltq\":");
+                out.push_str(num.format(v));
             }
             if let Some(v) = q.avg_price {
-                out.extend_from_slice(b",\"atp\":");
+                out.push_str(",\"atp\":");
                 write_price(out, v, div);
             }
             if let Some(v) = q.buy_qty {
-                out.extend_from_slice(b",\"buy_qty\":");
-                out.extend_from_slice(num.format(v).as_bytes());
+                out.push_str(",\"buy_qty\":");
+                out.push_str(num.format(v));
             }
             if let Some(v) = q.sell_qty {
-                out.extend_from_slice(b",\"sell_qty\":");
-                out.extend_from_slice(num.format(v).as_bytes());
+                out.push_str(",\"sell_qty\":");
+                out.push_str(num.format(v));
             }
         }
         if let Some(ltt) = f.last_trade_ts {
-            out.extend_from_slice(b",\"ltt\":\"");
+            out.push_str(",\"ltt\":\"");
             write_ist(out, ltt);
-            out.push(b'"');
+            out.push('"');
         }
     }
 
-    out.extend_from_slice(b",\"ts\":\"");
+    out.push_str(",\"ts\":\"");
     let ts = tick
         .exchange_ts()
         .filter(|s| *s > 0)
         .unwrap_or(tick.received_ms.div_euclid(1000));
     write_ist(out, ts);
-    out.extend_from_slice(b"\",\"src\":\"");
-    out.extend_from_slice(tick.src.as_str().as_bytes());
-    out.push(b'"');
+    out.push_str("\",\"src\":\"");
+    out.push_str(tick.src.as_str());
+    out.push('"');
     if let Freshness::Stale { age_s } = freshness {
-        out.extend_from_slice(b",\"stale\":true,\"age_s\":");
-        out.extend_from_slice(num.format(age_s).as_bytes());
+        out.push_str(",\"stale\":true,\"age_s\":");
+        out.push_str(num.format(age_s));
     }
     if let Some(depth) = full.and_then(|f| f.depth) {
         write_depth(out, &depth, div);
     }
-    out.extend_from_slice(b"}}");
+    out.push_str("}}");
 }
 
-fn write_opt_price(out: &mut Vec<u8>, level: Level, div: u32) {
+fn write_opt_price(out: &mut String, level: Level, div: u32) {
     if level.quantity == 0 && level.price == 0 {
-        out.extend_from_slice(b"null");
+        out.push_str("null");
     } else {
         write_price(out, level.price, div);
     }
 }
 
-fn write_depth(out: &mut Vec<u8>, depth: &Depth, div: u32) {
+fn write_depth(out: &mut String, depth: &Depth, div: u32) {
     let mut num = itoa::Buffer::new();
-    out.extend_from_slice(b",\"depth\":{");
+    out.push_str(",\"depth\":{");
     for (i, (name, side)) in [("buy", &depth.buy), ("sell", &depth.sell)]
         .into_iter()
         .enumerate()
     {
         if i > 0 {
-            out.push(b',');
+            out.push(',');
         }
-        out.push(b'"');
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"\":[");
+        out.push('"');
+        out.push_str(name);
+        out.push_str("\":[");
         for (j, l) in side.iter().enumerate() {
             if j > 0 {
-                out.push(b',');
+                out.push(',');
             }
-            out.extend_from_slice(b"{\"price\":");
+            out.push_str("{\"price\":");
             write_price(out, l.price, div);
-            out.extend_from_slice(b",\"quantity\":");
-            out.extend_from_slice(num.format(l.quantity).as_bytes());
-            out.extend_from_slice(b",\"orders\":");
-            out.extend_from_slice(num.format(l.orders).as_bytes());
-            out.push(b'}');
+            out.push_str(",\"quantity\":");
+            out.push_str(num.format(l.quantity));
+            out.push_str(",\"orders\":");
+            out.push_str(num.format(l.orders));
+            out.push('}');
         }
-        out.push(b']');
+        out.push(']');
     }
-    out.push(b'}');
+    out.push('}');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::instruments::{InstrumentSpec, Registry};
-    use crate::tick::{Full, Quote, Source};
+    use crate::tick::{Full, Quote};
     use serde_json::{Value, json};
     use std::sync::Arc;
 
@@ -238,9 +255,9 @@ mod tests {
     }
 
     fn encode(t: &Tick, i: &Instrument, m: Mode, f: Freshness) -> Value {
-        let mut v = Vec::new();
+        let mut v = String::new();
         write_ticker(&mut v, t, i, m, f);
-        serde_json::from_slice(&v).expect("valid JSON")
+        serde_json::from_str(&v).expect("valid JSON")
     }
 
     #[test]
@@ -326,5 +343,31 @@ mod tests {
         assert!(got["data"].get("depth").is_none());
         assert_eq!(got["data"]["ts"], json!("2026-11-23T10:15:02+05:30"));
         assert_eq!(got["data"]["chp"], json!(0.21));
+    }
+
+    #[test]
+    fn freshness_rule() {
+        let mut t = full_tick();
+        let now = t.received_ms + 61_500;
+        assert_eq!(Freshness::of(&t, true, now), Freshness::Live);
+        for src in [Source::Ws, Source::Rest] {
+            t.src = src;
+            assert_eq!(
+                Freshness::of(&t, false, now),
+                Freshness::Stale { age_s: 61 },
+                "feed not live: last-known"
+            );
+        }
+        t.src = Source::Cache;
+        assert_eq!(
+            Freshness::of(&t, true, now),
+            Freshness::Stale { age_s: 61 },
+            "a value from disk is never live"
+        );
+        assert_eq!(
+            Freshness::of(&t, false, t.received_ms - 5),
+            Freshness::Stale { age_s: 0 },
+            "clock behind the value: age 0, not negative"
+        );
     }
 }

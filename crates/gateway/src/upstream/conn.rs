@@ -10,12 +10,16 @@
 //!   attempts until a new token is published (no 403 storm);
 //! - after a failure, the token is checked over REST before the next WebSocket attempt;
 //! - the first reconnect after a connection that worked is immediate; consecutive failures back
-//!   off; `FEED_MAX_RECONNECTS` consecutive failures ask for the REST fallback.
+//!   off; `FEED_MAX_RECONNECTS` consecutive failures ask for the REST fallback;
+//! - logs follow failure episodes ([`Episode`]), not attempts: each kind of failure once until
+//!   a connection stays healthy for `healthy_after`.
 //!
 //! Brokers with a login on the socket (Fyers) add three steps through the [`Wire`] hooks, all
 //! no-ops for Kite: `prepare` before each attempt and before each subscription change (symbol
 //! resolution over REST), a handshake after the upgrade (a refused or unanswered login is
-//! classified exactly like Kite's 403), and outbound frames from decoding and keep-alives.
+//! classified exactly like Kite's 403), and outbound frames from decoding and keep-alives. A
+//! `prepare` that fails on a live socket does not end it: the instruments it could not cover
+//! wait for a retry with backoff while the others keep streaming.
 
 use crate::clock::SharedClock;
 use crate::config::FeedConfig;
@@ -25,6 +29,7 @@ use crate::secret::CurrentToken;
 use crate::status::Gauges;
 use crate::tick::Tick;
 use crate::upstream::backoff::Backoff;
+use crate::upstream::episode::Episode;
 use crate::upstream::state::{AttemptError, Disconnect, FeedEvent, FeedState};
 use crate::upstream::supervisor::ShardSlot;
 use crate::upstream::wire::{Inbound, Wire, WireError};
@@ -81,7 +86,8 @@ pub async fn run<W: Wire>(mut wire: W, p: ConnParams, mut io: ConnIo) {
         connected_once: false,
         preflight_due: true,
         fallback_wanted: false,
-        failing: Repeats::default(),
+        fallback_reported: false,
+        episode: Episode::default(),
         rng: Rng::seeded(),
     };
     while let Some(delay) = c.cycle(&mut wire, &mut io).await {
@@ -107,18 +113,32 @@ struct Conn {
     /// and whenever the scheduler starts the feed, so a token the pre-market check found
     /// rejected is never tried on the WebSocket.
     preflight_due: bool,
+    /// The REST fallback should serve (mirrored in the shard status).
     fallback_wanted: bool,
-    failing: Repeats,
+    /// `FallbackWanted` was reported and `Recovered` not yet: the events come in pairs, once
+    /// per failure episode, while the flag follows every change.
+    fallback_reported: bool,
+    /// The failure episode under way, for logging.
+    episode: Episode,
     rng: Rng,
 }
 
-impl Conn {
-    async fn emit(&self, io: &ConnIo, ev: FeedEvent) {
+impl ConnIo {
+    fn emit(&self, ev: FeedEvent) {
         // Broadcast never blocks; a lagging listener loses old events, and state lives in the
         // shard status anyway.
-        let _ = io.events.send(ev);
+        let _ = self.events.send(ev);
     }
+}
 
+/// When a live connection next brings its subscriptions in line with the demand, and the
+/// backoff of preparations that failed (the socket keeps streaming meanwhile).
+struct Resync {
+    at: Option<Instant>,
+    backoff: Backoff,
+}
+
+impl Conn {
     /// One connect attempt (and session). Returns the delay before the next attempt, or `None`
     /// on shutdown.
     async fn cycle<W: Wire>(&mut self, wire: &mut W, io: &mut ConnIo) -> Option<Duration> {
@@ -130,9 +150,13 @@ impl Conn {
         // produce a 403 storm).
         if self.backoff.failures() > 0 || self.preflight_due {
             self.preflight_due = false;
-            match io.checker.check(token.token.clone()).await {
-                TokenVerdict::Rejected => return Some(self.auth_rejected(io, &token).await),
-                TokenVerdict::Valid | TokenVerdict::Unknown(_) => {}
+            let verdict = tokio::select! {
+                biased;
+                () = io.shutdown.cancelled() => return None,
+                v = io.checker.check(token.token.clone()) => v,
+            };
+            if verdict == TokenVerdict::Rejected {
+                return Some(self.auth_rejected(io, &token));
             }
         }
 
@@ -141,8 +165,7 @@ impl Conn {
             s.state = FeedState::Connecting;
             s.idle = false;
         });
-        self.emit(io, FeedEvent::Connecting { shard, attempt })
-            .await;
+        io.emit(FeedEvent::Connecting { shard, attempt });
         if self.connected_once {
             io.status.send_modify(|s| s.reconnects += 1);
             metrics::counter!("feedgate_upstream_reconnects_total").increment(1);
@@ -156,11 +179,11 @@ impl Conn {
             r = wire.prepare(&token.token, &demand, true) => r,
         };
         if let Err(e) = prepared {
-            let error = AttemptError::Connect(format!("cannot prepare the subscriptions: {e}"));
-            return Some(match e {
+            let error = AttemptError::Prepare(e.to_string());
+            return match e {
                 WireError::Auth(_) => self.classify_refusal(io, &token, error).await,
-                WireError::Unavailable(_) => self.failed(io, error).await,
-            });
+                WireError::Unavailable(_) => Some(self.failed(io, error)),
+            };
         }
         let url = wire.url(token.token.expose());
         let connected = tokio::select! {
@@ -172,9 +195,9 @@ impl Conn {
             Ok(ws) => ws,
             // Is it the token, or is the WebSocket refused for another reason?
             Err(e @ AttemptError::Upgrade { status: 403 }) => {
-                return Some(self.classify_refusal(io, &token, e).await);
+                return self.classify_refusal(io, &token, e).await;
             }
-            Err(e) => return Some(self.failed(io, e).await),
+            Err(e) => return Some(self.failed(io, e)),
         };
         // Brokers that log in on the socket (Fyers) are connected only once the login is
         // accepted; a refused or unanswered login is classified like a 403. Kite sends nothing
@@ -192,18 +215,12 @@ impl Conn {
                 .map_err(|d| d.to_string()),
         };
         if let Err(detail) = opened {
-            let error = AttemptError::Connect(format!("the broker refused the session: {detail}"));
-            return Some(self.classify_refusal(io, &token, error).await);
+            return self
+                .classify_refusal(io, &token, AttemptError::Refused(detail))
+                .await;
         }
 
         // Connected.
-        if let Some(n) = self.failing.clear() {
-            tracing::info!(
-                shard,
-                failed_attempts = n + 1,
-                "broker connection recovered"
-            );
-        }
         self.connected_once = true;
         io.status.send_modify(|s| {
             s.state = FeedState::Connected;
@@ -211,15 +228,27 @@ impl Conn {
             s.last_error = None;
             s.auth_rejected = false;
         });
-        self.emit(io, FeedEvent::Connected { shard }).await;
-        tracing::info!(shard, "connected to the broker feed");
+        io.emit(FeedEvent::Connected {
+            shard,
+            token_epoch: token.epoch,
+        });
+        if self.episode.is_active() {
+            tracing::debug!(shard, "connected to the broker feed (recovering)");
+        } else {
+            tracing::info!(shard, "connected to the broker feed");
+        }
         let started = Instant::now();
-        let (end, had_data) = self.session(wire, ws, io, &token).await;
+        let end = self.session(wire, ws, io, &token, started).await;
         let lasted = started.elapsed();
         // A stall is a silent feed: no frame at all (dead socket) or no data (stale).
         let stalled = matches!(end, Disconnect::Stale { .. } | Disconnect::Dead { .. });
         io.status.send_modify(|s| {
-            s.state = FeedState::Disconnected;
+            // `stale` stays visible until the next attempt starts (`connecting`).
+            s.state = if matches!(end, Disconnect::Stale { .. }) {
+                FeedState::Stale
+            } else {
+                FeedState::Disconnected
+            };
             s.subscribed = 0;
             s.last_disconnect = Some(end.to_string());
             if stalled {
@@ -229,94 +258,101 @@ impl Conn {
         if stalled {
             metrics::counter!("feedgate_upstream_stalls_total").increment(1);
         }
-        self.emit(
-            io,
-            FeedEvent::Disconnected {
-                shard,
-                reason: end.clone(),
-            },
-        )
-        .await;
-        match end {
-            Disconnect::Shutdown => return None,
-            Disconnect::Stopped => {
+        io.emit(FeedEvent::Disconnected {
+            shard,
+            reason: end.clone(),
+        });
+        let kind = match end.failure_kind() {
+            Some(kind) => kind,
+            None if end == Disconnect::Stopped => {
                 tracing::info!(shard, "feed stopped by the scheduler");
+                // The next run starts afresh: its first failure is news again.
+                self.episode.end();
                 self.preflight_due = true;
                 io.status.send_modify(|s| s.idle = true);
                 return Some(Duration::ZERO);
             }
-            Disconnect::TokenChanged => {
+            None if end == Disconnect::TokenChanged => {
                 tracing::info!(shard, "reconnecting with the new access token");
                 return Some(Duration::ZERO);
             }
-            _ => {
-                tracing::warn!(shard, reason = %end, lasted_s = lasted.as_secs(), "broker connection lost; reconnecting")
-            }
-        }
+            None => return None,
+        };
         if lasted >= self.p.healthy_after {
             self.backoff.reset();
             self.immediate_used = false;
+            self.end_episode();
         }
-        let _ = had_data;
+        if self.episode.fail(kind) {
+            tracing::warn!(shard, reason = %end, lasted_s = lasted.as_secs(), "broker connection lost; reconnecting (until a connection stays healthy, further losses like this one are logged at debug)");
+        } else {
+            tracing::debug!(shard, reason = %end, lasted_s = lasted.as_secs(), "broker connection lost; reconnecting");
+        }
         if !self.immediate_used {
             // A connection that worked and broke: reconnect at once, it is usually a blip.
             self.immediate_used = true;
             return Some(Duration::ZERO);
         }
         let delay = self.backoff.fail(self.rng.unit());
-        self.after_failure(io, end.to_string(), delay).await;
+        tracing::debug!(
+            shard,
+            retry_in_s = delay.as_secs_f64(),
+            "reconnecting after a backoff"
+        );
+        self.after_failure(io, end.to_string());
         Some(delay)
     }
 
     /// The broker turned the session down (a 403 upgrade, a refused login, a rejected token):
     /// ask REST whether it is the token. Rejected: no attempts until a new token arrives;
     /// otherwise (the socket is refused for another reason, or REST cannot tell) an ordinary
-    /// failed attempt that counts towards the REST fallback.
+    /// failed attempt that counts towards the REST fallback. `None` on shutdown.
     async fn classify_refusal(
         &mut self,
         io: &ConnIo,
         token: &CurrentToken,
         error: AttemptError,
-    ) -> Duration {
-        match io.checker.check(token.token.clone()).await {
-            TokenVerdict::Rejected => self.auth_rejected(io, token).await,
-            TokenVerdict::Valid => self.failed(io, error).await,
+    ) -> Option<Duration> {
+        // The check may take the REST timeout; shutdown must not wait for it.
+        let verdict = tokio::select! {
+            biased;
+            () = io.shutdown.cancelled() => return None,
+            v = io.checker.check(token.token.clone()) => v,
+        };
+        Some(match verdict {
+            TokenVerdict::Rejected => self.auth_rejected(io, token),
+            TokenVerdict::Valid => self.failed(io, error),
             TokenVerdict::Unknown(e) => {
                 tracing::debug!(shard = self.p.shard, error = %e, "could not classify a refused session (REST unreachable)");
-                self.failed(io, error).await
+                self.failed(io, error)
             }
-        }
+        })
     }
 
     /// A failed attempt: back off, report, and ask for the fallback when failures reach the limit.
-    async fn failed(&mut self, io: &ConnIo, error: AttemptError) -> Duration {
+    fn failed(&mut self, io: &ConnIo, error: AttemptError) -> Duration {
         let delay = self.backoff.fail(self.rng.unit());
+        let failures = self.backoff.failures();
         io.status.send_modify(|s| s.state = FeedState::Error);
-        self.emit(
-            io,
-            FeedEvent::AttemptFailed {
-                shard: self.p.shard,
-                error: error.clone(),
-                failures: self.backoff.failures(),
-                retry_in: delay,
-            },
-        )
-        .await;
-        self.after_failure(io, error.to_string(), delay).await;
+        io.emit(FeedEvent::AttemptFailed {
+            shard: self.p.shard,
+            error: error.clone(),
+            failures,
+            retry_in: delay,
+        });
+        let shard = self.p.shard;
+        let retry_in_s = delay.as_secs_f64();
+        if self.episode.fail(error.kind()) {
+            tracing::warn!(shard, failures, retry_in_s, error = %error, "broker connection attempt failed; retrying with backoff (until a connection stays healthy, further failures like this one are logged at debug)");
+        } else {
+            tracing::debug!(shard, failures, retry_in_s, error = %error, "broker connection attempt failed; retrying with backoff");
+        }
+        self.after_failure(io, error.to_string());
         delay
     }
 
-    async fn after_failure(&mut self, io: &ConnIo, error: String, delay: Duration) {
+    fn after_failure(&mut self, io: &ConnIo, error: String) {
         let failures = self.backoff.failures();
-        if self.failing.occur(&error) {
-            tracing::warn!(
-                shard = self.p.shard,
-                failures,
-                retry_in_s = delay.as_secs_f64(),
-                error = %error,
-                "broker connection attempt failed; retrying with backoff (repeats of this error are not logged)"
-            );
-        }
         io.status.send_modify(|s| {
             s.failures = failures;
             s.last_error = Some(error);
@@ -324,22 +360,37 @@ impl Conn {
         if failures >= self.p.feed.max_reconnects && !self.fallback_wanted {
             self.fallback_wanted = true;
             io.status.send_modify(|s| s.fallback_wanted = true);
-            tracing::warn!(
-                shard = self.p.shard,
-                failures,
-                "WebSocket unusable after {failures} consecutive failures; REST fallback should take over while retries continue"
-            );
-            self.emit(
-                io,
-                FeedEvent::FallbackWanted {
-                    shard: self.p.shard,
-                },
-            )
-            .await;
+            let shard = self.p.shard;
+            if self.episode.want_fallback() {
+                tracing::warn!(
+                    shard,
+                    failures,
+                    "WebSocket unusable after {failures} consecutive failures; REST fallback should take over while retries continue"
+                );
+                self.fallback_reported = true;
+                io.emit(FeedEvent::FallbackWanted { shard });
+            } else {
+                tracing::debug!(
+                    shard,
+                    failures,
+                    "WebSocket failing again; REST fallback should take over while retries continue"
+                );
+            }
         }
     }
 
-    async fn auth_rejected(&mut self, io: &ConnIo, token: &CurrentToken) -> Duration {
+    /// A connection has stayed up for `healthy_after`: the failure episode, if any, is over.
+    fn end_episode(&mut self) {
+        if let Some(failures) = self.episode.end() {
+            tracing::info!(
+                shard = self.p.shard,
+                failures,
+                "broker connection recovered (stable again)"
+            );
+        }
+    }
+
+    fn auth_rejected(&mut self, io: &ConnIo, token: &CurrentToken) -> Duration {
         self.rejected_epoch = Some(token.epoch);
         io.status.send_modify(|s| {
             s.state = FeedState::Error;
@@ -347,14 +398,10 @@ impl Conn {
             s.last_error = Some("access token rejected by the broker".into());
         });
         metrics::counter!("feedgate_upstream_auth_failures_total").increment(1);
-        self.emit(
-            io,
-            FeedEvent::AuthRejected {
-                shard: self.p.shard,
-                token_epoch: token.epoch,
-            },
-        )
-        .await;
+        io.emit(FeedEvent::AuthRejected {
+            shard: self.p.shard,
+            token_epoch: token.epoch,
+        });
         // No backoff needed: `wait_ready` blocks until a different token is published.
         Duration::ZERO
     }
@@ -381,7 +428,11 @@ impl Conn {
             }
             io.status.send_modify(|s| {
                 s.idle = !run.should_run;
-                if s.state != FeedState::Error {
+                // An error stays until the next attempt, and so does `stale` while the feed
+                // should run.
+                let keep =
+                    s.state == FeedState::Error || (s.state == FeedState::Stale && run.should_run);
+                if !keep {
                     s.state = FeedState::Disconnected;
                 }
             });
@@ -419,14 +470,44 @@ impl Conn {
         }
     }
 
-    /// Streams one connected socket until it ends. Returns why, and whether data flowed.
+    /// What a live connection does after preparing its subscriptions: a failure is retried
+    /// with backoff (logged when it starts and when it ends), success clears it.
+    fn prepared(&mut self, resync: &mut Resync, result: Result<(), WireError>) {
+        let shard = self.p.shard;
+        match result {
+            Ok(()) => {
+                let failed = resync.backoff.failures();
+                if failed > 0 {
+                    tracing::info!(
+                        shard,
+                        failed_attempts = failed,
+                        "new subscriptions prepared"
+                    );
+                }
+                resync.backoff.reset();
+            }
+            Err(e) => {
+                let retry = resync.backoff.fail(self.rng.unit());
+                resync.at = Some(Instant::now() + retry);
+                let retry_in_s = retry.as_secs_f64();
+                if resync.backoff.failures() == 1 {
+                    tracing::warn!(shard, error = %e, retry_in_s, "cannot prepare new subscriptions; the connection keeps streaming the others and retries with backoff");
+                } else {
+                    tracing::debug!(shard, error = %e, retry_in_s, "cannot prepare new subscriptions; retrying with backoff");
+                }
+            }
+        }
+    }
+
+    /// Streams one connected socket until it ends. Returns why.
     async fn session<W: Wire>(
         &mut self,
         wire: &mut W,
         ws: Ws,
         io: &mut ConnIo,
         token: &CurrentToken,
-    ) -> (Disconnect, bool) {
+        started: Instant,
+    ) -> Disconnect {
         let shard = self.p.shard;
         let feed = self.p.feed.clone();
         let (mut sink, mut stream) = ws.split();
@@ -435,48 +516,54 @@ impl Conn {
         let mut had_data = false;
         let mut malformed = Repeats::default();
         let mut notices = Repeats::default();
+        let mut resync = Resync {
+            at: None,
+            backoff: Backoff::new(feed.reconnect_delay, feed.max_reconnect_delay),
+        };
 
         // Resubscribe everything this shard wants, with the right modes.
         let target = io.demand.borrow_and_update().clone();
-        let prepared = tokio::select! {
-            biased;
-            () = io.shutdown.cancelled() => return (Disconnect::Shutdown, false),
-            r = wire.prepare(&token.token, &target, false) => r,
-        };
-        if let Err(e) = prepared {
-            return (
-                Disconnect::Error(format!("cannot prepare the subscriptions: {e}")),
-                false,
-            );
-        }
-        wire.diff(&sent, &target, &mut out);
-        if let Err(e) = send_all(&mut sink, &mut out, feed.liveness_timeout).await {
-            return (e, false);
-        }
-        sent = (*target).clone();
-        io.status.send_modify(|s| s.subscribed = sent.len());
-        self.emit(
-            io,
-            FeedEvent::Resubscribed {
-                shard,
-                instruments: sent.len(),
-            },
+        let limit = feed.liveness_timeout;
+        let prepared = match sync_demand(
+            wire, &mut sink, &mut out, &mut sent, &target, token, io, limit,
         )
-        .await;
-        tracing::info!(shard, instruments = sent.len(), "subscribed");
+        .await
+        {
+            Ok(p) => p,
+            Err(end) => return end,
+        };
+        io.emit(FeedEvent::Resubscribed {
+            shard,
+            instruments: sent.len(),
+        });
+        if self.episode.is_active() {
+            tracing::debug!(shard, instruments = sent.len(), "subscribed");
+        } else {
+            tracing::info!(shard, instruments = sent.len(), "subscribed");
+        }
+        self.prepared(&mut resync, prepared);
 
+        let mut expects_data = io.run.borrow_and_update().expects_data;
         let mut last_frame = Instant::now();
-        let mut last_data = Instant::now();
+        let mut last_data = last_frame;
         let mut check = tokio::time::interval(Duration::from_millis(250));
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks: Vec<Tick> = Vec::new();
         let end = loop {
+            let mut resync_now = false;
             tokio::select! {
                 biased;
                 () = io.shutdown.cancelled() => break Disconnect::Shutdown,
                 r = io.run.changed() => {
                     if r.is_err() { break Disconnect::Shutdown; }
-                    if !io.run.borrow().should_run { break Disconnect::Stopped; }
+                    let run = *io.run.borrow_and_update();
+                    if !run.should_run { break Disconnect::Stopped; }
+                    // The market opens (pre-open or auction → live): the quiet before it was
+                    // no silence of the broker's, so freshness counts from now.
+                    if run.expects_data && !expects_data {
+                        last_data = Instant::now();
+                    }
+                    expects_data = run.expects_data;
                 }
                 r = io.token.changed() => {
                     if r.is_err() { break Disconnect::Shutdown; }
@@ -485,29 +572,18 @@ impl Conn {
                 }
                 r = io.demand.changed() => {
                     if r.is_err() { break Disconnect::Shutdown; }
-                    let target = io.demand.borrow_and_update().clone();
-                    // Reading pauses while the wire prepares (Fyers: at most one REST call for
-                    // symbols it has not resolved yet; instant for Kite). That time is not
-                    // silence of the broker, so the watchdog's clocks move past it.
-                    let paused = Instant::now();
-                    let prepared = tokio::select! {
-                        biased;
-                        () = io.shutdown.cancelled() => break Disconnect::Shutdown,
-                        r = wire.prepare(&token.token, &target, false) => r,
-                    };
-                    if let Err(e) = prepared {
-                        break Disconnect::Error(format!("cannot prepare the subscriptions: {e}"));
+                    // Gather a burst of changes (brokers that resolve symbols over REST);
+                    // a retry already scheduled after a failure takes them along.
+                    if resync.at.is_none() {
+                        let gather = wire.coalesce();
+                        if gather.is_zero() {
+                            resync_now = true;
+                        } else {
+                            resync.at = Some(Instant::now() + gather);
+                        }
                     }
-                    let waited = paused.elapsed();
-                    last_frame += waited;
-                    last_data += waited;
-                    wire.diff(&sent, &target, &mut out);
-                    if let Err(e) = send_all(&mut sink, &mut out, feed.liveness_timeout).await {
-                        break e;
-                    }
-                    sent = (*target).clone();
-                    io.status.send_modify(|s| s.subscribed = sent.len());
                 }
+                () = sleep_until_opt(resync.at) => resync_now = true,
                 frame = stream.next() => {
                     let msg = match frame {
                         None => break Disconnect::Closed { code: None, reason: String::new() },
@@ -524,7 +600,11 @@ impl Conn {
                     let now_ms = io.clock.now_ms();
                     match wire.decode(&msg, now_ms, &mut ticks) {
                         Inbound::Heartbeat | Inbound::Ignored | Inbound::Accepted => {}
-                        Inbound::Data { .. } => {}
+                        Inbound::Data { skipped } => {
+                            if skipped > 0 {
+                                metrics::counter!("feedgate_upstream_skipped_packets_total").increment(skipped as u64);
+                            }
+                        }
                         Inbound::Refused { detail } => {
                             break Disconnect::Error(format!("the broker ended the session: {detail}"));
                         }
@@ -554,17 +634,25 @@ impl Conn {
                         if !had_data && self.fallback_wanted {
                             self.fallback_wanted = false;
                             io.status.send_modify(|s| s.fallback_wanted = false);
-                            self.emit(io, FeedEvent::Recovered { shard }).await;
+                            if std::mem::take(&mut self.fallback_reported) {
+                                io.emit(FeedEvent::Recovered { shard });
+                            }
                         }
                         had_data = true;
                         io.gauges.last_data_ms.store(now_ms, Ordering::Relaxed);
                         metrics::counter!("feedgate_upstream_ticks_total").increment(ticks.len() as u64);
-                        let batch = std::mem::take(&mut ticks);
+                        let batch = take_batch(&mut ticks);
+                        // Waiting for room in the hub's channel is backpressure from inside the
+                        // gateway, not silence of the broker: the watchdog's clocks move past it.
+                        let blocked = Instant::now();
                         tokio::select! {
                             biased;
                             () = io.shutdown.cancelled() => break Disconnect::Shutdown,
                             r = io.ticks.send(batch) => if r.is_err() { break Disconnect::Shutdown },
                         }
+                        let waited = blocked.elapsed();
+                        last_frame += waited;
+                        last_data += waited;
                     }
                 }
                 _ = check.tick() => {
@@ -574,9 +662,11 @@ impl Conn {
                         break Disconnect::Dead { silent_for: silent };
                     }
                     let quiet = now.duration_since(last_data);
-                    if io.run.borrow().expects_data && !sent.is_empty() && quiet >= feed.stale_threshold {
-                        io.status.send_modify(|s| s.state = FeedState::Stale);
+                    if expects_data && !sent.is_empty() && quiet >= feed.stale_threshold {
                         break Disconnect::Stale { no_data_for: quiet };
+                    }
+                    if now.duration_since(started) >= self.p.healthy_after {
+                        self.end_episode();
                     }
                     // Application pings and liveness probes (Fyers; Kite needs none).
                     wire.keepalive(now, silent, &mut out);
@@ -584,6 +674,26 @@ impl Conn {
                         break e;
                     }
                 }
+            }
+            if resync_now {
+                // Reading pauses while the wire prepares (Fyers: at most one REST call for
+                // symbols it has not resolved yet; instant for Kite). That time is not silence
+                // of the broker, so the watchdog's clocks move past it.
+                resync.at = None;
+                let paused = Instant::now();
+                let target = io.demand.borrow_and_update().clone();
+                let prepared = match sync_demand(
+                    wire, &mut sink, &mut out, &mut sent, &target, token, io, limit,
+                )
+                .await
+                {
+                    Ok(p) => p,
+                    Err(end) => break end,
+                };
+                self.prepared(&mut resync, prepared);
+                let waited = paused.elapsed();
+                last_frame += waited;
+                last_data += waited;
             }
         };
         if let Some(n) = malformed.clear().filter(|n| *n > 0) {
@@ -607,7 +717,62 @@ impl Conn {
             })));
             let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
         }
-        (end, had_data)
+        end
+    }
+}
+
+/// Brings a live socket's subscriptions from `sent` to `target`: prepares the wire (Fyers:
+/// resolves new symbols over REST), then subscribes what it covers and records that in `sent`.
+/// `Ok(Err(_))`: the wire could not prepare everything (a REST failure); what it covers is
+/// subscribed anyway, the socket stays up and the caller retries later. `Err`: the session
+/// ends (shutdown, a rejected token, a socket that does not take the frames).
+#[allow(clippy::too_many_arguments)]
+async fn sync_demand<W: Wire, S>(
+    wire: &mut W,
+    sink: &mut S,
+    out: &mut Vec<Message>,
+    sent: &mut Demand,
+    target: &Demand,
+    token: &CurrentToken,
+    io: &ConnIo,
+    send_timeout: Duration,
+) -> Result<Result<(), WireError>, Disconnect>
+where
+    S: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    let prepared = tokio::select! {
+        biased;
+        () = io.shutdown.cancelled() => return Err(Disconnect::Shutdown),
+        r = wire.prepare(&token.token, target, false) => r,
+    };
+    if let Err(e @ WireError::Auth(_)) = &prepared {
+        return Err(Disconnect::Error(format!(
+            "cannot prepare the subscriptions: {e}"
+        )));
+    }
+    let covered: Demand = target
+        .iter()
+        .filter(|(t, _)| wire.covers(**t))
+        .map(|(t, m)| (*t, *m))
+        .collect();
+    wire.diff(sent, &covered, out);
+    send_all(sink, out, send_timeout).await?;
+    *sent = covered;
+    io.status.send_modify(|s| s.subscribed = sent.len());
+    Ok(prepared)
+}
+
+/// Hands the decoded ticks over, leaving an empty buffer with room for as many: the next frame
+/// of a large subscription decodes without growing a fresh vector step by step.
+fn take_batch(ticks: &mut Vec<Tick>) -> Vec<Tick> {
+    let len = ticks.len();
+    std::mem::replace(ticks, Vec::with_capacity(len))
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -730,3 +895,6 @@ impl Rng {
         (x >> 11) as f64 / (1u64 << 53) as f64
     }
 }
+
+#[cfg(test)]
+mod tests;

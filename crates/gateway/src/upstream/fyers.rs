@@ -19,7 +19,10 @@
 //!   `ltp` subscriptions use the scrip feed and publish only the price, like Kite's `ltp` mode.
 //! - **Resolution**: symbol-token REST calls (≤ 500 symbols each), results kept for the life of
 //!   the wire and redone from scratch before every connection attempt, so a reconnect repairs
-//!   anything stale; within a connection only new instruments are looked up. Index names come
+//!   anything stale; within a connection only new instruments are looked up, gathered for
+//!   [`COALESCE`] so a burst of subscriptions costs one call. A failed lookup on a live socket
+//!   leaves just the new instruments out until a retry ([`Wire::covers`]). Every call goes
+//!   through the request budget shared with the REST adapter ([`ApiLimiter`]). Index names come
 //!   from the live mapping, else the official client's built-in table.
 //! - **Resubscribe after every reconnect** (the official client does not): the connection loop
 //!   replays the whole demand through `diff`.
@@ -31,6 +34,7 @@
 pub mod ticks;
 
 use crate::broker::fyers::book::SymbolBook;
+use crate::broker::fyers::limiter::ApiLimiter;
 use crate::hub::Demand;
 use crate::secret::Secret;
 use crate::tick::{Mode, Tick, Token};
@@ -56,6 +60,9 @@ use tokio_tungstenite::tungstenite::Message;
 pub const TOPICS_PER_FRAME: usize = 200;
 /// How long the login may take.
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a live socket gathers demand changes before resolving them: a burst of new
+/// subscriptions costs one symbol-token call, not one per client.
+pub const COALESCE: Duration = Duration::from_millis(200);
 /// The protocol's keep-alive ping interval (the official client's).
 pub const PING_INTERVAL: Duration = Duration::from_secs(10);
 /// Silence after which a WebSocket ping asks the server to prove the socket alive.
@@ -90,6 +97,8 @@ pub struct FyersWire {
     url: String,
     rest: FyersRest,
     book: SymbolBook,
+    /// The request budget shared with the REST adapter (symbol-token calls count).
+    limiter: Arc<ApiLimiter>,
     index_names: Option<Arc<IndexNames>>,
     token: Option<AccessToken>,
     topics: HashMap<Token, Topics>,
@@ -106,11 +115,12 @@ pub struct FyersWire {
 }
 
 impl FyersWire {
-    pub fn new(ws_url: &str, rest: FyersRest, book: SymbolBook) -> Self {
+    pub fn new(ws_url: &str, rest: FyersRest, book: SymbolBook, limiter: Arc<ApiLimiter>) -> Self {
         Self {
             url: ws_url.to_string(),
             rest,
             book,
+            limiter,
             index_names: None,
             token: None,
             topics: HashMap::new(),
@@ -165,6 +175,7 @@ impl FyersWire {
         };
         let mut rejected: Vec<String> = Vec::new();
         for chunk in symbols.chunks(MAX_SYMBOL_TOKEN_SYMBOLS) {
+            self.limiter.acquire().await;
             let response = self
                 .rest
                 .symbol_token(token, chunk)
@@ -360,6 +371,14 @@ impl Wire for FyersWire {
 
     fn handshake_timeout(&self) -> Option<Duration> {
         Some(LOGIN_TIMEOUT)
+    }
+
+    fn covers(&self, token: Token) -> bool {
+        self.topics.contains_key(&token)
+    }
+
+    fn coalesce(&self) -> Duration {
+        COALESCE
     }
 
     fn diff(&self, from: &Demand, to: &Demand, out: &mut Vec<Message>) {

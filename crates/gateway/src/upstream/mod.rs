@@ -4,6 +4,7 @@
 
 pub mod backoff;
 pub mod conn;
+pub mod episode;
 pub mod fyers;
 pub mod kite;
 pub mod shard;
@@ -11,7 +12,7 @@ pub mod state;
 pub mod supervisor;
 pub mod wire;
 
-pub use state::{FeedEvent, FeedState, ShardStatus, aggregate_state};
+pub use state::{FailureKind, FeedEvent, FeedState, ShardStatus, aggregate_state};
 pub use supervisor::{UpstreamConfig, UpstreamHandle, UpstreamInputs, spawn};
 
 use crate::secret::Secret;

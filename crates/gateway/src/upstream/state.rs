@@ -46,6 +46,20 @@ pub enum Disconnect {
     Shutdown,
 }
 
+impl Disconnect {
+    /// The kind of failure this end was, for logging each kind once per failure episode;
+    /// `None` for the ends that are not failures (scheduler stop, new token, shutdown).
+    pub fn failure_kind(&self) -> Option<FailureKind> {
+        match self {
+            Self::Dead { .. } => Some(FailureKind::Dead),
+            Self::Stale { .. } => Some(FailureKind::Stale),
+            Self::Closed { .. } => Some(FailureKind::Closed),
+            Self::Error(_) => Some(FailureKind::SocketError),
+            Self::Stopped | Self::TokenChanged | Self::Shutdown => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Disconnect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -85,8 +99,23 @@ pub enum AttemptError {
     Upgrade { status: u16 },
     /// TCP/TLS/handshake failure or timeout.
     Connect(String),
-    /// The broker rejected the access token (classified by a REST profile call).
-    AuthRejected,
+    /// The subscriptions could not be prepared before connecting (Fyers: symbol resolution
+    /// over REST failed).
+    Prepare(String),
+    /// The socket opened but the broker turned the session down (Fyers: the login on the
+    /// socket was refused or not answered).
+    Refused(String),
+}
+
+impl AttemptError {
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::Upgrade { status } => FailureKind::Upgrade(*status),
+            Self::Connect(_) => FailureKind::Connect,
+            Self::Prepare(_) => FailureKind::Prepare,
+            Self::Refused(_) => FailureKind::Refused,
+        }
+    }
 }
 
 impl std::fmt::Display for AttemptError {
@@ -97,9 +126,25 @@ impl std::fmt::Display for AttemptError {
             ),
             Self::Upgrade { status } => write!(f, "broker refused the WebSocket upgrade with HTTP {status}"),
             Self::Connect(e) => write!(f, "cannot connect: {e}"),
-            Self::AuthRejected => f.write_str("access token rejected by the broker"),
+            Self::Prepare(e) => write!(f, "cannot prepare the subscriptions: {e}"),
+            Self::Refused(e) => write!(f, "the broker refused the session: {e}"),
         }
     }
+}
+
+/// What kind of failure ended a connection or an attempt: stable across repeats (unlike the
+/// messages, which carry durations and details), so each kind is logged once per failure
+/// episode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    Dead,
+    Stale,
+    Closed,
+    SocketError,
+    Upgrade(u16),
+    Connect,
+    Prepare,
+    Refused,
 }
 
 /// Typed lifecycle events, one per transition, for the supervisor, health and logs.
@@ -109,8 +154,10 @@ pub enum FeedEvent {
         shard: usize,
         attempt: u32,
     },
+    /// The socket is up and the broker accepted the session with the token of `token_epoch`.
     Connected {
         shard: usize,
+        token_epoch: u64,
     },
     Resubscribed {
         shard: usize,
@@ -135,7 +182,9 @@ pub enum FeedEvent {
     FallbackWanted {
         shard: usize,
     },
-    /// A connection delivered data again after `FallbackWanted`.
+    /// A connection delivered data again after `FallbackWanted`. Both are reported once per
+    /// failure episode (see [`super::episode`]); the `fallback_wanted` flag of [`ShardStatus`]
+    /// follows every change.
     Recovered {
         shard: usize,
     },

@@ -43,24 +43,43 @@ impl UpstreamConfig {
     }
 }
 
-/// One shard's entry in the shared status vector.
+/// One shard's entry in the shared status vector, writable only while the shard runs.
 #[derive(Debug, Clone)]
 pub struct ShardSlot {
     tx: Arc<watch::Sender<Vec<ShardStatus>>>,
     index: usize,
+    /// The shard's own cancellation: a stopped shard's task may take a moment to wind down,
+    /// and by then its index may belong to a new shard, whose status it must not overwrite.
+    cancel: CancellationToken,
 }
 
 impl ShardSlot {
+    pub fn new(
+        tx: Arc<watch::Sender<Vec<ShardStatus>>>,
+        index: usize,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self { tx, index, cancel }
+    }
+
+    /// Updates this shard's status; does nothing once the shard is stopped.
     pub fn send_modify(&self, f: impl FnOnce(&mut ShardStatus)) {
-        self.tx
-            .send_if_modified(|all| match all.get_mut(self.index) {
+        self.tx.send_if_modified(|all| {
+            // Checked under the watch's lock: the supervisor cancels before it truncates the
+            // vector or starts a shard at this index, so a write that passes this check lands
+            // before either.
+            if self.cancel.is_cancelled() {
+                return false;
+            }
+            match all.get_mut(self.index) {
                 Some(s) => {
                     let before = s.clone();
                     f(s);
                     *s != before
                 }
                 None => false,
-            });
+            }
+        });
     }
 }
 
@@ -220,10 +239,7 @@ impl<W: Wire + Clone> Supervisor<W> {
             run: inputs.run.clone(),
             ticks: inputs.ticks.clone(),
             events: self.events.clone(),
-            status: ShardSlot {
-                tx: self.status.clone(),
-                index,
-            },
+            status: ShardSlot::new(self.status.clone(), index, cancel.clone()),
             checker: inputs.checker.clone(),
             clock: inputs.clock.clone(),
             gauges: inputs.gauges.clone(),

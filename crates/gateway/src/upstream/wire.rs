@@ -5,7 +5,8 @@
 //! The first three methods are all Kite needs. The rest have do-nothing defaults (so Kite keeps
 //! exactly its behaviour) and exist for brokers whose sockets are more involved (Fyers):
 //! - [`Wire::prepare`]: async work before `diff` can cover a demand (symbol → topic resolution
-//!   over REST; `diff` itself is synchronous);
+//!   over REST; `diff` itself is synchronous), with [`Wire::covers`] saying what it could cover
+//!   and [`Wire::coalesce`] how long to gather demand changes before preparing them;
 //! - [`Wire::on_open`] + [`Wire::handshake_timeout`]: a login on the socket, answered by an
 //!   [`Inbound::Accepted`] or [`Inbound::Refused`] before anything is subscribed;
 //! - [`Wire::drain_outbound`]: frames decoding produced (acknowledgements);
@@ -13,7 +14,7 @@
 
 use crate::hub::Demand;
 use crate::secret::Secret;
-use crate::tick::Tick;
+use crate::tick::{Tick, Token};
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -22,7 +23,8 @@ use tokio_tungstenite::tungstenite::Message;
 /// What one inbound frame was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {
-    /// Market data (ticks were appended).
+    /// Market data (ticks were appended). `skipped`: packets or records in it that were
+    /// consumed without a tick (an unknown packet kind, a topic nobody subscribed).
     Data { skipped: usize },
     /// A keep-alive: proves the socket is alive, carries no data.
     Heartbeat,
@@ -80,6 +82,21 @@ pub trait Wire: Send + 'static {
     ) -> impl Future<Output = Result<(), WireError>> + Send {
         let _ = (access_token, demand, fresh);
         async { Ok(()) }
+    }
+
+    /// Whether `diff` can subscribe `token` now. A connection counts as subscribed only what
+    /// the wire covers, so instruments a failed `prepare` left out are subscribed by a later
+    /// one. Everything, unless the wire needs `prepare` (Fyers: a resolved symbol).
+    fn covers(&self, token: Token) -> bool {
+        let _ = token;
+        true
+    }
+
+    /// How long a live connection gathers demand changes before preparing and subscribing
+    /// them in one go (Fyers: one symbol-token call for a burst of new subscriptions). Zero:
+    /// at once.
+    fn coalesce(&self) -> Duration {
+        Duration::ZERO
     }
 
     /// Frames to send as soon as the socket is open, before anything is subscribed (a login).

@@ -2,7 +2,8 @@
 //! logout, instruments), with Kite's headers, per-request timeouts, bounded response bodies and
 //! typed errors. The only module of this crate that performs I/O.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
@@ -34,6 +35,8 @@ pub const MAX_LTP_OHLC_INSTRUMENTS: usize = 1000;
 const MAX_JSON_BODY: usize = 16 * 1024 * 1024;
 /// Cap on the instrument dump as transferred (the full dump is about 10 MB uncompressed).
 const MAX_CSV_BODY: usize = 128 * 1024 * 1024;
+/// Most instruments remembered as having had a malformed quote reported.
+const MAX_REPORTED: usize = 1024;
 
 /// Async client for the Kite REST API.
 ///
@@ -48,6 +51,8 @@ pub struct KiteRest {
     api_key: String,
     timeout: Duration,
     instruments_timeout: Duration,
+    /// Shared by clones: the REST fallback fetches the same quotes every few seconds.
+    reported: Arc<Reported>,
 }
 
 impl KiteRest {
@@ -83,6 +88,7 @@ impl KiteRest {
             api_key,
             timeout: DEFAULT_TIMEOUT,
             instruments_timeout: DEFAULT_INSTRUMENTS_TIMEOUT,
+            reported: Arc::default(),
         })
     }
 
@@ -228,7 +234,7 @@ impl KiteRest {
         let request = self.request(Method::GET, route)?.query(&query);
         let request = self.authorize(request, token)?;
         let raw: HashMap<String, Value> = self.json(request, &[token.expose()]).await?;
-        decode_quote_map(raw)
+        decode_quote_map(raw, &self.reported)
     }
 
     async fn json<T: DeserializeOwned>(
@@ -321,24 +327,50 @@ fn unexpected(status: u16, reason: &str) -> KiteError {
     }
 }
 
+/// Instruments whose malformed quotes were already reported at `warn` (at most
+/// [`MAX_REPORTED`]; beyond that, problems are logged at `debug` only).
+#[derive(Debug, Default)]
+struct Reported(Mutex<HashSet<String>>);
+
+impl Reported {
+    /// Whether this is the first report for `instrument`; remembers it.
+    fn first_time(&self, instrument: &str) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= MAX_REPORTED || seen.contains(instrument) {
+            return false;
+        }
+        seen.insert(instrument.to_owned());
+        true
+    }
+}
+
 /// Decodes each instrument of a quote map on its own, so one odd entry does not cost the
-/// others; only if every entry is malformed is the response rejected.
+/// others; only if every entry is malformed is the response rejected. Each malformed instrument
+/// is a warning the first time only; every call with skipped entries is one `debug` line.
 fn decode_quote_map<T: DeserializeOwned>(
     raw: HashMap<String, Value>,
+    reported: &Reported,
 ) -> Result<HashMap<String, T>, KiteError> {
     let total = raw.len();
     let mut quotes = HashMap::with_capacity(total);
     let mut first_error = None;
+    let mut skipped = 0usize;
     for (key, value) in raw {
         match T::deserialize(value) {
             Ok(quote) => {
                 quotes.insert(key, quote);
             }
             Err(error) => {
-                tracing::warn!(instrument = %key, %error, "skipping malformed quote");
+                if reported.first_time(&key) {
+                    tracing::warn!(instrument = %key, %error, "skipping malformed quote (said once per instrument)");
+                }
+                skipped += 1;
                 first_error.get_or_insert(error);
             }
         }
+    }
+    if let Some(error) = &first_error {
+        tracing::debug!(skipped, total, first = %error, "skipped malformed quotes");
     }
     match first_error {
         Some(error) if quotes.is_empty() && total > 0 => Err(unexpected(

@@ -103,9 +103,48 @@ pub fn parse_instruments_body(body: &[u8]) -> Result<Vec<InstrumentRow>, Instrum
 
 /// Parses a dump. Columns are found by header name, so their order does not matter; all
 /// twelve must be present. Empty `last_price`, `strike`, `tick_size` or `lot_size` fields
-/// read as 0; an empty or malformed `instrument_token`, or any malformed number or date, is an
-/// error naming the line.
+/// read as 0. A row that cannot be read (an empty or malformed `instrument_token`, any
+/// malformed number or date, the wrong number of fields) is skipped, so one bad row of tens of
+/// thousands costs only that instrument; one warning says how many rows were skipped and why
+/// the first was. The dump is an error only when it has rows and none of them parse (the
+/// first row's error, naming its line), or when it cannot be read at all.
 pub fn parse_instruments(reader: impl Read) -> Result<Vec<InstrumentRow>, InstrumentsError> {
+    let Parsed {
+        rows,
+        skipped,
+        first_skipped,
+    } = parse_rows(reader)?;
+    match first_skipped {
+        Some(first) if rows.is_empty() => Err(first),
+        Some(first) => {
+            tracing::warn!(
+                skipped,
+                parsed = rows.len(),
+                first = %first,
+                "skipped malformed rows of the instrument dump"
+            );
+            Ok(rows)
+        }
+        None => Ok(rows),
+    }
+}
+
+/// The rows that parsed, and what was skipped.
+#[derive(Debug)]
+struct Parsed {
+    rows: Vec<InstrumentRow>,
+    skipped: usize,
+    first_skipped: Option<InstrumentsError>,
+}
+
+impl Parsed {
+    fn skip(&mut self, e: InstrumentsError) {
+        self.skipped += 1;
+        self.first_skipped.get_or_insert(e);
+    }
+}
+
+fn parse_rows(reader: impl Read) -> Result<Parsed, InstrumentsError> {
     let mut csv = csv::Reader::from_reader(reader);
     let headers = csv
         .headers()
@@ -118,7 +157,11 @@ pub fn parse_instruments(reader: impl Read) -> Result<Vec<InstrumentRow>, Instru
             .position(|h| h.trim() == name)
             .ok_or(InstrumentsError::MissingColumn(name))?;
     }
-    let mut rows = Vec::new();
+    let mut parsed = Parsed {
+        rows: Vec::new(),
+        skipped: 0,
+        first_skipped: None,
+    };
     let mut record = csv::StringRecord::new();
     loop {
         match csv.read_record(&mut record) {
@@ -126,7 +169,13 @@ pub fn parse_instruments(reader: impl Read) -> Result<Vec<InstrumentRow>, Instru
             Ok(true) => {}
             Err(source) => {
                 let line = source.position().map_or(0, |p| p.line());
-                return Err(InstrumentsError::Csv { line, source });
+                // A read failure ends the dump; a malformed record (wrong field count, bad
+                // UTF-8) has been consumed, and the next one is read.
+                if matches!(source.kind(), csv::ErrorKind::Io(_)) {
+                    return Err(InstrumentsError::Csv { line, source });
+                }
+                parsed.skip(InstrumentsError::Csv { line, source });
+                continue;
             }
         }
         let line = record.position().map_or(0, |p| p.line());
@@ -135,9 +184,12 @@ pub fn parse_instruments(reader: impl Read) -> Result<Vec<InstrumentRow>, Instru
             index: &index,
             line,
         };
-        rows.push(fields.row()?);
+        match fields.row() {
+            Ok(row) => parsed.rows.push(row),
+            Err(e) => parsed.skip(e),
+        }
     }
-    Ok(rows)
+    Ok(parsed)
 }
 
 /// Writes a dump with Kite's header. Numbers are always written (0, never empty); an empty

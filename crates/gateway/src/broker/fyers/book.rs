@@ -226,7 +226,7 @@ impl SymbolBook {
         }
     }
 
-    /// Writes the book atomically (temp file + rename); failures only cost a re-download later.
+    /// Writes the book atomically ([`crate::persist`]); failures only cost a re-download later.
     fn persist(&self, entries: &HashMap<Token, Entry>) {
         let Some(path) = &self.source.path else {
             return;
@@ -246,16 +246,10 @@ fn pick(entries: &HashMap<Token, Entry>, tokens: &[Token]) -> HashMap<Token, Ent
 }
 
 fn write_atomically(path: &Path, entries: &HashMap<Token, Entry>) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
     let mut list: Vec<(&Token, &Entry)> = entries.iter().collect();
     list.sort_by_key(|(t, _)| **t);
     let body = serde_json::to_vec(&list).map_err(std::io::Error::other)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, &body)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::persist::write_atomic(path, &body)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! hand-built server frames (the codec encodes server frames too).
 
 use super::*;
+use crate::broker::BrokerApi;
 use crate::broker::fyers::{FyersBroker, FyersSettings};
 use axum::Json;
 use axum::routing::{get, post};
@@ -30,57 +31,100 @@ const NIFTY: Token = (26_000 << 8) | 9;
 /// Symbol-token requests seen by the stub, one list of symbols per call.
 type Calls = Arc<Mutex<Vec<Vec<String>>>>;
 
+/// What the stub saw and how it misbehaves.
+#[derive(Clone, Default)]
+struct Stub {
+    calls: Calls,
+    /// When each API call (symbol-token, profile) arrived.
+    api_calls: Arc<Mutex<Vec<Instant>>>,
+    /// Symbol-token calls still to fail with a 503.
+    symbol_token_failures: Arc<std::sync::atomic::AtomicUsize>,
+}
+
 async fn stub() -> (String, Calls) {
-    let calls: Calls = Arc::default();
-    let seen = calls.clone();
-    let app =
-        axum::Router::new()
-            .route("/sym_details/NSE_CM.csv", get(|| async { MASTER }))
-            .route(
-                "/sym_details/index_hsm_mapping.json",
-                get(|| async { Json(json!({"NSE:NIFTY50-INDEX": "Nifty 50"})) }),
-            )
-            .route(
-                "/data/symbol-token",
-                post(move |Json(body): Json<Value>| {
-                    let symbols: Vec<String> = body["symbols"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|s| s.as_str().map(String::from))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    seen.lock().unwrap().push(symbols.clone());
-                    let known = [
-                        ("NSE:SBIN-EQ", "10100000003045"),
-                        ("NSE:INFY-EQ", "10100000001594"),
-                        ("NSE:NIFTY50-INDEX", "101000000026000"),
-                    ];
-                    let mut valid = serde_json::Map::new();
-                    let mut invalid = Vec::new();
-                    for s in symbols {
-                        match known.iter().find(|(k, _)| *k == s) {
-                            Some((_, fy)) => {
-                                valid.insert(s, json!(fy));
-                            }
-                            None => invalid.push(s),
+    let stub = Stub::default();
+    (serve(stub.clone()).await, stub.calls)
+}
+
+async fn serve(stub: Stub) -> String {
+    let Stub {
+        calls: seen,
+        api_calls,
+        symbol_token_failures,
+    } = stub;
+    let profile_calls = api_calls.clone();
+    let app = axum::Router::new()
+        .route("/sym_details/NSE_CM.csv", get(|| async { MASTER }))
+        .route(
+            "/sym_details/index_hsm_mapping.json",
+            get(|| async { Json(json!({"NSE:NIFTY50-INDEX": "Nifty 50"})) }),
+        )
+        .route(
+            "/api/v3/profile",
+            get(move || {
+                profile_calls.lock().unwrap().push(Instant::now());
+                async {
+                    Json(json!({"s": "ok", "code": 200, "data": {"fy_id": "XA0001", "name": "A"}}))
+                }
+            }),
+        )
+        .route(
+            "/data/symbol-token",
+            post(move |Json(body): Json<Value>| {
+                api_calls.lock().unwrap().push(Instant::now());
+                let fail = symbol_token_failures
+                    .fetch_update(
+                        std::sync::atomic::Ordering::SeqCst,
+                        std::sync::atomic::Ordering::SeqCst,
+                        |n| n.checked_sub(1),
+                    )
+                    .is_ok();
+                let symbols: Vec<String> = body["symbols"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                seen.lock().unwrap().push(symbols.clone());
+                let known = [
+                    ("NSE:SBIN-EQ", "10100000003045"),
+                    ("NSE:INFY-EQ", "10100000001594"),
+                    ("NSE:NIFTY50-INDEX", "101000000026000"),
+                ];
+                let mut valid = serde_json::Map::new();
+                let mut invalid = Vec::new();
+                for s in symbols {
+                    match known.iter().find(|(k, _)| *k == s) {
+                        Some((_, fy)) => {
+                            valid.insert(s, json!(fy));
                         }
+                        None => invalid.push(s),
                     }
-                    async move {
-                        Json(json!({"s": "ok", "validSymbol": valid, "invalidSymbol": invalid}))
+                }
+                async move {
+                    if fail {
+                        return (
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                            Json(json!({"s": "error", "code": 503, "message": "try later"})),
+                        );
                     }
-                }),
-            );
+                    (
+                        axum::http::StatusCode::OK,
+                        Json(json!({"s": "ok", "validSymbol": valid, "invalidSymbol": invalid})),
+                    )
+                }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), calls)
+    format!("http://{addr}")
 }
 
-async fn wire() -> (FyersWire, Calls) {
-    let (base, calls) = stub().await;
-    let broker = FyersBroker::new(FyersSettings {
+fn broker(base: &str) -> FyersBroker {
+    FyersBroker::new(FyersSettings {
         app_id: "TESTAPP-100",
         secret: Secret::new("s"),
         api_url: &format!("{base}/api/v3"),
@@ -90,8 +134,12 @@ async fn wire() -> (FyersWire, Calls) {
         redirect_url: "http://127.0.0.1:8080/api/auth/callback".into(),
         data_dir: None,
     })
-    .unwrap();
-    (broker.wire("ws://127.0.0.1:1/hsm/v1-5/prod"), calls)
+    .unwrap()
+}
+
+async fn wire() -> (FyersWire, Calls) {
+    let (base, calls) = stub().await;
+    (broker(&base).wire("ws://127.0.0.1:1/hsm/v1-5/prod"), calls)
 }
 
 fn demand(items: &[(Token, Mode)]) -> Demand {
@@ -484,5 +532,57 @@ async fn pings_every_ten_seconds_and_probes_a_quiet_socket() {
     assert!(
         probes.windows(2).all(|p| p[1] - p[0] == ms(1_000)),
         "{probes:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_lookup_leaves_out_only_the_new_instruments_until_a_retry() {
+    let stub = Stub::default();
+    let base = serve(stub.clone()).await;
+    let mut w = broker(&base).wire("ws://127.0.0.1:1/hsm/v1-5/prod");
+    let d1 = demand(&[(SBIN, Mode::Quote)]);
+    w.prepare(&token(), &d1, true).await.unwrap();
+    assert!(w.covers(SBIN));
+
+    // INFY is added while symbol-token fails: SBIN stays covered, INFY waits.
+    stub.symbol_token_failures
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let d2 = demand(&[(SBIN, Mode::Quote), (INFY, Mode::Quote)]);
+    let err = w.prepare(&token(), &d2, false).await.unwrap_err();
+    assert!(!err.is_auth(), "{err}");
+    assert!(w.covers(SBIN) && !w.covers(INFY));
+    // The retry looks INFY up (again) and subscribes only it.
+    w.prepare(&token(), &d2, false).await.unwrap();
+    assert!(w.covers(INFY));
+    let mut out = Vec::new();
+    w.diff(&d1, &d2, &mut out);
+    assert_eq!(
+        topic_frames(&out),
+        [(true, vec!["sf|nse_cm|1594".to_string()])]
+    );
+    let calls = stub.calls.lock().unwrap().clone();
+    assert_eq!(calls[1..], [vec!["NSE:INFY-EQ"], vec!["NSE:INFY-EQ"]]);
+}
+
+#[tokio::test]
+async fn the_socket_and_the_rest_adapter_share_one_request_budget() {
+    let stub = Stub::default();
+    let base = serve(stub.clone()).await;
+    let broker = broker(&base);
+    let mut w = broker.wire("ws://127.0.0.1:1/hsm/v1-5/prod");
+    let d = demand(&[(SBIN, Mode::Quote)]);
+    // Ten profile checks and a symbol lookup at once: eleven calls, ten per second allowed.
+    let profiles = futures_util::future::join_all((0..10).map(|_| broker.profile(token())));
+    let t = token();
+    let (answers, prepared) = tokio::join!(profiles, w.prepare(&t, &d, true));
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    prepared.unwrap();
+    let mut at = stub.api_calls.lock().unwrap().clone();
+    assert_eq!(at.len(), 11);
+    at.sort();
+    assert!(
+        at[10].duration_since(at[0]) >= Duration::from_secs(1),
+        "the eleventh call waited for the next second: {:?}",
+        at[10].duration_since(at[0])
     );
 }

@@ -207,6 +207,57 @@ async fn one_malformed_quote_does_not_cost_the_others() {
     );
 }
 
+/// Counts `warn` events (a minimal subscriber, installed for one closure).
+struct CountWarnings(Arc<std::sync::atomic::AtomicUsize>);
+
+impl tracing::Subscriber for CountWarnings {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if *event.metadata().level() == tracing::Level::WARN {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn a_malformed_quote_is_a_warning_once_per_instrument_not_per_call() {
+    let map = |bad: &[&str]| -> HashMap<String, Value> {
+        let mut m = HashMap::from([(
+            "NSE:INFY".to_string(),
+            serde_json::json!({"instrument_token": 408065, "last_price": 1.5}),
+        )]);
+        for b in bad {
+            m.insert((*b).to_string(), serde_json::json!({"last_price": "x"}));
+        }
+        m
+    };
+    let warnings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = || warnings.load(std::sync::atomic::Ordering::SeqCst);
+    let reported = Reported::default();
+    tracing::subscriber::with_default(CountWarnings(warnings.clone()), || {
+        // Polled every couple of seconds in REST fallback.
+        for _ in 0..5 {
+            let quotes: HashMap<String, LtpQuote> =
+                decode_quote_map(map(&["NSE:BAD"]), &reported).unwrap();
+            assert_eq!(quotes.len(), 1);
+        }
+        assert_eq!(count(), 1);
+        let quotes: HashMap<String, LtpQuote> =
+            decode_quote_map(map(&["NSE:BAD", "NSE:WORSE"]), &reported).unwrap();
+        assert_eq!(quotes.len(), 1);
+        assert_eq!(count(), 2, "a new instrument is a new problem");
+    });
+}
+
 #[tokio::test]
 async fn generate_session_posts_the_checksum_form() {
     let (base, seen) = canned(200, vec![JSON], fixture("generate_session.json")).await;

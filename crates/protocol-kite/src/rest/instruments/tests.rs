@@ -100,7 +100,7 @@ fn column_order_does_not_matter_and_lot_size_may_be_decimal() {
 }
 
 #[test]
-fn bad_rows_name_their_line() {
+fn bad_rows_are_skipped_and_name_their_line() {
     let good = "408065,1594,INFY,INFOSYS,0,,0,0.05,1,EQ,NSE,NSE";
     // (bad row, column named in the error)
     let cases = [
@@ -134,21 +134,44 @@ fn bad_rows_name_their_line() {
         ),
     ];
     for (bad, column) in cases {
-        let csv = format!("{HEADER}\n{good}\n{bad}\n");
-        match parse_instruments(csv.as_bytes()) {
-            Err(InstrumentsError::BadField {
+        let csv = format!("{HEADER}\n{good}\n{bad}\n{good}\n");
+        let parsed = parse_rows(csv.as_bytes()).unwrap();
+        assert_eq!((parsed.rows.len(), parsed.skipped), (2, 1), "{bad}");
+        match parsed.first_skipped {
+            Some(InstrumentsError::BadField {
                 line, column: c, ..
             }) => {
                 assert_eq!((line, c), (3, column), "{bad}");
             }
             other => panic!("{bad}: {other:?}"),
         }
+        assert_eq!(parse_instruments(csv.as_bytes()).unwrap().len(), 2, "{bad}");
+        // Only when nothing parses is the dump an error, naming the first bad line.
+        let only_bad = format!("{HEADER}\n{bad}\n{bad}\n");
+        match parse_instruments(only_bad.as_bytes()) {
+            Err(InstrumentsError::BadField {
+                line, column: c, ..
+            }) => assert_eq!((line, c), (2, column), "{bad}"),
+            other => panic!("{bad}: {other:?}"),
+        }
     }
-    let short = format!("{HEADER}\n{good}\n408065,1594\n");
+    // A short row and a row that is not UTF-8 are skipped too.
+    let mut odd = format!("{HEADER}\n{good}\n408065,1594\n").into_bytes();
+    odd.extend_from_slice(b"408065,1594,INF\xff,INFOSYS,0,,0,0.05,1,EQ,NSE,NSE\n");
+    odd.extend_from_slice(format!("{good}\n").as_bytes());
+    let parsed = parse_rows(odd.as_slice()).unwrap();
+    assert_eq!((parsed.rows.len(), parsed.skipped), (2, 2));
+    assert!(matches!(
+        parsed.first_skipped,
+        Some(InstrumentsError::Csv { line: 3, .. })
+    ));
+    let short = format!("{HEADER}\n408065,1594\n");
     assert!(matches!(
         parse_instruments(short.as_bytes()),
-        Err(InstrumentsError::Csv { line: 3, .. })
+        Err(InstrumentsError::Csv { line: 2, .. })
     ));
+    // A header-only dump is empty, not an error; a missing column is.
+    assert_eq!(parse_instruments(HEADER.as_bytes()).unwrap(), []);
     let missing = "instrument_token,exchange_token\n1,2\n";
     assert!(matches!(
         parse_instruments(missing.as_bytes()),
