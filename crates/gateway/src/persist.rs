@@ -28,8 +28,11 @@ pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
+    // The temp file is named after its target, so one writer's leftovers can be swept
+    // without touching another writer's temp file in the same directory.
+    let prefix = temp_prefix_of(path);
     let mut builder = tempfile::Builder::new();
-    builder.prefix(TEMP_PREFIX);
+    builder.prefix(&prefix);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -57,6 +60,38 @@ pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::
 }
 
 /// Removes temp files a crash left behind in `dir` (not recursive). Returns how many.
+fn temp_prefix_of(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    format!("{TEMP_PREFIX}{name}.")
+}
+
+/// Removes the temp files an interrupted [`write_atomic_with_mode`] of `path` left behind, and
+/// only those: safe while other files in the same directory are being written.
+pub fn sweep_temp_files_of(path: &Path) -> usize {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let prefix = temp_prefix_of(path);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let mine = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&prefix));
+        if mine && std::fs::remove_file(e.path()).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
 pub fn sweep_temp_files(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -96,6 +131,33 @@ mod tests {
             std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
             1
         );
+    }
+
+    #[test]
+    fn a_files_sweep_leaves_other_writers_temp_files_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token.json");
+        let other = dir.path().join("last_values.json");
+        std::fs::write(
+            format!("{}/{TEMP_PREFIX}token.json.x1", dir.path().display()),
+            b"t",
+        )
+        .unwrap();
+        std::fs::write(
+            format!("{}/{TEMP_PREFIX}last_values.json.x2", dir.path().display()),
+            b"v",
+        )
+        .unwrap();
+        assert_eq!(sweep_temp_files_of(&token), 1);
+        assert_eq!(sweep_temp_files_of(&token), 0);
+        write_atomic(&other, b"done").unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(left.iter().any(|n| n.ends_with(".x2")), "{left:?}");
+        // And a real write's temp file carries its target's name.
+        assert!(temp_prefix_of(&token).ends_with("token.json."));
     }
 
     #[cfg(unix)]

@@ -178,10 +178,11 @@ impl Gateway {
         };
         // The watchlist is resolved now (so the first connection subscribes it) and again
         // whenever the daily refresh publishes a new registry (derivatives expire, new ones list).
+        // Marked seen before resolving, so a registry published meanwhile is followed.
         let mut watchlist = Watchlist::new(config.instruments.clone());
-        let _ = hub.set_watchlist(watchlist.resolve(&registry)).await;
         let mut registry_updates = registry_rx.clone();
-        registry_updates.mark_unchanged();
+        let current = registry_updates.borrow_and_update().clone();
+        let _ = hub.set_watchlist(watchlist.resolve(&current)).await;
         tracker.spawn(watchlist.follow(registry_updates, hub.clone(), shutdown.clone()));
 
         // Upstream. Kite: 3000 instruments per socket, 3 sockets per api_key. Fyers: 5000

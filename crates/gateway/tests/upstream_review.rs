@@ -450,35 +450,3 @@ async fn a_burst_of_fyers_quote_calls_stays_within_the_rate_limit() {
     assert!(t0.elapsed() >= Duration::from_secs(2), "{:?}", t0.elapsed());
     env.shutdown().await;
 }
-
-#[tokio::test(start_paused = true)]
-async fn zz_debug_fallback() {
-    let capture = Capture::default();
-    let _logs = {
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("debug,hyper=info,reqwest=info,tungstenite=info,tokio_tungstenite=info,feedgate_sim=info"))
-            .with_writer(capture.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    };
-    let env = EnvBuilder::new()
-        .var("FEED_MAX_RECONNECTS", "3")
-        .var("FEED_RECONNECT_DELAY", "1")
-        .var("FEED_MAX_RECONNECT_DELAY", "4")
-        .var("REST_POLL_INTERVAL", "1")
-        .start()
-        .await;
-    let mut c = client(&env).await;
-    subscribe(&mut c, &["NSE:SBIN", "NIFTY", "NSE:INFY"], "quote").await;
-    assert!(next_tick_from(&mut c, "ws", S30).await.is_some());
-    env.fault(Fault::RejectWs { seconds: 3600.0 });
-    env.fault(Fault::Drop);
-    let got = next_tick_from(&mut c, "rest", S30).await;
-    if got.is_none() {
-        let text = capture.text();
-        let lines: Vec<&str> = text.lines().filter(|l| !l.contains("hub")).collect();
-        eprintln!("{}", lines[lines.len().saturating_sub(80)..].join("\n"));
-        panic!("no rest tick");
-    }
-}

@@ -114,7 +114,7 @@ impl TokenStore {
     /// those of older feedgate versions (`.token-XXXXXX`). Returns how many.
     pub fn sweep_leftovers(&self) -> usize {
         let dir = self.dir();
-        let mut n = persist::sweep_temp_files(dir);
+        let mut n = persist::sweep_temp_files_of(&self.path);
         let Ok(entries) = std::fs::read_dir(dir) else {
             return n;
         };
@@ -263,10 +263,17 @@ mod tests {
         let store = TokenStore::at(dir.path().join("fyers_token.json"), "fyers");
         store.save(&sample()).unwrap();
         let leftovers = [
-            format!("{}Ab12Cd", persist::TEMP_PREFIX),
+            format!("{}fyers_token.json.Ab12Cd", persist::TEMP_PREFIX),
             ".token-x7Yq2Z".to_string(),
         ];
-        let kept = [".token-backup.json", ".token-abc", "notes.txt"];
+        // Another store's temp file in the same directory may be mid-write: not ours to remove.
+        let other = format!("{}last_values.json.Zz99Yy", persist::TEMP_PREFIX);
+        let kept = [
+            ".token-backup.json",
+            ".token-abc",
+            "notes.txt",
+            other.as_str(),
+        ];
         for name in leftovers.iter().map(String::as_str).chain(kept) {
             std::fs::write(dir.path().join(name), "tok-half-written").unwrap();
         }
@@ -279,6 +286,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                other.as_str(),
                 ".token-abc",
                 ".token-backup.json",
                 "fyers_token.json",

@@ -226,6 +226,9 @@ impl Task {
                         let _ = reply.send(r);
                     }
                     Some(Command::Rejected(epoch)) if epoch == self.epoch => {
+                        // The caller (fallback, snapshot) will not use this epoch again: if a
+                        // check later finds the token good, it is republished under a new one.
+                        self.feed_rejected = true;
                         self.apply(AuthEvent::Rejected, Some("the broker rejected the token on a REST call".into()));
                     }
                     Some(Command::Rejected(_)) => {}
@@ -272,7 +275,7 @@ impl Task {
     /// and written to the file, so the file holds the token in use (`feedgate check` and the
     /// next start see the same choice).
     async fn start(&mut self) {
-        // Before anything is published: nothing else writes next to the token file yet.
+        // Only the token file's own leftovers: other stores may be writing in the same directory.
         let swept = self.cfg.store.sweep_leftovers();
         if swept > 0 {
             tracing::info!(

@@ -721,6 +721,9 @@ impl Conn {
     }
 }
 
+/// How long a live socket may go unread while new symbols are looked up (Fyers).
+const LIVE_PREPARE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Brings a live socket's subscriptions from `sent` to `target`: prepares the wire (Fyers:
 /// resolves new symbols over REST), then subscribes what it covers and records that in `sent`.
 /// `Ok(Err(_))`: the wire could not prepare everything (a REST failure); what it covers is
@@ -740,10 +743,17 @@ async fn sync_demand<W: Wire, S>(
 where
     S: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
 {
+    // Bounded: while it waits nothing reads the socket or answers the broker's pings, and the
+    // lookup queues behind every other REST caller in the broker's rate limiter. A slow
+    // lookup is retried later with backoff, like a failed one.
     let prepared = tokio::select! {
         biased;
         () = io.shutdown.cancelled() => return Err(Disconnect::Shutdown),
-        r = wire.prepare(&token.token, target, false) => r,
+        r = tokio::time::timeout(LIVE_PREPARE_TIMEOUT, wire.prepare(&token.token, target, false)) => {
+            r.unwrap_or_else(|_| Err(WireError::Unavailable(format!(
+                "symbol lookup took over {} s", LIVE_PREPARE_TIMEOUT.as_secs()
+            ))))
+        }
     };
     if let Err(e @ WireError::Auth(_)) = &prepared {
         return Err(Disconnect::Error(format!(

@@ -235,6 +235,23 @@ async fn a_rejected_file_token_never_replaces_the_working_env_token() {
     assert_eq!(h.published(), Some((2, "fresh-tok".into())));
 }
 
+/// The start-up write of the environment's token fails, so the file keeps its rejected token:
+/// the polls still never install it (it has not changed since it was read).
+#[cfg(target_os = "linux")]
+#[tokio::test(start_paused = true)]
+async fn a_rejected_file_token_left_in_an_unwritable_file_is_not_installed() {
+    let broker = ScriptedBroker::default();
+    broker.reject("file-tok");
+    broker.accept("env-tok", "Env User");
+    let h = Harness::start(broker, Some("file-tok"), Some("env-tok"), unwritable_store).await;
+    h.until("valid with the env token", |s| s.state == AuthState::Valid)
+        .await;
+    assert_eq!(h.file_token().as_deref(), Some("file-tok"), "not rewritten");
+    tokio::time::sleep(POLL * 5).await;
+    assert_eq!(h.published(), Some((1, "env-tok".into())));
+    assert_eq!(h.state(), AuthState::Valid);
+}
+
 /// A token file that can be read but not replaced, even by root: its directory's path is so
 /// long that the file's own path fits in `PATH_MAX` but the longer temp-file name does not.
 #[cfg(target_os = "linux")]
@@ -309,6 +326,28 @@ async fn a_token_checked_valid_after_a_websocket_refusal_is_republished() {
     tokio::time::sleep(VERIFY_CACHE * 2).await;
     assert!(h.auth.verify().await.valid);
     assert_eq!(h.published(), Some((2, "tok".into())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_checked_valid_after_a_rest_refusal_is_republished() {
+    let broker = ScriptedBroker::default();
+    broker.accept("tok", "User");
+    let h = Harness::kite(broker, None, Some("tok")).await;
+    h.until("valid", |s| s.state == AuthState::Valid).await;
+
+    // The REST fallback (or the closed-hours snapshot) had a quote call refused with epoch 1:
+    // it does not poll with that epoch again.
+    h.auth.report_rejected(1).await;
+    h.until("expired", |s| s.state == AuthState::Expired).await;
+    assert_eq!(h.published(), Some((1, "tok".into())));
+
+    // A check finds the token good after all: republished, so polling resumes.
+    assert!(h.auth.verify().await.valid);
+    assert_eq!(h.published(), Some((2, "tok".into())));
+    // A refusal reported for an older epoch changes nothing.
+    h.auth.report_rejected(1).await;
+    tokio::time::sleep(POLL).await;
+    assert_eq!(h.state(), AuthState::Valid);
 }
 
 #[tokio::test(start_paused = true)]
