@@ -573,8 +573,15 @@ impl Conn {
                 r = io.demand.changed() => {
                     if r.is_err() { break Disconnect::Shutdown; }
                     // Gather a burst of changes (brokers that resolve symbols over REST);
-                    // a retry already scheduled after a failure takes them along.
-                    if resync.at.is_none() {
+                    // a retry already scheduled after a failure takes them along, but what
+                    // needs no lookup (removals, mode changes, symbols already resolved) is
+                    // not held back by that retry's backoff.
+                    if resync.at.is_some() && resync.backoff.failures() > 0 {
+                        let target = io.demand.borrow().clone();
+                        if let Err(end) = apply_covered(wire, &mut sink, &mut out, &mut sent, &target, io, limit).await {
+                            break end;
+                        }
+                    } else if resync.at.is_none() {
                         let gather = wire.coalesce();
                         if gather.is_zero() {
                             resync_now = true;
@@ -721,6 +728,32 @@ impl Conn {
     }
 }
 
+/// Brings a live socket's subscriptions from `sent` to the part of `target` the wire can
+/// subscribe without a lookup, and records that in `sent`.
+async fn apply_covered<W: Wire, S>(
+    wire: &mut W,
+    sink: &mut S,
+    out: &mut Vec<Message>,
+    sent: &mut Demand,
+    target: &Demand,
+    io: &ConnIo,
+    send_timeout: Duration,
+) -> Result<(), Disconnect>
+where
+    S: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    let covered: Demand = target
+        .iter()
+        .filter(|(t, _)| wire.covers(**t))
+        .map(|(t, m)| (*t, *m))
+        .collect();
+    wire.diff(sent, &covered, out);
+    send_all(sink, out, send_timeout).await?;
+    *sent = covered;
+    io.status.send_modify(|s| s.subscribed = sent.len());
+    Ok(())
+}
+
 /// How long a live socket may go unread while new symbols are looked up (Fyers).
 const LIVE_PREPARE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -760,15 +793,7 @@ where
             "cannot prepare the subscriptions: {e}"
         )));
     }
-    let covered: Demand = target
-        .iter()
-        .filter(|(t, _)| wire.covers(**t))
-        .map(|(t, m)| (*t, *m))
-        .collect();
-    wire.diff(sent, &covered, out);
-    send_all(sink, out, send_timeout).await?;
-    *sent = covered;
-    io.status.send_modify(|s| s.subscribed = sent.len());
+    apply_covered(wire, sink, out, sent, target, io, send_timeout).await?;
     Ok(prepared)
 }
 

@@ -533,6 +533,39 @@ async fn a_failed_prepare_keeps_the_socket_and_is_retried() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_unsubscribe_does_not_wait_for_a_pending_lookup_retry() {
+    let mut broker = FakeBroker::start(false).await;
+    let wire = TextWire::new(&broker.url);
+    let failing = wire.failing_prepares.clone();
+    let rig = start(wire, Setup::default());
+    let mut conn = broker.next_conn().await;
+    assert_eq!(conn.next_text(WAIT).await.as_deref(), Some("sub 1"));
+    let _hb = conn.heartbeats(Duration::from_millis(500));
+
+    // Looking up instrument 2 fails: a retry is scheduled with backoff.
+    failing.store(5, Ordering::SeqCst);
+    rig.demand.send_replace(Arc::new(
+        [(1, Mode::Quote), (2, Mode::Quote)].into_iter().collect(),
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The last client of instrument 1 leaves: it is unsubscribed at once, not after the retry.
+    rig.demand
+        .send_replace(Arc::new([(2, Mode::Quote)].into_iter().collect()));
+    let t0 = Instant::now();
+    assert_eq!(
+        conn.next_text(Duration::from_secs(30)).await.as_deref(),
+        Some("unsub 1")
+    );
+    assert!(
+        t0.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(rig.status.borrow()[0].subscribed, 0);
+    rig.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_burst_of_demand_changes_is_prepared_once() {
     let mut broker = FakeBroker::start(false).await;
     let mut wire = TextWire::new(&broker.url);
