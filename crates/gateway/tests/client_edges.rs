@@ -1,4 +1,4 @@
-//! Integration tests for the client protocol's edges found in review, over real sockets against
+//! The client protocol's edges, over real sockets against
 //! the in-process simulator: a message over the hard size cap is answered (not just dropped),
 //! and every ack carries `rejected`.
 

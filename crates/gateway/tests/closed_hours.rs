@@ -1,4 +1,4 @@
-//! Integration tests for the data-path review findings, against the in-process simulator in
+//! Closed-hours data paths, against the in-process simulator in
 //! paused time: a closed-hours snapshot whose token expired overnight is reported to auth and
 //! fetched after the login (1), and `/api/candles` without a date searches only the newest day
 //! files and warns once per damaged file (2).

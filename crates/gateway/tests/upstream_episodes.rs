@@ -1,4 +1,4 @@
-//! Regression tests for the upstream review: the market open after a quiet pre-open, `stale`
+//! Upstream behaviour across the day and across failures: the market open after a quiet pre-open, `stale`
 //! staying visible, log lines per failure episode instead of per attempt, connections reported
 //! under their token's epoch, the watchlist following the daily instrument refresh, and one
 //! request budget for Fyers' REST API. Paused time throughout (the simulator, the gateway and

@@ -1,4 +1,4 @@
-//! Regression tests from the auth review, end to end against the in-process simulator in
+//! Where the access token comes from, end to end against the in-process simulator in
 //! paused time: a rejected token file never displaces a working environment token (and the
 //! file is brought in line with the token in use); the documented `{"access_token": "…"}` file
 //! is picked up.
