@@ -85,10 +85,9 @@ export class FeedClient extends EventTarget {
 
   /**
    * Asks for `candle` messages of one symbol at `interval` ('1m', '5m', '15m'), or for none
-   * (`symbol` null). The symbol is streamed while it is set, visible or not. feedgate has no way
-   * to stop a symbol's candle messages short of unsubscribing it, so after the chart closes
-   * they keep coming until the symbol leaves the page (one message a minute); they are dropped
-   * here instead of reaching the page.
+   * (`symbol` null). The symbol is streamed while it is set, visible or not. When the chart
+   * closes (or moves to another symbol) the old symbol's candle messages are switched off with
+   * `"candles": false`; one already in flight is dropped here instead of reaching the page.
    */
   setCandles(symbol, interval) {
     this.#candles = symbol ? { symbol, interval } : null;
@@ -226,8 +225,13 @@ export class FeedClient extends EventTarget {
       for (const s of add) this.#server.add(s);
       this.#send({ action: 'subscribe', symbols: add, mode: 'quote', id: this.#takeId() });
     }
-    // Subscribing a symbol again with `candles` only switches its candle messages on (or to
-    // another interval): no new snapshot, nothing changes upstream.
+    // Subscribing a symbol again with `candles` only switches its candle messages on, off (false)
+    // or to another interval: no new snapshot, nothing changes upstream.
+    const off = [...this.#serverCandles.keys()].filter((s) => s !== chart?.symbol && this.#server.has(s));
+    if (off.length > 0) {
+      for (const s of off) this.#serverCandles.delete(s);
+      this.#send({ action: 'subscribe', symbols: off, mode: 'quote', candles: false, id: this.#takeId() });
+    }
     if (chart && this.#serverCandles.get(chart.symbol) !== chart.interval) {
       this.#server.add(chart.symbol);
       this.#serverCandles.set(chart.symbol, chart.interval);

@@ -79,6 +79,8 @@ pub struct GatewayConfig {
     pub heartbeat_interval: Duration,
     /// `ENABLE_SCHEDULER`.
     pub enable_scheduler: bool,
+    /// `TOKEN_CHECK_LEAD_MINUTES`, `FEED_START_LEAD_MINUTES`, `FEED_STOP_LAG_MINUTES`.
+    pub schedule_times: ScheduleTimes,
     /// `DEV_MODE`.
     pub dev_mode: bool,
     /// `FEEDGATE_CALENDAR`.
@@ -88,6 +90,26 @@ pub struct GatewayConfig {
     pub public_url: String,
     /// `FEEDGATE_MAX_SYMBOLS_PER_CLIENT`.
     pub max_symbols_per_client: usize,
+}
+
+/// When the scheduler acts, relative to a trading day's first and last phase (defaults: token
+/// check 10 min and feed start 5 min before 09:00, i.e. 08:50 and 08:55 IST; feed stop 5 min
+/// after the post-close session, i.e. 16:05 IST).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleTimes {
+    pub token_check_lead: Duration,
+    pub feed_start_lead: Duration,
+    pub feed_stop_lag: Duration,
+}
+
+impl Default for ScheduleTimes {
+    fn default() -> Self {
+        Self {
+            token_check_lead: Duration::from_secs(10 * 60),
+            feed_start_lead: Duration::from_secs(5 * 60),
+            feed_stop_lag: Duration::from_secs(5 * 60),
+        }
+    }
 }
 
 /// One invalid setting.
@@ -138,6 +160,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "TICK_THROTTLE_MS",
     "HEARTBEAT_INTERVAL",
     "ENABLE_SCHEDULER",
+    "TOKEN_CHECK_LEAD_MINUTES",
+    "FEED_START_LEAD_MINUTES",
+    "FEED_STOP_LAG_MINUTES",
     "DEV_MODE",
 ];
 
@@ -354,6 +379,26 @@ impl GatewayConfig {
         let heartbeat_interval = r.secs("HEARTBEAT_INTERVAL", 30, 1, 3600);
         let enable_scheduler = r.bool("ENABLE_SCHEDULER", true);
         let dev_mode = r.bool("DEV_MODE", false);
+        let minutes = |r: &mut Reader<'_>, key: &str, default: u64| {
+            Duration::from_secs(60 * r.number(key, default, 0, 180, "minutes"))
+        };
+        let schedule_times = ScheduleTimes {
+            token_check_lead: minutes(&mut r, "TOKEN_CHECK_LEAD_MINUTES", 10),
+            feed_start_lead: minutes(&mut r, "FEED_START_LEAD_MINUTES", 5),
+            feed_stop_lag: minutes(&mut r, "FEED_STOP_LAG_MINUTES", 5),
+        };
+        // The check exists to find a dead token before the feed needs it.
+        if schedule_times.token_check_lead < schedule_times.feed_start_lead {
+            let v = (schedule_times.token_check_lead.as_secs() / 60).to_string();
+            r.fail(
+                "TOKEN_CHECK_LEAD_MINUTES",
+                &v,
+                format!(
+                    "at least FEED_START_LEAD_MINUTES ({}): the token is checked before the feed starts",
+                    schedule_times.feed_start_lead.as_secs() / 60
+                ),
+            );
+        }
         let calendar = r.raw("FEEDGATE_CALENDAR").map(PathBuf::from);
         let public_url = match r.raw("FEEDGATE_PUBLIC_URL") {
             Some(_) => r.url("FEEDGATE_PUBLIC_URL", "", &["http", "https"]),
@@ -387,6 +432,7 @@ impl GatewayConfig {
                 tick_throttle,
                 heartbeat_interval,
                 enable_scheduler,
+                schedule_times,
                 dev_mode,
                 calendar,
                 public_url,
@@ -443,6 +489,38 @@ mod tests {
         assert_eq!(c.fyers.ws_url, "wss://socket.fyers.in/hsm/v1-5/prod");
         assert_eq!(c.fyers.symbols_url, "https://public.fyers.in/sym_details");
         assert!(c.fyers.token_file.is_none());
+    }
+
+    #[test]
+    fn schedule_times_are_configurable_and_checked() {
+        let c = GatewayConfig::from_vars(&vars(&[])).unwrap();
+        assert_eq!(c.schedule_times, ScheduleTimes::default());
+        let c = GatewayConfig::from_vars(&vars(&[
+            ("TOKEN_CHECK_LEAD_MINUTES", "30"),
+            ("FEED_START_LEAD_MINUTES", "15"),
+            ("FEED_STOP_LAG_MINUTES", "0"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.schedule_times,
+            ScheduleTimes {
+                token_check_lead: Duration::from_secs(30 * 60),
+                feed_start_lead: Duration::from_secs(15 * 60),
+                feed_stop_lag: Duration::ZERO,
+            }
+        );
+        let err = GatewayConfig::from_vars(&vars(&[
+            ("TOKEN_CHECK_LEAD_MINUTES", "2"),
+            ("FEED_STOP_LAG_MINUTES", "600"),
+        ]))
+        .unwrap_err();
+        let keys: Vec<&str> = err.0.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["FEED_STOP_LAG_MINUTES", "TOKEN_CHECK_LEAD_MINUTES"]);
+        assert!(
+            err.to_string()
+                .contains("at least FEED_START_LEAD_MINUTES (5)"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -127,6 +127,9 @@ impl Gateway {
         let sched_cfg = SchedulerConfig {
             enabled: config.enable_scheduler,
             dev_mode: config.dev_mode,
+            token_check_lead: config.schedule_times.token_check_lead,
+            feed_start_lead: config.schedule_times.feed_start_lead,
+            feed_stop_lag: config.schedule_times.feed_stop_lag,
             ..SchedulerConfig::default()
         };
         let segment = Segment::NseCm;

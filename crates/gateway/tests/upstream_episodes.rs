@@ -1,7 +1,8 @@
-//! Upstream behaviour across the day and across failures: the market open after a quiet pre-open, `stale`
-//! staying visible, log lines per failure episode instead of per attempt, connections reported
-//! under their token's epoch, the watchlist following the daily instrument refresh, and one
-//! request budget for Fyers' REST API. Paused time throughout (the simulator, the gateway and
+//! Upstream behaviour across the day and across failures: configured feed start and stop times,
+//! the market open after a quiet pre-open, `stale` staying visible, log lines per failure
+//! episode instead of per attempt, connections reported under their token's epoch, the
+//! watchlist following the daily instrument refresh, and one request budget for Fyers' REST
+//! API. Paused time throughout (the simulator, the gateway and
 //! the clock follow it).
 
 mod common;
@@ -62,6 +63,57 @@ async fn feed(env: &common::Env) -> Value {
 
 async fn stalls(env: &common::Env) -> u64 {
     feed(env).await["stalls_total"].as_u64().unwrap_or(0)
+}
+
+// ----------------------------------------------------------------------------------------------
+// Configured feed start and stop
+
+#[tokio::test(start_paused = true)]
+async fn the_feed_starts_and_stops_at_the_configured_times() {
+    let configured = |start_at: &str| {
+        EnvBuilder::new()
+            .var("DEV_MODE", "false")
+            .var("TOKEN_CHECK_LEAD_MINUTES", "30")
+            .var("FEED_START_LEAD_MINUTES", "20")
+            .var("FEED_STOP_LAG_MINUTES", "1")
+            .start_at(start_at)
+            .start()
+    };
+    let at = |env: &common::Env, ist: &str| {
+        Instant::now()
+            + (instant(&format!("2026-11-23T{ist}+05:30")) - env.clock.now())
+                .to_std()
+                .expect("later")
+    };
+
+    let env = configured("2026-11-23T08:35:00+05:30").await;
+    let start = at(&env, "08:40:00");
+    tokio::time::sleep_until(start - Duration::from_secs(2)).await;
+    assert_eq!(feed(&env).await["should_run"], false, "not before 08:40");
+    assert_eq!(env.upgrades().0, 0);
+    tokio::time::sleep_until(start + Duration::from_secs(3)).await;
+    assert_eq!(
+        feed(&env).await["should_run"],
+        true,
+        "from 08:40 (20 min lead)"
+    );
+    assert!(
+        wait_until(WAIT, || async { feed(&env).await["state"] == "connected" }).await,
+        "connected before the pre-open"
+    );
+    env.shutdown().await;
+
+    let env = configured("2026-11-23T15:58:00+05:30").await;
+    let stop = at(&env, "16:01:00");
+    tokio::time::sleep_until(stop - Duration::from_secs(2)).await;
+    assert_eq!(feed(&env).await["should_run"], true, "until 16:01");
+    tokio::time::sleep_until(stop + Duration::from_secs(3)).await;
+    assert_eq!(
+        feed(&env).await["should_run"],
+        false,
+        "stopped 1 min after the post-close session"
+    );
+    env.shutdown().await;
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -247,14 +247,23 @@ test('candles: the open chart\'s symbol is asked for candle messages, and only t
   feed.setCandles('NSE:SBIN', '5m');
   assert.deepEqual(ws.sent, [], 'same interval: nothing to send');
   feed.setCandles(null);
-  assert.deepEqual(ws.sent, [], 'closing the chart sends nothing (feedgate cannot switch candles off)');
+  assert.deepEqual(ws.sent.map(strip), [{ action: 'subscribe', symbols: ['NSE:SBIN'], mode: 'quote', candles: false }],
+    'closing the chart switches its candle messages off; the row stays subscribed');
+  ws.sent.length = 0;
   ws.receive({ ...msg, interval: '5m' });
-  assert.equal(candles.length, 1, 'but the messages no longer reach the page');
+  assert.equal(candles.length, 1, 'one already in flight does not reach the page');
+  feed.setCandles(null);
+  assert.deepEqual(ws.sent, [], 'nothing more to switch off');
 
   // A chart of a symbol off the page keeps it streamed, and after a reconnect the candle
   // subscription is made again.
+  feed.setCandles('NSE:SBIN', '1m');
+  ws.sent.length = 0;
   feed.setCandles('NSE:TCS', '15m');
-  assert.deepEqual(ws.sent.map(strip), [{ action: 'subscribe', symbols: ['NSE:TCS'], mode: 'quote', candles: '15m' }]);
+  assert.deepEqual(ws.sent.map(strip), [
+    { action: 'subscribe', symbols: ['NSE:SBIN'], mode: 'quote', candles: false },
+    { action: 'subscribe', symbols: ['NSE:TCS'], mode: 'quote', candles: '15m' },
+  ], 'moving the chart to another symbol switches the old one\'s candles off');
   assert.deepEqual(feed.subscribed.sort(), ['NSE:INFY', 'NSE:SBIN', 'NSE:TCS']);
   ws.lose();
   mock.timers.tick(1000);
