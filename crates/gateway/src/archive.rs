@@ -188,18 +188,7 @@ mod tests {
         use crate::instruments::{InstrumentSpec, Registry};
         use crate::tick::{Source, Tick};
         let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::new([InstrumentSpec {
-            token: 1,
-            exchange: "NSE".into(),
-            tradingsymbol: "SBIN".into(),
-            name: "SBIN".into(),
-            segment: "NSE".into(),
-            instrument_type: "EQ".into(),
-            tick_size: 0.05,
-            lot_size: 1,
-            divisor: 100,
-            is_index: false,
-        }]);
+        let registry = Registry::new([InstrumentSpec::nse_equity(1, "SBIN", "SBIN")]);
         let tick = |ltp, received_ms| Tick {
             token: 1,
             divisor: 100,

@@ -381,18 +381,11 @@ pub(crate) mod testing {
 
     /// A registry of NSE equities with these tokens.
     pub fn registry(tokens: impl IntoIterator<Item = Token>) -> Arc<Registry> {
-        Arc::new(Registry::new(tokens.into_iter().map(|t| InstrumentSpec {
-            token: t,
-            exchange: "NSE".into(),
-            tradingsymbol: format!("S{t}"),
-            name: String::new(),
-            segment: "NSE".into(),
-            instrument_type: "EQ".into(),
-            tick_size: 0.05,
-            lot_size: 1,
-            divisor: 100,
-            is_index: false,
-        })))
+        Arc::new(Registry::new(
+            tokens
+                .into_iter()
+                .map(|t| InstrumentSpec::nse_equity(t, format!("S{t}"), "")),
+        ))
     }
 
     /// 2026-11-23 21:00 IST.
@@ -509,18 +502,7 @@ mod tests {
 
     #[test]
     fn batches_respect_the_broker_limit() {
-        let specs = (1..=1201).map(|t| InstrumentSpec {
-            token: t,
-            exchange: "NSE".into(),
-            tradingsymbol: format!("S{t}"),
-            name: String::new(),
-            segment: "NSE".into(),
-            instrument_type: "EQ".into(),
-            tick_size: 0.05,
-            lot_size: 1,
-            divisor: 100,
-            is_index: false,
-        });
+        let specs = (1..=1201).map(|t| InstrumentSpec::nse_equity(t, format!("S{t}"), ""));
         let reg = Registry::new(specs);
         let demand: Demand = (1..=1201)
             .chain([99_999])

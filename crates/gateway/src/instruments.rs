@@ -107,6 +107,28 @@ pub struct InstrumentSpec {
     pub is_index: bool,
 }
 
+impl InstrumentSpec {
+    /// An NSE cash-market equity as Kite's dump lists it (tick 0.05, lot 1, prices in paise).
+    pub fn nse_equity(
+        token: Token,
+        tradingsymbol: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Self {
+        Self {
+            token,
+            exchange: "NSE".into(),
+            tradingsymbol: tradingsymbol.into(),
+            name: name.into(),
+            segment: "NSE".into(),
+            instrument_type: "EQ".into(),
+            tick_size: 0.05,
+            lot_size: 1,
+            divisor: 100,
+            is_index: false,
+        }
+    }
+}
+
 /// Symbol ↔ instrument lookups. Cheap to clone behind an `Arc`; rebuilt when the dump is
 /// refreshed.
 #[derive(Debug, Default)]

@@ -159,18 +159,7 @@ mod tests {
     use crate::tick::Quote;
 
     fn registry(sym: &str) -> Registry {
-        Registry::new([InstrumentSpec {
-            token: 1,
-            exchange: "NSE".into(),
-            tradingsymbol: sym.into(),
-            name: sym.into(),
-            segment: "NSE".into(),
-            instrument_type: "EQ".into(),
-            tick_size: 0.05,
-            lot_size: 1,
-            divisor: 100,
-            is_index: false,
-        }])
+        Registry::new([InstrumentSpec::nse_equity(1, sym, sym)])
     }
 
     fn tick() -> Tick {

@@ -23,10 +23,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// ignored elsewhere) from the moment it exists, so a secret is never readable by others, not
 /// even in the temp file.
 pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = parent_dir(path);
     std::fs::create_dir_all(dir)?;
     // The temp file is named after its target, so one writer's leftovers can be swept
     // without touching another writer's temp file in the same directory.
@@ -59,7 +56,7 @@ pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::
     Ok(())
 }
 
-/// Removes temp files a crash left behind in `dir` (not recursive). Returns how many.
+/// Temp files of `path` start with this, so each writer's leftovers can be told apart.
 fn temp_prefix_of(path: &Path) -> String {
     let name = path
         .file_name()
@@ -71,42 +68,32 @@ fn temp_prefix_of(path: &Path) -> String {
 /// Removes the temp files an interrupted [`write_atomic_with_mode`] of `path` left behind, and
 /// only those: safe while other files in the same directory are being written.
 pub fn sweep_temp_files_of(path: &Path) -> usize {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     let prefix = temp_prefix_of(path);
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut n = 0;
-    for e in entries.flatten() {
-        let mine = e
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with(&prefix));
-        if mine && std::fs::remove_file(e.path()).is_ok() {
-            n += 1;
-        }
-    }
-    n
+    remove_matching(parent_dir(path), |n| n.starts_with(&prefix))
 }
 
+/// Removes every temp file in `dir` (before anything writes there).
 pub fn sweep_temp_files(dir: &Path) -> usize {
+    remove_matching(dir, |n| n.starts_with(TEMP_PREFIX))
+}
+
+/// Removes the files directly in `dir` whose names satisfy `matches`; returns how many.
+pub fn remove_matching(dir: &Path, matches: impl Fn(&str) -> bool) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
-    let mut n = 0;
-    for e in entries.flatten() {
-        let is_tmp = e
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with(TEMP_PREFIX));
-        if is_tmp && std::fs::remove_file(e.path()).is_ok() {
-            n += 1;
-        }
-    }
-    n
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(&matches))
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 #[cfg(test)]

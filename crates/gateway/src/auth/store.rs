@@ -113,18 +113,8 @@ impl TokenStore {
     /// Removes temp files a crash left next to the token file (they may hold a token), including
     /// those of older feedgate versions (`.token-XXXXXX`). Returns how many.
     pub fn sweep_leftovers(&self) -> usize {
-        let dir = self.dir();
-        let mut n = persist::sweep_temp_files_of(&self.path);
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return n;
-        };
-        for e in entries.flatten() {
-            let legacy = e.file_name().to_str().is_some_and(is_legacy_temp);
-            if legacy && std::fs::remove_file(e.path()).is_ok() {
-                n += 1;
-            }
-        }
-        n
+        persist::sweep_temp_files_of(&self.path)
+            + persist::remove_matching(self.dir(), is_legacy_temp)
     }
 
     /// A cheap fingerprint of the file (modification time and length), so a file that cannot

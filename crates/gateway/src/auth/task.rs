@@ -175,7 +175,7 @@ pub fn spawn(
         current: None,
         file_token: None,
         fingerprint: None,
-        feed_rejected: false,
+        epoch_refused: false,
         last_verify: None,
     };
     tracker.spawn(task.run(cmd_rx, shutdown));
@@ -198,8 +198,9 @@ struct Task {
     file_token: Option<Secret>,
     /// The file's fingerprint when last looked at, to report an unreadable file once per change.
     fingerprint: Option<(std::time::SystemTime, u64)>,
-    /// The upstream refused the socket with the current epoch and waits for a new one.
-    feed_rejected: bool,
+    /// The current epoch was refused (the upstream's socket, a fallback or snapshot quote call):
+    /// whoever saw it waits for a new epoch, so a token found good again is republished.
+    epoch_refused: bool,
     /// The last on-demand verification: when, for which epoch and state, and its answer.
     last_verify: Option<(Instant, u64, AuthState, VerifyResult)>,
 }
@@ -226,9 +227,7 @@ impl Task {
                         let _ = reply.send(r);
                     }
                     Some(Command::Rejected(epoch)) if epoch == self.epoch => {
-                        // The caller (fallback, snapshot) will not use this epoch again: if a
-                        // check later finds the token good, it is republished under a new one.
-                        self.feed_rejected = true;
+                        self.epoch_refused = true;
                         self.apply(AuthEvent::Rejected, Some("the broker rejected the token on a REST call".into()));
                     }
                     Some(Command::Rejected(_)) => {}
@@ -240,7 +239,7 @@ impl Task {
                 },
                 ev = recv_event(&mut events) => match ev {
                     Ok(FeedEvent::AuthRejected { token_epoch, .. }) if token_epoch == self.epoch => {
-                        self.feed_rejected = true;
+                        self.epoch_refused = true;
                         self.apply(AuthEvent::Rejected, Some("the broker refused the WebSocket with this token".into()));
                     }
                     // Only a connection made with the current token proves it works; one made
@@ -347,7 +346,7 @@ impl Task {
             s.last_error = None;
         });
         self.current = Some(t);
-        self.feed_rejected = false;
+        self.epoch_refused = false;
         self.last_verify = None;
         self.io.token.send_replace(Some(current));
         tracing::info!(origin = ?origin, "access token loaded");
@@ -364,19 +363,19 @@ impl Task {
         for a in actions {
             self.announce(&a);
         }
-        self.resume_feed_if_valid();
+        self.republish_if_valid();
         self.publish_snapshot();
     }
 
-    /// The upstream makes no attempt with a token epoch it saw refused. When the broker accepts
-    /// that same token again (a check after a transient or misclassified refusal), publish it
-    /// under a new epoch so the feed resumes.
-    fn resume_feed_if_valid(&mut self) {
-        if !self.feed_rejected || self.machine.state != AuthState::Valid {
+    /// Nobody uses a token epoch they saw refused (the upstream, the fallback, the snapshot).
+    /// When the broker accepts that same token again (a check after a transient or
+    /// misclassified refusal), publish it under a new epoch so they resume.
+    fn republish_if_valid(&mut self) {
+        if !self.epoch_refused || self.machine.state != AuthState::Valid {
             return;
         }
         let Some(t) = &self.current else { return };
-        self.feed_rejected = false;
+        self.epoch_refused = false;
         self.epoch += 1;
         self.io.token.send_replace(Some(CurrentToken {
             epoch: self.epoch,
@@ -470,7 +469,7 @@ impl Task {
         for a in &actions {
             self.announce(a);
         }
-        self.resume_feed_if_valid();
+        self.republish_if_valid();
         self.publish_snapshot();
         result
     }

@@ -372,18 +372,11 @@ mod tests {
     use crate::instruments::Registry;
 
     fn sbin() -> Arc<Instrument> {
-        let reg = Registry::new([InstrumentSpec {
-            token: 779_521,
-            exchange: "NSE".into(),
-            tradingsymbol: "SBIN".into(),
-            name: "STATE BANK OF INDIA".into(),
-            segment: "NSE".into(),
-            instrument_type: "EQ".into(),
-            tick_size: 0.05,
-            lot_size: 1,
-            divisor: 100,
-            is_index: false,
-        }]);
+        let reg = Registry::new([InstrumentSpec::nse_equity(
+            779_521,
+            "SBIN",
+            "STATE BANK OF INDIA",
+        )]);
         reg.by_token(779_521).unwrap().clone()
     }
 

@@ -22,13 +22,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Channel sizes — both bounded (DESIGN.md §2): a full tick channel makes the upstream reader
-/// wait, which is the right back-pressure; it never reaches a client — and how long a
-/// WebSocket value takes precedence over REST quotes requested after it.
+/// wait, which is the right back-pressure; it never reaches a client.
 #[derive(Debug, Clone, Copy)]
 pub struct HubConfig {
     pub command_capacity: usize,
     pub tick_capacity: usize,
-    pub ws_precedence: std::time::Duration,
 }
 
 impl Default for HubConfig {
@@ -36,7 +34,6 @@ impl Default for HubConfig {
         Self {
             command_capacity: 4096,
             tick_capacity: 1024,
-            ws_precedence: DEFAULT_WS_PRECEDENCE,
         }
     }
 }
@@ -89,7 +86,7 @@ pub fn spawn_with_snapshots(
     let (demand_tx, demand_rx) = watch::channel(Arc::new(Demand::new()));
     let stats = Arc::new(HubStats::default());
     let task = HubTask {
-        core: HubCore::with_ws_precedence(cfg.ws_precedence),
+        core: HubCore::new(),
         commands: cmd_rx,
         ticks: tick_rx,
         demand: demand_tx,

@@ -314,18 +314,7 @@ mod tests {
             shutdown.clone(),
             &tracker,
         );
-        let reg = Registry::new([InstrumentSpec {
-            token: 1,
-            exchange: "NSE".into(),
-            tradingsymbol: "AAA".into(),
-            name: "AAA".into(),
-            segment: "NSE".into(),
-            instrument_type: "EQ".into(),
-            tick_size: 0.05,
-            lot_size: 1,
-            divisor: 100,
-            is_index: false,
-        }]);
+        let reg = Registry::new([InstrumentSpec::nse_equity(1, "AAA", "AAA")]);
         let outbox = Arc::new(Outbox::new(1 << 20));
         hub.subscribe(
             1,
