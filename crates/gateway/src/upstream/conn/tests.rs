@@ -123,6 +123,8 @@ struct TextWire {
     gather: Duration,
     prepares: Arc<AtomicUsize>,
     failing_prepares: Arc<AtomicUsize>,
+    /// Prepares that never answer (a lookup stuck behind a rate limiter).
+    hanging_prepares: Arc<AtomicUsize>,
     resolved: HashSet<Token>,
 }
 
@@ -133,6 +135,7 @@ impl TextWire {
             gather: Duration::ZERO,
             prepares: Arc::default(),
             failing_prepares: Arc::default(),
+            hanging_prepares: Arc::default(),
             resolved: HashSet::new(),
         }
     }
@@ -191,6 +194,11 @@ impl Wire for TextWire {
         _fresh: bool,
     ) -> Result<(), WireError> {
         self.prepares.fetch_add(1, Ordering::SeqCst);
+        let hanging = self.hanging_prepares.load(Ordering::SeqCst);
+        if hanging > 0 {
+            self.hanging_prepares.store(hanging - 1, Ordering::SeqCst);
+            std::future::pending::<()>().await;
+        }
         let failing = self.failing_prepares.load(Ordering::SeqCst);
         if failing > 0 {
             self.failing_prepares.store(failing - 1, Ordering::SeqCst);
@@ -529,6 +537,39 @@ async fn a_failed_prepare_keeps_the_socket_and_is_retried() {
     // Instrument 1 kept streaming meanwhile.
     conn.send("tick 1");
     assert_eq!(rig.ticks.recv().await.unwrap()[0].token, 1);
+    rig.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stuck_lookup_does_not_stop_the_socket_being_read() {
+    let mut broker = FakeBroker::start(false).await;
+    let wire = TextWire::new(&broker.url);
+    let hanging = wire.hanging_prepares.clone();
+    let mut rig = start(wire, Setup::default());
+    let mut conn = broker.next_conn().await;
+    assert_eq!(conn.next_text(WAIT).await.as_deref(), Some("sub 1"));
+    let _hb = conn.heartbeats(Duration::from_millis(500));
+
+    // Looking up instrument 2 never answers.
+    hanging.store(1, Ordering::SeqCst);
+    let t0 = Instant::now();
+    rig.demand.send_replace(Arc::new(
+        [(1, Mode::Quote), (2, Mode::Quote)].into_iter().collect(),
+    ));
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    // The lookup was given up: the socket is read again, instrument 1 streams, and a retry
+    // subscribes instrument 2, all on the same connection.
+    conn.send("tick 1");
+    assert_eq!(rig.ticks.recv().await.unwrap()[0].token, 1);
+    assert_eq!(
+        conn.next_text(Duration::from_secs(30)).await.as_deref(),
+        Some("sub 2")
+    );
+    // Given up after the 5 s bound, retried after a short backoff (paused time would jump
+    // straight to a much longer bound, so the elapsed time is what shows the bound).
+    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
+    assert_eq!(disconnects(&rig.events()), Vec::<&Disconnect>::new());
+    assert!(broker.conns.try_recv().is_err(), "no reconnect");
     rig.shutdown.cancel();
 }
 
