@@ -95,18 +95,6 @@ async fn quotes(env: &Env, symbols: &[&str]) -> Value {
         .await
 }
 
-/// `/api/candles?{query}`: the array and the `x-candles-date` header.
-async fn candles_api(env: &Env, query: &str) -> (Vec<Value>, String) {
-    let resp = env.get(&format!("/api/candles?{query}")).await;
-    assert_eq!(resp.status(), 200, "{query}");
-    let date = resp.headers()["x-candles-date"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let body: Value = resp.json().await.unwrap();
-    (body.as_array().unwrap().clone(), date)
-}
-
 /// Lets the gateway's wall clock reach `at` (paused time: costs nothing).
 async fn advance_to(env: &Env, at: &str) {
     let left = (ist(at).to_utc() - env.clock.now())
@@ -607,7 +595,7 @@ async fn candles_across_ist_midnight() -> String {
     out.push(format!("ws 15m: {}", q["t"]));
 
     advance_to(&env, "2026-11-24T00:01:30+05:30").await;
-    let (today, date) = candles_api(&env, "symbol=NSE:SBIN&interval=1m").await;
+    let (today, date) = env.candles("symbol=NSE:SBIN&interval=1m").await;
     let times: Vec<&str> = today.iter().map(|c| c["t"].as_str().unwrap()).collect();
     assert_eq!(date, "2026-11-24");
     assert_eq!(
@@ -616,7 +604,9 @@ async fn candles_across_ist_midnight() -> String {
         "today is the IST day"
     );
     out.push(format!("api today {date}: {times:?}"));
-    let (yesterday, date) = candles_api(&env, "symbol=NSE:SBIN&interval=1m&date=2026-11-23").await;
+    let (yesterday, date) = env
+        .candles("symbol=NSE:SBIN&interval=1m&date=2026-11-23")
+        .await;
     let times: Vec<&str> = yesterday.iter().map(|c| c["t"].as_str().unwrap()).collect();
     assert_eq!(date, "2026-11-23");
     assert_eq!(
@@ -628,7 +618,9 @@ async fn candles_across_ist_midnight() -> String {
         ]
     );
     out.push(format!("api yesterday {date}: {times:?}"));
-    let (q, _) = candles_api(&env, "symbol=NSE:SBIN&interval=15m&date=2026-11-23").await;
+    let (q, _) = env
+        .candles("symbol=NSE:SBIN&interval=15m&date=2026-11-23")
+        .await;
     assert_eq!(q.len(), 1);
     assert_eq!(q[0]["t"], "2026-11-23T23:45:00+05:30");
     for c in today.iter().chain(&yesterday).chain(&q) {
@@ -839,13 +831,15 @@ async fn the_days_candles_are_written_at_close_and_read_back_after_a_restart() {
         .data_dir(dir)
         .start()
         .await;
-    let (ones, date) = candles_api(&env, "symbol=NSE:SBIN&interval=1m").await;
+    let (ones, date) = env.candles("symbol=NSE:SBIN&interval=1m").await;
     assert_eq!(date, "2026-11-23", "the last session on disk");
     let ones_text: Vec<String> = ones.iter().map(candle_text).collect();
     assert_eq!(ones_text, rows, "newest last, as written");
     let file_json: Vec<Value> = rows.iter().map(|r| row_json(r)).collect();
     for interval in [5, 15] {
-        let (agg, _) = candles_api(&env, &format!("symbol=NSE:SBIN&interval={interval}m")).await;
+        let (agg, _) = env
+            .candles(&format!("symbol=NSE:SBIN&interval={interval}m"))
+            .await;
         let agg: Vec<String> = agg.iter().map(candle_text).collect();
         assert_eq!(agg, aggregate(&file_json, interval), "{interval}m");
         if interval == 5 {
@@ -853,11 +847,17 @@ async fn the_days_candles_are_written_at_close_and_read_back_after_a_restart() {
             assert_eq!(&times[..3], ["15:50", "15:55", "16:00"]);
         }
     }
-    let (dated, date) = candles_api(&env, "symbol=NSE:SBIN&interval=1m&date=2026-11-23").await;
+    let (dated, date) = env
+        .candles("symbol=NSE:SBIN&interval=1m&date=2026-11-23")
+        .await;
     assert_eq!((dated.len(), date.as_str()), (rows.len(), "2026-11-23"));
-    let (none, date) = candles_api(&env, "symbol=NSE:SBIN&interval=1m&date=2026-11-20").await;
+    let (none, date) = env
+        .candles("symbol=NSE:SBIN&interval=1m&date=2026-11-20")
+        .await;
     assert_eq!((none.len(), date.as_str()), (0, "2026-11-20"));
-    let (none, _) = candles_api(&env, "symbol=NSE:SBIN&interval=1m&date=2026-11-24").await;
+    let (none, _) = env
+        .candles("symbol=NSE:SBIN&interval=1m&date=2026-11-24")
+        .await;
     assert!(none.is_empty(), "nothing traded on the holiday: {none:?}");
 
     // A client at night: SBIN from the cache, INFY by a REST snapshot. Neither is a trade: no
@@ -871,7 +871,7 @@ async fn the_days_candles_are_written_at_close_and_read_back_after_a_restart() {
     );
     advance_to(&env, "2026-11-24T20:03:00+05:30").await;
     assert!(c.next_of("candle", Duration::from_secs(1)).await.is_none());
-    let (infy, _) = candles_api(&env, "symbol=NSE:INFY&interval=1m").await;
+    let (infy, _) = env.candles("symbol=NSE:INFY&interval=1m").await;
     assert!(infy.is_empty(), "{infy:?}");
     let dir = env.into_data_dir().await;
     assert_eq!(candle_files(dir.path()), ["2026-11-23.csv"]);
@@ -975,7 +975,7 @@ async fn crash_leftovers_and_torn_files_never_block_start_up() {
         .data_dir(dir)
         .start()
         .await;
-    let (api, _) = candles_api(&env, "symbol=NSE:SBIN&interval=1m").await;
+    let (api, _) = env.candles("symbol=NSE:SBIN&interval=1m").await;
     assert_eq!(api.iter().map(candle_text).collect::<Vec<_>>(), rows);
     let mut c = client(&env).await;
     subscribe(&mut c, &[SBIN], None).await;
@@ -995,18 +995,7 @@ const WRITER_FILLER: u32 = 4_000;
 const WRITER_DAY: &str = "2026-11-23";
 
 fn writer_instruments() -> Vec<Arc<Instrument>> {
-    let spec = |token: u32, ts: String| InstrumentSpec {
-        token,
-        exchange: "NSE".into(),
-        tradingsymbol: ts.clone(),
-        name: ts,
-        segment: "NSE".into(),
-        instrument_type: "EQ".into(),
-        tick_size: 0.05,
-        lot_size: 1,
-        divisor: 100,
-        is_index: false,
-    };
+    let spec = |token: u32, ts: String| InstrumentSpec::nse_equity(token, ts.clone(), ts);
     let registry = Registry::new(
         std::iter::once(spec(SBIN_TOKEN, "SBIN".into()))
             .chain((0..WRITER_FILLER).map(|i| spec(90_000_000 + i, format!("FILLER{i}")))),
@@ -1189,7 +1178,7 @@ fn a_kill_9_in_the_middle_of_saving_never_blocks_start_up() {
             assert_eq!(sbin["src"], "cache", "{q}");
             let ltp = (sbin["ltp"].as_f64().unwrap() * 100.0).round() as i64;
             assert_eq!(ltp, writer_ltp(round), "the last complete save");
-            let (api, date) = candles_api(&env, "symbol=NSE:SBIN&interval=1m").await;
+            let (api, date) = env.candles("symbol=NSE:SBIN&interval=1m").await;
             assert_eq!((api.len(), date.as_str()), (375, WRITER_DAY));
             env.shutdown().await;
         });
@@ -1398,7 +1387,7 @@ async fn five_minute_candles_are_pushed_at_each_five_minute_close() {
     }
     // The same OHLCV as `/api/candles?interval=5m` and as the 1-minute candles aggregated.
     let pushed: Vec<String> = got_fives.iter().map(|(_, m)| candle_text(m)).collect();
-    let (api, _) = candles_api(&env, "symbol=NSE:SBIN&interval=5m").await;
+    let (api, _) = env.candles("symbol=NSE:SBIN&interval=5m").await;
     let api: Vec<String> = api.iter().map(candle_text).collect();
     assert_eq!(api[..2], pushed[..], "as served by /api/candles");
     let ones_times: Vec<&str> = got_ones
@@ -1450,7 +1439,9 @@ async fn a_host_clock_ahead_of_the_exchange_makes_no_second_candle_for_a_minute(
     }
     // The candles' day (the run's real date; the gateway's clock may be past midnight already).
     let date = &pushed[0][..10];
-    let (api, _) = candles_api(&env, &format!("symbol=NSE:SBIN&interval=1m&date={date}")).await;
+    let (api, _) = env
+        .candles(&format!("symbol=NSE:SBIN&interval=1m&date={date}"))
+        .await;
     let served: Vec<&str> = api.iter().map(|c| c["t"].as_str().unwrap()).collect();
     eprintln!("skewed host: pushed {pushed:?}, served {served:?}");
     for w in pushed.windows(2) {

@@ -143,14 +143,8 @@ async fn candles_without_a_date_search_only_the_newest_days() {
     let candles = |query: &'static str| {
         let env = &env;
         async move {
-            let resp = env.get(&format!("/api/candles?{query}")).await;
-            assert_eq!(resp.status(), 200, "{query}");
-            let date = resp.headers()["x-candles-date"]
-                .to_str()
-                .unwrap()
-                .to_string();
-            let body: Value = resp.json().await.unwrap();
-            (body.as_array().unwrap().len(), date)
+            let (rows, date) = env.candles(query).await;
+            (rows.len(), date)
         }
     };
     let reliance_day = days[RECENT_DAYS - 1].to_string();

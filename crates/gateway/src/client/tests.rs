@@ -18,10 +18,12 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// The server side of an in-memory WebSocket.
+/// The server side of an in-memory WebSocket. It accepts `open` more writes, then none (a
+/// client that stopped reading with its receive window full).
 struct ChanSocket {
     inbound: mpsc::UnboundedReceiver<Message>,
     outbound: mpsc::UnboundedSender<Message>,
+    open: usize,
 }
 
 impl Stream for ChanSocket {
@@ -34,9 +36,14 @@ impl Stream for ChanSocket {
 impl Sink<Message> for ChanSocket {
     type Error = axum::Error;
     fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
+        if self.open == 0 {
+            Poll::Pending
+        } else {
+            Poll::Ready(Ok(()))
+        }
     }
-    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+    fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+        self.open -= 1;
         self.outbound
             .send(item)
             .map_err(|_| axum::Error::new(std::io::Error::other("peer gone")))
@@ -126,18 +133,7 @@ fn fixture(limits: ClientLimits, throttle_ms: u64) -> Fixture {
         shutdown.clone(),
         &tracker,
     );
-    let spec = |token, ts: &str| InstrumentSpec {
-        token,
-        exchange: "NSE".into(),
-        tradingsymbol: ts.into(),
-        name: ts.into(),
-        segment: "NSE".into(),
-        instrument_type: "EQ".into(),
-        tick_size: 0.05,
-        lot_size: 1,
-        divisor: 100,
-        is_index: false,
-    };
+    let spec = |token, ts: &str| InstrumentSpec::nse_equity(token, ts, ts);
     let registry = Arc::new(Registry::new([
         spec(779_521, "SBIN"),
         spec(408_065, "INFY"),
@@ -172,6 +168,7 @@ fn connect(f: &Fixture) -> Client {
     let sock = ChanSocket {
         inbound: in_rx,
         outbound: out_tx,
+        open: usize::MAX,
     };
     tokio::spawn(serve(sock, f.ctx.clone(), f.shutdown.clone()));
     Client {
@@ -465,44 +462,6 @@ async fn nothing_of_an_instrument_follows_its_unsubscribe_ack() {
     );
 }
 
-/// A socket that takes `open` messages and then never accepts another write (a client that
-/// stopped reading with its receive window full).
-struct StuckSocket {
-    inbound: mpsc::UnboundedReceiver<Message>,
-    outbound: mpsc::UnboundedSender<Message>,
-    open: usize,
-}
-
-impl Stream for StuckSocket {
-    type Item = Result<Message, axum::Error>;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inbound.poll_recv(cx).map(|m| m.map(Ok))
-    }
-}
-
-impl Sink<Message> for StuckSocket {
-    type Error = axum::Error;
-    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if self.open == 0 {
-            Poll::Pending
-        } else {
-            Poll::Ready(Ok(()))
-        }
-    }
-    fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
-        self.open -= 1;
-        self.outbound
-            .send(item)
-            .map_err(|_| axum::Error::new(std::io::Error::other("peer gone")))
-    }
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-}
-
 /// The slow-consumer path writes an `error` to a client that is, by definition, not reading:
 /// that write must be bounded, or the session (and its subscriptions) would live forever.
 #[tokio::test(start_paused = true)]
@@ -532,7 +491,7 @@ async fn a_slow_consumer_that_never_reads_is_let_go() {
     let (in_tx, in_rx) = mpsc::unbounded_channel();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel();
     // Takes the greeting and the ack, then nothing.
-    let sock = StuckSocket {
+    let sock = ChanSocket {
         inbound: in_rx,
         outbound: out_tx,
         open: 2,

@@ -471,18 +471,7 @@ mod tests {
     };
 
     fn reg() -> Registry {
-        let spec = |token, ts: &str| InstrumentSpec {
-            token,
-            exchange: "NSE".into(),
-            tradingsymbol: ts.into(),
-            name: ts.into(),
-            segment: "NSE".into(),
-            instrument_type: "EQ".into(),
-            tick_size: 0.05,
-            lot_size: 1,
-            divisor: 100,
-            is_index: false,
-        };
+        let spec = |token, ts: &str| InstrumentSpec::nse_equity(token, ts, ts);
         Registry::new([spec(1, "AAA"), spec(2, "BBB"), spec(3, "CCC")])
     }
 

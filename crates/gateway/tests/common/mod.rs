@@ -340,6 +340,18 @@ impl Env {
         self.get(path).await.json().await.expect("JSON body")
     }
 
+    /// `/api/candles?{query}`: the array and the `x-candles-date` header (asserts a 200).
+    pub async fn candles(&self, query: &str) -> (Vec<Value>, String) {
+        let resp = self.get(&format!("/api/candles?{query}")).await;
+        assert_eq!(resp.status(), 200, "{query}");
+        let date = resp.headers()["x-candles-date"]
+            .to_str()
+            .expect("an ASCII date header")
+            .to_string();
+        let body: Value = resp.json().await.expect("JSON body");
+        (body.as_array().expect("an array").clone(), date)
+    }
+
     /// The body of `GET {path}` as text, whatever its status.
     pub async fn get_text(&self, path: &str) -> String {
         self.get(path).await.text().await.expect("body")
