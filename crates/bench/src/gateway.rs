@@ -8,11 +8,11 @@
 //! closes — including when the harness dies, so no gateway outlives a run.
 
 use anyhow::{Context, anyhow, bail};
-use feedgate_gateway::broker::kite::KiteBroker;
-use feedgate_gateway::clock::{SharedClock, SystemClock};
+use feedgate_gateway::brokers::kite::rest::KiteBroker;
+use feedgate_gateway::brokers::kite::wire::KiteWire;
 use feedgate_gateway::config::GatewayConfig;
+use feedgate_gateway::model::clock::{SharedClock, SystemClock};
 use feedgate_gateway::runtime::{Gateway, GatewayDeps};
-use feedgate_gateway::upstream::kite::KiteWire;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;

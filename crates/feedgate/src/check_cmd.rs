@@ -4,9 +4,9 @@
 
 use crate::config_load;
 use chrono::Utc;
-use feedgate_gateway::auth::TokenStore;
-use feedgate_gateway::broker::BrokerApi;
+use feedgate_gateway::brokers::BrokerApi;
 use feedgate_gateway::config::{Broker, Secret};
+use feedgate_gateway::store::token_file::TokenStore;
 use feedgate_session::Segment;
 use std::io::Write;
 use std::path::Path;
@@ -226,7 +226,7 @@ async fn check_token(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use feedgate_gateway::broker::kite::KiteBroker;
+    use feedgate_gateway::brokers::kite::rest::KiteBroker;
     use feedgate_sim::{Sim, SimConfig};
     use tokio_util::sync::CancellationToken;
 

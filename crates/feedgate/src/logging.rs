@@ -94,7 +94,7 @@ fn check_filter(v: &str) -> Result<(), String> {
 pub fn init(settings: &Settings) {
     let mut filter = EnvFilter::builder().parse_lossy(&settings.filter);
     // Targets that would print an access token (even at `FEEDGATE_LOG=trace`) stay silent.
-    for d in feedgate_gateway::secret::SECRET_LOG_DIRECTIVES {
+    for d in feedgate_gateway::model::secret::SECRET_LOG_DIRECTIVES {
         if let Ok(d) = d.parse() {
             filter = filter.add_directive(d);
         }

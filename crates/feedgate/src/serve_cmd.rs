@@ -2,13 +2,13 @@
 
 use crate::config_load;
 use anyhow::Context;
-use feedgate_gateway::broker::fyers::{FyersBroker, FyersSettings};
-use feedgate_gateway::broker::kite::KiteBroker;
-use feedgate_gateway::clock::SystemClock;
+use feedgate_gateway::brokers::fyers::rest::{FyersBroker, FyersSettings};
+use feedgate_gateway::brokers::kite::rest::KiteBroker;
+use feedgate_gateway::brokers::kite::wire::KiteWire;
+use feedgate_gateway::brokers::wire::Wire;
 use feedgate_gateway::config::{Broker, GatewayConfig};
+use feedgate_gateway::model::clock::SystemClock;
 use feedgate_gateway::runtime::{Gateway, GatewayDeps};
-use feedgate_gateway::upstream::kite::KiteWire;
-use feedgate_gateway::upstream::wire::Wire;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -114,7 +114,7 @@ pub async fn start(
 
 async fn start_with<W: Wire + Clone>(
     cfg: GatewayConfig,
-    broker: Arc<dyn feedgate_gateway::broker::BrokerApi>,
+    broker: Arc<dyn feedgate_gateway::brokers::BrokerApi>,
     wire: W,
     extra_routes: Option<axum::Router>,
     listener: Option<tokio::net::TcpListener>,

@@ -4,8 +4,8 @@
 mod fixtures;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use feedgate_gateway::protocol::ticker::{Freshness, write_ticker};
-use feedgate_gateway::tick::Mode;
+use feedgate_gateway::json::ticker::{Freshness, write_ticker};
+use feedgate_gateway::model::tick::Mode;
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {

@@ -12,8 +12,8 @@ mod fixtures;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use feedgate_gateway::hub::{Drained, HubCore, Liveness, Outbox};
-use feedgate_gateway::protocol::request::CandleRequest;
-use feedgate_gateway::tick::Mode;
+use feedgate_gateway::json::request::CandleRequest;
+use feedgate_gateway::model::tick::Mode;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

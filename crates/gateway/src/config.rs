@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::secret::Secret;
+pub use crate::model::secret::Secret;
 
 /// Which broker the upstream speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

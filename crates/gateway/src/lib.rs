@@ -1,33 +1,17 @@
 //! feedgate's gateway: the upstream broker feed, the hub that fans ticks out to clients, the
-//! client WebSocket protocol and the HTTP API. See `docs/ARCHITECTURE.md` for the design.
+//! client WebSocket protocol and the HTTP API. See `docs/ARCHITECTURE.md` for the layers and
+//! which folder may use which.
 
-pub mod api;
-pub mod archive;
 pub mod auth;
-pub mod broker;
-pub mod candle_store;
-pub mod candles;
-pub mod client;
-pub mod clock;
+pub mod brokers;
+pub mod clients;
 pub mod config;
-pub mod fallback;
-pub mod health;
+pub mod http;
 pub mod hub;
-pub mod instruments;
-pub mod instruments_store;
-pub mod lkv_store;
-pub mod monitor;
-pub mod persist;
-pub mod price;
-pub mod protocol;
-pub mod rate_gate;
-pub mod repeats;
+pub mod json;
+pub mod model;
+pub mod rest;
 pub mod runtime;
-pub mod schedule;
-pub mod secret;
-pub mod snapshot;
 pub mod status;
-pub mod telemetry;
-pub mod tick;
+pub mod store;
 pub mod upstream;
-pub mod web;

@@ -1,29 +1,30 @@
 //! Wiring: builds every task of a running gateway from its configuration and a broker
 //! implementation, serves HTTP, and shuts everything down in order.
 
-use crate::api::{self, AppParts, AppState};
-use crate::archive::Archive;
-use crate::auth::{self, AuthConfig, AuthHandle, AuthIo, TokenStore};
-use crate::broker::{BrokerApi, ProfileCheck};
-use crate::candle_store::CandleStore;
-use crate::client::{ClientContext, ClientLimits};
-use crate::clock::SharedClock;
+use crate::auth::{self, AuthConfig, AuthHandle, AuthIo};
+use crate::brokers::Wire;
+use crate::brokers::{BrokerApi, ProfileCheck};
+use crate::clients::{ClientContext, ClientLimits};
 use crate::config::GatewayConfig;
-use crate::fallback::{self, FallbackIo};
-use crate::health::HealthSources;
+use crate::http::{self, AppParts, AppState};
+use crate::hub::archive::Archive;
 use crate::hub::{self, HubConfig, HubHandle};
-use crate::instruments::Registry;
-use crate::instruments_store::{InstrumentStore, InstrumentsError};
-use crate::lkv_store::LastValues;
-use crate::monitor::{self, AuthView, MarketView, MonitorIo};
-use crate::rate_gate::RateGate;
-use crate::schedule::{self, ScheduleIo};
-use crate::snapshot::{self, SnapshotIo};
-use crate::status::{ClientStatus, Gauges, StatusView};
-use crate::tick::Mode;
-use crate::upstream::{
-    self, RunPolicy, UpstreamConfig, UpstreamHandle, UpstreamInputs, wire::Wire,
-};
+use crate::model::clock::SharedClock;
+use crate::model::demand::RunPolicy;
+use crate::model::instruments::Registry;
+use crate::model::tick::Mode;
+use crate::rest::closed_quotes::{self, SnapshotIo};
+use crate::rest::fallback::{self, FallbackIo};
+use crate::rest::instruments::{InstrumentStore, InstrumentsError};
+use crate::rest::rate_gate::RateGate;
+use crate::status::health::HealthSources;
+use crate::status::monitor::{self, AuthView, MarketView, MonitorIo};
+use crate::status::schedule::{self, ScheduleIo};
+use crate::status::view::{ClientStatus, Gauges, StatusView};
+use crate::store::candle_files::CandleStore;
+use crate::store::last_values::LastValues;
+use crate::store::token_file::TokenStore;
+use crate::upstream::{self, UpstreamConfig, UpstreamHandle, UpstreamInputs};
 use axum::Router;
 use axum::serve::ListenerExt;
 use feedgate_session::{Calendar, MarketStatus, SchedulerConfig, Segment, market_status};
@@ -99,8 +100,8 @@ impl Gateway {
         let tracker = TaskTracker::new();
 
         // Metrics: install the recorder before any task records.
-        let _ = crate::telemetry::handle();
-        tracker.spawn(crate::telemetry::upkeep(shutdown.clone()));
+        let _ = crate::status::telemetry::handle();
+        tracker.spawn(crate::status::telemetry::upkeep(shutdown.clone()));
 
         // Instruments.
         let store = InstrumentStore::new(broker.clone(), &config.data_dir, clock.clone());
@@ -267,7 +268,7 @@ impl Gateway {
             shutdown.clone(),
         ));
         let gate = Arc::new(RateGate::new(broker.quote_interval()));
-        tracker.spawn(snapshot::run(
+        tracker.spawn(closed_quotes::run(
             SnapshotIo {
                 requests: snapshot_rx,
                 broker: broker.clone(),
@@ -338,7 +339,7 @@ impl Gateway {
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         });
-        let mut router = api::router(state.clone());
+        let mut router = http::router(state.clone());
         if let Some(extra) = extra_routes {
             router = router.merge(extra);
         }
@@ -431,7 +432,10 @@ impl Watchlist {
     }
 
     /// The instruments the entries name in `registry`.
-    fn resolve(&mut self, registry: &Registry) -> Vec<(Arc<crate::instruments::Instrument>, Mode)> {
+    fn resolve(
+        &mut self,
+        registry: &Registry,
+    ) -> Vec<(Arc<crate::model::instruments::Instrument>, Mode)> {
         let mut items = Vec::new();
         let mut skipped = Vec::new();
         for sym in &self.symbols {

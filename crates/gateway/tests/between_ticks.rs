@@ -24,12 +24,12 @@ use common::{
     Capture, Env, EnvBuilder, TokenSetup, WAIT, WsClient, client, drop_in_token_file, next_tick,
     wait_until,
 };
-use feedgate_gateway::candle_store::{CandleStore, DayCandles};
-use feedgate_gateway::candles::Candle;
-use feedgate_gateway::instruments::{Instrument, InstrumentSpec, Registry};
-use feedgate_gateway::lkv_store::LastValues;
-use feedgate_gateway::persist::TEMP_PREFIX;
-use feedgate_gateway::tick::{Quote, Source, Tick};
+use feedgate_gateway::model::candle::Candle;
+use feedgate_gateway::model::instruments::{Instrument, InstrumentSpec, Registry};
+use feedgate_gateway::model::tick::{Quote, Source, Tick};
+use feedgate_gateway::store::atomic::TEMP_PREFIX;
+use feedgate_gateway::store::candle_files::{CandleStore, DayCandles};
+use feedgate_gateway::store::last_values::LastValues;
 use feedgate_sim::Fault;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

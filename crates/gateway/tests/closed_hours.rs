@@ -9,8 +9,8 @@
 mod common;
 
 use common::{Capture, Env, EnvBuilder, WAIT, client, drop_in_token_file, next_tick, wait_until};
-use feedgate_gateway::candle_store::{CandleStore, DayCandles, RECENT_DAYS};
-use feedgate_gateway::candles::Candle;
+use feedgate_gateway::model::candle::Candle;
+use feedgate_gateway::store::candle_files::{CandleStore, DayCandles, RECENT_DAYS};
 use feedgate_sim::Fault;
 use serde_json::{Value, json};
 use std::sync::OnceLock;

@@ -11,15 +11,16 @@ use common::{
     Broker, Capture, EnvBuilder, WAIT, client, instant, let_time_pass, next_tick_from, sim_until,
     subscribe, wait_until,
 };
+use feedgate_gateway::auth::AuthState;
 use feedgate_gateway::auth::task::{self, AuthConfig, AuthIo};
-use feedgate_gateway::auth::{AuthState, TokenStore};
-use feedgate_gateway::broker::fyers::{FyersBroker, FyersSettings};
-use feedgate_gateway::broker::{BrokerApi, BrokerError, SessionGrant, UserProfile};
-use feedgate_gateway::clock::{SharedClock, TokioClock};
-use feedgate_gateway::instruments::{Instrument, InstrumentSpec};
-use feedgate_gateway::monitor::AuthView;
-use feedgate_gateway::secret::Secret;
-use feedgate_gateway::tick::Tick;
+use feedgate_gateway::brokers::fyers::rest::{FyersBroker, FyersSettings};
+use feedgate_gateway::brokers::{BrokerApi, BrokerError, SessionGrant, UserProfile};
+use feedgate_gateway::model::clock::{SharedClock, TokioClock};
+use feedgate_gateway::model::instruments::{Instrument, InstrumentSpec};
+use feedgate_gateway::model::secret::Secret;
+use feedgate_gateway::model::tick::Tick;
+use feedgate_gateway::status::monitor::AuthView;
+use feedgate_gateway::store::token_file::TokenStore;
 use feedgate_gateway::upstream::FeedEvent;
 use feedgate_sim::Fault;
 use futures_util::future::BoxFuture;

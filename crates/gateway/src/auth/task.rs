@@ -9,11 +9,11 @@
 
 use crate::auth::login::LoginStates;
 use crate::auth::machine::{Auth, AuthAction, AuthEvent, AuthState, TokenOrigin};
-use crate::auth::store::{StoreError, StoredToken, TokenStore};
-use crate::broker::{BrokerApi, BrokerError, SessionGrant};
-use crate::clock::SharedClock;
-use crate::monitor::AuthView;
-use crate::secret::{CurrentToken, Secret};
+use crate::brokers::{BrokerApi, BrokerError, SessionGrant};
+use crate::model::clock::SharedClock;
+use crate::model::secret::{CurrentToken, Secret};
+use crate::status::monitor::AuthView;
+use crate::store::token_file::{StoreError, StoredToken, TokenStore};
 use crate::upstream::FeedEvent;
 use chrono::{DateTime, Utc};
 use serde::Serialize;

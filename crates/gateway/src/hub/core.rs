@@ -10,14 +10,15 @@
 //! shard wants it, so an instrument whose shard streams would flip between sources. The window
 //! is short so that when the WebSocket dies, the fallback's first quotes are shown at once.
 
-use crate::candle_store::DayCandles;
-use crate::candles::{Candle, CandleBook, Closed, aggregate, bucket, completes};
 use crate::hub::outbox::{Outbox, Slot};
-use crate::instruments::Instrument;
-use crate::protocol::candle::write_candle_message;
-use crate::protocol::request::{CandleInterval, CandleRequest};
-use crate::protocol::ticker::{Freshness, write_ticker};
-use crate::tick::{Mode, Source, Tick, Token};
+use crate::json::candle::write_candle_message;
+use crate::json::request::{CandleInterval, CandleRequest};
+use crate::json::ticker::{Freshness, write_ticker};
+use crate::model::candle::{Candle, CandleBook, Closed, aggregate, bucket, completes};
+use crate::model::demand::Demand;
+use crate::model::instruments::Instrument;
+use crate::model::tick::{Mode, Source, Tick, Token};
+use crate::store::candle_files::DayCandles;
 use axum::extract::ws::Utf8Bytes;
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeMap, HashMap};
@@ -26,9 +27,6 @@ use std::time::Duration;
 
 /// Identifies one client connection for the lifetime of the process.
 pub type ClientId = u64;
-
-/// What upstream should be subscribed to: token → highest mode wanted.
-pub type Demand = BTreeMap<Token, Mode>;
 
 #[derive(Debug)]
 struct Sub {
@@ -462,8 +460,8 @@ impl HubCore {
 mod tests {
     use super::*;
     use crate::hub::outbox::Drained;
-    use crate::instruments::{InstrumentSpec, Registry};
-    use crate::tick::{Quote, Source};
+    use crate::model::instruments::{InstrumentSpec, Registry};
+    use crate::model::tick::{Quote, Source};
 
     const LIVE: Liveness = Liveness {
         feed_live: true,
@@ -709,19 +707,19 @@ mod tests {
     }
 
     fn full(ltp: i64, exchange_ts: i64) -> Tick {
-        let mut depth = crate::tick::Depth::default();
-        depth.buy[0] = crate::tick::Level {
+        let mut depth = crate::model::tick::Depth::default();
+        depth.buy[0] = crate::model::tick::Level {
             price: ltp - 5,
             quantity: 10,
             orders: 1,
         };
-        depth.sell[0] = crate::tick::Level {
+        depth.sell[0] = crate::model::tick::Level {
             price: ltp + 5,
             quantity: 10,
             orders: 1,
         };
         Tick {
-            full: Some(crate::tick::Full {
+            full: Some(crate::model::tick::Full {
                 exchange_ts: Some(exchange_ts),
                 last_trade_ts: Some(exchange_ts),
                 oi: Some(0),

@@ -1,19 +1,21 @@
 //! The hub: client subscriptions, latest values and fan-out (see `docs/ARCHITECTURE.md`).
 
+pub mod archive;
 pub mod core;
 pub mod outbox;
 mod task;
 
-pub use self::core::{ClientId, DEFAULT_WS_PRECEDENCE, Demand, FanoutStats, HubCore, Liveness};
+pub use self::core::{ClientId, DEFAULT_WS_PRECEDENCE, FanoutStats, HubCore, Liveness};
 pub use self::outbox::{Drained, Outbox, Overflow, Slot};
 pub use self::task::HubStats;
 
-use crate::candle_store::DayCandles;
-use crate::candles::Candle;
-use crate::clock::SharedClock;
-use crate::instruments::Instrument;
-use crate::protocol::request::CandleRequest;
-use crate::tick::{Mode, Tick, Token};
+use crate::json::request::CandleRequest;
+use crate::model::candle::Candle;
+use crate::model::clock::SharedClock;
+use crate::model::demand::Demand;
+use crate::model::instruments::Instrument;
+use crate::model::tick::{Mode, Tick, Token};
+use crate::store::candle_files::DayCandles;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use task::{Command, HubTask};

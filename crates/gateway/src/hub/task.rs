@@ -2,14 +2,15 @@
 //! client tasks, tick batches from the upstream). Commands are served first so a tick flood
 //! cannot starve subscribes; nothing here ever waits on a client.
 
-use crate::candle_store::DayCandles;
-use crate::candles::Candle;
-use crate::clock::SharedClock;
-use crate::hub::core::{ClientId, Demand, HubCore, Liveness};
+use crate::hub::core::{ClientId, HubCore, Liveness};
 use crate::hub::outbox::Outbox;
-use crate::instruments::Instrument;
-use crate::protocol::request::CandleRequest;
-use crate::tick::{Mode, Tick, Token};
+use crate::json::request::CandleRequest;
+use crate::model::candle::Candle;
+use crate::model::clock::SharedClock;
+use crate::model::demand::Demand;
+use crate::model::instruments::Instrument;
+use crate::model::tick::{Mode, Tick, Token};
+use crate::store::candle_files::DayCandles;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -278,11 +279,11 @@ mod tests {
     /// busy hub spends handling an event (paused time cannot pass inside a task).
     #[derive(Debug)]
     struct BusyClock {
-        inner: crate::clock::TokioClock,
+        inner: crate::model::clock::TokioClock,
         extra_ms: std::sync::atomic::AtomicI64,
     }
 
-    impl crate::clock::Clock for BusyClock {
+    impl crate::model::clock::Clock for BusyClock {
         fn now(&self) -> chrono::DateTime<chrono::Utc> {
             self.inner.now() + chrono::Duration::milliseconds(self.extra_ms.load(Ordering::Relaxed))
         }
@@ -292,14 +293,14 @@ mod tests {
     /// later (the timer used to be rebuilt from the clock after every event).
     #[tokio::test(start_paused = true)]
     async fn a_busy_moment_across_the_close_does_not_delay_it() {
-        use crate::instruments::{InstrumentSpec, Registry};
-        use crate::protocol::request::CandleInterval;
-        use crate::tick::{Quote, Source};
+        use crate::json::request::CandleInterval;
+        use crate::model::instruments::{InstrumentSpec, Registry};
+        use crate::model::tick::{Quote, Source};
         use std::time::Duration;
 
         let boundary_ms = 1_795_409_100_000; // 10:15:00 IST
         let clock = Arc::new(BusyClock {
-            inner: crate::clock::TokioClock::starting_at(
+            inner: crate::model::clock::TokioClock::starting_at(
                 chrono::DateTime::from_timestamp_millis(boundary_ms - 10_000).unwrap(),
             ),
             extra_ms: Default::default(),

@@ -21,19 +21,20 @@
 //! `prepare` that fails on a live socket does not end it: the instruments it could not cover
 //! wait for a retry with backoff while the others keep streaming.
 
-use crate::clock::SharedClock;
+use crate::brokers::wire::{Inbound, Wire, WireError};
+use crate::brokers::{TokenCheck, TokenVerdict};
 use crate::config::FeedConfig;
-use crate::hub::Demand;
-use crate::repeats::Repeats;
-use crate::secret::CurrentToken;
-use crate::status::Gauges;
-use crate::tick::Tick;
+use crate::model::clock::SharedClock;
+use crate::model::demand::Demand;
+use crate::model::demand::RunPolicy;
+use crate::model::repeats::Repeats;
+use crate::model::secret::CurrentToken;
+use crate::model::tick::Tick;
+use crate::status::view::Gauges;
 use crate::upstream::backoff::Backoff;
 use crate::upstream::episode::Episode;
 use crate::upstream::state::{AttemptError, Disconnect, FeedEvent, FeedState};
 use crate::upstream::supervisor::ShardSlot;
-use crate::upstream::wire::{Inbound, Wire, WireError};
-use crate::upstream::{RunPolicy, TokenCheck, TokenVerdict};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -2,8 +2,8 @@
 //! socket and 3 sockets per api_key. Assignment is sticky: an instrument stays on its socket
 //! while it is wanted, so adding one instrument never resubscribes the others elsewhere.
 
-use crate::hub::Demand;
-use crate::tick::{Mode, Token};
+use crate::model::demand::Demand;
+use crate::model::tick::{Mode, Token};
 use std::collections::BTreeMap;
 
 /// Per-shard demand plus what could not be placed anywhere.

@@ -2,17 +2,18 @@
 //! starts and stops connection tasks as the demand grows and shrinks, and keeps every shard's
 //! status in one `watch` so health and clients read a consistent picture.
 
-use crate::clock::SharedClock;
+use crate::brokers::TokenCheck;
+use crate::brokers::wire::Wire;
 use crate::config::FeedConfig;
-use crate::hub::Demand;
-use crate::secret::CurrentToken;
-use crate::status::Gauges;
-use crate::tick::Tick;
+use crate::model::clock::SharedClock;
+use crate::model::demand::Demand;
+use crate::model::demand::RunPolicy;
+use crate::model::secret::CurrentToken;
+use crate::model::tick::Tick;
+use crate::status::view::Gauges;
 use crate::upstream::conn::{self, ConnIo, ConnParams};
 use crate::upstream::shard::assign;
 use crate::upstream::state::{FeedEvent, ShardStatus};
-use crate::upstream::wire::Wire;
-use crate::upstream::{RunPolicy, TokenCheck};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};

@@ -67,7 +67,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
 /// every crate, minus the directives the binary always adds for targets that print credentials.
 pub fn everything_the_binary_may_log() -> tracing_subscriber::EnvFilter {
     let mut f = tracing_subscriber::EnvFilter::new("trace");
-    for d in feedgate_gateway::secret::SECRET_LOG_DIRECTIVES {
+    for d in feedgate_gateway::model::secret::SECRET_LOG_DIRECTIVES {
         f = f.add_directive(d.parse().expect("a valid directive"));
     }
     f

@@ -40,14 +40,14 @@ pub use self::{
 };
 
 use chrono::{DateTime, Utc};
-use feedgate_gateway::broker::BrokerApi;
-use feedgate_gateway::broker::fyers::{FyersBroker, FyersSettings};
-use feedgate_gateway::broker::kite::KiteBroker;
-use feedgate_gateway::clock::{SharedClock, TokioClock};
+use feedgate_gateway::brokers::BrokerApi;
+use feedgate_gateway::brokers::fyers::rest::{FyersBroker, FyersSettings};
+use feedgate_gateway::brokers::kite::rest::KiteBroker;
+use feedgate_gateway::brokers::kite::wire::KiteWire;
+use feedgate_gateway::brokers::wire::Wire;
 use feedgate_gateway::config::GatewayConfig;
+use feedgate_gateway::model::clock::{SharedClock, TokioClock};
 use feedgate_gateway::runtime::{Gateway, GatewayDeps};
-use feedgate_gateway::upstream::kite::KiteWire;
-use feedgate_gateway::upstream::wire::Wire;
 use feedgate_sim::{Fault, Sim, SimConfig, SimState};
 use serde_json::Value;
 use std::collections::BTreeMap;

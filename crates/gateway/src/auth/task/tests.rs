@@ -3,10 +3,10 @@
 //! broker checks are made.
 
 use super::*;
-use crate::broker::UserProfile;
-use crate::clock::TokioClock;
-use crate::instruments::{Instrument, InstrumentSpec};
-use crate::tick::Tick;
+use crate::brokers::UserProfile;
+use crate::model::clock::TokioClock;
+use crate::model::instruments::{Instrument, InstrumentSpec};
+use crate::model::tick::Tick;
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
 use std::path::Path;
@@ -128,7 +128,7 @@ impl Harness {
         }
         let broker = Arc::new(broker);
         let (token_tx, token) = watch::channel(None);
-        let (view_tx, _) = watch::channel(crate::monitor::AuthView::VALID);
+        let (view_tx, _) = watch::channel(crate::status::monitor::AuthView::VALID);
         let (events, events_rx) = broadcast::channel(16);
         let (_pre_market_tx, pre_market) = mpsc::channel(1);
         let shutdown = CancellationToken::new();

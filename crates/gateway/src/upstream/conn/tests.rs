@@ -3,9 +3,9 @@
 //! `skip <n>` in; `sub <token>`, `unsub <token>` out). Paused time throughout.
 
 use super::*;
-use crate::clock::TokioClock;
-use crate::secret::Secret;
-use crate::tick::{Mode, Source, Token};
+use crate::model::clock::TokioClock;
+use crate::model::secret::Secret;
+use crate::model::tick::{Mode, Source, Token};
 use crate::upstream::ShardStatus;
 use futures_util::future::BoxFuture;
 use std::collections::{HashSet, VecDeque};
@@ -639,7 +639,7 @@ async fn a_burst_of_demand_changes_is_prepared_once() {
 
 #[tokio::test(start_paused = true)]
 async fn skipped_packets_are_counted() {
-    let handle = crate::telemetry::handle().expect("recorder");
+    let handle = crate::status::telemetry::handle().expect("recorder");
     let mut broker = FakeBroker::start(false).await;
     let rig = start(TextWire::new(&broker.url), Setup::default());
     let mut conn = broker.next_conn().await;

@@ -1,0 +1,373 @@
+//! The `ticker` message, hand-encoded: this is the hot path (one encoding per tick per mode,
+//! shared by every subscriber), so it writes text directly instead of building a
+//! `serde_json::Value`, into a `String` so the message needs no second UTF-8 check. Field set
+//! per DESIGN.md §6; fields a mode does not carry are omitted.
+//!
+//! - `ltp`: `symbol, token, ltp, ts, src`
+//! - `quote`: adds `ch, chp, open, high, low, close`, and `volume` for tradable instruments
+//! - `full`: adds `bid, ask, oi, depth`, and for tradable instruments `ltq, atp, buy_qty,
+//!   sell_qty, ltt`
+//!
+//! Cached values (`src: "cache"`/`"rest"` outside live hours) also carry `"stale": true` and
+//! `age_s`, so a client can tell a last-known value from a live one.
+
+use crate::model::instruments::Instrument;
+use crate::model::ist::write_ist;
+use crate::model::price::{percent_hundredths, write_price};
+use crate::model::tick::{Depth, Level, Mode, Source, Tick};
+
+/// How the value is presented: live, or a last-known value of the given age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    Live,
+    /// Not live; `age_s` seconds old.
+    Stale {
+        age_s: u64,
+    },
+}
+
+impl Freshness {
+    /// The one rule for every reader of cached values (hub fan-out and snapshots,
+    /// `/api/quotes`): while the feed streams (WebSocket or REST fallback) the latest value is
+    /// current, unless it is a persisted one from disk; when it does not (closed market, login
+    /// needed) every value is a last-known one of its age. `now_ms` is wall-clock Unix ms.
+    pub fn of(tick: &Tick, feed_live: bool, now_ms: i64) -> Self {
+        if feed_live && tick.src != Source::Cache {
+            Self::Live
+        } else {
+            Self::Stale {
+                age_s: ((now_ms - tick.received_ms).max(0) / 1000) as u64,
+            }
+        }
+    }
+}
+
+/// Appends the full `{"type":"ticker","data":{…}}` message.
+pub fn write_ticker(
+    out: &mut String,
+    tick: &Tick,
+    inst: &Instrument,
+    mode: Mode,
+    freshness: Freshness,
+) {
+    let mut num = itoa::Buffer::new();
+    let div = tick.divisor;
+    out.push_str("{\"type\":\"ticker\",\"data\":{\"symbol\":");
+    out.push_str(&inst.symbol_json);
+    out.push_str(",\"token\":");
+    out.push_str(num.format(tick.token));
+    out.push_str(",\"ltp\":");
+    write_price(out, tick.ltp, div);
+
+    let quote = if mode >= Mode::Quote {
+        tick.quote
+    } else {
+        None
+    };
+    if let Some(q) = quote {
+        let delta = tick.ltp - q.close;
+        out.push_str(",\"ch\":");
+        if q.close == 0 {
+            out.push('0');
+        } else {
+            write_price(out, delta, div);
+        }
+        out.push_str(",\"chp\":");
+        match percent_hundredths(delta, q.close) {
+            Some(h) => write_price(out, h, 100),
+            None => out.push('0'),
+        }
+        for (name, v) in [
+            (",\"open\":", q.open),
+            (",\"high\":", q.high),
+            (",\"low\":", q.low),
+            (",\"close\":", q.close),
+        ] {
+            out.push_str(name);
+            write_price(out, v, div);
+        }
+        if let Some(v) = q.volume {
+            out.push_str(",\"volume\":");
+            out.push_str(num.format(v));
+        }
+    }
+
+    let full = if mode == Mode::Full { tick.full } else { None };
+    if let Some(f) = full {
+        if let Some(depth) = &f.depth {
+            let bid = depth.buy[0];
+            let ask = depth.sell[0];
+            out.push_str(",\"bid\":");
+            write_opt_price(out, bid, div);
+            out.push_str(",\"ask\":");
+            write_opt_price(out, ask, div);
+        }
+        out.push_str(",\"oi\":");
+        match f.oi {
+            Some(oi) if inst.has_oi => out.push_str(num.format(oi)),
+            _ => out.push_str("null"),
+        }
+        if let Some(q) = quote {
+            if let Some(v) = q.last_qty {
+                out.push_str(",\"ltq\":");
+                out.push_str(num.format(v));
+            }
+            if let Some(v) = q.avg_price {
+                out.push_str(",\"atp\":");
+                write_price(out, v, div);
+            }
+            if let Some(v) = q.buy_qty {
+                out.push_str(",\"buy_qty\":");
+                out.push_str(num.format(v));
+            }
+            if let Some(v) = q.sell_qty {
+                out.push_str(",\"sell_qty\":");
+                out.push_str(num.format(v));
+            }
+        }
+        if let Some(ltt) = f.last_trade_ts {
+            out.push_str(",\"ltt\":\"");
+            write_ist(out, ltt);
+            out.push('"');
+        }
+    }
+
+    out.push_str(",\"ts\":\"");
+    let ts = tick
+        .exchange_ts()
+        .filter(|s| *s > 0)
+        .unwrap_or(tick.received_ms.div_euclid(1000));
+    write_ist(out, ts);
+    out.push_str("\",\"src\":\"");
+    out.push_str(tick.src.as_str());
+    out.push('"');
+    if let Freshness::Stale { age_s } = freshness {
+        out.push_str(",\"stale\":true,\"age_s\":");
+        out.push_str(num.format(age_s));
+    }
+    if let Some(depth) = full.and_then(|f| f.depth) {
+        write_depth(out, &depth, div);
+    }
+    out.push_str("}}");
+}
+
+fn write_opt_price(out: &mut String, level: Level, div: u32) {
+    if level.quantity == 0 && level.price == 0 {
+        out.push_str("null");
+    } else {
+        write_price(out, level.price, div);
+    }
+}
+
+fn write_depth(out: &mut String, depth: &Depth, div: u32) {
+    let mut num = itoa::Buffer::new();
+    out.push_str(",\"depth\":{");
+    for (i, (name, side)) in [("buy", &depth.buy), ("sell", &depth.sell)]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(name);
+        out.push_str("\":[");
+        for (j, l) in side.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"price\":");
+            write_price(out, l.price, div);
+            out.push_str(",\"quantity\":");
+            out.push_str(num.format(l.quantity));
+            out.push_str(",\"orders\":");
+            out.push_str(num.format(l.orders));
+            out.push('}');
+        }
+        out.push(']');
+    }
+    out.push('}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::instruments::{InstrumentSpec, Registry};
+    use crate::model::tick::{Full, Quote};
+    use serde_json::{Value, json};
+    use std::sync::Arc;
+
+    fn inst(token: u32, sym: &str, segment: &str, is_index: bool) -> Arc<Instrument> {
+        let (ex, ts) = sym.split_once(':').unwrap();
+        let reg = Registry::new([InstrumentSpec {
+            token,
+            exchange: ex.into(),
+            tradingsymbol: ts.into(),
+            name: ts.into(),
+            segment: segment.into(),
+            instrument_type: "EQ".into(),
+            tick_size: 0.05,
+            lot_size: 1,
+            divisor: 100,
+            is_index,
+        }]);
+        reg.by_token(token).unwrap().clone()
+    }
+
+    fn full_tick() -> Tick {
+        let mut depth = Depth::default();
+        for i in 0..5 {
+            depth.buy[i] = Level {
+                price: 81_235 - 5 * i as i64,
+                quantity: 10 + i as u64,
+                orders: 1,
+            };
+            depth.sell[i] = Level {
+                price: 81_240 + 5 * i as i64,
+                quantity: 20 + i as u64,
+                orders: 2,
+            };
+        }
+        Tick {
+            token: 779_521,
+            divisor: 100,
+            ltp: 81_240,
+            quote: Some(Quote {
+                open: 80_900,
+                high: 81_500,
+                low: 80_650,
+                close: 80_930,
+                volume: Some(1_234_567),
+                last_qty: Some(5),
+                avg_price: Some(81_010),
+                buy_qty: Some(1000),
+                sell_qty: Some(2000),
+            }),
+            full: Some(Full {
+                exchange_ts: Some(1_795_409_102),
+                last_trade_ts: Some(1_795_409_101),
+                oi: Some(0),
+                depth: Some(depth),
+            }),
+            received_ms: 1_795_409_102_500,
+            src: Source::Ws,
+        }
+    }
+
+    fn encode(t: &Tick, i: &Instrument, m: Mode, f: Freshness) -> Value {
+        let mut v = String::new();
+        write_ticker(&mut v, t, i, m, f);
+        serde_json::from_str(&v).expect("valid JSON")
+    }
+
+    #[test]
+    fn quote_mode_matches_the_design_example() {
+        let sbin = inst(779_521, "NSE:SBIN", "NSE", false);
+        let got = encode(&full_tick(), &sbin, Mode::Quote, Freshness::Live);
+        assert_eq!(
+            got,
+            json!({"type":"ticker","data":{"symbol":"NSE:SBIN","token":779_521,"ltp":812.4,
+                "ch":3.1,"chp":0.38,"open":809,"high":815,"low":806.5,"close":809.3,
+                "volume":1_234_567,"ts":"2026-11-23T10:15:02+05:30","src":"ws"}})
+        );
+    }
+
+    #[test]
+    fn ltp_mode_carries_only_the_minimum() {
+        let sbin = inst(779_521, "NSE:SBIN", "NSE", false);
+        let got = encode(&full_tick(), &sbin, Mode::Ltp, Freshness::Live);
+        let keys: Vec<_> = got["data"].as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys.len(), 5, "{keys:?}");
+        for k in ["symbol", "token", "ltp", "ts", "src"] {
+            assert!(got["data"].get(k).is_some(), "{k}");
+        }
+    }
+
+    #[test]
+    fn full_mode_adds_depth_bid_ask_and_null_oi_for_cash() {
+        let sbin = inst(779_521, "NSE:SBIN", "NSE", false);
+        let got = encode(&full_tick(), &sbin, Mode::Full, Freshness::Live);
+        let d = &got["data"];
+        assert_eq!(d["bid"], json!(812.35));
+        assert_eq!(d["ask"], json!(812.4));
+        assert_eq!(d["oi"], Value::Null);
+        assert_eq!(d["depth"]["buy"].as_array().unwrap().len(), 5);
+        assert_eq!(
+            d["depth"]["sell"][4],
+            json!({"price":812.6,"quantity":24,"orders":2})
+        );
+        assert_eq!(d["ltt"], json!("2026-11-23T10:15:01+05:30"));
+    }
+
+    #[test]
+    fn stale_values_say_so() {
+        let sbin = inst(779_521, "NSE:SBIN", "NSE", false);
+        let mut t = full_tick();
+        t.src = Source::Cache;
+        let got = encode(&t, &sbin, Mode::Ltp, Freshness::Stale { age_s: 3600 });
+        assert_eq!(got["data"]["src"], json!("cache"));
+        assert_eq!(got["data"]["stale"], json!(true));
+        assert_eq!(got["data"]["age_s"], json!(3600));
+    }
+
+    #[test]
+    fn symbols_with_specials_are_escaped() {
+        let mm = inst(519_937, "NSE:M&M", "NSE", false);
+        let weird = inst(1, "NSE:A\"B", "NSE", false);
+        for i in [mm, weird] {
+            let got = encode(&full_tick(), &i, Mode::Full, Freshness::Live);
+            assert_eq!(got["data"]["symbol"].as_str(), Some(&*i.symbol));
+        }
+    }
+
+    #[test]
+    fn index_without_volume_or_timestamp_uses_receive_time() {
+        let nifty = inst(256_265, "NSE:NIFTY 50", "INDICES", true);
+        let t = Tick {
+            token: 256_265,
+            divisor: 100,
+            ltp: 2_400_055,
+            quote: Some(Quote {
+                open: 2_390_000,
+                high: 2_401_000,
+                low: 2_389_000,
+                close: 2_395_000,
+                ..Quote::default()
+            }),
+            full: None,
+            received_ms: 1_795_409_102_999,
+            src: Source::Ws,
+        };
+        let got = encode(&t, &nifty, Mode::Full, Freshness::Live);
+        assert!(got["data"].get("volume").is_none());
+        assert!(got["data"].get("depth").is_none());
+        assert_eq!(got["data"]["ts"], json!("2026-11-23T10:15:02+05:30"));
+        assert_eq!(got["data"]["chp"], json!(0.21));
+    }
+
+    #[test]
+    fn freshness_rule() {
+        let mut t = full_tick();
+        let now = t.received_ms + 61_500;
+        assert_eq!(Freshness::of(&t, true, now), Freshness::Live);
+        for src in [Source::Ws, Source::Rest] {
+            t.src = src;
+            assert_eq!(
+                Freshness::of(&t, false, now),
+                Freshness::Stale { age_s: 61 },
+                "feed not live: last-known"
+            );
+        }
+        t.src = Source::Cache;
+        assert_eq!(
+            Freshness::of(&t, true, now),
+            Freshness::Stale { age_s: 61 },
+            "a value from disk is never live"
+        );
+        assert_eq!(
+            Freshness::of(&t, false, t.received_ms - 5),
+            Freshness::Stale { age_s: 0 },
+            "clock behind the value: age 0, not negative"
+        );
+    }
+}

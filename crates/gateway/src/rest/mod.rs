@@ -1,0 +1,9 @@
+//! Work done over the broker's REST API on feedgate's own initiative, within the broker's rate
+//! limits: the shared quote rate gate, the REST fallback while the socket is unusable, one-off
+//! quotes for instruments without a value while the market is closed, and loading (and daily
+//! refreshing) the instrument list.
+
+pub mod closed_quotes;
+pub mod fallback;
+pub mod instruments;
+pub mod rate_gate;

@@ -1,0 +1,439 @@
+//! The health document (DESIGN.md §5): the priority verdict as a pure function of auth, market
+//! and feed, the three sections, and the reader that assembles them from the live status.
+
+use crate::auth::AuthSnapshot;
+use crate::model::clock::SharedClock;
+use crate::status::view::Gauges;
+use crate::upstream::{FeedState, ShardStatus, aggregate_state};
+use feedgate_session::MarketStatus;
+use serde::Serialize;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// The banner's verdict, most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Priority {
+    AuthRequired,
+    FeedDisconnected,
+    MarketSession,
+}
+
+/// What the verdict needs to know (pure input).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerdictInput<'a> {
+    pub requires_login: bool,
+    pub login_url: &'a str,
+    /// The market is in a phase that should produce data.
+    pub expects_data: bool,
+    pub feed_healthy: bool,
+    pub feed_state: FeedState,
+    pub fallback: bool,
+    pub reconnect_attempts: u32,
+    pub market_title: &'a str,
+    pub market_description: &'a str,
+}
+
+/// `AUTH_REQUIRED` > `FEED_DISCONNECTED` (only when the phase should have data) >
+/// `MARKET_SESSION`, with a message that tells a person what to do.
+pub fn verdict(i: &VerdictInput<'_>) -> (Priority, String) {
+    if i.requires_login {
+        return (
+            Priority::AuthRequired,
+            format!(
+                "Login required to view live data: log in at {}",
+                i.login_url
+            ),
+        );
+    }
+    if i.expects_data && !i.feed_healthy {
+        let msg = if i.fallback {
+            "Using REST fallback: the broker WebSocket is unavailable, quotes are polled while it reconnects"
+                .to_string()
+        } else {
+            let what = match i.feed_state {
+                FeedState::Stale => "feed stale (no data while the market is open); reconnecting",
+                FeedState::Connecting => "reconnecting to the broker",
+                FeedState::Error => "cannot reach the broker feed; retrying with backoff",
+                FeedState::Disconnected => "disconnected from the broker; reconnecting",
+                FeedState::Connected => "connected but no data is arriving; checking the feed",
+            };
+            if i.reconnect_attempts > 0 {
+                format!(
+                    "Feed disconnected: {what} (attempt {}). No action needed unless this persists.",
+                    i.reconnect_attempts
+                )
+            } else {
+                format!("Feed disconnected: {what}. No action needed unless this persists.")
+            }
+        };
+        return (Priority::FeedDisconnected, msg);
+    }
+    (
+        Priority::MarketSession,
+        format!("{}: {}", i.market_title, i.market_description),
+    )
+}
+
+/// Data is fresh: the last tick arrived less than the stale threshold ago.
+pub fn is_fresh(last_tick_seconds_ago: Option<f64>, stale_after_s: f64) -> bool {
+    last_tick_seconds_ago.is_some_and(|s| s < stale_after_s)
+}
+
+/// The feed is healthy: connected, and receiving fresh data unless the market is in a phase
+/// without any. The one rule behind the health document and what clients are told.
+pub fn feed_is_healthy(state: FeedState, fresh: bool, expects_data: bool) -> bool {
+    state == FeedState::Connected && (fresh || !expects_data)
+}
+
+/// How data reaches feedgate, as the health document and `connection_status` name it.
+pub fn feed_mode(fallback: bool) -> &'static str {
+    if fallback {
+        "REST API Polling"
+    } else {
+        "WebSocket"
+    }
+}
+
+/// The `auth` section.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuthSection {
+    pub state: &'static str,
+    pub is_valid: bool,
+    pub requires_login: bool,
+    pub token_age_hours: Option<f64>,
+    pub login_url: String,
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+    pub token_source: Option<crate::auth::TokenOrigin>,
+    pub expiry_hint: Option<String>,
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+}
+
+/// The `feed` section.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeedSection {
+    pub state: &'static str,
+    pub is_healthy: bool,
+    pub mode: &'static str,
+    pub using_rest_fallback: bool,
+    pub last_tick_seconds_ago: Option<f64>,
+    pub connection_quality: f64,
+    pub reconnect_attempts: u32,
+    pub subscribed: usize,
+    pub connections: usize,
+    pub reconnects_total: u64,
+    pub stalls_total: u64,
+    pub should_run: bool,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthDocument {
+    pub priority_status: Priority,
+    pub priority_message: String,
+    pub market: MarketStatus,
+    pub auth: AuthSection,
+    pub feed: FeedSection,
+}
+
+/// Builds the `auth` section from the auth task's snapshot (pure).
+pub fn auth_section(s: &AuthSnapshot, now: chrono::DateTime<chrono::Utc>) -> AuthSection {
+    AuthSection {
+        state: s.state.as_str(),
+        is_valid: s.state == crate::auth::AuthState::Valid,
+        requires_login: s.state.requires_login(),
+        token_age_hours: s
+            .issued_at
+            .map(|t| ((now - t).num_seconds().max(0) as f64 / 360.0).round() / 10.0),
+        login_url: s.login_url.clone(),
+        user_id: s.user_id.clone(),
+        user_name: s.user_name.clone(),
+        token_source: s.origin,
+        expiry_hint: s.expiry_hint.map(feedgate_session::rfc3339_ist),
+        consecutive_failures: s.failures,
+        last_error: s.last_error.clone(),
+    }
+}
+
+/// Builds the `feed` section (pure).
+pub fn feed_section(
+    shards: &[ShardStatus],
+    fallback: bool,
+    quality: f64,
+    last_tick_seconds_ago: Option<f64>,
+    stale_after_s: f64,
+    expects_data: bool,
+) -> FeedSection {
+    let state = aggregate_state(shards);
+    let fresh = is_fresh(last_tick_seconds_ago, stale_after_s);
+    FeedSection {
+        state: state.as_str(),
+        is_healthy: feed_is_healthy(state, fresh, expects_data),
+        mode: feed_mode(fallback),
+        using_rest_fallback: fallback,
+        last_tick_seconds_ago,
+        connection_quality: quality,
+        reconnect_attempts: shards.iter().map(|s| s.failures).max().unwrap_or(0),
+        subscribed: shards.iter().map(|s| s.subscribed).sum(),
+        connections: shards
+            .iter()
+            .filter(|s| s.state == FeedState::Connected)
+            .count(),
+        reconnects_total: shards.iter().map(|s| s.reconnects).sum(),
+        stalls_total: shards.iter().map(|s| s.stalls).sum(),
+        should_run: shards.iter().any(|s| !s.idle),
+        last_error: shards.iter().find_map(|s| s.last_error.clone()),
+    }
+}
+
+/// Live sources of the health document.
+#[derive(Debug, Clone)]
+pub struct HealthSources {
+    pub market: watch::Receiver<MarketStatus>,
+    pub expects_data: watch::Receiver<crate::status::monitor::MarketView>,
+    pub auth: watch::Receiver<AuthSnapshot>,
+    pub shards: watch::Receiver<Vec<ShardStatus>>,
+    pub fallback: watch::Receiver<bool>,
+    pub quality: watch::Receiver<f64>,
+    pub gauges: Arc<Gauges>,
+    pub clock: SharedClock,
+    pub stale_threshold_s: f64,
+}
+
+impl HealthSources {
+    pub fn market(&self) -> MarketStatus {
+        self.market.borrow().clone()
+    }
+
+    pub fn auth(&self) -> AuthSection {
+        auth_section(&self.auth.borrow(), self.clock.now())
+    }
+
+    pub fn feed(&self) -> FeedSection {
+        self.feed_and_state(self.expects_data.borrow().expects_data)
+            .0
+    }
+
+    /// The feed section and the aggregate feed state, both from one look at the shards (a
+    /// second look could see a newer state than the section reports).
+    fn feed_and_state(&self, expects_data: bool) -> (FeedSection, FeedState) {
+        let now_ms = self.clock.now_ms();
+        let shards = self.shards.borrow();
+        let section = feed_section(
+            &shards,
+            *self.fallback.borrow(),
+            *self.quality.borrow(),
+            self.gauges.last_tick_seconds_ago(now_ms),
+            self.stale_threshold_s,
+            expects_data,
+        );
+        (section, aggregate_state(&shards))
+    }
+
+    pub fn document(&self) -> HealthDocument {
+        let market = self.market();
+        let auth = self.auth();
+        let expects_data = self.expects_data.borrow().expects_data;
+        let (feed, feed_state) = self.feed_and_state(expects_data);
+        let (priority_status, priority_message) = verdict(&VerdictInput {
+            requires_login: auth.requires_login,
+            login_url: &auth.login_url,
+            expects_data,
+            feed_healthy: feed.is_healthy,
+            feed_state,
+            fallback: feed.using_rest_fallback,
+            reconnect_attempts: feed.reconnect_attempts,
+            market_title: &market.title,
+            market_description: &market.description,
+        });
+        HealthDocument {
+            priority_status,
+            priority_message,
+            market,
+            auth,
+            feed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(
+        requires_login: bool,
+        expects_data: bool,
+        feed_healthy: bool,
+    ) -> VerdictInput<'static> {
+        VerdictInput {
+            requires_login,
+            login_url: "http://h/api/login",
+            expects_data,
+            feed_healthy,
+            feed_state: if feed_healthy {
+                FeedState::Connected
+            } else {
+                FeedState::Connecting
+            },
+            fallback: false,
+            reconnect_attempts: 0,
+            market_title: "Market Live",
+            market_description: "Active trading (9:15 AM - 3:30 PM)",
+        }
+    }
+
+    /// Every combination of the three inputs.
+    #[test]
+    fn verdict_table() {
+        use Priority::*;
+        let cases = [
+            // (login needed, phase should have data, feed healthy) → verdict
+            ((true, true, true), AuthRequired),
+            ((true, true, false), AuthRequired),
+            ((true, false, true), AuthRequired),
+            ((true, false, false), AuthRequired),
+            ((false, true, true), MarketSession),
+            ((false, true, false), FeedDisconnected),
+            ((false, false, true), MarketSession),
+            ((false, false, false), MarketSession),
+        ];
+        for ((login, data, healthy), want) in cases {
+            let (got, msg) = verdict(&input(login, data, healthy));
+            assert_eq!(got, want, "login={login} data={data} healthy={healthy}");
+            assert!(!msg.is_empty());
+        }
+    }
+
+    #[test]
+    fn messages_tell_what_to_do() {
+        let (_, m) = verdict(&input(true, true, true));
+        assert_eq!(
+            m,
+            "Login required to view live data: log in at http://h/api/login"
+        );
+        let mut i = input(false, true, false);
+        i.reconnect_attempts = 3;
+        i.feed_state = FeedState::Error;
+        let (_, m) = verdict(&i);
+        assert!(m.contains("attempt 3") && m.contains("retrying"), "{m}");
+        i.fallback = true;
+        assert!(verdict(&i).1.starts_with("Using REST fallback"));
+        let (_, m) = verdict(&input(false, true, true));
+        assert_eq!(m, "Market Live: Active trading (9:15 AM - 3:30 PM)");
+    }
+
+    #[test]
+    fn feed_section_sums_shards() {
+        let s = |state, subscribed, failures| ShardStatus {
+            state,
+            subscribed,
+            failures,
+            idle: false,
+            ..ShardStatus::default()
+        };
+        let f = feed_section(
+            &[
+                s(FeedState::Connected, 3000, 0),
+                s(FeedState::Connected, 12, 0),
+            ],
+            false,
+            99.5,
+            Some(0.4),
+            10.0,
+            true,
+        );
+        assert_eq!(
+            (f.state, f.is_healthy, f.subscribed, f.connections),
+            ("connected", true, 3012, 2)
+        );
+        let f = feed_section(
+            &[s(FeedState::Error, 0, 4)],
+            true,
+            50.0,
+            Some(30.0),
+            10.0,
+            true,
+        );
+        assert_eq!(
+            (f.state, f.is_healthy, f.mode, f.reconnect_attempts),
+            ("error", false, "REST API Polling", 4)
+        );
+        let quiet = feed_section(
+            &[s(FeedState::Connected, 3, 0)],
+            false,
+            100.0,
+            Some(600.0),
+            10.0,
+            false,
+        );
+        assert!(
+            quiet.is_healthy,
+            "no data expected (market closed): connected is healthy"
+        );
+    }
+
+    #[test]
+    fn document_serializes_in_the_contract_shape() {
+        let doc_keys = [
+            "priority_status",
+            "priority_message",
+            "market",
+            "auth",
+            "feed",
+        ];
+        let d = HealthDocument {
+            priority_status: Priority::MarketSession,
+            priority_message: "m".into(),
+            market: feedgate_session::market_status(
+                &feedgate_session::Calendar::builtin(),
+                feedgate_session::Segment::NseCm,
+                chrono::DateTime::parse_from_rfc3339("2026-11-23T10:15:00+05:30")
+                    .unwrap()
+                    .to_utc(),
+            ),
+            auth: AuthSection {
+                state: "valid",
+                is_valid: true,
+                requires_login: false,
+                token_age_hours: Some(2.5),
+                login_url: "/api/login".into(),
+                user_id: None,
+                user_name: None,
+                token_source: None,
+                expiry_hint: None,
+                consecutive_failures: 0,
+                last_error: None,
+            },
+            feed: feed_section(&[], false, 98.5, Some(0.8), 10.0, true),
+        };
+        let v = serde_json::to_value(&d).unwrap();
+        for k in doc_keys {
+            assert!(v.get(k).is_some(), "{k}");
+        }
+        assert_eq!(v["priority_status"], "MARKET_SESSION");
+        assert_eq!(v["market"]["seconds_to_next_phase"], 18900);
+        for k in [
+            "state",
+            "is_valid",
+            "requires_login",
+            "token_age_hours",
+            "login_url",
+        ] {
+            assert!(v["auth"].get(k).is_some(), "auth.{k}");
+        }
+        for k in [
+            "state",
+            "is_healthy",
+            "mode",
+            "using_rest_fallback",
+            "last_tick_seconds_ago",
+            "connection_quality",
+            "reconnect_attempts",
+            "subscribed",
+        ] {
+            assert!(v["feed"].get(k).is_some(), "feed.{k}");
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! What feedgate says about itself: the market-hours scheduler task, the status monitor that
+//! combines feed, market, auth and fallback into what clients are told, the health document
+//! and its verdict, the view types clients read, and Prometheus telemetry.
+
+pub mod health;
+pub mod monitor;
+pub mod schedule;
+pub mod telemetry;
+pub mod view;

@@ -1,0 +1,8 @@
+//! Everything feedgate keeps on disk in `FEEDGATE_DATA_DIR`, each file written atomically
+//! ([`atomic`]): the access token, the last known values, the close-of-day candle files. The
+//! formats and their read/write code live here; the tasks that decide when to write are above.
+
+pub mod atomic;
+pub mod candle_files;
+pub mod last_values;
+pub mod token_file;
