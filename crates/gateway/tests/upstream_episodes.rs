@@ -205,10 +205,14 @@ async fn a_feed_that_keeps_stalling_logs_a_few_lines_not_a_few_per_cycle() {
         warnings.join("\n")
     );
     assert_eq!(capture.lines_with("WebSocket unusable").len(), 1);
-    assert_eq!(
-        capture.lines_with("connected to the broker feed").len(),
-        1,
-        "reconnects within the episode are logged at debug"
+    // At most the first connection is logged at info; none of the twenty reconnects within the
+    // episode is. (Zero when the very first attempt failed too: paused time can fire a connect
+    // timeout while the kernel is still delivering loopback I/O on a loaded machine, and that
+    // attempt then starts the episode.)
+    let connected = capture.lines_with("connected to the broker feed").len();
+    assert!(
+        connected <= 1,
+        "reconnects within the episode are logged at debug: {connected} info lines"
     );
     env.shutdown().await;
 }
