@@ -1,6 +1,7 @@
 //! Wiring: builds every task of a running gateway from its configuration and a broker
 //! implementation, serves HTTP, and shuts everything down in order.
 
+use crate::auth::AuthState;
 use crate::auth::{self, AuthConfig, AuthHandle, AuthIo};
 use crate::brokers::Wire;
 use crate::brokers::{BrokerApi, ProfileCheck};
@@ -11,6 +12,7 @@ use crate::hub::archive::Archive;
 use crate::hub::{self, HubConfig, HubHandle};
 use crate::model::clock::SharedClock;
 use crate::model::demand::RunPolicy;
+use crate::model::gauges::Gauges;
 use crate::model::instruments::Registry;
 use crate::model::tick::Mode;
 use crate::rest::closed_quotes::{self, SnapshotIo};
@@ -18,9 +20,10 @@ use crate::rest::fallback::{self, FallbackIo};
 use crate::rest::instruments::{InstrumentStore, InstrumentsError};
 use crate::rest::rate_gate::RateGate;
 use crate::status::health::HealthSources;
-use crate::status::monitor::{self, AuthView, MarketView, MonitorIo};
+use crate::status::monitor::{self, MonitorIo};
+use crate::status::schedule::MarketView;
 use crate::status::schedule::{self, ScheduleIo};
-use crate::status::view::{ClientStatus, Gauges, StatusView};
+use crate::status::view::{ClientStatus, StatusView};
 use crate::store::candle_files::CandleStore;
 use crate::store::last_values::LastValues;
 use crate::store::token_file::TokenStore;
@@ -117,10 +120,7 @@ impl Gateway {
         let (quality_tx, quality_rx) = watch::channel(100.0);
         let (fallback_tx, fallback_rx) = watch::channel(false);
         // Until the auth task has looked at the token, say it is being checked.
-        let (auth_view_tx, auth_view_rx) = watch::channel(AuthView {
-            state: "refreshing",
-            requires_login: false,
-        });
+        let (auth_view_tx, auth_view_rx) = watch::channel(AuthState::Refreshing);
         let (token_tx, token_rx) = watch::channel(None);
         let auth_token_rx = token_rx.clone();
 

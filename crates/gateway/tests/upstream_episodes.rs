@@ -19,7 +19,6 @@ use feedgate_gateway::model::clock::{SharedClock, TokioClock};
 use feedgate_gateway::model::instruments::{Instrument, InstrumentSpec};
 use feedgate_gateway::model::secret::Secret;
 use feedgate_gateway::model::tick::Tick;
-use feedgate_gateway::status::monitor::AuthView;
 use feedgate_gateway::store::token_file::TokenStore;
 use feedgate_gateway::upstream::FeedEvent;
 use feedgate_sim::Fault;
@@ -323,10 +322,7 @@ impl BrokerApi for Profiles {
 async fn a_connection_made_with_an_older_token_does_not_vouch_for_the_new_one() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (token_tx, token_rx) = watch::channel(None);
-    let (view_tx, _view) = watch::channel(AuthView {
-        state: "refreshing",
-        requires_login: false,
-    });
+    let (view_tx, _view) = watch::channel(AuthState::Refreshing);
     let (events, events_rx) = broadcast::channel(16);
     let (_pre_market, pre_market) = mpsc::channel(1);
     let shutdown = CancellationToken::new();

@@ -12,7 +12,6 @@ use crate::auth::machine::{Auth, AuthAction, AuthEvent, AuthState, TokenOrigin};
 use crate::brokers::{BrokerApi, BrokerError, SessionGrant};
 use crate::model::clock::SharedClock;
 use crate::model::secret::{CurrentToken, Secret};
-use crate::status::monitor::AuthView;
 use crate::store::token_file::{StoreError, StoredToken, TokenStore};
 use crate::upstream::FeedEvent;
 use chrono::{DateTime, Utc};
@@ -53,15 +52,6 @@ pub struct AuthSnapshot {
     pub failures: u32,
     pub last_error: Option<String>,
     pub login_url: String,
-}
-
-impl AuthSnapshot {
-    pub fn view(&self) -> AuthView {
-        AuthView {
-            state: self.state.as_str(),
-            requires_login: self.state.requires_login(),
-        }
-    }
 }
 
 /// The answer to `POST /api/system/health/auth/verify`.
@@ -140,7 +130,7 @@ pub struct AuthIo {
     pub broker: Arc<dyn BrokerApi>,
     pub clock: SharedClock,
     pub token: watch::Sender<Option<CurrentToken>>,
-    pub view: watch::Sender<AuthView>,
+    pub view: watch::Sender<AuthState>,
     /// Upstream lifecycle events (rejections, connections); `None` when there is no upstream.
     pub feed_events: Option<broadcast::Receiver<FeedEvent>>,
     pub pre_market: mpsc::Receiver<()>,
@@ -552,7 +542,7 @@ impl Task {
             s.origin = origin;
             *s != before
         });
-        let view = self.snap.borrow().view();
+        let view = self.snap.borrow().state;
         self.io
             .view
             .send_if_modified(|v| std::mem::replace(v, view) != view);

@@ -1,6 +1,6 @@
-//! What the broker-independent connection loop ([`super::conn`]) needs from a broker's wire
+//! What the broker-independent connection loop ([`crate::upstream::conn`]) needs from a broker's wire
 //! protocol: the URL, the frames that change subscriptions, and decoding of inbound frames.
-//! Kite implements it in [`super::kite`], Fyers in [`super::fyers`].
+//! Kite implements it in [`super::kite::wire`], Fyers in [`super::fyers::wire`].
 //!
 //! The first three methods are all Kite needs. The rest have do-nothing defaults (so Kite keeps
 //! exactly its behaviour) and exist for brokers whose sockets are more involved (Fyers):

@@ -1,7 +1,7 @@
 //! The hub's state and its transitions, without tasks or channels: client subscriptions
 //! (reference-counted per instrument), the latest tick per instrument, fan-out into the
 //! clients' outboxes and the upstream demand (the union of all subscriptions plus the
-//! always-on watchlist, at the highest mode anyone wants). [`super::task`] owns one of these.
+//! always-on watchlist, at the highest mode anyone wants). The hub task owns one of these.
 //!
 //! A REST quote never replaces a WebSocket value that arrived after the quote was requested,
 //! nor one younger than a short precedence window ([`HubCore::with_ws_precedence`]): a batch in

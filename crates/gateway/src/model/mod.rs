@@ -6,6 +6,7 @@
 pub mod candle;
 pub mod clock;
 pub mod demand;
+pub mod gauges;
 pub mod instruments;
 pub mod ist;
 pub mod price;

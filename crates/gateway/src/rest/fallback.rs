@@ -15,11 +15,11 @@ use crate::brokers::BrokerApi;
 use crate::model::clock::SharedClock;
 use crate::model::demand::Demand;
 use crate::model::demand::RunPolicy;
+use crate::model::gauges::Gauges;
 use crate::model::instruments::Registry;
 use crate::model::repeats::Repeats;
 use crate::model::secret::CurrentToken;
 use crate::model::tick::Tick;
-use crate::status::view::Gauges;
 use crate::upstream::ShardStatus;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -246,7 +246,6 @@ pub(crate) mod testing {
     use crate::model::instruments::{Instrument, InstrumentSpec, Registry};
     use crate::model::secret::{CurrentToken, Secret};
     use crate::model::tick::{Source, Tick, Token};
-    use crate::status::monitor::AuthView;
     use crate::store::token_file::TokenStore;
     use futures_util::future::BoxFuture;
     use std::collections::{HashSet, VecDeque};
@@ -402,7 +401,7 @@ pub(crate) mod testing {
     pub struct Auth {
         pub handle: AuthHandle,
         pub token: watch::Receiver<Option<CurrentToken>>,
-        _view: watch::Receiver<AuthView>,
+        _view: watch::Receiver<AuthState>,
         _pre_market: mpsc::Sender<()>,
         _dir: tempfile::TempDir,
     }
@@ -416,10 +415,7 @@ pub(crate) mod testing {
         ) -> Self {
             let dir = tempfile::tempdir().unwrap();
             let (token_tx, token_rx) = watch::channel(None);
-            let (view_tx, view_rx) = watch::channel(AuthView {
-                state: "refreshing",
-                requires_login: false,
-            });
+            let (view_tx, view_rx) = watch::channel(AuthState::Refreshing);
             let (pre_tx, pre_rx) = mpsc::channel(1);
             let handle = crate::auth::task::spawn(
                 AuthConfig {

@@ -1,99 +1,17 @@
-//! The health document (DESIGN.md §5): the priority verdict as a pure function of auth, market
-//! and feed, the three sections, and the reader that assembles them from the live status.
+//! The health document (DESIGN.md §5): its three sections and the reader that assembles them
+//! from the live status, with the verdict from [`crate::status::verdict`].
 
 use crate::auth::AuthSnapshot;
 use crate::model::clock::SharedClock;
-use crate::status::view::Gauges;
+use crate::model::gauges::Gauges;
+use crate::status::verdict::{
+    Priority, VerdictInput, feed_is_healthy, feed_mode, is_fresh, verdict,
+};
 use crate::upstream::{FeedState, ShardStatus, aggregate_state};
 use feedgate_session::MarketStatus;
 use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::watch;
-
-/// The banner's verdict, most urgent first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Priority {
-    AuthRequired,
-    FeedDisconnected,
-    MarketSession,
-}
-
-/// What the verdict needs to know (pure input).
-#[derive(Debug, Clone, PartialEq)]
-pub struct VerdictInput<'a> {
-    pub requires_login: bool,
-    pub login_url: &'a str,
-    /// The market is in a phase that should produce data.
-    pub expects_data: bool,
-    pub feed_healthy: bool,
-    pub feed_state: FeedState,
-    pub fallback: bool,
-    pub reconnect_attempts: u32,
-    pub market_title: &'a str,
-    pub market_description: &'a str,
-}
-
-/// `AUTH_REQUIRED` > `FEED_DISCONNECTED` (only when the phase should have data) >
-/// `MARKET_SESSION`, with a message that tells a person what to do.
-pub fn verdict(i: &VerdictInput<'_>) -> (Priority, String) {
-    if i.requires_login {
-        return (
-            Priority::AuthRequired,
-            format!(
-                "Login required to view live data: log in at {}",
-                i.login_url
-            ),
-        );
-    }
-    if i.expects_data && !i.feed_healthy {
-        let msg = if i.fallback {
-            "Using REST fallback: the broker WebSocket is unavailable, quotes are polled while it reconnects"
-                .to_string()
-        } else {
-            let what = match i.feed_state {
-                FeedState::Stale => "feed stale (no data while the market is open); reconnecting",
-                FeedState::Connecting => "reconnecting to the broker",
-                FeedState::Error => "cannot reach the broker feed; retrying with backoff",
-                FeedState::Disconnected => "disconnected from the broker; reconnecting",
-                FeedState::Connected => "connected but no data is arriving; checking the feed",
-            };
-            if i.reconnect_attempts > 0 {
-                format!(
-                    "Feed disconnected: {what} (attempt {}). No action needed unless this persists.",
-                    i.reconnect_attempts
-                )
-            } else {
-                format!("Feed disconnected: {what}. No action needed unless this persists.")
-            }
-        };
-        return (Priority::FeedDisconnected, msg);
-    }
-    (
-        Priority::MarketSession,
-        format!("{}: {}", i.market_title, i.market_description),
-    )
-}
-
-/// Data is fresh: the last tick arrived less than the stale threshold ago.
-pub fn is_fresh(last_tick_seconds_ago: Option<f64>, stale_after_s: f64) -> bool {
-    last_tick_seconds_ago.is_some_and(|s| s < stale_after_s)
-}
-
-/// The feed is healthy: connected, and receiving fresh data unless the market is in a phase
-/// without any. The one rule behind the health document and what clients are told.
-pub fn feed_is_healthy(state: FeedState, fresh: bool, expects_data: bool) -> bool {
-    state == FeedState::Connected && (fresh || !expects_data)
-}
-
-/// How data reaches feedgate, as the health document and `connection_status` name it.
-pub fn feed_mode(fallback: bool) -> &'static str {
-    if fallback {
-        "REST API Polling"
-    } else {
-        "WebSocket"
-    }
-}
 
 /// The `auth` section.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -192,7 +110,7 @@ pub fn feed_section(
 #[derive(Debug, Clone)]
 pub struct HealthSources {
     pub market: watch::Receiver<MarketStatus>,
-    pub expects_data: watch::Receiver<crate::status::monitor::MarketView>,
+    pub expects_data: watch::Receiver<crate::status::schedule::MarketView>,
     pub auth: watch::Receiver<AuthSnapshot>,
     pub shards: watch::Receiver<Vec<ShardStatus>>,
     pub fallback: watch::Receiver<bool>,
@@ -261,68 +179,6 @@ impl HealthSources {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn input(
-        requires_login: bool,
-        expects_data: bool,
-        feed_healthy: bool,
-    ) -> VerdictInput<'static> {
-        VerdictInput {
-            requires_login,
-            login_url: "http://h/api/login",
-            expects_data,
-            feed_healthy,
-            feed_state: if feed_healthy {
-                FeedState::Connected
-            } else {
-                FeedState::Connecting
-            },
-            fallback: false,
-            reconnect_attempts: 0,
-            market_title: "Market Live",
-            market_description: "Active trading (9:15 AM - 3:30 PM)",
-        }
-    }
-
-    /// Every combination of the three inputs.
-    #[test]
-    fn verdict_table() {
-        use Priority::*;
-        let cases = [
-            // (login needed, phase should have data, feed healthy) → verdict
-            ((true, true, true), AuthRequired),
-            ((true, true, false), AuthRequired),
-            ((true, false, true), AuthRequired),
-            ((true, false, false), AuthRequired),
-            ((false, true, true), MarketSession),
-            ((false, true, false), FeedDisconnected),
-            ((false, false, true), MarketSession),
-            ((false, false, false), MarketSession),
-        ];
-        for ((login, data, healthy), want) in cases {
-            let (got, msg) = verdict(&input(login, data, healthy));
-            assert_eq!(got, want, "login={login} data={data} healthy={healthy}");
-            assert!(!msg.is_empty());
-        }
-    }
-
-    #[test]
-    fn messages_tell_what_to_do() {
-        let (_, m) = verdict(&input(true, true, true));
-        assert_eq!(
-            m,
-            "Login required to view live data: log in at http://h/api/login"
-        );
-        let mut i = input(false, true, false);
-        i.reconnect_attempts = 3;
-        i.feed_state = FeedState::Error;
-        let (_, m) = verdict(&i);
-        assert!(m.contains("attempt 3") && m.contains("retrying"), "{m}");
-        i.fallback = true;
-        assert!(verdict(&i).1.starts_with("Using REST fallback"));
-        let (_, m) = verdict(&input(false, true, true));
-        assert_eq!(m, "Market Live: Active trading (9:15 AM - 3:30 PM)");
-    }
 
     #[test]
     fn feed_section_sums_shards() {

@@ -6,4 +6,5 @@ pub mod health;
 pub mod monitor;
 pub mod schedule;
 pub mod telemetry;
+pub mod verdict;
 pub mod view;

@@ -2,46 +2,17 @@
 //! REST fallback into what clients are told (`connection_status`, heartbeats) and whether the
 //! hub's values are live. Samples connection quality once a second.
 
-use crate::status::health::{feed_is_healthy, feed_mode, is_fresh};
+use crate::auth::AuthState;
+use crate::model::gauges::Gauges;
+use crate::status::schedule::MarketView;
+use crate::status::verdict::{feed_is_healthy, feed_mode, is_fresh};
 use crate::status::view::ClientStatus;
-use crate::status::view::Gauges;
 use crate::upstream::{FeedState, ShardStatus, aggregate_state};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-
-/// The market as the monitor needs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MarketView {
-    /// `PRE_OPEN`, `AUCTION_FREEZE`, `LIVE`, `POST_CLOSE` or `CLOSED`.
-    pub phase: &'static str,
-    /// Ticks should flow in this phase.
-    pub expects_data: bool,
-}
-
-impl MarketView {
-    pub const OPEN: MarketView = MarketView {
-        phase: "LIVE",
-        expects_data: true,
-    };
-}
-
-/// Auth as clients see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthView {
-    /// `valid`, `expired`, `required` or `refreshing`.
-    pub state: &'static str,
-    pub requires_login: bool,
-}
-
-impl AuthView {
-    pub const VALID: AuthView = AuthView {
-        state: "valid",
-        requires_login: false,
-    };
-}
 
 /// Connection quality over a trailing window of one-second samples, counting only samples
 /// taken while the market should produce data (DESIGN.md §5).
@@ -91,7 +62,7 @@ pub struct Inputs {
     pub feed: FeedState,
     pub fallback: bool,
     pub market: MarketView,
-    pub auth: AuthView,
+    pub auth: AuthState,
     pub fresh: bool,
     pub quality: f64,
     pub login_url: String,
@@ -110,7 +81,7 @@ pub fn client_status(i: &Inputs) -> ClientStatus {
     } else {
         "POOR"
     };
-    let message = if i.auth.requires_login {
+    let message = if i.auth.requires_login() {
         format!("Login required to view live data: open {}", i.login_url)
     } else if i.fallback {
         format!(
@@ -141,7 +112,7 @@ pub fn client_status(i: &Inputs) -> ClientStatus {
         quality,
         message,
         market_status: i.market.phase,
-        auth_required: i.auth.requires_login,
+        auth_required: i.auth.requires_login(),
         feed_state: i.feed.as_str(),
         is_healthy,
         connection_quality: i.quality,
@@ -154,7 +125,7 @@ pub fn client_status(i: &Inputs) -> ClientStatus {
 pub struct MonitorIo {
     pub shards: watch::Receiver<Vec<ShardStatus>>,
     pub market: watch::Receiver<MarketView>,
-    pub auth: watch::Receiver<AuthView>,
+    pub auth: watch::Receiver<AuthState>,
     pub fallback: watch::Receiver<bool>,
     pub gauges: Arc<Gauges>,
     pub clock: crate::model::clock::SharedClock,
@@ -247,7 +218,7 @@ mod tests {
             feed,
             fallback: false,
             market: MarketView::OPEN,
-            auth: AuthView::VALID,
+            auth: AuthState::Valid,
             fresh: true,
             quality: 100.0,
             login_url: "http://127.0.0.1:8080/api/login".into(),
@@ -280,10 +251,7 @@ mod tests {
         assert!(st.message.contains("REST fallback"));
 
         let mut i = inputs(FeedState::Connected);
-        i.auth = AuthView {
-            state: "expired",
-            requires_login: true,
-        };
+        i.auth = AuthState::Expired;
         let st = client_status(&i);
         assert!(st.auth_required && st.message.contains("/api/login"));
 

@@ -7,7 +7,6 @@
 
 use crate::model::clock::SharedClock;
 use crate::model::demand::RunPolicy;
-use crate::status::monitor::MarketView;
 use chrono::{DateTime, Utc};
 use feedgate_session::{
     Action, Calendar, MarketStatus, SchedulerConfig, Segment, decide, market_status, rfc3339_ist,
@@ -19,6 +18,22 @@ use tokio_util::sync::CancellationToken;
 
 /// Longest sleep between re-evaluations.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// The market as the status monitor needs it: published by the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarketView {
+    /// `PRE_OPEN`, `AUCTION_FREEZE`, `LIVE`, `POST_CLOSE` or `CLOSED`.
+    pub phase: &'static str,
+    /// Ticks should flow in this phase.
+    pub expects_data: bool,
+}
+
+impl MarketView {
+    pub const OPEN: MarketView = MarketView {
+        phase: "LIVE",
+        expects_data: true,
+    };
+}
 
 #[derive(Debug)]
 pub struct ScheduleIo {

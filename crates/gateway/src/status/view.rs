@@ -1,9 +1,9 @@
 //! The gateway's live status as clients see it: what `connection_status` and `heartbeat`
-//! carry. One producer (the supervisor) publishes it through a `watch`; every client task
-//! reads it.
+//! carry. One producer (the status monitor, [`crate::status::monitor`]) publishes it through a
+//! `watch`; every client task reads it.
 
+use crate::model::gauges::Gauges;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use tokio::sync::watch;
 
 /// `connection_status` fields, plus the feed-health part of heartbeats.
@@ -49,24 +49,6 @@ impl ClientStatus {
             is_healthy: false,
             connection_quality: 0.0,
             using_rest_fallback: false,
-        }
-    }
-}
-
-/// Shared, cheaply readable gauges that change too often for a `watch`.
-#[derive(Debug, Default)]
-pub struct Gauges {
-    /// Wall-clock Unix ms of the last market-data tick received (0 = never).
-    pub last_data_ms: AtomicI64,
-    /// Open client WebSocket connections.
-    pub connections: AtomicUsize,
-}
-
-impl Gauges {
-    pub fn last_tick_seconds_ago(&self, now_ms: i64) -> Option<f64> {
-        match self.last_data_ms.load(Ordering::Relaxed) {
-            0 => None,
-            t => Some(((now_ms - t).max(0) as f64 / 1000.0 * 10.0).round() / 10.0),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod conn;
 pub mod episode;
 pub mod shard;
+pub mod slot;
 pub mod state;
 pub mod supervisor;
 

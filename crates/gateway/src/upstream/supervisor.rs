@@ -8,11 +8,12 @@ use crate::config::FeedConfig;
 use crate::model::clock::SharedClock;
 use crate::model::demand::Demand;
 use crate::model::demand::RunPolicy;
+use crate::model::gauges::Gauges;
 use crate::model::secret::CurrentToken;
 use crate::model::tick::Tick;
-use crate::status::view::Gauges;
 use crate::upstream::conn::{self, ConnIo, ConnParams};
 use crate::upstream::shard::assign;
+use crate::upstream::slot::ShardSlot;
 use crate::upstream::state::{FeedEvent, ShardStatus};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,46 +42,6 @@ impl UpstreamConfig {
             healthy_after: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
         }
-    }
-}
-
-/// One shard's entry in the shared status vector, writable only while the shard runs.
-#[derive(Debug, Clone)]
-pub struct ShardSlot {
-    tx: Arc<watch::Sender<Vec<ShardStatus>>>,
-    index: usize,
-    /// The shard's own cancellation: a stopped shard's task may take a moment to wind down,
-    /// and by then its index may belong to a new shard, whose status it must not overwrite.
-    cancel: CancellationToken,
-}
-
-impl ShardSlot {
-    pub fn new(
-        tx: Arc<watch::Sender<Vec<ShardStatus>>>,
-        index: usize,
-        cancel: CancellationToken,
-    ) -> Self {
-        Self { tx, index, cancel }
-    }
-
-    /// Updates this shard's status; does nothing once the shard is stopped.
-    pub fn send_modify(&self, f: impl FnOnce(&mut ShardStatus)) {
-        self.tx.send_if_modified(|all| {
-            // Checked under the watch's lock: the supervisor cancels before it truncates the
-            // vector or starts a shard at this index, so a write that passes this check lands
-            // before either.
-            if self.cancel.is_cancelled() {
-                return false;
-            }
-            match all.get_mut(self.index) {
-                Some(s) => {
-                    let before = s.clone();
-                    f(s);
-                    *s != before
-                }
-                None => false,
-            }
-        });
     }
 }
 

@@ -128,7 +128,7 @@ impl Harness {
         }
         let broker = Arc::new(broker);
         let (token_tx, token) = watch::channel(None);
-        let (view_tx, _) = watch::channel(crate::status::monitor::AuthView::VALID);
+        let (view_tx, _) = watch::channel(crate::auth::AuthState::Valid);
         let (events, events_rx) = broadcast::channel(16);
         let (_pre_market_tx, pre_market) = mpsc::channel(1);
         let shutdown = CancellationToken::new();

@@ -1,8 +1,8 @@
 //! One request budget for every Fyers API call feedgate makes (profile, quotes, symbol-token,
 //! the login exchange): Fyers allows 10 requests per second and 200 per minute per app, counted
 //! across endpoints. A caller waits for its slot instead of being refused with 429. Not the
-//! spacing of REST fallback polls ([`crate::rest::rate_gate`]), which sits on top of this for quotes;
-//! not the symbol master or the index-name file, which are static downloads.
+//! spacing of REST quote polls (the rate gate in `rest/`, a layer above, which sits on top of
+//! this for quotes); not the symbol master or the index-name file, which are static downloads.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -17,8 +17,8 @@ pub const PER_MINUTE: usize = 200;
 const SECOND_WINDOW: Duration = Duration::from_millis(1100);
 const MINUTE_WINDOW: Duration = Duration::from_secs(61);
 
-/// Grants request slots so that no window of [`SECOND_WINDOW`] holds more than `per_second`
-/// of them and no window of [`MINUTE_WINDOW`] more than `per_minute`. First come, first served.
+/// Grants request slots so that no window of `SECOND_WINDOW` holds more than `per_second`
+/// of them and no window of `MINUTE_WINDOW` more than `per_minute`. First come, first served.
 #[derive(Debug)]
 pub struct ApiLimiter {
     /// Granted slots (past and future), oldest first; those older than a minute window are

@@ -1,6 +1,6 @@
 //! The Fyers symbol master (`sym_details/<SEGMENT>.csv`) turned into registry specs with the
 //! same canonical symbols, segments and JSON as Kite's dump, plus the Fyers symbol of every
-//! instrument (what the socket and REST calls need). Pure: downloading is [`super::book`]'s job.
+//! instrument (what the socket and REST calls need). Pure: downloading is [`crate::brokers::fyers::book`]'s job.
 //!
 //! The files are header-less CSV with 21 columns; the ones used here are 0 fyToken,
 //! 1 description, 2 exchange instrument type, 3 lot size, 4 tick size (rupees), 9 Fyers symbol,

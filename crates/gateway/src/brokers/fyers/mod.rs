@@ -11,6 +11,7 @@ pub mod master;
 pub mod rest;
 /// Topic state → ticks.
 pub mod ticks;
+pub mod units;
 pub mod wire;
 
 pub use rest::FyersBroker;

@@ -1,5 +1,5 @@
 //! Fyers API v3 as a [`BrokerApi`]: the profile as the token check, `/data/quotes` as REST
-//! ticks, the symbol master as registry specs with Kite's canonical symbols ([`master`]), the
+//! ticks, the symbol master as registry specs with Kite's canonical symbols ([`super::master`]), the
 //! `generate-authcode` → `validate-authcode` login, and the JWT's `exp` as the expiry hint.
 //!
 //! The access token is `APPID:JWT` everywhere feedgate keeps it (token file, `FYERS_ACCESS_TOKEN`,
@@ -9,6 +9,7 @@
 
 use super::book::{BookSource, SymbolBook};
 use super::limiter::ApiLimiter;
+use crate::brokers::fyers::units::decimal_units;
 use crate::brokers::fyers::wire::FyersWire;
 use crate::brokers::{BrokerApi, BrokerError, SessionGrant, UserProfile};
 use crate::model::instruments::{Instrument, InstrumentSpec};
@@ -287,29 +288,6 @@ impl BrokerApi for FyersBroker {
     }
 }
 
-/// An exact REST decimal in the instrument's wire units (rounded half away from zero in the
-/// unlikely case it has more decimals than the divisor).
-pub fn decimal_units(d: Decimal, divisor: u32) -> Option<i64> {
-    let digits = divisor.max(1).ilog10();
-    if let Some(exact) = d.rescale(digits) {
-        return i64::try_from(exact).ok();
-    }
-    let den = 10i128.checked_pow(d.scale())?;
-    let num = d.mantissa().checked_mul(i128::from(divisor))?;
-    i64::try_from(div_round(num, den)).ok()
-}
-
-/// `num / den` rounded half away from zero; `den > 0`.
-pub fn div_round(num: i128, den: i128) -> i128 {
-    let q = num / den;
-    let r = num % den;
-    if 2 * r.abs() >= den {
-        q + num.signum()
-    } else {
-        q
-    }
-}
-
 /// One `/data/quotes` entry as a tick with `src: rest`. Fyers' quote has no depth beyond the
 /// best bid/ask, no open interest and no buy/sell totals; those stay absent. `tt` (epoch
 /// seconds) is the exchange time.
@@ -371,24 +349,6 @@ mod tests {
             "STATE BANK OF INDIA",
         )]);
         reg.by_token(779_521).unwrap().clone()
-    }
-
-    #[test]
-    fn decimals_convert_exactly_or_round() {
-        let d = |s: &str| s.parse::<Decimal>().unwrap();
-        let cases = [
-            ("812.55", 100, Some(81_255)),
-            ("812.5", 100, Some(81_250)),
-            ("-0.05", 100, Some(-5)),
-            ("88.5025", 10_000, Some(885_025)),
-            ("810.125", 100, Some(81_013)),
-            ("-810.125", 100, Some(-81_013)),
-            ("810.124", 100, Some(81_012)),
-            ("1e30", 100, None),
-        ];
-        for (text, div, want) in cases {
-            assert_eq!(decimal_units(d(text), div), want, "{text}");
-        }
     }
 
     #[test]

@@ -1,26 +1,18 @@
-//! Merged data-socket topic state → normalised [`Tick`]s: a scrip's `sf` state (plus its `dp`
+//! Merged data-socket topic state → normalised [`Tick`](crate::model::tick::Tick)s: a scrip's `sf` state (plus its `dp`
 //! depth state in `full` mode) or an index's `if` state, at the mode the demand asks for, so a
 //! Fyers tick carries exactly the fields a Kite tick of the same mode carries.
 //!
 //! Prices become integers at the instrument's divisor: `raw × divisor / (10^precision ×
 //! multiplier)`, exact whenever the topic's scale divides evenly (always, for prices on the tick
-//! grid; see `broker::fyers::master` for how divisors are chosen), otherwise rounded half away
+//! grid; see [`crate::brokers::fyers::master`] for how divisors are chosen), otherwise rounded half away
 //! from zero. Values the server marked "not available" (INT32_MIN, already merged away by the
 //! `SnapshotStore`) are absent: prices read as 0 like Kite's empty fields, timestamps as `None`.
 
-use crate::brokers::fyers::rest::div_round;
+use crate::brokers::fyers::units::units;
 use crate::model::tick::{Depth, Full, Level, Mode, Quote, Source, Tick, Token};
-use feedgate_fyers::Scale;
 use feedgate_fyers::hsm::{
     DepthColumn, DepthField, IndexField, ScripField, Side, TopicKind, TopicState,
 };
-
-/// `raw / (10^precision × multiplier)` in units of `1 / divisor`.
-pub fn units(raw: i32, scale: Scale, divisor: u32) -> Option<i64> {
-    let den = i128::from(scale.divisor()?);
-    let num = i128::from(raw) * i128::from(divisor);
-    i64::try_from(div_round(num, den)).ok()
-}
 
 fn qty(v: Option<i32>) -> u64 {
     v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)
@@ -182,24 +174,6 @@ mod tests {
             81_000,
             80_900,
         ]
-    }
-
-    #[test]
-    fn units_are_exact_on_the_grid_and_rounded_off_it() {
-        let s = |m, p| Scale::new(m, p).unwrap();
-        let cases = [
-            (81_255, s(1, 2), 100, Some(81_255)),
-            (832_512, s(1, 4), 10_000, Some(832_512)),
-            (832_512, s(100, 2), 10_000, Some(832_512)),
-            (81_255, s(1, 2), 10_000, Some(8_125_500)),
-            (812_555, s(1, 3), 100, Some(81_256)),
-            (-812_555, s(1, 3), 100, Some(-81_256)),
-            (10, s(3, 0), 100, Some(333)),
-            (1, s(1, 255), 100, None),
-        ];
-        for (raw, scale, div, want) in cases {
-            assert_eq!(units(raw, scale, div), want, "{raw} {scale:?} {div}");
-        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The Fyers v3 data socket ("HSM", spec `protocols/fyers.md`) as a [`Wire`]: symbols resolved
 //! to topics over REST, a login with the token's `hsm_key` answered before anything is
 //! subscribed, topics per mode, snapshot/update merging into per-connection state, acks when
-//! the server asks for them, pings, and conversion to normalised ticks ([`ticks`]).
+//! the server asks for them, pings, and conversion to normalised ticks ([`super::ticks`]).
 //!
 //! Choices (spec §12 and the gateway's contract):
 //! - **No `Authorization` header on the upgrade** (the server then ignores the login, §1): the
