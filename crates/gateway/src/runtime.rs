@@ -120,7 +120,7 @@ impl Gateway {
         let (quality_tx, quality_rx) = watch::channel(100.0);
         let (fallback_tx, fallback_rx) = watch::channel(false);
         // Until the auth task has looked at the token, say it is being checked.
-        let (auth_view_tx, auth_view_rx) = watch::channel(AuthState::Refreshing);
+        let (auth_state_tx, auth_state_rx) = watch::channel(AuthState::Refreshing);
         let (token_tx, token_rx) = watch::channel(None);
         let auth_token_rx = token_rx.clone();
 
@@ -241,7 +241,7 @@ impl Gateway {
                 broker: broker.clone(),
                 clock: clock.clone(),
                 token: token_tx,
-                view: auth_view_tx,
+                state: auth_state_tx,
                 feed_events: Some(upstream.subscribe_events()),
                 pre_market: checks_rx,
             },
@@ -254,7 +254,7 @@ impl Gateway {
             MonitorIo {
                 shards: upstream.shards.clone(),
                 market: market_rx,
-                auth: auth_view_rx,
+                auth: auth_state_rx,
                 fallback: fallback_rx.clone(),
                 gauges: gauges.clone(),
                 clock: clock.clone(),
@@ -320,7 +320,7 @@ impl Gateway {
         let health = HealthSources {
             market: market_status_rx.clone(),
             expects_data: market_view_rx,
-            auth: auth.snapshot.clone(),
+            auth: auth.view.clone(),
             shards: upstream.shards.clone(),
             fallback: fallback_rx,
             quality: quality_rx,

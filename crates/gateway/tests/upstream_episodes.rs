@@ -339,14 +339,14 @@ async fn a_connection_made_with_an_older_token_does_not_vouch_for_the_new_one() 
             broker: Arc::new(Profiles),
             clock,
             token: token_tx,
-            view: view_tx,
+            state: view_tx,
             feed_events: Some(events_rx),
             pre_market,
         },
         shutdown.clone(),
         &tracker,
     );
-    let state = || auth.snapshot.borrow().state;
+    let state = || auth.view.borrow().state;
     let epoch = || {
         token_rx
             .borrow()

@@ -41,7 +41,7 @@ pub struct AuthConfig {
 
 /// What health and the dashboard show about auth.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AuthSnapshot {
+pub struct AuthView {
     pub state: AuthState,
     pub user_id: Option<String>,
     pub user_name: Option<String>,
@@ -77,7 +77,7 @@ enum Command {
 #[derive(Debug, Clone)]
 pub struct AuthHandle {
     commands: mpsc::Sender<Command>,
-    pub snapshot: watch::Receiver<AuthSnapshot>,
+    pub view: watch::Receiver<AuthView>,
     pub logins: Arc<LoginStates>,
 }
 
@@ -130,7 +130,7 @@ pub struct AuthIo {
     pub broker: Arc<dyn BrokerApi>,
     pub clock: SharedClock,
     pub token: watch::Sender<Option<CurrentToken>>,
-    pub view: watch::Sender<AuthState>,
+    pub state: watch::Sender<AuthState>,
     /// Upstream lifecycle events (rejections, connections); `None` when there is no upstream.
     pub feed_events: Option<broadcast::Receiver<FeedEvent>>,
     pub pre_market: mpsc::Receiver<()>,
@@ -144,7 +144,7 @@ pub fn spawn(
     tracker: &tokio_util::task::TaskTracker,
 ) -> AuthHandle {
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
-    let snapshot = AuthSnapshot {
+    let view = AuthView {
         state: AuthState::Required,
         user_id: None,
         user_name: None,
@@ -155,12 +155,12 @@ pub fn spawn(
         last_error: None,
         login_url: cfg.login_url.clone(),
     };
-    let (snap_tx, snap_rx) = watch::channel(snapshot);
+    let (view_tx, view_rx) = watch::channel(view);
     let task = Task {
         cfg,
         io,
         machine: Auth::default(),
-        snap: snap_tx,
+        view: view_tx,
         epoch: 0,
         current: None,
         file_token: None,
@@ -171,7 +171,7 @@ pub fn spawn(
     tracker.spawn(task.run(cmd_rx, shutdown));
     AuthHandle {
         commands: cmd_tx,
-        snapshot: snap_rx,
+        view: view_rx,
         logins: Arc::new(LoginStates::default()),
     }
 }
@@ -180,7 +180,7 @@ struct Task {
     cfg: AuthConfig,
     io: AuthIo,
     machine: Auth,
-    snap: watch::Sender<AuthSnapshot>,
+    view: watch::Sender<AuthView>,
     epoch: u64,
     current: Option<StoredToken>,
     /// The token the file held when we last read or wrote it: the file only counts as changed
@@ -188,8 +188,8 @@ struct Task {
     file_token: Option<Secret>,
     /// The file's fingerprint when last looked at, to report an unreadable file once per change.
     fingerprint: Option<(std::time::SystemTime, u64)>,
-    /// The current epoch was refused (the upstream's socket, a fallback or snapshot quote call):
-    /// whoever saw it waits for a new epoch, so a token found good again is republished.
+    /// The current epoch was refused (the upstream's socket, a fallback or a closed-hours quote
+    /// call): whoever saw it waits for a new epoch, so a token found good again is republished.
     epoch_refused: bool,
     /// The last on-demand verification: when, for which epoch and state, and its answer.
     last_verify: Option<(Instant, u64, AuthState, VerifyResult)>,
@@ -203,7 +203,7 @@ impl Task {
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let hint = self
-                .snap
+                .view
                 .borrow()
                 .expiry_hint
                 .filter(|h| *h > self.io.clock.now());
@@ -250,7 +250,7 @@ impl Task {
                 _ = poll.tick() => self.poll_file().await,
                 () = sleep_opt(hint_sleep) => {
                     tracing::info!("the broker's documented token expiry has passed; re-validating");
-                    self.snap.send_modify(|s| s.expiry_hint = None);
+                    self.view.send_modify(|s| s.expiry_hint = None);
                     let actions = self.machine.on(AuthEvent::ExpiryHintPassed);
                     self.perform(actions).await;
                 }
@@ -314,7 +314,7 @@ impl Task {
                     "no access token configured; log in at {} to start the feed", self.cfg.login_url
                 );
                 self.apply(AuthEvent::NoToken, None);
-                self.publish_snapshot();
+                self.publish_view();
             }
             Some((t, origin)) => self.install(t, origin).await,
         }
@@ -328,7 +328,7 @@ impl Task {
             token: t.token.clone(),
         };
         let hint = self.io.broker.expiry_hint(&t.token, t.issued_at);
-        self.snap.send_modify(|s| {
+        self.view.send_modify(|s| {
             s.user_id = t.user_id.clone();
             s.user_name = None;
             s.issued_at = t.issued_at;
@@ -341,23 +341,23 @@ impl Task {
         self.io.token.send_replace(Some(current));
         tracing::info!(origin = ?origin, "access token loaded");
         let actions = self.machine.on(AuthEvent::TokenStored { origin });
-        self.publish_snapshot();
+        self.publish_view();
         self.perform(actions).await;
     }
 
     fn apply(&mut self, event: AuthEvent, error: Option<String>) {
         let actions = self.machine.on(event);
         if let Some(e) = error {
-            self.snap.send_modify(|s| s.last_error = Some(e));
+            self.view.send_modify(|s| s.last_error = Some(e));
         }
         for a in actions {
             self.announce(&a);
         }
         self.republish_if_valid();
-        self.publish_snapshot();
+        self.publish_view();
     }
 
-    /// Nobody uses a token epoch they saw refused (the upstream, the fallback, the snapshot).
+    /// Nobody uses a token epoch they saw refused (the upstream, the fallback, the closed-hours quotes).
     /// When the broker accepts that same token again (a check after a transient or
     /// misclassified refusal), publish it under a new epoch so they resume.
     fn republish_if_valid(&mut self) {
@@ -406,7 +406,7 @@ impl Task {
                 self.announce(&a);
             }
         }
-        self.publish_snapshot();
+        self.publish_view();
     }
 
     async fn verify(&mut self) -> VerifyResult {
@@ -421,7 +421,7 @@ impl Task {
         let res = self.io.broker.profile(t.token.clone()).await;
         let (event, result) = match res {
             Ok(p) => {
-                self.snap.send_modify(|s| {
+                self.view.send_modify(|s| {
                     s.user_id = Some(p.user_id.clone());
                     s.user_name = Some(p.user_name.clone());
                     s.last_error = None;
@@ -438,7 +438,7 @@ impl Task {
             }
             Err(e) => {
                 let msg = describe(&e, &self.cfg.login_url);
-                self.snap.send_modify(|s| s.last_error = Some(msg.clone()));
+                self.view.send_modify(|s| s.last_error = Some(msg.clone()));
                 let ev = if e.is_auth() {
                     AuthEvent::Rejected
                 } else {
@@ -460,7 +460,7 @@ impl Task {
             self.announce(a);
         }
         self.republish_if_valid();
-        self.publish_snapshot();
+        self.publish_view();
         result
     }
 
@@ -490,7 +490,7 @@ impl Task {
         }
         tracing::info!(user_id = %grant.user_id, "login completed");
         self.install(stored, TokenOrigin::Login).await;
-        self.snap
+        self.view
             .send_modify(|s| s.user_name = Some(grant.user_name));
         Ok(())
     }
@@ -531,21 +531,20 @@ impl Task {
         }
     }
 
-    fn publish_snapshot(&mut self) {
+    fn publish_view(&mut self) {
         let state = self.machine.state;
         let failures = self.machine.failures;
         let origin = self.machine.origin;
-        self.snap.send_if_modified(|s| {
+        self.view.send_if_modified(|s| {
             let before = s.clone();
             s.state = state;
             s.failures = failures;
             s.origin = origin;
             *s != before
         });
-        let view = self.snap.borrow().state;
         self.io
-            .view
-            .send_if_modified(|v| std::mem::replace(v, view) != view);
+            .state
+            .send_if_modified(|v| std::mem::replace(v, state) != state);
     }
 }
 

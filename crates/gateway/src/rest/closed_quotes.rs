@@ -8,7 +8,7 @@
 //! timeout is retried with backoff (a bounded number of times), and a rejected token is reported
 //! to auth and the request waits for the next valid token.
 
-use crate::auth::{AuthHandle, AuthSnapshot, AuthState};
+use crate::auth::{AuthHandle, AuthState, AuthView};
 use crate::brokers::{BrokerApi, BrokerError};
 use crate::model::clock::SharedClock;
 use crate::model::instruments::Registry;
@@ -41,7 +41,7 @@ pub fn retry_delay(failures: u32) -> Duration {
 /// request on a certain 403. (pure)
 pub fn usable_token(
     token: Option<&CurrentToken>,
-    auth: &AuthSnapshot,
+    auth: &AuthView,
     rejected: Option<u64>,
 ) -> Option<CurrentToken> {
     let ready = match auth.state {
@@ -116,7 +116,7 @@ impl Pending {
 }
 
 pub async fn run(mut io: SnapshotIo, shutdown: CancellationToken) {
-    let mut auth = io.auth.snapshot.clone();
+    let mut auth = io.auth.view.clone();
     let mut pending = Pending::default();
     // A token a quote call was rejected with: not used again until the token changes.
     let mut rejected: Option<u64> = None;
@@ -326,7 +326,7 @@ mod tests {
             epoch: 2,
             token: crate::model::secret::Secret::new("t"),
         };
-        let auth = |state, failures| AuthSnapshot {
+        let auth = |state, failures| AuthView {
             state,
             user_id: None,
             user_name: None,

@@ -115,7 +115,7 @@ fn still_wanted(io: &FallbackIo) -> bool {
 }
 
 pub async fn run(mut io: FallbackIo, shutdown: CancellationToken) {
-    let mut auth = io.auth.snapshot.clone();
+    let mut auth = io.auth.view.clone();
     let mut active = false;
     let mut errors = Repeats::default();
     // A token the broker rejected on a quote call is not polled with again until the token
@@ -428,7 +428,7 @@ pub(crate) mod testing {
                     broker,
                     clock: clock(),
                     token: token_tx,
-                    view: view_tx,
+                    state: view_tx,
                     feed_events: None,
                     pre_market: pre_rx,
                 },
@@ -446,7 +446,7 @@ pub(crate) mod testing {
 
         /// Waits (at most a minute) until auth is in `state`.
         pub async fn until(&self, state: AuthState) {
-            let mut rx = self.handle.snapshot.clone();
+            let mut rx = self.handle.view.clone();
             tokio::time::timeout(Duration::from_secs(60), rx.wait_for(|s| s.state == state))
                 .await
                 .unwrap_or_else(|_| panic!("auth never became {state:?}"))

@@ -1,7 +1,7 @@
 //! The health document (DESIGN.md §5): its three sections and the reader that assembles them
 //! from the live status, with the verdict from [`crate::status::verdict`].
 
-use crate::auth::AuthSnapshot;
+use crate::auth::AuthView;
 use crate::model::clock::SharedClock;
 use crate::model::gauges::Gauges;
 use crate::status::verdict::{
@@ -57,7 +57,7 @@ pub struct HealthDocument {
 }
 
 /// Builds the `auth` section from the auth task's snapshot (pure).
-pub fn auth_section(s: &AuthSnapshot, now: chrono::DateTime<chrono::Utc>) -> AuthSection {
+pub fn auth_section(s: &AuthView, now: chrono::DateTime<chrono::Utc>) -> AuthSection {
     AuthSection {
         state: s.state.as_str(),
         is_valid: s.state == crate::auth::AuthState::Valid,
@@ -111,7 +111,7 @@ pub fn feed_section(
 pub struct HealthSources {
     pub market: watch::Receiver<MarketStatus>,
     pub expects_data: watch::Receiver<crate::status::schedule::MarketView>,
-    pub auth: watch::Receiver<AuthSnapshot>,
+    pub auth: watch::Receiver<AuthView>,
     pub shards: watch::Receiver<Vec<ShardStatus>>,
     pub fallback: watch::Receiver<bool>,
     pub quality: watch::Receiver<f64>,

@@ -147,7 +147,7 @@ impl Harness {
                         .to_utc(),
                 )),
                 token: token_tx,
-                view: view_tx,
+                state: view_tx,
                 feed_events: Some(events_rx),
                 pre_market,
             },
@@ -170,16 +170,16 @@ impl Harness {
     }
 
     /// Waits until the auth snapshot satisfies `f`.
-    async fn until(&self, what: &str, f: impl FnMut(&AuthSnapshot) -> bool) -> AuthSnapshot {
-        let mut rx = self.auth.snapshot.clone();
+    async fn until(&self, what: &str, f: impl FnMut(&AuthView) -> bool) -> AuthView {
+        let mut rx = self.auth.view.clone();
         match tokio::time::timeout(WAIT, rx.wait_for(f)).await {
             Ok(Ok(s)) => s.clone(),
-            _ => panic!("{what}: {:?}", *self.auth.snapshot.borrow()),
+            _ => panic!("{what}: {:?}", *self.auth.view.borrow()),
         }
     }
 
     fn state(&self) -> AuthState {
-        self.auth.snapshot.borrow().state
+        self.auth.view.borrow().state
     }
 
     /// The published token as (epoch, token).
@@ -220,10 +220,7 @@ async fn a_rejected_file_token_never_replaces_the_working_env_token() {
     tokio::time::sleep(POLL * 5).await;
     assert_eq!(h.state(), AuthState::Valid);
     assert_eq!(h.published(), Some((1, "env-tok".into())));
-    assert_eq!(
-        h.auth.snapshot.borrow().origin,
-        Some(TokenOrigin::Environment)
-    );
+    assert_eq!(h.auth.view.borrow().origin, Some(TokenOrigin::Environment));
 
     // A token written to the file later is new content, and is used.
     h.broker.accept("fresh-tok", "Env User");
