@@ -91,7 +91,31 @@ struct Spec<'a> {
     base_price: i64,
 }
 
-impl Spec<'_> {
+impl<'a> Spec<'a> {
+    /// An NSE cash stock: ₹0.05 ticks, lot size 1, prices in paise.
+    fn nse_equity(
+        exchange_token: u32,
+        tradingsymbol: String,
+        name: &'a str,
+        base_price: i64,
+    ) -> Self {
+        Spec {
+            exchange_token,
+            segment_id: SEG_NSE,
+            tradingsymbol,
+            name,
+            exchange: "NSE",
+            segment: "NSE",
+            instrument_type: InstrumentType::Eq,
+            expiry: None,
+            strike: 0,
+            tick_size: 5,
+            lot_size: 1,
+            divisor: 100,
+            base_price,
+        }
+    }
+
     fn build(self) -> Instrument {
         Instrument {
             token: token(self.exchange_token, self.segment_id),
@@ -142,22 +166,7 @@ pub fn build(today: NaiveDate) -> Universe {
         NIFTY50
             .iter()
             .map(|&(symbol, exchange_token, name, base_price)| {
-                Spec {
-                    exchange_token,
-                    segment_id: SEG_NSE,
-                    tradingsymbol: symbol.to_owned(),
-                    name,
-                    exchange: "NSE",
-                    segment: "NSE",
-                    instrument_type: InstrumentType::Eq,
-                    expiry: None,
-                    strike: 0,
-                    tick_size: 5,
-                    lot_size: 1,
-                    divisor: 100,
-                    base_price,
-                }
-                .build()
+                Spec::nse_equity(exchange_token, symbol.to_owned(), name, base_price).build()
             }),
     );
     all.extend(derivatives(today));
@@ -185,24 +194,8 @@ fn synthetic(count: usize) -> Vec<Instrument> {
                 .checked_add(n32)
                 .filter(|t| *t < 1 << 24)?;
             let name = format!("SYNTHETIC {n:04}");
-            Some(
-                Spec {
-                    exchange_token,
-                    segment_id: SEG_NSE,
-                    tradingsymbol: format!("SYN{n:04}"),
-                    name: &name,
-                    exchange: "NSE",
-                    segment: "NSE",
-                    instrument_type: InstrumentType::Eq,
-                    expiry: None,
-                    strike: 0,
-                    tick_size: 5,
-                    lot_size: 1,
-                    divisor: 100,
-                    base_price: 10_000 + i64::from(n32 % 200) * 500,
-                }
-                .build(),
-            )
+            let base_price = 10_000 + i64::from(n32 % 200) * 500;
+            Some(Spec::nse_equity(exchange_token, format!("SYN{n:04}"), &name, base_price).build())
         })
         .collect()
 }
