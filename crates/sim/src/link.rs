@@ -140,7 +140,7 @@ pub(crate) enum Event<B> {
 pub(crate) struct Link<H, B> {
     pub shared: Arc<Shared>,
     pub handle: Arc<H>,
-    pub socket: WebSocket,
+    socket: WebSocket,
     batches: broadcast::Receiver<Arc<B>>,
     /// When the last write finished (Kite's heartbeat is due an interval after it).
     pub last_sent: Instant,
