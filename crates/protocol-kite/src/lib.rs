@@ -18,8 +18,8 @@ pub use rest::client::{
 pub use rest::envelope::{ErrorEnvelope, ErrorType, SuccessEnvelope};
 pub use rest::error::KiteError;
 pub use rest::instruments::{
-    INSTRUMENT_COLUMNS, InstrumentRow, InstrumentsError, parse_instruments, parse_instruments_body,
-    write_instruments,
+    INSTRUMENT_COLUMNS, InstrumentRecord, InstrumentRow, InstrumentWriter, InstrumentsError,
+    parse_instruments, parse_instruments_body, write_instruments,
 };
 pub use rest::models::{
     LtpQuote, OhlcDecimal, OhlcQuote, Profile, Quote, QuoteDepth, QuoteDepthLevel, Session,

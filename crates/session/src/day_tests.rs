@@ -1,3 +1,5 @@
+//! Trading-day tests: which dates trade, with which phases, at which IST instants.
+
 use super::*;
 use crate::ist::rfc3339_ist;
 use crate::phase::PhaseKind;

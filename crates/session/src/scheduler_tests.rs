@@ -1,3 +1,5 @@
+//! Scheduler tests: when the feed runs, when tokens are checked, and the next action, day by day.
+
 use super::*;
 use crate::ist::rfc3339_ist;
 use Action::{Recheck, StartFeed, StopFeed, TokenCheck};

@@ -1,3 +1,5 @@
+//! Market status tests: phase boundaries per segment on regular, holiday and special days.
+
 use super::*;
 use crate::timeline::market_phase;
 use MarketPhase::{AuctionFreeze as AF, Closed, Live, PostClose as PC, PreOpen as PO};

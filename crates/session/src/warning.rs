@@ -52,70 +52,85 @@ impl Calendar {
     /// expiring, not yet started) and announced special sessions without timings from `date` to
     /// [`TBA_NOTICE_DAYS`] ahead. `feedgate check` and the health document report these.
     pub fn coverage_warnings(&self, segment: Segment, date: NaiveDate) -> Vec<Warning> {
-        let mut out = Vec::new();
         let Some((valid_from, valid_through)) = self.coverage(segment) else {
-            out.push(Warning {
+            return vec![Warning {
                 kind: WarningKind::UndefinedSegment,
                 message: format!(
                     "segment {segment} is not defined in the calendar, so it is reported CLOSED; \
                      add a [segments.{segment}] table (see the README on updating the calendar)"
                 ),
-            });
-            return out;
+            }];
         };
-        if date > valid_through {
-            out.push(Warning {
-                kind: WarningKind::CalendarExpired,
-                message: format!(
-                    "holiday calendar for {segment} is valid through {valid_through}; holidays after \
-                     that date are unknown, so only weekday rules apply. Update it with \
-                     FEEDGATE_CALENDAR (see the README on updating the calendar)"
-                ),
-            });
-        } else if (valid_through - date).num_days() <= EXPIRY_NOTICE_DAYS {
-            let left = (valid_through - date).num_days();
-            out.push(Warning {
-                kind: WarningKind::CalendarExpiring,
-                message: format!(
-                    "holiday calendar for {segment} is valid through {valid_through} ({left} days \
-                     left); add next year's holidays when the exchange publishes them \
-                     (FEEDGATE_CALENDAR, see the README on updating the calendar)"
-                ),
-            });
-        }
-        if let Some(from) = valid_from
-            && date < from
-        {
-            out.push(Warning {
-                kind: WarningKind::BeforeCoverage,
-                message: format!(
-                    "no holiday data for {segment} before {from}; only weekday rules and listed \
-                     special sessions apply to {date}"
-                ),
-            });
-        }
+        let mut out = Vec::new();
+        out.extend(expiry_warning(segment, date, valid_through));
+        out.extend(before_coverage_warning(segment, date, valid_from));
+        out.extend(self.timings_tba_warnings(segment, date));
+        out
+    }
+
+    /// Announced special sessions of `segment` without timings, from `date` to
+    /// [`TBA_NOTICE_DAYS`] ahead.
+    fn timings_tba_warnings(&self, segment: Segment, date: NaiveDate) -> Vec<Warning> {
         let horizon = date
             .checked_add_signed(TimeDelta::days(TBA_NOTICE_DAYS))
             .unwrap_or(NaiveDate::MAX);
-        for special in self.special_sessions(segment) {
-            if special.timing == SpecialTiming::TimingsTba
-                && special.date >= date
-                && special.date <= horizon
-            {
-                out.push(Warning {
-                    kind: WarningKind::TimingsTba,
-                    message: format!(
-                        "{} on {} is announced but its timings are not published in the calendar; \
-                         {segment} is reported CLOSED for it until they are added \
-                         (FEEDGATE_CALENDAR, see the README on updating the calendar)",
-                        special.name,
-                        day(special.date)
-                    ),
-                });
-            }
-        }
-        out
+        self.special_sessions(segment)
+            .filter(|special| {
+                special.timing == SpecialTiming::TimingsTba
+                    && special.date >= date
+                    && special.date <= horizon
+            })
+            .map(|special| Warning {
+                kind: WarningKind::TimingsTba,
+                message: format!(
+                    "{} on {} is announced but its timings are not published in the calendar; \
+                     {segment} is reported CLOSED for it until they are added \
+                     (FEEDGATE_CALENDAR, see the README on updating the calendar)",
+                    special.name,
+                    day(special.date)
+                ),
+            })
+            .collect()
     }
+}
+
+/// `date` is past the holiday list's end, or within [`EXPIRY_NOTICE_DAYS`] of it.
+fn expiry_warning(segment: Segment, date: NaiveDate, valid_through: NaiveDate) -> Option<Warning> {
+    if date > valid_through {
+        return Some(Warning {
+            kind: WarningKind::CalendarExpired,
+            message: format!(
+                "holiday calendar for {segment} is valid through {valid_through}; holidays after \
+                 that date are unknown, so only weekday rules apply. Update it with \
+                 FEEDGATE_CALENDAR (see the README on updating the calendar)"
+            ),
+        });
+    }
+    let left = (valid_through - date).num_days();
+    (left <= EXPIRY_NOTICE_DAYS).then(|| Warning {
+        kind: WarningKind::CalendarExpiring,
+        message: format!(
+            "holiday calendar for {segment} is valid through {valid_through} ({left} days \
+             left); add next year's holidays when the exchange publishes them \
+             (FEEDGATE_CALENDAR, see the README on updating the calendar)"
+        ),
+    })
+}
+
+/// `date` is before the holiday list's first covered day.
+fn before_coverage_warning(
+    segment: Segment,
+    date: NaiveDate,
+    valid_from: Option<NaiveDate>,
+) -> Option<Warning> {
+    let from = valid_from.filter(|from| date < *from)?;
+    Some(Warning {
+        kind: WarningKind::BeforeCoverage,
+        message: format!(
+            "no holiday data for {segment} before {from}; only weekday rules and listed \
+             special sessions apply to {date}"
+        ),
+    })
 }
 
 #[cfg(test)]

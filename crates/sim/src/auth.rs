@@ -130,18 +130,7 @@ impl TokenStore {
 
     /// Issues a request token valid for [`REQUEST_TOKEN_TTL`] from `now`.
     pub(crate) fn issue_request(&mut self, now: Instant) -> Secret {
-        self.requests.retain(|_, expires| *expires > now);
-        while self.requests.len() >= MAX_REQUEST_TOKENS {
-            let oldest = self
-                .requests
-                .iter()
-                .min_by_key(|(_, expires)| **expires)
-                .map(|(token, _)| token.clone());
-            match oldest {
-                Some(token) => self.requests.remove(&token),
-                None => break,
-            };
-        }
+        make_room(&mut self.requests, now, MAX_REQUEST_TOKENS);
         let token = Secret::random();
         self.requests.insert(token.clone(), now + REQUEST_TOKEN_TTL);
         token
@@ -154,6 +143,23 @@ impl TokenStore {
             Some(expires) if expires <= now => Err(RedeemError::Expired),
             Some(_) => Ok(()),
         }
+    }
+}
+
+/// Makes room for one more short-lived one-use secret (Kite request tokens, Fyers auth codes)
+/// in `live`: forgets the expired ones, then, while `cap` are still held, the one expiring first,
+/// so a client that keeps starting logins cannot grow the map.
+pub(crate) fn make_room(live: &mut HashMap<Secret, Instant>, now: Instant, cap: usize) {
+    live.retain(|_, expires| *expires > now);
+    while live.len() >= cap {
+        let oldest = live
+            .iter()
+            .min_by_key(|(_, expires)| **expires)
+            .map(|(secret, _)| secret.clone());
+        match oldest {
+            Some(secret) => live.remove(&secret),
+            None => break,
+        };
     }
 }
 

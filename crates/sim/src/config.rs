@@ -132,7 +132,20 @@ impl SimConfig {
 
     /// Checks every field, naming the bad value and what is expected.
     pub fn validate(&self) -> Result<(), SimError> {
-        let invalid = |msg: String| Err(SimError::InvalidConfig(msg));
+        self.check_kite_app()?;
+        self.check_redirect_urls()?;
+        self.check_fyers_app()?;
+        self.check_pace()?;
+        if self.extra_instruments > MAX_EXTRA_INSTRUMENTS {
+            return invalid(format!(
+                "extra_instruments {} must be at most {MAX_EXTRA_INSTRUMENTS}",
+                self.extra_instruments
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_kite_app(&self) -> Result<(), SimError> {
         if self.api_key.trim().is_empty() {
             return invalid("api_key must not be empty".to_owned());
         }
@@ -142,6 +155,10 @@ impl SimConfig {
         if self.user_id.trim().is_empty() {
             return invalid("user_id must not be empty".to_owned());
         }
+        Ok(())
+    }
+
+    fn check_redirect_urls(&self) -> Result<(), SimError> {
         for (name, value) in [
             ("redirect_url", &self.redirect_url),
             ("fyers_redirect_url", &self.fyers_redirect_url),
@@ -153,7 +170,12 @@ impl SimConfig {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn check_fyers_app(&self) -> Result<(), SimError> {
         let app_id = &self.fyers_app_id;
+        // The app id is the part before ':' in `APPID:JWT` tokens.
         if app_id.is_empty() || !app_id.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
             return invalid(format!(
                 "fyers_app_id {app_id:?} must be non-empty printable ASCII without ':' (e.g. FEEDGATESIM-100)"
@@ -168,6 +190,11 @@ impl SimConfig {
                 self.fyers_token_ttl
             ));
         }
+        Ok(())
+    }
+
+    /// How fast the market runs and the ticker talks: speed, rate, heartbeat and batch period.
+    fn check_pace(&self) -> Result<(), SimError> {
         if !(self.speed.is_finite() && self.speed > 0.0 && self.speed <= MAX_SPEED) {
             return invalid(format!(
                 "speed {} must be a number in (0, {MAX_SPEED}]",
@@ -186,27 +213,26 @@ impl SimConfig {
         if self.heartbeat_interval.is_zero() {
             return invalid("heartbeat_interval must be positive".to_owned());
         }
-        if let Some(period) = self.batch_period {
-            let (min, max) = BATCH_PERIOD_RANGE;
-            if self.rate.is_none() {
-                return invalid(format!(
-                    "batch_period {period:?} needs an aggregate rate (the default pace is tied to 50 ms)"
-                ));
-            }
-            if !(min..=max).contains(&period) {
-                return invalid(format!(
-                    "batch_period {period:?} must be between {min:?} and {max:?}"
-                ));
-            }
-        }
-        if self.extra_instruments > MAX_EXTRA_INSTRUMENTS {
+        let Some(period) = self.batch_period else {
+            return Ok(());
+        };
+        let (min, max) = BATCH_PERIOD_RANGE;
+        if self.rate.is_none() {
             return invalid(format!(
-                "extra_instruments {} must be at most {MAX_EXTRA_INSTRUMENTS}",
-                self.extra_instruments
+                "batch_period {period:?} needs an aggregate rate (the default pace is tied to 50 ms)"
+            ));
+        }
+        if !(min..=max).contains(&period) {
+            return invalid(format!(
+                "batch_period {period:?} must be between {min:?} and {max:?}"
             ));
         }
         Ok(())
     }
+}
+
+fn invalid(msg: String) -> Result<(), SimError> {
+    Err(SimError::InvalidConfig(msg))
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub(crate) fn to_f64(raw: i64, divisor: i64) -> f64 {
 
 /// Number of decimal places of a power-of-ten divisor (100 → 2). Other values are treated as
 /// the nearest lower power of ten, which never happens for the segments we serve.
-fn decimal_places(divisor: i64) -> u32 {
+pub(crate) fn decimal_places(divisor: i64) -> u32 {
     let mut places = 0;
     let mut rest = divisor;
     while rest >= 10 {

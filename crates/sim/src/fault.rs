@@ -1,9 +1,10 @@
 //! Fault injection: the [`Fault`] requests of the control API and how each is applied to the
-//! connections open *now* (Kite ticker and Fyers data socket alike), the token stores and the
-//! upgrade gate.
+//! connections open *now* (Kite ticker and Fyers data socket alike, through their control
+//! blocks; how a socket obeys is `link`'s), the token stores and the upgrade gate.
 
 use crate::error::SimError;
-use crate::registry::{ConnControl, bump, lock};
+use crate::link::ConnControl;
+use crate::registry::{bump, lock};
 use crate::shared::Shared;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -62,10 +63,9 @@ pub(crate) fn apply(shared: &Shared, fault: Fault) -> Result<(), SimError> {
         Fault::Stall { seconds } => {
             let until = now + duration(seconds)?;
             let conns = for_each_control(shared, |control| {
-                let mut orders = lock(&control.orders);
-                orders.stall_until = Some(orders.stall_until.map_or(until, |u| u.max(until)));
-                drop(orders);
-                control.wake.notify_one();
+                control.order(|orders| {
+                    orders.stall_until = Some(orders.stall_until.map_or(until, |u| u.max(until)));
+                });
             });
             bump(&counters.stalls);
             info!(
@@ -87,8 +87,7 @@ pub(crate) fn apply(shared: &Shared, fault: Fault) -> Result<(), SimError> {
         }
         Fault::Malformed => {
             let conns = for_each_control(shared, |control| {
-                lock(&control.orders).malformed += 1;
-                control.wake.notify_one();
+                control.order(|orders| orders.malformed += 1);
             });
             info!(
                 connections = conns,
@@ -98,8 +97,7 @@ pub(crate) fn apply(shared: &Shared, fault: Fault) -> Result<(), SimError> {
         Fault::Clear => {
             *lock(&shared.reject_ws_until) = None;
             for_each_control(shared, |control| {
-                lock(&control.orders).stall_until = None;
-                control.wake.notify_one();
+                control.order(|orders| orders.stall_until = None);
             });
             bump(&counters.clears);
             info!("fault: cleared");

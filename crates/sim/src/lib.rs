@@ -58,6 +58,8 @@ mod feed;
 mod fyers;
 /// The Kite front-end (ticker, REST, login page).
 mod kite;
+/// The broker-independent half of a connection task (faults, select loop, exits).
+mod link;
 /// The broker-neutral simulated market.
 pub mod market;
 /// The opt-in send hook for benchmarks.

@@ -4,14 +4,13 @@
 //!
 //! Locks here are `std::sync::Mutex` held for a map operation, never across an `.await`.
 
+use crate::link::{ConnControl, Controlled};
 use crate::state::{ConnectionState, RefusedCounts, Subscription, UpgradeCounts};
 use feedgate_kite::Mode;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use tokio::sync::Notify;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// Kite allows 3 concurrent ticker connections per api_key; the 4th upgrade gets 429.
 pub(crate) const MAX_CONNECTIONS_PER_KEY: usize = 3;
@@ -20,25 +19,6 @@ pub(crate) const MAX_CONNECTIONS_PER_KEY: usize = 3;
 /// here leaves the data consistent, so a poison flag carries no information worth crashing on.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Orders the fault injector gives one connection.
-#[derive(Debug, Default)]
-pub(crate) struct ControlOrders {
-    /// Send nothing until then (no heartbeats either), without reading the socket.
-    pub stall_until: Option<Instant>,
-    /// Garbage frames still to send.
-    pub malformed: u32,
-}
-
-/// How the fault injector reaches a connection task.
-#[derive(Debug, Default)]
-pub(crate) struct ConnControl {
-    /// Cancelled by a `drop` fault: the task drops the socket without a close frame.
-    pub kill: CancellationToken,
-    pub orders: Mutex<ControlOrders>,
-    /// Wakes the task after `orders` changed (`notify_one` keeps a permit if it is busy).
-    pub wake: Notify,
 }
 
 /// A registered connection, as seen from outside its task.
@@ -61,16 +41,20 @@ impl ConnHandle {
             api_key: self.api_key.clone(),
             subscriptions,
             slots_used,
-            stalled: self.is_stalled(now),
+            stalled: self.control.is_stalled(now),
             ticks_sent: self.ticks.load(Ordering::Relaxed),
             frames_sent: self.frames.load(Ordering::Relaxed),
         }
     }
+}
 
-    pub(crate) fn is_stalled(&self, now: Instant) -> bool {
-        lock(&self.control.orders)
-            .stall_until
-            .is_some_and(|until| until > now)
+impl Controlled for ConnHandle {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn control(&self) -> &ConnControl {
+        &self.control
     }
 }
 

@@ -48,54 +48,9 @@ impl Sim {
     ) -> Result<Sim, SimError> {
         cfg.validate()?;
         let addr = listener.local_addr().map_err(SimError::LocalAddr)?;
-        let clock = WallClock::start_now();
-        let now = clock.now();
-        let universe = Arc::new(build_universe_with_synthetic(
-            ist_date(now),
-            cfg.extra_instruments,
-        ));
-        // The market schedules per 50 ms timer tick; a custom batch period keeps the aggregate
-        // rate by scaling what one (more or less frequent) timer tick carries.
-        let period_scale = cfg.effective_batch_period().as_secs_f64() / TICK_PERIOD.as_secs_f64();
-        let pace = Pace {
-            rate: cfg.rate.map(|r| r * period_scale),
-            speed: cfg.speed,
-        };
-        let market = Market::new(Arc::clone(&universe), cfg.seed, pace, now);
-        let (batches, _) = broadcast::channel(BATCH_BACKLOG);
-        let fyers = FyersShared::new(&universe);
-        let shared = Arc::new(Shared {
-            registry: Registry::new(universe.len()),
-            addr,
-            universe,
-            market: Mutex::new(market),
-            clock,
-            tokens: Mutex::new(TokenStore::default()),
-            reject_ws_until: Mutex::new(None),
-            quote_limiter: Mutex::new(QuoteLimiter::default()),
-            batches,
-            shutdown,
-            fyers,
-            cfg,
-        });
+        let shared = Arc::new(new_shared(cfg, addr, shutdown));
         tokio::spawn(feed::run(Arc::clone(&shared)));
-        let app = app(Arc::clone(&shared));
-        let stop = shared.shutdown.clone();
-        // No Nagle: ticks are small frames that must leave at once (latency is what clients
-        // measure), and delayed ACKs would otherwise hold a frame back by ~40 ms.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                debug!(error = %err, "cannot disable nagle on an accepted socket");
-            }
-        });
-        tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-            if let Err(err) = served {
-                error!(error = %err, "simulator http server failed");
-            }
-        });
+        serve(Arc::clone(&shared), listener);
         info!(
             addr = %addr,
             seed = shared.cfg.seed,
@@ -213,6 +168,61 @@ impl Sim {
             fyers: shared.fyers.state(shared.clock.now().timestamp(), now),
         }
     }
+}
+
+/// The universe, market and empty books of a simulator starting now on `addr`.
+fn new_shared(cfg: SimConfig, addr: SocketAddr, shutdown: CancellationToken) -> Shared {
+    let clock = WallClock::start_now();
+    let now = clock.now();
+    let universe = Arc::new(build_universe_with_synthetic(
+        ist_date(now),
+        cfg.extra_instruments,
+    ));
+    // The market schedules per 50 ms timer tick; a custom batch period keeps the aggregate
+    // rate by scaling what one (more or less frequent) timer tick carries.
+    let period_scale = cfg.effective_batch_period().as_secs_f64() / TICK_PERIOD.as_secs_f64();
+    let pace = Pace {
+        rate: cfg.rate.map(|r| r * period_scale),
+        speed: cfg.speed,
+    };
+    let market = Market::new(Arc::clone(&universe), cfg.seed, pace, now);
+    let (batches, _) = broadcast::channel(BATCH_BACKLOG);
+    let fyers = FyersShared::new(&universe);
+    Shared {
+        registry: Registry::new(universe.len()),
+        addr,
+        universe,
+        market: Mutex::new(market),
+        clock,
+        tokens: Mutex::new(TokenStore::default()),
+        reject_ws_until: Mutex::new(None),
+        quote_limiter: Mutex::new(QuoteLimiter::default()),
+        batches,
+        shutdown,
+        fyers,
+        cfg,
+    }
+}
+
+/// Spawns the HTTP server of [`app`] on `listener`, stopping gracefully on shutdown.
+fn serve(shared: Arc<Shared>, listener: TcpListener) {
+    let stop = shared.shutdown.clone();
+    let app = app(shared);
+    // No Nagle: ticks are small frames that must leave at once (latency is what clients
+    // measure), and delayed ACKs would otherwise hold a frame back by ~40 ms.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            debug!(error = %err, "cannot disable nagle on an accepted socket");
+        }
+    });
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        if let Err(err) = served {
+            error!(error = %err, "simulator http server failed");
+        }
+    });
 }
 
 /// The whole app: WebSocket upgrades go to the Fyers data socket (its path) or the Kite ticker

@@ -2,7 +2,11 @@
 //! tolerant of what real dumps contain (empty numeric fields, a gzip body); writing never
 //! leaves a numeric field empty, because pykiteconnect converts them unchecked and crashes.
 
-use std::io::{Read, Write};
+mod write;
+
+pub use write::{InstrumentRecord, InstrumentWriter, write_instruments};
+
+use std::io::Read;
 
 use chrono::NaiveDate;
 use flate2::read::GzDecoder;
@@ -190,48 +194,6 @@ fn parse_rows(reader: impl Read) -> Result<Parsed, InstrumentsError> {
         }
     }
     Ok(parsed)
-}
-
-/// Writes a dump with Kite's header. Numbers are always written (0, never empty); an empty
-/// expiry is written empty, as Kite does.
-pub fn write_instruments(
-    rows: &[InstrumentRow],
-    writer: impl Write,
-) -> Result<(), InstrumentsError> {
-    let mut csv = csv::Writer::from_writer(writer);
-    csv.write_record(INSTRUMENT_COLUMNS)
-        .map_err(InstrumentsError::Write)?;
-    for row in rows {
-        let number = |value: f64, column: &'static str| {
-            if value.is_finite() {
-                Ok(value.to_string())
-            } else {
-                Err(InstrumentsError::NonFinite {
-                    token: row.instrument_token,
-                    column,
-                })
-            }
-        };
-        let record = [
-            row.instrument_token.to_string(),
-            row.exchange_token.clone(),
-            row.tradingsymbol.clone(),
-            row.name.clone(),
-            number(row.last_price, "last_price")?,
-            row.expiry
-                .map(|d| d.format("%Y-%m-%d").to_string())
-                .unwrap_or_default(),
-            number(row.strike, "strike")?,
-            number(row.tick_size, "tick_size")?,
-            row.lot_size.to_string(),
-            row.instrument_type.clone(),
-            row.segment.clone(),
-            row.exchange.clone(),
-        ];
-        csv.write_record(&record).map_err(InstrumentsError::Write)?;
-    }
-    csv.flush()
-        .map_err(|e| InstrumentsError::Write(csv::Error::from(e)))
 }
 
 /// One record with the column positions found in the header.

@@ -1,3 +1,5 @@
+//! Calendar tests: the built-in data, overrides and lookups.
+
 use super::*;
 use crate::phase::MarketPhase;
 use crate::status::market_status;

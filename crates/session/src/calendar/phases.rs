@@ -23,77 +23,94 @@ pub(super) fn phases(
     if raw.is_empty() {
         return Err(ctx.err(entry, Problem::NoPhases));
     }
-    let mut out = Vec::with_capacity(raw.len());
-    for (i, p) in raw.iter().enumerate() {
-        let entry = format!("{entry}.phases[{i}] ({})", p.kind);
-        let kind = PhaseKind::from_name(&p.kind)
-            .ok_or_else(|| ctx.err(&entry, Problem::UnknownPhaseKind(p.kind.clone())))?;
-        let start = ctx.time(&entry, "start", &p.start)?;
-        let end = ctx.time(&entry, "end", &p.end)?;
-        if end <= start {
-            return Err(ctx.err(&entry, Problem::PhaseNotAfterStart { kind, start, end }));
-        }
-        let random_close_from = p
-            .random_close_from
-            .as_ref()
-            .map(|v| ctx.time(&entry, "random_close_from", v))
-            .transpose()?;
-        if let Some(rc) = random_close_from
-            && (rc <= start || rc >= end)
-        {
-            return Err(ctx.err(
-                &entry,
-                Problem::RandomCloseOutside {
-                    value: rc,
-                    start,
-                    end,
-                },
-            ));
-        }
-        if let Some(session) = &p.session {
-            ctx.non_empty(&entry, "session", session)?;
-        }
-        out.push(SessionPhase {
-            kind,
-            start,
-            end,
-            session: p.session.clone(),
-            random_close_from,
-            note: p.note.clone(),
-        });
-    }
+    let mut out = raw
+        .iter()
+        .enumerate()
+        .map(|(i, p)| phase(ctx, &format!("{entry}.phases[{i}] ({})", p.kind), p))
+        .collect::<Result<Vec<_>, _>>()?;
     out.sort_by_key(|p| p.start);
     for pair in out.windows(2) {
         let [a, b] = pair else { continue };
-        if b.start < a.end {
-            return Err(ctx.err(
-                entry,
-                Problem::OverlappingPhases {
-                    first: describe(a),
-                    second: describe(b),
-                },
-            ));
-        }
-        let backwards = match (
-            a.kind.public().session_rank(),
-            b.kind.public().session_rank(),
-        ) {
-            (Some(ra), Some(rb)) => rb < ra,
-            _ => false,
-        };
-        // A gap starts a new session (DR-switchover days have two), so order is only checked
-        // between phases that touch.
-        if b.start == a.end && backwards {
-            return Err(ctx.err(
-                entry,
-                Problem::PhaseOrder {
-                    earlier: describe(a),
-                    later: describe(b),
-                },
-            ));
-        }
+        check_neighbours(ctx, entry, a, b)?;
     }
     Ok(out)
+}
+
+/// One phase on its own: known kind, parseable times, `start < end`, random close inside.
+fn phase(ctx: &Ctx<'_>, entry: &str, p: &RawPhase) -> Result<SessionPhase, CalendarError> {
+    let kind = PhaseKind::from_name(&p.kind)
+        .ok_or_else(|| ctx.err(entry, Problem::UnknownPhaseKind(p.kind.clone())))?;
+    let start = ctx.time(entry, "start", &p.start)?;
+    let end = ctx.time(entry, "end", &p.end)?;
+    if end <= start {
+        return Err(ctx.err(entry, Problem::PhaseNotAfterStart { kind, start, end }));
+    }
+    let random_close_from = p
+        .random_close_from
+        .as_ref()
+        .map(|v| ctx.time(entry, "random_close_from", v))
+        .transpose()?;
+    if let Some(rc) = random_close_from
+        && (rc <= start || rc >= end)
+    {
+        return Err(ctx.err(
+            entry,
+            Problem::RandomCloseOutside {
+                value: rc,
+                start,
+                end,
+            },
+        ));
+    }
+    if let Some(session) = &p.session {
+        ctx.non_empty(entry, "session", session)?;
+    }
+    Ok(SessionPhase {
+        kind,
+        start,
+        end,
+        session: p.session.clone(),
+        random_close_from,
+        note: p.note.clone(),
+    })
+}
+
+/// Two phases adjacent in start order: `b` must not overlap `a`, and when they touch `b` must not
+/// go back to an earlier public phase.
+fn check_neighbours(
+    ctx: &Ctx<'_>,
+    entry: &str,
+    a: &SessionPhase,
+    b: &SessionPhase,
+) -> Result<(), CalendarError> {
+    if b.start < a.end {
+        return Err(ctx.err(
+            entry,
+            Problem::OverlappingPhases {
+                first: describe(a),
+                second: describe(b),
+            },
+        ));
+    }
+    let backwards = match (
+        a.kind.public().session_rank(),
+        b.kind.public().session_rank(),
+    ) {
+        (Some(ra), Some(rb)) => rb < ra,
+        _ => false,
+    };
+    // A gap starts a new session (DR-switchover days have two), so order is only checked
+    // between phases that touch.
+    if b.start == a.end && backwards {
+        return Err(ctx.err(
+            entry,
+            Problem::PhaseOrder {
+                earlier: describe(a),
+                later: describe(b),
+            },
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn hm(t: NaiveTime) -> String {

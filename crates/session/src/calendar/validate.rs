@@ -11,7 +11,9 @@ use chrono::{NaiveDate, NaiveTime, Weekday};
 
 use super::Calendar;
 use super::error::{CalendarError, Problem};
-use super::file::{RawFile, RawHoliday, RawSpecialSession, RawTemplate};
+use super::file::{
+    RawFile, RawHoliday, RawHolidayList, RawSegment, RawSpecialSession, RawTemplate,
+};
 use super::model::{
     Holiday, HolidayListMeta, SegmentDef, SessionKind, SpecialSession, SpecialTiming, Template,
     Weekmask,
@@ -61,6 +63,16 @@ impl Ctx<'_> {
                 },
             )
         })
+    }
+
+    /// An optional date field: absent stays `None`, present must parse.
+    pub(super) fn optional_date(
+        &self,
+        entry: &str,
+        field: &'static str,
+        v: Option<&toml::Value>,
+    ) -> Result<Option<NaiveDate>, CalendarError> {
+        v.map(|v| self.date(entry, field, v)).transpose()
     }
 
     pub(super) fn time(
@@ -114,8 +126,28 @@ fn shown(v: &toml::Value) -> String {
 }
 
 /// Validates everything in `raw` that does not depend on other files.
+///
+/// Tables are checked in file order (header, segments, holiday lists, holidays, schedules,
+/// special sessions), so the first error reported is the first one a reader meets.
 pub(crate) fn validate(raw: RawFile, file: &str) -> Result<Calendar, CalendarError> {
     let ctx = Ctx { file };
+    check_header(&ctx, &raw)?;
+    let valid_through = ctx.date("valid_through", "valid_through", &raw.valid_through)?;
+    let data_as_of = ctx.date("data_as_of", "data_as_of", &raw.data_as_of)?;
+    Ok(Calendar {
+        origins: vec![file.to_owned()],
+        valid_through,
+        data_as_of,
+        segments: segments(&ctx, raw.segments)?,
+        holiday_lists: holiday_lists(&ctx, raw.holiday_lists)?,
+        holidays: holidays(&ctx, raw.holidays)?,
+        schedules: schedules(&ctx, raw.schedules)?,
+        specials: specials(&ctx, raw.special_sessions)?,
+    })
+}
+
+/// The schema version and timezone, which decide whether anything else can be read at all.
+fn check_header(ctx: &Ctx<'_>, raw: &RawFile) -> Result<(), CalendarError> {
     if raw.schema_version != SCHEMA_VERSION {
         return Err(ctx.err(
             "schema_version",
@@ -130,54 +162,62 @@ pub(crate) fn validate(raw: RawFile, file: &str) -> Result<Calendar, CalendarErr
     {
         return Err(ctx.err("timezone", Problem::Timezone(tz.to_owned())));
     }
-    let valid_through = ctx.date("valid_through", "valid_through", &raw.valid_through)?;
-    let data_as_of = ctx.date("data_as_of", "data_as_of", &raw.data_as_of)?;
+    Ok(())
+}
 
+fn segments(
+    ctx: &Ctx<'_>,
+    raw: BTreeMap<String, RawSegment>,
+) -> Result<BTreeMap<Segment, SegmentDef>, CalendarError> {
     let mut segments = BTreeMap::new();
-    for (id, seg) in raw.segments {
+    for (id, seg) in raw {
         let entry = format!("segments.{id}");
         let segment = Segment::from_id(&id)
             .ok_or_else(|| ctx.err(&entry, Problem::UnknownSegment(id.clone())))?;
-        let mut days = [false; 7];
-        for name in &seg.weekmask {
-            let day: Weekday = name
-                .trim()
-                .parse()
-                .map_err(|_| ctx.err(&entry, Problem::UnknownWeekday(name.clone())))?;
-            if let Some(slot) = days.get_mut(day.num_days_from_monday() as usize) {
-                *slot = true;
-            }
-        }
-        if !days.contains(&true) {
-            return Err(ctx.err(&entry, Problem::EmptyWeekmask));
-        }
+        let weekmask = weekmask(ctx, &entry, &seg.weekmask)?;
         ctx.non_empty(&entry, "holiday_list", &seg.holiday_list)?;
         ctx.non_empty(&entry, "schedule", &seg.schedule)?;
         segments.insert(
             segment,
             SegmentDef {
                 name: seg.name,
-                weekmask: Weekmask(days),
+                weekmask,
                 holiday_list: seg.holiday_list,
                 schedule: seg.schedule,
             },
         );
     }
+    Ok(segments)
+}
 
+fn weekmask(ctx: &Ctx<'_>, entry: &str, names: &[String]) -> Result<Weekmask, CalendarError> {
+    let mut days = [false; 7];
+    for name in names {
+        let day: Weekday = name
+            .trim()
+            .parse()
+            .map_err(|_| ctx.err(entry, Problem::UnknownWeekday(name.clone())))?;
+        if let Some(slot) = days.get_mut(day.num_days_from_monday() as usize) {
+            *slot = true;
+        }
+    }
+    if !days.contains(&true) {
+        return Err(ctx.err(entry, Problem::EmptyWeekmask));
+    }
+    Ok(Weekmask(days))
+}
+
+fn holiday_lists(
+    ctx: &Ctx<'_>,
+    raw: BTreeMap<String, RawHolidayList>,
+) -> Result<BTreeMap<String, HolidayListMeta>, CalendarError> {
     let mut holiday_lists = BTreeMap::new();
-    for (name, list) in raw.holiday_lists {
+    for (name, list) in raw {
         let entry = format!("holiday_lists.{name}");
-        let valid_from = list
-            .valid_from
-            .as_ref()
-            .map(|v| ctx.date(&entry, "valid_from", v))
-            .transpose()?;
-        let list_through = list
-            .valid_through
-            .as_ref()
-            .map(|v| ctx.date(&entry, "valid_through", v))
-            .transpose()?;
-        if let (Some(from), Some(through)) = (valid_from, list_through)
+        let valid_from = ctx.optional_date(&entry, "valid_from", list.valid_from.as_ref())?;
+        let valid_through =
+            ctx.optional_date(&entry, "valid_through", list.valid_through.as_ref())?;
+        if let (Some(from), Some(through)) = (valid_from, valid_through)
             && from > through
         {
             return Err(ctx.err(&entry, Problem::EmptyPeriod { from, through }));
@@ -187,58 +227,64 @@ pub(crate) fn validate(raw: RawFile, file: &str) -> Result<Calendar, CalendarErr
             HolidayListMeta {
                 description: list.description,
                 valid_from,
-                valid_through: list_through,
+                valid_through,
             },
         );
     }
+    Ok(holiday_lists)
+}
 
+fn holidays(
+    ctx: &Ctx<'_>,
+    raw: BTreeMap<String, Vec<RawHoliday>>,
+) -> Result<BTreeMap<String, BTreeMap<NaiveDate, Holiday>>, CalendarError> {
     let mut holidays: BTreeMap<String, BTreeMap<NaiveDate, Holiday>> = BTreeMap::new();
-    for (list, entries) in raw.holidays {
+    for (list, entries) in raw {
         let by_date = holidays.entry(list.clone()).or_default();
         for (i, h) in entries.into_iter().enumerate() {
-            let holiday = holiday(&ctx, &list, i, h)?;
-            match by_date.entry(holiday.date) {
-                Entry::Occupied(_) => {
-                    return Err(ctx.err(
-                        format!("holidays.{list}[{i}]"),
-                        Problem::Duplicate(format!(
-                            "{} is listed twice in holidays.{list}",
-                            holiday.date
-                        )),
-                    ));
-                }
-                Entry::Vacant(slot) => {
-                    slot.insert(holiday);
-                }
-            }
+            let holiday = holiday(ctx, &list, i, h)?;
+            let date = holiday.date;
+            insert_unique(by_date, date, holiday, || {
+                ctx.err(
+                    format!("holidays.{list}[{i}]"),
+                    Problem::Duplicate(format!("{date} is listed twice in holidays.{list}")),
+                )
+            })?;
         }
     }
+    Ok(holidays)
+}
 
+fn schedules(
+    ctx: &Ctx<'_>,
+    raw: BTreeMap<String, Vec<RawTemplate>>,
+) -> Result<BTreeMap<String, BTreeMap<NaiveDate, Template>>, CalendarError> {
     let mut schedules: BTreeMap<String, BTreeMap<NaiveDate, Template>> = BTreeMap::new();
-    for (name, templates) in raw.schedules {
+    for (name, templates) in raw {
         let by_date = schedules.entry(name.clone()).or_default();
         for (i, t) in templates.into_iter().enumerate() {
-            let template = template(&ctx, &name, i, t)?;
-            match by_date.entry(template.effective_from) {
-                Entry::Occupied(_) => {
-                    return Err(ctx.err(
-                        format!("schedules.{name}[{i}]"),
-                        Problem::Duplicate(format!(
-                            "two templates effective from {} in schedules.{name}",
-                            template.effective_from
-                        )),
-                    ));
-                }
-                Entry::Vacant(slot) => {
-                    slot.insert(template);
-                }
-            }
+            let template = template(ctx, &name, i, t)?;
+            let from = template.effective_from;
+            insert_unique(by_date, from, template, || {
+                ctx.err(
+                    format!("schedules.{name}[{i}]"),
+                    Problem::Duplicate(format!(
+                        "two templates effective from {from} in schedules.{name}"
+                    )),
+                )
+            })?;
         }
     }
+    Ok(schedules)
+}
 
+fn specials(
+    ctx: &Ctx<'_>,
+    raw: Vec<RawSpecialSession>,
+) -> Result<BTreeMap<(Segment, NaiveDate), SpecialSession>, CalendarError> {
     let mut specials = BTreeMap::new();
-    for (i, raw_special) in raw.special_sessions.into_iter().enumerate() {
-        let (segs, special) = special_session(&ctx, i, raw_special)?;
+    for (i, raw_special) in raw.into_iter().enumerate() {
+        let (segs, special) = special_session(ctx, i, raw_special)?;
         for seg in segs {
             if specials
                 .insert((seg, special.date), special.clone())
@@ -258,17 +304,24 @@ pub(crate) fn validate(raw: RawFile, file: &str) -> Result<Calendar, CalendarErr
             }
         }
     }
+    Ok(specials)
+}
 
-    Ok(Calendar {
-        origins: vec![file.to_owned()],
-        valid_through,
-        data_as_of,
-        segments,
-        holiday_lists,
-        holidays,
-        schedules,
-        specials,
-    })
+/// Inserts `value` under `key`, or returns `duplicate()` when the key is already taken (the
+/// first entry stays; a second one for the same date is a mistake in the file).
+fn insert_unique<K: Ord, V>(
+    map: &mut BTreeMap<K, V>,
+    key: K,
+    value: V,
+    duplicate: impl FnOnce() -> CalendarError,
+) -> Result<(), CalendarError> {
+    match map.entry(key) {
+        Entry::Occupied(_) => Err(duplicate()),
+        Entry::Vacant(slot) => {
+            slot.insert(value);
+            Ok(())
+        }
+    }
 }
 
 fn holiday(ctx: &Ctx<'_>, list: &str, i: usize, h: RawHoliday) -> Result<Holiday, CalendarError> {
@@ -280,11 +333,7 @@ fn holiday(ctx: &Ctx<'_>, list: &str, i: usize, h: RawHoliday) -> Result<Holiday
     let date = ctx.date(&entry, "date", &h.date)?;
     ctx.non_empty(&entry, "name", &h.name)?;
     ctx.non_empty(&entry, "source", &h.source)?;
-    let added_on = h
-        .added_on
-        .as_ref()
-        .map(|v| ctx.date(&entry, "added_on", v))
-        .transpose()?;
+    let added_on = ctx.optional_date(&entry, "added_on", h.added_on.as_ref())?;
     if let Some(closed) = &h.closed_sessions
         && (closed.is_empty() || closed.iter().any(|s| s.trim().is_empty()))
     {
@@ -339,52 +388,8 @@ fn special_session(
         .ok_or_else(|| ctx.err(&entry, Problem::UnknownSessionKind(s.kind.clone())))?;
     ctx.non_empty(&entry, "name", &s.name)?;
     ctx.non_empty(&entry, "source", &s.source)?;
-    if s.segments.is_empty() {
-        return Err(ctx.err(&entry, Problem::Empty("segments")));
-    }
-    let segments = s
-        .segments
-        .iter()
-        .map(|id| {
-            Segment::from_id(id).ok_or_else(|| ctx.err(&entry, Problem::UnknownSegment(id.clone())))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let timing = match (
-        s.status.as_str(),
-        s.template.as_deref(),
-        s.phases.as_deref(),
-    ) {
-        ("confirmed", Some("regular"), None) => SpecialTiming::RegularTemplate,
-        ("confirmed", None, Some(raw)) => SpecialTiming::Phases(phases(ctx, &entry, raw)?),
-        ("confirmed", Some(other), None) => {
-            return Err(ctx.err(
-                &entry,
-                Problem::TimingsConflict(format!(
-                    "template {other:?} is not supported: use template = \"regular\" or list phases"
-                )),
-            ));
-        }
-        ("confirmed", _, _) => {
-            return Err(ctx.err(
-                &entry,
-                Problem::TimingsConflict(
-                    "status confirmed needs exactly one of template = \"regular\" or phases".into(),
-                ),
-            ));
-        }
-        ("timings_tba" | "cancelled", Some(_), _) | ("timings_tba" | "cancelled", _, Some(_)) => {
-            return Err(ctx.err(
-                &entry,
-                Problem::TimingsConflict(format!(
-                    "status {} must not have template or phases (set status = \"confirmed\" when timings are published)",
-                    s.status
-                )),
-            ));
-        }
-        ("timings_tba", None, None) => SpecialTiming::TimingsTba,
-        ("cancelled", None, None) => SpecialTiming::Cancelled,
-        (other, _, _) => return Err(ctx.err(&entry, Problem::UnknownStatus(other.to_owned()))),
-    };
+    let segments = special_segments(ctx, &entry, &s.segments)?;
+    let timing = special_timing(ctx, &entry, &s)?;
     let special = SpecialSession {
         date,
         kind,
@@ -395,6 +400,55 @@ fn special_session(
         note: s.note,
     };
     Ok((segments, special))
+}
+
+/// The segments a special session applies to: at least one, each a known id.
+fn special_segments(
+    ctx: &Ctx<'_>,
+    entry: &str,
+    ids: &[String],
+) -> Result<Vec<Segment>, CalendarError> {
+    if ids.is_empty() {
+        return Err(ctx.err(entry, Problem::Empty("segments")));
+    }
+    ids.iter()
+        .map(|id| {
+            Segment::from_id(id).ok_or_else(|| ctx.err(entry, Problem::UnknownSegment(id.clone())))
+        })
+        .collect()
+}
+
+/// How a special session's timings are given: `status` decides whether `template` or `phases`
+/// may (and must) be present.
+fn special_timing(
+    ctx: &Ctx<'_>,
+    entry: &str,
+    s: &RawSpecialSession,
+) -> Result<SpecialTiming, CalendarError> {
+    let conflict = |why: String| Err(ctx.err(entry, Problem::TimingsConflict(why)));
+    match (
+        s.status.as_str(),
+        s.template.as_deref(),
+        s.phases.as_deref(),
+    ) {
+        ("confirmed", Some("regular"), None) => Ok(SpecialTiming::RegularTemplate),
+        ("confirmed", None, Some(raw)) => Ok(SpecialTiming::Phases(phases(ctx, entry, raw)?)),
+        ("confirmed", Some(other), None) => conflict(format!(
+            "template {other:?} is not supported: use template = \"regular\" or list phases"
+        )),
+        ("confirmed", _, _) => conflict(
+            "status confirmed needs exactly one of template = \"regular\" or phases".into(),
+        ),
+        ("timings_tba" | "cancelled", Some(_), _) | ("timings_tba" | "cancelled", _, Some(_)) => {
+            conflict(format!(
+                "status {} must not have template or phases (set status = \"confirmed\" when timings are published)",
+                s.status
+            ))
+        }
+        ("timings_tba", None, None) => Ok(SpecialTiming::TimingsTba),
+        ("cancelled", None, None) => Ok(SpecialTiming::Cancelled),
+        (other, _, _) => Err(ctx.err(entry, Problem::UnknownStatus(other.to_owned()))),
+    }
 }
 
 #[cfg(test)]

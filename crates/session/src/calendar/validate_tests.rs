@@ -1,3 +1,5 @@
+//! Validation tests: every bad entry is refused with its file, entry and problem named.
+
 use super::*;
 use crate::calendar::phases::hm;
 

@@ -15,6 +15,7 @@
 //! fyTokens are `<4-digit segment prefix><6 digits><scrip code>`, the 6 digits being `000000`
 //! for cash and indices and the expiry as `YYMMDD` for derivatives (as in the real masters).
 
+use crate::decimal::decimal_places;
 use crate::universe::{Instrument, InstrumentType, Universe};
 use chrono::Datelike;
 use feedgate_fyers::Segment;
@@ -197,17 +198,6 @@ fn map_instrument(idx: usize, inst: &Instrument) -> Option<FyersInstrument> {
         index_name,
         precision,
     })
-}
-
-/// Decimal places of a power-of-ten divisor (100 → 2).
-pub(crate) fn decimal_places(divisor: i64) -> u32 {
-    let mut places = 0;
-    let mut rest = divisor;
-    while rest >= 10 {
-        rest /= 10;
-        places += 1;
-    }
-    places
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! never across an `.await`.
 
 use super::socket::session::Session;
-use crate::registry::{ConnControl, lock};
+use crate::link::{ConnControl, Controlled};
+use crate::registry::lock;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,16 @@ pub(crate) struct FyersConn {
     pub control: ConnControl,
     /// The protocol state; the task locks it for one step at a time.
     pub session: Mutex<Session>,
+}
+
+impl Controlled for FyersConn {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn control(&self) -> &ConnControl {
+        &self.control
+    }
 }
 
 /// Topics per instrument across every connection (indexed by universe position).

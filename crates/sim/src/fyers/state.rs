@@ -21,9 +21,7 @@ impl FyersShared {
             .connections()
             .iter()
             .map(|conn| {
-                let stalled = lock(&conn.control.orders)
-                    .stall_until
-                    .is_some_and(|until| until > now);
+                let stalled = conn.control.is_stalled(now);
                 let summary = lock(&conn.session).summary(&self.catalog);
                 connection(conn.id, stalled, summary)
             })

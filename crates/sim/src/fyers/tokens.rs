@@ -5,7 +5,7 @@
 //! token's own `exp` against the simulator's wall clock, and the `expire_token` fault.
 
 use super::jwt::{Claims, Signer, random_hex};
-use crate::auth::Secret;
+use crate::auth::{Secret, make_room};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -200,18 +200,7 @@ impl FyersTokens {
 
     /// Issues an auth code valid for [`AUTH_CODE_TTL`] from `now`.
     pub(crate) fn issue_auth_code(&mut self, now: Instant) -> Secret {
-        self.auth_codes.retain(|_, expires| *expires > now);
-        while self.auth_codes.len() >= MAX_AUTH_CODES {
-            let oldest = self
-                .auth_codes
-                .iter()
-                .min_by_key(|(_, expires)| **expires)
-                .map(|(code, _)| code.clone());
-            match oldest {
-                Some(code) => self.auth_codes.remove(&code),
-                None => break,
-            };
-        }
+        make_room(&mut self.auth_codes, now, MAX_AUTH_CODES);
         let code = Secret::new(random_hex(20));
         self.auth_codes.insert(code.clone(), now + AUTH_CODE_TTL);
         code

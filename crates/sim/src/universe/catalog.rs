@@ -91,7 +91,31 @@ struct Spec<'a> {
     base_price: i64,
 }
 
-impl Spec<'_> {
+impl<'a> Spec<'a> {
+    /// An NSE cash stock: ₹0.05 ticks, lot size 1, prices in paise.
+    fn nse_equity(
+        exchange_token: u32,
+        tradingsymbol: String,
+        name: &'a str,
+        base_price: i64,
+    ) -> Self {
+        Spec {
+            exchange_token,
+            segment_id: SEG_NSE,
+            tradingsymbol,
+            name,
+            exchange: "NSE",
+            segment: "NSE",
+            instrument_type: InstrumentType::Eq,
+            expiry: None,
+            strike: 0,
+            tick_size: 5,
+            lot_size: 1,
+            divisor: 100,
+            base_price,
+        }
+    }
+
     fn build(self) -> Instrument {
         Instrument {
             token: token(self.exchange_token, self.segment_id),
@@ -142,22 +166,7 @@ pub fn build(today: NaiveDate) -> Universe {
         NIFTY50
             .iter()
             .map(|&(symbol, exchange_token, name, base_price)| {
-                Spec {
-                    exchange_token,
-                    segment_id: SEG_NSE,
-                    tradingsymbol: symbol.to_owned(),
-                    name,
-                    exchange: "NSE",
-                    segment: "NSE",
-                    instrument_type: InstrumentType::Eq,
-                    expiry: None,
-                    strike: 0,
-                    tick_size: 5,
-                    lot_size: 1,
-                    divisor: 100,
-                    base_price,
-                }
-                .build()
+                Spec::nse_equity(exchange_token, symbol.to_owned(), name, base_price).build()
             }),
     );
     all.extend(derivatives(today));
@@ -185,78 +194,88 @@ fn synthetic(count: usize) -> Vec<Instrument> {
                 .checked_add(n32)
                 .filter(|t| *t < 1 << 24)?;
             let name = format!("SYNTHETIC {n:04}");
-            Some(
-                Spec {
-                    exchange_token,
-                    segment_id: SEG_NSE,
-                    tradingsymbol: format!("SYN{n:04}"),
-                    name: &name,
-                    exchange: "NSE",
-                    segment: "NSE",
-                    instrument_type: InstrumentType::Eq,
-                    expiry: None,
-                    strike: 0,
-                    tick_size: 5,
-                    lot_size: 1,
-                    divisor: 100,
-                    base_price: 10_000 + i64::from(n32 % 200) * 500,
-                }
-                .build(),
-            )
+            let base_price = 10_000 + i64::from(n32 % 200) * 500;
+            Some(Spec::nse_equity(exchange_token, format!("SYN{n:04}"), &name, base_price).build())
         })
         .collect()
 }
 
+/// The NIFTY and BANKNIFTY futures, four NIFTY options and the two USDINR futures, in that
+/// order, on the contract months in force on `today`.
 fn derivatives(today: NaiveDate) -> Vec<Instrument> {
-    let nse_expiry = expiry::nse_monthly(today);
-    let fx_expiry = expiry::currency_monthly(today);
-    let nse_code = expiry::month_code(nse_expiry);
-    let fx_code = expiry::month_code(fx_expiry);
-    // At-the-money strike on the 100-point grid of the reference level.
-    let atm = (NIFTY_REF / 10_000) * 10_000;
+    let mut out = index_futures(today);
+    out.extend(nifty_options(today));
+    out.extend(usdinr_futures(today));
+    out
+}
+
+fn index_futures(today: NaiveDate) -> Vec<Instrument> {
+    let expiry = expiry::nse_monthly(today);
+    let code = expiry::month_code(expiry);
     let future = |exchange_token, underlying: &str, name, base_price, lot_size| Spec {
         exchange_token,
         segment_id: SEG_NFO,
-        tradingsymbol: format!("{underlying}{nse_code}FUT"),
+        tradingsymbol: format!("{underlying}{code}FUT"),
         name,
         exchange: "NFO",
         segment: "NFO-FUT",
         instrument_type: InstrumentType::Fut,
-        expiry: Some(nse_expiry),
+        expiry: Some(expiry),
         strike: 0,
         tick_size: 10,
         lot_size,
         divisor: 100,
         base_price,
     };
+    vec![
+        future(52_343, "NIFTY", "NIFTY", NIFTY_REF + 12_000, 75).build(),
+        future(52_344, "BANKNIFTY", "BANKNIFTY", BANKNIFTY_REF + 30_000, 35).build(),
+    ]
+}
+
+/// A call and a put at the money, a call above and a put below it.
+fn nifty_options(today: NaiveDate) -> Vec<Instrument> {
+    let expiry = expiry::nse_monthly(today);
+    let code = expiry::month_code(expiry);
+    // At-the-money strike on the 100-point grid of the reference level.
+    let atm = (NIFTY_REF / 10_000) * 10_000;
     let option = |exchange_token, strike: i64, instrument_type: InstrumentType, base_price| Spec {
         exchange_token,
         segment_id: SEG_NFO,
-        tradingsymbol: format!(
-            "NIFTY{nse_code}{}{}",
-            strike / 100,
-            instrument_type.as_str()
-        ),
+        tradingsymbol: format!("NIFTY{code}{}{}", strike / 100, instrument_type.as_str()),
         name: "NIFTY",
         exchange: "NFO",
         segment: "NFO-OPT",
         instrument_type,
-        expiry: Some(nse_expiry),
+        expiry: Some(expiry),
         strike,
         tick_size: 5,
         lot_size: 75,
         divisor: 100,
         base_price,
     };
-    let currency = |exchange_token, segment_id, exchange, segment, tick_size, divisor, base| Spec {
+    vec![
+        option(43_650, atm, InstrumentType::Ce, 24_500).build(),
+        option(43_651, atm, InstrumentType::Pe, 22_000).build(),
+        option(43_660, atm + 20_000, InstrumentType::Ce, 13_500).build(),
+        option(43_641, atm - 20_000, InstrumentType::Pe, 12_000).build(),
+    ]
+}
+
+/// USDINR at 88.50 on both currency segments: CDS prices are in 10^-7 rupee, BCD prices in
+/// 10^-4 rupee.
+fn usdinr_futures(today: NaiveDate) -> Vec<Instrument> {
+    let expiry = expiry::currency_monthly(today);
+    let code = expiry::month_code(expiry);
+    let future = |exchange_token, segment_id, exchange, segment, tick_size, divisor, base| Spec {
         exchange_token,
         segment_id,
-        tradingsymbol: format!("USDINR{fx_code}FUT"),
+        tradingsymbol: format!("USDINR{code}FUT"),
         name: "USDINR",
         exchange,
         segment,
         instrument_type: InstrumentType::Fut,
-        expiry: Some(fx_expiry),
+        expiry: Some(expiry),
         strike: 0,
         tick_size,
         lot_size: 1,
@@ -264,14 +283,7 @@ fn derivatives(today: NaiveDate) -> Vec<Instrument> {
         base_price: base,
     };
     vec![
-        future(52_343, "NIFTY", "NIFTY", NIFTY_REF + 12_000, 75).build(),
-        future(52_344, "BANKNIFTY", "BANKNIFTY", BANKNIFTY_REF + 30_000, 35).build(),
-        option(43_650, atm, InstrumentType::Ce, 24_500).build(),
-        option(43_651, atm, InstrumentType::Pe, 22_000).build(),
-        option(43_660, atm + 20_000, InstrumentType::Ce, 13_500).build(),
-        option(43_641, atm - 20_000, InstrumentType::Pe, 12_000).build(),
-        // USDINR at 88.50: CDS prices are in 10^-7 rupee, BCD prices in 10^-4 rupee.
-        currency(
+        future(
             1_901,
             SEG_CDS,
             "CDS",
@@ -281,7 +293,7 @@ fn derivatives(today: NaiveDate) -> Vec<Instrument> {
             885_000_000,
         )
         .build(),
-        currency(1_207, SEG_BCD, "BCD", "BCD-FUT", 25, 10_000, 885_000).build(),
+        future(1_207, SEG_BCD, "BCD", "BCD-FUT", 25, 10_000, 885_000).build(),
     ]
 }
 

@@ -207,3 +207,35 @@ fn gzip_bodies_are_detected() {
         Err(InstrumentsError::Gzip(_))
     ));
 }
+
+#[test]
+fn records_keep_the_prices_as_given_and_read_back() {
+    let mut writer = InstrumentWriter::new(Vec::new()).unwrap();
+    writer
+        .write(&InstrumentRecord {
+            instrument_token: 11_174_402,
+            exchange_token: "43650",
+            tradingsymbol: "NIFTY25NOV24300CE",
+            name: "NIFTY",
+            last_price: "245.0",
+            expiry: NaiveDate::from_ymd_opt(2025, 11, 25),
+            strike: "24300.0",
+            tick_size: "0.05",
+            lot_size: 75,
+            instrument_type: "CE",
+            segment: "NFO-OPT",
+            exchange: "NFO",
+        })
+        .unwrap();
+    let out = writer.finish().unwrap();
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            HEADER,
+            "11174402,43650,NIFTY25NOV24300CE,NIFTY,245.0,2025-11-25,24300.0,0.05,75,CE,NFO-OPT,NFO"
+        ]
+    );
+    let row = &parse_instruments(out.as_slice()).unwrap()[0];
+    assert_eq!((row.strike, row.lot_size), (24_300.0, 75));
+}

@@ -123,6 +123,7 @@ pub(crate) fn render(
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// One master row, columns as in the module's table.
 fn row(
     fy: &FyersInstrument,
     inst: &Instrument,
@@ -148,42 +149,58 @@ fn row(
         inst.lot_size.max(1).to_string(),
         price(inst.tick_size),
         String::new(),
-        if currency {
-            "0900-1700|1815-1915:"
-        } else {
-            "0915-1530|1815-1915:"
-        }
-        .to_owned(),
+        trading_session(currency).to_owned(),
         today.format("%Y-%m-%d").to_string(),
         expiry,
         fy.symbol.clone(),
-        match fy.exchange() {
-            "BSE" => "12",
-            _ => "10",
-        }
-        .to_owned(),
-        match fy.segment {
-            Segment::NseCm | Segment::BseCm => "10",
-            Segment::NseFo | Segment::BseFo => "11",
-            Segment::CdeFo | Segment::BcsFo => "12",
-            Segment::NseCom | Segment::McxFo => "20",
-        }
-        .to_owned(),
+        exchange_code(fy).to_owned(),
+        segment_code(fy.segment).to_owned(),
         fy.scrip_code.to_string(),
         underlying,
         underlying_code.to_string(),
         strike,
-        match inst.instrument_type {
-            InstrumentType::Ce => "CE",
-            InstrumentType::Pe => "PE",
-            InstrumentType::Eq | InstrumentType::Fut => "XX",
-        }
-        .to_owned(),
+        option_type(inst).to_owned(),
         underlying_token,
         "None".to_owned(),
         "None".to_owned(),
         "None".to_owned(),
     ]
+}
+
+/// Column 6: the day's trading hours and the (empty) evening window.
+fn trading_session(currency: bool) -> &'static str {
+    if currency {
+        "0900-1700|1815-1915:"
+    } else {
+        "0915-1530|1815-1915:"
+    }
+}
+
+/// Column 10: Fyers' exchange code.
+fn exchange_code(fy: &FyersInstrument) -> &'static str {
+    match fy.exchange() {
+        "BSE" => "12",
+        _ => "10",
+    }
+}
+
+/// Column 11: Fyers' segment code.
+fn segment_code(segment: Segment) -> &'static str {
+    match segment {
+        Segment::NseCm | Segment::BseCm => "10",
+        Segment::NseFo | Segment::BseFo => "11",
+        Segment::CdeFo | Segment::BcsFo => "12",
+        Segment::NseCom | Segment::McxFo => "20",
+    }
+}
+
+/// Column 16: `CE`/`PE` for options, `XX` for everything else.
+fn option_type(inst: &Instrument) -> &'static str {
+    match inst.instrument_type {
+        InstrumentType::Ce => "CE",
+        InstrumentType::Pe => "PE",
+        InstrumentType::Eq | InstrumentType::Fut => "XX",
+    }
 }
 
 /// "Symbol Details": the name for cash and indices, `NIFTY 25 Nov 25 24300 CE` for derivatives.

@@ -150,21 +150,14 @@ impl Session {
     /// Handles one binary message from the client.
     pub(crate) fn on_message(&mut self, msg: &[u8], env: &Env<'_>) -> Output {
         let mut out = Output::default();
-        if self.silent {
-            if msg.get(2) == Some(&1) {
-                add(&env.counters.auth_ignored, 1);
-                debug!("auth frame ignored: the upgrade carried an authorization header");
-            }
+        let Some(frame) = self.decode(msg, env) else {
+            return out;
+        };
+        if let Some(kind) = needs_auth(&frame)
+            && self.refuse_unless_authed(kind, &mut out)
+        {
             return out;
         }
-        let frame = match decode_client(msg) {
-            Ok(frame) => frame,
-            Err(error) => {
-                add(&env.counters.bad_frames_received, 1);
-                debug!(error = %error, len = msg.len(), "ignoring an undecodable client frame");
-                return out;
-            }
-        };
         match frame {
             ClientFrame::Ping => {
                 self.pings_received += 1;
@@ -181,47 +174,37 @@ impl Session {
                 );
             }
             ClientFrame::Mode(request) => {
-                let kind = StatusKind::Mode;
-                if self.refuse_unless_authed(kind, &mut out) {
-                    return out;
-                }
                 self.on_mode(request.channels, request.mode, env, &mut out);
             }
-            ClientFrame::Subscribe(request) => {
-                if self.refuse_unless_authed(StatusKind::Subscribe, &mut out) {
-                    return out;
-                }
-                self.on_subscribe(&request, env, &mut out);
-            }
-            ClientFrame::Unsubscribe(request) => {
-                if self.refuse_unless_authed(StatusKind::Unsubscribe, &mut out) {
-                    return out;
-                }
-                for topic in &request.topics {
-                    if let Some(entry) = self.topics.remove(topic.as_str()) {
-                        env.demand.remove(entry.idx);
-                    }
-                }
-                push_status(&mut out, StatusKind::Unsubscribe, true);
-            }
+            ClientFrame::Subscribe(request) => self.on_subscribe(&request, env, &mut out),
+            ClientFrame::Unsubscribe(request) => self.on_unsubscribe(&request, env, &mut out),
             ClientFrame::Pause(mask) => {
-                if self.refuse_unless_authed(StatusKind::Pause, &mut out) {
-                    return out;
-                }
                 self.paused = ChannelMask::from_bits(self.paused.bits() | mask.bits());
                 push_status(&mut out, StatusKind::Pause, true);
             }
-            ClientFrame::Resume(mask) => {
-                if self.refuse_unless_authed(StatusKind::Resume, &mut out) {
-                    return out;
-                }
-                self.paused = ChannelMask::from_bits(self.paused.bits() & !mask.bits());
-                push_status(&mut out, StatusKind::Resume, true);
-                let resumed = self.topics.names_where(|c| mask.contains(c));
-                self.catch_up(&resumed, env, &mut out);
-            }
+            ClientFrame::Resume(mask) => self.on_resume(mask, env, &mut out),
         }
         out
+    }
+
+    /// The client's frame, or `None` when it is to be ignored: everything on a silent
+    /// connection, and what does not decode.
+    fn decode(&self, msg: &[u8], env: &Env<'_>) -> Option<ClientFrame> {
+        if self.silent {
+            if msg.get(2) == Some(&1) {
+                add(&env.counters.auth_ignored, 1);
+                debug!("auth frame ignored: the upgrade carried an authorization header");
+            }
+            return None;
+        }
+        match decode_client(msg) {
+            Ok(frame) => Some(frame),
+            Err(error) => {
+                add(&env.counters.bad_frames_received, 1);
+                debug!(error = %error, len = msg.len(), "ignoring an undecodable client frame");
+                None
+            }
+        }
     }
 
     /// Sends `N` for a request that needs auth first; returns whether it did.
@@ -288,6 +271,22 @@ impl Session {
         }
         add(&env.counters.acks_received, 1);
         self.acks.acked(number);
+    }
+
+    fn on_unsubscribe(&mut self, request: &TopicRequest, env: &Env<'_>, out: &mut Output) {
+        for topic in &request.topics {
+            if let Some(entry) = self.topics.remove(topic.as_str()) {
+                env.demand.remove(entry.idx);
+            }
+        }
+        push_status(out, StatusKind::Unsubscribe, true);
+    }
+
+    fn on_resume(&mut self, mask: ChannelMask, env: &Env<'_>, out: &mut Output) {
+        self.paused = ChannelMask::from_bits(self.paused.bits() & !mask.bits());
+        push_status(out, StatusKind::Resume, true);
+        let resumed = self.topics.names_where(|c| mask.contains(c));
+        self.catch_up(&resumed, env, out);
     }
 
     fn on_mode(&mut self, mask: ChannelMask, mode: FeedMode, env: &Env<'_>, out: &mut Output) {
@@ -552,6 +551,21 @@ impl Session {
         for entry in self.topics.drain() {
             demand.remove(entry.idx);
         }
+    }
+}
+
+/// The status a request answers with, for the requests that need a successful auth first.
+fn needs_auth(frame: &ClientFrame) -> Option<StatusKind> {
+    match frame {
+        ClientFrame::Mode(_) => Some(StatusKind::Mode),
+        ClientFrame::Subscribe(_) => Some(StatusKind::Subscribe),
+        ClientFrame::Unsubscribe(_) => Some(StatusKind::Unsubscribe),
+        ClientFrame::Pause(_) => Some(StatusKind::Pause),
+        ClientFrame::Resume(_) => Some(StatusKind::Resume),
+        ClientFrame::Auth(_)
+        | ClientFrame::Ack { .. }
+        | ClientFrame::Ping
+        | ClientFrame::Unsupported(_) => None,
     }
 }
 

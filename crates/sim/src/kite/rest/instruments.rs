@@ -1,6 +1,6 @@
-//! `GET /instruments[/{exchange}]`: the instrument dump as CSV (kite.md §8.5), in Kite's column
-//! order with no spaces in the header and never an empty numeric field. Unauthenticated, like
-//! Kite's.
+//! `GET /instruments[/{exchange}]`: the instrument dump as CSV (kite.md §8.5), written by
+//! `feedgate_kite`'s [`InstrumentWriter`] (Kite's column order, no spaces in the header) with
+//! never an empty numeric field. Unauthenticated, like Kite's.
 
 use crate::decimal;
 use crate::registry::lock;
@@ -9,47 +9,33 @@ use crate::universe::Instrument;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use feedgate_kite::{InstrumentRecord, InstrumentWriter, InstrumentsError};
 use std::sync::Arc;
 use tracing::error;
 
-const HEADER: [&str; 12] = [
-    "instrument_token",
-    "exchange_token",
-    "tradingsymbol",
-    "name",
-    "last_price",
-    "expiry",
-    "strike",
-    "tick_size",
-    "lot_size",
-    "instrument_type",
-    "segment",
-    "exchange",
-];
-
-/// Renders `rows` (instrument and its `last_price` in wire units) as Kite's CSV.
+/// Renders `rows` (instrument and its `last_price` in wire units) as Kite's CSV; the column
+/// layout is `feedgate_kite`'s, the exact decimals are the simulator's.
 pub(crate) fn render<'a>(
     rows: impl IntoIterator<Item = (&'a Instrument, i64)>,
-) -> Result<Vec<u8>, csv::Error> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(HEADER)?;
+) -> Result<Vec<u8>, InstrumentsError> {
+    let mut writer = InstrumentWriter::new(Vec::new())?;
     for (inst, last_price) in rows {
-        writer.write_record([
-            inst.token.to_string(),
-            inst.exchange_token.to_string(),
-            inst.tradingsymbol.clone(),
-            inst.name.clone(),
-            decimal::format(last_price, inst.divisor),
-            inst.expiry.map(|d| d.to_string()).unwrap_or_default(),
-            decimal::format(inst.strike, inst.divisor),
-            decimal::format(inst.tick_size, inst.divisor),
-            inst.lot_size.to_string(),
-            inst.instrument_type.as_str().to_owned(),
-            inst.segment.clone(),
-            inst.exchange.clone(),
-        ])?;
+        writer.write(&InstrumentRecord {
+            instrument_token: inst.token,
+            exchange_token: &inst.exchange_token.to_string(),
+            tradingsymbol: &inst.tradingsymbol,
+            name: &inst.name,
+            last_price: &decimal::format(last_price, inst.divisor),
+            expiry: inst.expiry,
+            strike: &decimal::format(inst.strike, inst.divisor),
+            tick_size: &decimal::format(inst.tick_size, inst.divisor),
+            lot_size: inst.lot_size,
+            instrument_type: inst.instrument_type.as_str(),
+            segment: &inst.segment,
+            exchange: &inst.exchange,
+        })?;
     }
-    writer.into_inner().map_err(|e| e.into_error().into())
+    writer.finish()
 }
 
 fn respond(shared: &Shared, exchange: Option<&str>) -> Response {
