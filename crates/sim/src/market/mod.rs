@@ -159,14 +159,12 @@ mod tests {
             },
         );
         let now = Utc::now();
-        let started = std::time::Instant::now();
         let mut total = 0;
         for _ in 0..20 {
             total += m.advance(now).iter().map(Vec::len).sum::<usize>();
         }
-        let elapsed = started.elapsed();
+        // How fast the simulator generates it is a benchmark's question (`feedgate-bench`
+        // drives it at 10k–100k ticks/s), not a wall-clock assertion that fails on a busy box.
         assert_eq!(total, 100_000, "one second of market time");
-        // Generating a second of market must take well under a second (debug build).
-        assert!(elapsed.as_secs_f64() < 1.0, "took {elapsed:?}");
     }
 }
