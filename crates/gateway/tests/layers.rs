@@ -50,7 +50,7 @@ struct Source {
     path: PathBuf,
     /// Module path inside the crate (`upstream::conn`, `lib`).
     module: String,
-    /// Lines before the first `#[cfg(test)]`, comments included.
+    /// The file's lines with test-only items blanked, comments included.
     lines: Vec<String>,
     /// The whole file (for the `//!` check).
     text: String,
@@ -91,11 +91,7 @@ fn sources(src: &Path) -> Vec<Source> {
                 return None;
             }
             let text = std::fs::read_to_string(&path).ok()?;
-            let lines = text
-                .lines()
-                .take_while(|l| !l.trim_start().starts_with("#[cfg(test)]"))
-                .map(str::to_string)
-                .collect();
+            let lines = without_test_items(&text);
             let mut parts: Vec<String> = rel
                 .with_extension("")
                 .components()
@@ -112,6 +108,39 @@ fn sources(src: &Path) -> Vec<Source> {
             })
         })
         .collect()
+}
+
+/// The file's lines with every `#[cfg(test)]` item blanked out (a test module, or a test-only
+/// function anywhere in the file), so line numbers stay true and the code after a test-only item
+/// is still read.
+fn without_test_items(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut i = 0;
+    while i < lines.len() {
+        if !lines[i].trim_start().starts_with("#[cfg(test)]") {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < lines.len() && lines[j].trim_start().starts_with("#[") {
+            j += 1;
+        }
+        let Some(item) = lines.get(j) else { break };
+        let end = if item.trim_end().ends_with(';') {
+            j
+        } else {
+            let indent = item.len() - item.trim_start().len();
+            let close = format!("{}}}", " ".repeat(indent));
+            (j + 1..lines.len())
+                .find(|&k| lines[k].trim_end() == close)
+                .unwrap_or(lines.len() - 1)
+        };
+        for line in &mut lines[i..=end] {
+            line.clear();
+        }
+        i = end + 1;
+    }
+    lines
 }
 
 /// `crate::a::b::c` paths used in code (not in comments), as their segments, with line numbers.
