@@ -9,43 +9,9 @@ use serde::{Deserialize, Serialize};
 /// Instrument token (the broker's numeric id; Kite's `instrument_token`).
 pub type Token = u32;
 
-/// How much of an instrument's data a subscriber wants. Ordered: every field of a lower mode
-/// is in a higher one (`full ⊇ quote ⊇ ltp`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Ltp,
-    #[default]
-    Quote,
-    Full,
-}
-
-impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Ltp, Mode::Quote, Mode::Full];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ltp => "ltp",
-            Self::Quote => "quote",
-            Self::Full => "full",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ltp" => Some(Self::Ltp),
-            "quote" => Some(Self::Quote),
-            "full" => Some(Self::Full),
-            _ => None,
-        }
-    }
-}
+/// How much of an instrument's data a subscriber wants, and one depth level: defined once for
+/// every crate in `feedgate-market`.
+pub use feedgate_market::{Level, Mode};
 
 /// Where a tick came from. Clients see it as `src`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -67,14 +33,6 @@ impl Source {
             Self::Cache => "cache",
         }
     }
-}
-
-/// One depth level. `price` in wire units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Level {
-    pub price: i64,
-    pub quantity: u64,
-    pub orders: u32,
 }
 
 /// Five bid and five ask levels, best first.

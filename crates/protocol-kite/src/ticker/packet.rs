@@ -7,39 +7,8 @@
 use crate::segment::{InstrumentToken, Segment};
 use serde::{Deserialize, Serialize};
 
-/// Subscription mode. Ordered: `Ltp < Quote < Full` (a higher mode carries every field of a
-/// lower one).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Ltp,
-    /// The server's default mode after a plain `subscribe` (kite.md §2).
-    #[default]
-    Quote,
-    Full,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ltp => "ltp",
-            Self::Quote => "quote",
-            Self::Full => "full",
-        }
-    }
-
-    /// The mode named `ltp`, `quote` or `full` (exact, lowercase as on the wire).
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "ltp" => Some(Self::Ltp),
-            "quote" => Some(Self::Quote),
-            "full" => Some(Self::Full),
-            _ => None,
-        }
-    }
-}
+/// Subscription mode: the one definition in `feedgate-market` (Kite's three modes).
+pub use feedgate_market::Mode;
 
 /// Open/high/low/close in wire units. Note the wire order differs: tradable packets carry
 /// O,H,L,C and index packets H,L,O,C; this struct is the same for both.
@@ -185,16 +154,6 @@ impl Packet {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn modes_parse_and_order() {
-        for mode in [Mode::Ltp, Mode::Quote, Mode::Full] {
-            assert_eq!(Mode::parse(mode.as_str()), Some(mode));
-        }
-        assert_eq!(Mode::parse("FULL"), None);
-        assert!(Mode::Ltp < Mode::Quote && Mode::Quote < Mode::Full);
-        assert_eq!(Mode::default(), Mode::Quote);
-    }
 
     #[test]
     fn tradable_follows_the_segment() {

@@ -11,13 +11,8 @@ use serde::{Deserialize, Serialize};
 /// Depth levels per side.
 pub const DEPTH_LEVELS: usize = 5;
 
-/// One price level of the order book. Prices are wire units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Level {
-    pub price: i64,
-    pub quantity: u64,
-    pub orders: u32,
-}
+/// One price level of the order book (prices in wire units), as everywhere in feedgate.
+pub use feedgate_market::Level;
 
 /// The observable market state of an instrument, broker-neutral. Prices are integers in the
 /// instrument's wire unit (`Instrument::divisor` per rupee); times are Unix epoch seconds.
