@@ -1,22 +1,35 @@
-//! Closed-hours data paths, against the in-process simulator in
-//! paused time: a closed-hours snapshot whose token expired overnight is reported to auth and
-//! fetched after the login (1), and `/api/candles` without a date searches only the newest day
-//! files and warns once per damaged file (2).
+//! Closed-hours data paths, against the in-process simulator in paused time: a restart keeps
+//! last known values (1); subscribing while the feed does not run (night, holiday, weekend,
+//! login required) delivers them at once, flagged as not live (2); one closed-hours REST
+//! snapshot serves every client and waits for a login if there is no token (3); a snapshot
+//! whose token expired overnight is reported to auth and fetched after the login (4);
+//! `/api/candles` without a date searches only the newest day files and warns once per damaged
+//! file (5).
+//!
+//! With `DEV_MODE=false` the real calendar decides: 2026-11-23 is a Monday, 11-24 a holiday
+//! (Guru Nanak Jayanti), 11-28 a Saturday.
 
 // Helpers outside #[test] functions may unwrap too: a panic here is a failed assertion.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use common::{Capture, Env, EnvBuilder, WAIT, client, drop_in_token_file, next_tick, wait_until};
+use common::days::subscribe;
+use common::{
+    Capture, Env, EnvBuilder, TokenSetup, WAIT, assert_last_known, candle_files, client,
+    drop_in_token_file, first_ticks, live_session, next_tick, quotes, wait_until,
+};
 use feedgate_gateway::model::candle::Candle;
 use feedgate_gateway::store::candle_files::{CandleStore, DayCandles, RECENT_DAYS};
 use feedgate_sim::Fault;
 use serde_json::{Value, json};
 use std::sync::OnceLock;
 use std::time::Duration;
+use tokio::time::Instant;
 
 const SBIN: &str = "NSE:SBIN";
+const INFY: &str = "NSE:INFY";
+const RELIANCE: &str = "NSE:RELIANCE";
 
 /// Monday evening, market closed.
 const NIGHT: &str = "2026-11-23T21:00:00+05:30";
@@ -37,7 +50,274 @@ async fn auth_state(env: &Env) -> Value {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 1. A snapshot with a token that expired overnight
+// 1. A restart keeps last known values
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_keeps_last_known_values() {
+    let (dir, day) = live_session(&[SBIN, INFY], "2026-11-23T10:00:20+05:30").await;
+    let path = dir.path().join("last_values.json");
+    let file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut saved: Vec<&str> = file["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["symbol"].as_str().unwrap())
+        .collect();
+    saved.sort_unstable();
+    assert_eq!(saved, [INFY, SBIN], "saved at the graceful shutdown");
+    eprintln!(
+        "last_values.json: {} bytes for {} values",
+        std::fs::metadata(&path).unwrap().len(),
+        saved.len()
+    );
+
+    // That evening: a new gateway (and simulator) on the same directory, the real calendar.
+    let env = EnvBuilder::new()
+        .var("DEV_MODE", "false")
+        .start_at(NIGHT)
+        .data_dir(dir)
+        .start()
+        .await;
+    assert_eq!(env.health().await["market"]["phase"], "CLOSED");
+    let mut c = client(&env).await;
+    let asked = Instant::now();
+    subscribe(&mut c, &[SBIN, INFY], None).await;
+    let got = first_ticks(&mut c, &[SBIN, INFY], WAIT).await;
+    assert!(
+        asked.elapsed() < Duration::from_millis(100),
+        "delivered at once, not after a fetch: {:?}",
+        asked.elapsed()
+    );
+    for (sym, t) in &got {
+        assert_last_known(t, &day["data"][sym.as_str()], "cache", NIGHT);
+    }
+    eprintln!(
+        "after the restart: SBIN {} from the cache, age_s {}",
+        got[SBIN]["ltp"], got[SBIN]["age_s"]
+    );
+
+    let q = quotes(&env, &[SBIN, INFY]).await;
+    assert_eq!(q["no_data"], json!([]), "{q}");
+    for s in [SBIN, INFY] {
+        assert_last_known(&q["data"][s], &day["data"][s], "cache", NIGHT);
+    }
+    assert_eq!(env.upgrades(), (0, 0), "no feed at night");
+    assert_eq!(
+        env.quote_requests(),
+        (0, 0),
+        "the cache answered; no REST call"
+    );
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Subscribing while closed delivers cached values flagged as not live
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn subscribing_while_closed_gets_cached_values_flagged_not_live() {
+    let (mut dir, day) = live_session(&[SBIN, INFY], "2026-11-23T10:00:20+05:30").await;
+    // Every state in which the feed does not run, each a restart on the same directory (the
+    // values are saved again at each shutdown and must keep their age).
+    let cases = [
+        (
+            "weekday night",
+            "2026-11-23T21:00:00+05:30",
+            TokenSetup::Minted,
+            "CLOSED",
+            "MARKET_SESSION",
+        ),
+        (
+            "holiday",
+            "2026-11-24T11:00:00+05:30",
+            TokenSetup::Minted,
+            "CLOSED",
+            "MARKET_SESSION",
+        ),
+        (
+            "login required in market hours",
+            "2026-11-25T11:00:00+05:30",
+            TokenSetup::None,
+            "LIVE",
+            "AUTH_REQUIRED",
+        ),
+        (
+            "weekend",
+            "2026-11-28T11:00:00+05:30",
+            TokenSetup::Minted,
+            "CLOSED",
+            "MARKET_SESSION",
+        ),
+    ];
+    for (name, at, token, phase, priority) in cases {
+        let env = EnvBuilder::new()
+            .var("DEV_MODE", "false")
+            .start_at(at)
+            .token(token)
+            .data_dir(dir)
+            .start()
+            .await;
+        let h = env.health().await;
+        assert_eq!(h["market"]["phase"], phase, "{name}: {h}");
+        assert_eq!(h["market"]["holiday"].is_string(), name == "holiday", "{h}");
+        let mut c = client(&env).await;
+        let asked = Instant::now();
+        subscribe(&mut c, &[SBIN, INFY], None).await;
+        let got = first_ticks(&mut c, &[SBIN, INFY], WAIT).await;
+        assert!(
+            asked.elapsed() < Duration::from_millis(100),
+            "{name}: at once"
+        );
+        for (sym, t) in &got {
+            assert_last_known(t, &day["data"][sym.as_str()], "cache", at);
+        }
+        // Nothing live follows, however long the client waits.
+        let more = next_tick(&mut c, SBIN, Duration::from_secs(120)).await;
+        assert!(more.is_none(), "{name}: no live value: {more:?}");
+        assert_eq!(env.upgrades(), (0, 0), "{name}: no WebSocket upgrade");
+        assert_eq!(env.quote_requests(), (0, 0), "{name}: no REST call");
+        let h = env.health().await;
+        assert_eq!(h["priority_status"], priority, "{name}: {h}");
+        assert_ne!(h["feed"]["state"], "connected", "{name}: {h}");
+        eprintln!("{name}: SBIN age_s {}", got[SBIN]["age_s"]);
+        dir = env.into_data_dir().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. The REST snapshot is used once, not per client
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn one_rest_snapshot_serves_every_client() {
+    let env = EnvBuilder::new()
+        .var("DEV_MODE", "false")
+        .start_at(NIGHT)
+        .start()
+        .await;
+    assert!(
+        wait_until(WAIT, || async {
+            env.health().await["auth"]["state"] == "valid"
+        })
+        .await,
+        "the token is usable"
+    );
+    let mut a = client(&env).await;
+    let mut b = client(&env).await;
+    // Both ask before either has an answer, for overlapping instruments.
+    let asked = Instant::now();
+    subscribe(&mut a, &[SBIN, INFY], None).await;
+    subscribe(&mut b, &[INFY, RELIANCE], None).await;
+    let got_a = first_ticks(&mut a, &[SBIN, INFY], WAIT).await;
+    let got_b = first_ticks(&mut b, &[INFY, RELIANCE], WAIT).await;
+    eprintln!(
+        "snapshot delivered {:.2} s after the subscribes",
+        asked.elapsed().as_secs_f64()
+    );
+    for (sym, t) in got_a.iter().chain(&got_b) {
+        assert_eq!(t["src"], "rest", "{sym}: {t}");
+        assert_eq!(t["stale"], true, "{sym}: {t}");
+        assert!(t["age_s"].as_u64().unwrap() <= 1, "fresh: {t}");
+    }
+    assert_eq!(got_a[INFY]["ltp"], got_b[INFY]["ltp"], "the same snapshot");
+    assert_eq!(
+        env.quote_requests(),
+        (1, 0),
+        "one quote request for three instruments and two clients"
+    );
+
+    // Later, a third client: the hub's copy, no new request.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let mut c = client(&env).await;
+    let asked = Instant::now();
+    subscribe(&mut c, &[SBIN, INFY, RELIANCE], None).await;
+    let got_c = first_ticks(&mut c, &[SBIN, INFY, RELIANCE], WAIT).await;
+    assert!(asked.elapsed() < Duration::from_millis(100), "at once");
+    for (sym, t) in &got_c {
+        let first = got_a.get(sym).unwrap_or_else(|| &got_b[sym]);
+        assert_eq!(t["src"], "rest", "{t}");
+        assert_eq!(t["stale"], true, "{t}");
+        assert_eq!(t["ltp"], first["ltp"], "{t}");
+        let age = t["age_s"].as_u64().unwrap();
+        assert!((30..=31).contains(&age), "aged with the clock: {t}");
+    }
+    assert_eq!(env.quote_requests(), (1, 0), "still one request");
+    let q = quotes(&env, &[SBIN, INFY, RELIANCE]).await;
+    for s in [SBIN, INFY, RELIANCE] {
+        assert_eq!(q["data"][s]["src"], "rest", "{q}");
+    }
+    assert_eq!(env.upgrades(), (0, 0));
+    assert!(
+        candle_files(env.data_dir.path()).is_empty(),
+        "a closed-hours snapshot is not a trade"
+    );
+
+    // Snapshots are cached across a restart too: the next gateway asks nothing.
+    let dir = env.into_data_dir().await;
+    let env = EnvBuilder::new()
+        .var("DEV_MODE", "false")
+        .start_at("2026-11-23T22:00:00+05:30")
+        .data_dir(dir)
+        .start()
+        .await;
+    let mut d = client(&env).await;
+    subscribe(&mut d, &[SBIN, INFY, RELIANCE], None).await;
+    for (sym, t) in first_ticks(&mut d, &[SBIN, INFY, RELIANCE], WAIT).await {
+        assert_eq!(t["src"], "cache", "{sym}: {t}");
+        assert_eq!(t["ltp"], got_c[&sym]["ltp"], "{t}");
+    }
+    assert_eq!(env.quote_requests(), (0, 0));
+    assert!(candle_files(env.data_dir.path()).is_empty());
+    env.shutdown().await;
+}
+
+/// Without a usable token there is no snapshot; the request is not forgotten: it is made once
+/// a login brings a token, for the clients that asked before.
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_asked_for_before_the_evening_login_comes_after_it() {
+    let env = EnvBuilder::new()
+        .var("DEV_MODE", "false")
+        .start_at(NIGHT)
+        .token(TokenSetup::None)
+        .start()
+        .await;
+    let auth_is = |want: &'static str| {
+        let env = &env;
+        move || async move { env.health().await["auth"]["state"] == want }
+    };
+    assert!(wait_until(WAIT, auth_is("required")).await);
+    let mut a = client(&env).await;
+    subscribe(&mut a, &[SBIN, INFY], None).await;
+    let nothing = next_tick(&mut a, SBIN, Duration::from_secs(60)).await;
+    assert!(nothing.is_none(), "no value anywhere yet: {nothing:?}");
+    assert_eq!(env.quote_requests(), (0, 0), "no REST call without a token");
+
+    // The evening login (here a token dropped into the token file; the browser login ends the
+    // same way).
+    let token = json!({"broker": "kite", "access_token": env.mint_token()});
+    drop_in_token_file(&env, &token.to_string());
+    assert!(wait_until(Duration::from_secs(10), auth_is("valid")).await);
+    let got = first_ticks(&mut a, &[SBIN, INFY], Duration::from_secs(5)).await;
+    for (sym, t) in &got {
+        assert_eq!(
+            (&t["src"], &t["stale"]),
+            (&json!("rest"), &json!(true)),
+            "{sym}: {t}"
+        );
+    }
+    assert_eq!(env.quote_requests(), (1, 0), "one request, after the login");
+    let mut b = client(&env).await;
+    subscribe(&mut b, &[SBIN, INFY], None).await;
+    let again = first_ticks(&mut b, &[SBIN, INFY], Duration::from_millis(100)).await;
+    assert_eq!(again[SBIN]["ltp"], got[SBIN]["ltp"]);
+    assert_eq!(env.quote_requests(), (1, 0));
+    assert_eq!(env.upgrades(), (0, 0));
+    env.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. A snapshot with a token that expired overnight
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(start_paused = true)]
@@ -80,7 +360,7 @@ async fn a_snapshot_rejected_for_its_token_is_reported_and_fetched_after_the_log
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2. `/api/candles` without a date: the newest day files only, one warning per damaged file
+// 5. `/api/candles` without a date: the newest day files only, one warning per damaged file
 // ---------------------------------------------------------------------------------------------
 
 fn minute(t: i64, price: i64) -> Candle {

@@ -1,15 +1,15 @@
 //! Upstream behaviour across the day and across failures: configured feed start and stop times,
 //! the market open after a quiet pre-open, `stale` staying visible, log lines per failure
-//! episode instead of per attempt, connections reported under their token's epoch, the
-//! watchlist following the daily instrument refresh, and one request budget for Fyers' REST
-//! API. Paused time throughout (the simulator, the gateway and
-//! the clock follow it).
+//! episode instead of per attempt, REST polling while the WebSocket is refused and the switch
+//! back, connections reported under their token's epoch, the watchlist following the daily
+//! instrument refresh, and one request budget for Fyers' REST API. Paused time throughout (the
+//! simulator, the gateway and the clock follow it).
 
 mod common;
 
 use common::{
-    Broker, Capture, EnvBuilder, WAIT, client, instant, let_time_pass, next_tick_from, sim_until,
-    subscribe, wait_until,
+    Broker, Capture, EnvBuilder, WAIT, client, instant, let_time_pass, next_matching,
+    next_tick_from, sim_until, subscribe, subscribed_client, wait_until,
 };
 use feedgate_gateway::auth::AuthState;
 use feedgate_gateway::auth::task::{self, AuthConfig, AuthIo};
@@ -31,6 +31,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+const S5: Duration = Duration::from_secs(5);
 const S30: Duration = Duration::from_secs(30);
 /// A simulated market that never trades (one tick per ~11 days across all instruments) while
 /// its heartbeats keep the socket alive: a pre-open, or a silent feed.
@@ -261,6 +262,128 @@ async fn a_flapping_feed_asks_for_the_fallback_once_per_episode() {
         }
     }
     assert_eq!((wanted, recovered), (1, 1), "one pair per episode");
+    env.shutdown().await;
+}
+
+// ----------------------------------------------------------------------------------------------
+// REST fallback while the WebSocket is refused
+
+#[tokio::test(start_paused = true)]
+async fn refused_websocket_falls_back_to_rest_and_comes_back() {
+    const MAX_RECONNECTS: u64 = 3;
+    let env = EnvBuilder::new()
+        .var("FEED_MAX_RECONNECTS", &MAX_RECONNECTS.to_string())
+        .var("FEED_RECONNECT_DELAY", "1")
+        .var("FEED_MAX_RECONNECT_DELAY", "4")
+        .var("REST_POLL_INTERVAL", "1")
+        .start()
+        .await;
+    let (mut c, _) = subscribed_client(&env, &["NSE:SBIN", "NIFTY", "NSE:INFY"]).await;
+    assert!(next_tick_from(&mut c, "ws", S5).await.is_some());
+
+    // The broker keeps REST up but refuses every WebSocket for an hour.
+    env.fault(Fault::RejectWs { seconds: 3600.0 });
+    env.fault(Fault::Drop);
+    let t0 = Instant::now();
+    let status = next_matching(&mut c, S30, |v| {
+        v["type"] == "connection_status" && v["mode"] == "REST API Polling"
+    })
+    .await;
+    let to_fallback = t0.elapsed();
+    let refused_at_fallback = env.sim_state().upgrades.refused.reject_ws;
+    let status = status.unwrap_or_else(|| panic!("fallback status; health {:?}", env.sim_state()));
+    assert_eq!(status["quality"], "DEGRADED", "{status}");
+    assert_eq!(
+        refused_at_fallback, MAX_RECONNECTS,
+        "fallback after exactly FEED_MAX_RECONNECTS refused attempts"
+    );
+    let first_rest = next_tick_from(&mut c, "rest", Duration::from_secs(5))
+        .await
+        .expect("a REST tick");
+    assert!(first_rest["data"]["ltp"].is_number(), "{first_rest}");
+    let h = env.health().await;
+    assert_eq!(h["feed"]["using_rest_fallback"], true, "{h}");
+    assert_eq!(h["feed"]["mode"], "REST API Polling");
+    assert_eq!(
+        h["auth"]["state"], "valid",
+        "a refused WebSocket is not an auth problem"
+    );
+    eprintln!(
+        "fallback: REST polling {:.1} s after the drop, after {refused_at_fallback} refused attempts",
+        to_fallback.as_secs_f64()
+    );
+
+    // Clients keep getting updates for every instrument while polling; the WebSocket keeps
+    // being retried in the background; the broker's 1 request/s limit is never hit.
+    let quotes_before = env.sim_state().quote_requests;
+    let mut rest_ticks = 0;
+    let mut symbols = std::collections::BTreeSet::new();
+    let end = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < end {
+        let left = end.saturating_duration_since(Instant::now());
+        let Some(v) = next_matching(&mut c, left, |v| v["type"] == "ticker").await else {
+            break;
+        };
+        assert_eq!(v["data"]["src"], "rest", "only REST while refused: {v}");
+        rest_ticks += 1;
+        symbols.insert(v["data"]["symbol"].as_str().unwrap_or_default().to_string());
+    }
+    let s = env.sim_state();
+    let polls = s.quote_requests - quotes_before;
+    assert!(
+        rest_ticks >= 20,
+        "a steady stream of REST ticks: {rest_ticks}"
+    );
+    assert_eq!(symbols.len(), 3, "every subscribed instrument: {symbols:?}");
+    assert!(
+        (20..=30).contains(&polls),
+        "one batched request per interval, never faster than 1/s: {polls} in 30 s"
+    );
+    assert_eq!(s.quote_rate_limited, 0, "never rate limited");
+    assert!(
+        s.upgrades.refused.reject_ws >= refused_at_fallback + 5,
+        "WebSocket retries continue in the background: {:?}",
+        s.upgrades
+    );
+    assert_eq!(s.upgrades.refused.bad_token, 0);
+
+    // The outage ends: back to the WebSocket, and polling stops.
+    env.fault(Fault::Clear);
+    let t1 = Instant::now();
+    let back = next_matching(&mut c, S30, |v| {
+        v["type"] == "connection_status" && v["mode"] == "WebSocket"
+    })
+    .await
+    .expect("back to WebSocket");
+    let to_ws = t1.elapsed();
+    assert_ne!(back["quality"], "DEGRADED", "{back}");
+    assert!(next_tick_from(&mut c, "ws", S5).await.is_some());
+    let h = env.health().await;
+    assert_eq!(h["feed"]["using_rest_fallback"], false, "{h}");
+    assert_eq!(h["feed"]["mode"], "WebSocket");
+    assert_eq!(h["feed"]["state"], "connected");
+    let quotes_at_switch = env.sim_state().quote_requests;
+    // Keep reading (the feed is live) for ten seconds: no more polls, only WebSocket ticks.
+    let end = Instant::now() + Duration::from_secs(10);
+    while let Some(v) = next_matching(&mut c, end.saturating_duration_since(Instant::now()), |v| {
+        v["type"] == "ticker"
+    })
+    .await
+    {
+        assert_eq!(v["data"]["src"], "ws", "{v}");
+    }
+    let s = env.sim_state();
+    assert!(
+        s.quote_requests <= quotes_at_switch + 1,
+        "polling stopped: {} → {}",
+        quotes_at_switch,
+        s.quote_requests
+    );
+    assert_eq!(s.quote_rate_limited, 0);
+    eprintln!(
+        "fallback: {rest_ticks} REST ticks and {polls} polls in 30 s; back on the WebSocket {:.1} s after clear",
+        to_ws.as_secs_f64()
+    );
     env.shutdown().await;
 }
 

@@ -6,37 +6,49 @@
 //! The helpers the test files share live in small modules, re-exported here:
 //!
 //! - [`ws`]: client WebSockets, a client that has read its greeting, subscribing;
-//! - [`ticks`]: waiting for a matching message, a symbol's next tick, a tick from a source;
+//! - [`ticks`]: waiting for a matching message, a symbol's next tick, a tick from a source, a
+//!   tick's volume;
 //! - [`wait`]: deadline-based waiting (no fixed sleeps), on anything or on the simulator;
+//! - [`upstream`]: the simulator's Kite connections and what each subscribes;
 //! - [`auth`]: the gateway's auth state and waiting for one;
 //! - [`login`]: the login flow through the simulator's login page, form and header parsing;
 //! - [`tokens`]: the token file (its place, what it holds, dropping a new one in);
-//! - [`logs`]: log capture and secret scanning.
+//! - [`logs`]: log capture and secret scanning;
+//! - [`days`]: a trading session and the restarts after it on the same data directory, last
+//!   known values (its `subscribe`, quote mode with candles, is imported by path: the name at
+//!   this level is [`ws::subscribe`]);
+//! - [`data_dir`]: the files the gateway leaves in its data directory (temp files, candles).
 
 // Each test binary compiles this module on its own and uses only some of it: what one binary
 // leaves unused is dead code there, and so are the re-exports below.
 #![allow(dead_code)]
 
 pub mod auth;
+pub mod data_dir;
+pub mod days;
 pub mod login;
 pub mod logs;
 pub mod ticks;
 pub mod tokens;
+pub mod upstream;
 pub mod wait;
 pub mod ws;
 
 #[allow(unused_imports)]
 pub use self::{
     auth::{auth_section, auth_state, wait_auth},
+    data_dir::{CSV_HEADER, candle_files, candle_text, csv_rows, temp_files},
+    days::{advance_to, assert_last_known, first_ticks, ist, live_session, quiesce, quotes},
     login::{
         Login, LoginChecks, SIM_USER, header, kite_redirect_params, location, login, query_map,
         state_in,
     },
     logs::{Capture, assert_no_secret, everything_the_binary_may_log, served_bodies},
-    ticks::{next_matching, next_tick, next_tick_from, tick_after},
+    ticks::{next_matching, next_tick, next_tick_from, tick_after, volume},
     tokens::{drop_in_token_file, stored_token, stored_token_file, token_path},
+    upstream::subs,
     wait::{WAIT, let_time_pass, sim_until, wait_until},
-    ws::{WsClient, client, subscribe},
+    ws::{WsClient, client, subscribe, subscribed_client},
 };
 
 use chrono::{DateTime, Utc};

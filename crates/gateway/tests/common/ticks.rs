@@ -1,6 +1,7 @@
 //! Waiting on a client for particular messages: the next one matching a predicate, the next
 //! `ticker` of a symbol or from a source, the first tick of a symbol after an instant. Each
-//! gives up at its deadline (paused or real time) with `None`.
+//! gives up at its deadline (paused or real time) with `None`. Also a tick's volume
+//! ([`volume`]), which only grows, so it tells a newer value from a repeated one.
 
 use super::{WAIT, WsClient};
 use serde_json::Value;
@@ -55,4 +56,11 @@ pub async fn tick_after(c: &mut WsClient, symbol: &str, at: Instant) -> Value {
             return t;
         }
     }
+}
+
+/// The volume in a `ticker` message (quote and full modes); panics if it has none.
+pub fn volume(tick: &Value) -> u64 {
+    tick["data"]["volume"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no volume in {tick}"))
 }

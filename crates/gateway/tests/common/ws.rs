@@ -1,6 +1,7 @@
 //! Client WebSockets on `/ws/market`: [`WsClient`] sends requests and reads the next message
 //! (or the next of a kind) within a deadline; [`client`] is one that has read its greeting, and
-//! [`subscribe`] subscribes it and reads the ack.
+//! [`subscribe`] subscribes it and reads the ack; [`subscribed_client`] does both in `quote`
+//! mode and hands back the greeting.
 
 use super::{Env, WAIT};
 use futures_util::{SinkExt, StreamExt};
@@ -74,4 +75,18 @@ pub async fn subscribe(c: &mut WsClient, symbols: &[&str], mode: &str) -> Value 
     let ack = c.next_of("ack", WAIT).await.expect("subscribe ack");
     assert_eq!(ack["action"], "subscribe", "{ack}");
     ack
+}
+
+/// A client subscribed to `symbols` (quote mode); returns it with its first `connection_status`.
+pub async fn subscribed_client(env: &Env, symbols: &[&str]) -> (WsClient, Value) {
+    let mut c = env.client().await;
+    let status = c
+        .next_of("connection_status", WAIT)
+        .await
+        .expect("connection_status on connect");
+    c.send(json!({"action": "subscribe", "symbols": symbols, "mode": "quote", "id": 1}))
+        .await;
+    let ack = c.next_of("ack", WAIT).await.expect("ack");
+    assert_eq!(ack["count"], symbols.len(), "{ack}");
+    (c, status)
 }

@@ -1,8 +1,8 @@
-//! Auth, login, token store and REST fallback end to end (issue 5), against the in-process
-//! simulator in paused time: no token ⇒ no WebSocket attempts; login through the simulator's
-//! login page; overnight expiry and re-login without a restart; hot reload of the token file;
-//! REST polling while the WebSocket is refused and the switch back; forged callbacks; on-demand
-//! verification; no secret in any log line or JSON body; the pre-market token check.
+//! Auth and login end to end (issue 5), against the in-process simulator in paused time: no
+//! token ⇒ no WebSocket attempts (1); login through the simulator's login page (2); overnight
+//! expiry and re-login without a restart (3); forged callbacks (4); on-demand verification
+//! (5); no secret in any log line or JSON body (6); the pre-market token check (7). Hot reload
+//! of the token file is in `token_sources.rs`, the REST fallback in `upstream_episodes.rs`.
 //!
 //! Waiting is always "until a condition holds or a deadline passes" ([`wait_until`] and the
 //! client's `next_*`); the only plain sleeps let a stretch of *paused* time pass in order to
@@ -11,10 +11,11 @@
 mod common;
 
 use common::{
-    Capture, Env, EnvBuilder, LoginChecks, SIM_USER, TokenSetup, WsClient, assert_no_secret,
-    auth_section, auth_state, drop_in_token_file, everything_the_binary_may_log, header,
-    kite_redirect_params, let_time_pass, location, login, next_matching, next_tick_from, query_map,
-    served_bodies, state_in, stored_token, stored_token_file, token_path, wait_auth, wait_until,
+    Capture, Env, EnvBuilder, LoginChecks, SIM_USER, TokenSetup, assert_no_secret, auth_section,
+    auth_state, drop_in_token_file, everything_the_binary_may_log, header, kite_redirect_params,
+    let_time_pass, location, login, next_matching, next_tick_from, query_map, served_bodies,
+    state_in, stored_token, stored_token_file, subscribed_client, token_path, wait_auth,
+    wait_until,
 };
 use feedgate_sim::Fault;
 use serde_json::{Value, json};
@@ -33,20 +34,6 @@ const S30: Duration = Duration::from_secs(30);
 fn upgrade_attempts(env: &Env) -> u64 {
     let u = env.sim_state().upgrades;
     u.accepted + u.refused.total()
-}
-
-/// A client subscribed to `symbols` (quote mode); returns it with its first `connection_status`.
-async fn subscribed_client(env: &Env, symbols: &[&str]) -> (WsClient, Value) {
-    let mut c = env.client().await;
-    let status = c
-        .next_of("connection_status", S5)
-        .await
-        .expect("connection_status on connect");
-    c.send(json!({"action": "subscribe", "symbols": symbols, "mode": "quote", "id": 1}))
-        .await;
-    let ack = c.next_of("ack", S5).await.expect("ack");
-    assert_eq!(ack["count"], symbols.len(), "{ack}");
-    (c, status)
 }
 
 /// A fresh, valid request token from the simulator's login form, as a browser would get it,
@@ -266,185 +253,7 @@ async fn an_expired_token_stops_attempts_until_a_new_login() {
 }
 
 // ----------------------------------------------------------------------------------------------
-// 4. Token file replaced on disk
-
-#[tokio::test(start_paused = true)]
-async fn a_token_file_dropped_in_is_picked_up_and_used() {
-    let env = EnvBuilder::new().start().await;
-    let (mut c, _) = subscribed_client(&env, &["NSE:SBIN"]).await;
-    assert!(next_tick_from(&mut c, "ws", S5).await.is_some());
-    assert!(wait_auth(&env, "valid", S5).await);
-    assert_eq!(env.sim_state().upgrades.accepted, 1);
-
-    // The old token is dead at the broker (the open socket keeps streaming, as on Kite), and a
-    // script drops a fresh one in as JSON: only a reconnect with the *new* token is accepted.
-    env.fault(Fault::ExpireToken);
-    let fresh = env.mint_token();
-    drop_in_token_file(
-        &env,
-        &json!({"broker": "kite", "access_token": fresh}).to_string(),
-    );
-    let t0 = Instant::now();
-    assert!(
-        wait_until(S30, || async { env.sim_state().upgrades.accepted == 2 }).await,
-        "reconnected after the file change: {:?}",
-        env.sim_state().upgrades
-    );
-    eprintln!(
-        "token file (JSON): reconnected {:.1} s after the change",
-        t0.elapsed().as_secs_f64()
-    );
-    assert_eq!(
-        env.sim_state().upgrades.refused.bad_token,
-        0,
-        "the old token was never tried again"
-    );
-    assert!(wait_auth(&env, "valid", S5).await);
-    assert_eq!(auth_section(&env).await["token_source"], "token_file");
-    assert!(next_tick_from(&mut c, "ws", S5).await.is_some());
-
-    // Again, as a bare token line.
-    env.fault(Fault::ExpireToken);
-    let fresher = env.mint_token();
-    drop_in_token_file(&env, &format!("{fresher}\n"));
-    assert!(
-        wait_until(S30, || async { env.sim_state().upgrades.accepted == 3 }).await,
-        "reconnected after the second change: {:?}",
-        env.sim_state().upgrades
-    );
-    let s = env.sim_state();
-    assert_eq!(s.upgrades.refused.total(), 0, "{:?}", s.upgrades);
-    assert_eq!(s.connections.len(), 1, "the old socket was closed");
-    assert!(wait_auth(&env, "valid", S5).await);
-    assert!(next_tick_from(&mut c, "ws", S5).await.is_some());
-    assert_eq!(env.health().await["feed"]["state"], "connected");
-    env.shutdown().await;
-}
-
-// ----------------------------------------------------------------------------------------------
-// 5. REST fallback while the WebSocket is refused
-
-#[tokio::test(start_paused = true)]
-async fn refused_websocket_falls_back_to_rest_and_comes_back() {
-    const MAX_RECONNECTS: u64 = 3;
-    let env = EnvBuilder::new()
-        .var("FEED_MAX_RECONNECTS", &MAX_RECONNECTS.to_string())
-        .var("FEED_RECONNECT_DELAY", "1")
-        .var("FEED_MAX_RECONNECT_DELAY", "4")
-        .var("REST_POLL_INTERVAL", "1")
-        .start()
-        .await;
-    let (mut c, _) = subscribed_client(&env, &["NSE:SBIN", "NIFTY", "NSE:INFY"]).await;
-    assert!(next_tick_from(&mut c, "ws", S5).await.is_some());
-
-    // The broker keeps REST up but refuses every WebSocket for an hour.
-    env.fault(Fault::RejectWs { seconds: 3600.0 });
-    env.fault(Fault::Drop);
-    let t0 = Instant::now();
-    let status = next_matching(&mut c, S30, |v| {
-        v["type"] == "connection_status" && v["mode"] == "REST API Polling"
-    })
-    .await;
-    let to_fallback = t0.elapsed();
-    let refused_at_fallback = env.sim_state().upgrades.refused.reject_ws;
-    let status = status.unwrap_or_else(|| panic!("fallback status; health {:?}", env.sim_state()));
-    assert_eq!(status["quality"], "DEGRADED", "{status}");
-    assert_eq!(
-        refused_at_fallback, MAX_RECONNECTS,
-        "fallback after exactly FEED_MAX_RECONNECTS refused attempts"
-    );
-    let first_rest = next_tick_from(&mut c, "rest", Duration::from_secs(5))
-        .await
-        .expect("a REST tick");
-    assert!(first_rest["data"]["ltp"].is_number(), "{first_rest}");
-    let h = env.health().await;
-    assert_eq!(h["feed"]["using_rest_fallback"], true, "{h}");
-    assert_eq!(h["feed"]["mode"], "REST API Polling");
-    assert_eq!(
-        h["auth"]["state"], "valid",
-        "a refused WebSocket is not an auth problem"
-    );
-    eprintln!(
-        "fallback: REST polling {:.1} s after the drop, after {refused_at_fallback} refused attempts",
-        to_fallback.as_secs_f64()
-    );
-
-    // Clients keep getting updates for every instrument while polling; the WebSocket keeps
-    // being retried in the background; the broker's 1 request/s limit is never hit.
-    let quotes_before = env.sim_state().quote_requests;
-    let mut rest_ticks = 0;
-    let mut symbols = std::collections::BTreeSet::new();
-    let end = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < end {
-        let left = end.saturating_duration_since(Instant::now());
-        let Some(v) = next_matching(&mut c, left, |v| v["type"] == "ticker").await else {
-            break;
-        };
-        assert_eq!(v["data"]["src"], "rest", "only REST while refused: {v}");
-        rest_ticks += 1;
-        symbols.insert(v["data"]["symbol"].as_str().unwrap_or_default().to_string());
-    }
-    let s = env.sim_state();
-    let polls = s.quote_requests - quotes_before;
-    assert!(
-        rest_ticks >= 20,
-        "a steady stream of REST ticks: {rest_ticks}"
-    );
-    assert_eq!(symbols.len(), 3, "every subscribed instrument: {symbols:?}");
-    assert!(
-        (20..=30).contains(&polls),
-        "one batched request per interval, never faster than 1/s: {polls} in 30 s"
-    );
-    assert_eq!(s.quote_rate_limited, 0, "never rate limited");
-    assert!(
-        s.upgrades.refused.reject_ws >= refused_at_fallback + 5,
-        "WebSocket retries continue in the background: {:?}",
-        s.upgrades
-    );
-    assert_eq!(s.upgrades.refused.bad_token, 0);
-
-    // The outage ends: back to the WebSocket, and polling stops.
-    env.fault(Fault::Clear);
-    let t1 = Instant::now();
-    let back = next_matching(&mut c, S30, |v| {
-        v["type"] == "connection_status" && v["mode"] == "WebSocket"
-    })
-    .await
-    .expect("back to WebSocket");
-    let to_ws = t1.elapsed();
-    assert_ne!(back["quality"], "DEGRADED", "{back}");
-    assert!(next_tick_from(&mut c, "ws", S5).await.is_some());
-    let h = env.health().await;
-    assert_eq!(h["feed"]["using_rest_fallback"], false, "{h}");
-    assert_eq!(h["feed"]["mode"], "WebSocket");
-    assert_eq!(h["feed"]["state"], "connected");
-    let quotes_at_switch = env.sim_state().quote_requests;
-    // Keep reading (the feed is live) for ten seconds: no more polls, only WebSocket ticks.
-    let end = Instant::now() + Duration::from_secs(10);
-    while let Some(v) = next_matching(&mut c, end.saturating_duration_since(Instant::now()), |v| {
-        v["type"] == "ticker"
-    })
-    .await
-    {
-        assert_eq!(v["data"]["src"], "ws", "{v}");
-    }
-    let s = env.sim_state();
-    assert!(
-        s.quote_requests <= quotes_at_switch + 1,
-        "polling stopped: {} → {}",
-        quotes_at_switch,
-        s.quote_requests
-    );
-    assert_eq!(s.quote_rate_limited, 0);
-    eprintln!(
-        "fallback: {rest_ticks} REST ticks and {polls} polls in 30 s; back on the WebSocket {:.1} s after clear",
-        to_ws.as_secs_f64()
-    );
-    env.shutdown().await;
-}
-
-// ----------------------------------------------------------------------------------------------
-// 6. Forged callbacks
+// 4. Forged callbacks
 
 /// Asserts a callback answer is an error page that changes nothing.
 async fn assert_rejected_callback(env: &Env, query: &str, want_status: u16, what: &str) {
@@ -578,7 +387,7 @@ async fn forged_callbacks_are_rejected_and_change_nothing() {
 }
 
 // ----------------------------------------------------------------------------------------------
-// 7. On-demand verification
+// 5. On-demand verification
 
 async fn verify(env: &Env) -> Value {
     let r = env.post("/api/system/health/auth/verify").await;
@@ -626,7 +435,7 @@ async fn verify_checks_the_token_now_and_updates_the_state() {
 }
 
 // ----------------------------------------------------------------------------------------------
-// 8. No secret in logs or JSON
+// 6. No secret in logs or JSON
 
 #[tokio::test(start_paused = true)]
 async fn no_secret_or_token_is_ever_logged_or_served() {
@@ -759,7 +568,7 @@ async fn no_secret_or_token_is_ever_logged_or_served() {
 }
 
 // ----------------------------------------------------------------------------------------------
-// 9. Pre-market token check
+// 7. Pre-market token check
 
 #[tokio::test(start_paused = true)]
 async fn the_pre_market_check_finds_an_expired_token_before_the_feed_starts() {
