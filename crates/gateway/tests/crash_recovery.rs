@@ -356,16 +356,22 @@ fn a_kill_9_in_the_middle_of_saving_never_blocks_start_up() {
         });
 }
 
-/// `target/debug/feedgate`, if built (`cargo build -p feedgate`).
+/// The binary `FEEDGATE_BIN` names (`./scripts/test` builds it first and sets it, so CI always
+/// runs this test), else `target/debug/feedgate` if a developer built it.
 fn feedgate_binary() -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os("FEEDGATE_BIN") {
+        let bin = PathBuf::from(bin);
+        assert!(bin.exists(), "FEEDGATE_BIN={} does not exist", bin.display());
+        return Some(bin);
+    }
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/feedgate");
     p.exists().then_some(p)
 }
 
 /// The real binary: `feedgate serve` on a data directory against a simulator, killed with
 /// SIGKILL during (or right around) the shutdown save SIGTERM starts, then started again on the
-/// same directory: it must start and serve each time. Needs `cargo build -p feedgate`; without
-/// the binary it says so and passes.
+/// same directory: it must start and serve each time. Needs the built binary (`FEEDGATE_BIN`,
+/// set by `./scripts/test`); a bare `cargo test` without one says so and passes.
 #[test]
 fn the_feedgate_binary_killed_while_saving_starts_again() {
     let Some(bin) = feedgate_binary() else {
