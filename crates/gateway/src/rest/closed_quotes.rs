@@ -1,4 +1,4 @@
-//! Closed-hours snapshots: when a client subscribes to an instrument feedgate has no value for
+//! Closed-hours quotes: when a client subscribes to an instrument feedgate has no value for
 //! while the feed is not streaming (market closed, holiday), fetch one REST quote for it —
 //! batched across clients and instruments, within the broker's rate limit, only with a token
 //! auth has found valid (a request made without one waits for a login) — and hand it to the
@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 /// Requests arriving within this window share one REST call.
 const COLLECT: Duration = Duration::from_millis(200);
 
-/// Attempts per instrument before a failing snapshot is given up (until the next not-live
+/// Attempts per instrument before a failing closed-hours quote is given up (until the next not-live
 /// period): with [`retry_delay`] about a minute of retries.
 pub const MAX_ATTEMPTS: u32 = 6;
 
@@ -55,7 +55,7 @@ pub fn usable_token(
 }
 
 #[derive(Debug)]
-pub struct SnapshotIo {
+pub struct ClosedQuotesIo {
     pub requests: mpsc::Receiver<Vec<Token>>,
     pub broker: Arc<dyn BrokerApi>,
     pub gate: Arc<RateGate>,
@@ -64,7 +64,7 @@ pub struct SnapshotIo {
     /// Auth's state (a fetch waits for a valid token) and where rejections are reported.
     pub auth: AuthHandle,
     pub ticks: mpsc::Sender<Vec<Tick>>,
-    /// Whether the feed streams: a snapshot that arrives after it went live is older than what
+    /// Whether the feed streams: a quote that arrives after it went live is older than what
     /// the feed delivers, so it is dropped rather than shown as the latest value.
     pub feed_live: watch::Receiver<bool>,
     pub clock: SharedClock,
@@ -115,7 +115,7 @@ impl Pending {
     }
 }
 
-pub async fn run(mut io: SnapshotIo, shutdown: CancellationToken) {
+pub async fn run(mut io: ClosedQuotesIo, shutdown: CancellationToken) {
     let mut auth = io.auth.view.clone();
     let mut pending = Pending::default();
     // A token a quote call was rejected with: not used again until the token changes.
@@ -264,7 +264,7 @@ mod tests {
     use super::*;
     use crate::rest::fallback::testing::{self, FakeBroker};
 
-    /// A snapshot task against `broker` for instruments 1..=3, the market closed.
+    /// A closed-hours quote task against `broker` for instruments 1..=3, the market closed.
     struct Rig {
         broker: Arc<FakeBroker>,
         auth: testing::Auth,
@@ -285,7 +285,7 @@ mod tests {
             let (live_tx, feed_live) = watch::channel(false);
             let (ticks_tx, ticks) = mpsc::channel(8);
             tracker.spawn(run(
-                SnapshotIo {
+                ClosedQuotesIo {
                     requests: requests_rx,
                     broker: broker.clone(),
                     gate: Arc::new(RateGate::new(broker.quote_interval())),
@@ -358,7 +358,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_failed_snapshot_is_retried_with_backoff_honouring_retry_after() {
+    async fn a_failed_quote_is_retried_with_backoff_honouring_retry_after() {
         let mut r = Rig::start(FakeBroker::default());
         r.auth.until(AuthState::Valid).await;
         r.broker.fail_next([
@@ -401,7 +401,7 @@ mod tests {
     /// waits for the verdict, then for the login, and is fetched with the new token. A token that
     /// stops working later is reported to auth, and the request waits for the next login.
     #[tokio::test(start_paused = true)]
-    async fn a_snapshot_waits_for_a_valid_token_and_reports_a_rejected_one() {
+    async fn a_quote_waits_for_a_valid_token_and_reports_a_rejected_one() {
         let broker = FakeBroker::new(Duration::ZERO, Duration::from_secs(5));
         broker.reject("old");
         let mut r = Rig::start(broker);

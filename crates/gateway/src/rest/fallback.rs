@@ -237,7 +237,7 @@ pub async fn run(mut io: FallbackIo, shutdown: CancellationToken) {
 }
 
 /// A scripted broker and a real auth task around it, for the tests of the REST fallback and of
-/// the closed-hours snapshots.
+/// the closed-hours quotes.
 #[cfg(test)]
 pub(crate) mod testing {
     use crate::auth::{AuthConfig, AuthHandle, AuthIo, AuthState};
