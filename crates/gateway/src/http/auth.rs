@@ -114,7 +114,7 @@ pub async fn callback(State(app): State<AppState>, Query(q): Query<Callback>) ->
         return error_page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Login could not be saved",
-            &e,
+            &e.to_string(),
         );
     }
     found("/")
