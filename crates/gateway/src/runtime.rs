@@ -15,7 +15,7 @@ use crate::model::demand::RunPolicy;
 use crate::model::gauges::Gauges;
 use crate::model::instruments::Registry;
 use crate::model::tick::Mode;
-use crate::rest::closed_quotes::{self, SnapshotIo};
+use crate::rest::closed_quotes::{self, ClosedQuotesIo};
 use crate::rest::fallback::{self, FallbackIo};
 use crate::rest::instruments::{InstrumentStore, InstrumentsError};
 use crate::rest::rate_gate::RateGate;
@@ -158,14 +158,14 @@ impl Gateway {
         ));
 
         // Hub, seeded with the last known values from disk.
-        let (snapshot_tx, snapshot_rx) = mpsc::channel(64);
-        let hub = hub::spawn_with_snapshots(
+        let (closed_quotes_tx, closed_quotes_rx) = mpsc::channel(64);
+        let hub = hub::spawn_with_closed_quotes(
             HubConfig::default(),
             feed_live_rx.clone(),
             clock.clone(),
             shutdown.clone(),
             &tracker,
-            Some(snapshot_tx),
+            Some(closed_quotes_tx),
         );
         let values = LastValues::new(&config.data_dir);
         let seeded = values.load(&registry);
@@ -269,8 +269,8 @@ impl Gateway {
         ));
         let gate = Arc::new(RateGate::new(broker.quote_interval()));
         tracker.spawn(closed_quotes::run(
-            SnapshotIo {
-                requests: snapshot_rx,
+            ClosedQuotesIo {
+                requests: closed_quotes_rx,
                 broker: broker.clone(),
                 gate: gate.clone(),
                 registry: registry_rx.clone(),

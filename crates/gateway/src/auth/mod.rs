@@ -9,4 +9,4 @@ pub mod task;
 
 pub use login::{LoginStates, StateError};
 pub use machine::{Auth, AuthAction, AuthEvent, AuthState, TokenOrigin};
-pub use task::{AuthConfig, AuthHandle, AuthIo, AuthView, VerifyResult};
+pub use task::{AuthConfig, AuthError, AuthHandle, AuthIo, AuthView, VerifyResult};

@@ -12,7 +12,7 @@ use crate::auth::machine::{Auth, AuthAction, AuthEvent, AuthState, TokenOrigin};
 use crate::brokers::{BrokerApi, BrokerError, SessionGrant};
 use crate::model::clock::SharedClock;
 use crate::model::secret::{CurrentToken, Secret};
-use crate::store::token_file::{StoreError, StoredToken, TokenStore};
+use crate::store::token_file::{FileFingerprint, StoreError, StoredToken, TokenStore};
 use crate::upstream::FeedEvent;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -66,11 +66,21 @@ pub struct VerifyResult {
     pub error: Option<String>,
 }
 
+/// Why the auth task could not take a request. A login token that cannot be saved is not one:
+/// it is used anyway (and the failure logged), since the person has just logged in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// The task has stopped: feedgate is shutting down.
+    #[error("feedgate is shutting down")]
+    ShuttingDown,
+}
+
 enum Command {
     Verify(oneshot::Sender<VerifyResult>),
     /// A REST call with this token epoch got an auth error.
     Rejected(u64),
-    Grant(SessionGrant, oneshot::Sender<Result<(), String>>),
+    /// A login's token; answered once it is saved and in use (before the broker's check).
+    Grant(SessionGrant, oneshot::Sender<()>),
 }
 
 /// Handle for HTTP handlers and the scheduler.
@@ -99,7 +109,7 @@ impl AuthHandle {
             valid: false,
             user_id: None,
             user_name: None,
-            error: Some("feedgate is shutting down".into()),
+            error: Some(AuthError::ShuttingDown.to_string()),
         };
         if self.commands.send(Command::Verify(tx)).await.is_err() {
             return stopped;
@@ -112,15 +122,16 @@ impl AuthHandle {
         let _ = self.commands.send(Command::Rejected(epoch)).await;
     }
 
-    /// Stores a token obtained by the login flow and switches the feed to it.
-    pub async fn store_grant(&self, grant: SessionGrant) -> Result<(), String> {
+    /// Stores a token obtained by the login flow and switches the feed to it. Returns once the
+    /// token is saved and published; the broker's check of it (health's `refreshing` → `valid`)
+    /// follows.
+    pub async fn store_grant(&self, grant: SessionGrant) -> Result<(), AuthError> {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(Command::Grant(grant, tx))
             .await
-            .map_err(|_| "feedgate is shutting down".to_string())?;
-        rx.await
-            .unwrap_or_else(|_| Err("feedgate is shutting down".to_string()))
+            .map_err(|_| AuthError::ShuttingDown)?;
+        rx.await.map_err(|_| AuthError::ShuttingDown)
     }
 }
 
@@ -187,7 +198,7 @@ struct Task {
     /// when it holds something else.
     file_token: Option<Secret>,
     /// The file's fingerprint when last looked at, to report an unreadable file once per change.
-    fingerprint: Option<(std::time::SystemTime, u64)>,
+    fingerprint: Option<FileFingerprint>,
     /// The current epoch was refused (the upstream's socket, a fallback or a closed-hours quote
     /// call): whoever saw it waits for a new epoch, so a token found good again is republished.
     epoch_refused: bool,
@@ -221,10 +232,7 @@ impl Task {
                         self.apply(AuthEvent::Rejected, Some("the broker rejected the token on a REST call".into()));
                     }
                     Some(Command::Rejected(_)) => {}
-                    Some(Command::Grant(grant, reply)) => {
-                        let r = self.accept_grant(grant).await;
-                        let _ = reply.send(r);
-                    }
+                    Some(Command::Grant(grant, installed)) => self.accept_grant(grant, installed).await,
                     None => break,
                 },
                 ev = recv_event(&mut events) => match ev {
@@ -258,11 +266,8 @@ impl Task {
         }
     }
 
-    /// Chooses the start-up token: the token file (written by our own login flow or dropped in
-    /// by the user) or the environment. When both exist and differ, the file wins if the broker
-    /// accepts it, because it is the more recent login; otherwise the environment token is used
-    /// and written to the file, so the file holds the token in use (`feedgate check` and the
-    /// next start see the same choice).
+    /// Starts from the token file (written by our own login flow or dropped in by the user) or
+    /// the environment's token, whichever [`Task::choose_start_token`] picks.
     async fn start(&mut self) {
         // Only the token file's own leftovers: other stores may be writing in the same directory.
         let swept = self.cfg.store.sweep_leftovers();
@@ -282,32 +287,7 @@ impl Task {
             }
         };
         self.file_token = file.as_ref().map(|f| f.token.clone());
-        let env = self.cfg.env_token.clone().map(|token| StoredToken {
-            token,
-            user_id: None,
-            issued_at: None,
-        });
-        let chosen = match (file, env) {
-            (None, None) => None,
-            (Some(f), None) => Some((f, TokenOrigin::TokenFile)),
-            (None, Some(e)) => Some((e, TokenOrigin::Environment)),
-            (Some(f), Some(e)) if f.token == e.token => Some((f, TokenOrigin::TokenFile)),
-            (Some(f), Some(e)) => match self.io.broker.profile(f.token.clone()).await {
-                Ok(_) => Some((f, TokenOrigin::TokenFile)),
-                Err(err) if err.is_auth() => {
-                    tracing::info!(
-                        path = %self.cfg.store.path().display(),
-                        "the token file holds a rejected token; using the access token from the environment and saving it to the file"
-                    );
-                    if let Err(err) = self.write_file(&e) {
-                        tracing::warn!(error = %err, "cannot save the environment's access token to the token file; using it anyway");
-                    }
-                    Some((e, TokenOrigin::Environment))
-                }
-                Err(_) => Some((f, TokenOrigin::TokenFile)),
-            },
-        };
-        match chosen {
+        match self.choose_start_token(file).await {
             None => {
                 tracing::warn!(
                     login_url = %self.cfg.login_url,
@@ -320,8 +300,50 @@ impl Task {
         }
     }
 
+    /// When both the file and the environment hold a token and they differ, the file wins if
+    /// the broker accepts it, because it is the more recent login; otherwise the environment
+    /// token is used and written to the file, so the file holds the token in use (`feedgate
+    /// check` and the next start see the same choice).
+    async fn choose_start_token(
+        &mut self,
+        file: Option<StoredToken>,
+    ) -> Option<(StoredToken, TokenOrigin)> {
+        let env = self.cfg.env_token.clone().map(|token| StoredToken {
+            token,
+            user_id: None,
+            issued_at: None,
+        });
+        match (file, env) {
+            (None, None) => None,
+            (Some(f), None) => Some((f, TokenOrigin::TokenFile)),
+            (None, Some(e)) => Some((e, TokenOrigin::Environment)),
+            (Some(f), Some(e)) if f.token == e.token => Some((f, TokenOrigin::TokenFile)),
+            (Some(f), Some(e)) => match self.io.broker.profile(f.token.clone()).await {
+                Ok(_) => Some((f, TokenOrigin::TokenFile)),
+                Err(err) if err.is_auth() => {
+                    tracing::info!(
+                        path = %self.cfg.store.path().display(),
+                        "the token file holds a rejected token; using the access token from the environment and saving it to the file"
+                    );
+                    if let Err(err) = self.write_file(&e).await {
+                        tracing::warn!(error = %err, "cannot save the environment's access token to the token file; using it anyway");
+                    }
+                    Some((e, TokenOrigin::Environment))
+                }
+                Err(_) => Some((f, TokenOrigin::TokenFile)),
+            },
+        }
+    }
+
     /// Makes `t` the current token, publishes it to the upstream and validates it.
     async fn install(&mut self, t: StoredToken, origin: TokenOrigin) {
+        let actions = self.put_in_use(t, origin);
+        self.perform(actions).await;
+    }
+
+    /// Makes `t` the current token and publishes it to the upstream and to health
+    /// (`refreshing`); returns the actions that validate it.
+    fn put_in_use(&mut self, t: StoredToken, origin: TokenOrigin) -> Vec<AuthAction> {
         self.epoch += 1;
         let current = CurrentToken {
             epoch: self.epoch,
@@ -342,7 +364,7 @@ impl Task {
         tracing::info!(origin = ?origin, "access token loaded");
         let actions = self.machine.on(AuthEvent::TokenStored { origin });
         self.publish_view();
-        self.perform(actions).await;
+        actions
     }
 
     fn apply(&mut self, event: AuthEvent, error: Option<String>) {
@@ -376,10 +398,9 @@ impl Task {
     /// Writes `t` to the token file and remembers it as the file's content. On failure the file
     /// keeps its old content, which the poll does not take back: it has not changed since it was
     /// read.
-    fn write_file(&mut self, t: &StoredToken) -> Result<(), StoreError> {
-        self.cfg.store.save(t)?;
+    async fn write_file(&mut self, t: &StoredToken) -> Result<(), StoreError> {
+        self.fingerprint = save_off_thread(&self.cfg.store, t).await?;
         self.file_token = Some(t.token.clone());
-        self.fingerprint = self.cfg.store.fingerprint();
         Ok(())
     }
 
@@ -479,20 +500,23 @@ impl Task {
         r
     }
 
-    async fn accept_grant(&mut self, grant: SessionGrant) -> Result<(), String> {
+    /// A login: saves the token, puts it in use, answers the callback (`installed`), and only
+    /// then asks the broker for the profile, so the browser's redirect does not wait for it.
+    async fn accept_grant(&mut self, grant: SessionGrant, installed: oneshot::Sender<()>) {
         let stored = StoredToken {
             token: grant.token,
             user_id: Some(grant.user_id.clone()),
             issued_at: Some(self.io.clock.now()),
         };
-        if let Err(e) = self.write_file(&stored) {
+        if let Err(e) = self.write_file(&stored).await {
             tracing::error!(error = %e, "cannot save the new access token; it is used now, but after a restart a new login is needed");
         }
         tracing::info!(user_id = %grant.user_id, "login completed");
-        self.install(stored, TokenOrigin::Login).await;
+        let actions = self.put_in_use(stored, TokenOrigin::Login);
+        let _ = installed.send(());
+        self.perform(actions).await;
         self.view
             .send_modify(|s| s.user_name = Some(grant.user_name));
-        Ok(())
     }
 
     /// Picks up a token file written by someone else (a script, a user): only when it holds a
@@ -546,6 +570,27 @@ impl Task {
             .state
             .send_if_modified(|v| std::mem::replace(v, state) != state);
     }
+}
+
+/// Saves `t` on the blocking pool (the write fsyncs the file and its directory, which must not
+/// hold up the runtime thread); returns the file's new fingerprint.
+async fn save_off_thread(
+    store: &TokenStore,
+    t: &StoredToken,
+) -> Result<Option<FileFingerprint>, StoreError> {
+    let (store, t) = (store.clone(), t.clone());
+    let path = store.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        store.save(&t)?;
+        Ok(store.fingerprint())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(StoreError::Write {
+            path,
+            source: std::io::Error::other(e),
+        })
+    })
 }
 
 fn describe(e: &BrokerError, login_url: &str) -> String {

@@ -1,7 +1,8 @@
 //! The login flow and on-demand token verification:
 //! `GET /api/login` → the broker's login page (with a one-time `state`),
 //! `GET /api/auth/callback` → exchange the request token (Kite: `status=success&request_token=…`;
-//! Fyers: `s=ok&auth_code=…`), store the access token, reconnect, back to `/`;
+//! Fyers: `s=ok&auth_code=…`), store the access token, reconnect, back to `/` (the broker's check
+//! of the new token follows the redirect; the dashboard shows it `refreshing` until then);
 //! `POST /api/system/health/auth/verify` → check the token now (the answer of a check made less
 //! than [`VERIFY_CACHE`](crate::auth::task::VERIFY_CACHE) ago is reused, so a flood costs one
 //! broker call).
@@ -10,6 +11,7 @@
 //! an error page that says what to do, and changes nothing.
 
 use crate::auth::VerifyResult;
+use crate::brokers::BrokerError;
 use crate::http::AppState;
 use axum::Json;
 use axum::extract::{Query, State};
@@ -90,34 +92,38 @@ pub async fn callback(State(app): State<AppState>, Query(q): Query<Callback>) ->
     };
     let grant = match app.broker().exchange(request_token).await {
         Ok(g) => g,
-        Err(e) => {
-            tracing::warn!(error = %e, "request token exchange failed");
-            let detail = if e.is_auth() {
-                let secret = match app.broker().name() {
-                    "fyers" => "FYERS_SECRET_ID",
-                    _ => "ZERODHA_API_SECRET",
-                };
-                format!(
-                    "The broker refused the login code (it is single-use and short-lived) or the app secret is wrong. Check {secret}."
-                )
-            } else {
-                format!("Could not reach the broker to finish the login: {e}.")
-            };
-            return error_page(
-                StatusCode::BAD_GATEWAY,
-                "Login could not be completed",
-                &detail,
-            );
-        }
+        Err(e) => return exchange_failed(&app, &e),
     };
     if let Err(e) = app.auth().store_grant(grant).await {
         return error_page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Login could not be saved",
-            &e,
+            &e.to_string(),
         );
     }
     found("/")
+}
+
+/// The broker would not turn the login code into a token: says whether to check the app secret
+/// (a refusal) or try again (the broker was unreachable).
+fn exchange_failed(app: &AppState, e: &BrokerError) -> Response {
+    tracing::warn!(error = %e, "request token exchange failed");
+    let detail = if e.is_auth() {
+        let secret = match app.broker().name() {
+            "fyers" => "FYERS_SECRET_ID",
+            _ => "ZERODHA_API_SECRET",
+        };
+        format!(
+            "The broker refused the login code (it is single-use and short-lived) or the app secret is wrong. Check {secret}."
+        )
+    } else {
+        format!("Could not reach the broker to finish the login: {e}.")
+    };
+    error_page(
+        StatusCode::BAD_GATEWAY,
+        "Login could not be completed",
+        &detail,
+    )
 }
 
 pub async fn verify(State(app): State<AppState>) -> Json<VerifyResult> {

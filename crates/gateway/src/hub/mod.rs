@@ -70,18 +70,18 @@ pub fn spawn(
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> HubHandle {
-    spawn_with_snapshots(cfg, feed_live, clock, shutdown, tracker, None)
+    spawn_with_closed_quotes(cfg, feed_live, clock, shutdown, tracker, None)
 }
 
 /// Like [`spawn`], and sends tokens that have no value while the feed is not live to
-/// `snapshots` (for a one-off REST quote).
-pub fn spawn_with_snapshots(
+/// `closed_quotes` (for a one-off REST quote).
+pub fn spawn_with_closed_quotes(
     cfg: HubConfig,
     feed_live: watch::Receiver<bool>,
     clock: SharedClock,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
-    snapshots: Option<mpsc::Sender<Vec<Token>>>,
+    closed_quotes: Option<mpsc::Sender<Vec<Token>>>,
 ) -> HubHandle {
     let (cmd_tx, cmd_rx) = mpsc::channel(cfg.command_capacity);
     let (tick_tx, tick_rx) = mpsc::channel(cfg.tick_capacity);
@@ -96,8 +96,8 @@ pub fn spawn_with_snapshots(
         clock,
         stats: stats.clone(),
         shutdown,
-        snapshots,
-        snapshot_requested: Default::default(),
+        closed_quotes,
+        closed_quotes_requested: Default::default(),
     };
     tracker.spawn(task.run());
     HubHandle {

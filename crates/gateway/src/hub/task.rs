@@ -70,11 +70,11 @@ pub(crate) struct HubTask {
     pub clock: SharedClock,
     pub stats: Arc<HubStats>,
     pub shutdown: CancellationToken,
-    /// Where tokens without any value go for a one-off REST snapshot (closed market).
-    pub snapshots: Option<mpsc::Sender<Vec<Token>>>,
-    /// Tokens already sent for a snapshot during this not-live period: each once, not once
+    /// Where tokens without any value go for a one-off REST quote (closed market).
+    pub closed_quotes: Option<mpsc::Sender<Vec<Token>>>,
+    /// Tokens already sent for a closed-hours quote during this not-live period: each once, not once
     /// per client.
-    pub snapshot_requested: HashSet<Token>,
+    pub closed_quotes_requested: HashSet<Token>,
 }
 
 impl HubTask {
@@ -98,8 +98,8 @@ impl HubTask {
                         break;
                     }
                     if *self.feed_live.borrow_and_update() {
-                        // A new not-live period later may fetch fresh snapshots again.
-                        self.snapshot_requested.clear();
+                        // A new not-live period later may fetch fresh closed-hours quotes again.
+                        self.closed_quotes_requested.clear();
                     }
                 }
                 cmd = self.commands.recv() => match cmd {
@@ -164,7 +164,7 @@ impl HubTask {
                 let missing = self.core.subscribe(client, &outbox, &items, candles, live);
                 self.publish_demand();
                 if !live.feed_live {
-                    self.request_snapshots(missing);
+                    self.request_closed_quotes(missing);
                 }
             }
             Command::Unsubscribe {
@@ -209,16 +209,18 @@ impl HubTask {
         }
     }
 
-    fn request_snapshots(&mut self, missing: Vec<Token>) {
-        let Some(tx) = &self.snapshots else { return };
+    fn request_closed_quotes(&mut self, missing: Vec<Token>) {
+        let Some(tx) = &self.closed_quotes else {
+            return;
+        };
         let fresh: Vec<Token> = missing
             .into_iter()
-            .filter(|t| self.snapshot_requested.insert(*t))
+            .filter(|t| self.closed_quotes_requested.insert(*t))
             .collect();
         if !fresh.is_empty() && tx.try_send(fresh.clone()).is_err() {
             // The fetcher is busy; forget the request so a later subscribe can retry.
             for t in fresh {
-                self.snapshot_requested.remove(&t);
+                self.closed_quotes_requested.remove(&t);
             }
         }
     }

@@ -1,4 +1,4 @@
-//! Closed-hours snapshots: when a client subscribes to an instrument feedgate has no value for
+//! Closed-hours quotes: when a client subscribes to an instrument feedgate has no value for
 //! while the feed is not streaming (market closed, holiday), fetch one REST quote for it —
 //! batched across clients and instruments, within the broker's rate limit, only with a token
 //! auth has found valid (a request made without one waits for a login) — and hand it to the
@@ -11,11 +11,13 @@
 use crate::auth::{AuthHandle, AuthState, AuthView};
 use crate::brokers::{BrokerApi, BrokerError};
 use crate::model::clock::SharedClock;
-use crate::model::instruments::Registry;
+use crate::model::instruments::{Instrument, Registry};
 use crate::model::secret::CurrentToken;
 use crate::model::tick::{Tick, Token};
+use crate::rest::Stopped;
 use crate::rest::rate_gate::RateGate;
 use std::collections::{BTreeSet, HashMap};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -25,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 /// Requests arriving within this window share one REST call.
 const COLLECT: Duration = Duration::from_millis(200);
 
-/// Attempts per instrument before a failing snapshot is given up (until the next not-live
+/// Attempts per instrument before a failing closed-hours quote is given up (until the next not-live
 /// period): with [`retry_delay`] about a minute of retries.
 pub const MAX_ATTEMPTS: u32 = 6;
 
@@ -55,7 +57,7 @@ pub fn usable_token(
 }
 
 #[derive(Debug)]
-pub struct SnapshotIo {
+pub struct ClosedQuotesIo {
     pub requests: mpsc::Receiver<Vec<Token>>,
     pub broker: Arc<dyn BrokerApi>,
     pub gate: Arc<RateGate>,
@@ -64,7 +66,7 @@ pub struct SnapshotIo {
     /// Auth's state (a fetch waits for a valid token) and where rejections are reported.
     pub auth: AuthHandle,
     pub ticks: mpsc::Sender<Vec<Tick>>,
-    /// Whether the feed streams: a snapshot that arrives after it went live is older than what
+    /// Whether the feed streams: a quote that arrives after it went live is older than what
     /// the feed delivers, so it is dropped rather than shown as the latest value.
     pub feed_live: watch::Receiver<bool>,
     pub clock: SharedClock,
@@ -115,148 +117,214 @@ impl Pending {
     }
 }
 
-pub async fn run(mut io: SnapshotIo, shutdown: CancellationToken) {
-    let mut auth = io.auth.view.clone();
-    let mut pending = Pending::default();
-    // A token a quote call was rejected with: not used again until the token changes.
-    let mut rejected: Option<u64> = None;
-    loop {
-        if pending.tokens.is_empty() {
-            let first = tokio::select! {
+pub async fn run(io: ClosedQuotesIo, shutdown: CancellationToken) {
+    let mut fetcher = Fetcher {
+        auth: io.auth.view.clone(),
+        io,
+        pending: Pending::default(),
+        rejected: None,
+        shutdown,
+    };
+    // `Err(Stopped)`: shutdown, or a channel the task needs closed; nothing left to do.
+    let _ = fetcher.run().await;
+}
+
+/// The task's state between rounds.
+struct Fetcher {
+    io: ClosedQuotesIo,
+    /// Auth's view, followed for its changes (a fetch waits for a usable token).
+    auth: watch::Receiver<AuthView>,
+    pending: Pending,
+    /// A token a quote call was rejected with: not used again until the token changes.
+    rejected: Option<u64>,
+    shutdown: CancellationToken,
+}
+
+impl Fetcher {
+    /// Rounds of: collect requests, wait out a backoff, wait for a usable token, fetch.
+    async fn run(&mut self) -> Result<(), Stopped> {
+        loop {
+            if self.pending.tokens.is_empty() {
+                self.collect().await?;
+            }
+            self.back_off().await?;
+            match self.wait_for_token().await? {
+                Some(token) => self.fetch(&token).await?,
+                // The feed went live: the values come from it instead.
+                None => self.pending.clear(),
+            }
+        }
+    }
+
+    /// Waits for a request, then gathers those arriving within [`COLLECT`] into one round.
+    async fn collect(&mut self) -> Result<(), Stopped> {
+        let first = tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => return Err(Stopped),
+            r = self.io.requests.recv() => r.ok_or(Stopped)?,
+        };
+        self.pending.tokens.extend(first);
+        let until = Instant::now() + COLLECT;
+        loop {
+            tokio::select! {
                 biased;
-                () = shutdown.cancelled() => return,
-                r = io.requests.recv() => match r { Some(v) => v, None => return },
-            };
-            pending.tokens.extend(first);
-            let until = Instant::now() + COLLECT;
-            loop {
-                tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep_until(until) => break,
-                    r = io.requests.recv() => match r {
-                        Some(v) => pending.tokens.extend(v),
-                        None => break,
-                    },
-                }
+                () = self.shutdown.cancelled() => return Err(Stopped),
+                () = tokio::time::sleep_until(until) => return Ok(()),
+                r = self.io.requests.recv() => match r {
+                    Some(v) => self.pending.tokens.extend(v),
+                    // No more requests will come: fetch those there are.
+                    None => return Ok(()),
+                },
             }
         }
-        // After a failure, back off (still collecting) unless the feed goes live meanwhile.
-        if let Some(at) = pending.retry_at.take() {
-            while !*io.feed_live.borrow() {
-                tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep_until(at) => break,
-                    r = io.feed_live.changed() => if r.is_err() { return },
-                    r = io.requests.recv() => match r {
-                        Some(v) => pending.tokens.extend(v),
-                        None => return,
-                    },
-                }
+    }
+
+    /// After a failure, backs off (still collecting) unless the feed goes live meanwhile.
+    async fn back_off(&mut self) -> Result<(), Stopped> {
+        let Some(at) = self.pending.retry_at.take() else {
+            return Ok(());
+        };
+        while !*self.io.feed_live.borrow() {
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => return Err(Stopped),
+                () = tokio::time::sleep_until(at) => break,
+                r = self.io.feed_live.changed() => r.map_err(|_| Stopped)?,
+                r = self.io.requests.recv() => self.pending.tokens.extend(r.ok_or(Stopped)?),
             }
         }
-        // Without a usable token the request waits for one (an evening login), still
-        // collecting: the hub asks for each instrument once per not-live period, so dropping
-        // it would leave the clients that asked without a value until the next session. If the
-        // feed goes live meanwhile, the values come from it instead.
-        let token = loop {
-            if *io.feed_live.borrow() {
-                break None;
+        Ok(())
+    }
+
+    /// The token to fetch with, or `None` if the feed went live first.
+    ///
+    /// Without a usable token the request waits for one (an evening login), still collecting:
+    /// the hub asks for each instrument once per not-live period, so dropping it would leave
+    /// the clients that asked without a value until the next session.
+    async fn wait_for_token(&mut self) -> Result<Option<CurrentToken>, Stopped> {
+        loop {
+            if *self.io.feed_live.borrow() {
+                return Ok(None);
             }
-            if let Some(t) = usable_token(io.token.borrow().as_ref(), &auth.borrow(), rejected) {
-                break Some(t);
+            let token = usable_token(
+                self.io.token.borrow().as_ref(),
+                &self.auth.borrow(),
+                self.rejected,
+            );
+            if let Some(t) = token {
+                return Ok(Some(t));
             }
             tracing::debug!(
-                instruments = pending.tokens.len(),
+                instruments = self.pending.tokens.len(),
                 "no usable token: the closed-hours snapshot waits for one"
             );
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => return,
-                r = io.token.changed() => if r.is_err() { return },
-                r = auth.changed() => if r.is_err() { return },
-                r = io.feed_live.changed() => if r.is_err() { return },
-                r = io.requests.recv() => match r {
-                    Some(v) => pending.tokens.extend(v),
-                    None => return,
-                },
-            }
-        };
-        let Some(token) = token else {
-            pending.clear();
-            continue;
-        };
-        let registry = io.registry.borrow().clone();
-        let insts: Vec<_> = std::mem::take(&mut pending.tokens)
-            .iter()
-            .filter_map(|t| registry.by_token(*t).cloned())
-            .collect();
-        let batch = io.broker.quote_batch().max(1);
-        for (i, chunk) in insts.chunks(batch).enumerate() {
-            tokio::select! {
-                biased;
-                () = shutdown.cancelled() => return,
-                () = io.gate.acquire() => {}
-            }
-            let res = io
-                .broker
-                .quotes(token.token.clone(), chunk.to_vec(), io.clock.now_ms())
-                .await;
-            if *io.feed_live.borrow() {
-                // The feed went live meanwhile: this batch and the rest come from it.
-                tracing::debug!("feed went live while fetching a snapshot; dropped it");
-                pending.clear();
-                break;
-            }
-            let tokens = |insts: &[Arc<crate::model::instruments::Instrument>]| {
-                insts.iter().map(|i| i.token).collect::<Vec<_>>()
-            };
-            let untried = insts.get((i + 1) * batch..).unwrap_or_default();
-            match res {
-                Ok(ticks) => {
-                    tracing::debug!(
-                        requested = chunk.len(),
-                        got = ticks.len(),
-                        "closed-hours snapshot fetched"
-                    );
-                    for inst in chunk {
-                        pending.failures.remove(&inst.token);
-                    }
-                    metrics::counter!("feedgate_snapshot_quotes_total")
-                        .increment(ticks.len() as u64);
-                    if !ticks.is_empty() && io.ticks.send(ticks).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) if e.is_auth() => {
-                    // Auth learns of it (a login is needed); the request waits for a new token.
-                    tracing::info!(
-                        "closed-hours snapshot: the broker rejected the access token; waiting for a login"
-                    );
-                    rejected = Some(token.epoch);
-                    io.auth.report_rejected(token.epoch).await;
-                    pending.tokens.extend(tokens(&insts[i * batch..]));
-                    break;
-                }
-                Err(e) if e.is_retryable() => {
-                    tracing::debug!(error = %e, "closed-hours snapshot failed; retrying");
-                    if let BrokerError::RateLimited { retry_after } = e {
-                        io.gate.rate_limited(retry_after);
-                    }
-                    pending.failed(&tokens(chunk), &tokens(untried));
-                    break;
-                }
-                Err(e) => {
-                    // A request the broker will never answer differently: not retried.
-                    tracing::info!(error = %e, "closed-hours snapshot failed; the cached values (if any) stay");
-                    for inst in chunk {
-                        pending.failures.remove(&inst.token);
-                    }
-                }
+                () = self.shutdown.cancelled() => return Err(Stopped),
+                r = self.io.token.changed() => r.map_err(|_| Stopped)?,
+                r = self.auth.changed() => r.map_err(|_| Stopped)?,
+                r = self.io.feed_live.changed() => r.map_err(|_| Stopped)?,
+                r = self.io.requests.recv() => self.pending.tokens.extend(r.ok_or(Stopped)?),
             }
         }
     }
+
+    /// Fetches everything pending with `token`, in the broker's batches, each within the rate
+    /// gate. A round ends early when the feed goes live, the token is rejected or a batch
+    /// fails in a way worth retrying.
+    async fn fetch(&mut self, token: &CurrentToken) -> Result<(), Stopped> {
+        let registry = self.io.registry.borrow().clone();
+        let insts: Vec<_> = std::mem::take(&mut self.pending.tokens)
+            .iter()
+            .filter_map(|t| registry.by_token(*t).cloned())
+            .collect();
+        let batch = self.io.broker.quote_batch().max(1);
+        for (i, chunk) in insts.chunks(batch).enumerate() {
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => return Err(Stopped),
+                () = self.io.gate.acquire() => {}
+            }
+            let res = self
+                .io
+                .broker
+                .quotes(token.token.clone(), chunk.to_vec(), self.io.clock.now_ms())
+                .await;
+            if *self.io.feed_live.borrow() {
+                // The feed went live meanwhile: this batch and the rest come from it.
+                tracing::debug!("feed went live while fetching a snapshot; dropped it");
+                self.pending.clear();
+                break;
+            }
+            let untried = insts.get((i + 1) * batch..).unwrap_or_default();
+            if self.on_answer(res, token, chunk, untried).await?.is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Acts on one batch's answer; `Break` ends the round (what is left waits for a retry or a
+    /// new token).
+    async fn on_answer(
+        &mut self,
+        res: Result<Vec<Tick>, BrokerError>,
+        token: &CurrentToken,
+        chunk: &[Arc<Instrument>],
+        untried: &[Arc<Instrument>],
+    ) -> Result<ControlFlow<()>, Stopped> {
+        match res {
+            Ok(ticks) => {
+                tracing::debug!(
+                    requested = chunk.len(),
+                    got = ticks.len(),
+                    "closed-hours snapshot fetched"
+                );
+                self.settled(chunk);
+                metrics::counter!("feedgate_snapshot_quotes_total").increment(ticks.len() as u64);
+                if !ticks.is_empty() && self.io.ticks.send(ticks).await.is_err() {
+                    return Err(Stopped);
+                }
+                Ok(ControlFlow::Continue(()))
+            }
+            Err(e) if e.is_auth() => {
+                // Auth learns of it (a login is needed); the request waits for a new token.
+                tracing::info!(
+                    "closed-hours snapshot: the broker rejected the access token; waiting for a login"
+                );
+                self.rejected = Some(token.epoch);
+                self.io.auth.report_rejected(token.epoch).await;
+                self.pending.tokens.extend(tokens_of(chunk));
+                self.pending.tokens.extend(tokens_of(untried));
+                Ok(ControlFlow::Break(()))
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::debug!(error = %e, "closed-hours snapshot failed; retrying");
+                if let BrokerError::RateLimited { retry_after } = e {
+                    self.io.gate.rate_limited(retry_after);
+                }
+                self.pending.failed(&tokens_of(chunk), &tokens_of(untried));
+                Ok(ControlFlow::Break(()))
+            }
+            Err(e) => {
+                // A request the broker will never answer differently: not retried.
+                tracing::info!(error = %e, "closed-hours snapshot failed; the cached values (if any) stay");
+                self.settled(chunk);
+                Ok(ControlFlow::Continue(()))
+            }
+        }
+    }
+
+    /// `chunk` got its final answer: its failure counts start over next time.
+    fn settled(&mut self, chunk: &[Arc<Instrument>]) {
+        for inst in chunk {
+            self.pending.failures.remove(&inst.token);
+        }
+    }
+}
+
+fn tokens_of(insts: &[Arc<Instrument>]) -> Vec<Token> {
+    insts.iter().map(|i| i.token).collect()
 }
 
 #[cfg(test)]
@@ -264,7 +332,7 @@ mod tests {
     use super::*;
     use crate::rest::fallback::testing::{self, FakeBroker};
 
-    /// A snapshot task against `broker` for instruments 1..=3, the market closed.
+    /// A closed-hours quote task against `broker` for instruments 1..=3, the market closed.
     struct Rig {
         broker: Arc<FakeBroker>,
         auth: testing::Auth,
@@ -285,7 +353,7 @@ mod tests {
             let (live_tx, feed_live) = watch::channel(false);
             let (ticks_tx, ticks) = mpsc::channel(8);
             tracker.spawn(run(
-                SnapshotIo {
+                ClosedQuotesIo {
                     requests: requests_rx,
                     broker: broker.clone(),
                     gate: Arc::new(RateGate::new(broker.quote_interval())),
@@ -358,7 +426,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_failed_snapshot_is_retried_with_backoff_honouring_retry_after() {
+    async fn a_failed_quote_is_retried_with_backoff_honouring_retry_after() {
         let mut r = Rig::start(FakeBroker::default());
         r.auth.until(AuthState::Valid).await;
         r.broker.fail_next([
@@ -401,7 +469,7 @@ mod tests {
     /// waits for the verdict, then for the login, and is fetched with the new token. A token that
     /// stops working later is reported to auth, and the request waits for the next login.
     #[tokio::test(start_paused = true)]
-    async fn a_snapshot_waits_for_a_valid_token_and_reports_a_rejected_one() {
+    async fn a_quote_waits_for_a_valid_token_and_reports_a_rejected_one() {
         let broker = FakeBroker::new(Duration::ZERO, Duration::from_secs(5));
         broker.reject("old");
         let mut r = Rig::start(broker);

@@ -10,8 +10,8 @@
 //! second): a cycle of B batches takes at least B seconds, so the effective interval is
 //! `max(REST_POLL_INTERVAL, B × 1 s)`.
 
-use crate::auth::{AuthHandle, AuthState};
-use crate::brokers::BrokerApi;
+use crate::auth::{AuthHandle, AuthState, AuthView};
+use crate::brokers::{BrokerApi, BrokerError};
 use crate::model::clock::SharedClock;
 use crate::model::demand::Demand;
 use crate::model::demand::RunPolicy;
@@ -20,7 +20,9 @@ use crate::model::instruments::Registry;
 use crate::model::repeats::Repeats;
 use crate::model::secret::CurrentToken;
 use crate::model::tick::Tick;
+use crate::rest::Stopped;
 use crate::upstream::ShardStatus;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -114,130 +116,193 @@ fn still_wanted(io: &FallbackIo) -> bool {
     wanted(&io.shards.borrow(), *io.run.borrow())
 }
 
-pub async fn run(mut io: FallbackIo, shutdown: CancellationToken) {
-    let mut auth = io.auth.view.clone();
-    let mut active = false;
-    let mut errors = Repeats::default();
-    // A token the broker rejected on a quote call is not polled with again until the token
-    // changes: one rejected call, not one per cycle until the WebSocket's pre-flight notices.
-    let mut rejected: Option<u64> = None;
-    let mut polling_time = PollingTime::new();
-    'run: loop {
-        polling_time.mark(active);
-        let want = still_wanted(&io);
-        let token = usable_token(io.token.borrow().as_ref(), auth.borrow().state, rejected);
-        let poll = want && token.is_some();
-        if poll != active {
-            active = poll;
-            io.active.send_replace(active);
-            if active {
-                tracing::warn!(
-                    interval_s = io.poll_interval.as_secs(),
-                    "REST fallback started: polling quotes while the WebSocket is unavailable"
-                );
-                metrics::counter!("feedgate_fallback_started_total").increment(1);
-            } else if want {
-                tracing::warn!(
-                    "REST fallback paused: the access token was rejected; it resumes after a login"
-                );
-                errors.clear();
-            } else {
-                tracing::info!("REST fallback stopped: the WebSocket is delivering data again");
-                errors.clear();
-            }
-        }
-        let Some(token) = token.filter(|_| active) else {
-            tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                r = io.shards.changed() => if r.is_err() { break },
-                r = io.run.changed() => if r.is_err() { break },
-                r = io.token.changed() => if r.is_err() { break },
-                r = auth.changed() => if r.is_err() { break },
-            }
-            continue;
-        };
+pub async fn run(io: FallbackIo, shutdown: CancellationToken) {
+    let mut poller = Poller {
+        auth: io.auth.view.clone(),
+        io,
+        active: false,
+        errors: Repeats::default(),
+        rejected: None,
+        polling_time: PollingTime::new(),
+        shutdown,
+    };
+    // `Err(Stopped)`: shutdown, or a channel the task needs closed.
+    let _ = poller.run().await;
+    poller.polling_time.mark(poller.active);
+    poller.io.active.send_replace(false);
+}
 
-        // One polling cycle.
-        let cycle_start = Instant::now();
-        let demand = io.demand.borrow().clone();
-        let registry = io.registry.borrow().clone();
-        for batch in batches(&demand, &registry, io.broker.quote_batch()) {
+/// The task's state across cycles.
+struct Poller {
+    io: FallbackIo,
+    /// Auth's view, followed for its changes (nothing is polled while a login is needed).
+    auth: watch::Receiver<AuthView>,
+    /// Polling (and shown as such).
+    active: bool,
+    errors: Repeats,
+    /// A token the broker rejected on a quote call is not polled with again until the token
+    /// changes: one rejected call, not one per cycle until the WebSocket's pre-flight notices.
+    rejected: Option<u64>,
+    polling_time: PollingTime,
+    shutdown: CancellationToken,
+}
+
+impl Poller {
+    /// Decide whether to poll; if so, poll one cycle and wait for the next, otherwise wait for
+    /// something that could change the decision.
+    async fn run(&mut self) -> Result<(), Stopped> {
+        loop {
+            self.polling_time.mark(self.active);
+            let want = still_wanted(&self.io);
+            let token = usable_token(
+                self.io.token.borrow().as_ref(),
+                self.auth.borrow().state,
+                self.rejected,
+            );
+            self.set_active(want && token.is_some(), want);
+            let Some(token) = token.filter(|_| self.active) else {
+                self.wait_for_change().await?;
+                continue;
+            };
+            let cycle_start = Instant::now();
+            self.poll_cycle(&token).await?;
+            if self.rejected == Some(token.epoch) || !still_wanted(&self.io) {
+                continue; // pause or stop now
+            }
+            self.wait_for_next_cycle(cycle_start + self.io.poll_interval)
+                .await?;
+        }
+    }
+
+    /// Starts, pauses or stops polling, with one log line per change.
+    fn set_active(&mut self, poll: bool, want: bool) {
+        if poll == self.active {
+            return;
+        }
+        self.active = poll;
+        self.io.active.send_replace(poll);
+        if poll {
+            tracing::warn!(
+                interval_s = self.io.poll_interval.as_secs(),
+                "REST fallback started: polling quotes while the WebSocket is unavailable"
+            );
+            metrics::counter!("feedgate_fallback_started_total").increment(1);
+        } else if want {
+            tracing::warn!(
+                "REST fallback paused: the access token was rejected; it resumes after a login"
+            );
+            self.errors.clear();
+        } else {
+            tracing::info!("REST fallback stopped: the WebSocket is delivering data again");
+            self.errors.clear();
+        }
+    }
+
+    /// While not polling: waits for the shards, the schedule, the token or auth to change.
+    async fn wait_for_change(&mut self) -> Result<(), Stopped> {
+        tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => Err(Stopped),
+            r = self.io.shards.changed() => r.map_err(|_| Stopped),
+            r = self.io.run.changed() => r.map_err(|_| Stopped),
+            r = self.io.token.changed() => r.map_err(|_| Stopped),
+            r = self.auth.changed() => r.map_err(|_| Stopped),
+        }
+    }
+
+    /// One polling cycle: every batch of the demand, each within the rate gate. Ends early when
+    /// polling is no longer wanted, the token is rejected or the broker asks to slow down.
+    async fn poll_cycle(&mut self, token: &CurrentToken) -> Result<(), Stopped> {
+        let demand = self.io.demand.borrow().clone();
+        let registry = self.io.registry.borrow().clone();
+        for batch in batches(&demand, &registry, self.io.broker.quote_batch()) {
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => break 'run,
-                () = io.gate.acquire() => {}
+                () = self.shutdown.cancelled() => return Err(Stopped),
+                () = self.io.gate.acquire() => {}
             }
-            if !still_wanted(&io) {
+            if !still_wanted(&self.io) {
                 break;
             }
-            let now_ms = io.clock.now_ms();
-            let res = io.broker.quotes(token.token.clone(), batch, now_ms).await;
+            let now_ms = self.io.clock.now_ms();
+            let res = self
+                .io
+                .broker
+                .quotes(token.token.clone(), batch, now_ms)
+                .await;
             // The WebSocket may have come back (or the schedule stopped the feed) during the
             // call: its ticks are newer than this batch, which must not follow them.
-            if !still_wanted(&io) {
+            if !still_wanted(&self.io) {
                 break;
             }
-            match res {
-                Ok(ticks) => {
-                    if let Some(n) = errors.clear() {
-                        tracing::info!(suppressed = n, "REST quotes working again");
-                    }
-                    if !ticks.is_empty() {
-                        io.gauges.last_data_ms.store(now_ms, Ordering::Relaxed);
-                        metrics::counter!("feedgate_fallback_ticks_total")
-                            .increment(ticks.len() as u64);
-                        if io.ticks.send(ticks).await.is_err() {
-                            break 'run;
-                        }
-                    }
-                }
-                Err(e) if e.is_auth() => {
-                    rejected = Some(token.epoch);
-                    io.auth.report_rejected(token.epoch).await;
-                    break;
-                }
-                Err(e) => {
-                    if errors.occur(&e.to_string()) {
-                        tracing::warn!(error = %e, "REST quote poll failed; retrying next cycle");
-                    }
-                    if let crate::brokers::BrokerError::RateLimited { retry_after } = e {
-                        // Respect the broker: skip the rest of this cycle.
-                        io.gate.rate_limited(retry_after);
-                        break;
-                    }
-                }
+            if self.on_answer(res, token, now_ms).await?.is_break() {
+                break;
             }
         }
-        if rejected == Some(token.epoch) || !still_wanted(&io) {
-            continue; // pause or stop now
+        Ok(())
+    }
+
+    /// Acts on one batch's answer; `Break` ends the cycle.
+    async fn on_answer(
+        &mut self,
+        res: Result<Vec<Tick>, BrokerError>,
+        token: &CurrentToken,
+        now_ms: i64,
+    ) -> Result<ControlFlow<()>, Stopped> {
+        match res {
+            Ok(ticks) => {
+                if let Some(n) = self.errors.clear() {
+                    tracing::info!(suppressed = n, "REST quotes working again");
+                }
+                if !ticks.is_empty() {
+                    self.io.gauges.last_data_ms.store(now_ms, Ordering::Relaxed);
+                    metrics::counter!("feedgate_fallback_ticks_total")
+                        .increment(ticks.len() as u64);
+                    self.io.ticks.send(ticks).await.map_err(|_| Stopped)?;
+                }
+                Ok(ControlFlow::Continue(()))
+            }
+            Err(e) if e.is_auth() => {
+                self.rejected = Some(token.epoch);
+                self.io.auth.report_rejected(token.epoch).await;
+                Ok(ControlFlow::Break(()))
+            }
+            Err(e) => {
+                if self.errors.occur(&e.to_string()) {
+                    tracing::warn!(error = %e, "REST quote poll failed; retrying next cycle");
+                }
+                if let BrokerError::RateLimited { retry_after } = e {
+                    // Respect the broker: skip the rest of this cycle.
+                    self.io.gate.rate_limited(retry_after);
+                    return Ok(ControlFlow::Break(()));
+                }
+                Ok(ControlFlow::Continue(()))
+            }
         }
-        let until = cycle_start + io.poll_interval;
-        // Wait for the next cycle; leave early only when polling is no longer wanted (the
-        // WebSocket came back, or the schedule stopped the feed) — not on every retry's status
-        // change, which would poll faster than REST_POLL_INTERVAL.
+    }
+
+    /// Waits for the next cycle; leaves early only when polling is no longer wanted (the
+    /// WebSocket came back, or the schedule stopped the feed) — not on every retry's status
+    /// change, which would poll faster than `REST_POLL_INTERVAL`.
+    async fn wait_for_next_cycle(&mut self, until: Instant) -> Result<(), Stopped> {
         loop {
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => break 'run,
-                () = tokio::time::sleep_until(until) => break,
-                r = io.shards.changed() => {
-                    if r.is_err() {
-                        break 'run;
-                    }
-                    if !still_wanted(&io) {
-                        break;
+                () = self.shutdown.cancelled() => return Err(Stopped),
+                () = tokio::time::sleep_until(until) => return Ok(()),
+                r = self.io.shards.changed() => {
+                    r.map_err(|_| Stopped)?;
+                    if !still_wanted(&self.io) {
+                        return Ok(());
                     }
                 }
             }
         }
     }
-    polling_time.mark(active);
-    io.active.send_replace(false);
 }
 
 /// A scripted broker and a real auth task around it, for the tests of the REST fallback and of
-/// the closed-hours snapshots.
+/// the closed-hours quotes.
 #[cfg(test)]
 pub(crate) mod testing {
     use crate::auth::{AuthConfig, AuthHandle, AuthIo, AuthState};

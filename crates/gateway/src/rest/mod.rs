@@ -7,3 +7,7 @@ pub mod closed_quotes;
 pub mod fallback;
 pub mod instruments;
 pub mod rate_gate;
+
+/// A task's loop ends: shutdown, or a channel it needs was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stopped;

@@ -1,5 +1,5 @@
 //! Spacing of broker REST quote calls shared by everything that makes them (REST fallback,
-//! closed-hours snapshots), so together they stay within the broker's limit (Kite: 1 quote
+//! closed-hours quotes), so together they stay within the broker's limit (Kite: 1 quote
 //! request per second per api_key), and back off together after a 429.
 
 use std::sync::Mutex;

@@ -49,6 +49,9 @@ pub enum StoreError {
     Invalid { path: PathBuf, reason: String },
 }
 
+/// A file's modification time and length: enough to tell that it changed.
+pub type FileFingerprint = (std::time::SystemTime, u64);
+
 /// The token file of one broker.
 #[derive(Debug, Clone)]
 pub struct TokenStore {
@@ -119,7 +122,7 @@ impl TokenStore {
 
     /// A cheap fingerprint of the file (modification time and length), so a file that cannot
     /// be read is reported once per change rather than on every poll.
-    pub fn fingerprint(&self) -> Option<(std::time::SystemTime, u64)> {
+    pub fn fingerprint(&self) -> Option<FileFingerprint> {
         let m = std::fs::metadata(&self.path).ok()?;
         Some((m.modified().ok()?, m.len()))
     }

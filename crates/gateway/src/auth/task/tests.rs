@@ -17,11 +17,12 @@ use tokio_util::task::TaskTracker;
 const WAIT: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_secs(2);
 
-/// Answers profile calls from a table (token → answer); counts them.
+/// Answers profile calls from a table (token → answer), after `profile_delay`; counts them.
 #[derive(Debug, Default)]
 struct ScriptedBroker {
     profiles: Mutex<HashMap<String, Result<UserProfile, BrokerError>>>,
     profile_calls: AtomicUsize,
+    profile_delay: Duration,
 }
 
 impl ScriptedBroker {
@@ -65,7 +66,13 @@ impl BrokerApi for ScriptedBroker {
             .get(token.expose())
             .cloned()
             .unwrap_or_else(|| Err(BrokerError::Auth("unknown token".into())));
-        Box::pin(async move { answer })
+        let delay = self.profile_delay;
+        Box::pin(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            answer
+        })
     }
 
     fn quotes(
@@ -292,6 +299,46 @@ async fn a_token_file_that_cannot_be_saved_is_not_switched_back_to() {
     assert_eq!(h.published(), Some((2, "login-tok".into())));
     assert_eq!(h.state(), AuthState::Valid);
     assert_eq!(h.file_token().as_deref(), Some("old-tok"));
+}
+
+/// The login callback's answer waits for the token to be saved and published, not for the
+/// broker's profile check, which follows; once it has, health shows what it showed before.
+#[tokio::test(start_paused = true)]
+async fn a_login_is_answered_before_the_brokers_check() {
+    const CHECK: Duration = Duration::from_secs(3);
+    let broker = ScriptedBroker {
+        profile_delay: CHECK,
+        ..ScriptedBroker::default()
+    };
+    broker.accept("old-tok", "Old User");
+    broker.accept("login-tok", "Profile User");
+    let h = Harness::kite(broker, None, Some("old-tok")).await;
+    h.until("valid", |s| s.state == AuthState::Valid).await;
+    let checks = h.broker.calls();
+
+    let asked = Instant::now();
+    let grant = SessionGrant {
+        token: Secret::new("login-tok"),
+        user_id: "AB1234".into(),
+        user_name: "Login User".into(),
+    };
+    assert_eq!(h.auth.store_grant(grant).await, Ok(()));
+    assert!(asked.elapsed() < CHECK, "answered before the check");
+    assert_eq!(h.published(), Some((2, "login-tok".into())));
+    assert_eq!(h.file_token().as_deref(), Some("login-tok"), "saved first");
+    assert_eq!(h.state(), AuthState::Refreshing);
+
+    let s = h.until("valid", |s| s.state == AuthState::Valid).await;
+    assert_eq!(h.broker.calls(), checks + 1);
+    assert_eq!(s.origin, Some(TokenOrigin::Login));
+    assert_eq!(s.user_id.as_deref(), Some("AB1234"));
+    // The name the login gave, as before the answer came early.
+    let s = h
+        .until("the login's name", |s| {
+            s.user_name.as_deref() == Some("Login User")
+        })
+        .await;
+    assert_eq!(s.state, AuthState::Valid);
 }
 
 #[tokio::test(start_paused = true)]
