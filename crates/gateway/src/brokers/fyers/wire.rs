@@ -32,6 +32,7 @@
 
 use crate::brokers::fyers::book::SymbolBook;
 use crate::brokers::fyers::limiter::ApiLimiter;
+use crate::brokers::fyers::master::Entry;
 use crate::brokers::wire::{Inbound, Wire, WireError};
 use crate::model::demand::Demand;
 use crate::model::secret::Secret;
@@ -76,6 +77,37 @@ struct Topics {
     /// `dp|…` (not for indices).
     depth: Option<TopicName>,
     divisor: u32,
+}
+
+/// What one symbol-token lookup asks for, from the symbol book's entries.
+#[derive(Debug, Default)]
+struct Lookup {
+    /// Fyers symbol → the instrument and its divisor.
+    wanted: HashMap<String, (Token, u32)>,
+    symbols: Vec<FyersSymbol>,
+    /// Instruments without a (valid) Fyers symbol in the book.
+    unknown: Vec<Token>,
+}
+
+impl Lookup {
+    fn new(entries: &HashMap<Token, Entry>, missing: &[Token]) -> Self {
+        let mut lookup = Self::default();
+        for t in missing {
+            match entries
+                .get(t)
+                .and_then(|e| FyersSymbol::new(e.symbol.as_str()).ok().map(|s| (s, e)))
+            {
+                Some((symbol, entry)) => {
+                    lookup
+                        .wanted
+                        .insert(symbol.as_str().to_string(), (*t, entry.divisor));
+                    lookup.symbols.push(symbol);
+                }
+                None => lookup.unknown.push(*t),
+            }
+        }
+        lookup
+    }
 }
 
 /// What one connection has learnt; reset on every open.
@@ -149,29 +181,14 @@ impl FyersWire {
     /// Resolves `missing` to topics: the symbol book gives the Fyers symbols, symbol-token the
     /// fyTokens. Whatever cannot be resolved is remembered as such (and logged once here).
     async fn resolve(&mut self, token: &AccessToken, missing: &[Token]) -> Result<(), WireError> {
-        let entries = self.book.lookup(missing).await;
-        let mut wanted: HashMap<String, (Token, u32)> = HashMap::new();
-        let mut symbols = Vec::new();
-        let mut unknown = Vec::new();
-        for t in missing {
-            match entries
-                .get(t)
-                .and_then(|e| FyersSymbol::new(e.symbol.as_str()).ok().map(|s| (s, e)))
-            {
-                Some((symbol, entry)) => {
-                    wanted.insert(symbol.as_str().to_string(), (*t, entry.divisor));
-                    symbols.push(symbol);
-                }
-                None => unknown.push(*t),
-            }
-        }
-        let names = if symbols.iter().any(FyersSymbol::is_index) {
+        let lookup = Lookup::new(&self.book.lookup(missing).await, missing);
+        let names = if lookup.symbols.iter().any(FyersSymbol::is_index) {
             self.index_names().await
         } else {
             Arc::new(IndexNames::new())
         };
         let mut rejected: Vec<String> = Vec::new();
-        for chunk in symbols.chunks(MAX_SYMBOL_TOKEN_SYMBOLS) {
+        for chunk in lookup.symbols.chunks(MAX_SYMBOL_TOKEN_SYMBOLS) {
             self.limiter.acquire().await;
             let response = self
                 .rest
@@ -179,32 +196,11 @@ impl FyersWire {
                 .await
                 .map_err(wire_error)?;
             let resolved = ResolvedSymbols::from_response(&response, FeedKind::Quote, &names);
-            for r in &resolved.resolved {
-                let Some(&(t, divisor)) = wanted.get(r.symbol.as_str()) else {
-                    continue;
-                };
-                let depth = (!r.symbol.is_index())
-                    .then(|| topic_for(&r.symbol, &r.fy_token, FeedKind::Depth, &names).ok())
-                    .flatten()
-                    .map(|topic| topic.name());
-                let quote = r.topic.name();
-                self.by_topic.insert(quote.clone(), t);
-                if let Some(d) = &depth {
-                    self.by_topic.insert(d.clone(), t);
-                }
-                self.topics.insert(
-                    t,
-                    Topics {
-                        quote,
-                        depth,
-                        divisor,
-                    },
-                );
-            }
+            self.learn(&resolved, &lookup.wanted, &names);
             rejected.extend(resolved.rejected.into_iter().map(|(s, _)| s));
         }
         // Requested but neither resolved nor rejected (a terse answer) counts as rejected.
-        for (symbol, (t, _)) in &wanted {
+        for (symbol, (t, _)) in &lookup.wanted {
             if !self.topics.contains_key(t) {
                 self.unresolvable.insert(*t);
                 if !rejected.contains(symbol) {
@@ -212,9 +208,46 @@ impl FyersWire {
                 }
             }
         }
-        self.unresolvable.extend(unknown.iter().copied());
+        self.unresolvable.extend(lookup.unknown.iter().copied());
+        self.report_unstreamable(rejected, lookup.unknown.len());
+        Ok(())
+    }
+
+    /// Records the topics of the instruments symbol-token resolved.
+    fn learn(
+        &mut self,
+        resolved: &ResolvedSymbols,
+        wanted: &HashMap<String, (Token, u32)>,
+        names: &IndexNames,
+    ) {
+        for r in &resolved.resolved {
+            let Some(&(t, divisor)) = wanted.get(r.symbol.as_str()) else {
+                continue;
+            };
+            let depth = (!r.symbol.is_index())
+                .then(|| topic_for(&r.symbol, &r.fy_token, FeedKind::Depth, names).ok())
+                .flatten()
+                .map(|topic| topic.name());
+            let quote = r.topic.name();
+            self.by_topic.insert(quote.clone(), t);
+            if let Some(d) = &depth {
+                self.by_topic.insert(d.clone(), t);
+            }
+            self.topics.insert(
+                t,
+                Topics {
+                    quote,
+                    depth,
+                    divisor,
+                },
+            );
+        }
+    }
+
+    /// Logs the instruments Fyers cannot stream, unless a retry found just the same.
+    fn report_unstreamable(&mut self, mut rejected: Vec<String>, without_symbol: usize) {
         rejected.sort();
-        let report = (rejected, unknown.len());
+        let report = (rejected, without_symbol);
         if (!report.0.is_empty() || report.1 > 0) && report != self.reported {
             tracing::warn!(
                 rejected = report.0.len(),
@@ -224,7 +257,6 @@ impl FyersWire {
             );
         }
         self.reported = report;
-        Ok(())
     }
 
     /// Every topic `demand` needs, for the instruments that resolved.
