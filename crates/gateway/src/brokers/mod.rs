@@ -3,6 +3,8 @@
 //! exchange) and its streaming protocol ([`Wire`]). Each broker implements both in its own
 //! folder, REST and socket side by side: Kite in [`kite`], Fyers in [`fyers`].
 
+/// Depth (five levels a side, or the best bid and ask) from a broker's levels.
+pub mod depth;
 pub mod fyers;
 pub mod kite;
 pub mod wire;

@@ -9,12 +9,13 @@
 
 use super::book::{BookSource, SymbolBook};
 use super::limiter::ApiLimiter;
+use crate::brokers::depth;
 use crate::brokers::fyers::units::decimal_units;
 use crate::brokers::fyers::wire::FyersWire;
 use crate::brokers::{BrokerApi, BrokerError, SessionGrant, UserProfile};
 use crate::model::instruments::{Instrument, InstrumentSpec};
 use crate::model::secret::Secret;
-use crate::model::tick::{Depth, Full, Level, Quote, Source, Tick};
+use crate::model::tick::{Full, Level, Quote, Source, Tick};
 use chrono::{DateTime, Utc};
 use feedgate_fyers::rest::models::QuoteValues;
 use feedgate_fyers::rest::{
@@ -300,16 +301,11 @@ pub fn tick_from_quote(v: &QuoteValues, inst: &Instrument, received_ms: i64) -> 
     let tt = v.tt.filter(|t| *t > 0);
     let (bid, ask) = (p(v.bid), p(v.ask));
     let depth = (tradable && (bid.is_some() || ask.is_some())).then(|| {
-        let mut d = Depth::default();
-        d.buy[0] = Level {
-            price: bid.unwrap_or(0),
+        let at = |price: Option<i64>| Level {
+            price: price.unwrap_or(0),
             ..Level::default()
         };
-        d.sell[0] = Level {
-            price: ask.unwrap_or(0),
-            ..Level::default()
-        };
-        d
+        depth::top_of_book(at(bid), at(ask))
     });
     Some(Tick {
         token: inst.token,

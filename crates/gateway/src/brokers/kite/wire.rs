@@ -148,7 +148,7 @@ fn ts(secs: u32) -> Option<i64> {
     (secs != 0).then_some(i64::from(secs))
 }
 
-fn level(l: &feedgate_kite::DepthLevel) -> Level {
+fn level(l: feedgate_kite::DepthLevel) -> Level {
     Level {
         price: i64::from(l.price),
         quantity: u64::from(l.quantity),
@@ -160,69 +160,66 @@ fn level(l: &feedgate_kite::DepthLevel) -> Level {
 /// from the token's segment).
 pub fn tick_from_packet(p: &Packet, received_ms: i64) -> Tick {
     let token = p.token();
-    let divisor = Segment::of_token(token).price_divisor();
-    let mut t = Tick {
-        token,
-        divisor,
-        ltp: i64::from(p.last_price()),
-        quote: None,
-        full: None,
-        received_ms,
-        src: Source::Ws,
-    };
-    let index_quote = |q: &feedgate_kite::IndexQuotePacket| {
-        let (open, high, low, close) = ohlc(&q.ohlc);
-        Quote {
-            open,
-            high,
-            low,
-            close,
-            ..Quote::default()
-        }
-    };
-    let tradable_quote = |q: &feedgate_kite::QuotePacket| {
-        let (open, high, low, close) = ohlc(&q.ohlc);
-        Quote {
-            open,
-            high,
-            low,
-            close,
-            volume: Some(u64::from(q.volume_traded)),
-            last_qty: Some(u64::from(q.last_traded_quantity)),
-            avg_price: Some(i64::from(q.average_traded_price)),
-            buy_qty: Some(u64::from(q.total_buy_quantity)),
-            sell_qty: Some(u64::from(q.total_sell_quantity)),
-        }
-    };
-    match p {
-        Packet::Ltp(_) => {}
-        Packet::IndexQuote(q) => t.quote = Some(index_quote(q)),
-        Packet::IndexFull(f) => {
-            t.quote = Some(index_quote(&f.quote));
-            t.full = Some(Full {
+    let (quote, full) = match p {
+        Packet::Ltp(_) => (None, None),
+        Packet::IndexQuote(q) => (Some(index_quote(q)), None),
+        Packet::IndexFull(f) => (
+            Some(index_quote(&f.quote)),
+            Some(Full {
                 exchange_ts: ts(f.exchange_timestamp),
                 ..Full::default()
-            });
-        }
-        Packet::Quote(q) => t.quote = Some(tradable_quote(q)),
-        Packet::Full(f) => {
-            t.quote = Some(tradable_quote(&f.quote));
-            let mut depth = Depth::default();
-            for (d, s) in depth.buy.iter_mut().zip(f.depth.buy.iter()) {
-                *d = level(s);
-            }
-            for (d, s) in depth.sell.iter_mut().zip(f.depth.sell.iter()) {
-                *d = level(s);
-            }
-            t.full = Some(Full {
-                exchange_ts: ts(f.exchange_timestamp),
-                last_trade_ts: ts(f.last_trade_time),
-                oi: Some(u64::from(f.oi)),
-                depth: Some(depth),
-            });
-        }
+            }),
+        ),
+        Packet::Quote(q) => (Some(tradable_quote(q)), None),
+        Packet::Full(f) => (Some(tradable_quote(&f.quote)), Some(tradable_full(f))),
+    };
+    Tick {
+        token,
+        divisor: Segment::of_token(token).price_divisor(),
+        ltp: i64::from(p.last_price()),
+        quote,
+        full,
+        received_ms,
+        src: Source::Ws,
     }
-    t
+}
+
+fn index_quote(q: &feedgate_kite::IndexQuotePacket) -> Quote {
+    let (open, high, low, close) = ohlc(&q.ohlc);
+    Quote {
+        open,
+        high,
+        low,
+        close,
+        ..Quote::default()
+    }
+}
+
+fn tradable_quote(q: &feedgate_kite::QuotePacket) -> Quote {
+    let (open, high, low, close) = ohlc(&q.ohlc);
+    Quote {
+        open,
+        high,
+        low,
+        close,
+        volume: Some(u64::from(q.volume_traded)),
+        last_qty: Some(u64::from(q.last_traded_quantity)),
+        avg_price: Some(i64::from(q.average_traded_price)),
+        buy_qty: Some(u64::from(q.total_buy_quantity)),
+        sell_qty: Some(u64::from(q.total_sell_quantity)),
+    }
+}
+
+fn tradable_full(f: &feedgate_kite::FullPacket) -> Full {
+    Full {
+        exchange_ts: ts(f.exchange_timestamp),
+        last_trade_ts: ts(f.last_trade_time),
+        oi: Some(u64::from(f.oi)),
+        depth: Some(Depth {
+            buy: f.depth.buy.map(level),
+            sell: f.depth.sell.map(level),
+        }),
+    }
 }
 
 #[cfg(test)]
