@@ -1,6 +1,7 @@
 //! The Fyers symbol master (`sym_details/<SEGMENT>.csv`) turned into registry specs with the
 //! same canonical symbols, segments and JSON as Kite's dump, plus the Fyers symbol of every
-//! instrument (what the socket and REST calls need). Pure: downloading is [`crate::brokers::fyers::book`]'s job.
+//! instrument (what the socket and REST calls need). Pure: downloading is [`super::book`]'s
+//! job.
 //!
 //! The files are header-less CSV with 21 columns; the ones used here are 0 fyToken,
 //! 1 description, 2 exchange instrument type, 3 lot size, 4 tick size (rupees), 9 Fyers symbol,
@@ -32,7 +33,7 @@
 //! of the tick size, at least 2 (paise), and at least 4 for currency derivatives (whose prices
 //! and averages carry 4 decimals). Every price on the tick grid is then exact; the data socket's
 //! `raw / (10^precision × multiplier)` converts exactly whenever its precision does not exceed
-//! `d` (see [`crate::brokers::fyers::wire`]).
+//! `d` (see [`super::units`]).
 
 use crate::model::instruments::{InstrumentSpec, fyers_index_symbol};
 use crate::model::tick::Token;

@@ -1,11 +1,13 @@
 //! Fyers API v3 as a [`BrokerApi`]: the profile as the token check, `/data/quotes` as REST
-//! ticks, the symbol master as registry specs with Kite's canonical symbols ([`super::master`]), the
-//! `generate-authcode` → `validate-authcode` login, and the JWT's `exp` as the expiry hint.
+//! ticks, the symbol master as registry specs with Kite's canonical symbols
+//! ([`super::master`]), the `generate-authcode` → `validate-authcode` login, and the JWT's
+//! `exp` as the expiry hint. Its partner on the data socket is [`super::wire`]; the two share
+//! the symbol book ([`super::book`]) and the request budget ([`super::limiter`]).
 //!
-//! The access token is `APPID:JWT` everywhere feedgate keeps it (token file, `FYERS_ACCESS_TOKEN`,
-//! the upstream); REST calls send `APPID:JWT`, the symbol-token call the bare JWT, and the data
-//! socket only the JWT's `hsm_key` claim (see [`crate::brokers::fyers::wire`]). None of them is ever
-//! logged: errors from `feedgate-fyers` carry no token or body.
+//! The access token is `APPID:JWT` everywhere feedgate keeps it (token file,
+//! `FYERS_ACCESS_TOKEN`, the upstream); REST calls send `APPID:JWT`, the symbol-token call the
+//! bare JWT, and the data socket only the JWT's `hsm_key` claim. None of them is ever logged:
+//! errors from `feedgate-fyers` carry no token or body.
 
 use super::book::{BookSource, SymbolBook};
 use super::limiter::ApiLimiter;

@@ -1,7 +1,8 @@
 //! The Fyers v3 data socket ("HSM", spec `protocols/fyers.md`) as a [`Wire`]: symbols resolved
 //! to topics over REST, a login with the token's `hsm_key` answered before anything is
 //! subscribed, topics per mode, snapshot/update merging into per-connection state, acks when
-//! the server asks for them, pings, and conversion to normalised ticks ([`super::ticks`]).
+//! the server asks for them, pings, and conversion to normalised ticks ([`super::ticks`]). Its
+//! REST partner is [`super::rest`], with which it shares the symbol book and the request budget.
 //!
 //! Choices (spec §12 and the gateway's contract):
 //! - **No `Authorization` header on the upgrade** (the server then ignores the login, §1): the
@@ -112,7 +113,7 @@ impl Lookup {
 
 /// What one connection has learnt; reset on every open.
 #[derive(Debug, Clone, Default)]
-struct Session {
+struct ConnState {
     store: SnapshotStore,
     acks: AckCounter,
     outbound: Vec<Message>,
@@ -140,7 +141,7 @@ pub struct FyersWire {
     /// What was last reported as unstreamable, so a retry that finds the same does not log it
     /// again.
     reported: (Vec<String>, usize),
-    session: Session,
+    conn: ConnState,
 }
 
 impl FyersWire {
@@ -157,7 +158,7 @@ impl FyersWire {
             unresolvable: HashSet::new(),
             demand: Demand::new(),
             reported: (Vec::new(), 0),
-            session: Session::default(),
+            conn: ConnState::default(),
         }
     }
 
@@ -279,12 +280,12 @@ impl FyersWire {
     fn tick(&self, token: Token, received_ms: i64) -> Option<Tick> {
         let mode = *self.demand.get(&token)?;
         let topics = self.topics.get(&token)?;
-        let quote = self.session.store.by_topic(&topics.quote)?;
+        let quote = self.conn.store.by_topic(&topics.quote)?;
         let depth = topics
             .depth
             .as_ref()
             .filter(|_| mode == Mode::Full)
-            .and_then(|d| self.session.store.by_topic(d));
+            .and_then(|d| self.conn.store.by_topic(d));
         super::ticks::build(token, topics.divisor, mode, quote, depth, received_ms)
     }
 
@@ -294,12 +295,12 @@ impl FyersWire {
         received_ms: i64,
         ticks: &mut Vec<Tick>,
     ) -> Inbound {
-        if let Some(ack) = self.session.acks.on_data(frame.message_number) {
-            self.session.outbound.extend(binary(&ack));
+        if let Some(ack) = self.conn.acks.on_data(frame.message_number) {
+            self.conn.outbound.extend(binary(&ack));
         }
         let mut skipped = 0usize;
         for record in &frame.records {
-            let (topic, kind) = match self.session.store.apply(record) {
+            let (topic, kind) = match self.conn.store.apply(record) {
                 Ok(Applied::Changed(state)) => (state.topic().clone(), state.kind()),
                 Ok(Applied::Unchanged) => continue,
                 // A record for a topic id without a snapshot: consumed, nothing to merge into.
@@ -380,7 +381,7 @@ impl Wire for FyersWire {
     }
 
     fn on_open(&mut self, access_token: &str, out: &mut Vec<Message>) {
-        self.session = Session::default();
+        self.conn = ConnState::default();
         let parsed = match &self.token {
             Some(t) if t.expose() == access_token.trim() => Some(t.clone()),
             _ => AccessToken::parse(access_token).ok(),
@@ -443,7 +444,7 @@ impl Wire for FyersWire {
         match ServerFrame::decode(bytes) {
             Ok(ServerFrame::Data(frame)) => self.on_data(&frame, received_ms, ticks),
             Ok(ServerFrame::AuthReply(reply)) if reply.status.is_ok() => {
-                self.session.acks = AckCounter::new(reply.ack_count);
+                self.conn.acks = AckCounter::new(reply.ack_count);
                 Inbound::Accepted
             }
             Ok(ServerFrame::AuthReply(reply)) => Inbound::Refused {
@@ -477,22 +478,22 @@ impl Wire for FyersWire {
     }
 
     fn drain_outbound(&mut self, out: &mut Vec<Message>) {
-        out.append(&mut self.session.outbound);
+        out.append(&mut self.conn.outbound);
     }
 
     fn keepalive(&mut self, now: Instant, silent_for: Duration, out: &mut Vec<Message>) {
-        if self.session.next_ping.is_none_or(|t| now >= t) {
+        if self.conn.next_ping.is_none_or(|t| now >= t) {
             out.extend(binary(&ClientFrame::Ping));
-            self.session.next_ping = Some(now + PING_INTERVAL);
+            self.conn.next_ping = Some(now + PING_INTERVAL);
         }
         if silent_for >= PROBE_AFTER
             && self
-                .session
+                .conn
                 .last_probe
                 .is_none_or(|t| now.duration_since(t) >= PROBE_AFTER)
         {
             out.push(Message::Ping(Bytes::new()));
-            self.session.last_probe = Some(now);
+            self.conn.last_probe = Some(now);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Kite Connect as a [`BrokerApi`]: the REST client from `feedgate-kite`, quotes turned into
-//! integer ticks, the instrument dump into registry specs, and the login URL with a state.
+//! integer ticks, the instrument dump into registry specs, and the login URL with a state. Its
+//! partner on the ticker socket is [`super::wire`]; the token expiry rule is [`super::expiry`].
 
 use crate::brokers::depth;
 use crate::brokers::{BrokerApi, BrokerError, SessionGrant, UserProfile};

@@ -1,5 +1,6 @@
 //! The Kite ticker as a [`Wire`]: URL with the credentials, subscribe/unsubscribe/mode
-//! requests in batches, and conversion of binary packets into normalised [`Tick`]s.
+//! requests in batches, and conversion of binary packets into normalised [`Tick`]s. Its REST
+//! partner (tokens, quotes, the instrument dump) is [`super::rest`].
 
 use crate::brokers::wire::{Inbound, Wire};
 use crate::model::demand::Demand;
