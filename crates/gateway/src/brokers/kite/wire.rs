@@ -36,6 +36,11 @@ fn to_kite(mode: Mode) -> feedgate_kite::Mode {
     }
 }
 
+/// The tokens of `a` that `b` does not have, in token order.
+fn only_in(a: &Demand, b: &Demand) -> Vec<u32> {
+    a.keys().filter(|t| !b.contains_key(t)).copied().collect()
+}
+
 fn text(req: &Request) -> Message {
     Message::text(req.to_json())
 }
@@ -51,20 +56,10 @@ impl Wire for KiteWire {
     }
 
     fn diff(&self, from: &Demand, to: &Demand, out: &mut Vec<Message>) {
-        let removed: Vec<u32> = from
-            .keys()
-            .filter(|t| !to.contains_key(t))
-            .copied()
-            .collect();
-        for chunk in removed.chunks(BATCH) {
+        for chunk in only_in(from, to).chunks(BATCH) {
             out.push(text(&Request::Unsubscribe(chunk.to_vec())));
         }
-        let added: Vec<u32> = to
-            .keys()
-            .filter(|t| !from.contains_key(t))
-            .copied()
-            .collect();
-        for chunk in added.chunks(BATCH) {
+        for chunk in only_in(to, from).chunks(BATCH) {
             out.push(text(&Request::Subscribe(chunk.to_vec())));
         }
         // Mode for every new token (even `quote`, the server default, so the intent is explicit
@@ -136,13 +131,15 @@ fn url_encode(s: &str) -> String {
     out
 }
 
-fn ohlc(o: &feedgate_kite::Ohlc) -> (i64, i64, i64, i64) {
-    (
-        i64::from(o.open),
-        i64::from(o.high),
-        i64::from(o.low),
-        i64::from(o.close),
-    )
+/// A quote with only the day's open, high, low and previous close (all an index has).
+fn ohlc_quote(o: &feedgate_kite::Ohlc) -> Quote {
+    Quote {
+        open: i64::from(o.open),
+        high: i64::from(o.high),
+        low: i64::from(o.low),
+        close: i64::from(o.close),
+        ..Quote::default()
+    }
 }
 
 fn ts(secs: u32) -> Option<i64> {
@@ -163,9 +160,9 @@ pub fn tick_from_packet(p: &Packet, received_ms: i64) -> Tick {
     let token = p.token();
     let (quote, full) = match p {
         Packet::Ltp(_) => (None, None),
-        Packet::IndexQuote(q) => (Some(index_quote(q)), None),
+        Packet::IndexQuote(q) => (Some(ohlc_quote(&q.ohlc)), None),
         Packet::IndexFull(f) => (
-            Some(index_quote(&f.quote)),
+            Some(ohlc_quote(&f.quote.ohlc)),
             Some(Full {
                 exchange_ts: ts(f.exchange_timestamp),
                 ..Full::default()
@@ -185,29 +182,14 @@ pub fn tick_from_packet(p: &Packet, received_ms: i64) -> Tick {
     }
 }
 
-fn index_quote(q: &feedgate_kite::IndexQuotePacket) -> Quote {
-    let (open, high, low, close) = ohlc(&q.ohlc);
-    Quote {
-        open,
-        high,
-        low,
-        close,
-        ..Quote::default()
-    }
-}
-
 fn tradable_quote(q: &feedgate_kite::QuotePacket) -> Quote {
-    let (open, high, low, close) = ohlc(&q.ohlc);
     Quote {
-        open,
-        high,
-        low,
-        close,
         volume: Some(u64::from(q.volume_traded)),
         last_qty: Some(u64::from(q.last_traded_quantity)),
         avg_price: Some(i64::from(q.average_traded_price)),
         buy_qty: Some(u64::from(q.total_buy_quantity)),
         sell_qty: Some(u64::from(q.total_sell_quantity)),
+        ..ohlc_quote(&q.ohlc)
     }
 }
 
