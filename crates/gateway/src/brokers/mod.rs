@@ -1,8 +1,11 @@
 //! What the gateway needs from a broker, independent of the broker: its REST API
 //! ([`BrokerApi`]: token validation, quotes as normalised ticks, the instrument list, the login
-//! exchange) and its streaming protocol ([`Wire`]). Each broker implements both in its own
-//! folder, REST and socket side by side: Kite in [`kite`], Fyers in [`fyers`].
+//! exchange; [`TokenCheck`] is the token validation alone, for the connection loop) and its
+//! streaming protocol ([`Wire`]). Each broker implements both in its own folder, REST and
+//! socket side by side: Kite in [`kite`], Fyers in [`fyers`]; [`depth`] is the order-book
+//! assembly both brokers' tick conversions share.
 
+pub mod depth;
 pub mod fyers;
 pub mod kite;
 pub mod wire;

@@ -1,6 +1,7 @@
-//! What the broker-independent connection loop ([`crate::upstream::conn`]) needs from a broker's wire
-//! protocol: the URL, the frames that change subscriptions, and decoding of inbound frames.
-//! Kite implements it in [`super::kite::wire`], Fyers in [`super::fyers::wire`].
+//! What the broker-independent connection loop (`upstream::conn`, the layer above) needs from a
+//! broker's wire protocol: the URL, the frames that change subscriptions, and decoding of
+//! inbound frames. Kite implements it in [`super::kite::wire`], Fyers in [`super::fyers::wire`];
+//! the REST side of a broker is [`super::BrokerApi`].
 //!
 //! The first three methods are all Kite needs. The rest have do-nothing defaults (so Kite keeps
 //! exactly its behaviour) and exist for brokers whose sockets are more involved (Fyers):
@@ -34,9 +35,10 @@ pub enum Inbound {
     Notice { error: bool, text: String },
     /// Something to ignore (order updates, control frames).
     Ignored,
-    /// The broker accepted the session's login (brokers with a [`Wire::handshake_timeout`]).
+    /// The broker accepted the login on the socket (brokers with a [`Wire::handshake_timeout`]).
     Accepted,
-    /// The broker refused the session's login, or ended it: the token is suspect.
+    /// The broker refused the login on the socket, or ended the connection: the token is
+    /// suspect.
     Refused { detail: String },
 }
 

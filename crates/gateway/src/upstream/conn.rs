@@ -20,36 +20,41 @@
 //! classified exactly like Kite's 403), and outbound frames from decoding and keep-alives. A
 //! `prepare` that fails on a live socket does not end it: the instruments it could not cover
 //! wait for a retry with backoff while the others keep streaming.
+//!
+//! This file holds the cycle of attempts and its bookkeeping (backoff, failure episodes, the
+//! REST fallback, the waits between attempts); `conn/open.rs` makes one attempt at a live
+//! socket, and `conn/live.rs` streams one live connection until it ends.
 
-use crate::brokers::wire::{Inbound, Wire, WireError};
+mod live;
+mod open;
+
+use crate::brokers::wire::Wire;
 use crate::brokers::{TokenCheck, TokenVerdict};
 use crate::config::FeedConfig;
 use crate::model::clock::SharedClock;
 use crate::model::demand::Demand;
 use crate::model::demand::RunPolicy;
 use crate::model::gauges::Gauges;
-use crate::model::repeats::Repeats;
 use crate::model::secret::CurrentToken;
 use crate::model::tick::Tick;
 use crate::upstream::backoff::Backoff;
 use crate::upstream::episode::Episode;
 use crate::upstream::slot::ShardSlot;
-use crate::upstream::state::{AttemptError, Disconnect, FeedEvent, FeedState};
-use futures_util::{SinkExt, StreamExt};
+use crate::upstream::state::{AttemptError, Disconnect, FailureKind, FeedEvent, FeedState};
+use futures_util::SinkExt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// When to try again: after this delay, or `None`: never (shutdown).
+type Retry = Option<Duration>;
 
 /// Fixed parameters of one connection.
 #[derive(Debug, Clone)]
@@ -132,96 +137,25 @@ impl ConnIo {
     }
 }
 
-/// When a live connection next brings its subscriptions in line with the demand, and the
-/// backoff of preparations that failed (the socket keeps streaming meanwhile).
-struct Resync {
-    at: Option<Instant>,
-    backoff: Backoff,
-}
-
 impl Conn {
-    /// One connect attempt (and session). Returns the delay before the next attempt, or `None`
-    /// on shutdown.
-    async fn cycle<W: Wire>(&mut self, wire: &mut W, io: &mut ConnIo) -> Option<Duration> {
+    /// One connect attempt and, if it connects, the live connection. Returns when to try
+    /// again.
+    async fn cycle<W: Wire>(&mut self, wire: &mut W, io: &mut ConnIo) -> Retry {
         let token = self.wait_ready(io).await?;
-        let shard = self.p.shard;
-
-        // Pre-flight: after a failure, and before the first attempt of a run, ask REST whether
-        // the token is still good before opening a socket with it (a rejected token must not
-        // produce a 403 storm).
-        if self.backoff.failures() > 0 || self.preflight_due {
-            self.preflight_due = false;
-            let verdict = tokio::select! {
-                biased;
-                () = io.shutdown.cancelled() => return None,
-                v = io.checker.check(token.token.clone()) => v,
-            };
-            if verdict == TokenVerdict::Rejected {
-                return Some(self.auth_rejected(io, &token));
-            }
-        }
-
-        let attempt = self.backoff.failures() + 1;
-        io.status.send_modify(|s| {
-            s.state = FeedState::Connecting;
-            s.idle = false;
-        });
-        io.emit(FeedEvent::Connecting { shard, attempt });
-        if self.connected_once {
-            io.status.send_modify(|s| s.reconnects += 1);
-            metrics::counter!("feedgate_upstream_reconnects_total").increment(1);
-        }
-        // Broker-specific preparation (Fyers: resolve symbols to topics over REST) happens before
-        // the socket opens, so the socket never idles waiting for it. A no-op for Kite.
-        let demand = io.demand.borrow().clone();
-        let prepared = tokio::select! {
-            biased;
-            () = io.shutdown.cancelled() => return None,
-            r = wire.prepare(&token.token, &demand, true) => r,
-        };
-        if let Err(e) = prepared {
-            let error = AttemptError::Prepare(e.to_string());
-            return match e {
-                WireError::Auth(_) => self.classify_refusal(io, &token, error).await,
-                WireError::Unavailable(_) => Some(self.failed(io, error)),
-            };
-        }
-        let url = wire.url(token.token.expose());
-        let connected = tokio::select! {
-            biased;
-            () = io.shutdown.cancelled() => return None,
-            r = connect(&url, self.p.connect_timeout) => r,
-        };
-        let mut ws = match connected {
+        let ws = match self.attempt(wire, io, &token).await {
             Ok(ws) => ws,
-            // Is it the token, or is the WebSocket refused for another reason?
-            Err(e @ AttemptError::Upgrade { status: 403 }) => {
-                return self.classify_refusal(io, &token, e).await;
-            }
-            Err(e) => return Some(self.failed(io, e)),
+            Err(retry) => return retry,
         };
-        // Brokers that log in on the socket (Fyers) are connected only once the login is
-        // accepted; a refused or unanswered login is classified like a 403. Kite sends nothing
-        // here and has no handshake.
-        let mut opening = Vec::new();
-        wire.on_open(token.token.expose(), &mut opening);
-        let opened = match wire.handshake_timeout() {
-            Some(limit) => tokio::select! {
-                biased;
-                () = io.shutdown.cancelled() => return None,
-                r = handshake(wire, &mut ws, &mut opening, limit, io) => r,
-            },
-            None => send_all(&mut ws, &mut opening, self.p.feed.liveness_timeout)
-                .await
-                .map_err(|d| d.to_string()),
-        };
-        if let Err(detail) = opened {
-            return self
-                .classify_refusal(io, &token, AttemptError::Refused(detail))
-                .await;
-        }
+        self.connected(io, &token);
+        let started = Instant::now();
+        let end = self.live(wire, ws, io, &token, started).await;
+        self.after_live(io, end, started.elapsed())
+    }
 
-        // Connected.
+    /// The socket is up and the broker accepted it: report, and log unless reconnecting is
+    /// routine in this failure episode.
+    fn connected(&mut self, io: &ConnIo, token: &CurrentToken) {
+        let shard = self.p.shard;
         self.connected_once = true;
         io.status.send_modify(|s| {
             s.state = FeedState::Connected;
@@ -238,9 +172,19 @@ impl Conn {
         } else {
             tracing::info!(shard, "connected to the broker feed");
         }
-        let started = Instant::now();
-        let end = self.session(wire, ws, io, &token, started).await;
-        let lasted = started.elapsed();
+    }
+
+    /// A live connection ended after `lasted`: records why, and decides when to try again.
+    fn after_live(&mut self, io: &ConnIo, end: Disconnect, lasted: Duration) -> Retry {
+        self.record_end(io, &end);
+        match end.failure_kind() {
+            Some(kind) => Some(self.lost(io, &end, kind, lasted)),
+            None => self.ended_on_purpose(io, &end),
+        }
+    }
+
+    /// Why the connection ended, in the shard status, the stall count and the events.
+    fn record_end(&self, io: &ConnIo, end: &Disconnect) {
         // A stall is a silent feed: no frame at all (dead socket) or no data (stale).
         let stalled = matches!(end, Disconnect::Stale { .. } | Disconnect::Dead { .. });
         io.status.send_modify(|s| {
@@ -260,25 +204,41 @@ impl Conn {
             metrics::counter!("feedgate_upstream_stalls_total").increment(1);
         }
         io.emit(FeedEvent::Disconnected {
-            shard,
+            shard: self.p.shard,
             reason: end.clone(),
         });
-        let kind = match end.failure_kind() {
-            Some(kind) => kind,
-            None if end == Disconnect::Stopped => {
+    }
+
+    /// An end that is no failure: a scheduler stop or a new token (reconnect at once, or wait
+    /// for the next run), or shutdown.
+    fn ended_on_purpose(&mut self, io: &ConnIo, end: &Disconnect) -> Retry {
+        let shard = self.p.shard;
+        match end {
+            Disconnect::Stopped => {
                 tracing::info!(shard, "feed stopped by the scheduler");
                 // The next run starts afresh: its first failure is news again.
                 self.episode.end();
                 self.preflight_due = true;
                 io.status.send_modify(|s| s.idle = true);
-                return Some(Duration::ZERO);
+                Some(Duration::ZERO)
             }
-            None if end == Disconnect::TokenChanged => {
+            Disconnect::TokenChanged => {
                 tracing::info!(shard, "reconnecting with the new access token");
-                return Some(Duration::ZERO);
+                Some(Duration::ZERO)
             }
-            None => return None,
-        };
+            _ => None,
+        }
+    }
+
+    /// A connection that worked was lost: at once the first time, with backoff after that.
+    fn lost(
+        &mut self,
+        io: &ConnIo,
+        end: &Disconnect,
+        kind: FailureKind,
+        lasted: Duration,
+    ) -> Duration {
+        let shard = self.p.shard;
         if lasted >= self.p.healthy_after {
             self.backoff.reset();
             self.immediate_used = false;
@@ -292,7 +252,7 @@ impl Conn {
         if !self.immediate_used {
             // A connection that worked and broke: reconnect at once, it is usually a blip.
             self.immediate_used = true;
-            return Some(Duration::ZERO);
+            return Duration::ZERO;
         }
         let delay = self.backoff.fail(self.rng.unit());
         tracing::debug!(
@@ -301,10 +261,10 @@ impl Conn {
             "reconnecting after a backoff"
         );
         self.after_failure(io, end.to_string());
-        Some(delay)
+        delay
     }
 
-    /// The broker turned the session down (a 403 upgrade, a refused login, a rejected token):
+    /// The broker turned the connection down (a 403 upgrade, a refused login, a rejected token):
     /// ask REST whether it is the token. Rejected: no attempts until a new token arrives;
     /// otherwise (the socket is refused for another reason, or REST cannot tell) an ordinary
     /// failed attempt that counts towards the REST fallback. `None` on shutdown.
@@ -313,7 +273,7 @@ impl Conn {
         io: &ConnIo,
         token: &CurrentToken,
         error: AttemptError,
-    ) -> Option<Duration> {
+    ) -> Retry {
         // The check may take the REST timeout; shutdown must not wait for it.
         let verdict = tokio::select! {
             biased;
@@ -388,6 +348,19 @@ impl Conn {
                 failures,
                 "broker connection recovered (stable again)"
             );
+        }
+    }
+
+    /// Data flows again: the REST fallback can stand down (reported once per episode).
+    fn recovered(&mut self, io: &ConnIo) {
+        if self.fallback_wanted {
+            self.fallback_wanted = false;
+            io.status.send_modify(|s| s.fallback_wanted = false);
+            if std::mem::take(&mut self.fallback_reported) {
+                io.emit(FeedEvent::Recovered {
+                    shard: self.p.shard,
+                });
+            }
         }
     }
 
@@ -470,384 +443,6 @@ impl Conn {
             }
         }
     }
-
-    /// What a live connection does after preparing its subscriptions: a failure is retried
-    /// with backoff (logged when it starts and when it ends), success clears it.
-    fn prepared(&mut self, resync: &mut Resync, result: Result<(), WireError>) {
-        let shard = self.p.shard;
-        match result {
-            Ok(()) => {
-                let failed = resync.backoff.failures();
-                if failed > 0 {
-                    tracing::info!(
-                        shard,
-                        failed_attempts = failed,
-                        "new subscriptions prepared"
-                    );
-                }
-                resync.backoff.reset();
-            }
-            Err(e) => {
-                let retry = resync.backoff.fail(self.rng.unit());
-                resync.at = Some(Instant::now() + retry);
-                let retry_in_s = retry.as_secs_f64();
-                if resync.backoff.failures() == 1 {
-                    tracing::warn!(shard, error = %e, retry_in_s, "cannot prepare new subscriptions; the connection keeps streaming the others and retries with backoff");
-                } else {
-                    tracing::debug!(shard, error = %e, retry_in_s, "cannot prepare new subscriptions; retrying with backoff");
-                }
-            }
-        }
-    }
-
-    /// Streams one connected socket until it ends. Returns why.
-    async fn session<W: Wire>(
-        &mut self,
-        wire: &mut W,
-        ws: Ws,
-        io: &mut ConnIo,
-        token: &CurrentToken,
-        started: Instant,
-    ) -> Disconnect {
-        let shard = self.p.shard;
-        let feed = self.p.feed.clone();
-        let (mut sink, mut stream) = ws.split();
-        let mut out = Vec::new();
-        let mut sent = Demand::new();
-        let mut had_data = false;
-        let mut malformed = Repeats::default();
-        let mut notices = Repeats::default();
-        let mut resync = Resync {
-            at: None,
-            backoff: Backoff::new(feed.reconnect_delay, feed.max_reconnect_delay),
-        };
-
-        // Resubscribe everything this shard wants, with the right modes.
-        let target = io.demand.borrow_and_update().clone();
-        let limit = feed.liveness_timeout;
-        let prepared = match sync_demand(
-            wire, &mut sink, &mut out, &mut sent, &target, token, io, limit,
-        )
-        .await
-        {
-            Ok(p) => p,
-            Err(end) => return end,
-        };
-        io.emit(FeedEvent::Resubscribed {
-            shard,
-            instruments: sent.len(),
-        });
-        if self.episode.is_active() {
-            tracing::debug!(shard, instruments = sent.len(), "subscribed");
-        } else {
-            tracing::info!(shard, instruments = sent.len(), "subscribed");
-        }
-        self.prepared(&mut resync, prepared);
-
-        let mut expects_data = io.run.borrow_and_update().expects_data;
-        let mut last_frame = Instant::now();
-        let mut last_data = last_frame;
-        let mut check = tokio::time::interval(Duration::from_millis(250));
-        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut ticks: Vec<Tick> = Vec::new();
-        let end = loop {
-            let mut resync_now = false;
-            tokio::select! {
-                biased;
-                () = io.shutdown.cancelled() => break Disconnect::Shutdown,
-                r = io.run.changed() => {
-                    if r.is_err() { break Disconnect::Shutdown; }
-                    let run = *io.run.borrow_and_update();
-                    if !run.should_run { break Disconnect::Stopped; }
-                    // The market opens (pre-open or auction → live): the quiet before it was
-                    // no silence of the broker's, so freshness counts from now.
-                    if run.expects_data && !expects_data {
-                        last_data = Instant::now();
-                    }
-                    expects_data = run.expects_data;
-                }
-                r = io.token.changed() => {
-                    if r.is_err() { break Disconnect::Shutdown; }
-                    let now_epoch = io.token.borrow().as_ref().map(|t| t.epoch);
-                    if now_epoch != Some(token.epoch) { break Disconnect::TokenChanged; }
-                }
-                r = io.demand.changed() => {
-                    if r.is_err() { break Disconnect::Shutdown; }
-                    // Gather a burst of changes (brokers that resolve symbols over REST);
-                    // a retry already scheduled after a failure takes them along, but what
-                    // needs no lookup (removals, mode changes, symbols already resolved) is
-                    // not held back by that retry's backoff.
-                    if resync.at.is_some() && resync.backoff.failures() > 0 {
-                        let target = io.demand.borrow().clone();
-                        if let Err(end) = apply_covered(wire, &mut sink, &mut out, &mut sent, &target, io, limit).await {
-                            break end;
-                        }
-                    } else if resync.at.is_none() {
-                        let gather = wire.coalesce();
-                        if gather.is_zero() {
-                            resync_now = true;
-                        } else {
-                            resync.at = Some(Instant::now() + gather);
-                        }
-                    }
-                }
-                () = sleep_until_opt(resync.at) => resync_now = true,
-                frame = stream.next() => {
-                    let msg = match frame {
-                        None => break Disconnect::Closed { code: None, reason: String::new() },
-                        Some(Err(e)) => break Disconnect::Error(e.to_string()),
-                        Some(Ok(m)) => m,
-                    };
-                    last_frame = Instant::now();
-                    if let Message::Close(frame) = &msg {
-                        break Disconnect::Closed {
-                            code: frame.as_ref().map(|f| u16::from(f.code)),
-                            reason: frame.as_ref().map(|f| f.reason.to_string()).unwrap_or_default(),
-                        };
-                    }
-                    let now_ms = io.clock.now_ms();
-                    match wire.decode(&msg, now_ms, &mut ticks) {
-                        Inbound::Heartbeat | Inbound::Ignored | Inbound::Accepted => {}
-                        Inbound::Data { skipped } => {
-                            if skipped > 0 {
-                                metrics::counter!("feedgate_upstream_skipped_packets_total").increment(skipped as u64);
-                            }
-                        }
-                        Inbound::Refused { detail } => {
-                            break Disconnect::Error(format!("the broker ended the session: {detail}"));
-                        }
-                        Inbound::Malformed { detail } => {
-                            metrics::counter!("feedgate_upstream_malformed_frames_total").increment(1);
-                            if malformed.occur("malformed") {
-                                tracing::warn!(shard, detail = %detail, "malformed frame from the broker; skipped it, the feed continues (further ones are counted, not logged)");
-                            }
-                        }
-                        Inbound::Notice { error, text } => {
-                            if notices.occur(&text) {
-                                if error {
-                                    tracing::warn!(shard, message = %text, "broker error message");
-                                } else {
-                                    tracing::info!(shard, message = %text, "broker message");
-                                }
-                            }
-                        }
-                    }
-                    // Frames decoding produced for the broker (Fyers: acknowledgements).
-                    wire.drain_outbound(&mut out);
-                    if let Err(e) = send_all(&mut sink, &mut out, feed.liveness_timeout).await {
-                        break e;
-                    }
-                    if !ticks.is_empty() {
-                        last_data = last_frame;
-                        if !had_data && self.fallback_wanted {
-                            self.fallback_wanted = false;
-                            io.status.send_modify(|s| s.fallback_wanted = false);
-                            if std::mem::take(&mut self.fallback_reported) {
-                                io.emit(FeedEvent::Recovered { shard });
-                            }
-                        }
-                        had_data = true;
-                        io.gauges.last_data_ms.store(now_ms, Ordering::Relaxed);
-                        metrics::counter!("feedgate_upstream_ticks_total").increment(ticks.len() as u64);
-                        let batch = take_batch(&mut ticks);
-                        // Waiting for room in the hub's channel is backpressure from inside the
-                        // gateway, not silence of the broker: the watchdog's clocks move past it.
-                        let blocked = Instant::now();
-                        tokio::select! {
-                            biased;
-                            () = io.shutdown.cancelled() => break Disconnect::Shutdown,
-                            r = io.ticks.send(batch) => if r.is_err() { break Disconnect::Shutdown },
-                        }
-                        let waited = blocked.elapsed();
-                        last_frame += waited;
-                        last_data += waited;
-                    }
-                }
-                _ = check.tick() => {
-                    let now = Instant::now();
-                    let silent = now.duration_since(last_frame);
-                    if silent >= feed.liveness_timeout {
-                        break Disconnect::Dead { silent_for: silent };
-                    }
-                    let quiet = now.duration_since(last_data);
-                    if expects_data && !sent.is_empty() && quiet >= feed.stale_threshold {
-                        break Disconnect::Stale { no_data_for: quiet };
-                    }
-                    if now.duration_since(started) >= self.p.healthy_after {
-                        self.end_episode();
-                    }
-                    // Application pings and liveness probes (Fyers; Kite needs none).
-                    wire.keepalive(now, silent, &mut out);
-                    if let Err(e) = send_all(&mut sink, &mut out, feed.liveness_timeout).await {
-                        break e;
-                    }
-                }
-            }
-            if resync_now {
-                // Reading pauses while the wire prepares (Fyers: at most one REST call for
-                // symbols it has not resolved yet; instant for Kite). That time is not silence
-                // of the broker, so the watchdog's clocks move past it.
-                resync.at = None;
-                let paused = Instant::now();
-                let target = io.demand.borrow_and_update().clone();
-                let prepared = match sync_demand(
-                    wire, &mut sink, &mut out, &mut sent, &target, token, io, limit,
-                )
-                .await
-                {
-                    Ok(p) => p,
-                    Err(end) => break end,
-                };
-                self.prepared(&mut resync, prepared);
-                let waited = paused.elapsed();
-                last_frame += waited;
-                last_data += waited;
-            }
-        };
-        if let Some(n) = malformed.clear().filter(|n| *n > 0) {
-            tracing::warn!(
-                shard,
-                count = n + 1,
-                "malformed frames skipped during this connection"
-            );
-        }
-        let code = match end {
-            Disconnect::Shutdown => Some(CloseCode::Away),
-            Disconnect::Stopped | Disconnect::TokenChanged | Disconnect::Stale { .. } => {
-                Some(CloseCode::Normal)
-            }
-            _ => None,
-        };
-        if let Some(code) = code {
-            let close = sink.send(Message::Close(Some(CloseFrame {
-                code,
-                reason: "".into(),
-            })));
-            let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
-        }
-        end
-    }
-}
-
-/// Brings a live socket's subscriptions from `sent` to the part of `target` the wire can
-/// subscribe without a lookup, and records that in `sent`.
-async fn apply_covered<W: Wire, S>(
-    wire: &mut W,
-    sink: &mut S,
-    out: &mut Vec<Message>,
-    sent: &mut Demand,
-    target: &Demand,
-    io: &ConnIo,
-    send_timeout: Duration,
-) -> Result<(), Disconnect>
-where
-    S: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
-{
-    let covered: Demand = target
-        .iter()
-        .filter(|(t, _)| wire.covers(**t))
-        .map(|(t, m)| (*t, *m))
-        .collect();
-    wire.diff(sent, &covered, out);
-    send_all(sink, out, send_timeout).await?;
-    *sent = covered;
-    io.status.send_modify(|s| s.subscribed = sent.len());
-    Ok(())
-}
-
-/// How long a live socket may go unread while new symbols are looked up (Fyers).
-const LIVE_PREPARE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Brings a live socket's subscriptions from `sent` to `target`: prepares the wire (Fyers:
-/// resolves new symbols over REST), then subscribes what it covers and records that in `sent`.
-/// `Ok(Err(_))`: the wire could not prepare everything (a REST failure); what it covers is
-/// subscribed anyway, the socket stays up and the caller retries later. `Err`: the session
-/// ends (shutdown, a rejected token, a socket that does not take the frames).
-#[allow(clippy::too_many_arguments)]
-async fn sync_demand<W: Wire, S>(
-    wire: &mut W,
-    sink: &mut S,
-    out: &mut Vec<Message>,
-    sent: &mut Demand,
-    target: &Demand,
-    token: &CurrentToken,
-    io: &ConnIo,
-    send_timeout: Duration,
-) -> Result<Result<(), WireError>, Disconnect>
-where
-    S: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
-{
-    // Bounded: while it waits nothing reads the socket or answers the broker's pings, and the
-    // lookup queues behind every other REST caller in the broker's rate limiter. A slow
-    // lookup is retried later with backoff, like a failed one.
-    let prepared = tokio::select! {
-        biased;
-        () = io.shutdown.cancelled() => return Err(Disconnect::Shutdown),
-        r = tokio::time::timeout(LIVE_PREPARE_TIMEOUT, wire.prepare(&token.token, target, false)) => {
-            r.unwrap_or_else(|_| Err(WireError::Unavailable(format!(
-                "symbol lookup took over {} s", LIVE_PREPARE_TIMEOUT.as_secs()
-            ))))
-        }
-    };
-    if let Err(e @ WireError::Auth(_)) = &prepared {
-        return Err(Disconnect::Error(format!(
-            "cannot prepare the subscriptions: {e}"
-        )));
-    }
-    apply_covered(wire, sink, out, sent, target, io, send_timeout).await?;
-    Ok(prepared)
-}
-
-/// Hands the decoded ticks over, leaving an empty buffer with room for as many: the next frame
-/// of a large subscription decodes without growing a fresh vector step by step.
-fn take_batch(ticks: &mut Vec<Tick>) -> Vec<Tick> {
-    let len = ticks.len();
-    std::mem::replace(ticks, Vec::with_capacity(len))
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Sends the opening frames, then reads until the broker accepts or refuses the login. Every
-/// other outcome (no answer within `limit`, a close, a socket error) is a refusal too: the
-/// caller classifies it with a REST token check.
-async fn handshake<W: Wire>(
-    wire: &mut W,
-    ws: &mut Ws,
-    opening: &mut Vec<Message>,
-    limit: Duration,
-    io: &ConnIo,
-) -> Result<(), String> {
-    send_all(ws, opening, limit)
-        .await
-        .map_err(|d| d.to_string())?;
-    let deadline = Instant::now() + limit;
-    // Nothing is subscribed yet, so no ticks can arrive; anything decoded is dropped.
-    let mut scratch = Vec::new();
-    loop {
-        let msg = match tokio::time::timeout_at(deadline, ws.next()).await {
-            Err(_) => {
-                return Err(format!(
-                    "no answer to the login within {} s",
-                    limit.as_secs()
-                ));
-            }
-            Ok(None) | Ok(Some(Ok(Message::Close(_)))) => {
-                return Err("the broker closed the socket during the login".into());
-            }
-            Ok(Some(Err(e))) => return Err(format!("socket error during the login: {e}")),
-            Ok(Some(Ok(m))) => m,
-        };
-        match wire.decode(&msg, io.clock.now_ms(), &mut scratch) {
-            Inbound::Accepted => return Ok(()),
-            Inbound::Refused { detail } => return Err(detail),
-            _ => scratch.clear(),
-        }
-    }
 }
 
 /// Sends queued frames with one flush; a broker that does not take them in time is dead.
@@ -874,37 +469,6 @@ where
         Err(_) => Err(Disconnect::Dead {
             silent_for: timeout,
         }),
-    }
-}
-
-/// Opens the WebSocket. Never includes the URL (it carries the token) in errors.
-async fn connect(url: &str, timeout: Duration) -> Result<Ws, AttemptError> {
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(16 << 20))
-        .max_frame_size(Some(16 << 20));
-    let fut = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
-    match tokio::time::timeout(timeout, fut).await {
-        Err(_) => Err(AttemptError::Connect(format!(
-            "no WebSocket handshake within {} s",
-            timeout.as_secs()
-        ))),
-        Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(tungstenite::Error::Http(resp))) => Err(AttemptError::Upgrade {
-            status: resp.status().as_u16(),
-        }),
-        Ok(Err(e)) => Err(AttemptError::Connect(describe(&e))),
-    }
-}
-
-/// A tungstenite error as text without any URL in it.
-fn describe(e: &tungstenite::Error) -> String {
-    match e {
-        tungstenite::Error::Io(io) => io.to_string(),
-        tungstenite::Error::Url(_) => {
-            "invalid WebSocket URL (check KITE_WS_URL or FYERS_WS_URL)".into()
-        }
-        tungstenite::Error::Tls(t) => format!("TLS: {t}"),
-        other => other.to_string(),
     }
 }
 

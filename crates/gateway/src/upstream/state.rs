@@ -1,5 +1,8 @@
 //! Feed states and lifecycle events (typed, never strings): what each broker connection
-//! reports, and how several connections add up to one feed state for health and clients.
+//! ([`super::conn`]) reports, in its [`ShardStatus`] (written through its
+//! [`ShardSlot`](super::slot::ShardSlot)) and its [`FeedEvent`]s, and how several connections
+//! add up to one feed state. Pure. Read by the layers above: the status monitor and health,
+//! the REST fallback, and the auth task (a rejected token, a connection that vouches for one).
 
 use serde::Serialize;
 use std::time::Duration;
@@ -102,7 +105,7 @@ pub enum AttemptError {
     /// The subscriptions could not be prepared before connecting (Fyers: symbol resolution
     /// over REST failed).
     Prepare(String),
-    /// The socket opened but the broker turned the session down (Fyers: the login on the
+    /// The socket opened but the broker turned the connection down (Fyers: the login on the
     /// socket was refused or not answered).
     Refused(String),
 }
@@ -154,7 +157,7 @@ pub enum FeedEvent {
         shard: usize,
         attempt: u32,
     },
-    /// The socket is up and the broker accepted the session with the token of `token_epoch`.
+    /// The socket is up and the broker accepted it with the token of `token_epoch`.
     Connected {
         shard: usize,
         token_epoch: u64,

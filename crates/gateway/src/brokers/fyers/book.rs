@@ -226,7 +226,8 @@ impl SymbolBook {
         }
     }
 
-    /// Writes the book atomically ([`crate::store::atomic`]); failures only cost a re-download later.
+    /// Writes the book atomically ([`crate::store::atomic`]); failures only cost a re-download
+    /// later.
     fn persist(&self, entries: &HashMap<Token, Entry>) {
         let Some(path) = &self.source.path else {
             return;

@@ -1,6 +1,7 @@
 //! The Fyers symbol master (`sym_details/<SEGMENT>.csv`) turned into registry specs with the
 //! same canonical symbols, segments and JSON as Kite's dump, plus the Fyers symbol of every
-//! instrument (what the socket and REST calls need). Pure: downloading is [`crate::brokers::fyers::book`]'s job.
+//! instrument (what the socket and REST calls need). Pure: downloading is [`super::book`]'s
+//! job.
 //!
 //! The files are header-less CSV with 21 columns; the ones used here are 0 fyToken,
 //! 1 description, 2 exchange instrument type, 3 lot size, 4 tick size (rupees), 9 Fyers symbol,
@@ -32,7 +33,7 @@
 //! of the tick size, at least 2 (paise), and at least 4 for currency derivatives (whose prices
 //! and averages carry 4 decimals). Every price on the tick grid is then exact; the data socket's
 //! `raw / (10^precision × multiplier)` converts exactly whenever its precision does not exceed
-//! `d` (see [`crate::brokers::fyers::wire`]).
+//! `d` (see [`super::units`]).
 
 use crate::model::instruments::{InstrumentSpec, fyers_index_symbol};
 use crate::model::tick::Token;
@@ -119,78 +120,31 @@ pub fn parse_row(fields: &csv::StringRecord) -> Result<Row, Skip> {
     let fy_token = FyToken::new(fy_text).map_err(|_| Skip::Malformed)?;
     let symbol = FyersSymbol::new(get(col::SYMBOL)).map_err(|_| Skip::Malformed)?;
     let segment = fy_token.segment().ok_or(Skip::UnknownSegment)?;
-    let (exchange, segment_name, segment_id) = kite_segment(segment);
-    let cash = matches!(segment, Segment::NseCm | Segment::BseCm);
-    let is_index = cash && (symbol.is_index() || get(col::INSTRUMENT_TYPE) == INDEX_TYPE);
-    let option = match get(col::OPTION_TYPE) {
-        t @ ("CE" | "PE") => Some(t),
-        _ => None,
-    };
-    let upper = symbol.as_str().to_ascii_uppercase();
-    let (exchange, tradingsymbol, kite_segment, instrument_type, token) = if is_index {
-        let canonical = fyers_index_symbol(&upper).ok_or(Skip::Malformed)?;
-        let name = canonical
-            .split_once(':')
-            .map_or(canonical.as_str(), |(_, n)| n)
-            .to_string();
-        let token = token_for(&fy_token, INDICES_SEGMENT_ID).ok_or(Skip::TokenTooLarge)?;
-        (exchange, name, "INDICES".to_string(), "EQ", token)
-    } else if cash {
-        let ticker = symbol.ticker();
-        let name = match segment {
-            Segment::BseCm => strip_bse_group(ticker),
-            _ => ticker.strip_suffix("-EQ").unwrap_or(ticker),
-        };
-        let token = token_for(&fy_token, segment_id).ok_or(Skip::TokenTooLarge)?;
-        (
-            exchange,
-            name.to_string(),
-            segment_name.to_string(),
-            "EQ",
-            token,
-        )
-    } else {
-        let kind = if option.is_some() { "OPT" } else { "FUT" };
-        let token = token_for(&fy_token, segment_id).ok_or(Skip::TokenTooLarge)?;
-        (
-            exchange,
-            symbol.ticker().to_string(),
-            format!("{segment_name}-{kind}"),
-            option.unwrap_or("FUT"),
-            token,
-        )
-    };
-    let tick_size: f64 = get(col::TICK_SIZE)
-        .parse()
-        .ok()
-        .filter(|t: &f64| t.is_finite() && *t > 0.0)
-        .unwrap_or(0.05);
-    let lot_size = get(col::LOT_SIZE)
-        .parse::<f64>()
-        .ok()
-        .filter(|l| l.is_finite() && *l >= 0.0 && *l <= f64::from(u32::MAX))
-        .map_or(1, |l| l as u32);
+    let class = Class::of(
+        segment,
+        &symbol,
+        get(col::INSTRUMENT_TYPE),
+        get(col::OPTION_TYPE),
+    );
+    let naming = Naming::new(class, segment, &fy_token, &symbol)?;
+    let name = display_name(class, &naming, get(col::UNDERLYING), get(col::DESCRIPTION));
     let currency = matches!(segment, Segment::CdeFo | Segment::BcsFo);
     let divisor = divisor_for(get(col::TICK_SIZE), if currency { 4 } else { 2 });
-    let name = if is_index {
-        tradingsymbol.clone()
-    } else if !cash && !get(col::UNDERLYING).is_empty() {
-        get(col::UNDERLYING).to_string()
-    } else if get(col::DESCRIPTION).is_empty() {
-        tradingsymbol.clone()
-    } else {
-        get(col::DESCRIPTION).to_string()
-    };
+    let is_index = class == Class::Index;
     Ok(Row {
         spec: InstrumentSpec {
-            token,
-            exchange: exchange.to_string(),
-            tradingsymbol,
+            token: naming.token,
+            exchange: naming.exchange.to_string(),
+            tradingsymbol: naming.tradingsymbol,
             name,
-            segment: kite_segment,
-            instrument_type: instrument_type.to_string(),
-            tick_size,
-            lot_size: if is_index { 0 } else { lot_size },
+            segment: naming.segment,
+            instrument_type: naming.instrument_type.to_string(),
+            tick_size: tick_size(get(col::TICK_SIZE)),
+            lot_size: if is_index {
+                0
+            } else {
+                lot_size(get(col::LOT_SIZE))
+            },
             divisor,
             is_index,
         },
@@ -200,6 +154,132 @@ pub fn parse_row(fields: &csv::StringRecord) -> Result<Row, Skip> {
             is_index,
         },
     })
+}
+
+/// What an instrument is, as far as its canonical naming goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class<'a> {
+    /// An NSE or BSE index.
+    Index,
+    /// A cash (equity) instrument.
+    Cash,
+    /// A future, or an option (`CE`/`PE`).
+    Derivative { option: Option<&'a str> },
+}
+
+impl<'a> Class<'a> {
+    fn of(
+        segment: Segment,
+        symbol: &FyersSymbol,
+        instrument_type: &str,
+        option_type: &'a str,
+    ) -> Self {
+        let cash = matches!(segment, Segment::NseCm | Segment::BseCm);
+        if cash && (symbol.is_index() || instrument_type == INDEX_TYPE) {
+            Self::Index
+        } else if cash {
+            Self::Cash
+        } else {
+            let option = matches!(option_type, "CE" | "PE").then_some(option_type);
+            Self::Derivative { option }
+        }
+    }
+}
+
+/// An instrument's canonical (Kite) names and token.
+#[derive(Debug)]
+struct Naming<'a> {
+    exchange: &'static str,
+    tradingsymbol: String,
+    segment: String,
+    instrument_type: &'a str,
+    token: Token,
+}
+
+impl<'a> Naming<'a> {
+    /// See the table in the module docs.
+    fn new(
+        class: Class<'a>,
+        segment: Segment,
+        fy_token: &FyToken,
+        symbol: &FyersSymbol,
+    ) -> Result<Self, Skip> {
+        let (exchange, segment_name, segment_id) = kite_segment(segment);
+        let token = |segment_id| token_for(fy_token, segment_id).ok_or(Skip::TokenTooLarge);
+        Ok(match class {
+            Class::Index => {
+                let upper = symbol.as_str().to_ascii_uppercase();
+                let canonical = fyers_index_symbol(&upper).ok_or(Skip::Malformed)?;
+                let name = canonical
+                    .split_once(':')
+                    .map_or(canonical.as_str(), |(_, n)| n)
+                    .to_string();
+                Self {
+                    exchange,
+                    tradingsymbol: name,
+                    segment: "INDICES".to_string(),
+                    instrument_type: "EQ",
+                    token: token(INDICES_SEGMENT_ID)?,
+                }
+            }
+            Class::Cash => {
+                let ticker = symbol.ticker();
+                let name = match segment {
+                    Segment::BseCm => strip_bse_group(ticker),
+                    _ => ticker.strip_suffix("-EQ").unwrap_or(ticker),
+                };
+                Self {
+                    exchange,
+                    tradingsymbol: name.to_string(),
+                    segment: segment_name.to_string(),
+                    instrument_type: "EQ",
+                    token: token(segment_id)?,
+                }
+            }
+            Class::Derivative { option } => {
+                let kind = if option.is_some() { "OPT" } else { "FUT" };
+                Self {
+                    exchange,
+                    tradingsymbol: symbol.ticker().to_string(),
+                    segment: format!("{segment_name}-{kind}"),
+                    instrument_type: option.unwrap_or("FUT"),
+                    token: token(segment_id)?,
+                }
+            }
+        })
+    }
+}
+
+/// The instrument's name: an index's own, a derivative's underlying, else the master's
+/// description (or the trading symbol when it has none).
+fn display_name(
+    class: Class<'_>,
+    naming: &Naming<'_>,
+    underlying: &str,
+    description: &str,
+) -> String {
+    match class {
+        Class::Index => naming.tradingsymbol.clone(),
+        Class::Derivative { .. } if !underlying.is_empty() => underlying.to_string(),
+        _ if description.is_empty() => naming.tradingsymbol.clone(),
+        _ => description.to_string(),
+    }
+}
+
+/// The tick size in rupees; 0.05 when missing or unusable.
+fn tick_size(text: &str) -> f64 {
+    text.parse()
+        .ok()
+        .filter(|t: &f64| t.is_finite() && *t > 0.0)
+        .unwrap_or(0.05)
+}
+
+/// The lot size; 1 when missing or unusable.
+fn lot_size(text: &str) -> u32 {
+    text.parse::<f64>()
+        .ok()
+        .filter(|l| l.is_finite() && *l >= 0.0 && *l <= f64::from(u32::MAX))
+        .map_or(1, |l| l as u32)
 }
 
 /// `BSE:SBIN-A` → `SBIN`: BSE cash tickers end in their group (`A`, `B`, `T`, `XT`, …), which

@@ -1,20 +1,23 @@
 //! Fyers API v3 as a [`BrokerApi`]: the profile as the token check, `/data/quotes` as REST
-//! ticks, the symbol master as registry specs with Kite's canonical symbols ([`super::master`]), the
-//! `generate-authcode` → `validate-authcode` login, and the JWT's `exp` as the expiry hint.
+//! ticks, the symbol master as registry specs with Kite's canonical symbols
+//! ([`super::master`]), the `generate-authcode` → `validate-authcode` login, and the JWT's
+//! `exp` as the expiry hint. Its partner on the data socket is [`super::wire`]; the two share
+//! the symbol book ([`super::book`]) and the request budget ([`super::limiter`]).
 //!
-//! The access token is `APPID:JWT` everywhere feedgate keeps it (token file, `FYERS_ACCESS_TOKEN`,
-//! the upstream); REST calls send `APPID:JWT`, the symbol-token call the bare JWT, and the data
-//! socket only the JWT's `hsm_key` claim (see [`crate::brokers::fyers::wire`]). None of them is ever
-//! logged: errors from `feedgate-fyers` carry no token or body.
+//! The access token is `APPID:JWT` everywhere feedgate keeps it (token file,
+//! `FYERS_ACCESS_TOKEN`, the upstream); REST calls send `APPID:JWT`, the symbol-token call the
+//! bare JWT, and the data socket only the JWT's `hsm_key` claim. None of them is ever logged:
+//! errors from `feedgate-fyers` carry no token or body.
 
 use super::book::{BookSource, SymbolBook};
 use super::limiter::ApiLimiter;
+use crate::brokers::depth;
 use crate::brokers::fyers::units::decimal_units;
 use crate::brokers::fyers::wire::FyersWire;
 use crate::brokers::{BrokerApi, BrokerError, SessionGrant, UserProfile};
 use crate::model::instruments::{Instrument, InstrumentSpec};
 use crate::model::secret::Secret;
-use crate::model::tick::{Depth, Full, Level, Quote, Source, Tick};
+use crate::model::tick::{Full, Level, Quote, Source, Tick};
 use chrono::{DateTime, Utc};
 use feedgate_fyers::rest::models::QuoteValues;
 use feedgate_fyers::rest::{
@@ -300,16 +303,11 @@ pub fn tick_from_quote(v: &QuoteValues, inst: &Instrument, received_ms: i64) -> 
     let tt = v.tt.filter(|t| *t > 0);
     let (bid, ask) = (p(v.bid), p(v.ask));
     let depth = (tradable && (bid.is_some() || ask.is_some())).then(|| {
-        let mut d = Depth::default();
-        d.buy[0] = Level {
-            price: bid.unwrap_or(0),
+        let at = |price: Option<i64>| Level {
+            price: price.unwrap_or(0),
             ..Level::default()
         };
-        d.sell[0] = Level {
-            price: ask.unwrap_or(0),
-            ..Level::default()
-        };
-        d
+        depth::top_of_book(at(bid), at(ask))
     });
     Some(Tick {
         token: inst.token,

@@ -1,15 +1,17 @@
-//! Merged data-socket topic state → normalised [`Tick`](crate::model::tick::Tick)s: a scrip's `sf` state (plus its `dp`
+//! Merged data-socket topic state → normalised [`Tick`]s: a scrip's `sf` state (plus its `dp`
 //! depth state in `full` mode) or an index's `if` state, at the mode the demand asks for, so a
 //! Fyers tick carries exactly the fields a Kite tick of the same mode carries.
 //!
 //! Prices become integers at the instrument's divisor: `raw × divisor / (10^precision ×
 //! multiplier)`, exact whenever the topic's scale divides evenly (always, for prices on the tick
-//! grid; see [`crate::brokers::fyers::master`] for how divisors are chosen), otherwise rounded half away
-//! from zero. Values the server marked "not available" (INT32_MIN, already merged away by the
+//! grid; see [`super::master`] for how divisors are chosen), otherwise rounded half away from
+//! zero. Values the server marked "not available" (INT32_MIN, already merged away by the
 //! `SnapshotStore`) are absent: prices read as 0 like Kite's empty fields, timestamps as `None`.
 
+use crate::brokers::depth;
 use crate::brokers::fyers::units::units;
 use crate::model::tick::{Depth, Full, Level, Mode, Quote, Source, Tick, Token};
+use feedgate_fyers::Scale;
 use feedgate_fyers::hsm::{
     DepthColumn, DepthField, IndexField, ScripField, Side, TopicKind, TopicState,
 };
@@ -32,102 +34,128 @@ pub fn build(
     depth: Option<&TopicState>,
     received_ms: i64,
 ) -> Option<Tick> {
-    let scale = quote.scale();
-    let price = |v: Option<i32>| v.and_then(|v| units(v, scale, divisor));
-    let ltp = price(quote.ltp())?;
-    let mut tick = Tick {
+    let price = Prices {
+        scale: quote.scale(),
+        divisor,
+    };
+    let ltp = price.of(quote.ltp())?;
+    let (quote, full) = match quote.kind() {
+        TopicKind::Index => (
+            (mode >= Mode::Quote).then(|| index_quote(quote, price)),
+            (mode == Mode::Full).then(|| index_full(quote)),
+        ),
+        TopicKind::Scrip => (
+            (mode >= Mode::Quote).then(|| scrip_quote(quote, price)),
+            (mode == Mode::Full).then(|| scrip_full(quote, depth, price)),
+        ),
+        TopicKind::Depth => return None,
+    };
+    Some(Tick {
         token,
         divisor,
         ltp,
-        quote: None,
-        full: None,
+        quote,
+        full,
         received_ms,
         src: Source::Ws,
-    };
-    match quote.kind() {
-        TopicKind::Index => {
-            let f = |field| quote.index_value(field);
-            if mode >= Mode::Quote {
-                tick.quote = Some(Quote {
-                    open: price(f(IndexField::OpenPrice)).unwrap_or(0),
-                    high: price(f(IndexField::HighPrice)).unwrap_or(0),
-                    low: price(f(IndexField::LowPrice)).unwrap_or(0),
-                    close: price(f(IndexField::PrevClosePrice)).unwrap_or(0),
-                    ..Quote::default()
-                });
-            }
-            if mode == Mode::Full {
-                tick.full = Some(Full {
-                    exchange_ts: epoch(f(IndexField::ExchFeedTime)),
-                    ..Full::default()
-                });
-            }
-        }
-        TopicKind::Scrip => {
-            let f = |field| quote.scrip(field);
-            if mode >= Mode::Quote {
-                tick.quote = Some(Quote {
-                    open: price(f(ScripField::OpenPrice)).unwrap_or(0),
-                    high: price(f(ScripField::HighPrice)).unwrap_or(0),
-                    low: price(f(ScripField::LowPrice)).unwrap_or(0),
-                    close: price(f(ScripField::PrevClosePrice)).unwrap_or(0),
-                    volume: Some(qty(f(ScripField::VolTradedToday))),
-                    last_qty: Some(qty(f(ScripField::LastTradedQty))),
-                    avg_price: Some(price(f(ScripField::AvgTradePrice)).unwrap_or(0)),
-                    buy_qty: Some(qty(f(ScripField::TotBuyQty))),
-                    sell_qty: Some(qty(f(ScripField::TotSellQty))),
-                });
-            }
-            if mode == Mode::Full {
-                let depth = match depth {
-                    Some(d) => levels(d, divisor),
-                    // No depth snapshot yet: the scrip feed's best bid and ask.
-                    None => {
-                        let mut d = Depth::default();
-                        d.buy[0] = Level {
-                            price: price(f(ScripField::BidPrice)).unwrap_or(0),
-                            quantity: qty(f(ScripField::BidSize)),
-                            orders: 0,
-                        };
-                        d.sell[0] = Level {
-                            price: price(f(ScripField::AskPrice)).unwrap_or(0),
-                            quantity: qty(f(ScripField::AskSize)),
-                            orders: 0,
-                        };
-                        d
-                    }
-                };
-                tick.full = Some(Full {
-                    exchange_ts: epoch(f(ScripField::ExchFeedTime)),
-                    last_trade_ts: epoch(f(ScripField::LastTradedTime)),
-                    oi: Some(qty(f(ScripField::OpenInterest))),
-                    depth: Some(depth),
-                });
-            }
-        }
-        TopicKind::Depth => return None,
+    })
+}
+
+/// A topic's prices at the instrument's divisor.
+#[derive(Debug, Clone, Copy)]
+struct Prices {
+    scale: Scale,
+    divisor: u32,
+}
+
+impl Prices {
+    fn of(self, v: Option<i32>) -> Option<i64> {
+        v.and_then(|v| units(v, self.scale, self.divisor))
     }
-    Some(tick)
+
+    /// An absent price reads as 0, like Kite's empty fields.
+    fn or_zero(self, v: Option<i32>) -> i64 {
+        self.of(v).unwrap_or(0)
+    }
+}
+
+fn index_quote(state: &TopicState, price: Prices) -> Quote {
+    let f = |field| price.or_zero(state.index_value(field));
+    Quote {
+        open: f(IndexField::OpenPrice),
+        high: f(IndexField::HighPrice),
+        low: f(IndexField::LowPrice),
+        close: f(IndexField::PrevClosePrice),
+        ..Quote::default()
+    }
+}
+
+fn index_full(state: &TopicState) -> Full {
+    Full {
+        exchange_ts: epoch(state.index_value(IndexField::ExchFeedTime)),
+        ..Full::default()
+    }
+}
+
+fn scrip_quote(state: &TopicState, price: Prices) -> Quote {
+    let f = |field| state.scrip(field);
+    Quote {
+        open: price.or_zero(f(ScripField::OpenPrice)),
+        high: price.or_zero(f(ScripField::HighPrice)),
+        low: price.or_zero(f(ScripField::LowPrice)),
+        close: price.or_zero(f(ScripField::PrevClosePrice)),
+        volume: Some(qty(f(ScripField::VolTradedToday))),
+        last_qty: Some(qty(f(ScripField::LastTradedQty))),
+        avg_price: Some(price.or_zero(f(ScripField::AvgTradePrice))),
+        buy_qty: Some(qty(f(ScripField::TotBuyQty))),
+        sell_qty: Some(qty(f(ScripField::TotSellQty))),
+    }
+}
+
+/// The scrip's `full` fields, with five levels a side from its depth state, or only the best
+/// bid and ask of the scrip feed while there is no depth snapshot yet.
+fn scrip_full(state: &TopicState, depth: Option<&TopicState>, price: Prices) -> Full {
+    let f = |field| state.scrip(field);
+    let depth = match depth {
+        Some(d) => levels(d, price.divisor),
+        None => depth::top_of_book(
+            Level {
+                price: price.or_zero(f(ScripField::BidPrice)),
+                quantity: qty(f(ScripField::BidSize)),
+                orders: 0,
+            },
+            Level {
+                price: price.or_zero(f(ScripField::AskPrice)),
+                quantity: qty(f(ScripField::AskSize)),
+                orders: 0,
+            },
+        ),
+    };
+    Full {
+        exchange_ts: epoch(f(ScripField::ExchFeedTime)),
+        last_trade_ts: epoch(f(ScripField::LastTradedTime)),
+        oi: Some(qty(f(ScripField::OpenInterest))),
+        depth: Some(depth),
+    }
 }
 
 /// Five levels a side from a `dp` state (its own price scale).
 fn levels(d: &TopicState, divisor: u32) -> Depth {
-    let scale = d.scale();
-    let mut depth = Depth::default();
-    for (side, book) in [(Side::Bid, &mut depth.buy), (Side::Ask, &mut depth.sell)] {
-        for (i, level) in book.iter_mut().enumerate() {
-            let n = u8::try_from(i + 1).unwrap_or(1);
+    let price = Prices {
+        scale: d.scale(),
+        divisor,
+    };
+    let side = move |side| {
+        (1..=5u8).map(move |n| {
             let value = |column| DepthField::new(side, column, n).and_then(|field| d.depth(field));
-            *level = Level {
-                price: value(DepthColumn::Price)
-                    .and_then(|v| units(v, scale, divisor))
-                    .unwrap_or(0),
+            Level {
+                price: price.or_zero(value(DepthColumn::Price)),
                 quantity: qty(value(DepthColumn::Size)),
                 orders: u32::try_from(qty(value(DepthColumn::Orders))).unwrap_or(u32::MAX),
-            };
-        }
-    }
-    depth
+            }
+        })
+    };
+    depth::from_levels(side(Side::Bid), side(Side::Ask))
 }
 
 #[cfg(test)]

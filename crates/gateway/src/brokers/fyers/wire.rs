@@ -1,7 +1,8 @@
 //! The Fyers v3 data socket ("HSM", spec `protocols/fyers.md`) as a [`Wire`]: symbols resolved
 //! to topics over REST, a login with the token's `hsm_key` answered before anything is
 //! subscribed, topics per mode, snapshot/update merging into per-connection state, acks when
-//! the server asks for them, pings, and conversion to normalised ticks ([`super::ticks`]).
+//! the server asks for them, pings, and conversion to normalised ticks ([`super::ticks`]). Its
+//! REST partner is [`super::rest`], with which it shares the symbol book and the request budget.
 //!
 //! Choices (spec §12 and the gateway's contract):
 //! - **No `Authorization` header on the upgrade** (the server then ignores the login, §1): the
@@ -32,6 +33,7 @@
 
 use crate::brokers::fyers::book::SymbolBook;
 use crate::brokers::fyers::limiter::ApiLimiter;
+use crate::brokers::fyers::master::Entry;
 use crate::brokers::wire::{Inbound, Wire, WireError};
 use crate::model::demand::Demand;
 use crate::model::secret::Secret;
@@ -78,9 +80,40 @@ struct Topics {
     divisor: u32,
 }
 
+/// What one symbol-token lookup asks for, from the symbol book's entries.
+#[derive(Debug, Default)]
+struct Lookup {
+    /// Fyers symbol → the instrument and its divisor.
+    wanted: HashMap<String, (Token, u32)>,
+    symbols: Vec<FyersSymbol>,
+    /// Instruments without a (valid) Fyers symbol in the book.
+    unknown: Vec<Token>,
+}
+
+impl Lookup {
+    fn new(entries: &HashMap<Token, Entry>, missing: &[Token]) -> Self {
+        let mut lookup = Self::default();
+        for t in missing {
+            match entries
+                .get(t)
+                .and_then(|e| FyersSymbol::new(e.symbol.as_str()).ok().map(|s| (s, e)))
+            {
+                Some((symbol, entry)) => {
+                    lookup
+                        .wanted
+                        .insert(symbol.as_str().to_string(), (*t, entry.divisor));
+                    lookup.symbols.push(symbol);
+                }
+                None => lookup.unknown.push(*t),
+            }
+        }
+        lookup
+    }
+}
+
 /// What one connection has learnt; reset on every open.
 #[derive(Debug, Clone, Default)]
-struct Session {
+struct ConnState {
     store: SnapshotStore,
     acks: AckCounter,
     outbound: Vec<Message>,
@@ -108,7 +141,7 @@ pub struct FyersWire {
     /// What was last reported as unstreamable, so a retry that finds the same does not log it
     /// again.
     reported: (Vec<String>, usize),
-    session: Session,
+    conn: ConnState,
 }
 
 impl FyersWire {
@@ -125,7 +158,7 @@ impl FyersWire {
             unresolvable: HashSet::new(),
             demand: Demand::new(),
             reported: (Vec::new(), 0),
-            session: Session::default(),
+            conn: ConnState::default(),
         }
     }
 
@@ -149,29 +182,14 @@ impl FyersWire {
     /// Resolves `missing` to topics: the symbol book gives the Fyers symbols, symbol-token the
     /// fyTokens. Whatever cannot be resolved is remembered as such (and logged once here).
     async fn resolve(&mut self, token: &AccessToken, missing: &[Token]) -> Result<(), WireError> {
-        let entries = self.book.lookup(missing).await;
-        let mut wanted: HashMap<String, (Token, u32)> = HashMap::new();
-        let mut symbols = Vec::new();
-        let mut unknown = Vec::new();
-        for t in missing {
-            match entries
-                .get(t)
-                .and_then(|e| FyersSymbol::new(e.symbol.as_str()).ok().map(|s| (s, e)))
-            {
-                Some((symbol, entry)) => {
-                    wanted.insert(symbol.as_str().to_string(), (*t, entry.divisor));
-                    symbols.push(symbol);
-                }
-                None => unknown.push(*t),
-            }
-        }
-        let names = if symbols.iter().any(FyersSymbol::is_index) {
+        let lookup = Lookup::new(&self.book.lookup(missing).await, missing);
+        let names = if lookup.symbols.iter().any(FyersSymbol::is_index) {
             self.index_names().await
         } else {
             Arc::new(IndexNames::new())
         };
         let mut rejected: Vec<String> = Vec::new();
-        for chunk in symbols.chunks(MAX_SYMBOL_TOKEN_SYMBOLS) {
+        for chunk in lookup.symbols.chunks(MAX_SYMBOL_TOKEN_SYMBOLS) {
             self.limiter.acquire().await;
             let response = self
                 .rest
@@ -179,32 +197,11 @@ impl FyersWire {
                 .await
                 .map_err(wire_error)?;
             let resolved = ResolvedSymbols::from_response(&response, FeedKind::Quote, &names);
-            for r in &resolved.resolved {
-                let Some(&(t, divisor)) = wanted.get(r.symbol.as_str()) else {
-                    continue;
-                };
-                let depth = (!r.symbol.is_index())
-                    .then(|| topic_for(&r.symbol, &r.fy_token, FeedKind::Depth, &names).ok())
-                    .flatten()
-                    .map(|topic| topic.name());
-                let quote = r.topic.name();
-                self.by_topic.insert(quote.clone(), t);
-                if let Some(d) = &depth {
-                    self.by_topic.insert(d.clone(), t);
-                }
-                self.topics.insert(
-                    t,
-                    Topics {
-                        quote,
-                        depth,
-                        divisor,
-                    },
-                );
-            }
+            self.learn(&resolved, &lookup.wanted, &names);
             rejected.extend(resolved.rejected.into_iter().map(|(s, _)| s));
         }
         // Requested but neither resolved nor rejected (a terse answer) counts as rejected.
-        for (symbol, (t, _)) in &wanted {
+        for (symbol, (t, _)) in &lookup.wanted {
             if !self.topics.contains_key(t) {
                 self.unresolvable.insert(*t);
                 if !rejected.contains(symbol) {
@@ -212,9 +209,46 @@ impl FyersWire {
                 }
             }
         }
-        self.unresolvable.extend(unknown.iter().copied());
+        self.unresolvable.extend(lookup.unknown.iter().copied());
+        self.report_unstreamable(rejected, lookup.unknown.len());
+        Ok(())
+    }
+
+    /// Records the topics of the instruments symbol-token resolved.
+    fn learn(
+        &mut self,
+        resolved: &ResolvedSymbols,
+        wanted: &HashMap<String, (Token, u32)>,
+        names: &IndexNames,
+    ) {
+        for r in &resolved.resolved {
+            let Some(&(t, divisor)) = wanted.get(r.symbol.as_str()) else {
+                continue;
+            };
+            let depth = (!r.symbol.is_index())
+                .then(|| topic_for(&r.symbol, &r.fy_token, FeedKind::Depth, names).ok())
+                .flatten()
+                .map(|topic| topic.name());
+            let quote = r.topic.name();
+            self.by_topic.insert(quote.clone(), t);
+            if let Some(d) = &depth {
+                self.by_topic.insert(d.clone(), t);
+            }
+            self.topics.insert(
+                t,
+                Topics {
+                    quote,
+                    depth,
+                    divisor,
+                },
+            );
+        }
+    }
+
+    /// Logs the instruments Fyers cannot stream, unless a retry found just the same.
+    fn report_unstreamable(&mut self, mut rejected: Vec<String>, without_symbol: usize) {
         rejected.sort();
-        let report = (rejected, unknown.len());
+        let report = (rejected, without_symbol);
         if (!report.0.is_empty() || report.1 > 0) && report != self.reported {
             tracing::warn!(
                 rejected = report.0.len(),
@@ -224,7 +258,6 @@ impl FyersWire {
             );
         }
         self.reported = report;
-        Ok(())
     }
 
     /// Every topic `demand` needs, for the instruments that resolved.
@@ -247,12 +280,12 @@ impl FyersWire {
     fn tick(&self, token: Token, received_ms: i64) -> Option<Tick> {
         let mode = *self.demand.get(&token)?;
         let topics = self.topics.get(&token)?;
-        let quote = self.session.store.by_topic(&topics.quote)?;
+        let quote = self.conn.store.by_topic(&topics.quote)?;
         let depth = topics
             .depth
             .as_ref()
             .filter(|_| mode == Mode::Full)
-            .and_then(|d| self.session.store.by_topic(d));
+            .and_then(|d| self.conn.store.by_topic(d));
         super::ticks::build(token, topics.divisor, mode, quote, depth, received_ms)
     }
 
@@ -262,12 +295,12 @@ impl FyersWire {
         received_ms: i64,
         ticks: &mut Vec<Tick>,
     ) -> Inbound {
-        if let Some(ack) = self.session.acks.on_data(frame.message_number) {
-            self.session.outbound.extend(binary(&ack));
+        if let Some(ack) = self.conn.acks.on_data(frame.message_number) {
+            self.conn.outbound.extend(binary(&ack));
         }
         let mut skipped = 0usize;
         for record in &frame.records {
-            let (topic, kind) = match self.session.store.apply(record) {
+            let (topic, kind) = match self.conn.store.apply(record) {
                 Ok(Applied::Changed(state)) => (state.topic().clone(), state.kind()),
                 Ok(Applied::Unchanged) => continue,
                 // A record for a topic id without a snapshot: consumed, nothing to merge into.
@@ -348,7 +381,7 @@ impl Wire for FyersWire {
     }
 
     fn on_open(&mut self, access_token: &str, out: &mut Vec<Message>) {
-        self.session = Session::default();
+        self.conn = ConnState::default();
         let parsed = match &self.token {
             Some(t) if t.expose() == access_token.trim() => Some(t.clone()),
             _ => AccessToken::parse(access_token).ok(),
@@ -411,7 +444,7 @@ impl Wire for FyersWire {
         match ServerFrame::decode(bytes) {
             Ok(ServerFrame::Data(frame)) => self.on_data(&frame, received_ms, ticks),
             Ok(ServerFrame::AuthReply(reply)) if reply.status.is_ok() => {
-                self.session.acks = AckCounter::new(reply.ack_count);
+                self.conn.acks = AckCounter::new(reply.ack_count);
                 Inbound::Accepted
             }
             Ok(ServerFrame::AuthReply(reply)) => Inbound::Refused {
@@ -445,22 +478,22 @@ impl Wire for FyersWire {
     }
 
     fn drain_outbound(&mut self, out: &mut Vec<Message>) {
-        out.append(&mut self.session.outbound);
+        out.append(&mut self.conn.outbound);
     }
 
     fn keepalive(&mut self, now: Instant, silent_for: Duration, out: &mut Vec<Message>) {
-        if self.session.next_ping.is_none_or(|t| now >= t) {
+        if self.conn.next_ping.is_none_or(|t| now >= t) {
             out.extend(binary(&ClientFrame::Ping));
-            self.session.next_ping = Some(now + PING_INTERVAL);
+            self.conn.next_ping = Some(now + PING_INTERVAL);
         }
         if silent_for >= PROBE_AFTER
             && self
-                .session
+                .conn
                 .last_probe
                 .is_none_or(|t| now.duration_since(t) >= PROBE_AFTER)
         {
             out.push(Message::Ping(Bytes::new()));
-            self.session.last_probe = Some(now);
+            self.conn.last_probe = Some(now);
         }
     }
 }

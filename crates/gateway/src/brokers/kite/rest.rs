@@ -1,15 +1,17 @@
 //! Kite Connect as a [`BrokerApi`]: the REST client from `feedgate-kite`, quotes turned into
-//! integer ticks, the instrument dump into registry specs, and the login URL with a state.
+//! integer ticks, the instrument dump into registry specs, and the login URL with a state. Its
+//! partner on the ticker socket is [`super::wire`]; the token expiry rule is [`super::expiry`].
 
+use crate::brokers::depth;
 use crate::brokers::{BrokerApi, BrokerError, SessionGrant, UserProfile};
 use crate::model::instruments::{Instrument, InstrumentSpec};
 use crate::model::secret::Secret;
-use crate::model::tick::{Depth, Full, Level, Quote, Source, Tick};
+use crate::model::tick::{Full, Level, Quote, Source, Tick};
 use chrono::{NaiveDateTime, TimeZone};
 use chrono_tz::Asia::Kolkata;
 use feedgate_kite::{
-    AccessToken, ApiSecret, InstrumentRow, KiteError, KiteRest, Quote as KiteQuote, RequestToken,
-    Segment, price_to_raw,
+    AccessToken, ApiSecret, InstrumentRow, KiteError, KiteRest, Quote as KiteQuote,
+    QuoteDepthLevel, RequestToken, Segment, price_to_raw,
 };
 
 use futures_util::future::BoxFuture;
@@ -162,22 +164,16 @@ pub fn tick_from_quote(q: &KiteQuote, inst: &Instrument, received_ms: i64) -> Ti
             .filter(|s| *s > 0)
     };
     let tradable = !inst.is_index;
-    let mut depth = Depth::default();
+    let level = |s: &QuoteDepthLevel| Level {
+        price: p(s.price),
+        quantity: s.quantity,
+        orders: u32::try_from(s.orders).unwrap_or(u32::MAX),
+    };
     let has_depth = !q.depth.buy.is_empty() || !q.depth.sell.is_empty();
-    for (d, s) in depth.buy.iter_mut().zip(q.depth.buy.iter()) {
-        *d = Level {
-            price: p(s.price),
-            quantity: s.quantity,
-            orders: u32::try_from(s.orders).unwrap_or(u32::MAX),
-        };
-    }
-    for (d, s) in depth.sell.iter_mut().zip(q.depth.sell.iter()) {
-        *d = Level {
-            price: p(s.price),
-            quantity: s.quantity,
-            orders: u32::try_from(s.orders).unwrap_or(u32::MAX),
-        };
-    }
+    let depth = depth::from_levels(
+        q.depth.buy.iter().map(level),
+        q.depth.sell.iter().map(level),
+    );
     Tick {
         token: q.instrument_token,
         divisor: div,

@@ -1,5 +1,6 @@
 //! The Kite ticker as a [`Wire`]: URL with the credentials, subscribe/unsubscribe/mode
-//! requests in batches, and conversion of binary packets into normalised [`Tick`]s.
+//! requests in batches, and conversion of binary packets into normalised [`Tick`]s. Its REST
+//! partner (tokens, quotes, the instrument dump) is [`super::rest`].
 
 use crate::brokers::wire::{Inbound, Wire};
 use crate::model::demand::Demand;
@@ -35,6 +36,11 @@ fn to_kite(mode: Mode) -> feedgate_kite::Mode {
     }
 }
 
+/// The tokens of `a` that `b` does not have, in token order.
+fn only_in(a: &Demand, b: &Demand) -> Vec<u32> {
+    a.keys().filter(|t| !b.contains_key(t)).copied().collect()
+}
+
 fn text(req: &Request) -> Message {
     Message::text(req.to_json())
 }
@@ -50,20 +56,10 @@ impl Wire for KiteWire {
     }
 
     fn diff(&self, from: &Demand, to: &Demand, out: &mut Vec<Message>) {
-        let removed: Vec<u32> = from
-            .keys()
-            .filter(|t| !to.contains_key(t))
-            .copied()
-            .collect();
-        for chunk in removed.chunks(BATCH) {
+        for chunk in only_in(from, to).chunks(BATCH) {
             out.push(text(&Request::Unsubscribe(chunk.to_vec())));
         }
-        let added: Vec<u32> = to
-            .keys()
-            .filter(|t| !from.contains_key(t))
-            .copied()
-            .collect();
-        for chunk in added.chunks(BATCH) {
+        for chunk in only_in(to, from).chunks(BATCH) {
             out.push(text(&Request::Subscribe(chunk.to_vec())));
         }
         // Mode for every new token (even `quote`, the server default, so the intent is explicit
@@ -135,20 +131,22 @@ fn url_encode(s: &str) -> String {
     out
 }
 
-fn ohlc(o: &feedgate_kite::Ohlc) -> (i64, i64, i64, i64) {
-    (
-        i64::from(o.open),
-        i64::from(o.high),
-        i64::from(o.low),
-        i64::from(o.close),
-    )
+/// A quote with only the day's open, high, low and previous close (all an index has).
+fn ohlc_quote(o: &feedgate_kite::Ohlc) -> Quote {
+    Quote {
+        open: i64::from(o.open),
+        high: i64::from(o.high),
+        low: i64::from(o.low),
+        close: i64::from(o.close),
+        ..Quote::default()
+    }
 }
 
 fn ts(secs: u32) -> Option<i64> {
     (secs != 0).then_some(i64::from(secs))
 }
 
-fn level(l: &feedgate_kite::DepthLevel) -> Level {
+fn level(l: feedgate_kite::DepthLevel) -> Level {
     Level {
         price: i64::from(l.price),
         quantity: u64::from(l.quantity),
@@ -160,69 +158,51 @@ fn level(l: &feedgate_kite::DepthLevel) -> Level {
 /// from the token's segment).
 pub fn tick_from_packet(p: &Packet, received_ms: i64) -> Tick {
     let token = p.token();
-    let divisor = Segment::of_token(token).price_divisor();
-    let mut t = Tick {
-        token,
-        divisor,
-        ltp: i64::from(p.last_price()),
-        quote: None,
-        full: None,
-        received_ms,
-        src: Source::Ws,
-    };
-    let index_quote = |q: &feedgate_kite::IndexQuotePacket| {
-        let (open, high, low, close) = ohlc(&q.ohlc);
-        Quote {
-            open,
-            high,
-            low,
-            close,
-            ..Quote::default()
-        }
-    };
-    let tradable_quote = |q: &feedgate_kite::QuotePacket| {
-        let (open, high, low, close) = ohlc(&q.ohlc);
-        Quote {
-            open,
-            high,
-            low,
-            close,
-            volume: Some(u64::from(q.volume_traded)),
-            last_qty: Some(u64::from(q.last_traded_quantity)),
-            avg_price: Some(i64::from(q.average_traded_price)),
-            buy_qty: Some(u64::from(q.total_buy_quantity)),
-            sell_qty: Some(u64::from(q.total_sell_quantity)),
-        }
-    };
-    match p {
-        Packet::Ltp(_) => {}
-        Packet::IndexQuote(q) => t.quote = Some(index_quote(q)),
-        Packet::IndexFull(f) => {
-            t.quote = Some(index_quote(&f.quote));
-            t.full = Some(Full {
+    let (quote, full) = match p {
+        Packet::Ltp(_) => (None, None),
+        Packet::IndexQuote(q) => (Some(ohlc_quote(&q.ohlc)), None),
+        Packet::IndexFull(f) => (
+            Some(ohlc_quote(&f.quote.ohlc)),
+            Some(Full {
                 exchange_ts: ts(f.exchange_timestamp),
                 ..Full::default()
-            });
-        }
-        Packet::Quote(q) => t.quote = Some(tradable_quote(q)),
-        Packet::Full(f) => {
-            t.quote = Some(tradable_quote(&f.quote));
-            let mut depth = Depth::default();
-            for (d, s) in depth.buy.iter_mut().zip(f.depth.buy.iter()) {
-                *d = level(s);
-            }
-            for (d, s) in depth.sell.iter_mut().zip(f.depth.sell.iter()) {
-                *d = level(s);
-            }
-            t.full = Some(Full {
-                exchange_ts: ts(f.exchange_timestamp),
-                last_trade_ts: ts(f.last_trade_time),
-                oi: Some(u64::from(f.oi)),
-                depth: Some(depth),
-            });
-        }
+            }),
+        ),
+        Packet::Quote(q) => (Some(tradable_quote(q)), None),
+        Packet::Full(f) => (Some(tradable_quote(&f.quote)), Some(tradable_full(f))),
+    };
+    Tick {
+        token,
+        divisor: Segment::of_token(token).price_divisor(),
+        ltp: i64::from(p.last_price()),
+        quote,
+        full,
+        received_ms,
+        src: Source::Ws,
     }
-    t
+}
+
+fn tradable_quote(q: &feedgate_kite::QuotePacket) -> Quote {
+    Quote {
+        volume: Some(u64::from(q.volume_traded)),
+        last_qty: Some(u64::from(q.last_traded_quantity)),
+        avg_price: Some(i64::from(q.average_traded_price)),
+        buy_qty: Some(u64::from(q.total_buy_quantity)),
+        sell_qty: Some(u64::from(q.total_sell_quantity)),
+        ..ohlc_quote(&q.ohlc)
+    }
+}
+
+fn tradable_full(f: &feedgate_kite::FullPacket) -> Full {
+    Full {
+        exchange_ts: ts(f.exchange_timestamp),
+        last_trade_ts: ts(f.last_trade_time),
+        oi: Some(u64::from(f.oi)),
+        depth: Some(Depth {
+            buy: f.depth.buy.map(level),
+            sell: f.depth.sell.map(level),
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -2,15 +2,18 @@
 //! test sends and reads, and a [`Wire`] speaking text frames (`hb`, `tick <token>`,
 //! `skip <n>` in; `sub <token>`, `unsub <token>` out). Paused time throughout.
 
+use super::live::take_batch;
 use super::*;
+use crate::brokers::wire::{Inbound, WireError};
 use crate::model::clock::TokioClock;
 use crate::model::secret::Secret;
 use crate::model::tick::{Mode, Source, Token};
 use crate::upstream::ShardStatus;
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
