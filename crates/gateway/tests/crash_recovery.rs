@@ -361,7 +361,11 @@ fn a_kill_9_in_the_middle_of_saving_never_blocks_start_up() {
 fn feedgate_binary() -> Option<PathBuf> {
     if let Some(bin) = std::env::var_os("FEEDGATE_BIN") {
         let bin = PathBuf::from(bin);
-        assert!(bin.exists(), "FEEDGATE_BIN={} does not exist", bin.display());
+        assert!(
+            bin.exists(),
+            "FEEDGATE_BIN={} does not exist",
+            bin.display()
+        );
         return Some(bin);
     }
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/feedgate");

@@ -28,14 +28,6 @@ impl KiteWire {
     }
 }
 
-fn to_kite(mode: Mode) -> feedgate_kite::Mode {
-    match mode {
-        Mode::Ltp => feedgate_kite::Mode::Ltp,
-        Mode::Quote => feedgate_kite::Mode::Quote,
-        Mode::Full => feedgate_kite::Mode::Full,
-    }
-}
-
 /// The tokens of `a` that `b` does not have, in token order.
 fn only_in(a: &Demand, b: &Demand) -> Vec<u32> {
     a.keys().filter(|t| !b.contains_key(t)).copied().collect()
@@ -72,7 +64,7 @@ impl Wire for KiteWire {
         }
         for (mode, tokens) in by_mode {
             for chunk in tokens.chunks(BATCH) {
-                out.push(text(&Request::Mode(to_kite(mode), chunk.to_vec())));
+                out.push(text(&Request::Mode(mode, chunk.to_vec())));
             }
         }
     }
