@@ -17,7 +17,7 @@ use crate::model::instruments::Registry;
 use crate::model::tick::Mode;
 use crate::rest::closed_quotes::{self, ClosedQuotesIo};
 use crate::rest::fallback::{self, FallbackIo};
-use crate::rest::instruments::{InstrumentStore, InstrumentsError};
+use crate::rest::instruments::{InstrumentLoader, InstrumentsError};
 use crate::rest::rate_gate::RateGate;
 use crate::status::health::HealthSources;
 use crate::status::monitor::{self, MonitorIo};
@@ -107,7 +107,7 @@ impl Gateway {
         tracker.spawn(crate::status::telemetry::upkeep(shutdown.clone()));
 
         // Instruments.
-        let store = InstrumentStore::new(broker.clone(), &config.data_dir, clock.clone());
+        let store = InstrumentLoader::new(broker.clone(), &config.data_dir, clock.clone());
         let loaded = store.load().await?;
         let registry = Arc::new(loaded.registry);
         let (registry_tx, registry_rx) = watch::channel(registry.clone());

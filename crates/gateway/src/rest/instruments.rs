@@ -1,15 +1,15 @@
 //! Loading the instrument registry: fetched from the broker (Kite's `/instruments` dump),
-//! cached in `FEEDGATE_DATA_DIR` so a restart does not refetch and a broker outage at start-up
-//! does not leave feedgate without symbols, and refreshed once a day (after 08:30 IST, when Kite
+//! cached in `FEEDGATE_DATA_DIR` ([`InstrumentCache`]) so a restart does not refetch and a broker
+//! outage at start-up does not leave feedgate without symbols, and refreshed once a day (after 08:30 IST, when Kite
 //! publishes the new dump), or as soon as the broker answers when start-up had to make do with
 //! an older cache.
 
 use crate::brokers::BrokerApi;
 use crate::model::clock::SharedClock;
 use crate::model::instruments::{InstrumentSpec, Registry};
+use crate::store::instrument_cache::InstrumentCache;
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use chrono_tz::Asia::Kolkata;
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,84 +24,6 @@ pub enum InstrumentsError {
     Unavailable { fetch: String, cache: PathBuf },
 }
 
-#[derive(Deserialize)]
-struct CacheFile {
-    broker: String,
-    /// IST date of the dump.
-    date: NaiveDate,
-    instruments: Vec<CachedSpec>,
-}
-
-/// [`CacheFile`] as written: borrows the specs instead of copying some 20 MB of strings.
-#[derive(Serialize)]
-struct CacheFileOut<'a> {
-    broker: &'a str,
-    date: NaiveDate,
-    instruments: Vec<CachedSpecOut<'a>>,
-}
-
-#[derive(Serialize)]
-struct CachedSpecOut<'a> {
-    token: u32,
-    exchange: &'a str,
-    tradingsymbol: &'a str,
-    name: &'a str,
-    segment: &'a str,
-    instrument_type: &'a str,
-    tick_size: f64,
-    lot_size: u32,
-    divisor: u32,
-    is_index: bool,
-}
-
-impl<'a> From<&'a InstrumentSpec> for CachedSpecOut<'a> {
-    fn from(s: &'a InstrumentSpec) -> Self {
-        Self {
-            token: s.token,
-            exchange: &s.exchange,
-            tradingsymbol: &s.tradingsymbol,
-            name: &s.name,
-            segment: &s.segment,
-            instrument_type: &s.instrument_type,
-            tick_size: s.tick_size,
-            lot_size: s.lot_size,
-            divisor: s.divisor,
-            is_index: s.is_index,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct CachedSpec {
-    token: u32,
-    exchange: String,
-    tradingsymbol: String,
-    name: String,
-    segment: String,
-    instrument_type: String,
-    tick_size: f64,
-    lot_size: u32,
-    divisor: u32,
-    is_index: bool,
-}
-
-impl From<CachedSpec> for InstrumentSpec {
-    fn from(s: CachedSpec) -> Self {
-        Self {
-            token: s.token,
-            exchange: s.exchange,
-            tradingsymbol: s.tradingsymbol,
-            name: s.name,
-            segment: s.segment,
-            instrument_type: s.instrument_type,
-            tick_size: s.tick_size,
-            lot_size: s.lot_size,
-            divisor: s.divisor,
-            is_index: s.is_index,
-        }
-    }
-}
-
 /// The IST trading date whose dump is current at `now`: the dump changes at 08:30 IST.
 pub fn dump_date(now: DateTime<Utc>) -> NaiveDate {
     let ist = now.with_timezone(&Kolkata);
@@ -113,57 +35,45 @@ pub fn dump_date(now: DateTime<Utc>) -> NaiveDate {
     }
 }
 
+/// Loads the registry through the broker and the cache, and keeps it current.
 #[derive(Debug, Clone)]
-pub struct InstrumentStore {
+pub struct InstrumentLoader {
     broker: Arc<dyn BrokerApi>,
-    path: PathBuf,
+    cache: InstrumentCache,
     clock: SharedClock,
 }
 
-impl InstrumentStore {
+impl InstrumentLoader {
     pub fn new(broker: Arc<dyn BrokerApi>, data_dir: &Path, clock: SharedClock) -> Self {
-        let path = data_dir.join(format!("instruments-{}.json", broker.name()));
+        let cache = InstrumentCache::new(data_dir, broker.name());
         Self {
             broker,
-            path,
+            cache,
             clock,
         }
     }
 
     fn read_cache(&self) -> Option<(NaiveDate, Vec<InstrumentSpec>)> {
-        let text = std::fs::read(&self.path).ok()?;
-        let f: CacheFile = match serde_json::from_slice(&text) {
-            Ok(f) => f,
+        match self.cache.read() {
+            Ok(found) => found,
             Err(e) => {
-                tracing::warn!(path = %self.path.display(), error = %e, "instrument cache unreadable; ignoring it");
-                return None;
+                tracing::warn!(path = %self.cache.path().display(), error = %e, "instrument cache unreadable; ignoring it");
+                None
             }
-        };
-        (f.broker == self.broker.name() && !f.instruments.is_empty())
-            .then(|| (f.date, f.instruments.into_iter().map(Into::into).collect()))
+        }
     }
 
-    /// Writes the cache: serialisation and fsync of a file of some 20 MB run on a blocking
-    /// thread, through [`crate::store::atomic::write_atomic`] (a crash leaves the old file, and a
-    /// stray temp file that start-up sweeps). A failure only costs the cache.
+    /// Writes the cache on a blocking thread (serialising and syncing some 20 MB); a failure
+    /// only costs the cache.
     async fn write_cache(&self, date: NaiveDate, specs: Arc<Vec<InstrumentSpec>>) {
-        let path = self.path.clone();
-        let broker = self.broker.name();
-        let job = tokio::task::spawn_blocking(move || {
-            let file = CacheFileOut {
-                broker,
-                date,
-                instruments: specs.iter().map(CachedSpecOut::from).collect(),
-            };
-            let body = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
-            crate::store::atomic::write_atomic(&path, &body)
-        });
+        let cache = self.cache.clone();
+        let job = tokio::task::spawn_blocking(move || cache.write(date, &specs));
         let res = match job.await {
             Ok(res) => res,
             Err(e) => Err(std::io::Error::other(e.to_string())),
         };
         if let Err(e) = res {
-            tracing::warn!(path = %self.path.display(), error = %e, "cannot write the instrument cache; continuing without it");
+            tracing::warn!(path = %self.cache.path().display(), error = %e, "cannot write the instrument cache; continuing without it");
         }
     }
 
@@ -219,7 +129,7 @@ impl InstrumentStore {
                     }
                     None => Err(InstrumentsError::Unavailable {
                         fetch,
-                        cache: self.path.clone(),
+                        cache: self.cache.path().to_path_buf(),
                     }),
                 }
             }
@@ -275,7 +185,7 @@ impl InstrumentStore {
     }
 }
 
-/// How often [`InstrumentStore::refresh_daily`] looks at the dump date (and retries).
+/// How often [`InstrumentLoader::refresh_daily`] looks at the dump date (and retries).
 const REFRESH_EVERY: Duration = Duration::from_secs(600);
 
 /// A registry and the dump date it was built from.
@@ -360,8 +270,8 @@ mod tests {
         }
     }
 
-    fn store(dir: &Path, broker: Dumps, now: &str) -> InstrumentStore {
-        InstrumentStore::new(
+    fn store(dir: &Path, broker: Dumps, now: &str) -> InstrumentLoader {
+        InstrumentLoader::new(
             Arc::new(broker),
             dir,
             Arc::new(TokioClock::starting_at(t(now))),

@@ -1,8 +1,9 @@
 //! Everything feedgate keeps on disk in `FEEDGATE_DATA_DIR`, each file written atomically
-//! ([`atomic`]): the access token, the last known values, the close-of-day candle files. The
+//! ([`atomic`]): the access token, the last known values, the close-of-day candle files, the instrument list. The
 //! formats and their read/write code live here; the tasks that decide when to write are above.
 
 pub mod atomic;
 pub mod candle_files;
+pub mod instrument_cache;
 pub mod last_values;
 pub mod token_file;
