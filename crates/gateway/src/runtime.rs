@@ -92,13 +92,7 @@ impl Gateway {
         } = deps;
         let addr = listener.local_addr().map_err(StartError::Serve)?;
         create_data_dir(&config.data_dir)?;
-        let w = Wiring {
-            config,
-            broker,
-            clock,
-            shutdown: CancellationToken::new(),
-            tracker: TaskTracker::new(),
-        };
+        let w = Wiring::new(config, broker, clock);
         w.start_telemetry();
         let instruments = w.start_instruments().await?;
         let Links {
@@ -211,6 +205,16 @@ struct Core {
 }
 
 impl Wiring {
+    fn new(config: GatewayConfig, broker: Arc<dyn BrokerApi>, clock: SharedClock) -> Self {
+        Self {
+            config,
+            broker,
+            clock,
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        }
+    }
+
     /// Metrics: the recorder is installed before any task records.
     fn start_telemetry(&self) {
         let _ = crate::status::telemetry::handle();
