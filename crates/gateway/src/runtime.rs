@@ -95,17 +95,18 @@ impl Gateway {
         let w = Wiring::new(config, broker, clock);
         w.start_telemetry();
         let instruments = w.start_instruments().await?;
+        // Each task's senders go to it by name; `reads` is cloned into whoever reads.
         let Links {
             reads,
-            monitor,
-            auth,
-            fallback,
+            monitor: monitor_out,
+            auth: auth_out,
+            fallback: fallback_out,
         } = Links::new();
         let (schedule, token_checks) = w.start_scheduler(calendar);
         let hub = w.start_hub(&reads, &instruments.registry).await;
         w.start_watchlist(&hub.handle, &instruments.updates).await;
         let upstream = w.start_upstream(wire, &hub.handle, &reads, &schedule);
-        let auth = w.start_auth(auth, &upstream, token_checks);
+        let auth = w.start_auth(auth_out, &upstream, token_checks);
         let core = Core {
             hub: hub.handle,
             upstream,
@@ -114,11 +115,11 @@ impl Gateway {
             schedule,
             reads,
         };
-        w.start_monitor(monitor, &core);
+        w.start_monitor(monitor_out, &core);
         let gate = w.rate_gate();
         w.start_closed_quotes(hub.snapshot_requests, gate.clone(), &core);
         w.start_archive(&hub.archive, &core);
-        w.start_fallback(gate, fallback, &core);
+        w.start_fallback(gate, fallback_out, &core);
         let state = w.app_state(&core, hub.candles);
         w.start_http(listener, serve::router(state.clone(), extra_routes));
         tracing::info!(%addr, "feedgate gateway listening");
