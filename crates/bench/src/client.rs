@@ -141,6 +141,21 @@ async fn serve(
         r = WsConn::connect(addr, "/ws/market", plan.buf_size) => r?,
     };
     ctl.connected.fetch_add(1, Ordering::Relaxed);
+    subscribe(&mut ws, plan, ctl).await?;
+    drop(permit);
+    if plan.stop_reading {
+        ctl.ready.fetch_add(1, Ordering::Relaxed);
+        ctl.stop.cancelled().await;
+        return Ok(());
+    }
+    let mut frames = Frames::new(ctl, report, plan.symbols.is_empty());
+    frames.read_until_stop(&mut ws).await;
+    ws.close().await;
+    Ok(())
+}
+
+/// Sends the plan's options and subscription; a client without symbols is ready at once.
+async fn subscribe(ws: &mut WsConn, plan: &Plan, ctl: &Control) -> std::io::Result<()> {
     if let Some(ms) = plan.throttle_ms {
         ws.send_text(&format!(r#"{{"action":"options","throttle_ms":{ms}}}"#))
             .await?;
@@ -154,85 +169,127 @@ async fn serve(
     } else {
         ctl.ready.fetch_add(1, Ordering::Relaxed);
     }
-    drop(permit);
-    if plan.stop_reading {
-        ctl.ready.fetch_add(1, Ordering::Relaxed);
-        ctl.stop.cancelled().await;
-        return Ok(());
+    Ok(())
+}
+
+/// The reading side of a client: matches each `ticker` frame to its send instant.
+struct Frames<'a> {
+    ctl: &'a Control,
+    report: &'a mut Report,
+    /// Whether the first tick was seen (and counted in `ctl.ready`).
+    got_first: bool,
+    ticker: memchr::memmem::Finder<'static>,
+    token_key: memchr::memmem::Finder<'static>,
+    volume_key: memchr::memmem::Finder<'static>,
+}
+
+/// What a read checks its frames against, loaded once per read.
+#[derive(Clone, Copy)]
+struct ReadContext {
+    /// When the read completed its first frame.
+    received: Instant,
+    phase: u8,
+    /// The armed recovery mark, `u64::MAX` when none.
+    mark: u64,
+}
+
+impl<'a> Frames<'a> {
+    fn new(ctl: &'a Control, report: &'a mut Report, got_first: bool) -> Self {
+        Self {
+            ctl,
+            report,
+            got_first,
+            ticker: memchr::memmem::Finder::new(b"{\"type\":\"ticker\""),
+            token_key: memchr::memmem::Finder::new(b"\"token\":"),
+            volume_key: memchr::memmem::Finder::new(b",\"volume\":"),
+        }
     }
-    let mut got_first = plan.symbols.is_empty();
-    let ticker = memchr::memmem::Finder::new(b"{\"type\":\"ticker\"");
-    let token_key = memchr::memmem::Finder::new(b"\"token\":");
-    let volume_key = memchr::memmem::Finder::new(b",\"volume\":");
-    // Frames are timed at their read: the clock is read once per socket read, at the first
-    // frame it completed, before any parsing.
-    loop {
-        let mut received: Option<Instant> = None;
-        let phase = ctl.phase.load(Ordering::Relaxed);
-        let mark = ctl.mark_ns.load(Ordering::Relaxed);
-        let mut closed = false;
-        let read = tokio::select! {
-            () = ctl.stop.cancelled() => break,
-            r = ws.read_frames(|opcode, payload| {
-                let now = *received.get_or_insert_with(Instant::now);
-                if opcode == OP_CLOSE {
-                    closed = true;
-                    return;
-                }
-                if opcode != OP_TEXT {
-                    return;
-                }
-                if ticker.find(payload) != Some(0) {
-                    if memchr::memmem::find(payload, b"\"type\":\"error\"").is_some() {
-                        report.errors += 1;
-                        if report.first_error.is_none() {
-                            report.first_error = Some(String::from_utf8_lossy(payload).into_owned());
-                        }
+
+    /// Reads until `ctl.stop`, or until the gateway closes or the connection fails (noted in
+    /// the report).
+    async fn read_until_stop(&mut self, ws: &mut WsConn) {
+        // Frames are timed at their read: the clock is read once per socket read, at the first
+        // frame it completed, before any parsing.
+        loop {
+            let mut received: Option<Instant> = None;
+            let phase = self.ctl.phase.load(Ordering::Relaxed);
+            let mark = self.ctl.mark_ns.load(Ordering::Relaxed);
+            let mut closed = false;
+            let ctl = self.ctl;
+            let read = tokio::select! {
+                () = ctl.stop.cancelled() => break,
+                r = ws.read_frames(|opcode, payload| {
+                    let received = *received.get_or_insert_with(Instant::now);
+                    if opcode == OP_CLOSE {
+                        closed = true;
+                    } else if opcode == OP_TEXT {
+                        self.on_text(payload, ReadContext { received, phase, mark });
                     }
-                    return;
+                }) => r,
+            };
+            match read {
+                Ok(true) if !closed => {}
+                Ok(_) => {
+                    self.report.ended = Some("closed by the gateway".into());
+                    break;
                 }
-                if !got_first {
-                    got_first = true;
-                    ctl.ready.fetch_add(1, Ordering::Relaxed);
+                Err(e) => {
+                    self.report.ended = Some(e.to_string());
+                    break;
                 }
-                let key = field(payload, &token_key).zip(field(payload, &volume_key));
-                let sent = key.and_then(|(t, v)| ctl.log.sent_at(u32::try_from(t).ok()?, v));
-                if mark != u64::MAX {
-                    let after = sent.is_none_or(|s| ctl.ns_since_base(s) > mark);
-                    if after {
-                        ctl.first_after_mark.fetch_min(ctl.ns_since_base(now), Ordering::SeqCst);
-                    }
-                }
-                if phase != MEASURE {
-                    return;
-                }
-                report.ticks += 1;
-                match sent {
-                    Some(s) => {
-                        report.matched += 1;
-                        let ns = u64::try_from(now.saturating_duration_since(s).as_nanos())
-                            .unwrap_or(MAX_LATENCY_NS)
-                            .clamp(1, MAX_LATENCY_NS);
-                        let _ = report.latency_ns.record(ns);
-                    }
-                    None => report.unmatched += 1,
-                }
-            }) => r,
-        };
-        match read {
-            Ok(true) if !closed => {}
-            Ok(_) => {
-                report.ended = Some("closed by the gateway".into());
-                break;
-            }
-            Err(e) => {
-                report.ended = Some(e.to_string());
-                break;
             }
         }
     }
-    ws.close().await;
-    Ok(())
+
+    fn on_text(&mut self, payload: &[u8], at: ReadContext) {
+        if self.ticker.find(payload) != Some(0) {
+            self.on_other(payload);
+            return;
+        }
+        if !self.got_first {
+            self.got_first = true;
+            self.ctl.ready.fetch_add(1, Ordering::Relaxed);
+        }
+        let ctl = self.ctl;
+        let key = field(payload, &self.token_key).zip(field(payload, &self.volume_key));
+        let sent = key.and_then(|(t, v)| ctl.log.sent_at(u32::try_from(t).ok()?, v));
+        if at.mark != u64::MAX {
+            let after = sent.is_none_or(|s| ctl.ns_since_base(s) > at.mark);
+            if after {
+                ctl.first_after_mark
+                    .fetch_min(ctl.ns_since_base(at.received), Ordering::SeqCst);
+            }
+        }
+        if at.phase == MEASURE {
+            self.record(sent, at.received);
+        }
+    }
+
+    /// A non-ticker message: errors are counted, the first one kept.
+    fn on_other(&mut self, payload: &[u8]) {
+        if memchr::memmem::find(payload, b"\"type\":\"error\"").is_some() {
+            self.report.errors += 1;
+            if self.report.first_error.is_none() {
+                self.report.first_error = Some(String::from_utf8_lossy(payload).into_owned());
+            }
+        }
+    }
+
+    /// A tick in the measured window: its latency when its send was logged.
+    fn record(&mut self, sent: Option<Instant>, received: Instant) {
+        let report = &mut *self.report;
+        report.ticks += 1;
+        match sent {
+            Some(s) => {
+                report.matched += 1;
+                let ns = u64::try_from(received.saturating_duration_since(s).as_nanos())
+                    .unwrap_or(MAX_LATENCY_NS)
+                    .clamp(1, MAX_LATENCY_NS);
+                let _ = report.latency_ns.record(ns);
+            }
+            None => report.unmatched += 1,
+        }
+    }
 }
 
 /// The unsigned integer after `key` in `payload`.

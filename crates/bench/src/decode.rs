@@ -93,6 +93,33 @@ pub fn run(python: &Path, script: &Path) -> anyhow::Result<Vec<DecodeRow>> {
     }
     let first: Vec<Vec<f64>> = cases.iter().map(|(_, c, f)| time_rust(f, *c)).collect();
 
+    let py = python_baseline(python, script, &cases)?;
+    let second: Vec<Vec<f64>> = cases.iter().map(|(_, c, f)| time_rust(f, *c)).collect();
+    cases
+        .iter()
+        .enumerate()
+        .map(|(i, (kind, count, _))| {
+            let pyk_ns = py
+                .get(i)
+                .filter(|p| p["kind"] == *kind && p["count"] == *count)
+                .and_then(|p| p["ns_per_packet"].as_f64())
+                .with_context(|| format!("no Python figure for {kind}/{count}"))?;
+            Ok(DecodeRow {
+                kind,
+                count: *count,
+                feedgate_ns: median(&mut [first[i].clone(), second[i].clone()].concat()),
+                pyk_ns,
+            })
+        })
+        .collect()
+}
+
+/// The official Python client's ns per packet for every case, in the order of `cases`.
+fn python_baseline(
+    python: &Path,
+    script: &Path,
+    cases: &[(&'static str, u32, Vec<u8>)],
+) -> anyhow::Result<Vec<serde_json::Value>> {
     let dir = tempfile::tempdir()?;
     let manifest = dir.path().join("frames.json");
     let json: Vec<serde_json::Value> = cases
@@ -119,25 +146,5 @@ pub fn run(python: &Path, script: &Path) -> anyhow::Result<Vec<DecodeRow>> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let py: Vec<serde_json::Value> =
-        serde_json::from_slice(&out.stdout).context("the Python baseline's output")?;
-
-    let second: Vec<Vec<f64>> = cases.iter().map(|(_, c, f)| time_rust(f, *c)).collect();
-    cases
-        .iter()
-        .enumerate()
-        .map(|(i, (kind, count, _))| {
-            let pyk_ns = py
-                .get(i)
-                .filter(|p| p["kind"] == *kind && p["count"] == *count)
-                .and_then(|p| p["ns_per_packet"].as_f64())
-                .with_context(|| format!("no Python figure for {kind}/{count}"))?;
-            Ok(DecodeRow {
-                kind,
-                count: *count,
-                feedgate_ns: median(&mut [first[i].clone(), second[i].clone()].concat()),
-                pyk_ns,
-            })
-        })
-        .collect()
+    serde_json::from_slice(&out.stdout).context("the Python baseline's output")
 }

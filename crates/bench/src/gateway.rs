@@ -16,6 +16,7 @@ use feedgate_gateway::runtime::{Gateway, GatewayDeps};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,11 +140,27 @@ async fn serve(args: ChildArgs) -> anyhow::Result<()> {
         .prefix("feedgate-bench-")
         .tempdir()
         .context("temporary data directory")?;
+    let vars = child_vars(&args, addr, data_dir.path());
+    let config = GatewayConfig::from_vars(&vars).map_err(|e| anyhow!("gateway config: {e}"))?;
+    let gw = start_gateway(config, listener).await?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening {}", gw.local_addr())?;
+        out.flush()?;
+    }
+    wait_for_stdin_close().await;
+    gw.shutdown(Duration::from_secs(5)).await;
+    drop(data_dir);
+    Ok(())
+}
+
+/// The gateway's settings: Kite against the harness's simulator, no watchlist, market open.
+fn child_vars(args: &ChildArgs, addr: SocketAddr, data_dir: &Path) -> BTreeMap<String, String> {
     let ws_url = args.sim.replacen("http://", "ws://", 1);
     let mut vars = BTreeMap::new();
     for (k, v) in [
         ("FEEDGATE_LISTEN", addr.to_string()),
-        ("FEEDGATE_DATA_DIR", data_dir.path().display().to_string()),
+        ("FEEDGATE_DATA_DIR", data_dir.display().to_string()),
         ("FEEDGATE_INSTRUMENTS", String::new()),
         ("KITE_API_URL", args.sim.clone()),
         ("KITE_WS_URL", ws_url),
@@ -156,7 +173,14 @@ async fn serve(args: ChildArgs) -> anyhow::Result<()> {
     ] {
         vars.insert(k.to_string(), v);
     }
-    let config = GatewayConfig::from_vars(&vars).map_err(|e| anyhow!("gateway config: {e}"))?;
+    vars
+}
+
+/// The same `Gateway::start` as `feedgate serve`, with the Kite adapter.
+async fn start_gateway(
+    config: GatewayConfig,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<Gateway> {
     let broker = KiteBroker::new(
         &config.kite.api_url,
         &config.kite.login_url,
@@ -166,7 +190,7 @@ async fn serve(args: ChildArgs) -> anyhow::Result<()> {
     .map_err(|e| anyhow!("broker client: {e}"))?;
     let wire = KiteWire::new(&config.kite.ws_url, &config.kite.api_key);
     let clock: SharedClock = Arc::new(SystemClock);
-    let gw = Gateway::start(
+    Gateway::start(
         GatewayDeps {
             config,
             broker: Arc::new(broker),
@@ -178,13 +202,11 @@ async fn serve(args: ChildArgs) -> anyhow::Result<()> {
         listener,
     )
     .await
-    .map_err(|e| anyhow!("gateway start: {e}"))?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening {}", gw.local_addr())?;
-        out.flush()?;
-    }
-    // Serve until the harness closes our stdin (or dies).
+    .map_err(|e| anyhow!("gateway start: {e}"))
+}
+
+/// Serve until the harness closes our stdin (or dies).
+async fn wait_for_stdin_close() {
     let mut stdin = tokio::io::stdin();
     let mut sink = [0u8; 64];
     loop {
@@ -193,9 +215,6 @@ async fn serve(args: ChildArgs) -> anyhow::Result<()> {
             Ok(_) => {}
         }
     }
-    gw.shutdown(Duration::from_secs(5)).await;
-    drop(data_dir);
-    Ok(())
 }
 
 /// `GET path` on the gateway (HTTP/1.0, so the body ends at EOF); returns the body.

@@ -144,7 +144,25 @@ fn harness(cmd: Cmd) -> anyhow::Result<()> {
     // 10,000 clients need 10,000 descriptors in this process and as many in the gateway (which
     // inherits the limit). Raise the soft limit to the hard one.
     let nofile = rlimit::increase_nofile_limit(u64::MAX).context("raising RLIMIT_NOFILE")?;
-    let threads = match &cmd {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(t) = harness_threads(&cmd) {
+        rt.worker_threads(t.max(1));
+    }
+    let rt = rt.enable_all().build()?;
+    rt.block_on(async move {
+        let mut table = Table::default();
+        scenarios(cmd, nofile, &mut table).await?;
+        table.print()?;
+        // Only `all` records failures instead of stopping at the first.
+        if table.has_failures() {
+            bail!("some scenarios failed (see the table)");
+        }
+        Ok(())
+    })
+}
+
+fn harness_threads(cmd: &Cmd) -> Option<usize> {
+    match cmd {
         Cmd::All(o)
         | Cmd::A(o)
         | Cmd::B(o)
@@ -155,89 +173,83 @@ fn harness(cmd: Cmd) -> anyhow::Result<()> {
         | Cmd::Decode(o)
         | Cmd::Load { opts: o, .. } => o.harness_threads,
         _ => None,
-    };
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(t) = threads {
-        rt.worker_threads(t.max(1));
     }
-    let rt = rt.enable_all().build()?;
-    rt.block_on(async move {
-        let mut table = Table::default();
-        match cmd {
-            Cmd::All(o) => {
-                // A failing scenario is reported in the table; the others still run.
-                if let Err(e) = decode_rows(&o, &mut table) {
-                    table.failed("decode", &e);
-                }
-                if let Err(e) = ad(&o, &mut table).await {
-                    table.failed("a/d", &e);
-                }
-                let smooth = LoadSpec {
-                    batch: Duration::from_millis(1),
-                    ..spec_a(&o)
-                };
-                match runs(&o, &smooth).await {
-                    Ok(r) => table.load("a (1 ms)", &smooth, &r),
-                    Err(e) => table.failed("a (1 ms)", &e),
-                }
-                match runs(&o, &spec_b(&o)).await {
-                    Ok(r) => table.load("b", &spec_b(&o), &r),
-                    Err(e) => table.failed("b", &e),
-                }
-                for spec in throughput_specs(&o) {
-                    match runs(&o, &spec).await {
-                        Ok(r) => table.load("f (throughput)", &spec, &r),
-                        Err(e) => table.failed("f (throughput)", &e),
-                    }
-                }
-                if let Err(e) = idle_rows(&o, nofile, &mut table).await {
-                    table.failed("c", &e);
-                }
-                if let Err(e) = recovery_rows(&o, &mut table).await {
-                    table.failed("e", &e);
-                }
-                table.print()?;
-                if table.has_failures() {
-                    bail!("some scenarios failed (see the table)");
-                }
-                return Ok(());
+}
+
+/// Every scenario: the README table. A failing scenario is reported in the table; the others
+/// still run.
+async fn all(o: &RunOpts, nofile: u64, table: &mut Table) {
+    if let Err(e) = decode_rows(o, table) {
+        table.failed("decode", &e);
+    }
+    if let Err(e) = ad(o, table).await {
+        table.failed("a/d", &e);
+    }
+    let smooth = LoadSpec {
+        batch: Duration::from_millis(1),
+        ..spec_a(o)
+    };
+    match runs(o, &smooth).await {
+        Ok(r) => table.load("a (1 ms)", &smooth, &r),
+        Err(e) => table.failed("a (1 ms)", &e),
+    }
+    match runs(o, &spec_b(o)).await {
+        Ok(r) => table.load("b", &spec_b(o), &r),
+        Err(e) => table.failed("b", &e),
+    }
+    for spec in throughput_specs(o) {
+        match runs(o, &spec).await {
+            Ok(r) => table.load("f (throughput)", &spec, &r),
+            Err(e) => table.failed("f (throughput)", &e),
+        }
+    }
+    if let Err(e) = idle_rows(o, nofile, table).await {
+        table.failed("c", &e);
+    }
+    if let Err(e) = recovery_rows(o, table).await {
+        table.failed("e", &e);
+    }
+}
+
+/// Runs what `cmd` names, its rows added to `table`.
+async fn scenarios(cmd: Cmd, nofile: u64, table: &mut Table) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::All(o) => all(&o, nofile, table).await,
+        Cmd::A(o) => table.load("a", &spec_a(&o), &runs(&o, &spec_a(&o)).await?),
+        Cmd::B(o) => table.load("b", &spec_b(&o), &runs(&o, &spec_b(&o)).await?),
+        Cmd::C(o) => idle_rows(&o, nofile, table).await?,
+        Cmd::D(o) => ad(&o, table).await?,
+        Cmd::E(o) => recovery_rows(&o, table).await?,
+        Cmd::Throughput(o) => {
+            for spec in throughput_specs(&o) {
+                table.load("f (throughput)", &spec, &runs(&o, &spec).await?);
             }
-            Cmd::A(o) => table.load("a", &spec_a(&o), &runs(&o, &spec_a(&o)).await?),
-            Cmd::B(o) => table.load("b", &spec_b(&o), &runs(&o, &spec_b(&o)).await?),
-            Cmd::C(o) => idle_rows(&o, nofile, &mut table).await?,
-            Cmd::D(o) => ad(&o, &mut table).await?,
-            Cmd::E(o) => recovery_rows(&o, &mut table).await?,
-            Cmd::Throughput(o) => {
-                for spec in throughput_specs(&o) {
-                    table.load("f (throughput)", &spec, &runs(&o, &spec).await?);
-                }
-            }
-            Cmd::Decode(o) => decode_rows(&o, &mut table)?,
-            Cmd::Load {
-                opts,
+        }
+        Cmd::Decode(o) => decode_rows(&o, table)?,
+        Cmd::Load {
+            opts,
+            clients,
+            symbols,
+            universe,
+            rate,
+            throttle_ms,
+            slow_clients,
+        } => {
+            let spec = LoadSpec {
                 clients,
                 symbols,
                 universe,
                 rate,
                 throttle_ms,
                 slow_clients,
-            } => {
-                let spec = LoadSpec {
-                    clients,
-                    symbols,
-                    universe,
-                    rate,
-                    throttle_ms,
-                    slow_clients,
-                    ..base(&opts)
-                };
-                table.load("load", &spec, &runs(&opts, &spec).await?);
-            }
-            Cmd::Smoke => smoke(&mut table).await?,
-            Cmd::Gateway(_) => unreachable!("handled before the runtime starts"),
+                ..base(&opts)
+            };
+            table.load("load", &spec, &runs(&opts, &spec).await?);
         }
-        table.print()
-    })
+        Cmd::Smoke => smoke(table).await?,
+        Cmd::Gateway(_) => unreachable!("handled before the runtime starts"),
+    }
+    Ok(())
 }
 
 fn base(o: &RunOpts) -> LoadSpec {

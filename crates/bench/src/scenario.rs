@@ -3,8 +3,8 @@
 
 use crate::bed::{Bed, BedSpec};
 use crate::client::{self, DONE, MEASURE, Plan};
-use crate::gateway::hub_counters;
-use crate::procstat;
+use crate::gateway::{HubCounters, hub_counters};
+use crate::procstat::{self, ProcSample};
 use anyhow::{Context, bail};
 use feedgate_sim::Fault;
 use std::sync::atomic::Ordering;
@@ -94,30 +94,56 @@ pub async fn load(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
         return Err(e);
     }
     tokio::time::sleep(spec.warmup).await;
+    let window = measure(&bed, spec.duration).await?;
+    let reports = bed.finish().await;
+    summarize(&window, &reports)
+}
 
+/// Counters read at both ends of the measured window.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    secs: f64,
+    gateway: [ProcSample; 2],
+    harness: [ProcSample; 2],
+    hub: [HubCounters; 2],
+}
+
+/// Runs the measured phase for `duration`, sampling the processes and the hub around it.
+async fn measure(bed: &Bed, duration: Duration) -> anyhow::Result<Window> {
     let pid = bed.gw.pid;
     let me = std::process::id();
     let (gw0, me0) = (procstat::sample(pid)?, procstat::sample(me)?);
     let hub0 = hub_counters(bed.gw.addr).await?;
     let t0 = Instant::now();
     bed.ctl.phase.store(MEASURE, Ordering::Relaxed);
-    tokio::time::sleep(spec.duration).await;
+    tokio::time::sleep(duration).await;
     bed.ctl.phase.store(DONE, Ordering::Relaxed);
-    let window = t0.elapsed().as_secs_f64();
+    let secs = t0.elapsed().as_secs_f64();
     let (gw1, me1) = (procstat::sample(pid)?, procstat::sample(me)?);
     let hub1 = hub_counters(bed.gw.addr).await?;
-    let reports = bed.finish().await;
+    Ok(Window {
+        secs,
+        gateway: [gw0, gw1],
+        harness: [me0, me1],
+        hub: [hub0, hub1],
+    })
+}
 
-    let mut hist = client::new_histogram();
+/// The run's figures: rates over the window, latency over every reading client.
+fn summarize(w: &Window, reports: &[client::Report]) -> anyhow::Result<LoadResult> {
+    let [gw0, gw1] = &w.gateway;
+    let [me0, me1] = &w.harness;
+    let [hub0, hub1] = &w.hub;
     let mut result = LoadResult {
-        hub_ticks_per_s: (hub1.ticks - hub0.ticks) / window,
-        conflated_per_s: (hub1.conflated - hub0.conflated) / window,
-        gateway_cpu: procstat::cpu_percent(&gw0, &gw1),
-        harness_cpu: procstat::cpu_percent(&me0, &me1),
+        hub_ticks_per_s: (hub1.ticks - hub0.ticks) / w.secs,
+        conflated_per_s: (hub1.conflated - hub0.conflated) / w.secs,
+        gateway_cpu: procstat::cpu_percent(gw0, gw1),
+        harness_cpu: procstat::cpu_percent(me0, me1),
         gateway_rss_mib: gw1.rss_kib as f64 / 1024.0,
         gateway_hwm_mib: gw1.hwm_kib as f64 / 1024.0,
         ..LoadResult::default()
     };
+    let mut hist = client::new_histogram();
     let mut ticks = 0;
     for r in reports.iter().filter(|r| !r.stop_reading) {
         hist.add(&r.latency_ns).context("merging histograms")?;
@@ -135,7 +161,7 @@ pub async fn load(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
     result.p99_ms = ms(0.99);
     result.p999_ms = ms(0.999);
     result.max_ms = hist.max() as f64 / 1e6;
-    result.delivered_per_s = ticks as f64 / window;
+    result.delivered_per_s = ticks as f64 / w.secs;
     Ok(result)
 }
 

@@ -5,9 +5,10 @@
 use crate::config_load;
 use chrono::Utc;
 use feedgate_gateway::brokers::BrokerApi;
-use feedgate_gateway::config::{Broker, Secret};
+use feedgate_gateway::config::{Broker, GatewayConfig, Secret};
 use feedgate_gateway::store::token_file::TokenStore;
-use feedgate_session::Segment;
+use feedgate_session::{Calendar, Segment};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,79 +16,17 @@ use std::sync::Arc;
 
 pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    let mut problems = 0usize;
-    let mut warnings = 0usize;
     let vars = config_load::collect(config_file)?;
-    let cfg = match config_load::gateway_config(&vars) {
-        Ok(c) => {
-            writeln!(out, "ok    configuration is valid")?;
-            c
-        }
-        Err(e) => {
-            writeln!(out, "FAIL  {e}")?;
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    if let Err(e) = crate::serve_cmd::check_credentials(&cfg) {
-        writeln!(out, "FAIL  {e}")?;
+    let Some(cfg) = check_config(&mut out, &vars)? else {
         return Ok(ExitCode::FAILURE);
-    }
-
-    let calendar = match &cfg.calendar {
-        Some(path) => match crate::calendar::load_from(path) {
-            Ok(c) => {
-                writeln!(out, "ok    calendar override {} loaded", path.display())?;
-                c
-            }
-            Err(e) => {
-                writeln!(out, "FAIL  {e:#}")?;
-                return Ok(ExitCode::FAILURE);
-            }
-        },
-        None => feedgate_session::Calendar::builtin(),
     };
-    let today = feedgate_session::to_ist(Utc::now()).date_naive();
-    let cal_warnings = calendar.coverage_warnings(Segment::NseCm, today);
-    if cal_warnings.is_empty() {
-        writeln!(
-            out,
-            "ok    calendar covers today; holidays known through {}",
-            calendar.valid_through()
-        )?;
-    }
-    for w in cal_warnings {
-        warnings += 1;
-        writeln!(out, "warn  calendar: {}", w.message)?;
-    }
-
-    // The broker, its token file and its environment variable.
-    let (broker, store, env_token, env_name, label): (
-        Arc<dyn BrokerApi>,
-        TokenStore,
-        _,
-        &str,
-        &str,
-    ) = match cfg.broker {
-        Broker::Kite => (
-            Arc::new(crate::serve_cmd::kite_broker(&cfg)?),
-            TokenStore::new(&cfg.data_dir, "kite"),
-            cfg.kite.access_token.clone(),
-            "ZERODHA_ACCESS_TOKEN",
-            "Kite",
-        ),
-        Broker::Fyers => (
-            Arc::new(crate::serve_cmd::fyers_broker(&cfg)?),
-            match &cfg.fyers.token_file {
-                Some(path) => TokenStore::at(path.clone(), "fyers"),
-                None => TokenStore::new(&cfg.data_dir, "fyers"),
-            },
-            cfg.fyers.access_token.clone(),
-            "FYERS_ACCESS_TOKEN",
-            "Fyers",
-        ),
+    let Some(calendar) = load_calendar(&mut out, &cfg)? else {
+        return Ok(ExitCode::FAILURE);
     };
+    let mut warnings = check_calendar(&mut out, &calendar)?;
+    let target = TokenTarget::for_config(&cfg)?;
     let login = format!("{}/api/login", cfg.public_url.trim_end_matches('/'));
-    let file = match store.load() {
+    let file = match target.store.load() {
         Ok(t) => t.map(|t| t.token),
         Err(e) => {
             warnings += 1;
@@ -95,24 +34,129 @@ pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
             None
         }
     };
+    let names = target.names(&login);
     let found = check_token(
         &mut out,
-        broker.as_ref(),
+        target.broker.as_ref(),
         file,
-        env_token,
-        TokenNames {
-            env: env_name,
-            broker: label,
-            login: &login,
-        },
+        target.env_token,
+        names,
     )
     .await?;
-    problems += found.problems;
     warnings += found.warnings;
-    if found.problems == 0
-        && cfg.broker == Broker::Fyers
-        && let Some(exp) = found.valid.and_then(|t| broker.expiry_hint(&t, None))
-    {
+    if found.problems == 0 && cfg.broker == Broker::Fyers {
+        report_expiry(&mut out, target.broker.as_ref(), found.valid)?;
+    }
+    verdict(&mut out, found.problems, warnings)
+}
+
+/// The configuration, validated as `serve` validates it; `None` after printing why not.
+fn check_config(
+    out: &mut impl Write,
+    vars: &BTreeMap<String, String>,
+) -> anyhow::Result<Option<GatewayConfig>> {
+    let cfg = match config_load::gateway_config(vars) {
+        Ok(c) => {
+            writeln!(out, "ok    configuration is valid")?;
+            c
+        }
+        Err(e) => {
+            writeln!(out, "FAIL  {e}")?;
+            return Ok(None);
+        }
+    };
+    if let Err(e) = crate::serve_cmd::check_credentials(&cfg) {
+        writeln!(out, "FAIL  {e}")?;
+        return Ok(None);
+    }
+    Ok(Some(cfg))
+}
+
+/// The built-in calendar, or the configured override; `None` after printing why it failed.
+fn load_calendar(out: &mut impl Write, cfg: &GatewayConfig) -> anyhow::Result<Option<Calendar>> {
+    let Some(path) = &cfg.calendar else {
+        return Ok(Some(Calendar::builtin()));
+    };
+    match crate::calendar::load_from(path) {
+        Ok(c) => {
+            writeln!(out, "ok    calendar override {} loaded", path.display())?;
+            Ok(Some(c))
+        }
+        Err(e) => {
+            writeln!(out, "FAIL  {e:#}")?;
+            Ok(None)
+        }
+    }
+}
+
+/// Whether the calendar covers today and the days ahead; returns the warnings printed.
+fn check_calendar(out: &mut impl Write, calendar: &Calendar) -> anyhow::Result<usize> {
+    let today = feedgate_session::to_ist(Utc::now()).date_naive();
+    let warnings = calendar.coverage_warnings(Segment::NseCm, today);
+    if warnings.is_empty() {
+        writeln!(
+            out,
+            "ok    calendar covers today; holidays known through {}",
+            calendar.valid_through()
+        )?;
+    }
+    for w in &warnings {
+        writeln!(out, "warn  calendar: {}", w.message)?;
+    }
+    Ok(warnings.len())
+}
+
+/// The broker, its token file and its environment variable.
+#[derive(Debug)]
+struct TokenTarget {
+    broker: Arc<dyn BrokerApi>,
+    store: TokenStore,
+    env_token: Option<Secret>,
+    /// `ZERODHA_ACCESS_TOKEN` or `FYERS_ACCESS_TOKEN`.
+    env_name: &'static str,
+    /// `Kite` or `Fyers`.
+    label: &'static str,
+}
+
+impl TokenTarget {
+    fn for_config(cfg: &GatewayConfig) -> anyhow::Result<Self> {
+        Ok(match cfg.broker {
+            Broker::Kite => Self {
+                broker: Arc::new(crate::serve_cmd::kite_broker(cfg)?),
+                store: TokenStore::new(&cfg.data_dir, "kite"),
+                env_token: cfg.kite.access_token.clone(),
+                env_name: "ZERODHA_ACCESS_TOKEN",
+                label: "Kite",
+            },
+            Broker::Fyers => Self {
+                broker: Arc::new(crate::serve_cmd::fyers_broker(cfg)?),
+                store: match &cfg.fyers.token_file {
+                    Some(path) => TokenStore::at(path.clone(), "fyers"),
+                    None => TokenStore::new(&cfg.data_dir, "fyers"),
+                },
+                env_token: cfg.fyers.access_token.clone(),
+                env_name: "FYERS_ACCESS_TOKEN",
+                label: "Fyers",
+            },
+        })
+    }
+
+    fn names<'a>(&self, login: &'a str) -> TokenNames<'a> {
+        TokenNames {
+            env: self.env_name,
+            broker: self.label,
+            login,
+        }
+    }
+}
+
+/// When the accepted token stops working, if the broker says.
+fn report_expiry(
+    out: &mut impl Write,
+    broker: &dyn BrokerApi,
+    valid: Option<Secret>,
+) -> anyhow::Result<()> {
+    if let Some(exp) = valid.and_then(|t| broker.expiry_hint(&t, None)) {
         let left = exp - Utc::now();
         writeln!(
             out,
@@ -121,6 +165,11 @@ pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
             left.num_minutes() as f64 / 60.0
         )?;
     }
+    Ok(())
+}
+
+/// The last line, and the exit code that goes with it.
+fn verdict(out: &mut impl Write, problems: usize, warnings: usize) -> anyhow::Result<ExitCode> {
     if problems == 0 {
         writeln!(out, "ready ({warnings} warning(s))")?;
         Ok(ExitCode::SUCCESS)
@@ -163,14 +212,7 @@ async fn check_token(
     names: TokenNames<'_>,
 ) -> anyhow::Result<TokenReport> {
     let mut report = TokenReport::default();
-    let env = env.filter(|e| file.as_ref() != Some(e));
-    let mut candidates: Vec<(Secret, &str)> = Vec::new();
-    if let Some(t) = file {
-        candidates.push((t, "the token file"));
-    }
-    if let Some(t) = env {
-        candidates.push((t, names.env));
-    }
+    let candidates = candidates(file, env, names.env);
     if candidates.is_empty() {
         report.problems += 1;
         writeln!(
@@ -192,22 +234,7 @@ async fn check_token(
                 report.valid = Some(token);
                 break;
             }
-            Err(e) if e.is_auth() && i < last => {
-                report.warnings += 1;
-                writeln!(
-                    out,
-                    "warn  the access token in the token file was rejected by {}; `feedgate serve` uses {} instead",
-                    names.broker, names.env
-                )?;
-            }
-            Err(e) if e.is_auth() => {
-                report.problems += 1;
-                writeln!(
-                    out,
-                    "FAIL  the access token from {source} was rejected by {}: log in again at {}",
-                    names.broker, names.login
-                )?;
-            }
+            Err(e) if e.is_auth() => report.rejected(out, source, i < last, names)?,
             Err(e) => {
                 // No verdict: `serve` would start with this token too.
                 report.problems += 1;
@@ -221,6 +248,48 @@ async fn check_token(
         }
     }
     Ok(report)
+}
+
+/// The tokens `serve` would try, in its order, with where each comes from.
+fn candidates(file: Option<Secret>, env: Option<Secret>, env_name: &str) -> Vec<(Secret, &str)> {
+    let env = env.filter(|e| file.as_ref() != Some(e));
+    let mut candidates = Vec::new();
+    if let Some(t) = file {
+        candidates.push((t, "the token file"));
+    }
+    if let Some(t) = env {
+        candidates.push((t, env_name));
+    }
+    candidates
+}
+
+impl TokenReport {
+    /// The broker rejected the token from `source`: a warning when `serve` would fall back to
+    /// the next one, else a problem.
+    fn rejected(
+        &mut self,
+        out: &mut impl Write,
+        source: &str,
+        has_next: bool,
+        names: TokenNames<'_>,
+    ) -> anyhow::Result<()> {
+        if has_next {
+            self.warnings += 1;
+            writeln!(
+                out,
+                "warn  the access token in the token file was rejected by {}; `feedgate serve` uses {} instead",
+                names.broker, names.env
+            )?;
+        } else {
+            self.problems += 1;
+            writeln!(
+                out,
+                "FAIL  the access token from {source} was rejected by {}: log in again at {}",
+                names.broker, names.login
+            )?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

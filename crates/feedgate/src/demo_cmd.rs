@@ -6,9 +6,12 @@
 use crate::cli::DemoBroker;
 use crate::config_load;
 use anyhow::Context;
+use feedgate_gateway::runtime::Gateway;
 use feedgate_sim::{Sim, SimConfig};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -24,8 +27,32 @@ pub async fn run(
         format!("cannot listen on {listen}: is another feedgate running? Try --listen 127.0.0.1:8081")
     })?;
     let addr = listener.local_addr()?;
-
     let sim_shutdown = CancellationToken::new();
+    let sim = start_sim(addr, seed, speed, sim_shutdown.clone()).await?;
+    // The demo keeps nothing between runs: its data directory is temporary.
+    let data_dir = tempfile::Builder::new()
+        .prefix("feedgate-demo-")
+        .tempdir()
+        .context("cannot create a temporary data directory")?;
+    let vars = demo_vars(addr, data_dir.path(), broker, &sim)?;
+    let cfg = config_load::gateway_config(&vars)?;
+    let extra = axum::Router::new().nest("/_sim", sim.control_router());
+    let gw = crate::serve_cmd::start(cfg, Some(extra), Some(listener)).await?;
+    announce(&gw, broker)?;
+    crate::shutdown::signal().await;
+    gw.shutdown(crate::serve_cmd::SHUTDOWN_DEADLINE).await;
+    sim_shutdown.cancel();
+    drop(data_dir);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The simulator on a local port, its login redirecting to the gateway at `addr`.
+async fn start_sim(
+    addr: SocketAddr,
+    seed: u64,
+    speed: f64,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Sim> {
     let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("cannot open a local port for the simulator")?;
@@ -34,7 +61,7 @@ pub async fn run(
         "{}/api/auth/callback",
         feedgate_gateway::config::local_url(addr)
     );
-    let sim = Sim::start(
+    Sim::start(
         SimConfig {
             redirect_url: callback.clone(),
             fyers_redirect_url: callback,
@@ -43,24 +70,35 @@ pub async fn run(
             ..SimConfig::default()
         },
         sim_listener,
-        sim_shutdown.clone(),
+        shutdown,
     )
     .await
-    .context("cannot start the simulator")?;
+    .context("cannot start the simulator")
+}
 
-    // The demo keeps nothing between runs: its data directory is temporary.
-    let data_dir = tempfile::Builder::new()
-        .prefix("feedgate-demo-")
-        .tempdir()
-        .context("cannot create a temporary data directory")?;
+/// The user's settings, overridden to point the gateway at the simulator.
+fn demo_vars(
+    addr: SocketAddr,
+    data_dir: &Path,
+    broker: DemoBroker,
+    sim: &Sim,
+) -> anyhow::Result<BTreeMap<String, String>> {
     let mut vars = config_load::collect(None)?;
-    let defaults = SimConfig::default();
     let common = [
         ("FEEDGATE_LISTEN", addr.to_string()),
-        ("FEEDGATE_DATA_DIR", data_dir.path().display().to_string()),
+        ("FEEDGATE_DATA_DIR", data_dir.display().to_string()),
         ("DEV_MODE", "true".to_string()),
     ];
-    let specific = match broker {
+    for (k, v) in common.into_iter().chain(broker_vars(broker, sim)) {
+        vars.insert(k.to_string(), v);
+    }
+    Ok(vars)
+}
+
+/// The broker's endpoints on the simulator, its app credentials and a fresh token.
+fn broker_vars(broker: DemoBroker, sim: &Sim) -> Vec<(&'static str, String)> {
+    let defaults = SimConfig::default();
+    match broker {
         DemoBroker::Kite => vec![
             ("FEEDGATE_BROKER", "kite".to_string()),
             ("KITE_API_URL", sim.base_url()),
@@ -69,8 +107,8 @@ pub async fn run(
                 "KITE_LOGIN_URL",
                 format!("{}/connect/login", sim.base_url()),
             ),
-            ("ZERODHA_API_KEY", defaults.api_key.clone()),
-            ("ZERODHA_API_SECRET", defaults.api_secret.clone()),
+            ("ZERODHA_API_KEY", defaults.api_key),
+            ("ZERODHA_API_SECRET", defaults.api_secret),
             ("ZERODHA_ACCESS_TOKEN", sim.mint_access_token()),
         ],
         DemoBroker::Fyers => vec![
@@ -89,17 +127,15 @@ pub async fn run(
                 "FYERS_LOGIN_URL",
                 format!("{}/api/v3/generate-authcode", sim.fyers_api_url()),
             ),
-            ("FYERS_APP_ID", defaults.fyers_app_id.clone()),
-            ("FYERS_SECRET_ID", defaults.fyers_secret.clone()),
+            ("FYERS_APP_ID", defaults.fyers_app_id),
+            ("FYERS_SECRET_ID", defaults.fyers_secret),
             ("FYERS_ACCESS_TOKEN", sim.mint_fyers_token()),
         ],
-    };
-    for (k, v) in common.into_iter().chain(specific) {
-        vars.insert(k.to_string(), v);
     }
-    let cfg = config_load::gateway_config(&vars)?;
-    let extra = axum::Router::new().nest("/_sim", sim.control_router());
-    let gw = crate::serve_cmd::start(cfg, Some(extra), Some(listener)).await?;
+}
+
+/// The line scripts wait for (on stdout), then where to look (in the log).
+fn announce(gw: &Gateway, broker: DemoBroker) -> anyhow::Result<()> {
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "feedgate demo listening on http://{}", gw.local_addr())?;
@@ -112,9 +148,5 @@ pub async fn run(
         faults = %format!("POST http://{}/_sim/fault", gw.local_addr()),
         "demo ready: simulated market, treated as open"
     );
-    crate::shutdown::signal().await;
-    gw.shutdown(crate::serve_cmd::SHUTDOWN_DEADLINE).await;
-    sim_shutdown.cancel();
-    drop(data_dir);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

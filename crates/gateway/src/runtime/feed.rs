@@ -1,0 +1,111 @@
+//! Start-up steps of the tick path: the hub (seeded from disk, with its archive) and the
+//! upstream broker connections that feed it.
+
+use super::control::Schedule;
+use super::links::StatusReads;
+use super::{Core, Wiring};
+use crate::brokers::{ProfileCheck, Wire};
+use crate::config::Broker;
+use crate::hub::archive::Archive;
+use crate::hub::{self, HubConfig, HubHandle};
+use crate::model::instruments::Registry;
+use crate::model::tick::Token;
+use crate::store::candle_files::CandleStore;
+use crate::store::last_values::LastValues;
+use crate::upstream::{self, UpstreamConfig, UpstreamHandle, UpstreamInputs};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// The started hub and what hangs off it.
+#[derive(Debug)]
+pub(super) struct Hub {
+    pub(super) handle: HubHandle,
+    /// Persists last values and candles (periodically, and once more at shutdown).
+    pub(super) archive: Archive,
+    pub(super) candles: CandleStore,
+    /// Instruments the hub wants a closed-hours quote for.
+    pub(super) closed_quote_requests: mpsc::Receiver<Vec<Token>>,
+}
+
+impl Wiring {
+    /// Spawns the hub and seeds it with the last known values from disk.
+    pub(super) async fn start_hub(&self, reads: &StatusReads, registry: &Registry) -> Hub {
+        let (closed_quotes_tx, closed_quote_requests) = mpsc::channel(64);
+        let handle = hub::spawn_with_closed_quotes(
+            HubConfig::default(),
+            reads.feed_live.clone(),
+            self.clock.clone(),
+            self.shutdown.clone(),
+            &self.tracker,
+            Some(closed_quotes_tx),
+        );
+        let values = LastValues::new(&self.config.data_dir);
+        let seeded = values.load(registry);
+        if !seeded.is_empty() {
+            tracing::info!(values = seeded.len(), "last known values loaded");
+            let _ = handle.seed(seeded).await;
+        }
+        let candles = CandleStore::new(&self.config.data_dir);
+        let archive = Archive {
+            hub: handle.clone(),
+            values,
+            candles: candles.clone(),
+            clock: self.clock.clone(),
+        };
+        Hub {
+            handle,
+            archive,
+            candles,
+            closed_quote_requests,
+        }
+    }
+
+    /// Spawns the upstream supervisor: broker sockets for what clients demand, while the
+    /// schedule says the feed should run and a token is at hand.
+    pub(super) fn start_upstream<W: Wire + Clone>(
+        &self,
+        wire: W,
+        hub: &HubHandle,
+        reads: &StatusReads,
+        schedule: &Schedule,
+    ) -> UpstreamHandle {
+        upstream::spawn(
+            wire,
+            self.upstream_config(),
+            UpstreamInputs {
+                demand: hub.demand(),
+                token: reads.token.clone(),
+                run: schedule.run.clone(),
+                ticks: hub.tick_sender(),
+                checker: Arc::new(ProfileCheck(self.broker.clone())),
+                clock: self.clock.clone(),
+                gauges: reads.gauges.clone(),
+            },
+            self.shutdown.clone(),
+            &self.tracker,
+        )
+    }
+
+    /// Kite: 3000 instruments per socket, 3 sockets per api_key. Fyers: 5000 symbols per app
+    /// (the data socket's and the API key's limit alike), so one socket.
+    fn upstream_config(&self) -> UpstreamConfig {
+        let kite = UpstreamConfig::kite(self.config.feed.clone());
+        match self.config.broker {
+            Broker::Kite => kite,
+            Broker::Fyers => UpstreamConfig {
+                shard_cap: 5000,
+                max_shards: 1,
+                ..kite
+            },
+        }
+    }
+
+    /// Spawns the archive's periodic save (last values, finished candles).
+    pub(super) fn start_archive(&self, archive: &Archive, core: &Core) {
+        self.tracker.spawn(
+            archive
+                .clone()
+                .run(core.schedule.run.clone(), self.shutdown.clone()),
+        );
+    }
+}

@@ -1,0 +1,67 @@
+//! Start-up steps of the REST loops: closed-hours quotes for what clients ask about, and the
+//! fallback that polls quotes while the feed cannot stream. Both share one rate gate.
+
+use super::{Core, Wiring};
+use crate::model::tick::Token;
+use crate::rest::closed_quotes::{self, ClosedQuotesIo};
+use crate::rest::fallback::{self, FallbackIo};
+use crate::rest::rate_gate::RateGate;
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+
+impl Wiring {
+    /// The broker's quote-call spacing, shared by every REST loop.
+    pub(super) fn rate_gate(&self) -> Arc<RateGate> {
+        Arc::new(RateGate::new(self.broker.quote_interval()))
+    }
+
+    /// Spawns the closed-hours quote loop: answers the hub's requests for closed-hours quotes.
+    pub(super) fn start_closed_quotes(
+        &self,
+        requests: mpsc::Receiver<Vec<Token>>,
+        gate: Arc<RateGate>,
+        core: &Core,
+    ) {
+        self.tracker.spawn(closed_quotes::run(
+            ClosedQuotesIo {
+                requests,
+                broker: self.broker.clone(),
+                gate,
+                registry: core.registry.clone(),
+                token: core.reads.token.clone(),
+                auth: core.auth.clone(),
+                ticks: core.hub.tick_sender(),
+                feed_live: core.reads.feed_live.clone(),
+                clock: self.clock.clone(),
+            },
+            self.shutdown.clone(),
+        ));
+    }
+
+    /// Spawns the REST fallback; it publishes whether it is polling on `active`.
+    pub(super) fn start_fallback(
+        &self,
+        gate: Arc<RateGate>,
+        active: watch::Sender<bool>,
+        core: &Core,
+    ) {
+        self.tracker.spawn(fallback::run(
+            FallbackIo {
+                broker: self.broker.clone(),
+                gate,
+                shards: core.upstream.shards.clone(),
+                demand: core.hub.demand(),
+                registry: core.registry.clone(),
+                token: core.reads.token.clone(),
+                run: core.schedule.run.clone(),
+                ticks: core.hub.tick_sender(),
+                active,
+                auth: core.auth.clone(),
+                clock: self.clock.clone(),
+                gauges: core.reads.gauges.clone(),
+                poll_interval: self.config.feed.rest_poll_interval,
+            },
+            self.shutdown.clone(),
+        ));
+    }
+}
