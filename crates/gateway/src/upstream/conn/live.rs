@@ -80,6 +80,8 @@ struct Live<'a, W> {
     had_data: bool,
     malformed: Repeats,
     notices: Repeats,
+    /// Counted on every data frame: resolved once per connection, not per frame.
+    ticks_total: metrics::Counter,
 }
 
 impl Conn {
@@ -115,6 +117,7 @@ impl Conn {
             had_data: false,
             malformed: Repeats::default(),
             notices: Repeats::default(),
+            ticks_total: metrics::counter!("feedgate_upstream_ticks_total"),
         };
         if let Err(end) = live.subscribe_all().await {
             return end;
@@ -305,7 +308,7 @@ impl<W: Wire> Live<'_, W> {
         }
         self.had_data = true;
         self.io.gauges.last_data_ms.store(now_ms, Ordering::Relaxed);
-        metrics::counter!("feedgate_upstream_ticks_total").increment(self.ticks.len() as u64);
+        self.ticks_total.increment(self.ticks.len() as u64);
         let batch = take_batch(&mut self.ticks);
         // Waiting for room in the hub's channel is backpressure from inside the gateway, not
         // silence of the broker: the watchdog's clocks move past it.
