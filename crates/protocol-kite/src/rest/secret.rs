@@ -108,7 +108,10 @@ mod tests {
             token: AccessToken,
         }
         let held = format!("{:?}", Holder { token });
-        assert!(!held.contains("s3cr3t") && held.contains("[REDACTED]"), "{held}");
+        assert!(
+            !held.contains("s3cr3t") && held.contains("[REDACTED]"),
+            "{held}"
+        );
     }
 
     #[test]
