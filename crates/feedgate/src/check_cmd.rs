@@ -5,9 +5,11 @@
 use crate::config_load;
 use chrono::Utc;
 use feedgate_gateway::brokers::BrokerApi;
-use feedgate_gateway::config::{Broker, GatewayConfig, Secret};
+use feedgate_gateway::config::{Broker, GatewayConfig};
+use feedgate_gateway::model::secret::same_secret;
 use feedgate_gateway::store::token_file::TokenStore;
 use feedgate_session::{Calendar, Segment};
+use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -111,7 +113,7 @@ fn check_calendar(out: &mut impl Write, calendar: &Calendar) -> anyhow::Result<u
 struct TokenTarget {
     broker: Arc<dyn BrokerApi>,
     store: TokenStore,
-    env_token: Option<Secret>,
+    env_token: Option<SecretString>,
     /// `ZERODHA_ACCESS_TOKEN` or `FYERS_ACCESS_TOKEN`.
     env_name: &'static str,
     /// `Kite` or `Fyers`.
@@ -154,7 +156,7 @@ impl TokenTarget {
 fn report_expiry(
     out: &mut impl Write,
     broker: &dyn BrokerApi,
-    valid: Option<Secret>,
+    valid: Option<SecretString>,
 ) -> anyhow::Result<()> {
     if let Some(exp) = valid.and_then(|t| broker.expiry_hint(&t, None)) {
         let left = exp - Utc::now();
@@ -199,7 +201,7 @@ struct TokenReport {
     problems: usize,
     warnings: usize,
     /// The token `feedgate serve` would use, if the broker accepted it.
-    valid: Option<Secret>,
+    valid: Option<SecretString>,
 }
 
 /// Checks the token `feedgate serve` would start with, choosing it the same way: the token
@@ -207,8 +209,8 @@ struct TokenReport {
 async fn check_token(
     out: &mut impl Write,
     broker: &dyn BrokerApi,
-    file: Option<Secret>,
-    env: Option<Secret>,
+    file: Option<SecretString>,
+    env: Option<SecretString>,
     names: TokenNames<'_>,
 ) -> anyhow::Result<TokenReport> {
     let mut report = TokenReport::default();
@@ -251,8 +253,12 @@ async fn check_token(
 }
 
 /// The tokens `serve` would try, in its order, with where each comes from.
-fn candidates(file: Option<Secret>, env: Option<Secret>, env_name: &str) -> Vec<(Secret, &str)> {
-    let env = env.filter(|e| file.as_ref() != Some(e));
+fn candidates(
+    file: Option<SecretString>,
+    env: Option<SecretString>,
+    env_name: &str,
+) -> Vec<(SecretString, &str)> {
+    let env = env.filter(|e| !file.as_ref().is_some_and(|f| same_secret(f, e)));
     let mut candidates = Vec::new();
     if let Some(t) = file {
         candidates.push((t, "the token file"));
@@ -317,12 +323,12 @@ mod tests {
             &sim.base_url(),
             &format!("{}/connect/login", sim.base_url()),
             &defaults.api_key,
-            Secret::new(defaults.api_secret),
+            SecretString::from(defaults.api_secret),
         )
         .unwrap();
-        let good = || Some(Secret::new(sim.mint_access_token()));
-        let stale = || Some(Secret::new("stale-token"));
-        let check = |file: Option<Secret>, env: Option<Secret>| {
+        let good = || Some(SecretString::from(sim.mint_access_token()));
+        let stale = || Some(SecretString::from("stale-token"));
+        let check = |file: Option<SecretString>, env: Option<SecretString>| {
             let broker = &broker;
             async move {
                 let mut out = Vec::new();
@@ -345,7 +351,7 @@ mod tests {
         assert_eq!((problems, warnings), (0, 0), "{text}");
         assert!(text.contains("from the token file is valid"), "{text}");
         // Both rejected, or none at all: not ready.
-        let (problems, _, text) = check(stale(), Some(Secret::new("older"))).await;
+        let (problems, _, text) = check(stale(), Some(SecretString::from("older"))).await;
         assert_eq!(problems, 1, "{text}");
         assert!(text.contains("FAIL  the access token from ZERODHA_ACCESS_TOKEN was rejected"));
         let (problems, _, text) = check(None, None).await;

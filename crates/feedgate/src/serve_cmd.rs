@@ -9,6 +9,7 @@ use feedgate_gateway::brokers::wire::Wire;
 use feedgate_gateway::config::{Broker, GatewayConfig};
 use feedgate_gateway::model::clock::SystemClock;
 use feedgate_gateway::runtime::{Gateway, GatewayDeps};
+use secrecy::ExposeSecret;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -42,7 +43,7 @@ pub fn check_credentials(cfg: &GatewayConfig) -> anyhow::Result<()> {
                     "FYERS_APP_ID has no app-type suffix; Fyers app ids look like XC4EOD67IM-100"
                 );
             }
-            if cfg.fyers.secret_id.is_empty() {
+            if cfg.fyers.secret_id.expose_secret().is_empty() {
                 tracing::warn!(
                     "FYERS_SECRET_ID is not set: the daily login at /api/login cannot complete; set it, or supply FYERS_ACCESS_TOKEN (or the token file) yourself every day"
                 );
@@ -55,7 +56,7 @@ pub fn check_credentials(cfg: &GatewayConfig) -> anyhow::Result<()> {
                     "ZERODHA_API_KEY is not set: put your Kite Connect app's API key in the environment, a .env file or the --config file"
                 );
             }
-            if cfg.kite.api_secret.is_empty() {
+            if cfg.kite.api_secret.expose_secret().is_empty() {
                 tracing::warn!(
                     "ZERODHA_API_SECRET is not set: the daily login at /api/login cannot complete; set it, or supply ZERODHA_ACCESS_TOKEN (or the token file) yourself every day"
                 );

@@ -6,12 +6,11 @@ mod reader;
 mod sections;
 
 use reader::Reader;
+use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
-
-pub use crate::model::secret::Secret;
 
 /// Which broker the upstream speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,21 +19,21 @@ pub enum Broker {
     Fyers,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct KiteConfig {
     pub api_key: String,
-    pub api_secret: Secret,
-    pub access_token: Option<Secret>,
+    pub api_secret: SecretString,
+    pub access_token: Option<SecretString>,
     pub api_url: String,
     pub ws_url: String,
     pub login_url: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct FyersConfig {
     pub app_id: String,
-    pub secret_id: Secret,
-    pub access_token: Option<Secret>,
+    pub secret_id: SecretString,
+    pub access_token: Option<SecretString>,
     /// `FYERS_TOKEN_FILE`: overrides `<data dir>/fyers_token.json`.
     pub token_file: Option<PathBuf>,
     /// The `/api/v3` base (profile, login exchange), from `FYERS_API_URL`.
@@ -67,7 +66,7 @@ pub struct FeedConfig {
     pub liveness_timeout: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct GatewayConfig {
     pub listen: SocketAddr,
     pub broker: Broker,

@@ -22,6 +22,7 @@ use common::{
 use feedgate_gateway::upstream::FeedEvent;
 use feedgate_gateway::upstream::state::Disconnect;
 use feedgate_sim::Fault;
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -633,8 +634,8 @@ fn token_secrets(token: &str) -> Vec<String> {
     let parsed = feedgate_fyers::AccessToken::parse(token).expect("a fyers token");
     vec![
         token.to_string(),
-        parsed.jwt().expose().to_string(),
-        parsed.hsm_key().expose().to_string(),
+        parsed.jwt().expose_secret().to_string(),
+        parsed.hsm_key().expose_secret().to_string(),
     ]
 }
 
@@ -668,12 +669,9 @@ async fn fyers_secrets_never_reach_a_log_line_or_a_response() {
         .start()
         .await;
     let app_id = env.config.fyers.app_id.clone();
-    let app_secret = env.config.fyers.secret_id.expose().to_string();
-    let hash = feedgate_fyers::rest::app_id_hash(
-        &app_id,
-        &feedgate_fyers::Secret::new(app_secret.as_str()),
-    );
-    let mut secrets = vec![app_secret, hash.expose().to_string()];
+    let app_secret = env.config.fyers.secret_id.expose_secret().to_string();
+    let hash = feedgate_fyers::rest::app_id_hash(&app_id, &env.config.fyers.secret_id);
+    let mut secrets = vec![app_secret, hash.expose_secret().to_string()];
     secrets.extend(token_secrets(env.minted_token.as_deref().unwrap()));
     let mut bodies = Vec::new();
     let mut c = client(&env).await;

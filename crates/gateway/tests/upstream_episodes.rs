@@ -17,12 +17,12 @@ use feedgate_gateway::brokers::fyers::rest::{FyersBroker, FyersSettings};
 use feedgate_gateway::brokers::{BrokerApi, BrokerError, SessionGrant, UserProfile};
 use feedgate_gateway::model::clock::{SharedClock, TokioClock};
 use feedgate_gateway::model::instruments::{Instrument, InstrumentSpec};
-use feedgate_gateway::model::secret::Secret;
 use feedgate_gateway::model::tick::Tick;
 use feedgate_gateway::store::token_file::TokenStore;
 use feedgate_gateway::upstream::FeedEvent;
 use feedgate_sim::Fault;
 use futures_util::future::BoxFuture;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -399,8 +399,8 @@ impl BrokerApi for Profiles {
         "kite"
     }
 
-    fn profile(&self, token: Secret) -> BoxFuture<'static, Result<UserProfile, BrokerError>> {
-        let answer = if token.expose() == "good" {
+    fn profile(&self, token: SecretString) -> BoxFuture<'static, Result<UserProfile, BrokerError>> {
+        let answer = if token.expose_secret() == "good" {
             Ok(UserProfile {
                 user_id: "AB1234".into(),
                 user_name: "A".into(),
@@ -413,7 +413,7 @@ impl BrokerApi for Profiles {
 
     fn quotes(
         &self,
-        _: Secret,
+        _: SecretString,
         _: Vec<Arc<Instrument>>,
         _: i64,
     ) -> BoxFuture<'static, Result<Vec<Tick>, BrokerError>> {
@@ -453,7 +453,7 @@ async fn a_connection_made_with_an_older_token_does_not_vouch_for_the_new_one() 
     let clock: SharedClock = Arc::new(TokioClock::starting_at(instant(common::MARKET_OPEN)));
     let auth = task::spawn(
         AuthConfig {
-            env_token: Some(Secret::new("good")),
+            env_token: Some(SecretString::from("good")),
             store: TokenStore::new(dir.path(), "kite"),
             login_url: "http://127.0.0.1:8080/api/login".into(),
             file_poll: Duration::from_secs(3600),
@@ -482,7 +482,7 @@ async fn a_connection_made_with_an_older_token_does_not_vouch_for_the_new_one() 
 
     // A login brings a token the broker turns out to reject.
     auth.store_grant(SessionGrant {
-        token: Secret::new("bad"),
+        token: SecretString::from("bad"),
         user_id: "AB1234".into(),
         user_name: "A".into(),
     })
@@ -611,7 +611,7 @@ async fn a_burst_of_fyers_quote_calls_stays_within_the_rate_limit() {
         .resolve("NSE:SBIN")
         .expect("SBIN")
         .clone();
-    let token = Secret::new(env.mint_token());
+    let token = SecretString::from(env.mint_token());
     let (_, limited_before) = env.quote_requests();
     let t0 = Instant::now();
     // Thirty callers at once (fallback polls, snapshots, a dashboard…): Fyers allows ten a

@@ -10,8 +10,6 @@ pub mod hsm;
 pub mod price;
 /// Fyers REST models, errors, login helpers and the async client.
 pub mod rest;
-/// The redacting `Secret` wrapper for credentials.
-pub mod secret;
 /// Exchange segments and their fyToken prefixes.
 pub mod segment;
 /// Fyers symbols, fyTokens, index names and symbol → topic resolution.
@@ -20,7 +18,6 @@ pub mod symbol;
 pub mod token;
 
 pub use price::{Decimal, Scale};
-pub use secret::Secret;
 pub use segment::Segment;
 pub use symbol::{FyToken, FyersSymbol};
 pub use token::{AccessToken, TokenError};

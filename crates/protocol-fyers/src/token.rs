@@ -19,20 +19,20 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD_INDIFFERENT, URL_SAFE_NO_PAD_INDIFFERENT};
 use serde_json::Value;
 
-use crate::secret::Secret;
+use secrecy::{ExposeSecret, SecretString};
 
 /// Longest token accepted (real ones are about 1 KiB); bounds work on hostile input.
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// A parsed access token.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct AccessToken {
-    raw: Secret,
+    raw: SecretString,
     app_id: Option<String>,
-    jwt: Secret,
+    jwt: SecretString,
     expires_at: i64,
     issued_at: Option<i64>,
-    hsm_key: Secret,
+    hsm_key: SecretString,
 }
 
 /// Why a string is not a usable access token. Never contains any part of the token.
@@ -108,13 +108,13 @@ impl AccessToken {
         let expires_at = number_claim(&claims, "exp").ok_or(TokenError::Claim("exp"))?;
         let issued_at = number_claim(&claims, "iat");
         let hsm_key = match claims.get("hsm_key") {
-            Some(Value::String(key)) if !key.is_empty() => Secret::new(key.as_str()),
+            Some(Value::String(key)) if !key.is_empty() => SecretString::from(key.as_str()),
             _ => return Err(TokenError::Claim("hsm_key")),
         };
         Ok(Self {
-            raw: Secret::new(text),
+            raw: SecretString::from(text),
             app_id,
-            jwt: Secret::new(jwt),
+            jwt: SecretString::from(jwt),
             expires_at,
             issued_at,
             hsm_key,
@@ -128,16 +128,16 @@ impl AccessToken {
 
     /// The token exactly as given (trimmed): what to persist.
     pub fn expose(&self) -> &str {
-        self.raw.expose()
+        self.raw.expose_secret()
     }
 
     /// The JWT without the app-id prefix (the symbol-token call's `Authorization`).
-    pub fn jwt(&self) -> &Secret {
+    pub fn jwt(&self) -> &SecretString {
         &self.jwt
     }
 
     /// The `hsm_key` claim: the data socket's credential.
-    pub fn hsm_key(&self) -> &Secret {
+    pub fn hsm_key(&self) -> &SecretString {
         &self.hsm_key
     }
 
@@ -163,10 +163,20 @@ impl AccessToken {
     }
 
     /// The REST `Authorization` value `<app_id>:<jwt>` (spec §10.1).
-    pub fn rest_authorization(&self, app_id: &str) -> Secret {
-        Secret::new(format!("{app_id}:{}", self.jwt.expose()))
+    pub fn rest_authorization(&self, app_id: &str) -> SecretString {
+        SecretString::from(format!("{app_id}:{}", self.jwt.expose_secret()))
     }
 }
+
+/// Every other field is read from the raw token, so equal raw tokens are equal tokens. Not an
+/// authentication check, so not constant-time.
+impl PartialEq for AccessToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for AccessToken {}
 
 impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -24,8 +24,8 @@ fn parses_app_id_prefixed_and_bare_tokens() {
     ] {
         let token = AccessToken::parse(&text).unwrap();
         assert_eq!(token.app_id(), app_id);
-        assert_eq!(token.jwt().expose(), bare);
-        assert_eq!(token.hsm_key().expose(), KEY);
+        assert_eq!(token.jwt().expose_secret(), bare);
+        assert_eq!(token.hsm_key().expose_secret(), KEY);
         assert_eq!(token.expires_at(), 1_700_086_400);
         assert_eq!(token.issued_at(), Some(1_699_990_000));
         assert_eq!(token.expose(), text.trim());
@@ -114,6 +114,10 @@ fn secrets_stay_out_of_debug_and_errors() {
     let err = AccessToken::parse(&leaky).unwrap_err().to_string();
     assert!(!err.contains(KEY), "{err}");
     let auth = token.rest_authorization("TESTAPP-100");
-    assert_eq!(auth.expose(), text);
-    assert!(!format!("{auth:?}").contains("eyJ"));
+    assert_eq!(auth.expose_secret(), text);
+    let shown = format!("{auth:?}");
+    assert!(
+        !shown.contains("eyJ") && shown.contains("[REDACTED]"),
+        "{shown}"
+    );
 }

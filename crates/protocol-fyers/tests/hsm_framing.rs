@@ -6,13 +6,13 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::{Bytes, BytesMut};
-use feedgate_fyers::Secret;
 use feedgate_fyers::hsm::{
     self, AuthReply, AuthRequest, Channel, ChannelMask, ClientFrame, CodecError, CustomMessage,
     DataFrame, EncodeError, FeedMode, Lite, ModeRequest, RawField, RawFrame, Record, ReplyStatus,
     ServerFrame, Snapshot, StatusKind, StatusReply, TopicName, TopicRequest, Update,
 };
 use proptest::prelude::*;
+use secrecy::SecretString;
 
 fn client_samples() -> Vec<ClientFrame> {
     let topics = vec![
@@ -20,7 +20,7 @@ fn client_samples() -> Vec<ClientFrame> {
         TopicName::new("if|nse_cm|Nifty 50").unwrap(),
     ];
     vec![
-        ClientFrame::Auth(AuthRequest::new(Secret::new("key"), "feedgate")),
+        ClientFrame::Auth(AuthRequest::new(SecretString::from("key"), "feedgate")),
         ClientFrame::Mode(ModeRequest {
             channels: ChannelMask::single(Channel::DEFAULT),
             mode: FeedMode::Full,
@@ -478,7 +478,7 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
         ("[ -~]{0,64}", any::<u8>(), any::<u8>(), "\\PC{0,20}").prop_map(
             |(key, mode, stream, source)| {
                 ClientFrame::Auth(AuthRequest {
-                    hsm_key: Secret::new(key),
+                    hsm_key: SecretString::from(key),
                     mode,
                     stream,
                     source,

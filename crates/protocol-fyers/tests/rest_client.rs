@@ -18,7 +18,8 @@ use axum::routing::{any, get};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use feedgate_fyers::rest::{FyersEndpoints, FyersRest, ResponseStatus, RestError, TransportKind};
-use feedgate_fyers::{AccessToken, FyersSymbol, Secret};
+use feedgate_fyers::{AccessToken, FyersSymbol};
+use secrecy::{ExposeSecret, SecretString};
 
 const APP_ID: &str = "TESTAPP-100";
 const HSM_KEY: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718";
@@ -124,12 +125,17 @@ async fn happy_path_sends_what_the_official_client_sends() {
     assert_eq!(tokens.invalid_symbol, ["NSE:NOPE-EQ"]);
 
     let pair = rest
-        .validate_authcode(&Secret::new("SECRET123"), &Secret::new("the-code"))
+        .validate_authcode(
+            &SecretString::from("SECRET123"),
+            &SecretString::from("the-code"),
+        )
         .await
         .unwrap();
-    assert_eq!(pair.access_token.expose(), "eyJ.new.token");
+    assert_eq!(pair.access_token.expose_secret(), "eyJ.new.token");
     assert_eq!(
-        pair.refresh_token.map(|t| t.expose().to_owned()).as_deref(),
+        pair.refresh_token
+            .map(|t| t.expose_secret().to_owned())
+            .as_deref(),
         Some("eyJ.refresh.token")
     );
 
@@ -274,7 +280,7 @@ async fn malformed_success_bodies_are_decode_errors_without_content() {
         .await,
     );
     let err = rest
-        .validate_authcode(&Secret::new("s"), &Secret::new("c"))
+        .validate_authcode(&SecretString::from("s"), &SecretString::from("c"))
         .await
         .unwrap_err();
     assert!(matches!(err, RestError::Decode { .. }), "{err:?}");

@@ -1,13 +1,15 @@
 //! Issued credentials: single-use, short-lived request tokens from the login page and the access
 //! tokens they are exchanged for. Token strings never leave this module except to the client
-//! they are issued to; everything else sees numeric ids. Time is `tokio::time`.
+//! they are issued to (as a [`SecretString`]); everything else sees numeric ids. The tables are
+//! keyed by each token's SHA-256 [`TokenDigest`], so they never hold a token itself. Time is
+//! `tokio::time`.
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::fmt;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -18,35 +20,24 @@ pub(crate) const REQUEST_TOKEN_TTL: Duration = Duration::from_secs(300);
 const MAX_REQUEST_TOKENS: usize = 1_024;
 const TOKEN_LEN: usize = 32;
 
-/// A credential string, redacted from `Debug` and `Display`.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub(crate) struct Secret(String);
+/// The key a token is looked up by: SHA-256 of the token string. A table of these answers
+/// "was this token issued?" without holding the token (nor printing it in `Debug`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct TokenDigest([u8; 32]);
 
-impl Secret {
-    pub(crate) fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    fn random() -> Self {
-        Self(
-            rand::rng()
-                .sample_iter(Alphanumeric)
-                .take(TOKEN_LEN)
-                .map(char::from)
-                .collect(),
-        )
-    }
-
-    /// The string itself, for the one response that hands it to its owner.
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
+impl TokenDigest {
+    pub(crate) fn of(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
     }
 }
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
+fn random_token() -> SecretString {
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(TOKEN_LEN)
+        .map(char::from)
+        .collect::<String>()
+        .into()
 }
 
 /// One issued access token as shown in `/_sim/state`: never the token string.
@@ -74,17 +65,18 @@ struct AccessEntry {
 #[derive(Debug, Default)]
 pub(crate) struct TokenStore {
     access: Vec<AccessEntry>,
-    by_token: HashMap<Secret, usize>,
-    requests: HashMap<Secret, Instant>,
+    by_token: HashMap<TokenDigest, usize>,
+    requests: HashMap<TokenDigest, Instant>,
     next_id: u64,
 }
 
 impl TokenStore {
     /// Mints a new valid access token; returns its id and the token.
-    pub(crate) fn mint_access(&mut self) -> (u64, Secret) {
+    pub(crate) fn mint_access(&mut self) -> (u64, SecretString) {
         self.next_id += 1;
-        let token = Secret::random();
-        self.by_token.insert(token.clone(), self.access.len());
+        let token = random_token();
+        self.by_token
+            .insert(TokenDigest::of(token.expose_secret()), self.access.len());
         self.access.push(AccessEntry {
             id: self.next_id,
             valid: true,
@@ -94,7 +86,7 @@ impl TokenStore {
 
     pub(crate) fn is_valid(&self, token: &str) -> bool {
         self.by_token
-            .get(&Secret(token.to_owned()))
+            .get(&TokenDigest::of(token))
             .and_then(|&i| self.access.get(i))
             .is_some_and(|e| e.valid)
     }
@@ -110,7 +102,7 @@ impl TokenStore {
     pub(crate) fn revoke(&mut self, token: &str) -> bool {
         match self
             .by_token
-            .get(&Secret(token.to_owned()))
+            .get(&TokenDigest::of(token))
             .and_then(|&i| self.access.get_mut(i))
         {
             Some(entry) => std::mem::replace(&mut entry.valid, false),
@@ -129,16 +121,19 @@ impl TokenStore {
     }
 
     /// Issues a request token valid for [`REQUEST_TOKEN_TTL`] from `now`.
-    pub(crate) fn issue_request(&mut self, now: Instant) -> Secret {
+    pub(crate) fn issue_request(&mut self, now: Instant) -> SecretString {
         make_room(&mut self.requests, now, MAX_REQUEST_TOKENS);
-        let token = Secret::random();
-        self.requests.insert(token.clone(), now + REQUEST_TOKEN_TTL);
+        let token = random_token();
+        self.requests.insert(
+            TokenDigest::of(token.expose_secret()),
+            now + REQUEST_TOKEN_TTL,
+        );
         token
     }
 
     /// Consumes a request token: it works once, before it expires.
     pub(crate) fn redeem_request(&mut self, token: &str, now: Instant) -> Result<(), RedeemError> {
-        match self.requests.remove(&Secret(token.to_owned())) {
+        match self.requests.remove(&TokenDigest::of(token)) {
             None => Err(RedeemError::Unknown),
             Some(expires) if expires <= now => Err(RedeemError::Expired),
             Some(_) => Ok(()),
@@ -149,15 +144,15 @@ impl TokenStore {
 /// Makes room for one more short-lived one-use secret (Kite request tokens, Fyers auth codes)
 /// in `live`: forgets the expired ones, then, while `cap` are still held, the one expiring first,
 /// so a client that keeps starting logins cannot grow the map.
-pub(crate) fn make_room(live: &mut HashMap<Secret, Instant>, now: Instant, cap: usize) {
+pub(crate) fn make_room(live: &mut HashMap<TokenDigest, Instant>, now: Instant, cap: usize) {
     live.retain(|_, expires| *expires > now);
     while live.len() >= cap {
         let oldest = live
             .iter()
             .min_by_key(|(_, expires)| **expires)
-            .map(|(secret, _)| secret.clone());
+            .map(|(digest, _)| *digest);
         match oldest {
-            Some(secret) => live.remove(&secret),
+            Some(digest) => live.remove(&digest),
             None => break,
         };
     }
@@ -204,15 +199,15 @@ mod tests {
         let mut store = TokenStore::default();
         let now = Instant::now();
         let token = store.issue_request(now);
-        assert_eq!(store.redeem_request(token.expose(), now), Ok(()));
+        assert_eq!(store.redeem_request(token.expose_secret(), now), Ok(()));
         assert_eq!(
-            store.redeem_request(token.expose(), now),
+            store.redeem_request(token.expose_secret(), now),
             Err(RedeemError::Unknown)
         );
         let late = store.issue_request(now);
         let after = now + REQUEST_TOKEN_TTL;
         assert_eq!(
-            store.redeem_request(late.expose(), after),
+            store.redeem_request(late.expose_secret(), after),
             Err(RedeemError::Expired)
         );
         assert_eq!(store.redeem_request("nope", now), Err(RedeemError::Unknown));
@@ -228,7 +223,7 @@ mod tests {
         }
         assert_eq!(store.requests.len(), MAX_REQUEST_TOKENS);
         assert_eq!(
-            store.redeem_request(first.expose(), now),
+            store.redeem_request(first.expose_secret(), now),
             Err(RedeemError::Unknown),
             "the oldest was evicted"
         );
@@ -239,17 +234,17 @@ mod tests {
         let mut store = TokenStore::default();
         let (id1, t1) = store.mint_access();
         let (id2, t2) = store.mint_access();
-        assert_ne!(t1, t2);
-        assert_eq!(t1.expose().len(), TOKEN_LEN);
-        assert!(store.is_valid(t1.expose()) && store.is_valid(t2.expose()));
+        assert_ne!(t1.expose_secret(), t2.expose_secret());
+        assert_eq!(t1.expose_secret().len(), TOKEN_LEN);
+        assert!(store.is_valid(t1.expose_secret()) && store.is_valid(t2.expose_secret()));
         assert!(!store.is_valid("bogus"));
-        assert!(store.revoke(t1.expose()));
-        assert!(!store.revoke(t1.expose()));
-        assert!(!store.is_valid(t1.expose()));
+        assert!(store.revoke(t1.expose_secret()));
+        assert!(!store.revoke(t1.expose_secret()));
+        assert!(!store.is_valid(t1.expose_secret()));
         store.expire_all();
-        assert!(!store.is_valid(t2.expose()));
+        assert!(!store.is_valid(t2.expose_secret()));
         let (id3, t3) = store.mint_access();
-        assert!(store.is_valid(t3.expose()));
+        assert!(store.is_valid(t3.expose_secret()));
         let infos = store.infos();
         assert_eq!(
             infos,
@@ -268,6 +263,6 @@ mod tests {
                 },
             ]
         );
-        assert!(!format!("{store:?}").contains(t3.expose()));
+        assert!(!format!("{store:?}").contains(t3.expose_secret()));
     }
 }

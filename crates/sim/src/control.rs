@@ -11,6 +11,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use secrecy::ExposeSecret;
 use serde_json::json;
 use std::sync::Arc;
 use tracing::info;
@@ -68,7 +69,7 @@ async fn token(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> 
         None | Some("kite") => {
             let (id, token) = lock(&shared.tokens).mint_access();
             info!(token_id = id, "access token minted through the control api");
-            Json(json!({"access_token": token.expose()})).into_response()
+            Json(json!({"access_token": token.expose_secret()})).into_response()
         }
         Some("fyers") => {
             let cfg = &shared.cfg;
@@ -82,7 +83,7 @@ async fn token(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> 
                 }
             };
             let issued = shared.fyers.mint(cfg, &shared.clock, expires_in);
-            let token = format!("{}:{}", cfg.fyers_app_id, issued.jwt.expose());
+            let token = format!("{}:{}", cfg.fyers_app_id, issued.jwt.expose_secret());
             Json(json!({"access_token": token, "expires_at": issued.expires_at})).into_response()
         }
         Some(other) => bad_request(format!(

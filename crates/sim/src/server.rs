@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
+use secrecy::ExposeSecret;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -84,7 +85,7 @@ impl Sim {
     pub fn mint_access_token(&self) -> String {
         let (id, token) = lock(&self.shared.tokens).mint_access();
         info!(token_id = id, "access token minted through the library api");
-        token.expose().to_owned()
+        token.expose_secret().to_owned()
     }
 
     /// `ws://HOST:PORT/hsm/v1-5/prod`: the Fyers data socket (`FYERS_WS_URL`).

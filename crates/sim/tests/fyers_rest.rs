@@ -16,9 +16,10 @@ use feedgate_fyers::rest::{
     AuthcodeParams, FyersEndpoints, FyersRest, RestError, app_id_hash, generate_authcode_url,
 };
 use feedgate_fyers::symbol::{FeedKind, IndexNames, ResolvedSymbols};
-use feedgate_fyers::{AccessToken, Decimal, FyersSymbol, Secret};
+use feedgate_fyers::{AccessToken, Decimal, FyersSymbol};
 use feedgate_sim::Sim;
 use fyers_common::*;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -55,7 +56,7 @@ async fn library_api_and_control_tokens() {
         (token.expires_at() - now - 86_400).abs() < 60,
         "24 h by default"
     );
-    assert!(!token.hsm_key().is_empty());
+    assert!(!token.hsm_key().expose_secret().is_empty());
 
     let response = http()
         .post(format!(
@@ -409,21 +410,22 @@ async fn login_page_then_validate_authcode_with_the_app_id_hash() {
     let query = log_in_through_the_page(&sim, "st8-42").await;
     assert_eq!((query["s"].as_str(), query["code"].as_str()), ("ok", "200"));
     assert_eq!(query["state"], "st8-42");
-    let code = Secret::new(query["auth_code"].as_str());
+    let code = SecretString::from(query["auth_code"].as_str());
 
     // A wrong secret is an auth error and does not burn the code.
     let err = rest
-        .validate_authcode(&Secret::new("wrong-secret"), &code)
+        .validate_authcode(&SecretString::from("wrong-secret"), &code)
         .await
         .unwrap_err();
     assert!(err.is_auth(), "{err}");
     assert_eq!(api_code(&err), (401, Some(-371)));
 
     let pair = rest
-        .validate_authcode(&Secret::new(SECRET), &code)
+        .validate_authcode(&SecretString::from(SECRET), &code)
         .await
         .unwrap();
-    let token = AccessToken::parse(&format!("{APP_ID}:{}", pair.access_token.expose())).unwrap();
+    let token =
+        AccessToken::parse(&format!("{APP_ID}:{}", pair.access_token.expose_secret())).unwrap();
     assert!(pair.refresh_token.is_some());
     assert_eq!(
         rest.profile(&token).await.unwrap().fy_id.as_deref(),
@@ -437,18 +439,18 @@ async fn login_page_then_validate_authcode_with_the_app_id_hash() {
 
     // The code is single-use.
     let err = rest
-        .validate_authcode(&Secret::new(SECRET), &code)
+        .validate_authcode(&SecretString::from(SECRET), &code)
         .await
         .unwrap_err();
     assert!(!err.is_auth());
     assert_eq!(api_code(&err), (400, Some(-437)));
     // Missing hash / code: Fyers' documented codes.
     let url = format!("{}/api/v3/validate-authcode", sim.fyers_api_url());
-    let hash = app_id_hash(APP_ID, &Secret::new(SECRET));
+    let hash = app_id_hash(APP_ID, &SecretString::from(SECRET));
     for (body, code) in [
         (json!({"grant_type":"authorization_code","code":"x"}), -371),
         (
-            json!({"grant_type":"authorization_code","appIdHash":hash.expose()}),
+            json!({"grant_type":"authorization_code","appIdHash":hash.expose_secret()}),
             -374,
         ),
     ] {
@@ -462,8 +464,8 @@ async fn login_page_then_validate_authcode_with_the_app_id_hash() {
     let refresh_url = format!("{}/api/v3/validate-refresh-token", sim.fyers_api_url());
     let body = json!({
         "grant_type": "refresh_token",
-        "appIdHash": hash.expose(),
-        "refresh_token": pair.refresh_token.unwrap().expose(),
+        "appIdHash": hash.expose_secret(),
+        "refresh_token": pair.refresh_token.unwrap().expose_secret(),
         "pin": "1234",
     });
     let response: Value = http()
@@ -476,7 +478,10 @@ async fn login_page_then_validate_authcode_with_the_app_id_hash() {
         .await
         .unwrap();
     let fresh = AccessToken::parse(response["access_token"].as_str().unwrap()).unwrap();
-    assert_ne!(fresh.hsm_key(), token.hsm_key());
+    assert_ne!(
+        fresh.hsm_key().expose_secret(),
+        token.hsm_key().expose_secret()
+    );
     let mut bad = body.clone();
     bad["refresh_token"] = json!("nope");
     let response = http().post(&refresh_url).json(&bad).send().await.unwrap();

@@ -11,7 +11,6 @@ mod common;
 mod fyers_common;
 
 use common::{start, start_default};
-use feedgate_fyers::Secret;
 use feedgate_fyers::hsm::{
     AckCounter, AuthRequest, Channel, ChannelMask, ClientFrame, DepthColumn, DepthField, FeedMode,
     IndexField, NO_VALUE, Record, ScripField, ServerFrame, Side, SnapshotStore, StatusKind,
@@ -20,6 +19,7 @@ use feedgate_fyers::hsm::{
 use feedgate_sim::{FyersMode, SimConfig};
 use futures_util::StreamExt;
 use fyers_common::*;
+use secrecy::SecretString;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
@@ -40,7 +40,7 @@ async fn unknown_expired_and_revoked_keys_are_refused() {
     let sim = start_default().await;
     // Unknown hsm_key: N, nothing else.
     let mut ws = connect_fyers(&sim).await;
-    let unknown = ClientFrame::Auth(AuthRequest::new(Secret::new("feedface"), "tests"));
+    let unknown = ClientFrame::Auth(AuthRequest::new(SecretString::from("feedface"), "tests"));
     send(&mut ws, &unknown).await;
     match next_frame(&mut ws).await {
         ServerFrame::AuthReply(reply) => {

@@ -11,10 +11,11 @@ use crate::auth::login::LoginStates;
 use crate::auth::machine::{Auth, AuthAction, AuthEvent, AuthState, TokenOrigin};
 use crate::brokers::{BrokerApi, BrokerError, SessionGrant};
 use crate::model::clock::SharedClock;
-use crate::model::secret::{CurrentToken, Secret};
+use crate::model::secret::{CurrentToken, same_secret};
 use crate::store::token_file::{FileFingerprint, StoreError, StoredToken, TokenStore};
 use crate::upstream::FeedEvent;
 use chrono::{DateTime, Utc};
+use secrecy::SecretString;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +32,7 @@ pub const VERIFY_CACHE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     /// A token from the environment (`ZERODHA_ACCESS_TOKEN` or `FYERS_ACCESS_TOKEN`), if any.
-    pub env_token: Option<Secret>,
+    pub env_token: Option<SecretString>,
     pub store: TokenStore,
     /// Absolute URL of `/api/login`, for messages to people.
     pub login_url: String,
@@ -196,7 +197,7 @@ struct Task {
     current: Option<StoredToken>,
     /// The token the file held when we last read or wrote it: the file only counts as changed
     /// when it holds something else.
-    file_token: Option<Secret>,
+    file_token: Option<SecretString>,
     /// The file's fingerprint when last looked at, to report an unreadable file once per change.
     fingerprint: Option<FileFingerprint>,
     /// The current epoch was refused (the upstream's socket, a fallback or a closed-hours quote
@@ -317,7 +318,9 @@ impl Task {
             (None, None) => None,
             (Some(f), None) => Some((f, TokenOrigin::TokenFile)),
             (None, Some(e)) => Some((e, TokenOrigin::Environment)),
-            (Some(f), Some(e)) if f.token == e.token => Some((f, TokenOrigin::TokenFile)),
+            (Some(f), Some(e)) if same_secret(&f.token, &e.token) => {
+                Some((f, TokenOrigin::TokenFile))
+            }
             (Some(f), Some(e)) => match self.io.broker.profile(f.token.clone()).await {
                 Ok(_) => Some((f, TokenOrigin::TokenFile)),
                 Err(err) if err.is_auth() => {
@@ -534,11 +537,19 @@ impl Task {
         match self.cfg.store.load() {
             Ok(Some(t)) => {
                 self.fingerprint = fp;
-                if self.file_token.as_ref() == Some(&t.token) {
+                if self
+                    .file_token
+                    .as_ref()
+                    .is_some_and(|f| same_secret(f, &t.token))
+                {
                     return;
                 }
                 self.file_token = Some(t.token.clone());
-                if self.current.as_ref().map(|c| &c.token) != Some(&t.token) {
+                if !self
+                    .current
+                    .as_ref()
+                    .is_some_and(|c| same_secret(&c.token, &t.token))
+                {
                     tracing::info!(path = %self.cfg.store.path().display(), "token file changed; switching to the new token");
                     self.install(t, TokenOrigin::TokenFile).await;
                 }

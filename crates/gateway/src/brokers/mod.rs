@@ -13,10 +13,10 @@ pub mod wire;
 pub use wire::{Inbound, Wire, WireError};
 
 use crate::model::instruments::{Instrument, InstrumentSpec};
-use crate::model::secret::Secret;
 use crate::model::tick::Tick;
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
+use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ pub enum TokenVerdict {
 /// Validates an access token (Kite: `GET /user/profile`). Used to classify a refused upgrade
 /// and as the pre-flight check before reconnecting after a failure.
 pub trait TokenCheck: Send + Sync + std::fmt::Debug {
-    fn check(&self, token: Secret) -> BoxFuture<'static, TokenVerdict>;
+    fn check(&self, token: SecretString) -> BoxFuture<'static, TokenVerdict>;
 }
 
 /// The account behind a token.
@@ -44,9 +44,9 @@ pub struct UserProfile {
 }
 
 /// A token obtained by the login flow.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SessionGrant {
-    pub token: Secret,
+    pub token: SecretString,
     pub user_id: String,
     pub user_name: String,
 }
@@ -85,13 +85,13 @@ pub trait BrokerApi: Send + Sync + std::fmt::Debug + 'static {
     fn name(&self) -> &'static str;
 
     /// Validates a token by fetching the profile.
-    fn profile(&self, token: Secret) -> BoxFuture<'static, Result<UserProfile, BrokerError>>;
+    fn profile(&self, token: SecretString) -> BoxFuture<'static, Result<UserProfile, BrokerError>>;
 
     /// Current quotes for up to [`BrokerApi::quote_batch`] instruments, as ticks with
     /// `src: rest`. Instruments the broker has no data for are absent.
     fn quotes(
         &self,
-        token: Secret,
+        token: SecretString,
         instruments: Vec<Arc<Instrument>>,
         received_ms: i64,
     ) -> BoxFuture<'static, Result<Vec<Tick>, BrokerError>>;
@@ -119,7 +119,7 @@ pub trait BrokerApi: Send + Sync + std::fmt::Debug + 'static {
     /// next morning); brokers whose tokens carry their own expiry (Fyers' JWT `exp`) override it.
     fn expiry_hint(
         &self,
-        token: &Secret,
+        token: &SecretString,
         issued_at: Option<DateTime<Utc>>,
     ) -> Option<DateTime<Utc>> {
         let _ = token;
@@ -132,7 +132,7 @@ pub trait BrokerApi: Send + Sync + std::fmt::Debug + 'static {
 pub struct ProfileCheck(pub Arc<dyn BrokerApi>);
 
 impl TokenCheck for ProfileCheck {
-    fn check(&self, token: Secret) -> BoxFuture<'static, TokenVerdict> {
+    fn check(&self, token: SecretString) -> BoxFuture<'static, TokenVerdict> {
         let fut = self.0.profile(token);
         Box::pin(async move {
             match fut.await {

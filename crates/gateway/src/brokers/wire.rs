@@ -14,8 +14,8 @@
 //! - [`Wire::keepalive`]: periodic frames (application pings, liveness probes).
 
 use crate::model::demand::Demand;
-use crate::model::secret::Secret;
 use crate::model::tick::{Tick, Token};
+use secrecy::SecretString;
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -78,7 +78,7 @@ pub trait Wire: Send + 'static {
     /// over, so a reconnect also repairs stale knowledge). Must be cheap when nothing is new.
     fn prepare(
         &mut self,
-        access_token: &Secret,
+        access_token: &SecretString,
         demand: &Demand,
         fresh: bool,
     ) -> impl Future<Output = Result<(), WireError>> + Send {

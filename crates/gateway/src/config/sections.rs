@@ -4,8 +4,9 @@
 use super::reader::Reader;
 use super::{
     Broker, DEFAULT_INSTRUMENTS, FYERS_API_ROOT, FYERS_SYMBOLS_URL, FeedConfig, FyersConfig,
-    KiteConfig, ScheduleTimes, Secret, local_url,
+    KiteConfig, ScheduleTimes, local_url,
 };
+use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -57,8 +58,8 @@ pub(super) fn watchlist(r: &Reader<'_>) -> Vec<String> {
 pub(super) fn kite(r: &mut Reader<'_>) -> KiteConfig {
     KiteConfig {
         api_key: r.string("ZERODHA_API_KEY", ""),
-        api_secret: Secret::new(r.string("ZERODHA_API_SECRET", "")),
-        access_token: r.raw("ZERODHA_ACCESS_TOKEN").map(Secret::new),
+        api_secret: SecretString::from(r.string("ZERODHA_API_SECRET", "")),
+        access_token: r.raw("ZERODHA_ACCESS_TOKEN").map(SecretString::from),
         api_url: r.url("KITE_API_URL", "https://api.kite.trade", HTTP),
         ws_url: r.url("KITE_WS_URL", "wss://ws.kite.trade", WS),
         login_url: r.url(
@@ -77,8 +78,8 @@ pub(super) fn fyers(r: &mut Reader<'_>) -> FyersConfig {
     let root = api.strip_suffix("/api/v3").unwrap_or(&api).to_string();
     FyersConfig {
         app_id: r.string("FYERS_APP_ID", ""),
-        secret_id: Secret::new(r.string("FYERS_SECRET_ID", "")),
-        access_token: r.raw("FYERS_ACCESS_TOKEN").map(Secret::new),
+        secret_id: SecretString::from(r.string("FYERS_SECRET_ID", "")),
+        access_token: r.raw("FYERS_ACCESS_TOKEN").map(SecretString::from),
         token_file: r.raw("FYERS_TOKEN_FILE").map(PathBuf::from),
         api_url: format!("{root}/api/v3"),
         data_api_url: r

@@ -1,6 +1,7 @@
 //! Parsing, defaults and error reporting of the configuration.
 
 use super::*;
+use secrecy::ExposeSecret;
 
 fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
@@ -142,7 +143,8 @@ fn secrets_never_print() {
     let dbg = format!("{c:?}");
     assert!(!dbg.contains("s3cret") && !dbg.contains("tok123"), "{dbg}");
     assert!(!dbg.contains("fy5ecret") && !dbg.contains("fytok"), "{dbg}");
-    assert_eq!(c.kite.api_secret.expose(), "s3cret");
+    assert_eq!(dbg.matches("[REDACTED]").count(), 4, "{dbg}");
+    assert_eq!(c.kite.api_secret.expose_secret(), "s3cret");
 }
 
 #[test]

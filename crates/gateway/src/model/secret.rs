@@ -1,40 +1,11 @@
-//! Secrets (API secret, access tokens) in a type that never prints them: `Debug` and
-//! `Display` are redacted, so a secret cannot leak through a log line or an error message by
-//! accident. Call [`Secret::expose`] only where the broker needs the value.
+//! Credentials (API secret, access tokens) are [`secrecy::SecretString`]s everywhere: its
+//! `Debug` is redacted and it has no `Display`, so a secret cannot leak through a log line or
+//! an error message by accident; it is zeroed on drop; reading it takes an explicit
+//! `expose_secret()`, called only where the broker needs the value. This module holds what the
+//! gateway adds around that type: the log targets that must never print credentials, the token
+//! currently in use, and [`same_secret`]. It is not a second secret type.
 
-/// A secret string.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0.is_empty() {
-            f.write_str("Secret(<empty>)")
-        } else {
-            f.write_str("Secret(<redacted>)")
-        }
-    }
-}
-
-impl std::fmt::Display for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+use secrecy::{ExposeSecret, SecretString};
 
 /// Log targets that print credentials at some level and must always be filtered out,
 /// whatever `FEEDGATE_LOG` says, as `EnvFilter` directives. Kite's ticker takes the access
@@ -47,12 +18,18 @@ pub const SECRET_LOG_DIRECTIVES: &[&str] = &[
     "tungstenite::protocol=off",
 ];
 
+/// Whether two secrets hold the same value ("is the file's token the environment's?"). Not an
+/// authentication check, so not constant-time.
+pub fn same_secret(a: &SecretString, b: &SecretString) -> bool {
+    a.expose_secret() == b.expose_secret()
+}
+
 /// The access token currently in use, with an epoch that changes whenever the token does, so
 /// watchers can tell "a new token arrived" from "the same token was re-published".
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CurrentToken {
     pub epoch: u64,
-    pub token: Secret,
+    pub token: SecretString,
 }
 
 #[cfg(test)]
@@ -61,13 +38,21 @@ mod tests {
 
     #[test]
     fn never_prints() {
-        let s = Secret::new("abc123");
-        assert_eq!(format!("{s:?} {s}"), "Secret(<redacted>) <redacted>");
+        let s = SecretString::from("abc123");
         let t = CurrentToken {
             epoch: 1,
             token: s.clone(),
         };
-        assert!(!format!("{t:?}").contains("abc123"));
-        assert_eq!(s.expose(), "abc123");
+        let shown = format!("{s:?} {t:?}");
+        assert!(!shown.contains("abc123"), "{shown}");
+        assert_eq!(shown.matches("[REDACTED]").count(), 2, "{shown}");
+        assert_eq!(s.expose_secret(), "abc123");
+    }
+
+    #[test]
+    fn same_secret_compares_values() {
+        let a = SecretString::from("tok");
+        assert!(same_secret(&a, &SecretString::from("tok")));
+        assert!(!same_secret(&a, &SecretString::from("tok2")));
     }
 }

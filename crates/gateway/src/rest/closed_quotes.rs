@@ -331,6 +331,7 @@ fn tokens_of(insts: &[Arc<Instrument>]) -> Vec<Token> {
 mod tests {
     use super::*;
     use crate::rest::fallback::testing::{self, FakeBroker};
+    use secrecy::SecretString;
 
     /// A closed-hours quote task against `broker` for instruments 1..=3, the market closed.
     struct Rig {
@@ -392,7 +393,7 @@ mod tests {
     fn usable_tokens() {
         let token = CurrentToken {
             epoch: 2,
-            token: crate::model::secret::Secret::new("t"),
+            token: SecretString::from("t"),
         };
         let auth = |state, failures| AuthView {
             state,

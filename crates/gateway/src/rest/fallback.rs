@@ -309,10 +309,11 @@ pub(crate) mod testing {
     use crate::brokers::{BrokerApi, BrokerError, SessionGrant, UserProfile};
     use crate::model::clock::{SharedClock, TokioClock};
     use crate::model::instruments::{Instrument, InstrumentSpec, Registry};
-    use crate::model::secret::{CurrentToken, Secret};
+    use crate::model::secret::CurrentToken;
     use crate::model::tick::{Source, Tick, Token};
     use crate::store::token_file::TokenStore;
     use futures_util::future::BoxFuture;
+    use secrecy::{ExposeSecret, SecretString};
     use std::collections::{HashSet, VecDeque};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
@@ -363,8 +364,11 @@ pub(crate) mod testing {
             self.calls.lock().unwrap().clone()
         }
 
-        fn rejects(&self, token: &Secret) -> bool {
-            self.rejected.lock().unwrap().contains(token.expose())
+        fn rejects(&self, token: &SecretString) -> bool {
+            self.rejected
+                .lock()
+                .unwrap()
+                .contains(token.expose_secret())
         }
     }
 
@@ -373,7 +377,10 @@ pub(crate) mod testing {
             "kite"
         }
 
-        fn profile(&self, token: Secret) -> BoxFuture<'static, Result<UserProfile, BrokerError>> {
+        fn profile(
+            &self,
+            token: SecretString,
+        ) -> BoxFuture<'static, Result<UserProfile, BrokerError>> {
             let res = if self.rejects(&token) {
                 Err(BrokerError::Auth("TokenException".into()))
             } else {
@@ -391,12 +398,12 @@ pub(crate) mod testing {
 
         fn quotes(
             &self,
-            token: Secret,
+            token: SecretString,
             instruments: Vec<Arc<Instrument>>,
             received_ms: i64,
         ) -> BoxFuture<'static, Result<Vec<Tick>, BrokerError>> {
             self.calls.lock().unwrap().push(Call {
-                token: token.expose().into(),
+                token: token.expose_secret().into(),
                 instruments: instruments.iter().map(|i| i.token).collect(),
                 at: Instant::now(),
             });
@@ -484,7 +491,7 @@ pub(crate) mod testing {
             let (pre_tx, pre_rx) = mpsc::channel(1);
             let handle = crate::auth::task::spawn(
                 AuthConfig {
-                    env_token: Some(Secret::new(token)),
+                    env_token: Some(SecretString::from(token)),
                     store: TokenStore::new(dir.path(), "kite"),
                     login_url: "http://127.0.0.1:8080/api/login".into(),
                     file_poll: Duration::from_secs(2),
@@ -522,7 +529,7 @@ pub(crate) mod testing {
         pub async fn login(&self, token: &str) {
             self.handle
                 .store_grant(SessionGrant {
-                    token: Secret::new(token),
+                    token: SecretString::from(token),
                     user_id: "AB1234".into(),
                     user_name: "Test".into(),
                 })

@@ -201,9 +201,9 @@ mod tests {
     use crate::brokers::{BrokerError, SessionGrant, UserProfile};
     use crate::model::clock::TokioClock;
     use crate::model::instruments::Instrument;
-    use crate::model::secret::Secret;
     use crate::model::tick::Tick;
     use futures_util::future::BoxFuture;
+    use secrecy::SecretString;
     use std::collections::VecDeque;
     use std::sync::Mutex;
 
@@ -226,12 +226,12 @@ mod tests {
         fn name(&self) -> &'static str {
             "kite"
         }
-        fn profile(&self, _: Secret) -> BoxFuture<'static, Result<UserProfile, BrokerError>> {
+        fn profile(&self, _: SecretString) -> BoxFuture<'static, Result<UserProfile, BrokerError>> {
             Box::pin(async { Err(BrokerError::Invalid("not used".into())) })
         }
         fn quotes(
             &self,
-            _: Secret,
+            _: SecretString,
             _: Vec<Arc<Instrument>>,
             _: i64,
         ) -> BoxFuture<'static, Result<Vec<Tick>, BrokerError>> {

@@ -6,12 +6,12 @@ use super::{Core, Wiring};
 use crate::auth::{self, AuthConfig, AuthHandle, AuthIo};
 use crate::config::Broker;
 use crate::model::demand::RunPolicy;
-use crate::model::secret::Secret;
 use crate::status::monitor::{self, MonitorIo};
 use crate::status::schedule::{self, MarketView, ScheduleIo};
 use crate::store::token_file::TokenStore;
 use crate::upstream::UpstreamHandle;
 use feedgate_session::{Calendar, MarketStatus, SchedulerConfig, Segment};
+use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -105,7 +105,7 @@ impl Wiring {
     }
 
     /// The configured broker's token from the environment, and its token file.
-    fn token_sources(&self) -> (Option<Secret>, TokenStore) {
+    fn token_sources(&self) -> (Option<SecretString>, TokenStore) {
         let (config, name) = (&self.config, self.broker.name());
         match config.broker {
             Broker::Kite => (

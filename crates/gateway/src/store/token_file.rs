@@ -5,16 +5,16 @@
 //! the token, or JSON with only `access_token`, so a user or a script can drop a fresh token in
 //! by hand.
 
-use crate::model::secret::Secret;
 use crate::store::atomic;
 use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// A stored token with where and when it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StoredToken {
-    pub token: Secret,
+    pub token: SecretString,
     pub user_id: Option<String>,
     pub issued_at: Option<DateTime<Utc>>,
 }
@@ -104,7 +104,7 @@ impl TokenStore {
         };
         let mut body = serde_json::to_vec_pretty(&FileFormat {
             broker: self.broker.to_string(),
-            access_token: t.token.expose().to_string(),
+            access_token: t.token.expose_secret().to_string(),
             user_id: t.user_id.clone(),
             issued_at: t.issued_at,
         })
@@ -155,7 +155,7 @@ fn parse(text: &str) -> Result<StoredToken, String> {
             return Err("access_token is empty".into());
         }
         return Ok(StoredToken {
-            token: Secret::new(f.access_token.trim()),
+            token: SecretString::from(f.access_token.trim()),
             user_id: f.user_id,
             issued_at: f.issued_at,
         });
@@ -164,7 +164,7 @@ fn parse(text: &str) -> Result<StoredToken, String> {
         return Err("expected JSON or a single token on one line".into());
     }
     Ok(StoredToken {
-        token: Secret::new(trimmed),
+        token: SecretString::from(trimmed),
         user_id: None,
         issued_at: None,
     })
@@ -176,7 +176,7 @@ mod tests {
 
     fn sample() -> StoredToken {
         StoredToken {
-            token: Secret::new("tok-abc"),
+            token: SecretString::from("tok-abc"),
             user_id: Some("AB1234".into()),
             issued_at: DateTime::parse_from_rfc3339("2026-11-23T08:40:00+05:30")
                 .ok()
@@ -184,13 +184,20 @@ mod tests {
         }
     }
 
+    /// What a loaded token holds, comparable (the token itself has no `PartialEq`).
+    type Seen = (String, Option<String>, Option<DateTime<Utc>>);
+
+    fn seen(t: Option<StoredToken>) -> Option<Seen> {
+        t.map(|t| (t.token.expose_secret().to_owned(), t.user_id, t.issued_at))
+    }
+
     #[test]
     fn round_trip_is_0600_and_leaves_no_temp_files() {
         let dir = tempfile::tempdir().unwrap();
         let store = TokenStore::new(&dir.path().join("nested"), "kite");
-        assert_eq!(store.load().unwrap(), None);
+        assert!(store.load().unwrap().is_none());
         store.save(&sample()).unwrap();
-        assert_eq!(store.load().unwrap(), Some(sample()));
+        assert_eq!(seen(store.load().unwrap()), seen(Some(sample())));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -213,9 +220,12 @@ mod tests {
         let store = TokenStore::new(dir.path(), "kite");
         store.save(&sample()).unwrap();
         let mut newer = sample();
-        newer.token = Secret::new("tok-new");
+        newer.token = SecretString::from("tok-new");
         store.save(&newer).unwrap();
-        assert_eq!(store.load().unwrap().unwrap().token.expose(), "tok-new");
+        assert_eq!(
+            store.load().unwrap().unwrap().token.expose_secret(),
+            "tok-new"
+        );
     }
 
     #[test]
@@ -224,7 +234,7 @@ mod tests {
         let store = TokenStore::new(dir.path(), "kite");
         std::fs::write(store.path(), "  plain-token-123\n").unwrap();
         assert_eq!(
-            store.load().unwrap().unwrap().token.expose(),
+            store.load().unwrap().unwrap().token.expose_secret(),
             "plain-token-123"
         );
         for bad in [
@@ -246,7 +256,7 @@ mod tests {
         let store = TokenStore::new(dir.path(), "kite");
         std::fs::write(store.path(), "{\"access_token\": \" tok-by-hand \"}\n").unwrap();
         let t = store.load().unwrap().unwrap();
-        assert_eq!(t.token.expose(), "tok-by-hand");
+        assert_eq!(t.token.expose_secret(), "tok-by-hand");
         assert_eq!((t.user_id, t.issued_at), (None, None));
     }
 
@@ -286,6 +296,6 @@ mod tests {
                 "notes.txt"
             ]
         );
-        assert_eq!(store.load().unwrap(), Some(sample()));
+        assert_eq!(seen(store.load().unwrap()), seen(Some(sample())));
     }
 }

@@ -14,7 +14,7 @@ use super::channel::{Channel, ChannelMask};
 use super::error::{CodecError, EncodeError};
 use super::topic::TopicName;
 use super::wire::{self, Reader};
-use crate::secret::Secret;
+use secrecy::{ExposeSecret, SecretString};
 
 /// Wire message type numbers of client frames.
 pub mod msg_type {
@@ -76,10 +76,10 @@ pub enum ClientFrame {
 }
 
 /// The auth frame's fields (spec §5.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct AuthRequest {
     /// Field 1: the `hsm_key` claim of the access token (the socket credential; redacted).
-    pub hsm_key: Secret,
+    pub hsm_key: SecretString,
     /// Field 2: mode character; the official clients always send `b'P'`.
     pub mode: u8,
     /// Field 3: "stream data enabled"; the official clients always send 1.
@@ -90,7 +90,7 @@ pub struct AuthRequest {
 
 impl AuthRequest {
     /// An auth request with the official clients' constant fields (`P`, 1).
-    pub fn new(hsm_key: Secret, source: impl Into<String>) -> Self {
+    pub fn new(hsm_key: SecretString, source: impl Into<String>) -> Self {
         Self {
             hsm_key,
             mode: b'P',
@@ -99,6 +99,17 @@ impl AuthRequest {
         }
     }
 }
+
+/// Frames compare by value (round-trip tests, the fuzz target), the key included; this is not
+/// an authentication check, so it need not be constant-time.
+impl PartialEq for AuthRequest {
+    fn eq(&self, other: &Self) -> bool {
+        self.hsm_key.expose_secret() == other.hsm_key.expose_secret()
+            && (self.mode, self.stream, &self.source) == (other.mode, other.stream, &other.source)
+    }
+}
+
+impl Eq for AuthRequest {}
 
 /// Full or lite data mode (type-12 field 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -236,7 +247,7 @@ impl ClientFrame {
             }
             ClientFrame::Auth(auth) => {
                 d.put_u8(4);
-                wire::put_field(d, 1, auth.hsm_key.expose().as_bytes())?;
+                wire::put_field(d, 1, auth.hsm_key.expose_secret().as_bytes())?;
                 wire::put_field(d, 2, &[auth.mode])?;
                 wire::put_field(d, 3, &[auth.stream])?;
                 wire::put_field(d, 4, auth.source.as_bytes())
@@ -298,7 +309,7 @@ fn decode_auth(reader: &mut Reader<'_>) -> Result<AuthRequest, CodecError> {
     let [stream] = fields.require_array(3)?;
     let source = wire::utf8(fields.require(4)?, "auth source")?;
     Ok(AuthRequest {
-        hsm_key: Secret::new(hsm_key),
+        hsm_key: SecretString::from(hsm_key),
         mode,
         stream,
         source: source.to_owned(),

@@ -6,25 +6,25 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::models::{GRANT_AUTHORIZATION_CODE, ValidateAuthcodeRequest};
-use crate::secret::Secret;
+use secrecy::{ExposeSecret, SecretString};
 
 /// The real login URL (`FYERS_LOGIN_URL` default).
 pub const GENERATE_AUTHCODE_URL: &str = "https://api-t1.fyers.in/api/v3/generate-authcode";
 
 /// `hex(sha256("<client_id>:<secret>"))`; `client_id` includes its `-100` suffix.
-pub fn app_id_hash(client_id: &str, secret: &Secret) -> Secret {
+pub fn app_id_hash(client_id: &str, secret: &SecretString) -> SecretString {
     let mut hasher = Sha256::new();
     hasher.update(client_id.as_bytes());
     hasher.update(b":");
-    hasher.update(secret.expose().as_bytes());
-    Secret::new(hex::encode(hasher.finalize()))
+    hasher.update(secret.expose_secret().as_bytes());
+    SecretString::from(hex::encode(hasher.finalize()))
 }
 
 /// The `validate-authcode` body for an auth code.
 pub fn validate_authcode_request(
     client_id: &str,
-    secret: &Secret,
-    auth_code: Secret,
+    secret: &SecretString,
+    auth_code: SecretString,
 ) -> ValidateAuthcodeRequest {
     ValidateAuthcodeRequest {
         grant_type: GRANT_AUTHORIZATION_CODE.to_owned(),
@@ -75,14 +75,14 @@ mod tests {
 
     #[test]
     fn app_id_hash_matches_the_spec_vector() {
-        let hash = app_id_hash("TESTAPP-100", &Secret::new("SECRET123"));
+        let secret = SecretString::from("SECRET123");
+        let hash = app_id_hash("TESTAPP-100", &secret);
         assert_eq!(
-            hash.expose(),
+            hash.expose_secret(),
             "b6dd47facecf1fb11e724ec6d891e7d7f1d923b28006f402c6c60ac2bee3c81c"
         );
-        let body =
-            validate_authcode_request("TESTAPP-100", &Secret::new("SECRET123"), Secret::new("c"));
-        assert_eq!(body.app_id_hash, hash);
+        let body = validate_authcode_request("TESTAPP-100", &secret, SecretString::from("c"));
+        assert_eq!(body.app_id_hash.expose_secret(), hash.expose_secret());
         assert_eq!(body.grant_type, "authorization_code");
     }
 

@@ -21,9 +21,9 @@ use super::models::{
     Envelope, Profile, ProfileResponse, QuoteEntry, QuotesResponse, ResponseStatus,
     SymbolTokenRequest, SymbolTokenResponse, ValidateAuthcodeResponse,
 };
-use crate::secret::Secret;
 use crate::symbol::{FyersSymbol, IndexNames};
 use crate::token::AccessToken;
+use secrecy::{ExposeSecret, SecretString};
 
 /// The real API root (`FYERS_API_URL` default).
 pub const DEFAULT_API_ROOT: &str = "https://api-t1.fyers.in";
@@ -96,12 +96,12 @@ fn join(base: &Url, segments: &[&str]) -> Result<Url, RestError> {
 }
 
 /// Access and refresh token from `validate-authcode`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TokenPair {
     /// The access token's JWT (prefix with the app id to make `APPID:JWT`).
-    pub access_token: Secret,
+    pub access_token: SecretString,
     /// The refresh token, when returned.
-    pub refresh_token: Option<Secret>,
+    pub refresh_token: Option<SecretString>,
 }
 
 /// The Fyers REST client; cheap to clone (the connection pool is shared).
@@ -218,8 +218,8 @@ impl FyersRest {
     /// `POST /api/v3/validate-authcode`: exchanges the login redirect's auth code for tokens.
     pub async fn validate_authcode(
         &self,
-        secret: &Secret,
-        auth_code: &Secret,
+        secret: &SecretString,
+        auth_code: &SecretString,
     ) -> Result<TokenPair, RestError> {
         const ENDPOINT: &str = "validate-authcode";
         let url = join(&self.endpoints.api, &["validate-authcode"])?;
@@ -237,9 +237,9 @@ impl FyersRest {
     fn authorized(
         &self,
         request: RequestBuilder,
-        value: &Secret,
+        value: &SecretString,
     ) -> Result<RequestBuilder, RestError> {
-        let mut header = HeaderValue::from_str(value.expose()).map_err(|_| {
+        let mut header = HeaderValue::from_str(value.expose_secret()).map_err(|_| {
             RestError::InvalidRequest(
                 "the access token contains characters not allowed in an http header".into(),
             )

@@ -2,16 +2,17 @@
 //! envelope, profile, quotes, symbol-token, and the `validate-authcode` exchange. Each model
 //! both deserialises (gateway) and serialises (simulator). Shapes tagged [T]/[U] in the spec are
 //! read tolerantly ([`super::lenient`]); prices are exact [`Decimal`]s, never `f64`. Credentials
-//! are [`Secret`]s and personal data is left out of `Debug`.
+//! are [`SecretString`]s (redacted from `Debug`, no `Serialize` of their own: each field that
+//! puts one on the wire names [`expose`]) and personal data is left out of `Debug`.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::lenient;
 use crate::price::Decimal;
-use crate::secret::Secret;
 
 /// The `s` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -352,34 +353,43 @@ pub struct SymbolTokenResponse {
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 
 /// `POST /api/v3/validate-authcode` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ValidateAuthcodeRequest {
     /// Always [`GRANT_AUTHORIZATION_CODE`].
     pub grant_type: String,
-    /// Hex SHA-256 of `client_id:secret` (credential-equivalent, so a [`Secret`]).
-    #[serde(rename = "appIdHash")]
-    pub app_id_hash: Secret,
+    /// Hex SHA-256 of `client_id:secret` (credential-equivalent, so a [`SecretString`]).
+    #[serde(rename = "appIdHash", serialize_with = "expose::secret")]
+    pub app_id_hash: SecretString,
     /// The `auth_code` from the login redirect.
-    pub code: Secret,
+    #[serde(serialize_with = "expose::secret")]
+    pub code: SecretString,
 }
 
 /// `POST /api/v3/validate-authcode` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ValidateAuthcodeResponse {
     /// Status fields.
     #[serde(flatten)]
     pub envelope: Envelope,
     /// The access token (a JWT; combine with the app id as `APPID:JWT`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_token: Option<Secret>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "expose::optional"
+    )]
+    pub access_token: Option<SecretString>,
     /// The refresh token (about 15 days, needs the PIN to use).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<Secret>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "expose::optional"
+    )]
+    pub refresh_token: Option<SecretString>,
 }
 
 /// Query parameters of the login redirect (spec §10.4 step 1; reported shape
 /// `?s=ok&code=200&auth_code=…&state=…`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AuthCallbackQuery {
     /// `ok` on success.
     #[serde(default)]
@@ -388,14 +398,38 @@ pub struct AuthCallbackQuery {
     #[serde(default)]
     pub code: Option<String>,
     /// The auth code to exchange.
-    #[serde(default)]
-    pub auth_code: Option<Secret>,
+    #[serde(default, serialize_with = "expose::optional")]
+    pub auth_code: Option<SecretString>,
     /// The `state` sent with the login URL (check it).
     #[serde(default)]
     pub state: Option<String>,
     /// Error text, if any.
     #[serde(default)]
     pub message: Option<String>,
+}
+
+/// The one way a credential gets into a serialised body: named by each field that carries one
+/// (`serialize_with`), since [`SecretString`] itself has no `Serialize`. Never use these on
+/// anything that is logged.
+mod expose {
+    use super::{ExposeSecret, SecretString, Serializer};
+
+    pub(super) fn secret<S: Serializer>(
+        secret: &SecretString,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(secret.expose_secret())
+    }
+
+    pub(super) fn optional<S: Serializer>(
+        secret: &Option<SecretString>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match secret {
+            Some(secret) => serializer.serialize_some(secret.expose_secret()),
+            None => serializer.serialize_none(),
+        }
+    }
 }
 
 #[cfg(test)]

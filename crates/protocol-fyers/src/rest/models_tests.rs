@@ -123,29 +123,39 @@ fn symbol_token_response_shapes() {
 fn validate_authcode_bodies() {
     let request = ValidateAuthcodeRequest {
         grant_type: GRANT_AUTHORIZATION_CODE.into(),
-        app_id_hash: Secret::new("b6dd47"),
-        code: Secret::new("the-auth-code"),
+        app_id_hash: SecretString::from("b6dd47"),
+        code: SecretString::from("the-auth-code"),
     };
     let json = serde_json::to_string(&request).unwrap();
     assert_eq!(
         json,
         r#"{"grant_type":"authorization_code","appIdHash":"b6dd47","code":"the-auth-code"}"#
     );
-    assert!(!format!("{request:?}").contains("the-auth-code"));
+    let shown = format!("{request:?}");
+    assert!(
+        !shown.contains("the-auth-code") && shown.contains("[REDACTED]"),
+        "{shown}"
+    );
     let response: ValidateAuthcodeResponse = serde_json::from_str(
         r#"{"s":"ok","code":200,"message":"","access_token":"eyJ.access.x","refresh_token":"eyJ.refresh.y"}"#,
     )
     .unwrap();
     assert_eq!(
-        response.access_token.as_ref().map(Secret::expose),
+        response.access_token.as_ref().map(|t| t.expose_secret()),
         Some("eyJ.access.x")
     );
     let shown = format!("{response:?}");
     assert!(!shown.contains("eyJ"), "{shown}");
+    let written = serde_json::to_value(&response).unwrap();
+    assert_eq!(written["access_token"], "eyJ.access.x");
+    assert_eq!(written["refresh_token"], "eyJ.refresh.y");
     let callback: AuthCallbackQuery =
         serde_urlencoded_like("s=ok&code=200&auth_code=abc.def&state=xyz");
     assert_eq!(
-        callback.auth_code.map(|c| c.expose().to_owned()).as_deref(),
+        callback
+            .auth_code
+            .map(|c| c.expose_secret().to_owned())
+            .as_deref(),
         Some("abc.def")
     );
     assert_eq!(callback.state.as_deref(), Some("xyz"));

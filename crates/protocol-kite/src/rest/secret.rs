@@ -1,46 +1,47 @@
-//! Redacting newtypes for credentials. `Debug` and `Display` never show the value, so a secret
-//! cannot leak through logs, error messages or `{:?}` of a struct that holds one; the value is
-//! reachable only through an explicit [`AccessToken::expose`] (and friends).
+//! Typed credentials (access token, API secret, request token, other tokens), each a
+//! [`secrecy::SecretString`] inside: secrecy redacts `Debug`, gives no `Display`, and zeroes
+//! the value on drop, so a secret cannot leak through logs, error messages or `{:?}` of a
+//! struct that holds one. This module only adds the typed API on top: the value is reachable
+//! through an explicit [`AccessToken::expose`] (and friends), and equality is constant-time.
 //!
 //! `Serialize` does write the value, because the simulator must put tokens into the
 //! `/session/token` response; serialise a secret only into the one response that carries it.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
 
 macro_rules! secret {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Default, Eq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Default, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(SecretString);
 
         impl $name {
             /// Wraps a secret value.
             pub fn new(value: impl Into<String>) -> Self {
-                Self(value.into())
+                Self(SecretString::from(value.into()))
             }
 
             /// The secret itself, for the few places that must send it.
             pub fn expose(&self) -> &str {
-                &self.0
+                self.0.expose_secret()
             }
 
             pub fn is_empty(&self) -> bool {
-                self.0.is_empty()
+                self.expose().is_empty()
             }
         }
 
         impl From<String> for $name {
             fn from(value: String) -> Self {
-                Self(value)
+                Self::new(value)
             }
         }
 
         impl From<&str> for $name {
             fn from(value: &str) -> Self {
-                Self(value.to_owned())
+                Self::new(value)
             }
         }
 
@@ -48,26 +49,16 @@ macro_rules! secret {
         /// presented token does not leak how much of it was right.
         impl PartialEq for $name {
             fn eq(&self, other: &Self) -> bool {
-                constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
+                constant_time_eq(self.expose().as_bytes(), other.expose().as_bytes())
             }
         }
 
-        // Consistent with `eq`: equal values have equal strings.
-        impl std::hash::Hash for $name {
-            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-                self.0.hash(state);
-            }
-        }
+        impl Eq for $name {}
 
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, concat!(stringify!($name), "([redacted])"))
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("[redacted]")
+        /// Writes the real value: see the module docs for the one place that may.
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.expose())
             }
         }
     };
@@ -101,24 +92,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn debug_and_display_redact() {
+    fn debug_redacts() {
         let token = AccessToken::new("s3cr3t-token");
         let secret = ApiSecret::from("api-s3cr3t");
         let request = RequestToken::from("req-s3cr3t".to_owned());
         let other = Redacted::new("enc-s3cr3t");
-        let shown = format!(
-            "{token:?} {token} {secret:?} {secret} {request:?} {request} {other:?} {other}"
-        );
+        let shown = format!("{token:?} {secret:?} {request:?} {other:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
-        assert_eq!(format!("{token:?}"), "AccessToken([redacted])");
-        assert_eq!(token.to_string(), "[redacted]");
+        assert_eq!(shown.matches("[REDACTED]").count(), 4, "{shown}");
+        assert!(format!("{token:?}").starts_with("AccessToken("));
         assert_eq!(token.expose(), "s3cr3t-token");
         #[derive(Debug)]
         #[allow(dead_code)]
         struct Holder {
             token: AccessToken,
         }
-        assert!(!format!("{:?}", Holder { token }).contains("s3cr3t"));
+        let held = format!("{:?}", Holder { token });
+        assert!(
+            !held.contains("s3cr3t") && held.contains("[REDACTED]"),
+            "{held}"
+        );
     }
 
     #[test]

@@ -98,6 +98,7 @@ fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
 mod tests {
     use super::*;
     use feedgate_fyers::AccessToken;
+    use secrecy::ExposeSecret;
 
     #[test]
     fn hmac_matches_rfc_4231_case_2_shape() {
@@ -127,7 +128,7 @@ mod tests {
         assert_eq!(token.app_id(), Some("APP-100"));
         assert_eq!(token.expires_at(), 1_700_086_400);
         assert_eq!(token.issued_at(), Some(1_700_000_000));
-        assert_eq!(token.hsm_key().expose(), key);
+        assert_eq!(token.hsm_key().expose_secret(), key);
         assert_eq!(key.len(), 48);
         let refresh = signer.sign(&Claims {
             subject: "refresh_token",

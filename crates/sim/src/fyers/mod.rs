@@ -31,6 +31,7 @@ use catalog::FyersCatalog;
 use feed::FyersBatch;
 use registry::FyersRegistry;
 use rest::limiter::QuoteWindow;
+use secrecy::ExposeSecret;
 use std::sync::{Arc, Mutex};
 use tokens::{FyersTokens, Issued};
 use tokio::sync::broadcast;
@@ -92,7 +93,7 @@ impl FyersShared {
     /// [`Self::mint`] with the configured lifetime, as `APPID:JWT`.
     pub(crate) fn mint_app_token(&self, cfg: &SimConfig, clock: &WallClock) -> String {
         let issued = self.mint(cfg, clock, ttl_secs(cfg));
-        format!("{}:{}", cfg.fyers_app_id, issued.jwt.expose())
+        format!("{}:{}", cfg.fyers_app_id, issued.jwt.expose_secret())
     }
 }
 

@@ -1,11 +1,13 @@
 //! Fyers credentials issued by the simulator: access tokens (JWTs with `exp` and `hsm_key`,
 //! looked up by the JWT for REST and by the `hsm_key` for the data socket), refresh tokens, and
 //! the single-use, short-lived auth codes of the login redirect. Token strings never leave this
-//! module except to the client they are issued to; `/_sim/state` sees ids. Validity is the
+//! module except to the client they are issued to (as [`SecretString`]s), and the tables are
+//! keyed by their [`TokenDigest`]s, never the strings; `/_sim/state` sees ids. Validity is the
 //! token's own `exp` against the simulator's wall clock, and the `expire_token` fault.
 
 use super::jwt::{Claims, Signer, random_hex};
-use crate::auth::{Secret, make_room};
+use crate::auth::{TokenDigest, make_room};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -53,7 +55,7 @@ pub(crate) struct Accepted {
 pub(crate) struct Issued {
     pub id: u64,
     /// The bare JWT.
-    pub jwt: Secret,
+    pub jwt: SecretString,
     pub expires_at: i64,
 }
 
@@ -85,10 +87,10 @@ impl Entry {
 pub(crate) struct FyersTokens {
     signer: Signer,
     entries: Vec<Entry>,
-    by_jwt: HashMap<Secret, usize>,
-    by_hsm_key: HashMap<Secret, usize>,
-    refresh: HashMap<Secret, i64>,
-    auth_codes: HashMap<Secret, Instant>,
+    by_jwt: HashMap<TokenDigest, usize>,
+    by_hsm_key: HashMap<TokenDigest, usize>,
+    refresh: HashMap<TokenDigest, i64>,
+    auth_codes: HashMap<TokenDigest, Instant>,
     next_id: u64,
 }
 
@@ -118,39 +120,38 @@ impl FyersTokens {
             hsm_key: Some(&hsm_key),
             user_id,
         });
-        let jwt = Secret::new(jwt);
         let at = self.entries.len();
         self.entries.push(Entry {
             id: self.next_id,
             expires_at,
             revoked: false,
         });
-        self.by_jwt.insert(jwt.clone(), at);
-        self.by_hsm_key.insert(Secret::new(hsm_key), at);
+        self.by_jwt.insert(TokenDigest::of(&jwt), at);
+        self.by_hsm_key.insert(TokenDigest::of(&hsm_key), at);
         Issued {
             id: self.next_id,
-            jwt,
+            jwt: SecretString::from(jwt),
             expires_at,
         }
     }
 
     /// Issues a refresh token (about 15 days) to go with an access token.
-    pub(crate) fn mint_refresh(&mut self, now_secs: i64, user_id: &str) -> Secret {
+    pub(crate) fn mint_refresh(&mut self, now_secs: i64, user_id: &str) -> SecretString {
         let expires_at = now_secs.saturating_add(REFRESH_TTL_SECS);
-        let token = Secret::new(self.signer.sign(&Claims {
+        let token = self.signer.sign(&Claims {
             subject: "refresh_token",
             issued_at: now_secs,
             expires_at,
             hsm_key: None,
             user_id,
-        }));
-        self.refresh.insert(token.clone(), expires_at);
-        token
+        });
+        self.refresh.insert(TokenDigest::of(&token), expires_at);
+        SecretString::from(token)
     }
 
     /// Whether `token` is a refresh token issued here and still within its lifetime.
     pub(crate) fn check_refresh(&self, token: &str, now_secs: i64) -> Result<(), Rejected> {
-        match self.refresh.get(&Secret::new(token)) {
+        match self.refresh.get(&TokenDigest::of(token)) {
             None => Err(Rejected::Unknown),
             Some(expires_at) if *expires_at < now_secs => Err(Rejected::Expired),
             Some(_) => Ok(()),
@@ -169,12 +170,12 @@ impl FyersTokens {
 
     fn lookup(
         &self,
-        index: &HashMap<Secret, usize>,
+        index: &HashMap<TokenDigest, usize>,
         value: &str,
         now_secs: i64,
     ) -> Result<Accepted, Rejected> {
         index
-            .get(&Secret::new(value))
+            .get(&TokenDigest::of(value))
             .and_then(|&at| self.entries.get(at))
             .ok_or(Rejected::Unknown)?
             .check(now_secs)
@@ -199,16 +200,17 @@ impl FyersTokens {
     }
 
     /// Issues an auth code valid for [`AUTH_CODE_TTL`] from `now`.
-    pub(crate) fn issue_auth_code(&mut self, now: Instant) -> Secret {
+    pub(crate) fn issue_auth_code(&mut self, now: Instant) -> SecretString {
         make_room(&mut self.auth_codes, now, MAX_AUTH_CODES);
-        let code = Secret::new(random_hex(20));
-        self.auth_codes.insert(code.clone(), now + AUTH_CODE_TTL);
-        code
+        let code = random_hex(20);
+        self.auth_codes
+            .insert(TokenDigest::of(&code), now + AUTH_CODE_TTL);
+        SecretString::from(code)
     }
 
     /// Consumes an auth code: it works once, before it expires.
     pub(crate) fn redeem_auth_code(&mut self, code: &str, now: Instant) -> Result<(), Rejected> {
-        match self.auth_codes.remove(&Secret::new(code)) {
+        match self.auth_codes.remove(&TokenDigest::of(code)) {
             None => Err(Rejected::Unknown),
             Some(expires) if expires <= now => Err(Rejected::Expired),
             Some(_) => Ok(()),
@@ -220,30 +222,31 @@ impl FyersTokens {
 mod tests {
     use super::*;
     use feedgate_fyers::AccessToken;
+    use secrecy::ExposeSecret;
 
     #[test]
     fn access_tokens_by_jwt_and_hsm_key() {
         let mut store = FyersTokens::default();
         let issued = store.mint(1_000, 2_000, "FG0001");
-        let parsed = AccessToken::parse(issued.jwt.expose()).unwrap();
-        let key = parsed.hsm_key().expose().to_owned();
+        let parsed = AccessToken::parse(issued.jwt.expose_secret()).unwrap();
+        let key = parsed.hsm_key().expose_secret().to_owned();
         let ok = Ok(Accepted {
             id: issued.id,
             expires_at: 2_000,
         });
-        assert_eq!(store.check_jwt(issued.jwt.expose(), 1_500), ok);
+        assert_eq!(store.check_jwt(issued.jwt.expose_secret(), 1_500), ok);
         assert_eq!(store.check_hsm_key(&key, 2_000), ok, "valid through exp");
         assert_eq!(store.check_hsm_key(&key, 2_001), Err(Rejected::Expired));
         assert_eq!(store.check_jwt("nope", 1_500), Err(Rejected::Unknown));
         assert_eq!(
-            store.check_hsm_key(issued.jwt.expose(), 1_500),
+            store.check_hsm_key(issued.jwt.expose_secret(), 1_500),
             Err(Rejected::Unknown),
             "a jwt is not an hsm_key"
         );
         let second = store.mint(1_000, 3_000, "FG0001");
         store.revoke_all();
         assert_eq!(
-            store.check_jwt(second.jwt.expose(), 1_500),
+            store.check_jwt(second.jwt.expose_secret(), 1_500),
             Err(Rejected::Revoked)
         );
         let infos = store.infos(1_500);
@@ -257,14 +260,14 @@ mod tests {
         let mut store = FyersTokens::default();
         let now = Instant::now();
         let code = store.issue_auth_code(now);
-        assert_eq!(store.redeem_auth_code(code.expose(), now), Ok(()));
+        assert_eq!(store.redeem_auth_code(code.expose_secret(), now), Ok(()));
         assert_eq!(
-            store.redeem_auth_code(code.expose(), now),
+            store.redeem_auth_code(code.expose_secret(), now),
             Err(Rejected::Unknown)
         );
         let late = store.issue_auth_code(now);
         assert_eq!(
-            store.redeem_auth_code(late.expose(), now + AUTH_CODE_TTL),
+            store.redeem_auth_code(late.expose_secret(), now + AUTH_CODE_TTL),
             Err(Rejected::Expired)
         );
         let first = store.issue_auth_code(now);
@@ -273,7 +276,7 @@ mod tests {
         }
         assert_eq!(store.auth_codes.len(), MAX_AUTH_CODES);
         assert_eq!(
-            store.redeem_auth_code(first.expose(), now),
+            store.redeem_auth_code(first.expose_secret(), now),
             Err(Rejected::Unknown)
         );
     }

@@ -11,6 +11,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -141,7 +142,7 @@ async fn submit(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
             .append_pair("action", "login")
             .append_pair("type", "login")
             .append_pair("status", "success")
-            .append_pair("request_token", request_token.expose());
+            .append_pair("request_token", request_token.expose_secret());
         let extra = form.get("redirect_params").map_or("", String::as_str);
         for (name, value) in url::form_urlencoded::parse(extra.as_bytes()) {
             pairs.append_pair(&name, &value);

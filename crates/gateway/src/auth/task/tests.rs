@@ -8,6 +8,7 @@ use crate::model::clock::TokioClock;
 use crate::model::instruments::{Instrument, InstrumentSpec};
 use crate::model::tick::Tick;
 use futures_util::future::BoxFuture;
+use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
@@ -57,13 +58,13 @@ impl BrokerApi for ScriptedBroker {
         "kite"
     }
 
-    fn profile(&self, token: Secret) -> BoxFuture<'static, Result<UserProfile, BrokerError>> {
+    fn profile(&self, token: SecretString) -> BoxFuture<'static, Result<UserProfile, BrokerError>> {
         self.profile_calls.fetch_add(1, Ordering::SeqCst);
         let answer = self
             .profiles
             .lock()
             .unwrap()
-            .get(token.expose())
+            .get(token.expose_secret())
             .cloned()
             .unwrap_or_else(|| Err(BrokerError::Auth("unknown token".into())));
         let delay = self.profile_delay;
@@ -77,7 +78,7 @@ impl BrokerApi for ScriptedBroker {
 
     fn quotes(
         &self,
-        _token: Secret,
+        _token: SecretString,
         _instruments: Vec<Arc<Instrument>>,
         _received_ms: i64,
     ) -> BoxFuture<'static, Result<Vec<Tick>, BrokerError>> {
@@ -141,7 +142,7 @@ impl Harness {
         let shutdown = CancellationToken::new();
         let auth = spawn(
             AuthConfig {
-                env_token: env.map(Secret::new),
+                env_token: env.map(SecretString::from),
                 store: store.clone(),
                 login_url: "http://127.0.0.1:8080/api/login".into(),
                 file_poll: POLL,
@@ -194,14 +195,14 @@ impl Harness {
         self.token
             .borrow()
             .as_ref()
-            .map(|t| (t.epoch, t.token.expose().to_string()))
+            .map(|t| (t.epoch, t.token.expose_secret().to_string()))
     }
 
     fn file_token(&self) -> Option<String> {
         self.store
             .load()
             .unwrap()
-            .map(|t| t.token.expose().to_string())
+            .map(|t| t.token.expose_secret().to_string())
     }
 }
 
@@ -289,7 +290,7 @@ async fn a_token_file_that_cannot_be_saved_is_not_switched_back_to() {
     // A login whose token cannot be saved: the file keeps the old token, which must not come
     // back on the next poll.
     let grant = SessionGrant {
-        token: Secret::new("login-tok"),
+        token: SecretString::from("login-tok"),
         user_id: "AB1234".into(),
         user_name: "Login User".into(),
     };
@@ -318,7 +319,7 @@ async fn a_login_is_answered_before_the_brokers_check() {
 
     let asked = Instant::now();
     let grant = SessionGrant {
-        token: Secret::new("login-tok"),
+        token: SecretString::from("login-tok"),
         user_id: "AB1234".into(),
         user_name: "Login User".into(),
     };

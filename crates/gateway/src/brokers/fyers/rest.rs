@@ -16,7 +16,6 @@ use crate::brokers::fyers::units::decimal_units;
 use crate::brokers::fyers::wire::FyersWire;
 use crate::brokers::{BrokerApi, BrokerError, SessionGrant, UserProfile};
 use crate::model::instruments::{Instrument, InstrumentSpec};
-use crate::model::secret::Secret;
 use crate::model::tick::{Full, Level, Quote, Source, Tick};
 use chrono::{DateTime, Utc};
 use feedgate_fyers::rest::models::QuoteValues;
@@ -25,6 +24,7 @@ use feedgate_fyers::rest::{
 };
 use feedgate_fyers::{AccessToken, Decimal, FyersSymbol};
 use futures_util::future::BoxFuture;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -47,7 +47,7 @@ pub struct FyersSettings<'a> {
     /// `FYERS_APP_ID`, with its `-100` suffix.
     pub app_id: &'a str,
     /// `FYERS_SECRET_ID`.
-    pub secret: Secret,
+    pub secret: SecretString,
     /// `FYERS_API_URL` (`…/api/v3`).
     pub api_url: &'a str,
     /// `FYERS_DATA_API_URL` (`…/data`).
@@ -71,7 +71,7 @@ pub struct FyersBroker {
     /// Shared with the data socket's symbol-token calls.
     limiter: Arc<ApiLimiter>,
     app_id: String,
-    secret: Secret,
+    secret: SecretString,
     login_url: Url,
     redirect_url: String,
 }
@@ -127,8 +127,8 @@ impl FyersBroker {
 
 /// Parses the gateway's token; one that is not `APPID:JWT` can never work, so it is an auth
 /// failure (the error never contains the token).
-pub fn access_token(token: &Secret) -> Result<AccessToken, BrokerError> {
-    AccessToken::parse(token.expose()).map_err(|e| BrokerError::Auth(e.to_string()))
+pub fn access_token(token: &SecretString) -> Result<AccessToken, BrokerError> {
+    AccessToken::parse(token.expose_secret()).map_err(|e| BrokerError::Auth(e.to_string()))
 }
 
 /// Typed REST errors → the gateway's classes.
@@ -152,7 +152,7 @@ impl BrokerApi for FyersBroker {
         "fyers"
     }
 
-    fn profile(&self, token: Secret) -> BoxFuture<'static, Result<UserProfile, BrokerError>> {
+    fn profile(&self, token: SecretString) -> BoxFuture<'static, Result<UserProfile, BrokerError>> {
         let rest = self.rest.clone();
         let limiter = self.limiter.clone();
         Box::pin(async move {
@@ -168,7 +168,7 @@ impl BrokerApi for FyersBroker {
 
     fn quotes(
         &self,
-        token: Secret,
+        token: SecretString,
         instruments: Vec<Arc<Instrument>>,
         received_ms: i64,
     ) -> BoxFuture<'static, Result<Vec<Tick>, BrokerError>> {
@@ -232,23 +232,23 @@ impl BrokerApi for FyersBroker {
     fn exchange(&self, auth_code: String) -> BoxFuture<'static, Result<SessionGrant, BrokerError>> {
         let rest = self.rest.clone();
         let limiter = self.limiter.clone();
-        let secret = feedgate_fyers::Secret::new(self.secret.expose());
+        let secret = self.secret.clone();
         let app_id = self.app_id.clone();
         Box::pin(async move {
-            let code = feedgate_fyers::Secret::new(auth_code);
+            let code = SecretString::from(auth_code);
             limiter.acquire().await;
             let pair = rest
                 .validate_authcode(&secret, &code)
                 .await
                 .map_err(map_err)?;
-            let jwt = pair.access_token.expose();
+            let jwt = pair.access_token.expose_secret();
             // The exchange returns the bare JWT; feedgate keeps the documented `APPID:JWT`.
             let full = if jwt.contains(':') {
                 jwt.to_string()
             } else {
                 format!("{app_id}:{jwt}")
             };
-            let token = Secret::new(full);
+            let token = SecretString::from(full);
             let parsed = access_token(&token)?;
             // The user's id and name: a failed lookup does not undo a login that worked (the
             // code is single-use); the auth task fills them in on its next check.
@@ -283,10 +283,10 @@ impl BrokerApi for FyersBroker {
     /// The JWT's own `exp`: Fyers documents no fixed daily expiry time.
     fn expiry_hint(
         &self,
-        token: &Secret,
+        token: &SecretString,
         _issued_at: Option<DateTime<Utc>>,
     ) -> Option<DateTime<Utc>> {
-        let token = AccessToken::parse(token.expose()).ok()?;
+        let token = AccessToken::parse(token.expose_secret()).ok()?;
         DateTime::from_timestamp(token.expires_at(), 0)
     }
 }
@@ -383,7 +383,7 @@ mod tests {
     fn login_url_and_expiry_hint() {
         let broker = FyersBroker::new(FyersSettings {
             app_id: "TESTAPP-100",
-            secret: Secret::new("SECRET123"),
+            secret: SecretString::from("SECRET123"),
             api_url: "http://127.0.0.1:9/api/v3",
             data_api_url: "http://127.0.0.1:9/data",
             symbols_url: "http://127.0.0.1:9/sym_details/",
@@ -399,16 +399,19 @@ mod tests {
         assert_eq!(broker.name(), "fyers");
         assert_eq!(broker.quote_batch(), 50);
         // {"exp":1700000000,"hsm_key":"k"}
-        let token = Secret::new(
+        let token = SecretString::from(
             "TESTAPP-100:eyJhbGciOiJub25lIn0.eyJleHAiOjE3MDAwMDAwMDAsImhzbV9rZXkiOiJrIn0.",
         );
         assert_eq!(
             broker.expiry_hint(&token, None),
             DateTime::from_timestamp(1_700_000_000, 0)
         );
-        assert_eq!(broker.expiry_hint(&Secret::new("garbage"), None), None);
+        assert_eq!(
+            broker.expiry_hint(&SecretString::from("garbage"), None),
+            None
+        );
         assert!(matches!(
-            access_token(&Secret::new("garbage")),
+            access_token(&SecretString::from("garbage")),
             Err(BrokerError::Auth(_))
         ));
     }

@@ -36,7 +36,6 @@ use crate::brokers::fyers::limiter::ApiLimiter;
 use crate::brokers::fyers::master::Entry;
 use crate::brokers::wire::{Inbound, Wire, WireError};
 use crate::model::demand::Demand;
-use crate::model::secret::Secret;
 use crate::model::tick::{Mode, Tick, Token};
 use bytes::Bytes;
 use feedgate_fyers::hsm::client::SOURCE_PYTHON_SDK;
@@ -48,6 +47,7 @@ use feedgate_fyers::rest::client::MAX_SYMBOL_TOKEN_SYMBOLS;
 use feedgate_fyers::rest::{FyersRest, RestError};
 use feedgate_fyers::symbol::{FeedKind, IndexNames, ResolvedSymbols, topic_for};
 use feedgate_fyers::{AccessToken, FyersSymbol};
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -353,11 +353,11 @@ impl Wire for FyersWire {
 
     async fn prepare(
         &mut self,
-        access_token: &Secret,
+        access_token: &SecretString,
         demand: &Demand,
         fresh: bool,
     ) -> Result<(), WireError> {
-        let token = AccessToken::parse(access_token.expose()).map_err(|e| {
+        let token = AccessToken::parse(access_token.expose_secret()).map_err(|e| {
             WireError::Auth(format!("not a usable fyers access token (APPID:JWT): {e}"))
         })?;
         if fresh {

@@ -5,7 +5,6 @@
 use crate::brokers::depth;
 use crate::brokers::{BrokerApi, BrokerError, SessionGrant, UserProfile};
 use crate::model::instruments::{Instrument, InstrumentSpec};
-use crate::model::secret::Secret;
 use crate::model::tick::{Full, Level, Quote, Source, Tick};
 use chrono::{NaiveDateTime, TimeZone};
 use chrono_tz::Asia::Kolkata;
@@ -13,6 +12,7 @@ use feedgate_kite::{
     AccessToken, ApiSecret, InstrumentRow, KiteError, KiteRest, Quote as KiteQuote,
     QuoteDepthLevel, RequestToken, Segment, price_to_raw,
 };
+use secrecy::{ExposeSecret, SecretString};
 
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use std::time::Duration;
 pub struct KiteBroker {
     rest: Arc<KiteRest>,
     api_key: String,
-    api_secret: Secret,
+    api_secret: SecretString,
     login_url: String,
 }
 
@@ -33,7 +33,7 @@ impl KiteBroker {
         api_url: &str,
         login_url: &str,
         api_key: &str,
-        api_secret: Secret,
+        api_secret: SecretString,
     ) -> Result<Self, BrokerError> {
         let base = url::Url::parse(api_url)
             .map_err(|e| BrokerError::Invalid(format!("KITE_API_URL is not a URL: {e}")))?;
@@ -60,8 +60,8 @@ fn map_err(e: KiteError) -> BrokerError {
     }
 }
 
-fn access(token: &Secret) -> AccessToken {
-    AccessToken::new(token.expose())
+fn access(token: &SecretString) -> AccessToken {
+    AccessToken::new(token.expose_secret())
 }
 
 impl BrokerApi for KiteBroker {
@@ -69,7 +69,7 @@ impl BrokerApi for KiteBroker {
         "kite"
     }
 
-    fn profile(&self, token: Secret) -> BoxFuture<'static, Result<UserProfile, BrokerError>> {
+    fn profile(&self, token: SecretString) -> BoxFuture<'static, Result<UserProfile, BrokerError>> {
         let rest = self.rest.clone();
         Box::pin(async move {
             let p = rest.profile(&access(&token)).await.map_err(map_err)?;
@@ -82,7 +82,7 @@ impl BrokerApi for KiteBroker {
 
     fn quotes(
         &self,
-        token: Secret,
+        token: SecretString,
         instruments: Vec<Arc<Instrument>>,
         received_ms: i64,
     ) -> BoxFuture<'static, Result<Vec<Tick>, BrokerError>> {
@@ -125,14 +125,14 @@ impl BrokerApi for KiteBroker {
         request_token: String,
     ) -> BoxFuture<'static, Result<SessionGrant, BrokerError>> {
         let rest = self.rest.clone();
-        let secret = ApiSecret::new(self.api_secret.expose());
+        let secret = ApiSecret::new(self.api_secret.expose_secret());
         Box::pin(async move {
             let s = rest
                 .generate_session(&RequestToken::new(request_token), &secret)
                 .await
                 .map_err(map_err)?;
             Ok(SessionGrant {
-                token: Secret::new(s.access_token.expose()),
+                token: SecretString::from(s.access_token.expose()),
                 user_id: s.user_id,
                 user_name: s.user_name,
             })

@@ -9,6 +9,7 @@ use crate::brokers::wire::{Inbound, Wire, WireError};
 use crate::model::secret::CurrentToken;
 use crate::upstream::state::{AttemptError, FeedEvent, FeedState};
 use futures_util::StreamExt;
+use secrecy::ExposeSecret;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -98,7 +99,7 @@ impl Conn {
         io: &ConnIo,
         token: &CurrentToken,
     ) -> Result<Ws, Retry> {
-        let url = wire.url(token.token.expose());
+        let url = wire.url(token.token.expose_secret());
         let connected = tokio::select! {
             biased;
             () = io.shutdown.cancelled() => return Err(None),
@@ -125,7 +126,7 @@ impl Conn {
         token: &CurrentToken,
     ) -> Result<(), Retry> {
         let mut opening = Vec::new();
-        wire.on_open(token.token.expose(), &mut opening);
+        wire.on_open(token.token.expose_secret(), &mut opening);
         let opened = match wire.handshake_timeout() {
             Some(limit) => tokio::select! {
                 biased;

@@ -6,11 +6,11 @@ use super::live::take_batch;
 use super::*;
 use crate::brokers::wire::{Inbound, WireError};
 use crate::model::clock::TokioClock;
-use crate::model::secret::Secret;
 use crate::model::tick::{Mode, Source, Token};
 use crate::upstream::ShardStatus;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
+use secrecy::SecretString;
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -192,7 +192,7 @@ impl Wire for TextWire {
 
     async fn prepare(
         &mut self,
-        _access_token: &Secret,
+        _access_token: &SecretString,
         demand: &Demand,
         _fresh: bool,
     ) -> Result<(), WireError> {
@@ -232,7 +232,7 @@ impl Checker {
 }
 
 impl TokenCheck for Checker {
-    fn check(&self, _token: Secret) -> BoxFuture<'static, TokenVerdict> {
+    fn check(&self, _token: SecretString) -> BoxFuture<'static, TokenVerdict> {
         let next = self.0.lock().unwrap().pop_front();
         Box::pin(async move {
             match next {
@@ -281,7 +281,7 @@ impl Default for Setup {
         Self {
             token: Some(CurrentToken {
                 epoch: 1,
-                token: Secret::new("tok"),
+                token: SecretString::from("tok"),
             }),
             run: RunPolicy::ALWAYS,
             demand: [(1, Mode::Quote)].into_iter().collect(),

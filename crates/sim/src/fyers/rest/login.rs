@@ -18,8 +18,8 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use feedgate_fyers::Secret;
 use feedgate_fyers::rest::app_id_hash;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -120,7 +120,7 @@ pub(crate) async fn submit(State(shared): State<Arc<Shared>>, body: Bytes) -> Re
         .query_pairs_mut()
         .append_pair("s", "ok")
         .append_pair("code", "200")
-        .append_pair("auth_code", code.expose())
+        .append_pair("auth_code", code.expose_secret())
         .append_pair("state", form.get("state").map_or("", String::as_str));
     info!("fyers login succeeded; redirecting with a fresh auth code");
     (StatusCode::FOUND, [(header::LOCATION, target.to_string())]).into_response()
@@ -133,13 +133,13 @@ struct TokenRequest {
     #[serde(default)]
     grant_type: Option<String>,
     #[serde(rename = "appIdHash", default)]
-    app_id_hash: Option<Secret>,
+    app_id_hash: Option<SecretString>,
     #[serde(default)]
-    code: Option<Secret>,
+    code: Option<SecretString>,
     #[serde(default)]
-    refresh_token: Option<Secret>,
+    refresh_token: Option<SecretString>,
     #[serde(default)]
-    pin: Option<Secret>,
+    pin: Option<SecretString>,
 }
 
 fn parse(body: &[u8]) -> Result<TokenRequest, FyersError> {
@@ -148,8 +148,8 @@ fn parse(body: &[u8]) -> Result<TokenRequest, FyersError> {
 }
 
 /// −371 when the hash is missing or wrong (checked before anything is consumed).
-fn check_hash(shared: &Shared, given: Option<&Secret>) -> Result<(), FyersError> {
-    let Some(given) = given.filter(|h| !h.is_empty()) else {
+fn check_hash(shared: &Shared, given: Option<&SecretString>) -> Result<(), FyersError> {
+    let Some(given) = given.filter(|h| !h.expose_secret().is_empty()) else {
         return Err(FyersError::new(
             StatusCode::BAD_REQUEST,
             -371,
@@ -157,8 +157,14 @@ fn check_hash(shared: &Shared, given: Option<&Secret>) -> Result<(), FyersError>
         ));
     };
     let cfg = &shared.cfg;
-    let expected = app_id_hash(&cfg.fyers_app_id, &Secret::new(cfg.fyers_secret.as_str()));
-    if constant_time_eq(expected.expose(), &given.expose().to_ascii_lowercase()) {
+    let expected = app_id_hash(
+        &cfg.fyers_app_id,
+        &SecretString::from(cfg.fyers_secret.as_str()),
+    );
+    if constant_time_eq(
+        expected.expose_secret(),
+        &given.expose_secret().to_ascii_lowercase(),
+    ) {
         Ok(())
     } else {
         info!("fyers token exchange refused: appIdHash mismatch");
@@ -184,7 +190,7 @@ fn exchange(shared: &Shared, body: &[u8]) -> Result<Response, FyersError> {
             "grant_type must be \"authorization_code\"",
         ));
     }
-    let Some(code) = request.code.filter(|c| !c.is_empty()) else {
+    let Some(code) = request.code.filter(|c| !c.expose_secret().is_empty()) else {
         return Err(FyersError::new(
             StatusCode::BAD_REQUEST,
             -374,
@@ -193,7 +199,7 @@ fn exchange(shared: &Shared, body: &[u8]) -> Result<Response, FyersError> {
     };
     check_hash(shared, request.app_id_hash.as_ref())?;
     let now = Instant::now();
-    if let Err(reason) = lock(&shared.fyers.tokens).redeem_auth_code(code.expose(), now) {
+    if let Err(reason) = lock(&shared.fyers.tokens).redeem_auth_code(code.expose_secret(), now) {
         info!(reason = ?reason, "fyers token exchange refused: bad auth code");
         return Err(FyersError::new(
             StatusCode::BAD_REQUEST,
@@ -210,8 +216,8 @@ fn exchange(shared: &Shared, body: &[u8]) -> Result<Response, FyersError> {
         "fyers access token issued by auth-code exchange"
     );
     Ok(ok(json!({
-        "access_token": issued.jwt.expose(),
-        "refresh_token": refresh.expose(),
+        "access_token": issued.jwt.expose_secret(),
+        "refresh_token": refresh.expose_secret(),
     })))
 }
 
@@ -231,12 +237,16 @@ fn refresh(shared: &Shared, body: &[u8]) -> Result<Response, FyersError> {
         return Err(FyersError::input("grant_type must be \"refresh_token\""));
     }
     check_hash(shared, request.app_id_hash.as_ref())?;
-    if request.pin.as_ref().is_none_or(Secret::is_empty) {
+    if request
+        .pin
+        .as_ref()
+        .is_none_or(|pin| pin.expose_secret().is_empty())
+    {
         return Err(FyersError::input("Please provide the PIN"));
     }
-    let token = request.refresh_token.unwrap_or_else(|| Secret::new(""));
+    let token = request.refresh_token.unwrap_or_default();
     let now = shared.clock.now().timestamp();
-    if let Err(reason) = lock(&shared.fyers.tokens).check_refresh(token.expose(), now) {
+    if let Err(reason) = lock(&shared.fyers.tokens).check_refresh(token.expose_secret(), now) {
         info!(reason = ?reason, "fyers refresh refused: bad refresh token");
         return Err(FyersError::new(
             StatusCode::UNAUTHORIZED,
@@ -247,7 +257,7 @@ fn refresh(shared: &Shared, body: &[u8]) -> Result<Response, FyersError> {
     let cfg = &shared.cfg;
     let issued = shared.fyers.mint(cfg, &shared.clock, ttl_secs(cfg));
     info!(token_id = issued.id, "fyers access token issued by refresh");
-    Ok(ok(json!({"access_token": issued.jwt.expose()})))
+    Ok(ok(json!({"access_token": issued.jwt.expose_secret()})))
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ use feedgate_fyers::hsm::{
     ReplyStatus, ServerFrame, Snapshot, StatusKind, StatusReply, TopicKind, TopicName,
     TopicRequest, Update, decode_client,
 };
+use secrecy::ExposeSecret;
 use std::sync::Mutex;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -165,7 +166,9 @@ impl Session {
                 add(&env.counters.pongs_sent, 1);
                 out.frames.push(Bytes::from_static(&PING));
             }
-            ClientFrame::Auth(request) => self.on_auth(request.hsm_key.expose(), env, &mut out),
+            ClientFrame::Auth(request) => {
+                self.on_auth(request.hsm_key.expose_secret(), env, &mut out)
+            }
             ClientFrame::Ack { message_number } => self.on_ack(message_number, env),
             ClientFrame::Unsupported(raw) => {
                 debug!(

@@ -12,6 +12,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use rand::distr::Alphanumeric;
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -78,7 +79,7 @@ fn exchange(shared: &Shared, body: &[u8]) -> Result<Response, KiteError> {
     info!(token_id = id, "access token issued by session exchange");
     let mut data = user_fields(&shared.cfg.user_id);
     data.insert("api_key".into(), json!(api_key));
-    data.insert("access_token".into(), json!(access_token.expose()));
+    data.insert("access_token".into(), json!(access_token.expose_secret()));
     data.insert("public_token".into(), json!(random_string(32)));
     data.insert("enctoken".into(), json!(random_string(64)));
     data.insert("refresh_token".into(), json!(""));

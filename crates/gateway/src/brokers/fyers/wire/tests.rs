@@ -10,6 +10,7 @@ use feedgate_fyers::hsm::{
     AuthReply, CustomMessage, DataFrame, NO_VALUE, Record, ReplyStatus, Snapshot, StatusReply,
     Update,
 };
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use std::sync::Mutex;
 
@@ -126,7 +127,7 @@ async fn serve(stub: Stub) -> String {
 fn broker(base: &str) -> FyersBroker {
     FyersBroker::new(FyersSettings {
         app_id: "TESTAPP-100",
-        secret: Secret::new("s"),
+        secret: SecretString::from("s"),
         api_url: &format!("{base}/api/v3"),
         data_api_url: &format!("{base}/data"),
         symbols_url: &format!("{base}/sym_details"),
@@ -146,8 +147,8 @@ fn demand(items: &[(Token, Mode)]) -> Demand {
     items.iter().copied().collect()
 }
 
-fn token() -> Secret {
-    Secret::new(TOKEN)
+fn token() -> SecretString {
+    SecretString::from(TOKEN)
 }
 
 fn client_frames(msgs: &[Message]) -> Vec<ClientFrame> {
@@ -315,7 +316,7 @@ async fn a_bad_token_is_an_auth_error_and_never_reaches_the_socket() {
     let (mut w, calls) = wire().await;
     let err = w
         .prepare(
-            &Secret::new("not-a-jwt"),
+            &SecretString::from("not-a-jwt"),
             &demand(&[(SBIN, Mode::Ltp)]),
             true,
         )
@@ -343,7 +344,7 @@ async fn login_then_mode_and_the_answers_to_it() {
     let frames = client_frames(&out);
     match &frames[..] {
         [ClientFrame::Auth(a), ClientFrame::Mode(m)] => {
-            assert_eq!(a.hsm_key.expose(), "a1b2c3");
+            assert_eq!(a.hsm_key.expose_secret(), "a1b2c3");
             assert_eq!(a.source, SOURCE_PYTHON_SDK);
             assert_eq!(m.mode, FeedMode::Full);
             assert_eq!(m.channels, ChannelMask::single(Channel::DEFAULT));

@@ -9,8 +9,8 @@ use crate::fyers::tokens::FyersTokens;
 use crate::market::{Market, Pace};
 use crate::universe::build_universe;
 use chrono::{DateTime, Utc};
-use feedgate_fyers::Secret;
 use feedgate_fyers::hsm::{AuthRequest, ModeRequest, TopicRequest};
+use secrecy::SecretString;
 use std::sync::Arc;
 
 const NOW: i64 = 1_762_750_000;
@@ -36,10 +36,10 @@ impl World {
         let market = Market::new(Arc::clone(&universe), 3, pace, now);
         let mut tokens = FyersTokens::default();
         let issued = tokens.mint(NOW, NOW + 3600, "FG0001");
-        let hsm_key = feedgate_fyers::AccessToken::parse(issued.jwt.expose())
+        let hsm_key = feedgate_fyers::AccessToken::parse(issued.jwt.expose_secret())
             .unwrap()
             .hsm_key()
-            .expose()
+            .expose_secret()
             .to_owned();
         Self {
             catalog: FyersCatalog::build(&universe),
@@ -82,7 +82,7 @@ fn decoded(out: &Output) -> Vec<ServerFrame> {
 }
 
 fn auth(key: &str) -> ClientFrame {
-    ClientFrame::Auth(AuthRequest::new(Secret::new(key), "tests"))
+    ClientFrame::Auth(AuthRequest::new(SecretString::from(key), "tests"))
 }
 
 fn subscribe(topics: &[&str]) -> ClientFrame {
