@@ -5,8 +5,8 @@ pub mod core;
 pub mod outbox;
 mod task;
 
-pub use self::core::{ClientId, DEFAULT_WS_PRECEDENCE, FanoutStats, HubCore, Liveness};
-pub use self::outbox::{Drained, Outbox, Overflow, Slot};
+pub use self::core::{ClientId, FanoutStats, HubCore, Liveness};
+pub use self::outbox::{Drained, Outbox, Overflow};
 pub use self::task::HubStats;
 
 use crate::json::request::CandleRequest;
@@ -74,14 +74,15 @@ pub fn spawn(
 }
 
 /// Like [`spawn`], and sends tokens that have no value while the feed is not live to
-/// `snapshots` (for a one-off REST quote).
+/// `closed_quotes` (for a one-off closed-hours REST quote). The name is older than
+/// "snapshot" meaning only the latest values a client gets on subscribe.
 pub fn spawn_with_snapshots(
     cfg: HubConfig,
     feed_live: watch::Receiver<bool>,
     clock: SharedClock,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
-    snapshots: Option<mpsc::Sender<Vec<Token>>>,
+    closed_quotes: Option<mpsc::Sender<Vec<Token>>>,
 ) -> HubHandle {
     let (cmd_tx, cmd_rx) = mpsc::channel(cfg.command_capacity);
     let (tick_tx, tick_rx) = mpsc::channel(cfg.tick_capacity);
@@ -96,8 +97,8 @@ pub fn spawn_with_snapshots(
         clock,
         stats: stats.clone(),
         shutdown,
-        snapshots,
-        snapshot_requested: Default::default(),
+        closed_quotes,
+        quotes_requested: Default::default(),
     };
     tracker.spawn(task.run());
     HubHandle {
