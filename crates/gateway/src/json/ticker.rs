@@ -53,20 +53,22 @@ pub fn write_ticker(
     freshness: Freshness,
 ) {
     let div = tick.divisor;
+    write_head(out, tick, inst);
+    // Each section's condition is computed where it is used: computed up front, they stay
+    // live across the calls above and cost spills on every message.
     let quote = if mode >= Mode::Quote {
         tick.quote.as_ref()
     } else {
         None
     };
+    if let Some(q) = quote {
+        write_quote(out, q, tick.ltp, div);
+    }
     let full = if mode == Mode::Full {
         tick.full.as_ref()
     } else {
         None
     };
-    write_head(out, tick, inst);
-    if let Some(q) = quote {
-        write_quote(out, q, tick.ltp, div);
-    }
     if let Some(f) = full {
         write_full(out, f, quote, inst, div);
     }
@@ -164,6 +166,7 @@ fn write_trade_fields(out: &mut String, q: &Quote, div: u32) {
 
 /// `ts` (the exchange time, else the receive time), `src`, and for a last-known value
 /// `stale` and `age_s`.
+#[inline(always)]
 fn write_time_and_source(out: &mut String, tick: &Tick, freshness: Freshness) {
     out.push_str(",\"ts\":\"");
     let ts = tick
