@@ -221,21 +221,22 @@ impl HubCore {
             tokens: HashMap::new(),
         });
         for (inst, mode) in items {
-            let held = self.held.entry(inst.token).or_default();
+            let token = inst.token;
+            let held = self.held.entry(token).or_default();
             let entry = held.subscribed.get_or_insert_with(|| Entry {
                 inst: inst.clone(),
                 subs: Vec::new(),
             });
             let changed_mode = entry.add(client, subs, *mode, candles);
             match &held.latest {
-                None => missing.push(inst.token),
-                Some((inst, tick)) if changed_mode => {
-                    let Some((_, slot)) = subs.tokens.get(&inst.token) else {
+                None => missing.push(token),
+                Some((latest_inst, tick)) if changed_mode => {
+                    let Some((_, slot)) = subs.tokens.get(&token) else {
                         continue;
                     };
                     let freshness = Freshness::of(tick, live.feed_live, live.now_ms);
                     let mut text = self.encoder.buffer(*mode);
-                    write_ticker(&mut text, tick, inst, *mode, freshness);
+                    write_ticker(&mut text, tick, latest_inst, *mode, freshness);
                     // The snapshot supersedes a tick still pending in the slot (older, and in
                     // the old mode after a re-mode). An overflow is noticed and reported by the
                     // client task on its next drain; the hub must not block or fail here.
