@@ -12,11 +12,11 @@
 //! (message too big) and a reason.
 
 use crate::clients::limits::{Admit, ClientLimits, RateLimiter};
-use crate::hub::{ClientId, Drained, HubHandle, Outbox};
+use crate::hub::{ClientId, Drained, HubHandle, Outbox, Overflow};
 use crate::json::messages::{
     Ack, ConnectionHealth, ConnectionStatus, Heartbeat, Rejected, error_text, pong_text, to_text,
 };
-use crate::json::request::{self, ErrorCode, Request, RequestId};
+use crate::json::request::{self, CandleRequest, ErrorCode, Request, RequestId};
 use crate::model::clock::SharedClock;
 use crate::model::instruments::{Instrument, Registry};
 use crate::model::ist::ist_string;
@@ -47,7 +47,7 @@ pub struct ClientContext {
     pub clock: SharedClock,
 }
 
-/// Why a session ended (for the log line).
+/// Why a connection ended (for the log line).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum End {
     ClientClosed,
@@ -69,12 +69,13 @@ where
 {
     let id = ctx.hub.next_client_id();
     let outbox = Arc::new(Outbox::new(ctx.limits.outbox_immediate_bytes));
+    let connections = metrics::gauge!("feedgate_client_connections");
     ctx.status
         .gauges
         .connections
         .fetch_add(1, Ordering::Relaxed);
-    metrics::gauge!("feedgate_client_connections").increment(1.0);
-    let mut session = Session {
+    connections.increment(1.0);
+    let mut conn = ClientConn {
         id,
         throttle: ctx.default_throttle,
         rate: RateLimiter::new(&ctx.limits, Instant::now()),
@@ -83,21 +84,21 @@ where
         ctx,
     };
     let (sink, stream) = socket.split();
-    let end = session.run(sink, stream, &shutdown).await;
-    if let Err(e) = session.ctx.hub.disconnect(id).await {
+    let end = conn.run(sink, stream, &shutdown).await;
+    if let Err(e) = conn.ctx.hub.disconnect(id).await {
         tracing::debug!(client = id, error = %e, "hub gone while disconnecting a client");
     }
-    session
-        .ctx
+    conn.ctx
         .status
         .gauges
         .connections
         .fetch_sub(1, Ordering::Relaxed);
-    metrics::gauge!("feedgate_client_connections").decrement(1.0);
-    tracing::debug!(client = id, reason = ?end, "client session ended");
+    connections.decrement(1.0);
+    tracing::debug!(client = id, reason = ?end, "client connection ended");
 }
 
-struct Session {
+/// The task of one client connection (see the module docs).
+struct ClientConn {
     id: ClientId,
     ctx: ClientContext,
     outbox: Arc<Outbox>,
@@ -107,148 +108,276 @@ struct Session {
     subs: HashMap<Token, Mode>,
 }
 
-impl Session {
+/// The write side's state between loop turns: the drain buffers (reused, so a write batch
+/// allocates nothing once they have grown) and when ticks were last written (the throttle).
+struct Writer {
+    drained: Drained,
+    last_tick_flush: Option<Instant>,
+    metrics: WriteMetrics,
+}
+
+/// Metric handles of the write path, resolved once per connection: each `metrics::…!` call
+/// looks its metric up in the recorder's registry, which per write batch is wasted work.
+struct WriteMetrics {
+    tick_latency: metrics::Histogram,
+    outbox_depth: metrics::Histogram,
+    messages: metrics::Counter,
+}
+
+impl WriteMetrics {
+    fn resolve() -> Self {
+        Self {
+            tick_latency: metrics::histogram!("feedgate_tick_latency_seconds"),
+            outbox_depth: metrics::histogram!("feedgate_client_outbox_depth"),
+            messages: metrics::counter!("feedgate_client_messages_total"),
+        }
+    }
+}
+
+/// The client-facing status as this connection last sent it.
+struct StatusWatch {
+    rx: watch::Receiver<ClientStatus>,
+    sent_key: (&'static str, &'static str, &'static str, bool),
+    /// False once the producer is gone (only at shutdown): a closed channel is not polled.
+    open: bool,
+}
+
+impl ClientConn {
+    /// The connection's loop: write what is due, then wait (biased: shutdown first, then
+    /// inbound frames) for the next thing to do.
     async fn run<W, R>(&mut self, mut sink: W, mut stream: R, shutdown: &CancellationToken) -> End
     where
         W: Sink<Message, Error = axum::Error> + Unpin,
         R: Stream<Item = Result<Message, axum::Error>> + Unpin,
     {
-        let mut status_rx = self.ctx.status.status.clone();
-        let mut sent_key = {
-            let st = status_rx.borrow_and_update().clone();
-            self.push(self.connection_status(&st));
-            st.change_key()
-        };
+        let mut status = self.greet();
         let mut heartbeat = tokio::time::interval_at(
             Instant::now() + self.ctx.heartbeat_interval,
             self.ctx.heartbeat_interval,
         );
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut drained = Drained::default();
-        let mut last_tick_flush: Option<Instant> = None;
-        let mut status_open = true;
-
+        let mut writer = Writer {
+            drained: Drained::default(),
+            last_tick_flush: None,
+            metrics: WriteMetrics::resolve(),
+        };
         loop {
-            // Write what is due. Replies, status and snapshots go at once; ticks at most once
-            // per throttle interval (leading edge: after a quiet spell the first tick is
-            // immediate; during bursts the newest values go out at the end of each interval).
-            let now = Instant::now();
-            let ticks_due = last_tick_flush.is_none_or(|t| now >= t + self.throttle);
-            if let Err(over) = self.outbox.drain_into(&mut drained, ticks_due) {
-                let msg =
-                    format!("{over}; disconnecting. Subscribe to fewer symbols or read faster.");
-                let text = error_text(ErrorCode::SlowConsumer, &msg, &None);
-                // The client is not reading: this write may never complete.
-                if !send_farewell(&mut sink, text, shutdown).await {
-                    return End::Shutdown;
-                }
-                close(&mut sink, close_code::POLICY, "slow consumer").await;
-                return End::SlowConsumer;
+            if let Some(end) = self.write_due(&mut sink, &mut writer, shutdown).await {
+                return end;
             }
-            if !drained.is_empty() {
-                let n_ticks = drained.ticks.len();
-                let write = write_all(&mut sink, &mut drained);
-                let res = tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => return End::Shutdown,
-                    r = tokio::time::timeout(self.ctx.limits.write_timeout, write) => r,
-                };
-                match res {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => return End::SocketError(e.to_string()),
-                    Err(_) => {
-                        tracing::info!(
-                            client = self.id,
-                            timeout_s = self.ctx.limits.write_timeout.as_secs(),
-                            "client stopped reading; disconnecting"
-                        );
-                        return End::SlowConsumer;
-                    }
-                }
-                if n_ticks > 0 {
-                    // One sample per write batch: the oldest tick's time from the hub to the
-                    // socket, and how many instruments were waiting.
-                    if let Some(since) = drained.since.take() {
-                        metrics::histogram!("feedgate_tick_latency_seconds")
-                            .record(since.elapsed().as_secs_f64());
-                    }
-                    metrics::histogram!("feedgate_client_outbox_depth").record(n_ticks as f64);
-                    last_tick_flush = Some(now);
-                    metrics::counter!("feedgate_client_messages_total").increment(n_ticks as u64);
-                }
-            }
-            // Pending ticks not yet due wake us at the end of the interval.
-            let tick_timer = match last_tick_flush {
-                Some(t) if !self.throttle.is_zero() && self.outbox.has_pending_ticks() => {
-                    Some(t + self.throttle)
-                }
-                _ => None,
-            };
-
+            let tick_timer = self.tick_timer(writer.last_tick_flush);
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => {
                     close(&mut sink, close_code::AWAY, "feedgate is shutting down").await;
                     return End::Shutdown;
                 }
-                frame = stream.next() => match frame {
-                    None => return End::ClientClosed,
-                    Some(Err(e)) => {
-                        let e = e.into_inner();
-                        let Some(tungstenite::Error::Capacity(cap)) =
-                            e.downcast_ref::<tungstenite::Error>()
-                        else {
-                            return End::SocketError(e.to_string());
-                        };
-                        let size = match cap {
-                            tungstenite::error::CapacityError::MessageTooLong { size, .. } => {
-                                format!("a message of {size} bytes")
-                            }
-                            other => other.to_string(),
-                        };
-                        let msg = format!(
-                            "{size} is over the {} byte hard limit, so the connection is \
-                             closed; requests must stay under {} bytes (split them)",
-                            self.ctx.limits.max_message_bytes, self.ctx.limits.max_frame_bytes
-                        );
-                        tracing::info!(client = self.id, error = %cap, "client message over the hard size cap; closing");
-                        let text = error_text(ErrorCode::FrameTooLarge, &msg, &None);
-                        if send_farewell(&mut sink, text, shutdown).await {
-                            close(&mut sink, close_code::SIZE, "message too big").await;
-                        }
-                        return End::FrameTooLarge;
+                frame = stream.next() => {
+                    if let Some(end) = self.on_inbound(frame, &mut sink, &mut stream, shutdown).await {
+                        return end;
                     }
-                    Some(Ok(msg)) => {
-                        if let Some(end) = self.on_frame(msg).await {
-                            if end == End::Flood {
-                                close(&mut sink, close_code::POLICY, "message rate limit exceeded; slow down").await;
-                                discard_until_closed(&mut stream).await;
-                            }
-                            return end;
-                        }
-                    }
-                },
+                }
                 () = sleep_until_opt(tick_timer) => {}
                 () = self.outbox.notified() => {}
                 _ = heartbeat.tick() => {
-                    let hb = self.heartbeat(&status_rx.borrow());
+                    let hb = self.heartbeat(&status.rx.borrow());
                     self.push(hb);
                 }
-                changed = status_rx.changed(), if status_open => {
-                    if changed.is_ok() {
-                        let st = status_rx.borrow_and_update().clone();
-                        if st.change_key() != sent_key {
-                            sent_key = st.change_key();
-                            self.push(self.connection_status(&st));
-                        }
-                    } else {
-                        // The status producer is gone, which only happens at shutdown; stop
-                        // polling it rather than spin on a closed channel.
-                        status_open = false;
-                    }
-                }
+                changed = status.rx.changed(), if status.open => self.on_status_change(&mut status, changed.is_ok()),
             }
         }
+    }
+
+    /// Queues the first `connection_status` and starts watching for changes.
+    fn greet(&self) -> StatusWatch {
+        let mut rx = self.ctx.status.status.clone();
+        let st = rx.borrow_and_update().clone();
+        self.push(self.connection_status(&st));
+        StatusWatch {
+            rx,
+            sent_key: st.change_key(),
+            open: true,
+        }
+    }
+
+    /// Sends a `connection_status` when a field clients see changed (not on every update).
+    fn on_status_change(&self, status: &mut StatusWatch, changed: bool) {
+        if !changed {
+            // The status producer is gone, which only happens at shutdown; stop polling it
+            // rather than spin on a closed channel.
+            status.open = false;
+            return;
+        }
+        let st = status.rx.borrow_and_update().clone();
+        if st.change_key() != status.sent_key {
+            status.sent_key = st.change_key();
+            self.push(self.connection_status(&st));
+        }
+    }
+
+    /// Writes what is due. Replies, status and snapshots go at once; ticks at most once per
+    /// throttle interval (leading edge: after a quiet spell the first tick is immediate; during
+    /// bursts the newest values go out at the end of each interval). `Some` ends the connection.
+    async fn write_due<W>(
+        &self,
+        sink: &mut W,
+        writer: &mut Writer,
+        shutdown: &CancellationToken,
+    ) -> Option<End>
+    where
+        W: Sink<Message, Error = axum::Error> + Unpin,
+    {
+        let now = Instant::now();
+        let ticks_due = writer
+            .last_tick_flush
+            .is_none_or(|t| now >= t + self.throttle);
+        if let Err(over) = self.outbox.drain_into(&mut writer.drained, ticks_due) {
+            return Some(self.let_slow_consumer_go(sink, over, shutdown).await);
+        }
+        if writer.drained.is_empty() {
+            return None;
+        }
+        let n_ticks = writer.drained.ticks.len();
+        if let Some(end) = self.write_batch(sink, &mut writer.drained, shutdown).await {
+            return Some(end);
+        }
+        if n_ticks > 0 {
+            // One sample per write batch: the oldest tick's time from the hub to the socket,
+            // and how many instruments were waiting.
+            let m = &writer.metrics;
+            if let Some(since) = writer.drained.since.take() {
+                m.tick_latency.record(since.elapsed().as_secs_f64());
+            }
+            m.outbox_depth.record(n_ticks as f64);
+            writer.last_tick_flush = Some(now);
+            m.messages.increment(n_ticks as u64);
+        }
+        None
+    }
+
+    /// The outbox overflowed: the client is told why, then disconnected.
+    async fn let_slow_consumer_go<W>(
+        &self,
+        sink: &mut W,
+        over: Overflow,
+        shutdown: &CancellationToken,
+    ) -> End
+    where
+        W: Sink<Message, Error = axum::Error> + Unpin,
+    {
+        let msg = format!("{over}; disconnecting. Subscribe to fewer symbols or read faster.");
+        let text = error_text(ErrorCode::SlowConsumer, &msg, &None);
+        // The client is not reading: this write may never complete.
+        if !send_farewell(sink, text, shutdown).await {
+            return End::Shutdown;
+        }
+        close(sink, close_code::POLICY, "slow consumer").await;
+        End::SlowConsumer
+    }
+
+    /// Writes one drained batch, bounded by the write timeout and cut short by shutdown.
+    async fn write_batch<W>(
+        &self,
+        sink: &mut W,
+        drained: &mut Drained,
+        shutdown: &CancellationToken,
+    ) -> Option<End>
+    where
+        W: Sink<Message, Error = axum::Error> + Unpin,
+    {
+        let write = write_all(sink, drained);
+        let res = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Some(End::Shutdown),
+            r = tokio::time::timeout(self.ctx.limits.write_timeout, write) => r,
+        };
+        match res {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(End::SocketError(e.to_string())),
+            Err(_) => {
+                tracing::info!(
+                    client = self.id,
+                    timeout_s = self.ctx.limits.write_timeout.as_secs(),
+                    "client stopped reading; disconnecting"
+                );
+                Some(End::SlowConsumer)
+            }
+        }
+    }
+
+    /// When pending ticks not yet due should wake the loop: the end of the throttle interval.
+    fn tick_timer(&self, last_tick_flush: Option<Instant>) -> Option<Instant> {
+        match last_tick_flush {
+            Some(t) if !self.throttle.is_zero() && self.outbox.has_pending_ticks() => {
+                Some(t + self.throttle)
+            }
+            _ => None,
+        }
+    }
+
+    /// One event from the socket's read side; `Some` ends the connection.
+    async fn on_inbound<W, R>(
+        &mut self,
+        frame: Option<Result<Message, axum::Error>>,
+        sink: &mut W,
+        stream: &mut R,
+        shutdown: &CancellationToken,
+    ) -> Option<End>
+    where
+        W: Sink<Message, Error = axum::Error> + Unpin,
+        R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+    {
+        match frame {
+            None => Some(End::ClientClosed),
+            Some(Err(e)) => Some(self.on_read_error(e, sink, shutdown).await),
+            Some(Ok(msg)) => {
+                let end = self.on_frame(msg).await?;
+                if end == End::Flood {
+                    close(
+                        sink,
+                        close_code::POLICY,
+                        "message rate limit exceeded; slow down",
+                    )
+                    .await;
+                    discard_until_closed(stream).await;
+                }
+                Some(end)
+            }
+        }
+    }
+
+    /// A read error ends the connection. A message over the hard size cap is explained to the
+    /// client first (the reader cannot skip it, so the connection cannot go on).
+    async fn on_read_error<W>(
+        &self,
+        e: axum::Error,
+        sink: &mut W,
+        shutdown: &CancellationToken,
+    ) -> End
+    where
+        W: Sink<Message, Error = axum::Error> + Unpin,
+    {
+        let e = e.into_inner();
+        let Some(tungstenite::Error::Capacity(cap)) = e.downcast_ref::<tungstenite::Error>() else {
+            return End::SocketError(e.to_string());
+        };
+        let size = match cap {
+            tungstenite::error::CapacityError::MessageTooLong { size, .. } => {
+                format!("a message of {size} bytes")
+            }
+            other => other.to_string(),
+        };
+        let msg = format!(
+            "{size} is over the {} byte hard limit, so the connection is \
+             closed; requests must stay under {} bytes (split them)",
+            self.ctx.limits.max_message_bytes, self.ctx.limits.max_frame_bytes
+        );
+        tracing::info!(client = self.id, error = %cap, "client message over the hard size cap; closing");
+        let text = error_text(ErrorCode::FrameTooLarge, &msg, &None);
+        if send_farewell(sink, text, shutdown).await {
+            close(sink, close_code::SIZE, "message too big").await;
+        }
+        End::FrameTooLarge
     }
 
     /// Queues a message for immediate delivery. An overflow is reported on the next drain.
@@ -260,7 +389,7 @@ impl Session {
         self.push(error_text(code, message, id));
     }
 
-    /// Handles one inbound frame; `Some` ends the session.
+    /// Handles one inbound frame; `Some` ends the connection.
     async fn on_frame(&mut self, msg: Message) -> Option<End> {
         let text = match msg {
             Message::Text(t) => t,
@@ -311,146 +440,156 @@ impl Session {
         }
     }
 
+    /// Serves one parsed request; `Some` ends the connection (the hub has stopped).
     async fn on_request(&mut self, req: Request) -> Option<End> {
         match req {
-            Request::Ping { id } => self.push(pong_text(&id)),
+            Request::Ping { id } => {
+                self.push(pong_text(&id));
+                None
+            }
             Request::Options { throttle_ms, id } => {
-                if let Some(ms) = throttle_ms {
-                    self.throttle = Duration::from_millis(ms);
-                }
-                self.push(to_text(&Ack {
-                    kind: "ack",
-                    action: "options",
-                    count: 0,
-                    symbols: None,
-                    rejected: &[],
-                    throttle_ms: Some(self.throttle.as_millis() as u64),
-                    subscribed: self.subs.len(),
-                    id: &id,
-                }));
+                self.on_options(throttle_ms, &id);
+                None
             }
             Request::Subscribe {
                 symbols,
                 mode,
                 candles,
                 id,
-            } => {
-                if symbols.len() > self.ctx.limits.max_symbols {
-                    let msg = format!(
-                        "{} symbols in one request; at most {} per connection",
-                        symbols.len(),
-                        self.ctx.limits.max_symbols
-                    );
-                    self.error(ErrorCode::TooManySymbols, &msg, &id);
-                    return None;
-                }
-                let registry = self.ctx.registry.borrow().clone();
-                let (items, accepted, rejected) = self.resolve_subscribe(&registry, &symbols, mode);
-                // The ack goes into the outbox before the hub queues the snapshots, so the
-                // client always sees the ack first.
-                self.push(to_text(&Ack {
-                    kind: "ack",
-                    action: "subscribe",
-                    count: accepted.len(),
-                    symbols: Some(&accepted),
-                    rejected: &rejected,
-                    throttle_ms: None,
-                    subscribed: self.subs.len(),
-                    id: &id,
-                }));
-                if !items.is_empty()
-                    && self
-                        .ctx
-                        .hub
-                        .subscribe(self.id, self.outbox.clone(), items, candles)
-                        .await
-                        .is_err()
-                {
-                    return Some(End::Shutdown);
-                }
-            }
-            Request::Unsubscribe { symbols, id } => {
-                let registry = self.ctx.registry.borrow().clone();
-                let mut tokens = Vec::new();
-                let mut accepted = Vec::new();
-                let mut rejected = Vec::new();
-                for sym in symbols {
-                    match registry.resolve(&sym) {
-                        Ok(inst) if self.subs.remove(&inst.token).is_some() => {
-                            tokens.push(inst.token);
-                            accepted.push(inst.symbol.to_string());
-                        }
-                        Ok(_) => rejected.push(Rejected {
-                            symbol: sym,
-                            reason: "not subscribed".into(),
-                        }),
-                        Err(e) => rejected.push(Rejected {
-                            symbol: sym,
-                            reason: e.to_string(),
-                        }),
-                    }
-                }
-                // The hub drops the instruments (and their undelivered ticks) before the ack is
-                // queued, so nothing of them follows the ack.
-                if !tokens.is_empty() && self.ctx.hub.unsubscribe(self.id, tokens).await.is_err() {
-                    return Some(End::Shutdown);
-                }
-                self.push(to_text(&Ack {
-                    kind: "ack",
-                    action: "unsubscribe",
-                    count: accepted.len(),
-                    symbols: Some(&accepted),
-                    rejected: &rejected,
-                    throttle_ms: None,
-                    subscribed: self.subs.len(),
-                    id: &id,
-                }));
-            }
+            } => self.on_subscribe(&symbols, mode, candles, &id).await,
+            Request::Unsubscribe { symbols, id } => self.on_unsubscribe(symbols, &id).await,
         }
+    }
+
+    fn on_options(&mut self, throttle_ms: Option<u64>, id: &RequestId) {
+        if let Some(ms) = throttle_ms {
+            self.throttle = Duration::from_millis(ms);
+        }
+        self.push(to_text(&Ack {
+            kind: "ack",
+            action: "options",
+            count: 0,
+            symbols: None,
+            rejected: &[],
+            throttle_ms: Some(self.throttle.as_millis() as u64),
+            subscribed: self.subs.len(),
+            id,
+        }));
+    }
+
+    async fn on_subscribe(
+        &mut self,
+        symbols: &[String],
+        mode: Mode,
+        candles: CandleRequest,
+        id: &RequestId,
+    ) -> Option<End> {
+        if symbols.len() > self.ctx.limits.max_symbols {
+            let msg = format!(
+                "{} symbols in one request; at most {} per connection",
+                symbols.len(),
+                self.ctx.limits.max_symbols
+            );
+            self.error(ErrorCode::TooManySymbols, &msg, id);
+            return None;
+        }
+        let registry = self.ctx.registry.borrow().clone();
+        let resolved = self.resolve_subscribe(&registry, symbols, mode);
+        // The ack goes into the outbox before the hub queues the snapshots, so the client
+        // always sees the ack first.
+        self.push_ack("subscribe", &resolved, id);
+        if resolved.items.is_empty() {
+            return None;
+        }
+        let outbox = self.outbox.clone();
+        let hub = &self.ctx.hub;
+        let done = hub
+            .subscribe(self.id, outbox, resolved.items, candles)
+            .await;
+        done.is_err().then_some(End::Shutdown)
+    }
+
+    async fn on_unsubscribe(&mut self, symbols: Vec<String>, id: &RequestId) -> Option<End> {
+        let registry = self.ctx.registry.borrow().clone();
+        let mut resolved = self.resolve_unsubscribe(&registry, symbols);
+        // The hub drops the instruments (and their undelivered ticks) before the ack is
+        // queued, so nothing of them follows the ack.
+        let tokens = std::mem::take(&mut resolved.items);
+        if !tokens.is_empty() && self.ctx.hub.unsubscribe(self.id, tokens).await.is_err() {
+            return Some(End::Shutdown);
+        }
+        self.push_ack("unsubscribe", &resolved, id);
         None
     }
 
+    /// Queues the ack of a subscribe or unsubscribe: what it took, what it refused and why,
+    /// and how many instruments the client now has.
+    fn push_ack<T>(&self, action: &'static str, resolved: &Resolved<T>, id: &RequestId) {
+        self.push(to_text(&Ack {
+            kind: "ack",
+            action,
+            count: resolved.accepted.len(),
+            symbols: Some(&resolved.accepted),
+            rejected: &resolved.rejected,
+            throttle_ms: None,
+            subscribed: self.subs.len(),
+            id,
+        }));
+    }
+
     /// Resolves symbols, applies the per-connection limit and records the accepted ones.
-    #[allow(clippy::type_complexity)]
     fn resolve_subscribe(
         &mut self,
         registry: &Registry,
         symbols: &[String],
         mode: Mode,
-    ) -> (Vec<(Arc<Instrument>, Mode)>, Vec<String>, Vec<Rejected>) {
-        let mut items: Vec<(Arc<Instrument>, Mode)> = Vec::new();
-        let mut accepted = Vec::new();
-        let mut rejected = Vec::new();
+    ) -> Resolved<(Arc<Instrument>, Mode)> {
+        let mut out: Resolved<(Arc<Instrument>, Mode)> = Resolved::default();
         for sym in symbols {
             let inst = match registry.resolve(sym) {
                 Ok(i) => i.clone(),
                 Err(e) => {
-                    rejected.push(Rejected {
-                        symbol: sym.clone(),
-                        reason: e.to_string(),
-                    });
+                    out.reject(sym.clone(), e.to_string());
                     continue;
                 }
             };
-            if items.iter().any(|(i, _)| i.token == inst.token) {
+            if out.items.iter().any(|(i, _)| i.token == inst.token) {
                 continue; // the same instrument twice in one request
             }
             let is_new = !self.subs.contains_key(&inst.token);
             if is_new && self.subs.len() >= self.ctx.limits.max_symbols {
-                rejected.push(Rejected {
-                    symbol: sym.clone(),
-                    reason: format!(
-                        "symbol limit reached ({} per connection); unsubscribe some first",
-                        self.ctx.limits.max_symbols
-                    ),
-                });
+                let reason = format!(
+                    "symbol limit reached ({} per connection); unsubscribe some first",
+                    self.ctx.limits.max_symbols
+                );
+                out.reject(sym.clone(), reason);
                 continue;
             }
             self.subs.insert(inst.token, mode);
-            accepted.push(inst.symbol.to_string());
-            items.push((inst, mode));
+            out.accepted.push(inst.symbol.to_string());
+            out.items.push((inst, mode));
         }
-        (items, accepted, rejected)
+        out
+    }
+
+    /// Resolves symbols and forgets the subscribed ones; the rest are refused with a reason.
+    fn resolve_unsubscribe(
+        &mut self,
+        registry: &Registry,
+        symbols: Vec<String>,
+    ) -> Resolved<Token> {
+        let mut out = Resolved::default();
+        for sym in symbols {
+            match registry.resolve(&sym) {
+                Ok(inst) if self.subs.remove(&inst.token).is_some() => {
+                    out.items.push(inst.token);
+                    out.accepted.push(inst.symbol.to_string());
+                }
+                Ok(_) => out.reject(sym, "not subscribed".into()),
+                Err(e) => out.reject(sym, e.to_string()),
+            }
+        }
+        out
     }
 
     fn connection_status(&self, st: &ClientStatus) -> Utf8Bytes {
@@ -481,6 +620,30 @@ impl Session {
                 last_tick_seconds_ago: gauges.last_tick_seconds_ago(now.timestamp_millis()),
             },
         })
+    }
+}
+
+/// What a subscribe or unsubscribe resolved to: the instruments to pass to the hub, the
+/// canonical symbols accepted, and the refused ones with their reasons.
+struct Resolved<T> {
+    items: Vec<T>,
+    accepted: Vec<String>,
+    rejected: Vec<Rejected>,
+}
+
+impl<T> Default for Resolved<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            accepted: Vec::new(),
+            rejected: Vec::new(),
+        }
+    }
+}
+
+impl<T> Resolved<T> {
+    fn reject(&mut self, symbol: String, reason: String) {
+        self.rejected.push(Rejected { symbol, reason });
     }
 }
 

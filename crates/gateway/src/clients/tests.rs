@@ -1,4 +1,4 @@
-//! Session tests over an in-memory socket, in paused time.
+//! Client connection tests over an in-memory socket, in paused time.
 
 use super::ClientLimits;
 use super::conn::{ClientContext, serve};
@@ -297,6 +297,24 @@ async fn throttle_delivers_at_most_one_update_per_interval_with_the_newest_value
     );
 }
 
+/// Sends `n` ticks of SBIN 10 ms apart (volumes `first..first + n`), then waits `settle`;
+/// returns the volumes of the tickers the client got.
+async fn tick_volumes(f: &Fixture, c: &mut Client, first: u64, n: u64, settle: u64) -> Vec<u64> {
+    for v in first..first + n {
+        f.ticks
+            .send(vec![tick(779_521, 81_000 + v as i64, v)])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(settle)).await;
+    c.drain()
+        .into_iter()
+        .filter(|m| m["type"] == "ticker")
+        .map(|m| m["data"]["volume"].as_u64().unwrap())
+        .collect()
+}
+
 #[tokio::test(start_paused = true)]
 async fn options_change_the_throttle() {
     let f = fixture(ClientLimits::default(), 1000);
@@ -306,6 +324,28 @@ async fn options_change_the_throttle() {
     assert_eq!(
         ack,
         json!({"type":"ack","action":"options","count":0,"rejected":[],"throttle_ms":0,"subscribed":0,"id":"o"})
+    );
+    c.send(json!({"action":"subscribe","symbols":["NSE:SBIN"]}));
+    c.next_of("ack").await;
+    // Throttle 0: every tick, although the default (1 s) would let one through in 200 ms.
+    assert_eq!(
+        tick_volumes(&f, &mut c, 1, 20, 0).await,
+        (1..=20).collect::<Vec<_>>()
+    );
+
+    // 100 ms: ticks every 10 ms for a second come out about once per 100 ms, the newest last.
+    c.send(json!({"action":"options","throttle_ms":100}));
+    assert_eq!(c.next_of("ack").await["throttle_ms"], 100);
+    let got = tick_volumes(&f, &mut c, 21, 100, 150).await;
+    assert!(
+        (9..=12).contains(&got.len()),
+        "{} updates in 1.15 s at 100 ms: {got:?}",
+        got.len()
+    );
+    assert_eq!(
+        got.last(),
+        Some(&120),
+        "trailing edge: newest value delivered"
     );
 }
 
@@ -434,7 +474,7 @@ async fn unsubscribe_stops_ticks_and_reports_unknowns() {
 }
 
 /// A tick already pending in the outbox when an unsubscribe is read must not be written after
-/// its ack: the session reads the request before it drains (biased select), so before the fix
+/// its ack: the connection reads the request before it drains (biased select), so before the fix
 /// the drain after the ack still carried the pending tick.
 #[tokio::test(start_paused = true)]
 async fn nothing_of_an_instrument_follows_its_unsubscribe_ack() {
@@ -445,7 +485,7 @@ async fn nothing_of_an_instrument_follows_its_unsubscribe_ack() {
     f.ticks.send(vec![tick(779_521, 81_000, 1)]).await.unwrap();
     assert_eq!(c.next_of("ticker").await["data"]["volume"], 1);
 
-    // The hub runs first and leaves a tick in the outbox; then the session reads the request.
+    // The hub runs first and leaves a tick in the outbox; then the connection reads the request.
     f.ticks.send(vec![tick(779_521, 81_005, 2)]).await.unwrap();
     c.send(json!({"action":"unsubscribe","symbols":["NSE:SBIN"],"id":"u"}));
     loop {
@@ -464,7 +504,7 @@ async fn nothing_of_an_instrument_follows_its_unsubscribe_ack() {
 }
 
 /// The slow-consumer path writes an `error` to a client that is, by definition, not reading:
-/// that write must be bounded, or the session (and its subscriptions) would live forever.
+/// that write must be bounded, or the connection (and its subscriptions) would live forever.
 #[tokio::test(start_paused = true)]
 async fn a_slow_consumer_that_never_reads_is_let_go() {
     let limits = ClientLimits {
@@ -497,15 +537,15 @@ async fn a_slow_consumer_that_never_reads_is_let_go() {
         outbound: out_tx,
         open: 2,
     };
-    let session = tokio::spawn(serve(sock, f.ctx.clone(), f.shutdown.clone()));
+    let conn = tokio::spawn(serve(sock, f.ctx.clone(), f.shutdown.clone()));
     in_tx
         .send(Message::Text(Utf8Bytes::from(
             json!({"action":"subscribe","symbols":["NSE:SBIN","NSE:INFY"]}).to_string(),
         )))
         .unwrap();
-    tokio::time::timeout(Duration::from_secs(60), session)
+    tokio::time::timeout(Duration::from_secs(60), conn)
         .await
-        .expect("the session ends although the client never reads")
+        .expect("the connection ends although the client never reads")
         .unwrap();
     let mut kinds = Vec::new();
     while let Ok(Message::Text(t)) = out_rx.try_recv() {

@@ -3,8 +3,12 @@
 //! clients' outboxes and the upstream demand (the union of all subscriptions plus the
 //! always-on watchlist, at the highest mode anyone wants). The hub task owns one of these.
 //!
+//! Everything known about one instrument sits in one [`Held`] under its token, so fan-out
+//! finds the latest value, the subscribers and the watchlist entry with one map look-up per
+//! tick.
+//!
 //! A REST quote never replaces a WebSocket value that arrived after the quote was requested,
-//! nor one younger than a short precedence window ([`HubCore::with_ws_precedence`]): a batch in
+//! nor one younger than a short precedence window (`HubCore::with_ws_precedence`): a batch in
 //! flight can land after the WebSocket is back, which would move prices backwards (and look
 //! like a volume reset in candles), and the fallback polls every demanded instrument while any
 //! shard wants it, so an instrument whose shard streams would flip between sources. The window
@@ -20,10 +24,10 @@ use crate::model::instruments::Instrument;
 use crate::model::tick::{Mode, Source, Tick, Token};
 use crate::store::candle_files::DayCandles;
 use axum::extract::ws::Utf8Bytes;
-use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Identifies one client connection for the lifetime of the process.
 pub type ClientId = u64;
@@ -38,15 +42,49 @@ struct Sub {
     candles: Option<CandleInterval>,
 }
 
+/// The clients subscribed to one instrument, and the instrument as the first of them
+/// subscribed it.
 #[derive(Debug)]
 struct Entry {
     inst: Arc<Instrument>,
     subs: Vec<Sub>,
 }
 
-impl Entry {
-    fn top_mode(&self) -> Option<Mode> {
-        self.subs.iter().map(|s| s.mode).max()
+/// Everything the hub holds about one instrument. Kept while any part is set.
+#[derive(Debug, Default)]
+struct Held {
+    /// The latest value, with the instrument it was first recorded under.
+    latest: Option<(Arc<Instrument>, Tick)>,
+    /// Client subscriptions; `None` when no client has the instrument.
+    subscribed: Option<Entry>,
+    /// In the always-on watchlist, at this mode.
+    watched: Option<(Arc<Instrument>, Mode)>,
+}
+
+impl Held {
+    /// Someone wants this instrument's ticks (a client or the watchlist).
+    fn wanted(&self) -> bool {
+        self.subscribed.is_some() || self.watched.is_some()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.latest.is_none() && !self.wanted()
+    }
+
+    /// Records `tick` as the latest value (merged into an older one); false when nobody
+    /// wants the instrument and nothing was known of it.
+    fn record(&mut self, tick: &Tick) -> bool {
+        if let Some((_, old)) = &mut self.latest {
+            old.merge_newer(tick);
+            return true;
+        }
+        let inst = match (&self.subscribed, &self.watched) {
+            (Some(entry), _) => entry.inst.clone(),
+            (None, Some((inst, _))) => inst.clone(),
+            (None, None) => return false,
+        };
+        self.latest = Some((inst, *tick));
+        true
     }
 }
 
@@ -56,7 +94,7 @@ struct ClientSubs {
     tokens: HashMap<Token, (Mode, Slot)>,
 }
 
-/// How snapshots and fan-out should label values right now.
+/// How snapshots (on subscribe) and fan-out should label values right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Liveness {
     /// The feed is streaming: a cached latest tick is as good as live.
@@ -81,23 +119,50 @@ pub struct FanoutStats {
 /// How long a WebSocket value takes precedence over REST quotes requested after it: longer
 /// than a liquid instrument's tick interval (so a streaming instrument keeps its source),
 /// shorter than the fallback's earliest start after a drop (so its first quotes show at once).
-pub const DEFAULT_WS_PRECEDENCE: Duration = Duration::from_secs(2);
+const DEFAULT_WS_PRECEDENCE: Duration = Duration::from_secs(2);
 
 /// Spare room over the last message of a mode when allocating the next one.
 const ENCODE_SLACK: usize = 64;
 
+/// Buffers for `ticker` messages: each message is encoded into its own buffer (it is shared
+/// by every subscriber, then dropped), sized from the last fan-out message of its mode.
+#[derive(Debug)]
+struct Encoder {
+    last_len: [usize; 3],
+}
+
+impl Encoder {
+    fn buffer(&self, mode: Mode) -> String {
+        String::with_capacity(self.last_len[mode.index()] + ENCODE_SLACK)
+    }
+
+    /// Encodes a fan-out message, remembering its size for the next one of its mode.
+    fn encode(
+        &mut self,
+        tick: &Tick,
+        inst: &Instrument,
+        mode: Mode,
+        freshness: Freshness,
+        stats: &mut FanoutStats,
+    ) -> Utf8Bytes {
+        let mut out = self.buffer(mode);
+        write_ticker(&mut out, tick, inst, mode, freshness);
+        self.last_len[mode.index()] = out.len();
+        stats.encoded += 1;
+        stats.encoded_bytes += out.len() as u64;
+        Utf8Bytes::from(out)
+    }
+}
+
 #[derive(Debug)]
 pub struct HubCore {
-    entries: HashMap<Token, Entry>,
+    /// Everything known per instrument (see the module docs).
+    held: HashMap<Token, Held>,
     clients: HashMap<ClientId, ClientSubs>,
-    latest: HashMap<Token, (Arc<Instrument>, Tick)>,
-    watchlist: BTreeMap<Token, (Arc<Instrument>, Mode)>,
     candles: CandleBook,
     /// See the module docs; wall-clock milliseconds.
     ws_precedence_ms: i64,
-    /// Size of the last `ticker` message per mode: each message is encoded into its own
-    /// buffer (it is shared by every subscriber, then dropped), sized from this.
-    last_len: [usize; 3],
+    encoder: Encoder,
 }
 
 impl Default for HubCore {
@@ -114,29 +179,34 @@ impl HubCore {
     /// A hub where a REST quote does not replace a WebSocket value younger than `window`
     /// (younger, the WebSocket is evidently delivering that instrument) nor one that arrived
     /// after the quote was requested.
-    pub fn with_ws_precedence(window: Duration) -> Self {
+    fn with_ws_precedence(window: Duration) -> Self {
         Self {
-            entries: HashMap::new(),
+            held: HashMap::new(),
             clients: HashMap::new(),
-            latest: HashMap::new(),
-            watchlist: BTreeMap::new(),
             candles: CandleBook::default(),
             ws_precedence_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
-            last_len: [128, 512, 1024],
+            encoder: Encoder {
+                last_len: [128, 512, 1024],
+            },
         }
     }
 
     /// Replaces the always-subscribed watchlist (`FEEDGATE_INSTRUMENTS`).
     pub fn set_watchlist(&mut self, items: Vec<(Arc<Instrument>, Mode)>) {
-        self.watchlist = items
-            .into_iter()
-            .map(|(inst, mode)| (inst.token, (inst, mode)))
-            .collect();
+        for held in self.held.values_mut() {
+            held.watched = None;
+        }
+        for (inst, mode) in items {
+            let token = inst.token;
+            self.held.entry(token).or_default().watched = Some((inst, mode));
+        }
+        self.held.retain(|_, held| !held.is_empty());
     }
 
     /// Adds (or re-modes) subscriptions for a client and queues a snapshot of the latest value
-    /// of each newly subscribed instrument into its outbox.
-    /// Returns the tokens that have no value at all yet (the caller may fetch a snapshot).
+    /// of each newly subscribed (or re-moded) instrument into its outbox.
+    /// Returns the tokens that have no value at all yet (the caller may fetch a closed-hours
+    /// quote for them).
     pub fn subscribe(
         &mut self,
         client: ClientId,
@@ -152,51 +222,27 @@ impl HubCore {
         });
         for (inst, mode) in items {
             let token = inst.token;
-            let entry = self.entries.entry(token).or_insert_with(|| Entry {
+            let held = self.held.entry(token).or_default();
+            let entry = held.subscribed.get_or_insert_with(|| Entry {
                 inst: inst.clone(),
                 subs: Vec::new(),
             });
-            if candles != CandleRequest::Keep
-                && let Some(s) = entry.subs.iter_mut().find(|s| s.client == client)
-            {
-                s.candles = candles.interval();
-            }
-            let changed_mode = match subs.tokens.get_mut(&token) {
-                Some((old, _)) if *old == *mode => false,
-                Some((old, _)) => {
-                    *old = *mode;
-                    if let Some(s) = entry.subs.iter_mut().find(|s| s.client == client) {
-                        s.mode = *mode;
-                    }
-                    true
+            let changed_mode = entry.add(client, subs, *mode, candles);
+            match &held.latest {
+                None => missing.push(token),
+                Some((latest_inst, tick)) if changed_mode => {
+                    let Some((_, slot)) = subs.tokens.get(&token) else {
+                        continue;
+                    };
+                    let freshness = Freshness::of(tick, live.feed_live, live.now_ms);
+                    let mut text = self.encoder.buffer(*mode);
+                    write_ticker(&mut text, tick, latest_inst, *mode, freshness);
+                    // The snapshot supersedes a tick still pending in the slot (older, and in
+                    // the old mode after a re-mode). An overflow is noticed and reported by the
+                    // client task on its next drain; the hub must not block or fail here.
+                    let _ = subs.outbox.push_snapshot(*slot, Utf8Bytes::from(text));
                 }
-                None => {
-                    let slot = subs.outbox.alloc_slot();
-                    subs.tokens.insert(token, (*mode, slot));
-                    entry.subs.push(Sub {
-                        client,
-                        outbox: subs.outbox.clone(),
-                        slot,
-                        mode: *mode,
-                        candles: candles.interval(),
-                    });
-                    true
-                }
-            };
-            if !self.latest.contains_key(&token) {
-                missing.push(token);
-            }
-            if changed_mode
-                && let Some((inst, tick)) = self.latest.get(&token)
-                && let Some((_, slot)) = subs.tokens.get(&token)
-            {
-                let freshness = Freshness::of(tick, live.feed_live, live.now_ms);
-                let mut text = String::with_capacity(self.last_len[mode.index()] + ENCODE_SLACK);
-                write_ticker(&mut text, tick, inst, *mode, freshness);
-                // The snapshot supersedes a tick still pending in the slot (older, and in the
-                // old mode after a re-mode). An overflow is noticed and reported by the client
-                // task on its next drain; the hub must not block or fail here.
-                let _ = subs.outbox.push_snapshot(*slot, Utf8Bytes::from(text));
+                Some(_) => {}
             }
         }
         missing
@@ -208,14 +254,21 @@ impl HubCore {
             return;
         };
         for token in tokens {
-            if let Some((_, slot)) = subs.tokens.remove(token) {
-                subs.outbox.free_slot(slot);
-                if let Some(entry) = self.entries.get_mut(token) {
-                    entry.subs.retain(|s| s.client != client);
-                    if entry.subs.is_empty() {
-                        self.entries.remove(token);
-                    }
+            let Some((_, slot)) = subs.tokens.remove(token) else {
+                continue;
+            };
+            subs.outbox.free_slot(slot);
+            let Some(held) = self.held.get_mut(token) else {
+                continue;
+            };
+            if let Some(entry) = &mut held.subscribed {
+                entry.subs.retain(|s| s.client != client);
+                if entry.subs.is_empty() {
+                    held.subscribed = None;
                 }
+            }
+            if held.is_empty() {
+                self.held.remove(token);
             }
         }
         if subs.tokens.is_empty() {
@@ -237,141 +290,48 @@ impl HubCore {
     /// once per mode that some subscriber wants.
     pub fn on_ticks(&mut self, ticks: &[Tick], live: Liveness) -> FanoutStats {
         let mut stats = FanoutStats::default();
-        let received = tokio::time::Instant::now();
+        let received = Instant::now();
+        let Self {
+            held,
+            candles,
+            encoder,
+            ws_precedence_ms,
+            ..
+        } = self;
         for tick in ticks {
             stats.ticks += 1;
-            let token = tick.token;
-            let subscribed = self.entries.contains_key(&token);
-            let watched = self.watchlist.contains_key(&token);
-            match self.latest.get(&token) {
-                Some((_, latest)) if self.ws_precedes(tick, latest, live.now_ms) => {
+            // Not wanted by anyone and never seen: an unsolicited tick. Ignore it.
+            let Some(h) = held.get_mut(&tick.token) else {
+                continue;
+            };
+            match &h.latest {
+                Some((_, latest)) if ws_precedes(tick, latest, live.now_ms, *ws_precedence_ms) => {
                     stats.superseded += 1;
                     continue;
                 }
-                Some(_) => {}
-                // Not wanted by anyone and never seen: an unsolicited tick. Ignore it.
-                None if !subscribed && !watched => continue,
-                None => {}
+                None if !h.wanted() => continue,
+                Some(_) | None => {}
             }
-            // A REST quote while the feed is not live is a closed-hours snapshot: the last
-            // price of an earlier session, not a trade now, so it makes no candle.
-            let snapshot = tick.src == Source::Rest && !live.feed_live;
-            if !snapshot
-                && (subscribed || watched)
-                && let Some(c) = self.candles.on_tick(tick)
+            // A REST quote while the feed is not live is a closed-hours quote: the last price
+            // of an earlier session, not a trade now, so it makes no candle.
+            let closed_hours = tick.src == Source::Rest && !live.feed_live;
+            if !closed_hours
+                && h.wanted()
+                && let Some(c) = candles.on_tick(tick)
+                && let Some(entry) = &h.subscribed
             {
-                self.emit_candle(c);
+                entry.emit_candle(candles, c);
             }
-            let Self {
-                entries,
-                latest,
-                watchlist,
-                last_len,
-                ..
-            } = self;
-            let merged: &Tick = match latest.entry(token) {
-                MapEntry::Occupied(e) => {
-                    let (_, old) = e.into_mut();
-                    old.merge_newer(tick);
-                    old
-                }
-                MapEntry::Vacant(v) => {
-                    let inst = entries
-                        .get(&token)
-                        .map(|e| &e.inst)
-                        .or_else(|| watchlist.get(&token).map(|(i, _)| i));
-                    let Some(inst) = inst else { continue };
-                    &v.insert((inst.clone(), *tick)).1
-                }
-            };
-            let Some(entry) = entries.get(&token) else {
+            if !h.record(tick) {
+                continue;
+            }
+            let (Some((_, merged)), Some(entry)) = (&h.latest, &h.subscribed) else {
                 continue;
             };
             let freshness = Freshness::of(merged, live.feed_live, live.now_ms);
-            let mut encoded: [Option<Utf8Bytes>; 3] = [None, None, None];
-            for sub in &entry.subs {
-                let idx = sub.mode.index();
-                let text = match &encoded[idx] {
-                    Some(t) => t.clone(),
-                    None => {
-                        let mut out = String::with_capacity(last_len[idx] + ENCODE_SLACK);
-                        write_ticker(&mut out, merged, &entry.inst, sub.mode, freshness);
-                        last_len[idx] = out.len();
-                        stats.encoded += 1;
-                        stats.encoded_bytes += out.len() as u64;
-                        let t = Utf8Bytes::from(out);
-                        encoded[idx] = Some(t.clone());
-                        t
-                    }
-                };
-                stats.messages += 1;
-                if sub.outbox.push_tick(sub.slot, text, received) {
-                    stats.conflated += 1;
-                }
-            }
+            entry.fan_out(merged, freshness, received, encoder, &mut stats);
         }
         stats
-    }
-
-    /// A REST quote whose instrument's latest value came from the WebSocket after the quote
-    /// was requested (a REST tick's `received_ms` is its request time), or less than the
-    /// precedence window ago: it is older than what clients have (polled before the WebSocket
-    /// resumed), or the instrument's shard is streaming it, so it is dropped.
-    fn ws_precedes(&self, tick: &Tick, latest: &Tick, now_ms: i64) -> bool {
-        tick.src == Source::Rest
-            && latest.src == Source::Ws
-            && (latest.received_ms >= tick.received_ms
-                || now_ms.saturating_sub(latest.received_ms) < self.ws_precedence_ms)
-    }
-
-    /// Pushes a closed minute to clients that asked for candles of that instrument: every
-    /// minute for `1m`, and the aggregated candle for `5m`/`15m` when this minute completes one.
-    fn emit_candle(&self, closed: Closed) {
-        let Some(entry) = self.entries.get(&closed.token) else {
-            return;
-        };
-        if entry.subs.iter().all(|s| s.candles.is_none()) {
-            return;
-        }
-        let mut encoded: [Option<Utf8Bytes>; 3] = [None, None, None];
-        for sub in &entry.subs {
-            let Some(interval) = sub.candles else {
-                continue;
-            };
-            let idx = match interval {
-                CandleInterval::M1 => 0,
-                CandleInterval::M5 => 1,
-                CandleInterval::M15 => 2,
-            };
-            if encoded[idx].is_none() {
-                let n = interval.minutes();
-                let candle = if n == 1 {
-                    Some(closed.candle)
-                } else if completes(closed.candle.t, n) {
-                    let start = bucket(closed.candle.t, n);
-                    self.candles.series(closed.token).and_then(|s| {
-                        let recent: Vec<Candle> =
-                            s.closed.iter().filter(|c| c.t >= start).copied().collect();
-                        aggregate(&recent, n).into_iter().find(|c| c.t == start)
-                    })
-                } else {
-                    None
-                };
-                let Some(candle) = candle else { continue };
-                let mut text = String::with_capacity(192);
-                write_candle_message(
-                    &mut text,
-                    &entry.inst.symbol_json,
-                    interval.as_str(),
-                    &candle,
-                    closed.divisor,
-                );
-                encoded[idx] = Some(Utf8Bytes::from(text));
-            }
-            if let Some(text) = &encoded[idx] {
-                let _ = sub.outbox.push_immediate(text.clone());
-            }
-        }
     }
 
     /// Closes every minute that ended before `now_secs` and pushes the candles. Called by the
@@ -380,7 +340,9 @@ impl HubCore {
         let closed = self.candles.close_due(now_secs);
         let n = closed.len();
         for c in closed {
-            self.emit_candle(c);
+            if let Some(entry) = self.held.get(&c.token).and_then(|h| h.subscribed.as_ref()) {
+                entry.emit_candle(&self.candles, c);
+            }
         }
         n
     }
@@ -400,7 +362,7 @@ impl HubCore {
                 if minutes.is_empty() {
                     return None;
                 }
-                let (inst, _) = self.latest.get(token)?;
+                let (inst, _) = self.held.get(token)?.latest.as_ref()?;
                 Some(DayCandles {
                     symbol: inst.symbol.to_string(),
                     token: *token,
@@ -416,44 +378,201 @@ impl HubCore {
     /// Seeds latest values without fanning out (last-known values loaded at start).
     pub fn seed(&mut self, items: Vec<(Arc<Instrument>, Tick)>) {
         for (inst, tick) in items {
-            self.latest.entry(tick.token).or_insert((inst, tick));
+            let held = self.held.entry(tick.token).or_default();
+            if held.latest.is_none() {
+                held.latest = Some((inst, tick));
+            }
         }
     }
 
     /// The union of all subscriptions and the watchlist, at the highest mode wanted.
     pub fn demand(&self) -> Demand {
-        let mut d: Demand = self.watchlist.iter().map(|(t, (_, m))| (*t, *m)).collect();
-        for (token, entry) in &self.entries {
-            if let Some(m) = entry.top_mode() {
-                let slot = d.entry(*token).or_insert(m);
-                *slot = (*slot).max(m);
-            }
-        }
-        d
+        self.held
+            .iter()
+            .filter_map(|(token, held)| {
+                let watched = held.watched.as_ref().map(|(_, m)| *m);
+                let subscribed = held.subscribed.as_ref().and_then(Entry::top_mode);
+                watched.max(subscribed).map(|m| (*token, m))
+            })
+            .collect()
     }
 
     pub fn latest(&self, token: Token) -> Option<&Tick> {
-        self.latest.get(&token).map(|(_, t)| t)
+        let (_, tick) = self.held.get(&token)?.latest.as_ref()?;
+        Some(tick)
     }
 
     /// Every latest value (for persistence of last-known values).
     pub fn latest_all(&self) -> impl Iterator<Item = (&Arc<Instrument>, &Tick)> {
-        self.latest.values().map(|(i, t)| (i, t))
-    }
-
-    pub fn client_count(&self) -> usize {
-        self.clients.len()
+        self.held
+            .values()
+            .filter_map(|h| h.latest.as_ref().map(|(i, t)| (i, t)))
     }
 
     /// Instruments with at least one client subscriber.
     pub fn subscribed_instruments(&self) -> usize {
-        self.entries.len()
+        self.held
+            .values()
+            .filter(|h| h.subscribed.is_some())
+            .count()
     }
 
-    /// Subscribers of one instrument (for tests and status).
-    pub fn subscribers(&self, token: Token) -> usize {
-        self.entries.get(&token).map_or(0, |e| e.subs.len())
+    #[cfg(test)]
+    fn client_count(&self) -> usize {
+        self.clients.len()
     }
+
+    /// Subscribers of one instrument.
+    #[cfg(test)]
+    fn subscribers(&self, token: Token) -> usize {
+        self.held
+            .get(&token)
+            .and_then(|h| h.subscribed.as_ref())
+            .map_or(0, |e| e.subs.len())
+    }
+}
+
+impl Entry {
+    fn top_mode(&self) -> Option<Mode> {
+        self.subs.iter().map(|s| s.mode).max()
+    }
+
+    /// Adds `client` at `mode`, or re-modes its subscription; `candles` updates what it asked
+    /// for unless it says `Keep`. True when a snapshot is due (new, or a new mode).
+    fn add(
+        &mut self,
+        client: ClientId,
+        subs: &mut ClientSubs,
+        mode: Mode,
+        candles: CandleRequest,
+    ) -> bool {
+        let token = self.inst.token;
+        if candles != CandleRequest::Keep
+            && let Some(s) = self.subs.iter_mut().find(|s| s.client == client)
+        {
+            s.candles = candles.interval();
+        }
+        match subs.tokens.get_mut(&token) {
+            Some((old, _)) if *old == mode => false,
+            Some((old, _)) => {
+                *old = mode;
+                if let Some(s) = self.subs.iter_mut().find(|s| s.client == client) {
+                    s.mode = mode;
+                }
+                true
+            }
+            None => {
+                let slot = subs.outbox.alloc_slot();
+                subs.tokens.insert(token, (mode, slot));
+                self.subs.push(Sub {
+                    client,
+                    outbox: subs.outbox.clone(),
+                    slot,
+                    mode,
+                    candles: candles.interval(),
+                });
+                true
+            }
+        }
+    }
+
+    /// Pushes `tick` into every subscriber's conflation slot, encoding it once per mode.
+    fn fan_out(
+        &self,
+        tick: &Tick,
+        freshness: Freshness,
+        received: Instant,
+        encoder: &mut Encoder,
+        stats: &mut FanoutStats,
+    ) {
+        let mut encoded: [Option<Utf8Bytes>; 3] = [None, None, None];
+        // Counted in a local: the loop body is the per-client cost, kept to the push itself.
+        let mut conflated = 0;
+        for sub in &self.subs {
+            let idx = sub.mode.index();
+            let text = match &encoded[idx] {
+                Some(t) => t.clone(),
+                None => {
+                    let t = encoder.encode(tick, &self.inst, sub.mode, freshness, stats);
+                    encoded[idx] = Some(t.clone());
+                    t
+                }
+            };
+            if sub.outbox.push_tick(sub.slot, text, received) {
+                conflated += 1;
+            }
+        }
+        stats.messages += self.subs.len() as u64;
+        stats.conflated += conflated;
+    }
+
+    /// Pushes a closed minute to clients that asked for candles of this instrument: every
+    /// minute for `1m`, and the aggregated candle for `5m`/`15m` when this minute completes one.
+    fn emit_candle(&self, book: &CandleBook, closed: Closed) {
+        if self.subs.iter().all(|s| s.candles.is_none()) {
+            return;
+        }
+        let mut encoded: [Option<Utf8Bytes>; 3] = [None, None, None];
+        for sub in &self.subs {
+            let Some(interval) = sub.candles else {
+                continue;
+            };
+            let idx = match interval {
+                CandleInterval::M1 => 0,
+                CandleInterval::M5 => 1,
+                CandleInterval::M15 => 2,
+            };
+            if encoded[idx].is_none() {
+                let Some(candle) = candle_for(book, &closed, interval) else {
+                    continue;
+                };
+                let mut text = String::with_capacity(192);
+                write_candle_message(
+                    &mut text,
+                    &self.inst.symbol_json,
+                    interval.as_str(),
+                    &candle,
+                    closed.divisor,
+                );
+                encoded[idx] = Some(Utf8Bytes::from(text));
+            }
+            if let Some(text) = &encoded[idx] {
+                let _ = sub.outbox.push_immediate(text.clone());
+            }
+        }
+    }
+}
+
+/// The candle of `interval` that the closed minute completes, if any: the minute itself for
+/// `1m`, the aggregate of its bucket when it is a bucket's last minute.
+fn candle_for(book: &CandleBook, closed: &Closed, interval: CandleInterval) -> Option<Candle> {
+    let n = interval.minutes();
+    if n == 1 {
+        return Some(closed.candle);
+    }
+    if !completes(closed.candle.t, n) {
+        return None;
+    }
+    let start = bucket(closed.candle.t, n);
+    let series = book.series(closed.token)?;
+    let recent: Vec<Candle> = series
+        .closed
+        .iter()
+        .filter(|c| c.t >= start)
+        .copied()
+        .collect();
+    aggregate(&recent, n).into_iter().find(|c| c.t == start)
+}
+
+/// A REST quote whose instrument's latest value came from the WebSocket after the quote was
+/// requested (a REST tick's `received_ms` is its request time), or less than the precedence
+/// window ago: it is older than what clients have (polled before the WebSocket resumed), or
+/// the instrument's shard is streaming it, so it is dropped.
+fn ws_precedes(tick: &Tick, latest: &Tick, now_ms: i64, window_ms: i64) -> bool {
+    tick.src == Source::Rest
+        && latest.src == Source::Ws
+        && (latest.received_ms >= tick.received_ms
+            || now_ms.saturating_sub(latest.received_ms) < window_ms)
 }
 
 #[cfg(test)]
@@ -734,7 +853,8 @@ mod tests {
     }
 
     /// After a full tick, a quote-only one (the full-mode client left; or the WebSocket took
-    /// over from a REST snapshot) is sent with its own time, and nobody is shown the old book.
+    /// over from a closed-hours REST quote) is sent with its own time, and nobody is shown the
+    /// old book.
     #[test]
     fn a_quote_tick_after_a_full_one_carries_its_own_time_and_no_old_depth() {
         let r = reg();
@@ -742,7 +862,7 @@ mod tests {
         let i1 = r.by_token(1).unwrap().clone();
         let ob = Arc::new(Outbox::new(1 << 20));
         hub.subscribe(1, &ob, &[(i1, Mode::Full)], CandleRequest::Keep, LIVE);
-        // 2026-11-23 09:00:00 IST: a night REST snapshot would carry an old exchange time.
+        // 2026-11-23 09:00:00 IST: a closed-hours REST quote would carry an old exchange time.
         let old_ts = 1_795_404_600;
         hub.on_ticks(&[full(150, old_ts)], LIVE);
         let (_, t) = drain(&ob);

@@ -5,8 +5,8 @@ pub mod core;
 pub mod outbox;
 mod task;
 
-pub use self::core::{ClientId, DEFAULT_WS_PRECEDENCE, FanoutStats, HubCore, Liveness};
-pub use self::outbox::{Drained, Outbox, Overflow, Slot};
+pub use self::core::{ClientId, FanoutStats, HubCore, Liveness};
+pub use self::outbox::{Drained, Outbox, Overflow};
 pub use self::task::HubStats;
 
 use crate::json::request::CandleRequest;
@@ -74,7 +74,7 @@ pub fn spawn(
 }
 
 /// Like [`spawn`], and sends tokens that have no value while the feed is not live to
-/// `closed_quotes` (for a one-off REST quote).
+/// `closed_quotes` (for a one-off closed-hours REST quote).
 pub fn spawn_with_closed_quotes(
     cfg: HubConfig,
     feed_live: watch::Receiver<bool>,
@@ -97,7 +97,7 @@ pub fn spawn_with_closed_quotes(
         stats: stats.clone(),
         shutdown,
         closed_quotes,
-        closed_quotes_requested: Default::default(),
+        quotes_requested: Default::default(),
     };
     tracker.spawn(task.run());
     HubHandle {

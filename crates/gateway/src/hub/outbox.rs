@@ -129,9 +129,10 @@ impl Outbox {
         Ok(())
     }
 
-    /// Queues the snapshot of `slot`'s instrument (after a mode change) as an immediate message
-    /// and drops the slot's undelivered tick: that tick is older and may be in the old mode, so
-    /// written after the snapshot it would undo it (a depth panel flickering back).
+    /// Queues the snapshot of `slot`'s instrument (on subscribe or a mode change) as an
+    /// immediate message and drops the slot's undelivered tick: that tick is older and may be
+    /// in the old mode, so written after the snapshot it would undo it (a depth panel flickering
+    /// back).
     pub fn push_snapshot(&self, slot: Slot, msg: Utf8Bytes) -> Result<(), Overflow> {
         {
             let mut st = self.lock();
@@ -367,6 +368,17 @@ mod tests {
         // A snapshot bigger than the budget must still go out when nothing else is queued.
         let ob = Outbox::new(4);
         ob.push_immediate(m("0123456789")).unwrap();
+        let mut d = Drained::default();
+        ob.drain_into(&mut d, true).unwrap();
+        assert_eq!(
+            texts(&d.immediate),
+            ["0123456789"],
+            "whole, and not an overflow"
+        );
+        // Drained, the queue is empty again: the next oversized one fits too, but not a
+        // second one behind it.
+        ob.push_immediate(m("abcdefghij")).unwrap();
+        assert!(ob.push_immediate(m("k")).is_err());
     }
 
     proptest::proptest! {

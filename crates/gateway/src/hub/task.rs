@@ -70,11 +70,35 @@ pub(crate) struct HubTask {
     pub clock: SharedClock,
     pub stats: Arc<HubStats>,
     pub shutdown: CancellationToken,
-    /// Where tokens without any value go for a one-off REST quote (closed market).
+    /// Where tokens without any value go for a one-off closed-hours REST quote.
     pub closed_quotes: Option<mpsc::Sender<Vec<Token>>>,
-    /// Tokens already sent for a closed-hours quote during this not-live period: each once, not once
-    /// per client.
-    pub closed_quotes_requested: HashSet<Token>,
+    /// Tokens already sent for a closed-hours quote during this not-live period: each once,
+    /// not once per client.
+    pub quotes_requested: HashSet<Token>,
+}
+
+/// The hub's metric handles, resolved once when the task starts: each `metrics::…!` call
+/// looks its metric up in the recorder's registry, which per tick batch is wasted work.
+struct HubMetrics {
+    message_bytes: metrics::Histogram,
+    rest_superseded: metrics::Counter,
+    ticks: metrics::Counter,
+    messages: metrics::Counter,
+    conflated: metrics::Counter,
+    encoded_bytes: metrics::Counter,
+}
+
+impl HubMetrics {
+    fn resolve() -> Self {
+        Self {
+            message_bytes: metrics::histogram!("feedgate_message_bytes"),
+            rest_superseded: metrics::counter!("feedgate_hub_rest_superseded_total"),
+            ticks: metrics::counter!("feedgate_hub_ticks_total"),
+            messages: metrics::counter!("feedgate_hub_messages_total"),
+            conflated: metrics::counter!("feedgate_hub_conflated_total"),
+            encoded_bytes: metrics::counter!("feedgate_hub_encoded_bytes_total"),
+        }
+    }
 }
 
 impl HubTask {
@@ -84,6 +108,7 @@ impl HubTask {
         // and events cost no timer registration or clock read.
         let minute_close = tokio::time::sleep_until(self.next_minute_close());
         tokio::pin!(minute_close);
+        let metrics = HubMetrics::resolve();
         loop {
             tokio::select! {
                 biased;
@@ -98,8 +123,8 @@ impl HubTask {
                         break;
                     }
                     if *self.feed_live.borrow_and_update() {
-                        // A new not-live period later may fetch fresh closed-hours quotes again.
-                        self.closed_quotes_requested.clear();
+                        // A new not-live period later may fetch fresh quotes again.
+                        self.quotes_requested.clear();
                     }
                 }
                 cmd = self.commands.recv() => match cmd {
@@ -107,7 +132,7 @@ impl HubTask {
                     None => break,
                 },
                 batch = self.ticks.recv() => match batch {
-                    Some(batch) => self.on_ticks(&batch),
+                    Some(batch) => self.on_ticks(&batch, &metrics),
                     None => break,
                 },
             }
@@ -128,16 +153,17 @@ impl HubTask {
         }
     }
 
-    fn on_ticks(&mut self, batch: &[Tick]) {
+    fn on_ticks(&mut self, batch: &[Tick], metrics: &HubMetrics) {
         let live = self.liveness();
         let s = self.core.on_ticks(batch, live);
         if s.encoded > 0 {
             // One sample per batch (the mean size), so the hot path does not pay per message.
-            metrics::histogram!("feedgate_message_bytes")
+            metrics
+                .message_bytes
                 .record(s.encoded_bytes as f64 / s.encoded as f64);
         }
         if s.superseded > 0 {
-            metrics::counter!("feedgate_hub_rest_superseded_total").increment(s.superseded);
+            metrics.rest_superseded.increment(s.superseded);
         }
         self.stats.ticks_in.fetch_add(s.ticks, Ordering::Relaxed);
         self.stats
@@ -146,10 +172,10 @@ impl HubTask {
         self.stats
             .conflated
             .fetch_add(s.conflated, Ordering::Relaxed);
-        metrics::counter!("feedgate_hub_ticks_total").increment(s.ticks);
-        metrics::counter!("feedgate_hub_messages_total").increment(s.messages);
-        metrics::counter!("feedgate_hub_conflated_total").increment(s.conflated);
-        metrics::counter!("feedgate_hub_encoded_bytes_total").increment(s.encoded_bytes);
+        metrics.ticks.increment(s.ticks);
+        metrics.messages.increment(s.messages);
+        metrics.conflated.increment(s.conflated);
+        metrics.encoded_bytes.increment(s.encoded_bytes);
     }
 
     fn on_command(&mut self, cmd: Command) {
@@ -209,18 +235,20 @@ impl HubTask {
         }
     }
 
+    /// Asks for a closed-hours REST quote of each token not asked for yet in this not-live
+    /// period.
     fn request_closed_quotes(&mut self, missing: Vec<Token>) {
         let Some(tx) = &self.closed_quotes else {
             return;
         };
         let fresh: Vec<Token> = missing
             .into_iter()
-            .filter(|t| self.closed_quotes_requested.insert(*t))
+            .filter(|t| self.quotes_requested.insert(*t))
             .collect();
         if !fresh.is_empty() && tx.try_send(fresh.clone()).is_err() {
             // The fetcher is busy; forget the request so a later subscribe can retry.
             for t in fresh {
-                self.closed_quotes_requested.remove(&t);
+                self.quotes_requested.remove(&t);
             }
         }
     }

@@ -136,11 +136,40 @@ pub const MAX_THROTTLE_MS: u64 = 60_000;
 
 const ACTIONS: &str = "subscribe, unsubscribe, options, ping";
 
-/// Parses one text frame.
+/// Parses one text frame: the envelope (JSON object, `id`, `action`), then the action's own
+/// fields.
 pub fn parse(text: &str) -> Result<Request, RequestError> {
+    let obj = match envelope(text)? {
+        Envelope::BarePing => return Ok(Request::Ping { id: None }),
+        Envelope::Object(obj) => obj,
+    };
+    let id = request_id(&obj)?;
+    match action(&obj, &id)? {
+        "subscribe" => subscribe(&obj, id),
+        "unsubscribe" => unsubscribe(&obj, id),
+        "options" => options(&obj, id),
+        "ping" => Ok(Request::Ping { id }),
+        other => Err(RequestError::new(
+            ErrorCode::UnknownAction,
+            format!("unknown action {other:?}; expected one of: {ACTIONS}"),
+            id,
+        )),
+    }
+}
+
+type Object = serde_json::Map<String, Value>;
+
+/// A frame that is valid JSON (or the bare word `ping`).
+enum Envelope {
+    /// `ping` or `"ping"`: the keep-alive some clients send instead of an object.
+    BarePing,
+    Object(Object),
+}
+
+fn envelope(text: &str) -> Result<Envelope, RequestError> {
     let trimmed = text.trim();
     if trimmed == "ping" {
-        return Ok(Request::Ping { id: None });
+        return Ok(Envelope::BarePing);
     }
     let value: Value = serde_json::from_str(trimmed).map_err(|e| {
         RequestError::new(
@@ -151,138 +180,130 @@ pub fn parse(text: &str) -> Result<Request, RequestError> {
             None,
         )
     })?;
-    let obj = match value {
-        Value::String(s) if s == "ping" => return Ok(Request::Ping { id: None }),
-        Value::Object(map) => map,
-        _ => {
-            return Err(RequestError::new(
-                ErrorCode::BadRequest,
-                "a request must be a JSON object with an \"action\" field (or the string \"ping\")",
-                None,
-            ));
-        }
-    };
-    let id = match obj.get("id") {
-        None | Some(Value::Null) => None,
-        Some(v @ (Value::String(_) | Value::Number(_))) => Some(v.clone()),
-        Some(_) => {
-            return Err(RequestError::new(
-                ErrorCode::BadRequest,
-                "\"id\" must be a string or a number",
-                None,
-            ));
-        }
-    };
-    let action = match obj.get("action") {
-        Some(Value::String(a)) => a.as_str(),
-        Some(_) => {
-            return Err(RequestError::new(
-                ErrorCode::BadRequest,
-                format!("\"action\" must be a string, one of: {ACTIONS}"),
-                id,
-            ));
-        }
-        None => {
-            return Err(RequestError::new(
-                ErrorCode::BadRequest,
-                format!("missing \"action\"; expected one of: {ACTIONS}"),
-                id,
-            ));
-        }
-    };
-    match action {
-        "subscribe" => {
-            let symbols = symbols(&obj, &id)?;
-            let mode = match obj.get("mode") {
-                None | Some(Value::Null) => Mode::default(),
-                Some(Value::String(m)) => Mode::parse(m).ok_or_else(|| {
-                    RequestError::new(
-                        ErrorCode::BadRequest,
-                        format!("unknown mode {m:?}; expected \"ltp\", \"quote\" or \"full\""),
-                        id.clone(),
-                    )
-                })?,
-                Some(_) => {
-                    return Err(RequestError::new(
-                        ErrorCode::BadRequest,
-                        "\"mode\" must be \"ltp\", \"quote\" or \"full\"",
-                        id,
-                    ));
-                }
-            };
-            let candles = match obj.get("candles") {
-                None => CandleRequest::Keep,
-                Some(Value::Null) | Some(Value::Bool(false)) => CandleRequest::Off,
-                Some(Value::String(c)) => {
-                    CandleRequest::On(CandleInterval::parse(c).ok_or_else(|| {
-                        RequestError::new(
-                            ErrorCode::BadRequest,
-                            format!(
-                                "unknown candle interval {c:?}; expected \"1m\", \"5m\" or \"15m\""
-                            ),
-                            id.clone(),
-                        )
-                    })?)
-                }
-                Some(_) => {
-                    return Err(RequestError::new(
-                        ErrorCode::BadRequest,
-                        "\"candles\" must be \"1m\", \"5m\", \"15m\", or false to stop them",
-                        id,
-                    ));
-                }
-            };
-            Ok(Request::Subscribe {
-                symbols,
-                mode,
-                candles,
-                id,
-            })
-        }
-        "unsubscribe" => Ok(Request::Unsubscribe {
-            symbols: symbols(&obj, &id)?,
-            id,
-        }),
-        "options" => {
-            let throttle_ms = match obj.get("throttle_ms") {
-                None | Some(Value::Null) => None,
-                Some(Value::Number(n)) => match n.as_u64() {
-                    Some(ms) if ms <= MAX_THROTTLE_MS => Some(ms),
-                    _ => {
-                        return Err(RequestError::new(
-                            ErrorCode::BadRequest,
-                            format!(
-                                "\"throttle_ms\" must be an integer from 0 (every tick) to {MAX_THROTTLE_MS}"
-                            ),
-                            id,
-                        ));
-                    }
-                },
-                Some(_) => {
-                    return Err(RequestError::new(
-                        ErrorCode::BadRequest,
-                        format!(
-                            "\"throttle_ms\" must be an integer from 0 (every tick) to {MAX_THROTTLE_MS}"
-                        ),
-                        id,
-                    ));
-                }
-            };
-            Ok(Request::Options { throttle_ms, id })
-        }
-        "ping" => Ok(Request::Ping { id }),
-        other => Err(RequestError::new(
-            ErrorCode::UnknownAction,
-            format!("unknown action {other:?}; expected one of: {ACTIONS}"),
-            id,
+    match value {
+        Value::String(s) if s == "ping" => Ok(Envelope::BarePing),
+        Value::Object(map) => Ok(Envelope::Object(map)),
+        _ => Err(RequestError::new(
+            ErrorCode::BadRequest,
+            "a request must be a JSON object with an \"action\" field (or the string \"ping\")",
+            None,
         )),
     }
 }
 
-fn symbols(
-    obj: &serde_json::Map<String, Value>,
-    id: &RequestId,
-) -> Result<Vec<String>, RequestError> {
+/// The `id` to echo: read before anything else, so later errors can carry it.
+fn request_id(obj: &Object) -> Result<RequestId, RequestError> {
+    match obj.get("id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ (Value::String(_) | Value::Number(_))) => Ok(Some(v.clone())),
+        Some(_) => Err(RequestError::new(
+            ErrorCode::BadRequest,
+            "\"id\" must be a string or a number",
+            None,
+        )),
+    }
+}
+
+fn action<'a>(obj: &'a Object, id: &RequestId) -> Result<&'a str, RequestError> {
+    match obj.get("action") {
+        Some(Value::String(a)) => Ok(a.as_str()),
+        Some(_) => Err(RequestError::new(
+            ErrorCode::BadRequest,
+            format!("\"action\" must be a string, one of: {ACTIONS}"),
+            id.clone(),
+        )),
+        None => Err(RequestError::new(
+            ErrorCode::BadRequest,
+            format!("missing \"action\"; expected one of: {ACTIONS}"),
+            id.clone(),
+        )),
+    }
+}
+
+fn subscribe(obj: &Object, id: RequestId) -> Result<Request, RequestError> {
+    let symbols = symbols(obj, &id)?;
+    let mode = mode(obj, &id)?;
+    let candles = candles(obj, &id)?;
+    Ok(Request::Subscribe {
+        symbols,
+        mode,
+        candles,
+        id,
+    })
+}
+
+fn unsubscribe(obj: &Object, id: RequestId) -> Result<Request, RequestError> {
+    Ok(Request::Unsubscribe {
+        symbols: symbols(obj, &id)?,
+        id,
+    })
+}
+
+fn options(obj: &Object, id: RequestId) -> Result<Request, RequestError> {
+    let bad = |id| {
+        RequestError::new(
+            ErrorCode::BadRequest,
+            format!("\"throttle_ms\" must be an integer from 0 (every tick) to {MAX_THROTTLE_MS}"),
+            id,
+        )
+    };
+    let throttle_ms = match obj.get("throttle_ms") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(ms) if ms <= MAX_THROTTLE_MS => Some(ms),
+            _ => return Err(bad(id)),
+        },
+        Some(_) => return Err(bad(id)),
+    };
+    Ok(Request::Options { throttle_ms, id })
+}
+
+/// A subscribe's `mode` (default `quote`).
+fn mode(obj: &Object, id: &RequestId) -> Result<Mode, RequestError> {
+    match obj.get("mode") {
+        None | Some(Value::Null) => Ok(Mode::default()),
+        Some(Value::String(m)) => Mode::parse(m).ok_or_else(|| {
+            RequestError::new(
+                ErrorCode::BadRequest,
+                format!("unknown mode {m:?}; expected \"ltp\", \"quote\" or \"full\""),
+                id.clone(),
+            )
+        }),
+        Some(_) => Err(RequestError::new(
+            ErrorCode::BadRequest,
+            "\"mode\" must be \"ltp\", \"quote\" or \"full\"",
+            id.clone(),
+        )),
+    }
+}
+
+/// A subscribe's `candles`: absent keeps what was asked before, `false`/`null` stops them.
+fn candles(obj: &Object, id: &RequestId) -> Result<CandleRequest, RequestError> {
+    match obj.get("candles") {
+        None => Ok(CandleRequest::Keep),
+        Some(Value::Null) | Some(Value::Bool(false)) => Ok(CandleRequest::Off),
+        Some(Value::String(c)) => {
+            CandleInterval::parse(c)
+                .map(CandleRequest::On)
+                .ok_or_else(|| {
+                    RequestError::new(
+                        ErrorCode::BadRequest,
+                        format!(
+                            "unknown candle interval {c:?}; expected \"1m\", \"5m\" or \"15m\""
+                        ),
+                        id.clone(),
+                    )
+                })
+        }
+        Some(_) => Err(RequestError::new(
+            ErrorCode::BadRequest,
+            "\"candles\" must be \"1m\", \"5m\", \"15m\", or false to stop them",
+            id.clone(),
+        )),
+    }
+}
+
+fn symbols(obj: &Object, id: &RequestId) -> Result<Vec<String>, RequestError> {
     let bad = || {
         RequestError::new(
             ErrorCode::BadRequest,
@@ -417,6 +438,76 @@ mod tests {
             assert_eq!(err.id, id, "{text}");
             assert!(!err.message.is_empty());
         }
+    }
+
+    /// Clients match on these texts (and tests elsewhere grep them): each one, word for word.
+    #[test]
+    fn error_texts_are_stable() {
+        let actions = "subscribe, unsubscribe, options, ping";
+        let cases = [
+            (
+                "[1,2]",
+                r#"a request must be a JSON object with an "action" field (or the string "ping")"#
+                    .to_string(),
+            ),
+            (
+                r#"{"action":"ping","id":[1]}"#,
+                r#""id" must be a string or a number"#.to_string(),
+            ),
+            (
+                r#"{"action":7}"#,
+                format!(r#""action" must be a string, one of: {actions}"#),
+            ),
+            (
+                r#"{"id":1}"#,
+                format!(r#"missing "action"; expected one of: {actions}"#),
+            ),
+            (
+                r#"{"action":"dance"}"#,
+                format!(r#"unknown action "dance"; expected one of: {actions}"#),
+            ),
+            (
+                r#"{"action":"unsubscribe","symbols":[]}"#,
+                r#""symbols" must be a non-empty array of strings like "NSE:SBIN""#.to_string(),
+            ),
+            (
+                r#"{"action":"subscribe","symbols":["X"],"mode":"depth"}"#,
+                r#"unknown mode "depth"; expected "ltp", "quote" or "full""#.to_string(),
+            ),
+            (
+                r#"{"action":"subscribe","symbols":["X"],"mode":1}"#,
+                r#""mode" must be "ltp", "quote" or "full""#.to_string(),
+            ),
+            (
+                r#"{"action":"subscribe","symbols":["X"],"candles":"2m"}"#,
+                r#"unknown candle interval "2m"; expected "1m", "5m" or "15m""#.to_string(),
+            ),
+            (
+                r#"{"action":"subscribe","symbols":["X"],"candles":true}"#,
+                r#""candles" must be "1m", "5m", "15m", or false to stop them"#.to_string(),
+            ),
+            (
+                r#"{"action":"options","throttle_ms":"fast"}"#,
+                r#""throttle_ms" must be an integer from 0 (every tick) to 60000"#.to_string(),
+            ),
+            (
+                r#"{"action":"options","throttle_ms":60001}"#,
+                r#""throttle_ms" must be an integer from 0 (every tick) to 60000"#.to_string(),
+            ),
+        ];
+        for (text, want) in cases {
+            let err = parse(text).expect_err(text);
+            assert_eq!(err.message, want, "{text}");
+        }
+        let err = parse("{nope").expect_err("invalid JSON");
+        assert!(
+            err.message.starts_with("invalid JSON (")
+                && err.message.ends_with(
+                    r#"); send an object like {"action":"subscribe","symbols":["NSE:SBIN"]}"#
+                ),
+            "{}",
+            err.message
+        );
     }
 
     proptest::proptest! {

@@ -14,7 +14,7 @@
 use crate::model::instruments::Instrument;
 use crate::model::ist::write_ist;
 use crate::model::price::{percent_hundredths, write_price};
-use crate::model::tick::{Depth, Level, Mode, Source, Tick};
+use crate::model::tick::{Depth, Full, Level, Mode, Quote, Source, Tick};
 
 /// How the value is presented: live, or a last-known value of the given age.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,9 @@ impl Freshness {
     }
 }
 
-/// Appends the full `{"type":"ticker","data":{…}}` message.
+/// Appends the full `{"type":"ticker","data":{…}}` message: the fields every mode carries,
+/// the quote and full sections the mode asks for (and the tick has), then time, source and
+/// freshness, and the depth book last (the bulk of a full message).
 pub fn write_ticker(
     out: &mut String,
     tick: &Tick,
@@ -50,88 +52,122 @@ pub fn write_ticker(
     mode: Mode,
     freshness: Freshness,
 ) {
-    let mut num = itoa::Buffer::new();
     let div = tick.divisor;
-    out.push_str("{\"type\":\"ticker\",\"data\":{\"symbol\":");
-    out.push_str(&inst.symbol_json);
-    out.push_str(",\"token\":");
-    out.push_str(num.format(tick.token));
-    out.push_str(",\"ltp\":");
-    write_price(out, tick.ltp, div);
-
+    write_head(out, tick, inst);
+    // Each section's condition is computed where it is used: computed up front, they stay
+    // live across the calls above and cost spills on every message.
     let quote = if mode >= Mode::Quote {
-        tick.quote
+        tick.quote.as_ref()
     } else {
         None
     };
     if let Some(q) = quote {
-        let delta = tick.ltp - q.close;
-        out.push_str(",\"ch\":");
-        if q.close == 0 {
-            out.push('0');
-        } else {
-            write_price(out, delta, div);
-        }
-        out.push_str(",\"chp\":");
-        match percent_hundredths(delta, q.close) {
-            Some(h) => write_price(out, h, 100),
-            None => out.push('0'),
-        }
-        for (name, v) in [
-            (",\"open\":", q.open),
-            (",\"high\":", q.high),
-            (",\"low\":", q.low),
-            (",\"close\":", q.close),
-        ] {
-            out.push_str(name);
-            write_price(out, v, div);
-        }
-        if let Some(v) = q.volume {
-            out.push_str(",\"volume\":");
-            out.push_str(num.format(v));
-        }
+        write_quote(out, q, tick.ltp, div);
     }
-
-    let full = if mode == Mode::Full { tick.full } else { None };
+    let full = if mode == Mode::Full {
+        tick.full.as_ref()
+    } else {
+        None
+    };
     if let Some(f) = full {
-        if let Some(depth) = &f.depth {
-            let bid = depth.buy[0];
-            let ask = depth.sell[0];
-            out.push_str(",\"bid\":");
-            write_opt_price(out, bid, div);
-            out.push_str(",\"ask\":");
-            write_opt_price(out, ask, div);
-        }
-        out.push_str(",\"oi\":");
-        match f.oi {
-            Some(oi) if inst.has_oi => out.push_str(num.format(oi)),
-            _ => out.push_str("null"),
-        }
-        if let Some(q) = quote {
-            if let Some(v) = q.last_qty {
-                out.push_str(",\"ltq\":");
-                out.push_str(num.format(v));
-            }
-            if let Some(v) = q.avg_price {
-                out.push_str(",\"atp\":");
-                write_price(out, v, div);
-            }
-            if let Some(v) = q.buy_qty {
-                out.push_str(",\"buy_qty\":");
-                out.push_str(num.format(v));
-            }
-            if let Some(v) = q.sell_qty {
-                out.push_str(",\"sell_qty\":");
-                out.push_str(num.format(v));
-            }
-        }
-        if let Some(ltt) = f.last_trade_ts {
-            out.push_str(",\"ltt\":\"");
-            write_ist(out, ltt);
-            out.push('"');
-        }
+        write_full(out, f, quote, inst, div);
     }
+    write_time_and_source(out, tick, freshness);
+    if let Some(depth) = full.and_then(|f| f.depth.as_ref()) {
+        write_depth(out, depth, div);
+    }
+    out.push_str("}}");
+}
 
+/// The envelope and the fields of every mode but the trailing ones: `symbol`, `token`, `ltp`.
+fn write_head(out: &mut String, tick: &Tick, inst: &Instrument) {
+    out.push_str("{\"type\":\"ticker\",\"data\":{\"symbol\":");
+    out.push_str(&inst.symbol_json);
+    out.push_str(",\"token\":");
+    out.push_str(itoa::Buffer::new().format(tick.token));
+    out.push_str(",\"ltp\":");
+    write_price(out, tick.ltp, tick.divisor);
+}
+
+/// Quote mode's fields: change against the previous close, the day's OHLC, and volume for
+/// tradable instruments (an index has none).
+fn write_quote(out: &mut String, q: &Quote, ltp: i64, div: u32) {
+    let delta = ltp - q.close;
+    out.push_str(",\"ch\":");
+    if q.close == 0 {
+        out.push('0');
+    } else {
+        write_price(out, delta, div);
+    }
+    out.push_str(",\"chp\":");
+    match percent_hundredths(delta, q.close) {
+        Some(h) => write_price(out, h, 100),
+        None => out.push('0'),
+    }
+    for (name, v) in [
+        (",\"open\":", q.open),
+        (",\"high\":", q.high),
+        (",\"low\":", q.low),
+        (",\"close\":", q.close),
+    ] {
+        out.push_str(name);
+        write_price(out, v, div);
+    }
+    if let Some(v) = q.volume {
+        out.push_str(",\"volume\":");
+        out.push_str(itoa::Buffer::new().format(v));
+    }
+}
+
+/// Full mode's fields before the time: best bid and ask, open interest (null where the
+/// instrument has none), the trade fields of the quote part, and the last trade time.
+fn write_full(out: &mut String, f: &Full, quote: Option<&Quote>, inst: &Instrument, div: u32) {
+    if let Some(depth) = &f.depth {
+        out.push_str(",\"bid\":");
+        write_opt_price(out, depth.buy[0], div);
+        out.push_str(",\"ask\":");
+        write_opt_price(out, depth.sell[0], div);
+    }
+    out.push_str(",\"oi\":");
+    match f.oi {
+        Some(oi) if inst.has_oi => out.push_str(itoa::Buffer::new().format(oi)),
+        _ => out.push_str("null"),
+    }
+    if let Some(q) = quote {
+        write_trade_fields(out, q, div);
+    }
+    if let Some(ltt) = f.last_trade_ts {
+        out.push_str(",\"ltt\":\"");
+        write_ist(out, ltt);
+        out.push('"');
+    }
+}
+
+/// `ltq`, `atp`, `buy_qty`, `sell_qty`: each only when the broker sent it.
+fn write_trade_fields(out: &mut String, q: &Quote, div: u32) {
+    let mut num = itoa::Buffer::new();
+    if let Some(v) = q.last_qty {
+        out.push_str(",\"ltq\":");
+        out.push_str(num.format(v));
+    }
+    if let Some(v) = q.avg_price {
+        out.push_str(",\"atp\":");
+        write_price(out, v, div);
+    }
+    if let Some(v) = q.buy_qty {
+        out.push_str(",\"buy_qty\":");
+        out.push_str(num.format(v));
+    }
+    if let Some(v) = q.sell_qty {
+        out.push_str(",\"sell_qty\":");
+        out.push_str(num.format(v));
+    }
+}
+
+/// `ts` (the exchange time, else the receive time), `src`, and for a last-known value
+/// `stale` and `age_s`.
+#[inline(always)]
+fn write_time_and_source(out: &mut String, tick: &Tick, freshness: Freshness) {
     out.push_str(",\"ts\":\"");
     let ts = tick
         .exchange_ts()
@@ -143,14 +179,11 @@ pub fn write_ticker(
     out.push('"');
     if let Freshness::Stale { age_s } = freshness {
         out.push_str(",\"stale\":true,\"age_s\":");
-        out.push_str(num.format(age_s));
+        out.push_str(itoa::Buffer::new().format(age_s));
     }
-    if let Some(depth) = full.and_then(|f| f.depth) {
-        write_depth(out, &depth, div);
-    }
-    out.push_str("}}");
 }
 
+/// A best bid or ask; `null` for an empty side (no price, no quantity).
 fn write_opt_price(out: &mut String, level: Level, div: u32) {
     if level.quantity == 0 && level.price == 0 {
         out.push_str("null");
@@ -159,6 +192,7 @@ fn write_opt_price(out: &mut String, level: Level, div: u32) {
     }
 }
 
+/// `depth`: every level of both sides, buy first.
 fn write_depth(out: &mut String, depth: &Depth, div: u32) {
     let mut num = itoa::Buffer::new();
     out.push_str(",\"depth\":{");
@@ -193,7 +227,6 @@ fn write_depth(out: &mut String, depth: &Depth, div: u32) {
 mod tests {
     use super::*;
     use crate::model::instruments::{InstrumentSpec, Registry};
-    use crate::model::tick::{Full, Quote};
     use serde_json::{Value, json};
     use std::sync::Arc;
 
@@ -270,6 +303,40 @@ mod tests {
                 "ch":3.1,"chp":0.38,"open":809,"high":815,"low":806.5,"close":809.3,
                 "volume":1_234_567,"ts":"2026-11-23T10:15:02+05:30","src":"ws"}})
         );
+    }
+
+    /// The exact bytes of a full message, field order included: clients see the text, and the
+    /// encoder is hand-written, so a reordering would show up nowhere else.
+    #[test]
+    fn full_mode_bytes_are_pinned() {
+        let sbin = inst(779_521, "NSE:SBIN", "NSE", false);
+        let mut got = String::new();
+        write_ticker(&mut got, &full_tick(), &sbin, Mode::Full, Freshness::Live);
+        let depth = concat!(
+            r#""depth":{"buy":[{"price":812.35,"quantity":10,"orders":1},"#,
+            r#"{"price":812.3,"quantity":11,"orders":1},{"price":812.25,"quantity":12,"orders":1},"#,
+            r#"{"price":812.2,"quantity":13,"orders":1},{"price":812.15,"quantity":14,"orders":1}],"#,
+            r#""sell":[{"price":812.4,"quantity":20,"orders":2},{"price":812.45,"quantity":21,"orders":2},"#,
+            r#"{"price":812.5,"quantity":22,"orders":2},{"price":812.55,"quantity":23,"orders":2},"#,
+            r#"{"price":812.6,"quantity":24,"orders":2}]}"#,
+        );
+        let want = format!(
+            "{}{}{}",
+            concat!(
+                r#"{"type":"ticker","data":{"symbol":"NSE:SBIN","token":779521,"ltp":812.4,"#,
+                r#""ch":3.1,"chp":0.38,"open":809,"high":815,"low":806.5,"close":809.3,"#,
+                r#""volume":1234567,"bid":812.35,"ask":812.4,"oi":null,"ltq":5,"atp":810.1,"#,
+                r#""buy_qty":1000,"sell_qty":2000,"ltt":"2026-11-23T10:15:01+05:30","#,
+                r#""ts":"2026-11-23T10:15:02+05:30","src":"ws","stale":true,"age_s":7,"#,
+            ),
+            depth,
+            "}}"
+        );
+        let mut stale = String::new();
+        let aged = Freshness::Stale { age_s: 7 };
+        write_ticker(&mut stale, &full_tick(), &sbin, Mode::Full, aged);
+        assert_eq!(stale, want);
+        assert_eq!(got, want.replace(r#","stale":true,"age_s":7"#, ""));
     }
 
     #[test]
