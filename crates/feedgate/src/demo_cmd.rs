@@ -27,6 +27,7 @@ pub async fn run(
         format!("cannot listen on {listen}: is another feedgate running? Try --listen 127.0.0.1:8081")
     })?;
     let addr = listener.local_addr()?;
+    let signals = crate::shutdown::Signals::install();
     let sim_shutdown = CancellationToken::new();
     let sim = start_sim(addr, seed, speed, sim_shutdown.clone()).await?;
     // The demo keeps nothing between runs: its data directory is temporary.
@@ -39,7 +40,7 @@ pub async fn run(
     let extra = axum::Router::new().nest("/_sim", sim.control_router());
     let gw = crate::serve_cmd::start(cfg, Some(extra), Some(listener)).await?;
     announce(&gw, broker)?;
-    crate::shutdown::signal().await;
+    signals.recv().await;
     gw.shutdown(crate::serve_cmd::SHUTDOWN_DEADLINE).await;
     sim_shutdown.cancel();
     drop(data_dir);

@@ -22,8 +22,9 @@ pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let vars = config_load::collect(config_file)?;
     let cfg = config_load::gateway_config(&vars)?;
     check_credentials(&cfg)?;
+    let signals = crate::shutdown::Signals::install();
     let gw = start(cfg, None, None).await?;
-    crate::shutdown::signal().await;
+    signals.recv().await;
     gw.shutdown(SHUTDOWN_DEADLINE).await;
     Ok(ExitCode::SUCCESS)
 }

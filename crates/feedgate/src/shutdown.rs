@@ -1,28 +1,64 @@
-//! Waits for SIGINT (Ctrl-C) or SIGTERM, whichever comes first.
+//! Waits for SIGINT (Ctrl-C) or SIGTERM, whichever comes first. The handlers are installed by
+//! [`Signals::install`] before anything starts serving: a signal's default action kills the
+//! process outright, so a SIGTERM that arrived between "serving" and the first wait for it (a
+//! service manager stopping feedgate right after start) would skip the orderly shutdown.
 
-pub async fn signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %err, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Installed signal handlers; [`Signals::recv`] waits for the first signal.
+#[derive(Debug)]
+pub struct Signals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Registers the handlers now (must run inside the runtime). A handler that cannot be
+    /// installed is logged and never fires; the other still does.
+    pub fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(s) => Some(s),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot listen for {name}");
+                    None
+                }
+            };
+            Self {
+                interrupt: listen(SignalKind::interrupt(), "ctrl-c"),
+                terminate: listen(SignalKind::terminate(), "SIGTERM"),
             }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Waits for Ctrl-C or SIGTERM.
+    pub async fn recv(self) {
+        #[cfg(unix)]
+        {
+            async fn next(s: Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = next(self.interrupt) => tracing::info!("ctrl-c received; shutting down"),
+                () = next(self.terminate) => tracing::info!("SIGTERM received; shutting down"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(err) = tokio::signal::ctrl_c().await {
+                tracing::warn!(error = %err, "cannot listen for ctrl-c");
                 std::future::pending::<()>().await;
             }
+            tracing::info!("ctrl-c received; shutting down");
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("ctrl-c received; shutting down"),
-        () = term => tracing::info!("SIGTERM received; shutting down"),
     }
 }

@@ -27,6 +27,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         fyers_redirect_url,
         ..SimConfig::default()
     };
+    let signals = crate::shutdown::Signals::install();
     let shutdown = CancellationToken::new();
     let sim = Sim::start(cfg, listener, shutdown.clone())
         .await
@@ -42,7 +43,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         fyers_ws = %sim.fyers_ws_url(),
         "simulator ready: Kite ticker at /, Fyers data socket at /hsm/v1-5/prod; login pages at /connect/login (Kite) and /api/v3/generate-authcode (Fyers); control API at /_sim/"
     );
-    crate::shutdown::signal().await;
+    signals.recv().await;
     shutdown.cancel();
     Ok(ExitCode::SUCCESS)
 }
