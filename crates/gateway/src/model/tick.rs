@@ -19,7 +19,7 @@ pub use feedgate_market::{Level, Mode};
 pub enum Source {
     /// The broker's streaming socket.
     Ws,
-    /// A REST quote poll (fallback or closed-hours snapshot).
+    /// A REST quote poll (fallback or closed-hours quote).
     Rest,
     /// The persisted last-known value, loaded from disk.
     Cache,
@@ -115,7 +115,7 @@ impl Tick {
     /// without one drops it. Kept, it would stamp later ticks with the old exchange time (`ts`)
     /// and show an old order book next to a live price — after a full-mode client leaves, when
     /// the WebSocket takes over from REST polling, or when the morning feed follows a night
-    /// REST snapshot. The `quote` part (the day's OHLC and previous close, the base of
+    /// closed-hours REST quote. The `quote` part (the day's OHLC and previous close, the base of
     /// `ch`/`chp`) survives an `ltp`-only update.
     pub fn merge_newer(&mut self, newer: &Tick) {
         self.ltp = newer.ltp;

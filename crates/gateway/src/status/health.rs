@@ -56,7 +56,7 @@ pub struct HealthDocument {
     pub feed: FeedSection,
 }
 
-/// Builds the `auth` section from the auth task's snapshot (pure).
+/// Builds the `auth` section from the auth task's view (pure).
 pub fn auth_section(s: &AuthView, now: chrono::DateTime<chrono::Utc>) -> AuthSection {
     AuthSection {
         state: s.state.as_str(),

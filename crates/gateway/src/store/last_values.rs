@@ -26,7 +26,7 @@ struct Entry {
 }
 
 /// What a set of values is, cheaply: how many, and the newest and summed receive times. Every
-/// tick that replaces a value (WebSocket, REST, snapshot) carries its own receive time, so the
+/// tick that replaces a value (WebSocket, REST fallback, closed-hours quote) carries its own receive time, so the
 /// same fingerprint means the same values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Fingerprint {

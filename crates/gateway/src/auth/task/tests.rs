@@ -177,7 +177,7 @@ impl Harness {
         Self::start(broker, file, env, |d| TokenStore::new(d, "kite")).await
     }
 
-    /// Waits until the auth snapshot satisfies `f`.
+    /// Waits until the auth view satisfies `f`.
     async fn until(&self, what: &str, f: impl FnMut(&AuthView) -> bool) -> AuthView {
         let mut rx = self.auth.view.clone();
         match tokio::time::timeout(WAIT, rx.wait_for(f)).await {
@@ -380,7 +380,7 @@ async fn a_token_checked_valid_after_a_rest_refusal_is_republished() {
     let h = Harness::kite(broker, None, Some("tok")).await;
     h.until("valid", |s| s.state == AuthState::Valid).await;
 
-    // The REST fallback (or the closed-hours snapshot) had a quote call refused with epoch 1:
+    // The REST fallback (or the closed-hours quotes) had a quote call refused with epoch 1:
     // it does not poll with that epoch again.
     h.auth.report_rejected(1).await;
     h.until("expired", |s| s.state == AuthState::Expired).await;
