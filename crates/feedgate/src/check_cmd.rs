@@ -27,7 +27,7 @@ pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
     };
     let mut warnings = check_calendar(&mut out, &calendar)?;
     let target = TokenTarget::for_config(&cfg)?;
-    let login = format!("{}/api/login", cfg.public_url.trim_end_matches('/'));
+    let login = cfg.login_page();
     let file = match target.store.load() {
         Ok(t) => t.map(|t| t.token),
         Err(e) => {
@@ -125,18 +125,15 @@ impl TokenTarget {
         Ok(match cfg.broker {
             Broker::Kite => Self {
                 broker: Arc::new(crate::serve_cmd::kite_broker(cfg)?),
-                store: TokenStore::new(&cfg.data_dir, "kite"),
-                env_token: cfg.kite.access_token.clone(),
+                store: TokenStore::for_config(cfg, "kite"),
+                env_token: cfg.env_token(),
                 env_name: "ZERODHA_ACCESS_TOKEN",
                 label: "Kite",
             },
             Broker::Fyers => Self {
                 broker: Arc::new(crate::serve_cmd::fyers_broker(cfg)?),
-                store: match &cfg.fyers.token_file {
-                    Some(path) => TokenStore::at(path.clone(), "fyers"),
-                    None => TokenStore::new(&cfg.data_dir, "fyers"),
-                },
-                env_token: cfg.fyers.access_token.clone(),
+                store: TokenStore::for_config(cfg, "fyers"),
+                env_token: cfg.env_token(),
                 env_name: "FYERS_ACCESS_TOKEN",
                 label: "Fyers",
             },

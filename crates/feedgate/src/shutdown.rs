@@ -19,16 +19,15 @@ impl Signals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let listen = |kind: SignalKind, name: &str| match signal(kind) {
-                Ok(s) => Some(s),
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot listen for {name}");
-                    None
-                }
-            };
+            let interrupt = signal(SignalKind::interrupt())
+                .inspect_err(|err| tracing::warn!(error = %err, "cannot listen for ctrl-c"))
+                .ok();
+            let terminate = signal(SignalKind::terminate())
+                .inspect_err(|err| tracing::warn!(error = %err, "cannot listen for SIGTERM"))
+                .ok();
             Self {
-                interrupt: listen(SignalKind::interrupt(), "ctrl-c"),
-                terminate: listen(SignalKind::terminate(), "SIGTERM"),
+                interrupt,
+                terminate,
             }
         }
         #[cfg(not(unix))]

@@ -190,6 +190,21 @@ pub fn local_url(listen: SocketAddr) -> String {
 }
 
 impl GatewayConfig {
+    /// The configured broker's access token from the environment (`ZERODHA_ACCESS_TOKEN` or
+    /// `FYERS_ACCESS_TOKEN`), if one was given.
+    pub fn env_token(&self) -> Option<SecretString> {
+        match self.broker {
+            Broker::Kite => self.kite.access_token.clone(),
+            Broker::Fyers => self.fyers.access_token.clone(),
+        }
+    }
+
+    /// The gateway's own login page (`/api/login` under the public URL), where messages send
+    /// people.
+    pub fn login_page(&self) -> String {
+        format!("{}/api/login", self.public_url.trim_end_matches('/'))
+    }
+
     /// Parses and validates. Missing keys take their defaults; every invalid value is reported,
     /// in the order the sections are read.
     pub fn from_vars(vars: &BTreeMap<String, String>) -> Result<Self, ConfigErrors> {

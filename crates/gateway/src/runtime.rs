@@ -2,8 +2,9 @@
 //! implementation, serves HTTP, and shuts everything down in order.
 //!
 //! [`Gateway::start`] is the sequence of subsystems; each step lives with its neighbours in a
-//! submodule (the control plane in `control`, the tick path in `feed`, the REST loops in
-//! `rest`, HTTP in `serve`). The order of the steps is the order tasks are spawned in.
+//! submodule (the channels between tasks in `links`, the control plane in `control`, the tick
+//! path in `feed`, the watchlist in `watchlist`, the REST loops in `rest`, HTTP in `serve`).
+//! The order of the steps is the order tasks are spawned in.
 
 mod control;
 mod feed;
@@ -116,7 +117,7 @@ impl Gateway {
             reads,
         };
         w.start_monitor(monitor_out, &core);
-        let gate = w.rate_gate();
+        let gate = w.new_rate_gate();
         w.start_closed_quotes(hub.closed_quote_requests, gate.clone(), &core);
         w.start_archive(&hub.archive, &core);
         w.start_fallback(gate, fallback_out, &core);
@@ -240,6 +241,6 @@ impl Wiring {
 
     /// The gateway's own login page, where status messages send users.
     fn login_url(&self) -> String {
-        format!("{}/api/login", self.config.public_url.trim_end_matches('/'))
+        self.config.login_page()
     }
 }

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     ("model", &[]),
     ("config", &["model"]),
-    ("store", &["model"]),
-    ("brokers", &["model", "store"]),
+    ("store", &["model", "config"]),
+    ("brokers", &["model", "config", "store"]),
     ("upstream", &["model", "config", "store", "brokers"]),
     ("auth", &["model", "config", "store", "brokers", "upstream"]),
     (
@@ -24,7 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "status",
         &["model", "config", "store", "brokers", "upstream", "auth"],
     ),
-    ("json", &["model"]),
+    ("json", &["model", "config"]),
     ("hub", &["model", "config", "store", "json"]),
     (
         "clients",
@@ -144,32 +144,78 @@ fn without_test_items(text: &str) -> Vec<String> {
 }
 
 /// `crate::a::b::c` paths used in code (not in comments), as their segments, with line numbers.
+/// A group (`use crate::{a::X, b::{Y, Z}};`, over several lines too) counts as a path per
+/// member, each with the group's prefix.
 fn crate_paths(s: &Source) -> Vec<(usize, Vec<String>)> {
+    // Comments out, lines kept, so a byte offset still maps to its line.
+    let code: String = s
+        .lines
+        .iter()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let line_of = |at: usize| code[..at].matches('\n').count() + 1;
     let mut out = Vec::new();
-    for (n, line) in s.lines.iter().enumerate() {
-        let code = line.split("//").next().unwrap_or("");
-        let mut rest = code;
-        while let Some(i) = rest.find("crate::") {
-            let before = rest[..i].chars().last();
-            rest = &rest[i + "crate::".len()..];
-            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-                continue; // `feedgate_crate::…` and the like
-            }
-            let path: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
-                .collect();
+    let mut from = 0;
+    while let Some(i) = code[from..].find("crate::") {
+        let at = from + i;
+        from = at + "crate::".len();
+        let before = code[..at].chars().last();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue; // `feedgate_crate::…` and the like
+        }
+        for path in expand(&code[from..]) {
             let segments: Vec<String> = path
                 .split("::")
                 .filter(|p| !p.is_empty())
                 .map(str::to_string)
                 .collect();
             if !segments.is_empty() {
-                out.push((n + 1, segments));
+                out.push((line_of(at), segments));
             }
         }
     }
     out
+}
+
+/// The paths written at the start of `text` (just after a `crate::`): one plain path, or every
+/// member of a `{…}` group, nested groups included.
+fn expand(text: &str) -> Vec<String> {
+    let ident = |c: char| c.is_alphanumeric() || c == '_' || c == ':';
+    let head: String = text.chars().take_while(|c| ident(*c)).collect();
+    let rest = text[head.len()..].trim_start();
+    let Some(group) = rest.strip_prefix('{') else {
+        return vec![head];
+    };
+    // The group's members, split at top-level commas.
+    let (mut depth, mut members, mut current) = (0usize, Vec::new(), String::new());
+    for c in group.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => break,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                members.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    members.push(current);
+    members
+        .iter()
+        .map(|m| m.trim())
+        .filter(|m| !m.is_empty())
+        .flat_map(|m| match m {
+            // `self` in a group names the group's own module.
+            "self" => vec![head.clone()],
+            m => expand(m)
+                .into_iter()
+                .map(|p| format!("{head}{p}"))
+                .collect(),
+        })
+        .collect()
 }
 
 fn gateway_src() -> PathBuf {

@@ -49,5 +49,28 @@ async fn a_client_receives_live_ticks() {
     ] {
         assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
     }
+    // Handles are registered when a task starts, so a name alone proves little: the series
+    // this run fed must have counted something.
+    for series in [
+        "feedgate_upstream_ticks_total",
+        "feedgate_hub_messages_total",
+        "feedgate_client_connections",
+        "feedgate_message_bytes_count",
+        "feedgate_tick_latency_seconds_count",
+        "feedgate_client_outbox_depth_count",
+    ] {
+        let value = sample(&text, series);
+        assert!(
+            value.is_some_and(|v| v > 0.0),
+            "{series} = {value:?} after 20 ticks:\n{text}"
+        );
+    }
     env.shutdown().await;
+}
+
+/// The value of an unlabelled series in Prometheus text (`name value`).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .find_map(|v| v.trim().parse().ok())
 }

@@ -1,7 +1,7 @@
 //! The market vocabulary every feedgate crate shares, defined once: how much of an instrument a
 //! subscriber wants ([`Mode`]) and one level of an order book ([`Level`]). Broker-neutral and
-//! pure: no I/O, nothing but `serde`. The Kite codec, the gateway's normalised tick and the
-//! simulator's market model all use these types rather than copies of them.
+//! pure: no I/O, nothing but `serde`. The Kite codec (modes), the gateway's normalised tick and
+//! the simulator's market model (modes and levels) use these types rather than copies.
 
 use serde::{Deserialize, Serialize};
 

@@ -140,6 +140,21 @@ fn terminating_digits(m: NonZeroU16) -> Option<u32> {
     (rest == 1).then_some(twos.max(fives))
 }
 
+/// `numerator / denominator` rounded half away from zero (`-2.5` → `-3`), exact in integers.
+pub fn div_round_half_away(numerator: i128, denominator: i128) -> i128 {
+    let quotient = numerator / denominator;
+    let twice_remainder = (numerator % denominator).unsigned_abs() * 2;
+    if twice_remainder >= denominator.unsigned_abs() {
+        if (numerator < 0) == (denominator < 0) {
+            quotient + 1
+        } else {
+            quotient - 1
+        }
+    } else {
+        quotient
+    }
+}
+
 /// `numerator / denominator` rounded half-to-even; `denominator` must be positive.
 fn div_round_half_even(numerator: i128, denominator: i128) -> i128 {
     let quotient = numerator / denominator;

@@ -7,11 +7,11 @@
 use crate::http::{ApiError, AppState};
 use crate::json::candle::write_candle_array;
 use crate::json::request::CandleInterval;
-use crate::model::candle::{aggregate, ist_day};
+use crate::model::candle::{aggregate, date_day, day_date, ist_day};
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -48,7 +48,7 @@ pub async fn candles(
         .map_err(|e| ApiError::bad_request(format!("{symbol}: {e}")))?
         .clone();
     let now_secs = app.clock().now_ms().div_euclid(1000);
-    let today = day_to_date(ist_day(now_secs));
+    let today = day_date(ist_day(now_secs)).unwrap_or_default();
     let store = app.candle_store();
 
     let mut day = date.unwrap_or(today);
@@ -56,7 +56,7 @@ pub async fn candles(
     // The hub holds today's minutes and, until the next new day, yesterday's: only the asked
     // day's count (before the first tick of a new day its series is still the old day's).
     if let Some((_, m)) = app.hub().candles(inst.token).await? {
-        let want = date_to_day(day);
+        let want = date_day(day);
         minutes = m.into_iter().filter(|c| ist_day(c.t) == want).collect();
     }
     if minutes.is_empty() {
@@ -90,13 +90,4 @@ pub async fn candles(
         resp.headers_mut().insert("x-candles-date", v);
     }
     Ok(resp)
-}
-
-/// Days since the Unix epoch of a date (the inverse of [`day_to_date`]).
-fn date_to_day(date: NaiveDate) -> i64 {
-    i64::from(date.num_days_from_ce()) - 719_163
-}
-
-fn day_to_date(day: i64) -> NaiveDate {
-    NaiveDate::from_num_days_from_ce_opt((day + 719_163) as i32).unwrap_or_default()
 }

@@ -1,6 +1,6 @@
 //! The embedded web dashboard: the files under `web/` compiled into the binary and served byte
 //! for byte at `/` (the page) and `/assets/…` (stylesheet, ES modules, icon) with their content
-//! types, caching and security headers. Not the API the page talks to (that is [`crate::http`]):
+//! types, caching and security headers. Not the API the page talks to (the rest of [`crate::http`]):
 //! no templating and no build step, the browser loads the modules as they are in the repository.
 //!
 //! Caching: every file is served with `Cache-Control: no-cache` and a strong `ETag` (a hash of

@@ -133,7 +133,7 @@ impl AppState {
     }
 }
 
-/// The gateway's routes (without the dashboard and health, which are added by their modules).
+/// The gateway's routes: the API, the client WebSocket, health, metrics and the dashboard.
 pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/ws/market", get(ws::upgrade))

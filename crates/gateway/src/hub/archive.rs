@@ -5,12 +5,11 @@
 //! nothing on disk).
 
 use crate::hub::HubHandle;
-use crate::model::candle::ist_day;
+use crate::model::candle::{day_date, ist_day};
 use crate::model::clock::SharedClock;
 use crate::model::demand::RunPolicy;
 use crate::store::candle_files::{CandleStore, DayCandles};
 use crate::store::last_values::LastValues;
-use chrono::NaiveDate;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -133,7 +132,7 @@ fn write_days(
     }
     let mut paths = Vec::new();
     for (day, rows) in by_day {
-        let Some(date) = NaiveDate::from_num_days_from_ce_opt((day + 719_163) as i32) else {
+        let Some(date) = day_date(day) else {
             continue;
         };
         paths.push(store.write(date, &rows)?);

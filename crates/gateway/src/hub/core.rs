@@ -4,8 +4,8 @@
 //! always-on watchlist, at the highest mode anyone wants). The hub task owns one of these.
 //!
 //! Everything known about one instrument sits in one [`Held`] under its token, so fan-out
-//! finds the latest value, the subscribers and the watchlist entry with one map look-up per
-//! tick.
+//! finds the latest value, the subscribers and the watchlist entry with one look-up in the
+//! hub's map per tick (the candle book keeps its own series).
 //!
 //! A REST quote never replaces a WebSocket value that arrived after the quote was requested,
 //! nor one younger than a short precedence window (`HubCore::with_ws_precedence`): a batch in
@@ -24,7 +24,7 @@ use crate::model::instruments::Instrument;
 use crate::model::tick::{Mode, Source, Tick, Token};
 use crate::store::candle_files::DayCandles;
 use axum::extract::ws::Utf8Bytes;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -158,6 +158,11 @@ impl Encoder {
 pub struct HubCore {
     /// Everything known per instrument (see the module docs).
     held: HashMap<Token, Held>,
+    /// Tokens someone wants (a client or the watchlist): what [`Self::demand`] walks, so its
+    /// cost follows the demand, not every value the hub has ever held (seeded ones included).
+    wanted: HashSet<Token>,
+    /// Instruments with at least one client subscriber.
+    subscribed: usize,
     clients: HashMap<ClientId, ClientSubs>,
     candles: CandleBook,
     /// See the module docs; wall-clock milliseconds.
@@ -182,6 +187,8 @@ impl HubCore {
     fn with_ws_precedence(window: Duration) -> Self {
         Self {
             held: HashMap::new(),
+            wanted: HashSet::new(),
+            subscribed: 0,
             clients: HashMap::new(),
             candles: CandleBook::default(),
             ws_precedence_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
@@ -201,6 +208,11 @@ impl HubCore {
             self.held.entry(token).or_default().watched = Some((inst, mode));
         }
         self.held.retain(|_, held| !held.is_empty());
+        // Rare (start-up and the daily instrument refresh): rebuilt rather than tracked.
+        self.wanted = (self.held.iter())
+            .filter(|(_, held)| held.wanted())
+            .map(|(token, _)| *token)
+            .collect();
     }
 
     /// Adds (or re-modes) subscriptions for a client and queues a snapshot of the latest value
@@ -223,6 +235,10 @@ impl HubCore {
         for (inst, mode) in items {
             let token = inst.token;
             let held = self.held.entry(token).or_default();
+            if held.subscribed.is_none() {
+                self.subscribed += 1;
+                self.wanted.insert(token);
+            }
             let entry = held.subscribed.get_or_insert_with(|| Entry {
                 inst: inst.clone(),
                 subs: Vec::new(),
@@ -265,6 +281,10 @@ impl HubCore {
                 entry.subs.retain(|s| s.client != client);
                 if entry.subs.is_empty() {
                     held.subscribed = None;
+                    self.subscribed -= 1;
+                    if !held.wanted() {
+                        self.wanted.remove(token);
+                    }
                 }
             }
             if held.is_empty() {
@@ -387,9 +407,10 @@ impl HubCore {
 
     /// The union of all subscriptions and the watchlist, at the highest mode wanted.
     pub fn demand(&self) -> Demand {
-        self.held
+        self.wanted
             .iter()
-            .filter_map(|(token, held)| {
+            .filter_map(|token| {
+                let held = self.held.get(token)?;
                 let watched = held.watched.as_ref().map(|(_, m)| *m);
                 let subscribed = held.subscribed.as_ref().and_then(Entry::top_mode);
                 watched.max(subscribed).map(|m| (*token, m))
@@ -411,10 +432,7 @@ impl HubCore {
 
     /// Instruments with at least one client subscriber.
     pub fn subscribed_instruments(&self) -> usize {
-        self.held
-            .values()
-            .filter(|h| h.subscribed.is_some())
-            .count()
+        self.subscribed
     }
 
     #[cfg(test)]
@@ -981,5 +999,51 @@ mod tests {
             "the full snapshot"
         );
         assert!(ticks.is_empty(), "no quote-mode tick after it: {ticks:?}");
+    }
+
+    /// What `demand` and `subscribed_instruments` must equal, computed the slow way over every
+    /// held instrument.
+    fn brute_force(hub: &HubCore) -> (Demand, usize) {
+        let demand = (hub.held.iter())
+            .filter_map(|(token, h)| {
+                let watched = h.watched.as_ref().map(|(_, m)| *m);
+                let subscribed = h.subscribed.as_ref().and_then(Entry::top_mode);
+                watched.max(subscribed).map(|m| (*token, m))
+            })
+            .collect();
+        let subscribed = hub.held.values().filter(|h| h.subscribed.is_some()).count();
+        (demand, subscribed)
+    }
+
+    proptest::proptest! {
+        /// The index of wanted tokens and the subscriber count stay what the held map says,
+        /// through any sequence of subscribes, unsubscribes, disconnects, watchlist changes and
+        /// seeded or live values.
+        #[test]
+        fn demand_follows_every_change(ops in proptest::collection::vec((0u8..6, 1u64..4, 1u32..4, 0u8..3), 1..60)) {
+            let r = reg();
+            let mut hub = HubCore::new();
+            let outboxes: Vec<Arc<Outbox>> = (0..4).map(|_| Arc::new(Outbox::new(1 << 20))).collect();
+            for (op, client, token, m) in ops {
+                let inst = r.by_token(token).unwrap().clone();
+                let mode = Mode::ALL[usize::from(m)];
+                let outbox = &outboxes[client as usize];
+                match op {
+                    0 | 1 => {
+                        hub.subscribe(client, outbox, &[(inst, mode)], CandleRequest::Keep, LIVE);
+                    }
+                    2 => hub.unsubscribe(client, &[token]),
+                    3 => hub.disconnect(client),
+                    4 => hub.set_watchlist(if m == 0 { vec![] } else { vec![(inst, mode)] }),
+                    _ => {
+                        hub.seed(vec![(inst, tick(token, 100, 1))]);
+                        hub.on_ticks(&[tick(token, 101, 2)], LIVE);
+                    }
+                }
+                let (demand, subscribed) = brute_force(&hub);
+                proptest::prop_assert_eq!(hub.demand(), demand);
+                proptest::prop_assert_eq!(hub.subscribed_instruments(), subscribed);
+            }
+        }
     }
 }

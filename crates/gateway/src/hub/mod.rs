@@ -1,4 +1,5 @@
-//! The hub: client subscriptions, latest values and fan-out (see `docs/ARCHITECTURE.md`).
+//! The hub: client subscriptions, latest values and fan-out (see `docs/ARCHITECTURE.md`), and
+//! the archive task that keeps its values and candles across restarts (its only file I/O).
 
 pub mod archive;
 pub mod core;

@@ -7,6 +7,7 @@
 
 use crate::model::ist::IST_OFFSET_SECS;
 use crate::model::tick::{Tick, Token};
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -45,6 +46,21 @@ impl Candle {
 /// The IST trading day (days since the epoch, IST) of a Unix time.
 pub fn ist_day(unix_secs: i64) -> i64 {
     (unix_secs + IST_OFFSET_SECS).div_euclid(86_400)
+}
+
+/// Days from 0001-01-01 (chrono's "common era" count) to 1970-01-01.
+const EPOCH_FROM_CE: i64 = 719_163;
+
+/// The calendar date of an [`ist_day`]; `None` outside chrono's range.
+pub fn day_date(day: i64) -> Option<NaiveDate> {
+    i32::try_from(day + EPOCH_FROM_CE)
+        .ok()
+        .and_then(NaiveDate::from_num_days_from_ce_opt)
+}
+
+/// The [`ist_day`] number of a calendar date (the inverse of [`day_date`]).
+pub fn date_day(date: NaiveDate) -> i64 {
+    i64::from(date.num_days_from_ce()) - EPOCH_FROM_CE
 }
 
 /// Start of the `minutes`-long interval containing `unix_secs`.

@@ -1,6 +1,6 @@
 //! The instrument registry: symbol ↔ token, tick size, segment and price divisor, built from
-//! the broker's instrument dump. Pure lookup; loading and caching the dump is
-//! [`crate::rest::instruments`]'s job.
+//! the broker's instrument dump. Pure lookup; loading and caching the dump is the job of the
+//! instrument loader in `rest/` (a layer above).
 //!
 //! Accepted symbol forms (DESIGN.md §6): Kite's `EXCHANGE:TRADINGSYMBOL` (`NSE:SBIN`,
 //! `NSE:NIFTY 50`), Fyers style (`NSE:SBIN-EQ`, `NSE:NIFTY50-INDEX`, `NSE:NIFTY25NOVFUT`), the

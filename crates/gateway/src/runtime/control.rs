@@ -4,14 +4,12 @@
 use super::links::{AuthSenders, MonitorSenders};
 use super::{Core, Wiring};
 use crate::auth::{self, AuthConfig, AuthHandle, AuthIo};
-use crate::config::Broker;
 use crate::model::demand::RunPolicy;
 use crate::status::monitor::{self, MonitorIo};
 use crate::status::schedule::{self, MarketView, ScheduleIo};
 use crate::store::token_file::TokenStore;
 use crate::upstream::UpstreamHandle;
 use feedgate_session::{Calendar, MarketStatus, SchedulerConfig, Segment};
-use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -83,7 +81,10 @@ impl Wiring {
         upstream: &UpstreamHandle,
         token_checks: mpsc::Receiver<()>,
     ) -> AuthHandle {
-        let (env_token, store) = self.token_sources();
+        let (env_token, store) = (
+            self.config.env_token(),
+            TokenStore::for_config(&self.config, self.broker.name()),
+        );
         auth::task::spawn(
             AuthConfig {
                 env_token,
@@ -102,24 +103,6 @@ impl Wiring {
             self.shutdown.clone(),
             &self.tracker,
         )
-    }
-
-    /// The configured broker's token from the environment, and its token file.
-    fn token_sources(&self) -> (Option<SecretString>, TokenStore) {
-        let (config, name) = (&self.config, self.broker.name());
-        match config.broker {
-            Broker::Kite => (
-                config.kite.access_token.clone(),
-                TokenStore::new(&config.data_dir, name),
-            ),
-            Broker::Fyers => (
-                config.fyers.access_token.clone(),
-                match &config.fyers.token_file {
-                    Some(path) => TokenStore::at(path.clone(), name),
-                    None => TokenStore::new(&config.data_dir, name),
-                },
-            ),
-        }
     }
 
     /// Spawns the status monitor, which turns shard, market, auth and fallback state into the

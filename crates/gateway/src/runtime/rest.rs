@@ -10,8 +10,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
 impl Wiring {
-    /// The broker's quote-call spacing, shared by every REST loop.
-    pub(super) fn rate_gate(&self) -> Arc<RateGate> {
+    /// A new budget for the broker's quote calls: made once, shared by every REST loop.
+    pub(super) fn new_rate_gate(&self) -> Arc<RateGate> {
         Arc::new(RateGate::new(self.broker.quote_interval()))
     }
 

@@ -12,7 +12,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 impl Wiring {
-    /// What the HTTP handlers and client sessions share.
+    /// What the HTTP handlers and client connections share.
     pub(super) fn app_state(&self, core: &Core, candles: CandleStore) -> AppState {
         AppState::new(AppParts {
             client: self.client_context(core),
@@ -27,7 +27,7 @@ impl Wiring {
         })
     }
 
-    /// What every client session starts from.
+    /// What every client connection starts from.
     fn client_context(&self, core: &Core) -> ClientContext {
         ClientContext {
             hub: core.hub.clone(),

@@ -1,7 +1,8 @@
 //! The health verdict and the rules behind it (pure): which banner wins (`AUTH_REQUIRED` >
 //! `FEED_DISCONNECTED` > `MARKET_SESSION`) with a message that says what to do, when data is
-//! fresh, when the feed is healthy, and how the feed mode is named. Shared by the health
-//! document ([`crate::status::health`]) and the status monitor, so both say the same thing.
+//! fresh, when the feed is healthy, and how the feed mode is named. The health document
+//! ([`crate::status::health`]) and the status monitor both decide freshness, health and mode
+//! with these, so the banner and `connection_status` never disagree about the feed.
 
 use crate::upstream::FeedState;
 use serde::Serialize;

@@ -12,7 +12,7 @@ use crate::model::ist::write_ist;
 use crate::model::price::{parse_price, write_price};
 use crate::store::atomic;
 use chrono::NaiveDate;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -275,9 +275,6 @@ fn csv_field(out: &mut Vec<u8>, s: &str) {
         out.extend_from_slice(s.as_bytes());
     }
 }
-
-/// Groups of rows by token, for callers assembling a day.
-pub type ByToken = BTreeMap<u32, DayCandles>;
 
 #[cfg(test)]
 mod tests {

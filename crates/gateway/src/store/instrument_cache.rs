@@ -1,6 +1,6 @@
 //! The instrument cache file, `FEEDGATE_DATA_DIR/instruments-<broker>.json`: the broker's
 //! instrument list with the IST date of its dump, written atomically. Only the format and its
-//! reading and writing; when to fetch or refresh is [`crate::rest::instruments`]'s job.
+//! reading and writing; when to fetch or refresh is the instrument loader's job (`rest/`).
 
 use crate::model::instruments::InstrumentSpec;
 use crate::store::atomic::write_atomic;

@@ -5,6 +5,7 @@
 //! the token, or JSON with only `access_token`, so a user or a script can drop a fresh token in
 //! by hand.
 
+use crate::config::{Broker, GatewayConfig};
 use crate::store::atomic;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -70,6 +71,15 @@ impl TokenStore {
 
     pub fn at(path: PathBuf, broker: &'static str) -> Self {
         Self { path, broker }
+    }
+
+    /// The configured broker's token file, for the broker named `broker`: `FYERS_TOKEN_FILE`
+    /// when set for Fyers, else the broker's file in the data directory.
+    pub fn for_config(config: &GatewayConfig, broker: &'static str) -> Self {
+        match (config.broker, &config.fyers.token_file) {
+            (Broker::Fyers, Some(path)) => Self::at(path.clone(), broker),
+            _ => Self::new(&config.data_dir, broker),
+        }
     }
 
     pub fn path(&self) -> &Path {

@@ -1,7 +1,8 @@
 //! The upstream: the broker-independent connections to a broker's streaming socket (one per
 //! shard), their supervisor, and the pure pieces they use (backoff, sharding, states, failure
 //! episodes). Broker specifics come in through [`crate::brokers::Wire`] (and the token check,
-//! [`crate::brokers::TokenCheck`]); nothing here knows Kite or Fyers.
+//! [`crate::brokers::TokenCheck`]) and the shard limits in [`UpstreamConfig`] (its `kite`
+//! constructor holds Kite's, the default); nothing else here knows Kite or Fyers.
 
 pub mod backoff;
 pub mod conn;

@@ -131,7 +131,7 @@ impl TopicState {
         // The scale cancels in the ratio; 18 places keep the product inside i128.
         let places = percent_places.min(18);
         let numerator = i128::from(diff) * 100 * 10i128.pow(places);
-        let percent = div_round_half_away(numerator, i128::from(close));
+        let percent = crate::price::div_round_half_away(numerator, i128::from(close));
         Some(Change {
             points: self.scale.to_decimal(diff),
             percent: Decimal::new(percent, places)?,
@@ -151,20 +151,6 @@ impl TopicState {
     /// Snapshot string 3 (`symbol`).
     pub fn symbol(&self) -> &str {
         &self.symbol
-    }
-}
-
-fn div_round_half_away(numerator: i128, denominator: i128) -> i128 {
-    let quotient = numerator / denominator;
-    let twice_remainder = (numerator % denominator).unsigned_abs() * 2;
-    if twice_remainder >= denominator.unsigned_abs() {
-        if (numerator < 0) == (denominator < 0) {
-            quotient + 1
-        } else {
-            quotient - 1
-        }
-    } else {
-        quotient
     }
 }
 

@@ -9,6 +9,3 @@ pub mod rest;
 pub mod ticks;
 pub mod units;
 pub mod wire;
-
-pub use rest::FyersBroker;
-pub use wire::FyersWire;

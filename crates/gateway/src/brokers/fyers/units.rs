@@ -3,6 +3,7 @@
 //! tick grid and rounded half away from zero off it. Shared by the REST adapter and the socket's
 //! tick conversion.
 
+use feedgate_fyers::price::div_round_half_away;
 use feedgate_fyers::{Decimal, Scale};
 
 /// An exact REST decimal in the instrument's wire units (rounded half away from zero in the
@@ -14,25 +15,14 @@ pub fn decimal_units(d: Decimal, divisor: u32) -> Option<i64> {
     }
     let den = 10i128.checked_pow(d.scale())?;
     let num = d.mantissa().checked_mul(i128::from(divisor))?;
-    i64::try_from(div_round(num, den)).ok()
+    i64::try_from(div_round_half_away(num, den)).ok()
 }
 
 /// `raw / (10^precision × multiplier)` in units of `1 / divisor`.
 pub fn units(raw: i32, scale: Scale, divisor: u32) -> Option<i64> {
     let den = i128::from(scale.divisor()?);
     let num = i128::from(raw) * i128::from(divisor);
-    i64::try_from(div_round(num, den)).ok()
-}
-
-/// `num / den` rounded half away from zero; `den > 0`.
-pub fn div_round(num: i128, den: i128) -> i128 {
-    let q = num / den;
-    let r = num % den;
-    if 2 * r.abs() >= den {
-        q + num.signum()
-    } else {
-        q
-    }
+    i64::try_from(div_round_half_away(num, den)).ok()
 }
 
 #[cfg(test)]

@@ -4,6 +4,3 @@
 pub mod expiry;
 pub mod rest;
 pub mod wire;
-
-pub use rest::KiteBroker;
-pub use wire::KiteWire;
