@@ -64,6 +64,11 @@ pub struct FeedConfig {
     /// No frame at all (heartbeats included) this long → the socket is dead. Kite heartbeats
     /// every second when idle.
     pub liveness_timeout: Duration,
+    /// `FEED_BRIDGE_AFTER_MS`: the WebSocket delivering nothing this long while data is expected
+    /// starts the REST bridge.
+    pub bridge_after: Duration,
+    /// `FEED_MAX_ATTEMPTS_PER_MINUTE`: the flap guard, per connection.
+    pub attempts_per_minute: u32,
 }
 
 #[derive(Debug, Clone)]

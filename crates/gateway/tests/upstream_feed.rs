@@ -304,17 +304,33 @@ async fn a_stalled_socket_is_detected_and_replaced_within_the_liveness_timeout()
     };
     let stall_at = Instant::now();
     env.fault(Fault::Stall { seconds: 30.0 });
-    let tick = next_tick(&mut probe, "NSE:RELIANCE", Duration::from_secs(10))
-        .await
-        .expect("ticks resume after a stall");
+    // REST quotes bridge the gap about a second in; the socket is replaced at the liveness
+    // timeout.
+    let mut bridged = None;
+    let tick = loop {
+        let t = next_tick(&mut probe, "NSE:RELIANCE", Duration::from_secs(10))
+            .await
+            .expect("ticks resume after a stall");
+        if t["data"]["src"] == "ws" {
+            break t;
+        }
+        bridged.get_or_insert(stall_at.elapsed());
+    };
     let recovery = stall_at.elapsed();
-    println!("stall → first tick at the client: {recovery:?} (paused time)");
+    let bridged = bridged.expect("a REST tick bridged the stall");
+    println!("stall → REST tick {bridged:?}, socket tick {recovery:?} (paused time)");
     assert!(
-        recovery >= Duration::from_millis(2900),
-        "a tick came through the stalled socket after {recovery:?}"
+        bridged >= Duration::from_millis(900) && bridged <= Duration::from_millis(2500),
+        "the bridge started {bridged:?} into the stall"
     );
     assert!(
-        recovery <= Duration::from_millis(3500),
+        recovery >= Duration::from_millis(2900),
+        "a socket tick came through the stalled socket after {recovery:?}"
+    );
+    // Silence 3 s after a connection that had only just started delivering: counted as a
+    // failure, from the short delays (0.5 s ± 20 %).
+    assert!(
+        recovery <= Duration::from_millis(4000),
         "recovery took {recovery:?}"
     );
     // The new connection's snapshot carries what the market did meanwhile.

@@ -122,6 +122,15 @@ pub(super) fn feed(r: &mut Reader<'_>) -> FeedConfig {
         max_reconnects: r.number("FEED_MAX_RECONNECTS", 10, 1, 1000, "attempts") as u32,
         rest_poll_interval: r.secs("REST_POLL_INTERVAL", 2, 1, 3600),
         liveness_timeout: Duration::from_secs(3),
+        bridge_after: Duration::from_millis(r.number(
+            "FEED_BRIDGE_AFTER_MS",
+            1000,
+            100,
+            60_000,
+            "milliseconds",
+        )),
+        attempts_per_minute: r.number("FEED_MAX_ATTEMPTS_PER_MINUTE", 12, 1, 600, "attempts")
+            as u32,
     }
 }
 

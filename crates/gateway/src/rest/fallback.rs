@@ -1,13 +1,15 @@
-//! REST fallback: while the broker's WebSocket cannot be used but its REST API works (upgrades
-//! refused, repeated stalls, `FEED_MAX_RECONNECTS` exhausted), poll quotes for everything
-//! clients want and feed them to the hub as ticks with `src: "rest"`. The WebSocket keeps
-//! retrying in the background; the moment it delivers data again, polling stops (a batch that
-//! was in flight then is dropped: the WebSocket's ticks are newer). A token the broker rejects
-//! on a quote call is reported to auth and not polled with again until it changes; nothing is
-//! polled while a login is needed.
+//! The REST bridge and fallback: whenever a connection says its WebSocket is not delivering
+//! while data is expected (`bridge_wanted`: reconnecting, refused, stalled, backing off, stale,
+//! from about a second into the gap) or has failed `FEED_MAX_RECONNECTS` times in a row
+//! (`fallback_wanted`), poll quotes for everything clients want and feed them to the hub as
+//! ticks with `src: "rest"`. The WebSocket keeps retrying meanwhile; the moment it delivers data
+//! again, polling stops (a batch that was in flight then is dropped: the WebSocket's ticks are
+//! newer). A token the broker rejects on a quote call is reported to auth and not polled with
+//! again until it changes; nothing is polled while a login is needed.
 //!
 //! Polling respects the broker's quote limits (Kite: ≤ 500 instruments per call, 1 call per
-//! second): a cycle of B batches takes at least B seconds, so the effective interval is
+//! second). While bridging a short gap it polls as often as they allow (a cycle of B batches
+//! every B × 1 s); once the fallback is reported (a long outage) it keeps to
 //! `max(REST_POLL_INTERVAL, B × 1 s)`.
 
 use crate::auth::{AuthHandle, AuthState, AuthView};
@@ -21,7 +23,7 @@ use crate::model::repeats::Repeats;
 use crate::model::secret::CurrentToken;
 use crate::model::tick::Tick;
 use crate::rest::Stopped;
-use crate::upstream::ShardStatus;
+use crate::upstream::{ShardStatus, fallback_reported, rest_wanted};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -50,9 +52,7 @@ pub struct FallbackIo {
 
 /// Should polling run, given the shards and the schedule? (pure)
 pub fn wanted(shards: &[ShardStatus], run: RunPolicy) -> bool {
-    run.should_run
-        && shards.iter().any(|s| s.fallback_wanted)
-        && !shards.iter().any(|s| s.auth_rejected)
+    run.should_run && rest_wanted(shards) && !shards.iter().any(|s| s.auth_rejected)
 }
 
 /// The instruments of `demand` in request batches of at most `batch` (pure).
@@ -124,6 +124,7 @@ pub async fn run(io: FallbackIo, shutdown: CancellationToken) {
         errors: Repeats::default(),
         rejected: None,
         polling_time: PollingTime::new(),
+        news: News::default(),
         shutdown,
     };
     // `Err(Stopped)`: shutdown, or a channel the task needs closed.
@@ -144,7 +145,31 @@ struct Poller {
     /// changes: one rejected call, not one per cycle until the WebSocket's pre-flight notices.
     rejected: Option<u64>,
     polling_time: PollingTime,
+    /// Whether a start or stop is news for the log.
+    news: News,
     shutdown: CancellationToken,
+}
+
+/// Bridges come and go with every reconnect: a start (and its stop) is news when no start in
+/// the ten minutes before was; the rest are routine.
+#[derive(Debug, Default)]
+struct News {
+    last: Option<Instant>,
+    /// The polling under way (or that just ended) began as news.
+    current: bool,
+}
+
+impl News {
+    const QUIET: Duration = Duration::from_secs(600);
+
+    fn start(&mut self, now: Instant) {
+        self.current = self
+            .last
+            .is_none_or(|t| now.duration_since(t) >= Self::QUIET);
+        if self.current {
+            self.last = Some(now);
+        }
+    }
 }
 
 impl Poller {
@@ -169,12 +194,23 @@ impl Poller {
             if self.rejected == Some(token.epoch) || !still_wanted(&self.io) {
                 continue; // pause or stop now
             }
-            self.wait_for_next_cycle(cycle_start + self.io.poll_interval)
-                .await?;
+            let interval = self.cycle_interval();
+            self.wait_for_next_cycle(cycle_start + interval).await?;
         }
     }
 
-    /// Starts, pauses or stops polling, with one log line per change.
+    /// The time from one cycle's start to the next: as often as the broker allows while
+    /// bridging a gap, `REST_POLL_INTERVAL` once the fallback is reported.
+    fn cycle_interval(&self) -> Duration {
+        if fallback_reported(&self.io.shards.borrow()) {
+            self.io.poll_interval
+        } else {
+            self.io.broker.quote_interval()
+        }
+    }
+
+    /// Starts, pauses or stops polling, with one log line per change (a bridge over a short
+    /// gap is routine: logged at debug once one was logged in the last ten minutes).
     fn set_active(&mut self, poll: bool, want: bool) {
         if poll == self.active {
             return;
@@ -182,18 +218,30 @@ impl Poller {
         self.active = poll;
         self.io.active.send_replace(poll);
         if poll {
-            tracing::warn!(
-                interval_s = self.io.poll_interval.as_secs(),
-                "REST fallback started: polling quotes while the WebSocket is unavailable"
-            );
+            self.news.start(Instant::now());
+        }
+        let news = self.news.current;
+        if poll {
             metrics::counter!("feedgate_fallback_started_total").increment(1);
+            if news {
+                tracing::warn!(
+                    interval_s = self.cycle_interval().as_secs_f64(),
+                    "REST fallback started: polling quotes while the WebSocket is unavailable (until it delivers again; further bridges within 10 minutes are logged at debug)"
+                );
+            } else {
+                tracing::debug!("REST fallback started again");
+            }
         } else if want {
             tracing::warn!(
                 "REST fallback paused: the access token was rejected; it resumes after a login"
             );
             self.errors.clear();
         } else {
-            tracing::info!("REST fallback stopped: the WebSocket is delivering data again");
+            if news {
+                tracing::info!("REST fallback stopped: the WebSocket is delivering data again");
+            } else {
+                tracing::debug!("REST fallback stopped");
+            }
             self.errors.clear();
         }
     }

@@ -7,7 +7,7 @@ use crate::model::gauges::Gauges;
 use crate::status::verdict::{
     Priority, VerdictInput, feed_is_healthy, feed_mode, is_fresh, verdict,
 };
-use crate::upstream::{FeedState, ShardStatus, aggregate_state};
+use crate::upstream::{FeedState, ShardStatus, aggregate_state, fallback_reported, rest_wanted};
 use feedgate_session::MarketStatus;
 use serde::Serialize;
 use std::sync::Arc;
@@ -35,7 +35,10 @@ pub struct FeedSection {
     pub state: &'static str,
     pub is_healthy: bool,
     pub mode: &'static str,
+    /// The REST fallback serves: `FEED_MAX_RECONNECTS` consecutive failures, quotes polled.
     pub using_rest_fallback: bool,
+    /// REST quotes bridge a gap of the WebSocket that has not (yet) reached the fallback.
+    pub rest_bridge: bool,
     pub last_tick_seconds_ago: Option<f64>,
     pub connection_quality: f64,
     pub reconnect_attempts: u32,
@@ -75,10 +78,10 @@ pub fn auth_section(s: &AuthView, now: chrono::DateTime<chrono::Utc>) -> AuthSec
     }
 }
 
-/// Builds the `feed` section (pure).
+/// Builds the `feed` section (pure). `polling`: the REST bridge or fallback is polling.
 pub fn feed_section(
     shards: &[ShardStatus],
-    fallback: bool,
+    polling: bool,
     quality: f64,
     last_tick_seconds_ago: Option<f64>,
     stale_after_s: f64,
@@ -86,11 +89,14 @@ pub fn feed_section(
 ) -> FeedSection {
     let state = aggregate_state(shards);
     let fresh = is_fresh(last_tick_seconds_ago, stale_after_s);
+    let polling = polling && rest_wanted(shards);
+    let fallback = polling && fallback_reported(shards);
     FeedSection {
         state: state.as_str(),
         is_healthy: feed_is_healthy(state, fresh, expects_data),
         mode: feed_mode(fallback),
         using_rest_fallback: fallback,
+        rest_bridge: polling && !fallback,
         last_tick_seconds_ago,
         connection_quality: quality,
         reconnect_attempts: shards.iter().map(|s| s.failures).max().unwrap_or(0),
@@ -162,6 +168,7 @@ impl HealthSources {
             feed_healthy: feed.is_healthy,
             feed_state,
             fallback: feed.using_rest_fallback,
+            bridging: feed.rest_bridge,
             reconnect_attempts: feed.reconnect_attempts,
             market_title: &market.title,
             market_description: &market.description,
@@ -204,14 +211,11 @@ mod tests {
             (f.state, f.is_healthy, f.subscribed, f.connections),
             ("connected", true, 3012, 2)
         );
-        let f = feed_section(
-            &[s(FeedState::Error, 0, 4)],
-            true,
-            50.0,
-            Some(30.0),
-            10.0,
-            true,
-        );
+        let reported = ShardStatus {
+            fallback_wanted: true,
+            ..s(FeedState::Error, 0, 4)
+        };
+        let f = feed_section(&[reported], true, 50.0, Some(30.0), 10.0, true);
         assert_eq!(
             (f.state, f.is_healthy, f.mode, f.reconnect_attempts),
             ("error", false, "REST API Polling", 4)

@@ -7,7 +7,7 @@ use crate::model::gauges::Gauges;
 use crate::status::schedule::MarketView;
 use crate::status::verdict::{feed_is_healthy, feed_mode, is_fresh};
 use crate::status::view::ClientStatus;
-use crate::upstream::{FeedState, ShardStatus, aggregate_state};
+use crate::upstream::{FeedState, ShardStatus, aggregate_state, fallback_reported, rest_wanted};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,7 +60,10 @@ impl QualityWindow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inputs {
     pub feed: FeedState,
+    /// The REST fallback serves (reported after `FEED_MAX_RECONNECTS` failures).
     pub fallback: bool,
+    /// REST quotes bridge a gap of the WebSocket.
+    pub bridging: bool,
     pub market: MarketView,
     pub auth: AuthState,
     pub fresh: bool,
@@ -74,13 +77,14 @@ pub fn client_status(i: &Inputs) -> ClientStatus {
     let connected = i.feed == FeedState::Connected;
     // REST polling keeps data flowing but the feed itself is not healthy (DEGRADED, amber).
     let is_healthy = feed_is_healthy(i.feed, i.fresh, i.market.expects_data);
-    let quality = if i.fallback || (connected && i.quality < 95.0 && i.quality >= 80.0) {
-        "DEGRADED"
-    } else if is_healthy && i.quality >= 95.0 {
-        "EXCELLENT"
-    } else {
-        "POOR"
-    };
+    let quality =
+        if i.fallback || i.bridging || (connected && i.quality < 95.0 && i.quality >= 80.0) {
+            "DEGRADED"
+        } else if is_healthy && i.quality >= 95.0 {
+            "EXCELLENT"
+        } else {
+            "POOR"
+        };
     let message = if i.auth.requires_login() {
         format!("Login required to view live data: open {}", i.login_url)
     } else if i.fallback {
@@ -88,6 +92,9 @@ pub fn client_status(i: &Inputs) -> ClientStatus {
             "Using REST fallback: the broker WebSocket is unavailable, polling quotes every {} s",
             i.poll_interval_s
         )
+    } else if i.bridging {
+        "Bridging over REST while reconnecting: quotes are polled until the WebSocket delivers again"
+            .to_string()
     } else if !i.market.expects_data && !connected {
         match i.market.phase {
             "CLOSED" => "Market closed: showing last known prices".to_string(),
@@ -152,9 +159,14 @@ pub async fn run(mut io: MonitorIo, shutdown: CancellationToken) {
             r = io.auth.changed() => { if r.is_err() { break } false }
             r = io.fallback.changed() => { if r.is_err() { break } false }
         };
-        let feed = aggregate_state(&io.shards.borrow());
+        let (feed, reported, wanted) = {
+            let shards = io.shards.borrow();
+            let s = &shards[..];
+            (aggregate_state(s), fallback_reported(s), rest_wanted(s))
+        };
         let market = *io.market.borrow();
-        let fallback = *io.fallback.borrow();
+        let polling = *io.fallback.borrow() && wanted;
+        let fallback = polling && reported;
         let now_ms = io.clock.now_ms();
         let fresh = is_fresh(
             io.gauges.last_tick_seconds_ago(now_ms),
@@ -166,6 +178,7 @@ pub async fn run(mut io: MonitorIo, shutdown: CancellationToken) {
         let inputs = Inputs {
             feed,
             fallback,
+            bridging: polling && !reported,
             market,
             auth: *io.auth.borrow(),
             fresh,
@@ -182,8 +195,8 @@ pub async fn run(mut io: MonitorIo, shutdown: CancellationToken) {
                 true
             }
         });
-        record_feed_gauges(feed, fallback, window.percent());
-        let live = feed == FeedState::Connected || fallback;
+        record_feed_gauges(feed, polling, window.percent());
+        let live = feed == FeedState::Connected || polling;
         io.feed_live
             .send_if_modified(|cur| std::mem::replace(cur, live) != live);
         let q = window.percent();
@@ -217,6 +230,7 @@ mod tests {
         Inputs {
             feed,
             fallback: false,
+            bridging: false,
             market: MarketView::OPEN,
             auth: AuthState::Valid,
             fresh: true,

@@ -26,6 +26,8 @@ pub struct VerdictInput<'a> {
     pub feed_healthy: bool,
     pub feed_state: FeedState,
     pub fallback: bool,
+    /// REST quotes bridge the WebSocket's gap (before the fallback is reported).
+    pub bridging: bool,
     pub reconnect_attempts: u32,
     pub market_title: &'a str,
     pub market_description: &'a str,
@@ -55,13 +57,18 @@ pub fn verdict(i: &VerdictInput<'_>) -> (Priority, String) {
                 FeedState::Disconnected => "disconnected from the broker; reconnecting",
                 FeedState::Connected => "connected but no data is arriving; checking the feed",
             };
+            let bridge = if i.bridging {
+                "; quotes bridged over REST meanwhile"
+            } else {
+                ""
+            };
             if i.reconnect_attempts > 0 {
                 format!(
-                    "Feed disconnected: {what} (attempt {}). No action needed unless this persists.",
+                    "Feed disconnected: {what} (attempt {}){bridge}. No action needed unless this persists.",
                     i.reconnect_attempts
                 )
             } else {
-                format!("Feed disconnected: {what}. No action needed unless this persists.")
+                format!("Feed disconnected: {what}{bridge}. No action needed unless this persists.")
             }
         };
         return (Priority::FeedDisconnected, msg);
@@ -112,6 +119,7 @@ mod tests {
                 FeedState::Connecting
             },
             fallback: false,
+            bridging: false,
             reconnect_attempts: 0,
             market_title: "Market Live",
             market_description: "Active trading (9:15 AM - 3:30 PM)",
@@ -152,6 +160,12 @@ mod tests {
         i.feed_state = FeedState::Error;
         let (_, m) = verdict(&i);
         assert!(m.contains("attempt 3") && m.contains("retrying"), "{m}");
+        i.bridging = true;
+        assert!(
+            verdict(&i).1.contains("bridged over REST"),
+            "{}",
+            verdict(&i).1
+        );
         i.fallback = true;
         assert!(verdict(&i).1.starts_with("Using REST fallback"));
         let (_, m) = verdict(&input(false, true, true));

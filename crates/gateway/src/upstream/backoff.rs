@@ -2,10 +2,11 @@
 //! `FEED_MAX_RECONNECT_DELAY` (5 → 15 → 30 → 60 s with the defaults), with ±20 % jitter so a
 //! fleet of gateways does not reconnect in lock-step after a broker outage.
 //!
-//! The first reconnect after a connection that was healthy is immediate (a dropped socket is
-//! usually a blip); the delays apply to consecutive *failed* attempts. The failure count resets
-//! only after a connection has stayed healthy for a while, so a socket that opens and dies at
-//! once cannot reset the backoff into a tight loop.
+//! Failures are punished, blips are not: after a connection that delivered data is lost, the
+//! next attempt comes at once, and attempts that fail then wait the [`QUICK`] delays (0.5, 1,
+//! 2 s) before the ladder applies to those that keep failing ([`Backoff::after`]). A socket that opens and dies before any
+//! data never resets the count, and the connection machine's flap guard bounds the attempts per
+//! minute, so a connect-then-die broker is not hammered either.
 
 use std::time::Duration;
 
@@ -18,6 +19,15 @@ pub struct Backoff {
 
 /// Jitter as a fraction of the delay.
 const JITTER: f64 = 0.2;
+
+/// The delays after the first failed attempts that follow the loss of a connection that
+/// delivered data (the loss itself is retried at once): about 0.5, 1 and 2 s. Only attempts
+/// that keep failing after these climb the ladder.
+pub const QUICK: [Duration; 3] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
 
 impl Backoff {
     pub fn new(initial: Duration, max: Duration) -> Self {
@@ -38,6 +48,21 @@ impl Backoff {
     pub fn fail(&mut self, unit: f64) -> Duration {
         self.failures = self.failures.saturating_add(1);
         let base = self.nominal(self.failures);
+        let factor = 1.0 + JITTER * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
+        base.mul_f64(factor).min(self.max)
+    }
+
+    /// The delay before the next attempt after `failures` consecutive failures (counted since
+    /// the last data). `quick`: they follow the loss of a connection that delivered data, so
+    /// the first ones wait [`QUICK`]. Jittered like [`Self::fail`]; zero stays zero.
+    pub fn after(&self, failures: u32, quick: bool, unit: f64) -> Duration {
+        let steps = QUICK.len() as u32;
+        let base = match (quick, failures) {
+            (_, 0) => return Duration::ZERO,
+            (true, n) if n <= steps => QUICK[(n - 1) as usize],
+            (true, n) => self.nominal(n - steps),
+            (false, n) => self.nominal(n),
+        };
         let factor = 1.0 + JITTER * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
         base.mul_f64(factor).min(self.max)
     }
@@ -94,6 +119,28 @@ mod tests {
             Duration::from_secs(60),
             "capped after jitter"
         );
+    }
+
+    #[test]
+    fn a_loss_after_data_retries_at_once_then_quickly_then_climbs_the_ladder() {
+        let b = Backoff::new(Duration::from_secs(5), Duration::from_secs(60));
+        let quick: Vec<u128> = (0..=8).map(|n| b.after(n, true, 0.5).as_millis()).collect();
+        assert_eq!(
+            quick,
+            [0, 500, 1000, 2000, 5000, 15000, 30000, 60000, 60000]
+        );
+        let cold: Vec<u64> = (1..=4).map(|n| b.after(n, false, 0.5).as_secs()).collect();
+        assert_eq!(
+            cold,
+            [5, 15, 30, 60],
+            "failures from a cold start climb at once"
+        );
+        assert_eq!(
+            b.after(0, true, 0.99),
+            Duration::ZERO,
+            "at once stays at once"
+        );
+        assert!(b.after(1, true, 0.0) >= Duration::from_millis(400));
     }
 
     #[test]

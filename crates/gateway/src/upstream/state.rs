@@ -207,8 +207,11 @@ pub struct ShardStatus {
     pub last_disconnect: Option<String>,
     /// Waiting for a new token after a rejection.
     pub auth_rejected: bool,
-    /// Consecutive failures reached the limit: REST fallback should serve.
+    /// Consecutive failures reached `FEED_MAX_RECONNECTS`: reported as the REST fallback
+    /// (health mode "REST API Polling").
     pub fallback_wanted: bool,
+    /// The WebSocket is not delivering while data is expected: the REST bridge should poll.
+    pub bridge_wanted: bool,
     /// Instruments subscribed on this connection.
     pub subscribed: usize,
     /// The feed is not supposed to run now (scheduler), so `Disconnected` is expected.
@@ -226,11 +229,25 @@ impl Default for ShardStatus {
             last_disconnect: None,
             auth_rejected: false,
             fallback_wanted: false,
+            bridge_wanted: false,
             subscribed: 0,
             idle: true,
             last_error: None,
         }
     }
+}
+
+/// A long outage: some connection failed `FEED_MAX_RECONNECTS` times in a row, so the REST
+/// polling that bridges its gap is reported as the fallback (health mode "REST API Polling").
+pub fn fallback_reported(shards: &[ShardStatus]) -> bool {
+    shards.iter().any(|s| s.fallback_wanted)
+}
+
+/// Some connection wants REST quotes: its WebSocket is not delivering (the bridge) or the
+/// fallback is reported. Polling that is still winding down after the socket came back does not
+/// count as REST data.
+pub fn rest_wanted(shards: &[ShardStatus]) -> bool {
+    shards.iter().any(|s| s.bridge_wanted || s.fallback_wanted)
 }
 
 /// Several connections' states as one: healthy only when every connection is connected.

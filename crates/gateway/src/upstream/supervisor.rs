@@ -212,6 +212,7 @@ impl<W: Wire + Clone> Supervisor<W> {
             feed: self.cfg.feed.clone(),
             healthy_after: self.cfg.healthy_after,
             connect_timeout: self.cfg.connect_timeout,
+            seed: jitter_seed(index),
         };
         self.tracker.spawn(conn::run(self.wire.clone(), params, io));
         self.shards.push(Shard {
@@ -219,4 +220,13 @@ impl<W: Wire + Clone> Supervisor<W> {
             cancel,
         });
     }
+}
+/// A different jitter seed per process and shard, so a fleet of gateways does not retry in
+/// lock-step.
+fn jitter_seed(shard: usize) -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0x9E37_79B9_7F4A_7C15);
+    t ^ (shard as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(std::process::id())
 }

@@ -1,16 +1,19 @@
 //! One live connection: resubscribe the shard's demand, then read frames and hand their ticks
-//! to the hub, follow the demand, the run policy and the token, and watch liveness (any frame)
-//! and freshness (market data) until the connection ends. Not the attempt that opened the
-//! socket (`open.rs`), nor what happens after it ends (`conn.rs`).
+//! to the hub, and report to the connection machine what happens (frames, data for subscribed
+//! instruments, the demand, the run policy, the token, time) until it asks to close. The
+//! machine's deadlines are checked before every read and on every frame, so a stream that
+//! never pauses cannot starve the watchdog. Not the attempt that opened the socket
+//! (`open.rs`), nor what happens after it ends (`conn.rs`).
 
-use super::{Conn, ConnIo, Ws, send_all};
+use super::{Conn, ConnIo, Order, Ws, send_all, sleep_until_opt};
 use crate::brokers::wire::{Inbound, Wire, WireError};
 use crate::model::demand::Demand;
 use crate::model::repeats::Repeats;
 use crate::model::secret::CurrentToken;
 use crate::model::tick::Tick;
 use crate::upstream::backoff::Backoff;
-use crate::upstream::state::{Disconnect, FeedEvent};
+use crate::upstream::machine::Event;
+use crate::upstream::state::Disconnect;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::Ordering;
@@ -24,35 +27,14 @@ use tokio_tungstenite::tungstenite::{self, Message};
 /// How long a live socket may go unread while new symbols are looked up (Fyers).
 const LIVE_PREPARE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How often the watchdog looks at its clocks (and the wire sends what keep-alives are due).
-const CHECK_EVERY: Duration = Duration::from_millis(250);
+/// How often the wire may send what keep-alives are due (Fyers; Kite needs none).
+const KEEPALIVE_EVERY: Duration = Duration::from_millis(250);
 
 /// When a live connection next brings its subscriptions in line with the demand, and the
 /// backoff of preparations that failed (the socket keeps streaming meanwhile).
 struct Resync {
     at: Option<Instant>,
     backoff: Backoff,
-}
-
-/// The watchdog's clocks.
-struct Clocks {
-    /// When the connection went live (it is healthy once it stays up `healthy_after`).
-    started: Instant,
-    /// The last frame of any kind: the socket is alive.
-    last_frame: Instant,
-    /// The last market data: the feed is fresh.
-    last_data: Instant,
-    /// The market should produce data now (not pre-open or an auction).
-    expects_data: bool,
-}
-
-impl Clocks {
-    /// Time the loop spent waiting on the gateway itself (room in the hub's channel, a symbol
-    /// lookup) is no silence of the broker's: the clocks move past it.
-    fn skip(&mut self, waited: Duration) {
-        self.last_frame += waited;
-        self.last_data += waited;
-    }
 }
 
 /// What an event asks of the loop besides reading on.
@@ -75,9 +57,8 @@ struct Live<'a, W> {
     /// The ticks of the frame being decoded (see [`take_batch`]).
     ticks: Vec<Tick>,
     resync: Resync,
-    clocks: Clocks,
-    /// Market data has arrived on this connection.
-    had_data: bool,
+    /// The last frame of any kind (the wire's keep-alives depend on it).
+    last_frame: Instant,
     malformed: Repeats,
     notices: Repeats,
     /// Counted on every data frame: resolved once per connection, not per frame.
@@ -92,7 +73,6 @@ impl Conn {
         ws: Ws,
         io: &mut ConnIo,
         token: &CurrentToken,
-        started: Instant,
     ) -> Disconnect {
         let feed = &self.p.feed;
         let backoff = Backoff::new(feed.reconnect_delay, feed.max_reconnect_delay);
@@ -107,14 +87,7 @@ impl Conn {
             sent: Demand::new(),
             ticks: Vec::new(),
             resync: Resync { at: None, backoff },
-            // Restarted once subscribed.
-            clocks: Clocks {
-                started,
-                last_frame: started,
-                last_data: started,
-                expects_data: false,
-            },
-            had_data: false,
+            last_frame: Instant::now(),
             malformed: Repeats::default(),
             notices: Repeats::default(),
             ticks_total: metrics::counter!("feedgate_upstream_ticks_total"),
@@ -130,29 +103,28 @@ impl Conn {
 impl<W: Wire> Live<'_, W> {
     /// Resubscribes everything this shard wants, with the right modes.
     async fn subscribe_all(&mut self) -> Result<(), Disconnect> {
-        let shard = self.conn.p.shard;
         let target = self.io.demand.borrow_and_update().clone();
-        let prepared = self.sync_demand(&target).await?;
-        let instruments = self.sent.len();
-        self.io.emit(FeedEvent::Resubscribed { shard, instruments });
-        if self.conn.episode.is_active() {
-            tracing::debug!(shard, instruments, "subscribed");
-        } else {
-            tracing::info!(shard, instruments, "subscribed");
-        }
+        let prepared = self.sync_demand(&target, true).await?;
         self.prepared(prepared);
         Ok(())
     }
 
+    /// Feeds the machine; a close it asks for ends the connection.
+    fn step(&mut self, event: Event) -> Result<(), Disconnect> {
+        match self.conn.step(self.io, event) {
+            Some(Order::Close(end)) => Err(end),
+            _ => Ok(()),
+        }
+    }
+
     /// Reads and reacts until the connection ends. The `select!` is biased: its order is the
-    /// order of priority.
+    /// order of priority, and the machine's deadline comes before the stream.
     async fn read_until_end(&mut self, stream: &mut SplitStream<Ws>) -> Disconnect {
-        self.clocks.expects_data = self.io.run.borrow_and_update().expects_data;
-        self.clocks.last_frame = Instant::now();
-        self.clocks.last_data = self.clocks.last_frame;
-        let mut check = tokio::time::interval(CHECK_EVERY);
-        check.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        self.last_frame = Instant::now();
+        let mut keepalive = tokio::time::interval(KEEPALIVE_EVERY);
+        keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
+            let deadline = self.conn.machine.deadline();
             let next = tokio::select! {
                 biased;
                 () = self.io.shutdown.cancelled() => Err(Disconnect::Shutdown),
@@ -160,8 +132,9 @@ impl<W: Wire> Live<'_, W> {
                 r = self.io.token.changed() => self.on_token(r),
                 r = self.io.demand.changed() => self.on_demand(r).await,
                 () = sleep_until_opt(self.resync.at) => Ok(Next::Resync),
+                () = sleep_until_opt(deadline) => self.step(Event::Tick).map(|()| Next::Read),
                 frame = stream.next() => self.on_frame(frame).await,
-                _ = check.tick() => self.on_check().await,
+                _ = keepalive.tick() => self.on_keepalive().await,
             };
             let done = match next {
                 Ok(Next::Read) => Ok(()),
@@ -180,15 +153,7 @@ impl<W: Wire> Live<'_, W> {
             return Err(Disconnect::Shutdown);
         }
         let run = *self.io.run.borrow_and_update();
-        if !run.should_run {
-            return Err(Disconnect::Stopped);
-        }
-        // The market opens (pre-open or auction → live): the quiet before it was no silence
-        // of the broker's, so freshness counts from now.
-        if run.expects_data && !self.clocks.expects_data {
-            self.clocks.last_data = Instant::now();
-        }
-        self.clocks.expects_data = run.expects_data;
+        self.step(Event::Run(run))?;
         Ok(Next::Read)
     }
 
@@ -197,10 +162,8 @@ impl<W: Wire> Live<'_, W> {
         if changed.is_err() {
             return Err(Disconnect::Shutdown);
         }
-        let now_epoch = self.io.token.borrow().as_ref().map(|t| t.epoch);
-        if now_epoch != Some(self.token.epoch) {
-            return Err(Disconnect::TokenChanged);
-        }
+        let epoch = self.io.token.borrow_and_update().as_ref().map(|t| t.epoch);
+        self.step(Event::Token(epoch))?;
         Ok(Next::Read)
     }
 
@@ -212,9 +175,11 @@ impl<W: Wire> Live<'_, W> {
         if changed.is_err() {
             return Err(Disconnect::Shutdown);
         }
+        let wanted = self.io.demand.borrow().len();
+        self.step(Event::Demand(wanted))?;
         if self.resync.at.is_some() && self.resync.backoff.failures() > 0 {
             let target = self.io.demand.borrow().clone();
-            self.apply_covered(&target).await?;
+            self.apply_covered(&target, false).await?;
         } else if self.resync.at.is_none() {
             let gather = self.wire.coalesce();
             if gather.is_zero() {
@@ -241,7 +206,13 @@ impl<W: Wire> Live<'_, W> {
             Some(Err(e)) => return Err(Disconnect::Error(e.to_string())),
             Some(Ok(m)) => m,
         };
-        self.clocks.last_frame = Instant::now();
+        let now = Instant::now();
+        self.last_frame = now;
+        self.step(Event::Frame)?;
+        // A stream that never pauses must not starve the deadlines.
+        if self.conn.machine.deadline().is_some_and(|d| d <= now) {
+            self.step(Event::Tick)?;
+        }
         if let Message::Close(frame) = &msg {
             return Err(Disconnect::Closed {
                 code: frame.as_ref().map(|f| u16::from(f.code)),
@@ -299,14 +270,12 @@ impl<W: Wire> Live<'_, W> {
         Ok(())
     }
 
-    /// Hands the frame's ticks to the hub: the feed is fresh, and the REST fallback can stand
-    /// down.
+    /// Hands the frame's ticks to the hub. Only ticks for subscribed instruments make the feed
+    /// fresh (and end the REST bridge).
     async fn deliver(&mut self, now_ms: i64) -> Result<(), Disconnect> {
-        self.clocks.last_data = self.clocks.last_frame;
-        if !self.had_data {
-            self.conn.recovered(self.io);
+        if self.ticks.iter().any(|t| self.sent.contains_key(&t.token)) {
+            self.step(Event::Data)?;
         }
-        self.had_data = true;
         self.io.gauges.last_data_ms.store(now_ms, Ordering::Relaxed);
         self.ticks_total.increment(self.ticks.len() as u64);
         let batch = take_batch(&mut self.ticks);
@@ -318,27 +287,13 @@ impl<W: Wire> Live<'_, W> {
             () = self.io.shutdown.cancelled() => return Err(Disconnect::Shutdown),
             r = self.io.ticks.send(batch) => if r.is_err() { return Err(Disconnect::Shutdown) },
         }
-        self.clocks.skip(blocked.elapsed());
-        Ok(())
+        self.step(Event::Held(blocked.elapsed()))
     }
 
-    /// The watchdog: a dead socket or a stale feed ends the connection, one that stayed up
-    /// long enough ends the failure episode; keep-alives go out.
-    async fn on_check(&mut self) -> Result<Next, Disconnect> {
+    /// Application pings and liveness probes (Fyers; Kite needs none).
+    async fn on_keepalive(&mut self) -> Result<Next, Disconnect> {
         let now = Instant::now();
-        let feed = &self.conn.p.feed;
-        let silent = now.duration_since(self.clocks.last_frame);
-        if silent >= feed.liveness_timeout {
-            return Err(Disconnect::Dead { silent_for: silent });
-        }
-        let quiet = now.duration_since(self.clocks.last_data);
-        if self.clocks.expects_data && !self.sent.is_empty() && quiet >= feed.stale_threshold {
-            return Err(Disconnect::Stale { no_data_for: quiet });
-        }
-        if now.duration_since(self.clocks.started) >= self.conn.p.healthy_after {
-            self.conn.end_episode();
-        }
-        // Application pings and liveness probes (Fyers; Kite needs none).
+        let silent = now.duration_since(self.last_frame);
         self.wire.keepalive(now, silent, &mut self.out);
         self.flush().await?;
         Ok(Next::Read)
@@ -351,10 +306,9 @@ impl<W: Wire> Live<'_, W> {
         self.resync.at = None;
         let paused = Instant::now();
         let target = self.io.demand.borrow_and_update().clone();
-        let prepared = self.sync_demand(&target).await?;
+        let prepared = self.sync_demand(&target, false).await?;
         self.prepared(prepared);
-        self.clocks.skip(paused.elapsed());
-        Ok(())
+        self.step(Event::Held(paused.elapsed()))
     }
 
     /// Brings the subscriptions from `sent` to `target`: prepares the wire (Fyers: resolves
@@ -362,7 +316,11 @@ impl<W: Wire> Live<'_, W> {
     /// `Ok(Err(_))`: the wire could not prepare everything (a REST failure); what it covers is
     /// subscribed anyway, the socket stays up and the caller retries later. `Err`: the
     /// connection ends (shutdown, a rejected token, a socket that does not take the frames).
-    async fn sync_demand(&mut self, target: &Demand) -> Result<Result<(), WireError>, Disconnect> {
+    async fn sync_demand(
+        &mut self,
+        target: &Demand,
+        first: bool,
+    ) -> Result<Result<(), WireError>, Disconnect> {
         // Bounded: while it waits nothing reads the socket or answers the broker's pings, and
         // the lookup queues behind every other REST caller in the broker's rate limiter. A
         // slow lookup is retried later with backoff, like a failed one.
@@ -380,13 +338,13 @@ impl<W: Wire> Live<'_, W> {
                 "cannot prepare the subscriptions: {e}"
             )));
         }
-        self.apply_covered(target).await?;
+        self.apply_covered(target, first).await?;
         Ok(prepared)
     }
 
     /// Brings the subscriptions from `sent` to the part of `target` the wire can subscribe
-    /// without a lookup, and records that in `sent`.
-    async fn apply_covered(&mut self, target: &Demand) -> Result<(), Disconnect> {
+    /// without a lookup, and records that in `sent`; `first` after connecting.
+    async fn apply_covered(&mut self, target: &Demand, first: bool) -> Result<(), Disconnect> {
         let covered: Demand = target
             .iter()
             .filter(|(t, _)| self.wire.covers(**t))
@@ -395,9 +353,8 @@ impl<W: Wire> Live<'_, W> {
         self.wire.diff(&self.sent, &covered, &mut self.out);
         self.flush().await?;
         self.sent = covered;
-        let subscribed = self.sent.len();
-        self.io.status.send_modify(|s| s.subscribed = subscribed);
-        Ok(())
+        let instruments = self.sent.len();
+        self.step(Event::Subscribed { instruments, first })
     }
 
     /// What the connection does after preparing its subscriptions: a failure is retried with
@@ -418,7 +375,7 @@ impl<W: Wire> Live<'_, W> {
                 resync.backoff.reset();
             }
             Err(e) => {
-                let retry = resync.backoff.fail(self.conn.rng.unit());
+                let retry = resync.backoff.fail(self.conn.machine.jitter());
                 resync.at = Some(Instant::now() + retry);
                 let retry_in_s = retry.as_secs_f64();
                 if resync.backoff.failures() == 1 {
@@ -469,11 +426,4 @@ impl<W: Wire> Live<'_, W> {
 pub(super) fn take_batch(ticks: &mut Vec<Tick>) -> Vec<Tick> {
     let len = ticks.len();
     std::mem::replace(ticks, Vec::with_capacity(len))
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }

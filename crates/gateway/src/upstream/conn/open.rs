@@ -1,13 +1,13 @@
 //! One attempt at a live socket: the pre-flight token check, the wire's preparation, the
-//! WebSocket upgrade and, for brokers that log in on the socket, the login. Each way it can
-//! fail ends in the connection's failure bookkeeping (`conn.rs`), which says when to try again;
+//! WebSocket upgrade and, for brokers that log in on the socket, the login, with a refusal
+//! classified over REST. Its [`Outcome`] goes to the connection machine, which says what next;
 //! what happens once the socket is live is `live.rs`'s.
 
-use super::{Conn, ConnIo, Retry, Ws, send_all};
+use super::{ConnIo, ConnParams, Ws, send_all};
 use crate::brokers::TokenVerdict;
 use crate::brokers::wire::{Inbound, Wire, WireError};
 use crate::model::secret::CurrentToken;
-use crate::upstream::state::{AttemptError, FeedEvent, FeedState};
+use crate::upstream::state::AttemptError;
 use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 use std::time::Duration;
@@ -15,123 +15,113 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-impl Conn {
-    /// Gets from a token to a socket the broker accepted. `Err`: when to try again.
-    pub(super) async fn attempt<W: Wire>(
-        &mut self,
-        wire: &mut W,
-        io: &ConnIo,
-        token: &CurrentToken,
-    ) -> Result<Ws, Retry> {
-        self.preflight(io, token).await?;
-        self.announce(io);
-        self.prepare(wire, io, token).await?;
-        let mut ws = self.upgrade(wire, io, token).await?;
-        self.log_in(wire, &mut ws, io, token).await?;
-        Ok(ws)
-    }
+/// How an attempt ended.
+pub(super) enum Outcome {
+    /// The socket is up and the broker accepted it.
+    Connected(Ws),
+    /// The token was rejected (pre-flight, or a refusal classified over REST).
+    Rejected,
+    /// Any other failure.
+    Failed(AttemptError),
+    Shutdown,
+}
 
-    /// Pre-flight: after a failure, and before the first attempt of a run, ask REST whether
-    /// the token is still good before opening a socket with it (a rejected token must not
-    /// produce a 403 storm).
-    async fn preflight(&mut self, io: &ConnIo, token: &CurrentToken) -> Result<(), Retry> {
-        if self.backoff.failures() == 0 && !self.preflight_due {
-            return Ok(());
-        }
-        self.preflight_due = false;
+/// The error of an attempt that found no token to use (the token was withdrawn between the
+/// machine's decision and the attempt).
+pub(super) fn no_token() -> AttemptError {
+    AttemptError::Prepare("no access token".into())
+}
+
+/// One attempt: from a token to a socket the broker accepted.
+pub(super) async fn attempt<W: Wire>(
+    wire: &mut W,
+    io: &ConnIo,
+    p: &ConnParams,
+    token: &CurrentToken,
+    preflight: bool,
+) -> Outcome {
+    let a = Attempt { io, p, token };
+    if preflight && let Some(o) = a.preflight().await {
+        return o;
+    }
+    if let Err(o) = a.prepare(wire).await {
+        return o;
+    }
+    let mut ws = match a.upgrade(wire).await {
+        Ok(ws) => ws,
+        Err(o) => return o,
+    };
+    match a.log_in(wire, &mut ws).await {
+        Ok(()) => Outcome::Connected(ws),
+        Err(o) => o,
+    }
+}
+
+/// What one attempt works with.
+struct Attempt<'a> {
+    io: &'a ConnIo,
+    p: &'a ConnParams,
+    token: &'a CurrentToken,
+}
+
+impl Attempt<'_> {
+    /// Pre-flight: asks REST whether the token is still good before opening a socket with it
+    /// (a rejected token must not produce a 403 storm). Only a rejection stops the attempt.
+    async fn preflight(&self) -> Option<Outcome> {
         let verdict = tokio::select! {
             biased;
-            () = io.shutdown.cancelled() => return Err(None),
-            v = io.checker.check(token.token.clone()) => v,
+            () = self.io.shutdown.cancelled() => return Some(Outcome::Shutdown),
+            v = self.io.checker.check(self.token.token.clone()) => v,
         };
-        if verdict == TokenVerdict::Rejected {
-            return Err(Some(self.auth_rejected(io, token)));
-        }
-        Ok(())
-    }
-
-    /// The attempt starts: in the status and the events, and counted as a reconnect once a
-    /// connection has worked.
-    fn announce(&self, io: &ConnIo) {
-        let attempt = self.backoff.failures() + 1;
-        io.status.send_modify(|s| {
-            s.state = FeedState::Connecting;
-            s.idle = false;
-        });
-        io.emit(FeedEvent::Connecting {
-            shard: self.p.shard,
-            attempt,
-        });
-        if self.connected_once {
-            io.status.send_modify(|s| s.reconnects += 1);
-            metrics::counter!("feedgate_upstream_reconnects_total").increment(1);
-        }
+        (verdict == TokenVerdict::Rejected).then_some(Outcome::Rejected)
     }
 
     /// Broker-specific preparation (Fyers: resolve symbols to topics over REST) happens before
     /// the socket opens, so the socket never idles waiting for it. A no-op for Kite.
-    async fn prepare<W: Wire>(
-        &mut self,
-        wire: &mut W,
-        io: &ConnIo,
-        token: &CurrentToken,
-    ) -> Result<(), Retry> {
-        let demand = io.demand.borrow().clone();
+    async fn prepare<W: Wire>(&self, wire: &mut W) -> Result<(), Outcome> {
+        let demand = self.io.demand.borrow().clone();
         let prepared = tokio::select! {
             biased;
-            () = io.shutdown.cancelled() => return Err(None),
-            r = wire.prepare(&token.token, &demand, true) => r,
+            () = self.io.shutdown.cancelled() => return Err(Outcome::Shutdown),
+            r = wire.prepare(&self.token.token, &demand, true) => r,
         };
         let Err(e) = prepared else {
             return Ok(());
         };
         let error = AttemptError::Prepare(e.to_string());
         Err(match e {
-            WireError::Auth(_) => self.classify_refusal(io, token, error).await,
-            WireError::Unavailable(_) => Some(self.failed(io, error)),
+            WireError::Auth(_) => self.classify_refusal(error).await,
+            WireError::Unavailable(_) => Outcome::Failed(error),
         })
     }
 
     /// Opens the WebSocket with the token.
-    async fn upgrade<W: Wire>(
-        &mut self,
-        wire: &mut W,
-        io: &ConnIo,
-        token: &CurrentToken,
-    ) -> Result<Ws, Retry> {
-        let url = wire.url(token.token.expose_secret());
+    async fn upgrade<W: Wire>(&self, wire: &mut W) -> Result<Ws, Outcome> {
+        let url = wire.url(self.token.token.expose_secret());
         let connected = tokio::select! {
             biased;
-            () = io.shutdown.cancelled() => return Err(None),
+            () = self.io.shutdown.cancelled() => return Err(Outcome::Shutdown),
             r = connect(&url, self.p.connect_timeout) => r,
         };
         match connected {
             Ok(ws) => Ok(ws),
             // Is it the token, or is the WebSocket refused for another reason?
-            Err(e @ AttemptError::Upgrade { status: 403 }) => {
-                Err(self.classify_refusal(io, token, e).await)
-            }
-            Err(e) => Err(Some(self.failed(io, e))),
+            Err(e @ AttemptError::Upgrade { status: 403 }) => Err(self.classify_refusal(e).await),
+            Err(e) => Err(Outcome::Failed(e)),
         }
     }
 
     /// Brokers that log in on the socket (Fyers) are connected only once the login is
     /// accepted; a refused or unanswered login is classified like a 403. Kite sends nothing
     /// here and has no handshake.
-    async fn log_in<W: Wire>(
-        &mut self,
-        wire: &mut W,
-        ws: &mut Ws,
-        io: &ConnIo,
-        token: &CurrentToken,
-    ) -> Result<(), Retry> {
+    async fn log_in<W: Wire>(&self, wire: &mut W, ws: &mut Ws) -> Result<(), Outcome> {
         let mut opening = Vec::new();
-        wire.on_open(token.token.expose_secret(), &mut opening);
+        wire.on_open(self.token.token.expose_secret(), &mut opening);
         let opened = match wire.handshake_timeout() {
             Some(limit) => tokio::select! {
                 biased;
-                () = io.shutdown.cancelled() => return Err(None),
-                r = handshake(wire, ws, &mut opening, limit, io) => r,
+                () = self.io.shutdown.cancelled() => return Err(Outcome::Shutdown),
+                r = handshake(wire, ws, &mut opening, limit, self.io) => r,
             },
             None => send_all(ws, &mut opening, self.p.feed.liveness_timeout)
                 .await
@@ -139,9 +129,27 @@ impl Conn {
         };
         match opened {
             Ok(()) => Ok(()),
-            Err(detail) => Err(self
-                .classify_refusal(io, token, AttemptError::Refused(detail))
-                .await),
+            Err(detail) => Err(self.classify_refusal(AttemptError::Refused(detail)).await),
+        }
+    }
+
+    /// The broker turned the connection down (a 403 upgrade, a refused login, a rejected
+    /// token): asks REST whether it is the token. Otherwise (the socket is refused for another
+    /// reason, or REST cannot tell) an ordinary failed attempt.
+    async fn classify_refusal(&self, error: AttemptError) -> Outcome {
+        // The check may take the REST timeout; shutdown must not wait for it.
+        let verdict = tokio::select! {
+            biased;
+            () = self.io.shutdown.cancelled() => return Outcome::Shutdown,
+            v = self.io.checker.check(self.token.token.clone()) => v,
+        };
+        match verdict {
+            TokenVerdict::Rejected => Outcome::Rejected,
+            TokenVerdict::Valid => Outcome::Failed(error),
+            TokenVerdict::Unknown(e) => {
+                tracing::debug!(shard = self.p.shard, error = %e, "could not classify a refused session (REST unreachable)");
+                Outcome::Failed(error)
+            }
         }
     }
 }

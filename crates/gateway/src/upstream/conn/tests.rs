@@ -4,10 +4,12 @@
 
 use super::live::take_batch;
 use super::*;
+use crate::brokers::TokenVerdict;
 use crate::brokers::wire::{Inbound, WireError};
 use crate::model::clock::TokioClock;
 use crate::model::tick::{Mode, Source, Token};
 use crate::upstream::ShardStatus;
+use crate::upstream::state::FeedState;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use secrecy::SecretString;
@@ -301,9 +303,12 @@ fn params() -> ConnParams {
             max_reconnects: 10,
             rest_poll_interval: Duration::from_secs(2),
             liveness_timeout: Duration::from_secs(3),
+            bridge_after: Duration::from_secs(1),
+            attempts_per_minute: 12,
         },
         healthy_after: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(5),
+        seed: 7,
     }
 }
 
