@@ -1,6 +1,7 @@
 //! Fault injection: the [`Fault`] requests of the control API and how each is applied to the
 //! connections open *now* (Kite ticker and Fyers data socket alike, through their control
-//! blocks; how a socket obeys is `link`'s), the token stores and the upgrade gate.
+//! blocks; how a socket obeys is `link`'s), the token stores, the upgrade gate and the REST
+//! quote gate.
 
 use crate::error::SimError;
 use crate::link::ConnControl;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::info;
 
-/// Longest stall or WS rejection accepted (one day).
+/// Longest timed fault accepted (one day).
 const MAX_FAULT_SECONDS: f64 = 86_400.0;
 
 /// A fault to inject. JSON: `{"kind":"drop"}`, `{"kind":"stall","seconds":5}`, …
@@ -31,12 +32,23 @@ pub enum Fault {
     RejectWs { seconds: f64 },
     /// Send one garbage binary frame to each open connection (ticker and data socket).
     Malformed,
-    /// End stalls and WS rejection now (expired tokens stay expired).
+    /// The connections open now keep sending frames but no market data for `seconds`: Kite
+    /// 1-byte heartbeats and Fyers ping frames (`00 01 0B`) every few milliseconds, while the
+    /// market batches they would have carried are dropped (not queued). Replies to client
+    /// requests still go out; new connections are served normally. A gateway whose watchdog
+    /// counts any frame as fresh data thinks this feed is healthy.
+    HeartbeatFlood { seconds: f64 },
+    /// Every authorized REST quote call (Kite `/quote`, `/quote/ltp`, `/quote/ohlc`; Fyers
+    /// `/data/quotes`) is answered 429 in the broker's rate-limit shape for `seconds`.
+    #[serde(rename = "rest_429")]
+    Rest429 { seconds: f64 },
+    /// End stalls, heartbeat floods, WS rejection and REST 429s now (expired tokens stay
+    /// expired).
     Clear,
 }
 
 /// The accepted request shapes, for error messages.
-pub(crate) const ACCEPTED_KINDS: &str = r#"{"kind":"drop"}, {"kind":"stall","seconds":S}, {"kind":"expire_token"}, {"kind":"reject_ws","seconds":S}, {"kind":"malformed"}, {"kind":"clear"}"#;
+pub(crate) const ACCEPTED_KINDS: &str = r#"{"kind":"drop"}, {"kind":"stall","seconds":S}, {"kind":"expire_token"}, {"kind":"reject_ws","seconds":S}, {"kind":"malformed"}, {"kind":"heartbeat_flood","seconds":S}, {"kind":"rest_429","seconds":S}, {"kind":"clear"}"#;
 
 fn duration(seconds: f64) -> Result<Duration, SimError> {
     if !(seconds.is_finite() && seconds > 0.0 && seconds <= MAX_FAULT_SECONDS) {
@@ -60,19 +72,7 @@ pub(crate) fn apply(shared: &Shared, fault: Fault) -> Result<(), SimError> {
                 "fault: dropping every ticker and data-socket connection"
             );
         }
-        Fault::Stall { seconds } => {
-            let until = now + duration(seconds)?;
-            let conns = for_each_control(shared, |control| {
-                control.order(|orders| {
-                    orders.stall_until = Some(orders.stall_until.map_or(until, |u| u.max(until)));
-                });
-            });
-            bump(&counters.stalls);
-            info!(
-                connections = conns,
-                seconds, "fault: stalling the open ticker and data-socket connections"
-            );
-        }
+        Fault::Stall { seconds } => stall(shared, now + duration(seconds)?, seconds),
         Fault::ExpireToken => {
             lock(&shared.tokens).expire_all();
             lock(&shared.fyers.tokens).revoke_all();
@@ -80,8 +80,7 @@ pub(crate) fn apply(shared: &Shared, fault: Fault) -> Result<(), SimError> {
             info!("fault: every issued access token expired (kite and fyers)");
         }
         Fault::RejectWs { seconds } => {
-            let until = now + duration(seconds)?;
-            *lock(&shared.reject_ws_until) = Some(until);
+            *lock(&shared.reject_ws_until) = Some(now + duration(seconds)?);
             bump(&counters.reject_ws);
             info!(seconds, "fault: refusing ticker upgrades");
         }
@@ -94,16 +93,59 @@ pub(crate) fn apply(shared: &Shared, fault: Fault) -> Result<(), SimError> {
                 "fault: sending a malformed frame to each ticker and data-socket connection"
             );
         }
-        Fault::Clear => {
-            *lock(&shared.reject_ws_until) = None;
-            for_each_control(shared, |control| {
-                control.order(|orders| orders.stall_until = None);
-            });
-            bump(&counters.clears);
-            info!("fault: cleared");
+        Fault::HeartbeatFlood { seconds } => flood(shared, now + duration(seconds)?, seconds),
+        Fault::Rest429 { seconds } => {
+            *lock(&shared.rest_429_until) = Some(now + duration(seconds)?);
+            bump(&counters.rest_429_faults);
+            info!(seconds, "fault: answering rest quote calls with 429");
         }
+        Fault::Clear => clear(shared),
     }
     Ok(())
+}
+
+/// Stalls the open connections until `until` (a longer stall already in force stays).
+fn stall(shared: &Shared, until: Instant, seconds: f64) {
+    let conns = for_each_control(shared, |control| {
+        control.order(|orders| orders.stall_until = Some(later(orders.stall_until, until)));
+    });
+    bump(&shared.registry.counters.stalls);
+    info!(
+        connections = conns,
+        seconds, "fault: stalling the open ticker and data-socket connections"
+    );
+}
+
+/// Floods the open connections with heartbeats until `until` (a longer flood stays).
+fn flood(shared: &Shared, until: Instant, seconds: f64) {
+    let conns = for_each_control(shared, |control| {
+        control.order(|orders| orders.flood_until = Some(later(orders.flood_until, until)));
+    });
+    bump(&shared.registry.counters.heartbeat_floods);
+    info!(
+        connections = conns,
+        seconds,
+        "fault: heartbeats but no market data on the open ticker and data-socket connections"
+    );
+}
+
+/// Ends every timed fault now.
+fn clear(shared: &Shared) {
+    *lock(&shared.reject_ws_until) = None;
+    *lock(&shared.rest_429_until) = None;
+    for_each_control(shared, |control| {
+        control.order(|orders| {
+            orders.stall_until = None;
+            orders.flood_until = None;
+        });
+    });
+    bump(&shared.registry.counters.clears);
+    info!("fault: cleared");
+}
+
+/// The later of a deadline already in force and a new one.
+fn later(current: Option<Instant>, new: Instant) -> Instant {
+    current.map_or(new, |c| c.max(new))
 }
 
 /// Applies `f` to the control block of every open connection, Kite ticker and Fyers data
@@ -139,6 +181,14 @@ mod tests {
                 Fault::RejectWs { seconds: 0.5 },
             ),
             (json!({"kind":"malformed"}), Fault::Malformed),
+            (
+                json!({"kind":"heartbeat_flood","seconds":3.0}),
+                Fault::HeartbeatFlood { seconds: 3.0 },
+            ),
+            (
+                json!({"kind":"rest_429","seconds":2.5}),
+                Fault::Rest429 { seconds: 2.5 },
+            ),
             (json!({"kind":"clear"}), Fault::Clear),
         ];
         for (value, fault) in cases {
@@ -160,6 +210,9 @@ mod tests {
         for bad in [
             json!({"kind":"nope"}),
             json!({"kind":"stall"}),
+            json!({"kind":"heartbeat_flood"}),
+            json!({"kind":"rest_429"}),
+            json!({"kind":"rest429","seconds":1}),
             json!({}),
             json!("drop"),
         ] {

@@ -23,7 +23,8 @@
 //! Kite's: app id `FEEDGATESIM-100`, secret `feedgate-sim-fyers-secret` and redirect URL
 //! `http://127.0.0.1:8080/api/auth/callback` by default ([`SimConfig`]); access tokens are
 //! `APPID:JWT` with `exp` and `hsm_key` claims ([`Sim::mint_fyers_token`]). Every fault applies
-//! to both brokers; `/_sim/state` has a `fyers` section with the data sockets, the raw values
+//! to both brokers ([`Fault`]: drop, stall, expire_token, reject_ws, malformed, heartbeat_flood,
+//! rest_429, clear); `/_sim/state` has a `fyers` section with the data sockets, the raw values
 //! each client holds per topic, token ids and counters.
 //!
 //! Everything timed (market updates, heartbeats, fault durations, token expiry, rate limits)

@@ -1,10 +1,13 @@
 //! The broker-independent half of a WebSocket connection task, shared by the Kite ticker and the
 //! Fyers data socket: the control block the fault injector reaches each socket through, how a
-//! socket obeys it (garbage frames, stalls, drops), the select loop that waits for the next
-//! thing to do, writing with one flush, and how the task ends (close frame or none).
+//! socket obeys it (garbage frames, stalls, drops; when a heartbeat flood is in force), the
+//! select loop that waits for the next thing to do, writing with one flush, and how the task
+//! ends (close frame or none).
 //!
 //! Framing, heartbeats, acknowledgements and what a client message means stay with each broker:
-//! a connection task asks [`Link::next`] for an [`Event`] and handles it in its own terms.
+//! a connection task asks [`Link::next`] for an [`Event`] and handles it in its own terms. During
+//! a heartbeat flood each broker sends its own no-data frame whenever
+//! [`Link::flood_deadline`] passes and drops market batches instead of sending them.
 
 use crate::registry::lock;
 use crate::shared::Shared;
@@ -24,6 +27,10 @@ use tracing::{debug, info};
 /// How long a closing handshake may take before the socket is just dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Gap between no-data frames during a heartbeat flood: 500 frames/s per connection is a busy
+/// stream to any watchdog, yet bounded so that many flooded sockets do not spin a core.
+pub(crate) const FLOOD_INTERVAL: Duration = Duration::from_millis(2);
+
 /// Orders the fault injector gives one connection.
 #[derive(Debug, Default)]
 pub(crate) struct ControlOrders {
@@ -31,6 +38,8 @@ pub(crate) struct ControlOrders {
     pub stall_until: Option<Instant>,
     /// Garbage frames still to send.
     pub malformed: u32,
+    /// Send no-data frames every [`FLOOD_INTERVAL`] and no market data until then.
+    pub flood_until: Option<Instant>,
 }
 
 /// How the fault injector reaches a connection task.
@@ -53,6 +62,11 @@ impl ConnControl {
     /// Whether the connection is stalled at `now`.
     pub(crate) fn is_stalled(&self, now: Instant) -> bool {
         self.orders().stall_until.is_some_and(|until| until > now)
+    }
+
+    /// Whether a heartbeat flood is in force at `now`.
+    pub(crate) fn is_flooding(&self, now: Instant) -> bool {
+        self.orders().flood_until.is_some_and(|until| until > now)
     }
 
     fn orders(&self) -> MutexGuard<'_, ControlOrders> {
@@ -167,6 +181,16 @@ impl<H: Controlled, B> Link<H, B> {
 
     pub(crate) fn id(&self) -> u64 {
         self.handle.id()
+    }
+
+    /// Whether a heartbeat flood is in force now: market batches are dropped, not sent.
+    pub(crate) fn flooding(&self) -> bool {
+        self.handle.control().is_flooding(Instant::now())
+    }
+
+    /// When the next no-data frame of a heartbeat flood is due, or `None` outside a flood.
+    pub(crate) fn flood_deadline(&self) -> Option<Instant> {
+        self.flooding().then(|| self.last_sent + FLOOD_INTERVAL)
     }
 
     /// Applies pending fault orders: garbage frames first, then a stall. Returns whether the
@@ -332,5 +356,17 @@ mod tests {
         assert!(!control.is_stalled(later), "a stall ends at its deadline");
         assert_eq!(control.take_orders(later), (2, None));
         assert_eq!(control.take_orders(later), (0, None));
+    }
+
+    #[test]
+    fn a_flood_ends_at_its_deadline_or_when_cleared() {
+        let control = ConnControl::default();
+        let now = Instant::now();
+        assert!(!control.is_flooding(now));
+        control.order(|orders| orders.flood_until = Some(now + Duration::from_secs(3)));
+        assert!(control.is_flooding(now) && !control.is_stalled(now));
+        assert!(!control.is_flooding(now + Duration::from_secs(3)));
+        control.order(|orders| orders.flood_until = None);
+        assert!(!control.is_flooding(now));
     }
 }

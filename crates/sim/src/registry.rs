@@ -42,6 +42,7 @@ impl ConnHandle {
             subscriptions,
             slots_used,
             stalled: self.control.is_stalled(now),
+            flooding: self.control.is_flooding(now),
             ticks_sent: self.ticks.load(Ordering::Relaxed),
             frames_sent: self.frames.load(Ordering::Relaxed),
         }
@@ -71,11 +72,18 @@ pub(crate) struct Counters {
     pub refused_reject_ws: AtomicU64,
     pub quote_requests: AtomicU64,
     pub quote_rate_limited: AtomicU64,
+    pub quotes_served: AtomicU64,
+    /// REST 429s for any reason (rate limit and `rest_429`).
+    pub rest_429s: AtomicU64,
     pub drops: AtomicU64,
     pub stalls: AtomicU64,
     pub token_expiries: AtomicU64,
     pub reject_ws: AtomicU64,
     pub malformed_sent: AtomicU64,
+    pub heartbeat_floods: AtomicU64,
+    pub flood_heartbeats_sent: AtomicU64,
+    /// `rest_429` faults applied.
+    pub rest_429_faults: AtomicU64,
     pub clears: AtomicU64,
 }
 

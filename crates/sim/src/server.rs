@@ -11,7 +11,7 @@ use crate::kite;
 use crate::market::{Market, Pace, TICK_PERIOD};
 use crate::registry::{Registry, lock};
 use crate::shared::{QuoteLimiter, Shared};
-use crate::state::{FaultState, SimState};
+use crate::state::{ConnectionState, FaultState, SimState};
 use crate::universe::{Instrument, build_universe_with_synthetic};
 use crate::{control, feed};
 use axum::Router;
@@ -139,9 +139,11 @@ impl Sim {
             .collect();
         let c = &shared.registry.counters;
         let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
-        let reject_ws_remaining_seconds = lock(&shared.reject_ws_until)
-            .filter(|until| *until > now)
-            .map(|until| until.duration_since(now).as_secs_f64());
+        let remaining = |until: &std::sync::Mutex<Option<Instant>>| {
+            lock(until)
+                .filter(|until| *until > now)
+                .map(|until| until.duration_since(now).as_secs_f64())
+        };
         SimState {
             tokens: lock(&shared.tokens).infos(),
             ticks_sent: load(&c.ticks_sent),
@@ -151,24 +153,36 @@ impl Sim {
             upgrades: c.upgrades(),
             quote_requests: load(&c.quote_requests),
             quote_rate_limited: load(&c.quote_rate_limited),
+            quotes_served: load(&c.quotes_served),
+            rest_429s: load(&c.rest_429s),
             faults: FaultState {
-                reject_ws_remaining_seconds,
-                stalled_connections: connections
-                    .iter()
-                    .filter(|c| c.stalled)
-                    .map(|c| c.id)
-                    .collect(),
+                reject_ws_remaining_seconds: remaining(&shared.reject_ws_until),
+                rest_429_remaining_seconds: remaining(&shared.rest_429_until),
+                stalled_connections: ids(&connections, |c| c.stalled),
+                flooding_connections: ids(&connections, |c| c.flooding),
                 drops: load(&c.drops),
                 stalls: load(&c.stalls),
                 token_expiries: load(&c.token_expiries),
                 reject_ws: load(&c.reject_ws),
                 malformed_frames_sent: load(&c.malformed_sent),
+                heartbeat_floods: load(&c.heartbeat_floods),
+                flood_heartbeats_sent: load(&c.flood_heartbeats_sent),
+                rest_429: load(&c.rest_429_faults),
                 clears: load(&c.clears),
             },
             connections,
             fyers: shared.fyers.state(shared.clock.now().timestamp(), now),
         }
     }
+}
+
+/// The ids of the connections that satisfy `pick`.
+fn ids(connections: &[ConnectionState], pick: impl Fn(&ConnectionState) -> bool) -> Vec<u64> {
+    connections
+        .iter()
+        .filter(|c| pick(c))
+        .map(|c| c.id)
+        .collect()
 }
 
 /// The universe, market and empty books of a simulator starting now on `addr`.
@@ -197,6 +211,7 @@ fn new_shared(cfg: SimConfig, addr: SocketAddr, shutdown: CancellationToken) -> 
         clock,
         tokens: Mutex::new(TokenStore::default()),
         reject_ws_until: Mutex::new(None),
+        rest_429_until: Mutex::new(None),
         quote_limiter: Mutex::new(QuoteLimiter::default()),
         batches,
         shutdown,

@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub registry: Arc<Registry>,
     /// End of a `reject_ws` fault.
     pub reject_ws_until: Mutex<Option<Instant>>,
+    /// End of a `rest_429` fault.
+    pub rest_429_until: Mutex<Option<Instant>>,
     pub quote_limiter: Mutex<QuoteLimiter>,
     /// Encoded market batches, one per timer tick with demanded updates.
     pub batches: broadcast::Sender<Arc<Batch>>,
@@ -45,6 +47,11 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn reject_ws_active(&self, now: Instant) -> bool {
         lock(&self.reject_ws_until).is_some_and(|until| until > now)
+    }
+
+    /// Whether a `rest_429` fault answers quote calls with 429 at `now`.
+    pub(crate) fn rest_429_active(&self, now: Instant) -> bool {
+        lock(&self.rest_429_until).is_some_and(|until| until > now)
     }
 
     /// Whether `api_key`/`access_token` is a valid pair right now.

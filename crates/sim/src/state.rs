@@ -29,6 +29,12 @@ pub struct SimState {
     pub quote_requests: u64,
     /// Quote calls answered 429 because they came faster than 1 per second per api_key.
     pub quote_rate_limited: u64,
+    /// Quote calls answered with quotes (HTTP 200).
+    #[serde(default)]
+    pub quotes_served: u64,
+    /// Kite REST calls answered 429 for any reason: the 1/s quote limit and `rest_429` faults.
+    #[serde(default)]
+    pub rest_429s: u64,
     /// Faults in effect and fault history counters.
     pub faults: FaultState,
     /// The Fyers data sockets, tokens and counters.
@@ -47,6 +53,9 @@ pub struct ConnectionState {
     pub slots_used: usize,
     /// Inside a `stall` fault: the socket is open but nothing is sent.
     pub stalled: bool,
+    /// Inside a `heartbeat_flood` fault: heartbeats only, no market data.
+    #[serde(default)]
+    pub flooding: bool,
     pub ticks_sent: u64,
     pub frames_sent: u64,
 }
@@ -87,13 +96,28 @@ impl RefusedCounts {
 pub struct FaultState {
     /// Seconds left of a `reject_ws` fault, if one is active.
     pub reject_ws_remaining_seconds: Option<f64>,
+    /// Seconds left of a `rest_429` fault, if one is active.
+    #[serde(default)]
+    pub rest_429_remaining_seconds: Option<f64>,
     /// Ids of connections inside a `stall`.
     pub stalled_connections: Vec<u64>,
+    /// Ids of ticker connections inside a `heartbeat_flood` (Fyers: `fyers.connections[].flooding`).
+    #[serde(default)]
+    pub flooding_connections: Vec<u64>,
     pub drops: u64,
     pub stalls: u64,
     pub token_expiries: u64,
     pub reject_ws: u64,
     pub malformed_frames_sent: u64,
+    /// `heartbeat_flood` faults applied.
+    #[serde(default)]
+    pub heartbeat_floods: u64,
+    /// Heartbeats the ticker connections sent during floods (also in `heartbeats_sent`).
+    #[serde(default)]
+    pub flood_heartbeats_sent: u64,
+    /// `rest_429` faults applied.
+    #[serde(default)]
+    pub rest_429: u64,
     pub clears: u64,
 }
 
@@ -135,6 +159,16 @@ pub struct FyersState {
     pub quote_requests: u64,
     /// Quotes calls answered 429 (over 10/s or 200/min).
     pub quote_rate_limited: u64,
+    /// Quotes calls answered with quotes (HTTP 200).
+    #[serde(default)]
+    pub quotes_served: u64,
+    /// Fyers REST calls answered 429 for any reason: the quotes rate limit and `rest_429`
+    /// faults.
+    #[serde(default)]
+    pub rest_429s: u64,
+    /// Ping frames sent by `heartbeat_flood` faults (not answers to client pings).
+    #[serde(default)]
+    pub flood_pings_sent: u64,
 }
 
 /// Data-socket upgrades.
@@ -173,6 +207,9 @@ pub struct FyersConnectionState {
     pub message_number: u32,
     /// Inside a `stall` fault.
     pub stalled: bool,
+    /// Inside a `heartbeat_flood` fault: ping frames only, no market data.
+    #[serde(default)]
+    pub flooding: bool,
     pub frames_sent: u64,
     pub records_sent: u64,
     pub acks_received: u64,

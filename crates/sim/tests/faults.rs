@@ -1,5 +1,5 @@
-//! Fault injection over the wire: drop, stall, expire_token, reject_ws, malformed, clear, and
-//! the control API's answers to bad requests.
+//! Fault injection over the wire: drop, stall, expire_token, reject_ws, malformed,
+//! heartbeat_flood, rest_429, clear, and the control API's answers to bad requests.
 
 // Helpers outside #[test] functions may unwrap too: a panic here is a failed assertion.
 #![allow(clippy::unwrap_used)]
@@ -227,15 +227,27 @@ async fn control_api_rejects_bad_requests_with_the_accepted_kinds() {
         r#"{"kind":"stall"}"#,
         r#"{"kind":"stall","seconds":-1}"#,
         r#"{"kind":"reject_ws","seconds":1e12}"#,
+        r#"{"kind":"heartbeat_flood"}"#,
+        r#"{"kind":"heartbeat_flood","seconds":-1}"#,
+        r#"{"kind":"rest_429"}"#,
+        r#"{"kind":"rest_429","seconds":-1}"#,
+        r#"{"kind":"rest_429","seconds":0}"#,
     ] {
         let (status, answer) = post_fault(&sim, body).await;
         assert_eq!(status, 400, "{body}");
         let message = answer["error"].as_str().unwrap();
         assert!(
-            message.contains(r#"{"kind":"drop"}"#) && message.contains("reject_ws"),
+            message.contains(r#"{"kind":"drop"}"#)
+                && message.contains(r#"{"kind":"heartbeat_flood","seconds":S}"#)
+                && message.contains(r#"{"kind":"rest_429","seconds":S}"#),
             "{body}: {message}"
         );
     }
+    let state = sim.state();
+    assert_eq!(
+        (state.faults.heartbeat_floods, state.faults.rest_429),
+        (0, 0)
+    );
     let missing = http()
         .get(format!("{}/_sim/nope", sim.base_url()))
         .send()
@@ -327,4 +339,186 @@ async fn control_router_can_be_nested_in_another_server() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(try_connect(&ticker_url(&sim, token)).await.err(), Some(403));
+}
+
+/// A connection subscribed to four instruments (each updates about once a second, so together
+/// they tick several times a second).
+async fn subscribed_to_four(sim: &TestSim) -> Ws {
+    let mut ws = connect(sim).await;
+    let tokens = format!("{INFY},{SBIN},{NIFTY},{RELIANCE}");
+    send_text(&mut ws, &format!(r#"{{"a":"subscribe","v":[{tokens}]}}"#)).await;
+    next_packets(&mut ws).await;
+    ws
+}
+
+/// Reads `ws` until its first tick packet after the flood's first heartbeat; returns the
+/// heartbeats heard before it. Tick frames already on their way when the flood began may come
+/// first; after a heartbeat, nothing but heartbeats may come until the flood ends.
+async fn heartbeats_until_ticks_resume(ws: &mut Ws) -> u64 {
+    let mut heartbeats = 0;
+    loop {
+        let Message::Binary(frame) = next(ws).await else {
+            continue;
+        };
+        if frame.len() == 1 {
+            heartbeats += 1;
+        } else if heartbeats > 0 && !decode(&frame).is_empty() {
+            return heartbeats;
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeat_flood_sends_heartbeats_and_no_ticks_then_ticks_resume() {
+    let sim = start_default().await;
+    let mut ws = subscribed_to_four(&sim).await;
+    let flooded_at = Instant::now();
+    let (status, body) = post_fault(&sim, r#"{"kind":"heartbeat_flood","seconds":3}"#).await;
+    assert_eq!((status, &body["ok"]), (200, &json!(true)));
+    let state = sim.state();
+    assert_eq!(
+        state.faults.flooding_connections,
+        vec![state.connections[0].id]
+    );
+    assert!(state.connections[0].flooding && !state.connections[0].stalled);
+
+    let heartbeats = heartbeats_until_ticks_resume(&mut ws).await;
+    let resumed_after = flooded_at.elapsed();
+    assert!(
+        resumed_after >= Duration::from_secs(3),
+        "ticks after {resumed_after:?}"
+    );
+    // Four instruments updating about once a second each: ticks come soon after the end.
+    assert!(
+        resumed_after < Duration::from_secs(5),
+        "resumed late: {resumed_after:?}"
+    );
+    // 500 a second, give or take the frames on either edge; bounded, not a spin.
+    assert!(
+        (1_000..=3_100).contains(&heartbeats),
+        "{heartbeats} heartbeats"
+    );
+    let state: Value = http()
+        .get(format!("{}/_sim/state", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["faults"]["heartbeat_floods"], 1);
+    assert_eq!(state["faults"]["flooding_connections"], json!([]));
+    let flood_heartbeats = state["faults"]["flood_heartbeats_sent"].as_u64().unwrap();
+    // The client may also have heard an idle heartbeat at either edge of the flood.
+    assert!(
+        flood_heartbeats.abs_diff(heartbeats) <= 2,
+        "{flood_heartbeats} sent, {heartbeats} heard"
+    );
+    assert!(state["heartbeats_sent"].as_u64().unwrap() >= flood_heartbeats);
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeat_flood_spares_new_connections_and_clear_ends_it() {
+    let sim = start_default().await;
+    let mut old = subscribed_to_four(&sim).await;
+    sim.fault(Fault::HeartbeatFlood { seconds: 60.0 }).unwrap();
+    // A connection opened during the flood gets its snapshot and then live ticks.
+    let mut fresh = subscribed(&sim, SBIN).await;
+    let (_, packets) = next_packets(&mut fresh).await;
+    assert_eq!(packets[0].token(), SBIN);
+    let state = sim.state();
+    assert_eq!(
+        state.faults.flooding_connections,
+        vec![state.connections[0].id]
+    );
+    assert!(!state.connections[1].flooding);
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cleared_at = Instant::now();
+    sim.fault(Fault::Clear).unwrap();
+    assert!(sim.state().faults.flooding_connections.is_empty());
+    // The old connection's backlog is heartbeats only; then ticks come again.
+    assert!(heartbeats_until_ticks_resume(&mut old).await > 0);
+    assert!(
+        cleared_at.elapsed() < Duration::from_secs(2),
+        "flood not cleared"
+    );
+    next_packets(&mut old).await;
+}
+
+async fn quote(sim: &TestSim, path: &str, token: &str) -> (u16, Value) {
+    let response = http()
+        .get(format!("{}{path}", sim.base_url()))
+        .header("authorization", auth_header(token))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn rest_429_refuses_every_quote_call_for_its_duration_then_recovers() {
+    let sim = start_default().await;
+    let token = sim.mint_access_token();
+    let (status, body) = post_fault(&sim, r#"{"kind":"rest_429","seconds":2}"#).await;
+    assert_eq!((status, &body["ok"]), (200, &json!(true)));
+    for path in [
+        "/quote?i=NSE:INFY",
+        "/quote/ltp?i=NSE:INFY",
+        "/quote/ohlc?i=NSE:INFY",
+    ] {
+        let (status, body) = quote(&sim, path, &token).await;
+        assert_eq!(status, 429, "{path}");
+        assert_eq!(
+            body,
+            json!({"status":"error","message":"Too many requests",
+                   "error_type":"NetworkException","data":null}),
+            "{path}"
+        );
+    }
+    // Other REST calls are not rate-limited by the fault.
+    let (status, _) = quote(&sim, "/user/profile", &token).await;
+    assert_eq!(status, 200);
+    let remaining = sim.state().faults.rest_429_remaining_seconds.unwrap();
+    assert!(remaining > 1.5 && remaining <= 2.0, "{remaining}");
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, body) = quote(&sim, "/quote/ltp?i=NSE:INFY", &token).await;
+    assert_eq!(status, 200, "{body}");
+    // The 1/s limit is back in force, and its 429s are counted with the fault's.
+    let (status, _) = quote(&sim, "/quote/ltp?i=NSE:INFY", &token).await;
+    assert_eq!(status, 429);
+
+    let state: Value = http()
+        .get(format!("{}/_sim/state", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["rest_429s"], 4);
+    assert_eq!(state["quote_rate_limited"], 1);
+    assert_eq!(state["quotes_served"], 1);
+    assert_eq!(state["quote_requests"], 5);
+    assert_eq!(state["faults"]["rest_429"], 1);
+    assert_eq!(state["faults"]["rest_429_remaining_seconds"], Value::Null);
+}
+
+#[tokio::test(start_paused = true)]
+async fn clear_ends_rest_429_early() {
+    let sim = start_default().await;
+    let token = sim.mint_access_token();
+    sim.fault(Fault::Rest429 { seconds: 600.0 }).unwrap();
+    let (status, _) = quote(&sim, "/quote?i=NSE:INFY", &token).await;
+    assert_eq!(status, 429);
+    sim.fault(Fault::Clear).unwrap();
+    let (status, _) = quote(&sim, "/quote?i=NSE:INFY", &token).await;
+    assert_eq!(
+        status, 200,
+        "a fault's 429 must not use up the rate-limit slot"
+    );
+    let state = sim.state();
+    assert_eq!((state.rest_429s, state.quotes_served), (1, 1));
+    assert_eq!(state.faults.rest_429_remaining_seconds, None);
 }

@@ -1,7 +1,8 @@
 //! The fault API applied to Fyers data sockets and Fyers REST: drop (no close frame), stall
 //! (silence, then updates resume and converge), expire_token (open sockets keep streaming, new
-//! auth and REST refused), reject_ws (403 until it ends or is cleared) and malformed (one
-//! undecodable frame, then the stream goes on).
+//! auth and REST refused), reject_ws (403 until it ends or is cleared), malformed (one
+//! undecodable frame, then the stream goes on), heartbeat_flood (ping frames and no data, then
+//! updates resume and converge) and rest_429 (quotes answered 429, then served again).
 
 // Helpers outside #[test] functions may unwrap too: a panic here is a failed assertion.
 #![allow(clippy::unwrap_used)]
@@ -14,6 +15,7 @@ use feedgate_fyers::hsm::{CodecError, Record, ServerFrame, SnapshotStore};
 use feedgate_sim::Fault;
 use futures_util::StreamExt;
 use fyers_common::*;
+use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -183,4 +185,122 @@ async fn malformed_sends_one_undecodable_frame_then_the_stream_goes_on() {
     // Data keeps coming, decodable.
     next_data(&mut ws).await;
     assert_eq!(sim.state().fyers.malformed_frames_sent, 1);
+}
+
+/// The data socket's ping frame: what the server answers pings with and floods with.
+const PING: [u8; 3] = [0x00, 0x01, 0x0b];
+
+/// Reads `ws` until its first data frame after the flood's first ping, applying every data
+/// frame to `store`; returns the pings heard. Data frames already on their way when the flood
+/// began may come first; after a ping, nothing but pings may come until the flood ends.
+async fn pings_until_data_resumes(ws: &mut Ws, store: &mut SnapshotStore) -> u64 {
+    let mut pings = 0;
+    loop {
+        let bytes = next_binary(ws).await;
+        if bytes.as_ref() == PING {
+            pings += 1;
+            continue;
+        }
+        match ServerFrame::decode(&bytes) {
+            Ok(ServerFrame::Data(data)) => {
+                for record in &data.records {
+                    store.apply(record).unwrap();
+                }
+                if pings > 0 {
+                    return pings;
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeat_flood_sends_pings_and_no_data_then_updates_resume_and_converge() {
+    let sim = start_default().await;
+    let mut ws = logged_in(&sim).await;
+    assert!(subscribe(&mut ws, &[SBIN, INFY, NIFTY, SENSEX]).await);
+    let mut store = SnapshotStore::new();
+    for record in next_data(&mut ws).await.records {
+        store.apply(&record).unwrap();
+    }
+    let flooded_at = Instant::now();
+    sim.fault(Fault::HeartbeatFlood { seconds: 3.0 }).unwrap();
+    assert!(sim.state().fyers.connections[0].flooding);
+
+    let pings = pings_until_data_resumes(&mut ws, &mut store).await;
+    let resumed_after = flooded_at.elapsed();
+    assert!(
+        resumed_after >= Duration::from_secs(3),
+        "data after {resumed_after:?}"
+    );
+    assert!(
+        resumed_after < Duration::from_secs(5),
+        "resumed late: {resumed_after:?}"
+    );
+    assert!((1_000..=3_100).contains(&pings), "{pings} pings");
+    let state = sim.state();
+    assert!(!state.fyers.connections[0].flooding);
+    assert!(state.fyers.flood_pings_sent >= pings);
+    assert_eq!(state.fyers.pongs_sent, 0, "flood pings are not answers");
+    assert_eq!(state.faults.heartbeat_floods, 1);
+
+    // The withheld updates need no catching up: later ones are diffs against what the client
+    // really has.
+    sim.fault(Fault::Stall { seconds: 60.0 }).unwrap();
+    while let Ok(Some(Ok(Message::Binary(bytes)))) =
+        tokio::time::timeout(Duration::from_millis(200), ws.next()).await
+    {
+        if let Ok(ServerFrame::Data(data)) = ServerFrame::decode(&bytes) {
+            for record in &data.records {
+                store.apply(record).unwrap();
+            }
+        }
+    }
+    for sub in &sim.state().fyers.connections[0].subscriptions {
+        let client = store.by_topic(&topics(&[&sub.topic])[0]).unwrap();
+        assert_eq!(client.values(), sub.values.as_slice(), "{}", sub.topic);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn rest_429_refuses_quotes_for_its_duration_then_recovers() {
+    let sim = start_default().await;
+    let token = sim.mint_fyers_token();
+    let url = format!("{}/data/quotes?symbols=NSE:SBIN-EQ", sim.fyers_api_url());
+    let get = |url: String| {
+        let token = token.clone();
+        async move {
+            let response = http()
+                .get(url)
+                .header("authorization", token)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    sim.fault(Fault::Rest429 { seconds: 2.0 }).unwrap();
+    // More than the 10/s limit: the fault's 429s do not use up the rate-limit budget.
+    for _ in 0..12 {
+        let (status, body) = get(url.clone()).await;
+        assert_eq!(status, 429);
+        assert_eq!(
+            body,
+            json!({"s":"error","code":429,"message":"request limit reached"})
+        );
+    }
+    let (status, _) = get(format!("{}/api/v3/profile", sim.fyers_api_url())).await;
+    assert_eq!(status, 200, "only quote calls are refused");
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, body) = get(url.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["d"][0]["s"], "ok");
+    let state = sim.state();
+    let fyers = &state.fyers;
+    assert_eq!((fyers.rest_429s, fyers.quote_rate_limited), (12, 0));
+    assert_eq!((fyers.quote_requests, fyers.quotes_served), (13, 1));
+    assert_eq!((state.faults.rest_429, state.rest_429s), (1, 0));
 }

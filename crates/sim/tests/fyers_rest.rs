@@ -281,6 +281,7 @@ async fn quotes_are_rate_limited_at_ten_per_second() {
     assert_eq!(response.status().as_u16(), 200);
     let state = sim.state().fyers;
     assert_eq!((state.quote_requests, state.quote_rate_limited), (13, 2));
+    assert_eq!((state.rest_429s, state.quotes_served), (2, 11));
 }
 
 #[tokio::test]

@@ -295,6 +295,7 @@ async fn quote_calls_faster_than_one_per_second_get_429_and_are_counted() {
     assert_eq!(status, 200);
     let state = sim.state();
     assert_eq!((state.quote_requests, state.quote_rate_limited), (3, 1));
+    assert_eq!((state.rest_429s, state.quotes_served), (1, 2));
 }
 
 #[tokio::test(start_paused = true)]

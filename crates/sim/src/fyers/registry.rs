@@ -85,6 +85,10 @@ pub(crate) struct FyersCounters {
     pub symbol_token_requests: AtomicU64,
     pub quote_requests: AtomicU64,
     pub quote_rate_limited: AtomicU64,
+    pub quotes_served: AtomicU64,
+    /// REST 429s for any reason (rate limit and `rest_429`).
+    pub rest_429s: AtomicU64,
+    pub flood_pings_sent: AtomicU64,
 }
 
 pub(crate) fn add(counter: &AtomicU64, n: u64) {

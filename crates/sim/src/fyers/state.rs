@@ -21,9 +21,12 @@ impl FyersShared {
             .connections()
             .iter()
             .map(|conn| {
-                let stalled = conn.control.is_stalled(now);
+                let faults = Faults {
+                    stalled: conn.control.is_stalled(now),
+                    flooding: conn.control.is_flooding(now),
+                };
                 let summary = lock(&conn.session).summary(&self.catalog);
-                connection(conn.id, stalled, summary)
+                connection(conn.id, faults, summary)
             })
             .collect();
         FyersState {
@@ -52,11 +55,20 @@ impl FyersShared {
             symbol_token_requests: load(&c.symbol_token_requests),
             quote_requests: load(&c.quote_requests),
             quote_rate_limited: load(&c.quote_rate_limited),
+            quotes_served: load(&c.quotes_served),
+            rest_429s: load(&c.rest_429s),
+            flood_pings_sent: load(&c.flood_pings_sent),
         }
     }
 }
 
-fn connection(id: u64, stalled: bool, s: SessionSummary) -> FyersConnectionState {
+/// The timed faults a connection is inside now.
+struct Faults {
+    stalled: bool,
+    flooding: bool,
+}
+
+fn connection(id: u64, faults: Faults, s: SessionSummary) -> FyersConnectionState {
     FyersConnectionState {
         id,
         authenticated: s.authenticated,
@@ -65,7 +77,8 @@ fn connection(id: u64, stalled: bool, s: SessionSummary) -> FyersConnectionState
         ack_count: s.ack_count,
         last_ack: s.last_ack,
         message_number: s.message_number,
-        stalled,
+        stalled: faults.stalled,
+        flooding: faults.flooding,
         frames_sent: s.frames_sent,
         records_sent: s.records_sent,
         acks_received: s.acks_received,

@@ -1,6 +1,7 @@
 //! The data API: `POST /data/symbol-token` (symbol → fyToken, at most 500 per call, spec
 //! §2.1) and `GET /data/quotes?symbols=…` (at most 50, spec §10.2: decimal prices, `tt` as an
-//! epoch-seconds string, a `d` entry per requested symbol, unknown ones with `s:"error"`).
+//! epoch-seconds string, a `d` entry per requested symbol, unknown ones with `s:"error"`), with
+//! 429 over the rate limit and to every authorized quotes call during a `rest_429` fault.
 
 use super::envelope::{AuthForm, FyersError, authorize, ok};
 use crate::decimal;
@@ -82,13 +83,7 @@ fn quote(
     query: Option<&str>,
 ) -> Result<Response, FyersError> {
     authorize(shared, headers, AuthForm::AppToken)?;
-    let counters = &shared.fyers.registry.counters;
-    add(&counters.quote_requests, 1);
-    if !lock(&shared.fyers.quote_window).allow(Instant::now()) {
-        add(&counters.quote_rate_limited, 1);
-        debug!("fyers quotes request over the rate limit");
-        return Err(FyersError::rate_limited());
-    }
+    admit(shared)?;
     let list = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .find(|(name, _)| name == "symbols")
         .map(|(_, value)| value.into_owned())
@@ -128,7 +123,28 @@ fn quote(
         })
         .collect();
     drop(market);
+    add(&shared.fyers.registry.counters.quotes_served, 1);
     Ok(ok(json!({"d": entries})))
+}
+
+/// Counts an authorized quotes call and lets it through, or answers 429 (a `rest_429` fault,
+/// or over the rate limit). A fault's 429 does not use up the app's rate-limit budget.
+fn admit(shared: &Shared) -> Result<(), FyersError> {
+    let counters = &shared.fyers.registry.counters;
+    add(&counters.quote_requests, 1);
+    let now = Instant::now();
+    if shared.rest_429_active(now) {
+        add(&counters.rest_429s, 1);
+        debug!("fyers quotes request refused: rest_429 fault active");
+        return Err(FyersError::rate_limited());
+    }
+    if !lock(&shared.fyers.quote_window).allow(now) {
+        add(&counters.quote_rate_limited, 1);
+        add(&counters.rest_429s, 1);
+        debug!("fyers quotes request over the rate limit");
+        return Err(FyersError::rate_limited());
+    }
+    Ok(())
 }
 
 /// One quote's `v` object (spec §10.2's sample keys).

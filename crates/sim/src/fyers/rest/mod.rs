@@ -14,7 +14,8 @@
 //! | `GET /sym_details/index_hsm_mapping.json` | index symbol → topic name (public) |
 //!
 //! Errors use Fyers' envelope `{"s":"error","code":…,"message":…}`: 401/−16 for a bad token,
-//! 429 for the rate limit, 400 for bad input, 404 for unknown paths under `/api/v3` and `/data`.
+//! 429 for the rate limit and during a `rest_429` fault (quotes only), 400 for bad input, 404
+//! for unknown paths under `/api/v3` and `/data`.
 
 /// The profile and the Fyers 404.
 mod account;

@@ -1,8 +1,9 @@
 //! One Fyers data-socket connection: feeds client messages and market batches to the
 //! connection's [`Session`], writes what it returns, and checks the ack deadline. The socket,
-//! the fault injector's orders (drop, stall, garbage frame) and the way the task ends are
+//! the fault injector's orders (drop, stall, garbage frame, flood) and the way the task ends are
 //! [`crate::link`]'s, shared with the Kite ticker. No application heartbeats: the real server is
-//! reported to send none.
+//! reported to send none; only a heartbeat flood makes it send ping frames (`00 01 0B`, every
+//! [`crate::link::FLOOD_INTERVAL`]) while it drops the market batches.
 
 use super::session::{Env, Output, Session};
 use crate::fyers::feed::FyersBatch;
@@ -71,7 +72,8 @@ fn env(shared: &Shared) -> Env<'_> {
 }
 
 impl Step for Conn {
-    /// Obeys the fault orders, then handles one event; the only timer is the ack deadline.
+    /// Obeys the fault orders, then handles one event; the timers are the ack deadline and,
+    /// during a heartbeat flood, the next flood frame.
     async fn step(&mut self) -> Result<(), Exit> {
         if self.link.obey_orders().await? {
             // Batches skipped while stalled need no catching up: later updates are diffs
@@ -79,23 +81,45 @@ impl Step for Conn {
             // heard either, so its ack clock starts again.
             lock(&self.link.handle.session).restart_ack_clock(Instant::now());
         }
-        let deadline = lock(&self.link.handle.session).ack_deadline();
-        match self.link.next(deadline).await? {
+        let (ack_at, silent) = {
+            let session = lock(&self.link.handle.session);
+            (session.ack_deadline(), session.is_silent())
+        };
+        // A silent session sends nothing, so no flood timer (it would fire at once, forever).
+        let flood_at = self.link.flood_deadline().filter(|_| !silent);
+        match self.link.next(earliest(ack_at, flood_at)).await? {
             Event::Message(msg) => self.on_message(msg).await,
+            // Dropped like a stall's, and for the same reason they need no catching up.
+            Event::Batch(_) if self.link.flooding() => Ok(()),
             Event::Batch(batch) => {
                 let out = lock(&self.link.handle.session).on_batch(&batch, &env(&self.link.shared));
                 self.write(out, true).await
             }
-            Event::Deadline => {
-                let out = lock(&self.link.handle.session).check_acks(&env(&self.link.shared));
-                self.write(out, false).await
-            }
+            Event::Deadline => self.on_deadline(flood_at).await,
             Event::Idle => Ok(()),
         }
     }
 }
 
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 impl Conn {
+    /// A deadline passed: the flood's next frame if it is due, then the ack check.
+    async fn on_deadline(&mut self, flood_at: Option<Instant>) -> Result<(), Exit> {
+        if flood_at.is_some_and(|at| at <= Instant::now()) && self.link.flooding() {
+            let out = lock(&self.link.handle.session).flood_frame(&env(&self.link.shared));
+            self.write(out, false).await?;
+        }
+        let out = lock(&self.link.handle.session).check_acks(&env(&self.link.shared));
+        self.write(out, false).await
+    }
+
     async fn on_message(&mut self, msg: Message) -> Result<(), Exit> {
         match msg {
             Message::Binary(data) => {

@@ -51,7 +51,7 @@ use tracing::{debug, info, warn};
 pub(crate) const MAX_TOPICS: usize = 5_000;
 /// Records per data frame: keeps every frame far below the 64 KiB length limit.
 const MAX_RECORDS_PER_FRAME: usize = 256;
-/// The ping frame, also sent back as the answer.
+/// The ping frame, also sent back as the answer, and the heartbeat flood's frame.
 const PING: [u8; 3] = [0x00, 0x01, 0x0b];
 /// Type-51 codes (51001 is named in the official client; the others are the simulator's).
 const CODE_SYMBOL_LIMIT: i32 = 51_001;
@@ -513,6 +513,25 @@ impl Session {
                 self.acks.sent(number, env.now);
             }
         }
+    }
+
+    /// Whether the session ignores its client and sends nothing (an `Authorization` header on
+    /// the upgrade).
+    pub(crate) fn is_silent(&self) -> bool {
+        self.silent
+    }
+
+    /// One frame of a heartbeat flood: the 3-byte ping, the frame the server already answers
+    /// pings with. It carries no market data, is not a data frame (no message number, nothing
+    /// to acknowledge) and every client ignores it, yet it is traffic on the socket. A silent
+    /// session sends nothing.
+    pub(crate) fn flood_frame(&self, env: &Env<'_>) -> Output {
+        let mut out = Output::default();
+        if !self.silent {
+            add(&env.counters.flood_pings_sent, 1);
+            out.frames.push(Bytes::from_static(&PING));
+        }
+        out
     }
 
     /// When the ack deadline must next be checked, if acks are enforced and some are owed.

@@ -1,6 +1,6 @@
 //! `GET /quote`, `/quote/ltp`, `/quote/ohlc` (kite.md §8.4): repeated `i=EXCHANGE:SYMBOL`
 //! parameters, a map keyed by the exact requested strings, unknown instruments left out, one
-//! request per second per api_key.
+//! request per second per api_key, and 429 to every authorized call during a `rest_429` fault.
 
 use super::envelope::{KiteError, authorize, success};
 use crate::clock::{kite_timestamp, kite_timestamp_secs};
@@ -65,13 +65,7 @@ fn respond(
     kind: QuoteKind,
 ) -> Result<Response, KiteError> {
     let api_key = authorize(headers, |k, t| shared.credentials_valid(k, t))?;
-    let counters = &shared.registry.counters;
-    bump(&counters.quote_requests);
-    if !lock(&shared.quote_limiter).allow(&api_key, Instant::now()) {
-        bump(&counters.quote_rate_limited);
-        debug!(api_key = %api_key, "quote request over the rate limit");
-        return Err(KiteError::rate_limited());
-    }
+    admit(shared, &api_key)?;
     let requested: Vec<String> = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .filter(|(name, _)| name == "i")
         .map(|(_, value)| value.into_owned())
@@ -108,7 +102,28 @@ fn respond(
         data.insert(key, value);
     }
     drop(market);
+    bump(&shared.registry.counters.quotes_served);
     Ok(success(Value::Object(data)))
+}
+
+/// Counts an authorized quote call and lets it through, or answers 429 (a `rest_429` fault,
+/// or over the 1/s limit). A fault's 429 does not use up the client's rate-limit slot.
+fn admit(shared: &Shared, api_key: &str) -> Result<(), KiteError> {
+    let counters = &shared.registry.counters;
+    bump(&counters.quote_requests);
+    let now = Instant::now();
+    if shared.rest_429_active(now) {
+        bump(&counters.rest_429s);
+        debug!(api_key = %api_key, "quote request refused: rest_429 fault active");
+        return Err(KiteError::rate_limited());
+    }
+    if !lock(&shared.quote_limiter).allow(api_key, now) {
+        bump(&counters.quote_rate_limited);
+        bump(&counters.rest_429s);
+        debug!(api_key = %api_key, "quote request over the rate limit");
+        return Err(KiteError::rate_limited());
+    }
+    Ok(())
 }
 
 fn price(inst: &Instrument, raw: i64) -> f64 {

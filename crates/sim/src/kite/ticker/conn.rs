@@ -1,8 +1,10 @@
 //! One Kite ticker connection: applies the client's `subscribe`/`mode`/`unsubscribe` requests
 //! (with snapshots), forwards the shared market batches it subscribed to, and sends a 1-byte
-//! heartbeat after each idle interval and after a stall. The socket, the fault injector's orders
-//! (drop, stall, garbage frame) and the way the task ends are [`crate::link`]'s, shared with the
-//! Fyers data socket. It never sends a Pong on its own: tungstenite answers Pings, and only Pings.
+//! heartbeat after each idle interval and after a stall. During a heartbeat flood it sends only
+//! heartbeats, every [`crate::link::FLOOD_INTERVAL`], and drops the market batches (requests are
+//! still answered). The socket, the fault injector's orders (drop, stall, garbage frame, flood)
+//! and the way the task ends are [`crate::link`]'s, shared with the Fyers data socket. It never
+//! sends a Pong on its own: tungstenite answers Pings, and only Pings.
 
 use super::batch::{Batch, select};
 use super::subs::{MAX_SLOTS, Subscriptions};
@@ -60,16 +62,22 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, mut lease: ConnL
 
 impl Step for Conn {
     /// Obeys the fault orders, then handles one event; a heartbeat is due an interval after the
-    /// last write, and right after a stall (the client has heard nothing for a while).
+    /// last write (a flood's short one during a heartbeat flood), and right after a stall (the
+    /// client has heard nothing for a while).
     async fn step(&mut self) -> Result<(), Exit> {
         if self.link.obey_orders().await? {
             self.heartbeat().await?;
         }
-        let heartbeat_at = self.link.last_sent + self.link.shared.cfg.heartbeat_interval;
+        let heartbeat_at = self
+            .link
+            .flood_deadline()
+            .unwrap_or(self.link.last_sent + self.link.shared.cfg.heartbeat_interval);
         match self.link.next(Some(heartbeat_at)).await? {
             Event::Message(Message::Text(text)) => self.on_request(text.as_str()).await,
             // Pings are answered by tungstenite; binary frames and pongs mean nothing here.
             Event::Message(_) | Event::Idle => Ok(()),
+            // Withheld, not queued: the market moves on without this client.
+            Event::Batch(_) if self.link.flooding() => Ok(()),
             Event::Batch(batch) => self.on_batch(&batch).await,
             Event::Deadline => self.heartbeat().await,
         }
@@ -201,10 +209,15 @@ impl Conn {
     }
 
     async fn heartbeat(&mut self) -> Result<(), Exit> {
+        let flooding = self.link.flooding();
         self.link
             .send(vec![Message::Binary(Bytes::from_static(&HEARTBEAT))])
             .await?;
-        bump(&self.link.shared.registry.counters.heartbeats_sent);
+        let counters = &self.link.shared.registry.counters;
+        bump(&counters.heartbeats_sent);
+        if flooding {
+            bump(&counters.flood_heartbeats_sent);
+        }
         Ok(())
     }
 
