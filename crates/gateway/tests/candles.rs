@@ -90,6 +90,7 @@ const TZ_NON_IST_ENV: &str = "FEEDGATE_CANDLE_TZ_PROBE_NON_IST";
 /// instants UTC and New York are still on 2026-11-23, so a host-local day boundary would show.
 async fn candles_across_ist_midnight() -> String {
     let env = EnvBuilder::new()
+        .without_bridge()
         .start_at("2026-11-23T23:57:30+05:30")
         .start()
         .await;
@@ -422,6 +423,7 @@ async fn the_days_candles_are_written_at_close_and_read_back_after_a_restart() {
 #[tokio::test(start_paused = true)]
 async fn five_minute_candles_are_pushed_at_each_five_minute_close() {
     let env = EnvBuilder::new()
+        .without_bridge()
         .start_at("2026-11-23T10:03:30+05:30")
         .start()
         .await;

@@ -95,6 +95,7 @@ async fn crash_leftovers_and_torn_files_never_block_start_up() {
 
     // The gateway restarts later that morning (a crash-restart mid-session).
     let env = EnvBuilder::new()
+        .without_bridge()
         .var("DEV_MODE", "false")
         .start_at("2026-11-23T10:05:00+05:30")
         .data_dir(dir)

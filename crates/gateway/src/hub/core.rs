@@ -117,9 +117,9 @@ pub struct FanoutStats {
 }
 
 /// How long a WebSocket value takes precedence over REST quotes requested after it: longer
-/// than a liquid instrument's tick interval (so a streaming instrument keeps its source),
-/// shorter than the fallback's earliest start after a drop (so its first quotes show at once).
-const DEFAULT_WS_PRECEDENCE: Duration = Duration::from_secs(2);
+/// than a liquid instrument's tick interval (so a streaming instrument keeps its source), no
+/// longer than the REST bridge's start (so its first quotes show at once).
+const DEFAULT_WS_PRECEDENCE: Duration = Duration::from_secs(1);
 
 /// Spare room over the last message of a mode when allocating the next one.
 const ENCODE_SLACK: usize = 64;
@@ -184,7 +184,7 @@ impl HubCore {
     /// A hub where a REST quote does not replace a WebSocket value younger than `window`
     /// (younger, the WebSocket is evidently delivering that instrument) nor one that arrived
     /// after the quote was requested.
-    fn with_ws_precedence(window: Duration) -> Self {
+    pub fn with_ws_precedence(window: Duration) -> Self {
         Self {
             held: HashMap::new(),
             wanted: HashSet::new(),

@@ -19,6 +19,7 @@ use crate::model::tick::{Mode, Tick, Token};
 use crate::store::candle_files::DayCandles;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use task::{Command, HubTask};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -30,6 +31,9 @@ use tokio_util::task::TaskTracker;
 pub struct HubConfig {
     pub command_capacity: usize,
     pub tick_capacity: usize,
+    /// A REST quote does not replace a WebSocket value younger than this: the REST bridge's
+    /// start (`FEED_BRIDGE_AFTER_MS`), so the bridge's first quotes show at once.
+    pub ws_precedence: Duration,
 }
 
 impl Default for HubConfig {
@@ -37,6 +41,7 @@ impl Default for HubConfig {
         Self {
             command_capacity: 4096,
             tick_capacity: 1024,
+            ws_precedence: Duration::from_secs(1),
         }
     }
 }
@@ -89,7 +94,7 @@ pub fn spawn_with_closed_quotes(
     let (demand_tx, demand_rx) = watch::channel(Arc::new(Demand::new()));
     let stats = Arc::new(HubStats::default());
     let task = HubTask {
-        core: HubCore::new(),
+        core: HubCore::with_ws_precedence(cfg.ws_precedence),
         commands: cmd_rx,
         ticks: tick_rx,
         demand: demand_tx,

@@ -32,7 +32,10 @@ impl Wiring {
     pub(super) async fn start_hub(&self, reads: &StatusReads, registry: &Registry) -> Hub {
         let (closed_quotes_tx, closed_quote_requests) = mpsc::channel(64);
         let handle = hub::spawn_with_closed_quotes(
-            HubConfig::default(),
+            HubConfig {
+                ws_precedence: self.config.feed.bridge_after,
+                ..HubConfig::default()
+            },
             reads.feed_live.clone(),
             self.clock.clone(),
             self.shutdown.clone(),

@@ -22,8 +22,12 @@
 //!   deadlines the caller checks on every frame as well as on its timer, so a busy stream of
 //!   frames without data cannot starve them;
 //! - the REST bridge is wanted whenever the market expects data, the demand is not empty, the
-//!   token is usable and the WebSocket has delivered nothing for `bridge_after`; data from the
-//!   socket ends it at once. `FEED_MAX_RECONNECTS` consecutive failures are *reported* as the
+//!   token is usable and the WebSocket is not delivering: no socket (reconnecting, refused,
+//!   backing off) for `bridge_after` since the last data, or a live socket silent for
+//!   `bridge_after` plus [`FRAME_GRACE`]. A live socket that keeps sending frames without data is
+//!   a quiet market until `stale_threshold` proves otherwise (an illiquid watchlist must not
+//!   poll REST all day); it is then replaced, and bridged while it is. Data from the socket ends
+//!   the bridge at once. `FEED_MAX_RECONNECTS` consecutive failures are *reported* as the
 //!   REST fallback (health mode "REST API Polling"); data flows from the bridge long before;
 //! - logs follow failure episodes ([`Episode`]): each kind once until a connection has stayed
 //!   healthy for `healthy_after`.
@@ -38,6 +42,10 @@ use tokio::time::Instant;
 
 /// The flap guard's window.
 const FLAP_WINDOW: Duration = Duration::from_secs(60);
+
+/// A healthy idle socket still sends a frame every second (Kite's heartbeat): silence beyond
+/// the bridge's delay plus this is a silent socket, not a quiet market.
+const FRAME_GRACE: Duration = Duration::from_secs(1);
 
 /// The machine's fixed parameters.
 #[derive(Debug, Clone)]
@@ -280,8 +288,8 @@ impl Machine {
             Phase::Live(l) => Some(self.live_deadline(&l)),
             Phase::Idle | Phase::Attempting => None,
         };
-        let bridge = (!self.status.bridge_wanted && self.bridge_possible())
-            .then(|| self.quiet_since + self.cfg.bridge_after);
+        let bridge =
+            (!self.status.bridge_wanted && self.bridge_possible()).then(|| self.bridge_due());
         match (own, bridge) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -475,6 +483,10 @@ impl Machine {
         };
         l.last_data = now;
         self.quiet_since = now;
+        if self.status.bridge_wanted {
+            self.status.bridge_wanted = false;
+            self.changed = true;
+        }
         let Some(first) = l.first_data else {
             l.first_data = Some(now);
             // Data flows again: the fallback stands down.
@@ -714,9 +726,18 @@ impl Machine {
         self.run.should_run && self.run.expects_data && self.wanted > 0 && self.token_usable()
     }
 
+    /// When the bridge starts if nothing is delivered meanwhile.
+    fn bridge_due(&self) -> Instant {
+        match self.phase {
+            Phase::Live(l) => l.last_frame + self.cfg.bridge_after + FRAME_GRACE,
+            _ => self.quiet_since + self.cfg.bridge_after,
+        }
+    }
+
+    /// Once started, the bridge lasts until the socket delivers data (or it is pointless).
     fn update_bridge(&mut self, now: Instant) {
         let want =
-            self.bridge_possible() && now.duration_since(self.quiet_since) >= self.cfg.bridge_after;
+            self.bridge_possible() && (self.status.bridge_wanted || now >= self.bridge_due());
         if self.status.bridge_wanted != want {
             self.status.bridge_wanted = want;
             self.changed = true;

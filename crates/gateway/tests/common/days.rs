@@ -94,6 +94,7 @@ pub async fn quiesce(env: &Env) {
 /// graceful shutdown and the final values as `/api/quotes` showed them.
 pub async fn live_session(symbols: &[&str], until: &str) -> (TempDir, Value) {
     let env = EnvBuilder::new()
+        .without_bridge()
         .var("DEV_MODE", "false")
         .start_at("2026-11-23T10:00:00+05:30")
         .start()

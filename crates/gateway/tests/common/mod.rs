@@ -143,6 +143,13 @@ impl EnvBuilder {
         self
     }
 
+    /// No REST bridge over the WebSocket's gaps (it starts a minute into one instead of a
+    /// second): for tests that freeze the simulated market with a stall and look at what the
+    /// hub then holds, which the bridge's REST quotes would replace.
+    pub fn without_bridge(self) -> Self {
+        self.var("FEED_BRIDGE_AFTER_MS", "60000")
+    }
+
     pub fn var(mut self, k: &str, v: &str) -> Self {
         self.vars.insert(k.into(), v.into());
         self

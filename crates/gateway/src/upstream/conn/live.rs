@@ -104,6 +104,7 @@ impl<W: Wire> Live<'_, W> {
     /// Resubscribes everything this shard wants, with the right modes.
     async fn subscribe_all(&mut self) -> Result<(), Disconnect> {
         let target = self.io.demand.borrow_and_update().clone();
+        self.step(Event::Demand(target.len()))?;
         let prepared = self.sync_demand(&target, true).await?;
         self.prepared(prepared);
         Ok(())
@@ -306,6 +307,7 @@ impl<W: Wire> Live<'_, W> {
         self.resync.at = None;
         let paused = Instant::now();
         let target = self.io.demand.borrow_and_update().clone();
+        self.step(Event::Demand(target.len()))?;
         let prepared = self.sync_demand(&target, false).await?;
         self.prepared(prepared);
         self.step(Event::Held(paused.elapsed()))

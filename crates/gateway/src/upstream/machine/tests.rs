@@ -272,7 +272,7 @@ fn a_busy_stream_without_data_goes_stale_and_a_silent_one_dies() {
 
     let mut r = Rig::live_with_data();
     let (waited, a) = r.tick_at_deadline();
-    assert!(waited <= S, "the bridge deadline comes first: {waited:?}");
+    assert_eq!(waited, 2 * S, "the bridge comes first for a silent socket");
     assert!(close(&a).is_none());
     let (_, a) = r.tick_at_deadline();
     assert!(matches!(close(&a), Some(Disconnect::Dead { .. })), "{a:?}");
@@ -280,13 +280,51 @@ fn a_busy_stream_without_data_goes_stale_and_a_silent_one_dies() {
 
 #[test]
 fn the_bridge_starts_a_second_into_a_gap_and_ends_with_data() {
+    // No socket: a second after the last data.
     let mut r = Rig::live_with_data();
-    r.at(Duration::from_millis(900), Event::Tick);
-    assert!(!r.m.status().bridge_wanted);
-    let (_, _) = r.tick_at_deadline();
-    assert!(r.m.status().bridge_wanted, "1 s without data");
+    let data_at = r.now;
+    r.at(Duration::from_millis(100), dropped());
+    while !r.m.status().bridge_wanted {
+        let (_, a) = r.tick_at_deadline();
+        if connects(&a) {
+            r.on(refused());
+        }
+    }
+    assert_eq!(r.now - data_at, S, "1 s without data");
+    r.on(Event::Connected);
+    assert!(
+        r.m.status().bridge_wanted,
+        "a socket that has not delivered yet"
+    );
     r.at(Duration::from_millis(10), Event::Data);
     assert!(!r.m.status().bridge_wanted, "data ends the bridge at once");
+
+    // A silent socket: a second plus a missed heartbeat.
+    let mut r = Rig::live_with_data();
+    let (waited, _) = r.tick_at_deadline();
+    assert_eq!(waited, 2 * S);
+    assert!(r.m.status().bridge_wanted);
+
+    // A socket that sends frames without data is a quiet market until it is stale.
+    let mut r = Rig::live_with_data();
+    for _ in 0..95 {
+        r.at(Duration::from_millis(100), Event::Frame);
+        r.on(Event::Tick);
+    }
+    assert!(
+        !r.m.status().bridge_wanted,
+        "an illiquid watchlist polls nothing"
+    );
+    let mut a = Vec::new();
+    while close(&a).is_none() {
+        a = r.at(Duration::from_millis(100), Event::Frame);
+        a.extend(r.on(Event::Tick));
+    }
+    r.on(Event::Ended(close(&a).cloned().expect("stale")));
+    assert!(
+        r.m.status().bridge_wanted,
+        "bridged while the stale socket is replaced"
+    );
 
     // Not while the market expects no data, nor without a usable token or demand.
     let mut r = Rig::live_with_data();
@@ -317,6 +355,9 @@ fn the_bridge_covers_an_attempt_that_hangs_and_a_refused_websocket() {
     );
     r.on(refused());
     assert!(r.m.status().bridge_wanted, "while backing off");
+    r.until_attempt();
+    r.on(Event::Connected);
+    assert!(r.m.status().bridge_wanted, "until the new socket delivers");
 }
 
 #[test]
