@@ -28,6 +28,9 @@ pub struct BedSpec {
     pub gateway_threads: Option<usize>,
     /// The simulator's batch period (with `rate`); `None`: its default 50 ms.
     pub batch: Option<Duration>,
+    /// Whether logins through the simulator's login page must work: its redirect URL then
+    /// points at the gateway, which is given a fixed port (picked free just before).
+    pub login: bool,
 }
 
 #[derive(Debug)]
@@ -46,19 +49,10 @@ pub struct Bed {
 impl Bed {
     pub async fn start(spec: BedSpec) -> anyhow::Result<Self> {
         let log = SendLog::new();
-        let probe = feedgate_sim::universe::build_universe("2026-01-01".parse()?).len();
-        let total = probe + spec.universe;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let sim_stop = CancellationToken::new();
-        let cfg = SimConfig {
-            extra_instruments: spec.universe,
-            // The aggregate rate is spread over the whole universe; scale it so that the
-            // synthetic instruments the clients use get `rate` between them.
-            rate: spec.rate.map(|r| r * total as f64 / spec.universe as f64),
-            send_observer: Some(log.observer()),
-            batch_period: spec.batch.filter(|_| spec.rate.is_some()),
-            ..SimConfig::default()
-        };
+        let gw_listen = if spec.login { Some(free_port()?) } else { None };
+        let cfg = sim_config(&spec, &log, gw_listen)?;
         let sim = Sim::start(cfg, listener, sim_stop.clone())
             .await
             .context("simulator start")?;
@@ -87,6 +81,7 @@ impl Bed {
             access_token: sim.mint_access_token(),
             throttle_ms: spec.throttle_ms,
             threads: spec.gateway_threads,
+            listen: gw_listen,
         })
         .await?;
         Ok(Self {
@@ -147,4 +142,36 @@ impl Bed {
         self.sim_stop.cancel();
         std::mem::take(&mut *self.reports.lock().unwrap_or_else(|p| p.into_inner()))
     }
+}
+
+/// The simulator's settings for `spec`: its send hook feeding `log`; with `gw_listen`, a login
+/// redirect URL pointing at the gateway that will listen there.
+fn sim_config(
+    spec: &BedSpec,
+    log: &Arc<SendLog>,
+    gw_listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<SimConfig> {
+    let probe = feedgate_sim::universe::build_universe("2026-01-01".parse()?).len();
+    let total = probe + spec.universe;
+    let defaults = SimConfig::default();
+    Ok(SimConfig {
+        redirect_url: gw_listen.map_or(defaults.redirect_url.clone(), |a| {
+            format!("http://{a}/api/auth/callback")
+        }),
+        extra_instruments: spec.universe,
+        // The aggregate rate is spread over the whole universe; scale it so that the
+        // synthetic instruments the clients use get `rate` between them.
+        rate: spec.rate.map(|r| r * total as f64 / spec.universe as f64),
+        send_observer: Some(log.observer()),
+        batch_period: spec.batch.filter(|_| spec.rate.is_some()),
+        ..defaults
+    })
+}
+
+/// A loopback address with a free port: bound, then released for the gateway child to bind.
+/// Another process could take it in between; on a test machine's loopback that is rare, and
+/// the gateway then fails to start with a clear message.
+fn free_port() -> anyhow::Result<std::net::SocketAddr> {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(probe.local_addr()?)
 }

@@ -42,6 +42,10 @@ pub struct ChildArgs {
     /// Runtime worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Address to serve on (default: a free loopback port). Set when the simulator's login page
+    /// must redirect back to this gateway, whose address it needs before the gateway starts.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
 }
 
 /// A running gateway child.
@@ -75,6 +79,9 @@ impl GatewayProc {
             .args(["--throttle-ms", &args.throttle_ms.to_string()]);
         if let Some(t) = args.threads {
             cmd.args(["--threads", &t.to_string()]);
+        }
+        if let Some(a) = args.listen {
+            cmd.args(["--listen", &a.to_string()]);
         }
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -132,9 +139,12 @@ pub fn child_main(args: ChildArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ChildArgs) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let at = args
+        .listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let listener = tokio::net::TcpListener::bind(at)
         .await
-        .context("cannot bind the gateway's port")?;
+        .with_context(|| format!("cannot bind the gateway's port ({at})"))?;
     let addr = listener.local_addr()?;
     let data_dir = tempfile::Builder::new()
         .prefix("feedgate-bench-")

@@ -9,9 +9,11 @@
 //! cargo run --release -p feedgate-bench -- all          # the README table
 //! cargo run --release -p feedgate-bench -- a --runs 5   # one scenario
 //! cargo run -p feedgate-bench -- smoke                  # CI: proves the harness works
+//! cargo run --release -p feedgate-bench -- chaos        # issue 13: faults every 12–25 s, 10 min
 //! ```
 
 mod bed;
+mod chaos;
 mod client;
 mod decode;
 mod gateway;
@@ -68,6 +70,34 @@ struct RunOpts {
     python: PathBuf,
 }
 
+/// Options of the `chaos` run.
+#[derive(Debug, Clone, clap::Args)]
+struct ChaosOpts {
+    /// Run length, minutes (real time).
+    #[arg(long, default_value_t = 10.0)]
+    minutes: f64,
+    /// Run length in seconds instead of minutes (smoke runs).
+    #[arg(long, conflicts_with = "minutes")]
+    seconds: Option<f64>,
+    /// Seed of the fault schedule (kinds, durations, intervals, re-login delays).
+    #[arg(long, default_value_t = 13)]
+    seed: u64,
+    /// Fault kinds to draw from, comma-separated (default: every kind this simulator has):
+    /// drop, stall, reject_ws, malformed, expire_token, heartbeat_flood.
+    #[arg(long, value_delimiter = ',')]
+    kinds: Vec<String>,
+    /// Shortest time between two faults, seconds.
+    #[arg(long, default_value_t = 12.0)]
+    min_interval: f64,
+    /// Longest time between two faults, seconds.
+    #[arg(long, default_value_t = 25.0)]
+    max_interval: f64,
+    /// CI: fail unless the harness worked (faults injected, ticks received, re-logins done);
+    /// the figures are never asserted.
+    #[arg(long)]
+    smoke: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Every scenario and the decode comparison: the README table.
@@ -105,6 +135,9 @@ enum Cmd {
     },
     /// CI: a few seconds with tiny numbers; asserts the harness works (not how fast).
     Smoke,
+    /// Issue 13: one client × 10 symbols while a broker fault hits every 12–25 s (real time;
+    /// 10 minutes by default, never in CI but as a `--seconds` smoke).
+    Chaos(ChaosOpts),
     /// (internal) The gateway child process.
     #[command(hide = true)]
     Gateway(gateway::ChildArgs),
@@ -247,6 +280,7 @@ async fn scenarios(cmd: Cmd, nofile: u64, table: &mut Table) -> anyhow::Result<(
             table.load("load", &spec, &runs(&opts, &spec).await?);
         }
         Cmd::Smoke => smoke(table).await?,
+        Cmd::Chaos(o) => chaos(&o, table).await?,
         Cmd::Gateway(_) => unreachable!("handled before the runtime starts"),
     }
     Ok(())
@@ -404,5 +438,71 @@ async fn smoke(table: &mut Table) -> anyhow::Result<()> {
         bail!("smoke: recovery took {secs} s");
     }
     table.recovery("smoke", &Recovery::Drop.name(), &[secs]);
+    Ok(())
+}
+
+/// The `chaos` run's spec from its options.
+fn chaos_spec(o: &ChaosOpts) -> anyhow::Result<chaos::ChaosSpec> {
+    use chaos::faults::{KINDS, Kind};
+    let secs = o.seconds.unwrap_or(o.minutes * 60.0);
+    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+        bail!("the run length must be between 0 and 24 hours, got {secs} s");
+    }
+    if !(o.min_interval > 0.0 && o.min_interval <= o.max_interval && o.max_interval.is_finite()) {
+        bail!("need 0 < --min-interval ≤ --max-interval");
+    }
+    let kinds = if o.kinds.is_empty() {
+        KINDS.iter().copied().filter(|k| k.available()).collect()
+    } else {
+        let mut kinds = Vec::new();
+        for name in &o.kinds {
+            let known: Vec<&str> = KINDS.iter().map(|k| k.name()).collect();
+            let kind = Kind::parse(name.trim()).with_context(|| {
+                format!("unknown fault kind {name:?}; known: {}", known.join(", "))
+            })?;
+            if !kind.available() {
+                bail!("{name} is not in this simulator build (feedgate_sim::Fault)");
+            }
+            kinds.push(kind);
+        }
+        kinds
+    };
+    Ok(chaos::ChaosSpec {
+        duration: Duration::from_secs_f64(secs),
+        seed: o.seed,
+        kinds,
+        interval: o.min_interval..=o.max_interval,
+    })
+}
+
+/// Issue 13's chaos run; with `--smoke`, fails unless the harness itself worked.
+async fn chaos(o: &ChaosOpts, table: &mut Table) -> anyhow::Result<()> {
+    let spec = chaos_spec(o)?;
+    for k in chaos::faults::KINDS.iter().filter(|k| !k.available()) {
+        eprintln!(
+            "chaos: {} is not in this simulator build (feedgate_sim::Fault): not drawn",
+            k.name()
+        );
+    }
+    eprintln!(
+        "chaos: {:.0} s, seed {}, 1 client × 10 symbols",
+        spec.duration.as_secs_f64(),
+        spec.seed
+    );
+    let r = chaos::run(spec).await?;
+    table.chaos(&r);
+    if o.smoke {
+        let logins_failed = r.faults.iter().any(|f| matches!(f.login, Some(Err(_))));
+        if r.faults.is_empty() || r.fresh_ticks == 0 || logins_failed || r.client_ended.is_some() {
+            table.print()?;
+            bail!(
+                "chaos smoke: the harness did not work ({} faults, {} ticks, re-login failed: \
+                 {logins_failed}, client ended: {:?})",
+                r.faults.len(),
+                r.fresh_ticks,
+                r.client_ended
+            );
+        }
+    }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The results table: one Markdown table for every scenario (medians over the runs), plus the
 //! decode comparison, printed to stdout; progress goes to stderr.
 
+use crate::chaos::ChaosResult;
 use crate::decode::{DecodeRow, median};
 use crate::scenario::{IdleResult, LoadResult, LoadSpec};
 use std::io::Write;
@@ -9,6 +10,8 @@ use std::io::Write;
 pub struct Table {
     rows: Vec<[String; 10]>,
     decode: Vec<DecodeRow>,
+    /// The chaos run's own Markdown (its columns are not the load scenarios').
+    chaos: Vec<String>,
     failures: usize,
 }
 
@@ -115,6 +118,10 @@ impl Table {
         self.failures > 0
     }
 
+    pub fn chaos(&mut self, result: &ChaosResult) {
+        self.chaos.extend(crate::chaos::table::render(result));
+    }
+
     pub fn decode(&mut self, rows: &[DecodeRow]) {
         self.decode.extend_from_slice(rows);
     }
@@ -149,6 +156,9 @@ impl Table {
             for r in &self.rows {
                 writeln!(out, "| {} |", r.join(" | "))?;
             }
+        }
+        for line in &self.chaos {
+            writeln!(out, "{line}")?;
         }
         out.flush()?;
         Ok(())

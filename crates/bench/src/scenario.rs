@@ -77,6 +77,7 @@ pub async fn load(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
         throttle_ms: spec.throttle_ms,
         gateway_threads: spec.gateway_threads,
         batch: Some(spec.batch),
+        login: false,
     })
     .await?;
     for i in 0..spec.clients {
@@ -182,6 +183,7 @@ pub async fn idle(clients: usize) -> anyhow::Result<IdleResult> {
         throttle_ms: 1000,
         gateway_threads: None,
         batch: None,
+        login: false,
     })
     .await?;
     // Let start-up allocations (instrument dump, upstream connection) settle first.
@@ -253,6 +255,7 @@ pub async fn recovery(kind: Recovery) -> anyhow::Result<f64> {
         throttle_ms: 0,
         gateway_threads: None,
         batch: None,
+        login: false,
     })
     .await?;
     for i in 0..clients {
