@@ -8,13 +8,14 @@
 //! timeout is retried with backoff (a bounded number of times), and a rejected token is reported
 //! to auth and the request waits for the next valid token.
 
-use crate::auth::{AuthHandle, AuthState, AuthView};
-use crate::brokers::{BrokerApi, BrokerError};
+use crate::auth::{AuthHandle, AuthView, TokenUse, usable_token};
+use crate::brokers::BrokerApi;
 use crate::model::clock::SharedClock;
 use crate::model::instruments::{Instrument, Registry};
 use crate::model::secret::CurrentToken;
 use crate::model::tick::{Tick, Token};
 use crate::rest::Stopped;
+use crate::rest::quote_call::{Answer, QuoteCall};
 use crate::rest::rate_gate::RateGate;
 use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
@@ -34,26 +35,6 @@ pub const MAX_ATTEMPTS: u32 = 6;
 /// The wait after the `failures`-th failed attempt: 2, 4, 8, 16, 32 s.
 pub fn retry_delay(failures: u32) -> Duration {
     Duration::from_secs(2) * 2u32.saturating_pow(failures.saturating_sub(1).min(4))
-}
-
-/// The token to fetch with: the current one once auth has found it valid (or could not reach
-/// the broker to decide: a `refreshing` token whose check failed for want of a verdict), and not
-/// one a quote call was rejected with (`rejected`, kept until the token changes). A token still
-/// being validated is not used: an evening restart with yesterday's token would spend the
-/// request on a certain 403. (pure)
-pub fn usable_token(
-    token: Option<&CurrentToken>,
-    auth: &AuthView,
-    rejected: Option<u64>,
-) -> Option<CurrentToken> {
-    let ready = match auth.state {
-        AuthState::Valid => true,
-        AuthState::Refreshing => auth.failures > 0,
-        AuthState::Expired | AuthState::Required => false,
-    };
-    token
-        .filter(|t| ready && Some(t.epoch) != rejected)
-        .cloned()
 }
 
 #[derive(Debug)]
@@ -210,6 +191,7 @@ impl Fetcher {
                 self.io.token.borrow().as_ref(),
                 &self.auth.borrow(),
                 self.rejected,
+                TokenUse::Rest,
             );
             if let Some(t) = token {
                 return Ok(Some(t));
@@ -240,16 +222,16 @@ impl Fetcher {
             .collect();
         let batch = self.io.broker.quote_batch().max(1);
         for (i, chunk) in insts.chunks(batch).enumerate() {
-            tokio::select! {
-                biased;
-                () = self.shutdown.cancelled() => return Err(Stopped),
-                () = self.io.gate.acquire() => {}
-            }
-            let res = self
-                .io
-                .broker
-                .quotes(token.token.clone(), chunk.to_vec(), self.io.clock.now_ms())
-                .await;
+            let call = QuoteCall {
+                broker: &self.io.broker,
+                gate: &self.io.gate,
+                auth: &self.io.auth,
+                shutdown: &self.shutdown,
+            };
+            let clock = &self.io.clock;
+            let res = call
+                .request(token, chunk.to_vec(), || clock.now_ms(), || true)
+                .await?;
             if *self.io.feed_live.borrow() {
                 // The feed went live meanwhile: this batch and the rest come from it.
                 tracing::debug!("feed went live while fetching a snapshot; dropped it");
@@ -268,13 +250,14 @@ impl Fetcher {
     /// new token).
     async fn on_answer(
         &mut self,
-        res: Result<Vec<Tick>, BrokerError>,
+        answer: Answer,
         token: &CurrentToken,
         chunk: &[Arc<Instrument>],
         untried: &[Arc<Instrument>],
     ) -> Result<ControlFlow<()>, Stopped> {
-        match res {
-            Ok(ticks) => {
+        match answer {
+            Answer::NotSent => Ok(ControlFlow::Break(())),
+            Answer::Quotes(ticks) => {
                 tracing::debug!(
                     requested = chunk.len(),
                     got = ticks.len(),
@@ -287,26 +270,22 @@ impl Fetcher {
                 }
                 Ok(ControlFlow::Continue(()))
             }
-            Err(e) if e.is_auth() => {
-                // Auth learns of it (a login is needed); the request waits for a new token.
+            Answer::Rejected => {
+                // Auth has learnt of it (a login is needed); the request waits for a new token.
                 tracing::info!(
                     "closed-hours snapshot: the broker rejected the access token; waiting for a login"
                 );
                 self.rejected = Some(token.epoch);
-                self.io.auth.report_rejected(token.epoch).await;
                 self.pending.tokens.extend(tokens_of(chunk));
                 self.pending.tokens.extend(tokens_of(untried));
                 Ok(ControlFlow::Break(()))
             }
-            Err(e) if e.is_retryable() => {
+            Answer::Failed(e) if e.is_retryable() => {
                 tracing::debug!(error = %e, "closed-hours snapshot failed; retrying");
-                if let BrokerError::RateLimited { retry_after } = e {
-                    self.io.gate.rate_limited(retry_after);
-                }
                 self.pending.failed(&tokens_of(chunk), &tokens_of(untried));
                 Ok(ControlFlow::Break(()))
             }
-            Err(e) => {
+            Answer::Failed(e) => {
                 // A request the broker will never answer differently: not retried.
                 tracing::info!(error = %e, "closed-hours snapshot failed; the cached values (if any) stay");
                 self.settled(chunk);
@@ -330,8 +309,9 @@ fn tokens_of(insts: &[Arc<Instrument>]) -> Vec<Token> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::AuthState;
+    use crate::brokers::BrokerError;
     use crate::rest::fallback::testing::{self, FakeBroker};
-    use secrecy::SecretString;
 
     /// A closed-hours quote task against `broker` for instruments 1..=3, the market closed.
     struct Rig {
@@ -387,43 +367,6 @@ mod tests {
                 .ok()??;
             Some(batch.iter().map(|t| t.token).collect())
         }
-    }
-
-    #[test]
-    fn usable_tokens() {
-        let token = CurrentToken {
-            epoch: 2,
-            token: SecretString::from("t"),
-        };
-        let auth = |state, failures| AuthView {
-            state,
-            user_id: None,
-            user_name: None,
-            origin: None,
-            issued_at: None,
-            expiry_hint: None,
-            failures,
-            last_error: None,
-            login_url: String::new(),
-        };
-        use AuthState::*;
-        // (state, failures, rejected epoch, usable)
-        let cases = [
-            (Valid, 0, None, true),
-            (Valid, 0, Some(2), false),
-            (Valid, 0, Some(1), true),
-            // Being validated: wait for the verdict.
-            (Refreshing, 0, None, false),
-            // Validation could not reach the broker: the token may well work.
-            (Refreshing, 1, None, true),
-            (Expired, 1, None, false),
-            (Required, 0, None, false),
-        ];
-        for (state, failures, rejected, want) in cases {
-            let got = usable_token(Some(&token), &auth(state, failures), rejected);
-            assert_eq!(got.is_some(), want, "{state:?} {failures} {rejected:?}");
-        }
-        assert!(usable_token(None, &auth(Valid, 0), None).is_none());
     }
 
     #[tokio::test(start_paused = true)]

@@ -12,7 +12,7 @@
 //! every B × 1 s); once the fallback is reported (a long outage) it keeps to
 //! `max(REST_POLL_INTERVAL, B × 1 s)`.
 
-use crate::auth::{AuthHandle, AuthState, AuthView};
+use crate::auth::{AuthHandle, AuthView, TokenUse, usable_token};
 use crate::brokers::{BrokerApi, BrokerError};
 use crate::model::clock::SharedClock;
 use crate::model::demand::Demand;
@@ -23,6 +23,7 @@ use crate::model::repeats::Repeats;
 use crate::model::secret::CurrentToken;
 use crate::model::tick::Tick;
 use crate::rest::Stopped;
+use crate::rest::quote_call::{Answer, QuoteCall};
 use crate::upstream::{ShardStatus, fallback_reported, rest_wanted};
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -66,19 +67,6 @@ pub fn batches(
         .filter_map(|t| registry.by_token(*t).cloned())
         .collect();
     insts.chunks(batch.max(1)).map(<[_]>::to_vec).collect()
-}
-
-/// The token to poll with: the current one, unless a quote call was rejected with it
-/// (`rejected`: its epoch, kept until the token changes, as the connection does) or auth says a
-/// login is needed. (pure)
-pub fn usable_token(
-    token: Option<&CurrentToken>,
-    auth: AuthState,
-    rejected: Option<u64>,
-) -> Option<CurrentToken> {
-    token
-        .filter(|t| Some(t.epoch) != rejected && !auth.requires_login())
-        .cloned()
 }
 
 /// Real time spent polling, for `feedgate_fallback_seconds_total` (a counter of whole seconds;
@@ -181,8 +169,9 @@ impl Poller {
             let want = still_wanted(&self.io);
             let token = usable_token(
                 self.io.token.borrow().as_ref(),
-                self.auth.borrow().state,
+                &self.auth.borrow(),
                 self.rejected,
+                TokenUse::Rest,
             );
             self.set_active(want && token.is_some(), want);
             let Some(token) = token.filter(|_| self.active) else {
@@ -264,26 +253,22 @@ impl Poller {
         let demand = self.io.demand.borrow().clone();
         let registry = self.io.registry.borrow().clone();
         for batch in batches(&demand, &registry, self.io.broker.quote_batch()) {
-            tokio::select! {
-                biased;
-                () = self.shutdown.cancelled() => return Err(Stopped),
-                () = self.io.gate.acquire() => {}
-            }
-            if !still_wanted(&self.io) {
-                break;
-            }
+            let call = QuoteCall {
+                broker: &self.io.broker,
+                gate: &self.io.gate,
+                auth: &self.io.auth,
+                shutdown: &self.shutdown,
+            };
             let now_ms = self.io.clock.now_ms();
-            let res = self
-                .io
-                .broker
-                .quotes(token.token.clone(), batch, now_ms)
-                .await;
+            let answer = call
+                .request(token, batch, || now_ms, || still_wanted(&self.io))
+                .await?;
             // The WebSocket may have come back (or the schedule stopped the feed) during the
             // call: its ticks are newer than this batch, which must not follow them.
             if !still_wanted(&self.io) {
                 break;
             }
-            if self.on_answer(res, token, now_ms).await?.is_break() {
+            if self.on_answer(answer, token, now_ms).await?.is_break() {
                 break;
             }
         }
@@ -293,12 +278,13 @@ impl Poller {
     /// Acts on one batch's answer; `Break` ends the cycle.
     async fn on_answer(
         &mut self,
-        res: Result<Vec<Tick>, BrokerError>,
+        answer: Answer,
         token: &CurrentToken,
         now_ms: i64,
     ) -> Result<ControlFlow<()>, Stopped> {
-        match res {
-            Ok(ticks) => {
+        match answer {
+            Answer::NotSent => Ok(ControlFlow::Break(())),
+            Answer::Quotes(ticks) => {
                 if let Some(n) = self.errors.clear() {
                     tracing::info!(suppressed = n, "REST quotes working again");
                 }
@@ -310,21 +296,20 @@ impl Poller {
                 }
                 Ok(ControlFlow::Continue(()))
             }
-            Err(e) if e.is_auth() => {
+            Answer::Rejected => {
                 self.rejected = Some(token.epoch);
-                self.io.auth.report_rejected(token.epoch).await;
                 Ok(ControlFlow::Break(()))
             }
-            Err(e) => {
+            Answer::Failed(e) => {
                 if self.errors.occur(&e.to_string()) {
                     tracing::warn!(error = %e, "REST quote poll failed; retrying next cycle");
                 }
-                if let BrokerError::RateLimited { retry_after } = e {
-                    // Respect the broker: skip the rest of this cycle.
-                    self.io.gate.rate_limited(retry_after);
-                    return Ok(ControlFlow::Break(()));
-                }
-                Ok(ControlFlow::Continue(()))
+                // Respect the broker: a 429 skips the rest of this cycle.
+                Ok(if matches!(e, BrokerError::RateLimited { .. }) {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
             }
         }
     }
@@ -590,6 +575,7 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::AuthState;
     use crate::model::instruments::InstrumentSpec;
     use crate::model::tick::Mode;
 
