@@ -69,12 +69,13 @@ where
 {
     let id = ctx.hub.next_client_id();
     let outbox = Arc::new(Outbox::new(ctx.limits.outbox_immediate_bytes));
-    let connections = metrics::gauge!("feedgate_client_connections");
     ctx.status
         .gauges
         .connections
         .fetch_add(1, Ordering::Relaxed);
-    connections.increment(1.0);
+    // Looked up here and at the end rather than held: a handle from the Prometheus recorder
+    // owns a small heap allocation, which an idle connection should not carry.
+    metrics::gauge!("feedgate_client_connections").increment(1.0);
     let mut conn = ClientConn {
         id,
         throttle: ctx.default_throttle,
@@ -93,7 +94,7 @@ where
         .gauges
         .connections
         .fetch_sub(1, Ordering::Relaxed);
-    connections.decrement(1.0);
+    metrics::gauge!("feedgate_client_connections").decrement(1.0);
     tracing::debug!(client = id, reason = ?end, "client connection ended");
 }
 
@@ -113,11 +114,13 @@ struct ClientConn {
 struct Writer {
     drained: Drained,
     last_tick_flush: Option<Instant>,
-    metrics: WriteMetrics,
+    /// Resolved at the first tick batch, so an idle connection holds none.
+    metrics: Option<WriteMetrics>,
 }
 
 /// Metric handles of the write path, resolved once per connection: each `metrics::…!` call
-/// looks its metric up in the recorder's registry, which per write batch is wasted work.
+/// looks its metric up in the recorder's registry, which per write batch is wasted work. Each
+/// handle owns a small heap allocation, so they are resolved only once ticks are written.
 struct WriteMetrics {
     tick_latency: metrics::Histogram,
     outbox_depth: metrics::Histogram,
@@ -159,7 +162,7 @@ impl ClientConn {
         let mut writer = Writer {
             drained: Drained::default(),
             last_tick_flush: None,
-            metrics: WriteMetrics::resolve(),
+            metrics: None,
         };
         loop {
             if let Some(end) = self.write_due(&mut sink, &mut writer, shutdown).await {
@@ -173,7 +176,10 @@ impl ClientConn {
                     return End::Shutdown;
                 }
                 frame = stream.next() => {
-                    if let Some(end) = self.on_inbound(frame, &mut sink, &mut stream, shutdown).await {
+                    // Boxed: handling a frame is the largest state of this loop but rarely
+                    // live; inline, every connection's task would carry its size while idle.
+                    let inbound = Box::pin(self.on_inbound(frame, &mut sink, &mut stream, shutdown));
+                    if let Some(end) = inbound.await {
                         return end;
                     }
                 }
@@ -244,7 +250,7 @@ impl ClientConn {
         if n_ticks > 0 {
             // One sample per write batch: the oldest tick's time from the hub to the socket,
             // and how many instruments were waiting.
-            let m = &writer.metrics;
+            let m = writer.metrics.get_or_insert_with(WriteMetrics::resolve);
             if let Some(since) = writer.drained.since.take() {
                 m.tick_latency.record(since.elapsed().as_secs_f64());
             }
