@@ -65,6 +65,10 @@ pub struct SimConfig {
     /// periods behind (after a type-51 notice). Off by default (the real server's reaction to
     /// missing acks is unknown).
     pub fyers_enforce_acks: bool,
+    /// The wall time the simulator's clock starts at (it then advances with `tokio::time`);
+    /// `None` = now. Tests that inject the gateway's wall clock give the simulator the same
+    /// start, so exchange timestamps (REST quotes, full-mode ticks) agree with it.
+    pub start_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Default for SimConfig {
@@ -87,6 +91,7 @@ impl Default for SimConfig {
             fyers_token_ttl: Duration::from_secs(24 * 3600),
             fyers_ack_count: 10,
             fyers_enforce_acks: false,
+            start_at: None,
         }
     }
 }

@@ -185,9 +185,12 @@ fn ids(connections: &[ConnectionState], pick: impl Fn(&ConnectionState) -> bool)
         .collect()
 }
 
-/// The universe, market and empty books of a simulator starting now on `addr`.
+/// The universe, market and empty books of a simulator starting now (or at `cfg.start_at`) on
+/// `addr`.
 fn new_shared(cfg: SimConfig, addr: SocketAddr, shutdown: CancellationToken) -> Shared {
-    let clock = WallClock::start_now();
+    let clock = cfg
+        .start_at
+        .map_or_else(WallClock::start_now, WallClock::starting_at);
     let now = clock.now();
     let universe = Arc::new(build_universe_with_synthetic(
         ist_date(now),

@@ -23,11 +23,12 @@
 //!   frames without data cannot starve them;
 //! - the REST bridge is wanted whenever the market expects data, the demand is not empty, the
 //!   token is usable and the WebSocket is not delivering: no socket (reconnecting, refused,
-//!   backing off) for `bridge_after` since the last data, or a live socket silent for
-//!   `bridge_after` plus [`FRAME_GRACE`]. A live socket that keeps sending frames without data is
-//!   a quiet market until `stale_threshold` proves otherwise (an illiquid watchlist must not
-//!   poll REST all day); it is then replaced, and bridged while it is. Data from the socket ends
-//!   the bridge at once. `FEED_MAX_RECONNECTS` consecutive failures are *reported* as the
+//!   backing off) for `bridge_after` since the last data, or a live socket without data for
+//!   subscribed instruments for `bridge_after` plus [`FRAME_GRACE`] (heartbeats or not: a
+//!   flood of frames without data is no feed). Data from the socket ends the bridge at once.
+//!   (A watchlist of only illiquid instruments that all stay quiet for two seconds is polled
+//!   too, at the broker's quote rate: the price of never missing a stalled feed; REST then
+//!   re-confirms unchanged prices.) `FEED_MAX_RECONNECTS` consecutive failures are *reported* as the
 //!   REST fallback (health mode "REST API Polling"); data flows from the bridge long before;
 //! - logs follow failure episodes ([`Episode`]): each kind once until a connection has stayed
 //!   healthy for `healthy_after`.
@@ -43,8 +44,9 @@ use tokio::time::Instant;
 /// The flap guard's window.
 const FLAP_WINDOW: Duration = Duration::from_secs(60);
 
-/// A healthy idle socket still sends a frame every second (Kite's heartbeat): silence beyond
-/// the bridge's delay plus this is a silent socket, not a quiet market.
+/// A live socket gets this much longer than a lost one before the bridge starts: a liquid
+/// instrument ticks about every second, so a second without any data on a socket that is up
+/// can still be a quiet moment.
 const FRAME_GRACE: Duration = Duration::from_secs(1);
 
 /// The machine's fixed parameters.
@@ -729,7 +731,7 @@ impl Machine {
     /// When the bridge starts if nothing is delivered meanwhile.
     fn bridge_due(&self) -> Instant {
         match self.phase {
-            Phase::Live(l) => l.last_frame + self.cfg.bridge_after + FRAME_GRACE,
+            Phase::Live(l) => l.last_data + self.cfg.bridge_after + FRAME_GRACE,
             _ => self.quiet_since + self.cfg.bridge_after,
         }
     }

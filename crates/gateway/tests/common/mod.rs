@@ -192,6 +192,8 @@ impl EnvBuilder {
             .expect("bind sim");
         let sim_shutdown = CancellationToken::new();
         let mut sim_cfg = self.sim.clone();
+        // One wall clock for both sides: exchange timestamps agree with the gateway's.
+        sim_cfg.start_at = Some(self.start_at);
         sim_cfg.redirect_url = format!("http://{gw_addr}/api/auth/callback");
         sim_cfg.fyers_redirect_url = sim_cfg.redirect_url.clone();
         let sim = Sim::start(sim_cfg, sim_listener, sim_shutdown.clone())
