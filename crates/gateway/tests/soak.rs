@@ -189,6 +189,17 @@ fn summarise(env: &common::Env, reports: &[DayReport], wall: std::time::Duration
         s.quote_rate_limited, 0,
         "never over the broker's rate limit"
     );
+    // Each expiry (the morning's and every injected one) may cost one refused WebSocket
+    // attempt, which classifies it; never a storm.
+    let expiries: u32 = reports
+        .iter()
+        .map(|r| u32::from(r.trading) + r.faults.get("expire_token").copied().unwrap_or(0))
+        .sum();
+    eprintln!(
+        "soak: {} WebSocket attempts refused for a rejected token over {expiries} expiries",
+        s.upgrades.refused.bad_token
+    );
+    assert!(s.upgrades.refused.bad_token <= u64::from(expiries));
     assert_eq!(stuck, 0.0, "no stuck states");
     assert!(
         stale / live.max(1.0) <= 0.001,
