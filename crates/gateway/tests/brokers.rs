@@ -17,7 +17,7 @@ use common::{
     Broker, Capture, Env, EnvBuilder, LoginChecks, WAIT, WsClient, assert_no_secret, auth_state,
     client, everything_the_binary_may_log, let_time_pass, login, next_matching, next_tick,
     next_tick_from, served_bodies, sim_until, stored_token, stored_token_file, subscribe,
-    tick_after, token_path, wait_auth, wait_until,
+    through_stall, tick_after, token_path, wait_auth, wait_until,
 };
 use feedgate_gateway::upstream::FeedEvent;
 use feedgate_gateway::upstream::state::Disconnect;
@@ -369,17 +369,7 @@ async fn a_stall_is_detected_and_replaced(broker: Broker) {
     env.fault(Fault::Stall { seconds: 30.0 });
     // REST quotes bridge the stall about a second in; the socket is replaced at the liveness
     // timeout (3 s) plus the short delay for a connection that had just started delivering.
-    let mut bridged = None;
-    let tick = loop {
-        let t = next_tick(&mut probe, "NSE:RELIANCE", Duration::from_secs(10))
-            .await
-            .expect("ticks resume after a stall");
-        if t["data"]["src"] == "ws" {
-            break t;
-        }
-        bridged.get_or_insert(stall_at.elapsed());
-    };
-    let recovery = stall_at.elapsed();
+    let (bridged, tick, recovery) = through_stall(&mut probe, "NSE:RELIANCE", stall_at).await;
     let bridged = bridged.expect("a REST tick bridged the stall");
     eprintln!(
         "{}: stall → REST tick after {bridged:?}, socket tick after {recovery:?} (paused time)",

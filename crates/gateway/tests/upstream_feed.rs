@@ -20,7 +20,8 @@
 mod common;
 
 use common::{
-    EnvBuilder, WAIT, client, next_tick, sim_until, subs, subscribe, tick_after, volume, wait_until,
+    EnvBuilder, WAIT, client, next_tick, sim_until, subs, subscribe, through_stall, tick_after,
+    volume, wait_until,
 };
 use feedgate_gateway::upstream::FeedEvent;
 use feedgate_gateway::upstream::state::Disconnect;
@@ -306,17 +307,7 @@ async fn a_stalled_socket_is_detected_and_replaced_within_the_liveness_timeout()
     env.fault(Fault::Stall { seconds: 30.0 });
     // REST quotes bridge the gap about a second in; the socket is replaced at the liveness
     // timeout.
-    let mut bridged = None;
-    let tick = loop {
-        let t = next_tick(&mut probe, "NSE:RELIANCE", Duration::from_secs(10))
-            .await
-            .expect("ticks resume after a stall");
-        if t["data"]["src"] == "ws" {
-            break t;
-        }
-        bridged.get_or_insert(stall_at.elapsed());
-    };
-    let recovery = stall_at.elapsed();
+    let (bridged, tick, recovery) = through_stall(&mut probe, "NSE:RELIANCE", stall_at).await;
     let bridged = bridged.expect("a REST tick bridged the stall");
     println!("stall → REST tick {bridged:?}, socket tick {recovery:?} (paused time)");
     assert!(

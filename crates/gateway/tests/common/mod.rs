@@ -44,7 +44,7 @@ pub use self::{
         state_in,
     },
     logs::{Capture, assert_no_secret, everything_the_binary_may_log, served_bodies},
-    ticks::{next_matching, next_tick, next_tick_from, tick_after, volume},
+    ticks::{next_matching, next_tick, next_tick_from, through_stall, tick_after, volume},
     tokens::{drop_in_token_file, stored_token, stored_token_file, token_path},
     upstream::subs,
     wait::{WAIT, let_time_pass, sim_until, wait_until},

@@ -64,3 +64,23 @@ pub fn volume(tick: &Value) -> u64 {
         .as_u64()
         .unwrap_or_else(|| panic!("no volume in {tick}"))
 }
+
+/// Reads `symbol`'s ticks through a stall that began at `since` until the socket delivers one:
+/// when the first REST tick bridging the stall came (if one did), the socket's tick, and when it
+/// came.
+pub async fn through_stall(
+    c: &mut WsClient,
+    symbol: &str,
+    since: Instant,
+) -> (Option<Duration>, Value, Duration) {
+    let mut bridged = None;
+    loop {
+        let t = next_tick(c, symbol, Duration::from_secs(10))
+            .await
+            .expect("ticks resume after a stall");
+        if t["data"]["src"] == "ws" {
+            return (bridged, t, since.elapsed());
+        }
+        bridged.get_or_insert(since.elapsed());
+    }
+}
