@@ -110,6 +110,7 @@ impl Watch {
     }
 
     fn note(&mut self, v: &Value) {
+        assert_ne!(v["type"], "close", "the gateway closed the client: {v}");
         if v["type"] == "ticker"
             && v["data"]["src"] != "cache"
             && let Some(s) = v["data"]["symbol"].as_str()
@@ -222,9 +223,9 @@ async fn run_day(
     rng: &mut Dice,
 ) -> DayReport {
     let mut r = DayReport::default();
-    advance_to(env, at(day, 6, 0)).await;
+    advance_to(env, watch, at(day, 6, 0)).await;
     env.fault(Fault::ExpireToken);
-    advance_to(env, at(day, 8, 52)).await;
+    advance_to(env, watch, at(day, 8, 52)).await;
     let h = env.health().await;
     r.trading =
         !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) && h["market"]["holiday"].is_null();
@@ -233,10 +234,10 @@ async fn run_day(
     }
     r.login_required_at_check = h["priority_status"] == "AUTH_REQUIRED";
     let login_at = at(day, 8, 53) + Days::minutes(rng.int(0, 50));
-    advance_to(env, login_at).await;
+    advance_to(env, watch, login_at).await;
     login(env, LoginChecks::Flow).await;
     live_session(env, watch, day, rng, &mut r).await;
-    advance_to(env, at(day, 16, 10)).await;
+    advance_to(env, watch, at(day, 16, 10)).await;
     r.candle_file = written(
         &env.data_dir
             .path()
@@ -258,7 +259,7 @@ async fn live_session(
     let open = at(day, 9, 15);
     let close = at(day, 15, 30);
     if env.clock.now() < open {
-        advance_to(env, open).await;
+        advance_to(env, watch, open).await;
     }
     watch.drain().await;
     watch.restart();
@@ -280,6 +281,15 @@ async fn live_session(
                 r.stale_s += 1.0;
             }
             if silence > STUCK_AFTER {
+                if r.stuck_s == 0.0 {
+                    // Say what the gateway thought, once per day.
+                    eprintln!(
+                        "{day} stuck at {}: health {} shards {:?}",
+                        env.clock.now(),
+                        env.health().await,
+                        *env.gw().upstream.shards.borrow()
+                    );
+                }
                 r.stuck_s += 1.0;
             }
         }
@@ -341,7 +351,15 @@ fn written(path: &std::path::Path) -> bool {
     false
 }
 
-async fn advance_to(env: &common::Env, t: DateTime<Utc>) {
-    let left = (t - env.clock.now()).to_std().unwrap_or_default();
-    tokio::time::sleep(left).await;
+/// Lets the clock reach `t`, reading the client every minute as a live dashboard would (a
+/// client that stops reading is disconnected by the gateway, rightly).
+async fn advance_to(env: &common::Env, watch: &mut Watch, t: DateTime<Utc>) {
+    loop {
+        let left = (t - env.clock.now()).to_std().unwrap_or_default();
+        if left.is_zero() {
+            return;
+        }
+        tokio::time::sleep(left.min(Duration::from_secs(60))).await;
+        watch.drain().await;
+    }
 }
