@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Broker, EnvBuilder, client, next_matching, next_tick_from, subscribe};
+use common::{Broker, EnvBuilder, client, next_matching, next_tick_from, received, subscribe};
 use feedgate_gateway::upstream::FeedEvent;
 use feedgate_gateway::upstream::state::Disconnect;
 use feedgate_sim::Fault;
@@ -61,16 +61,15 @@ async fn heartbeat_flood_is_a_stale_feed_bridged_over_rest(broker: Broker) {
     env.fault(Fault::HeartbeatFlood { seconds: 60.0 });
     let (t, first) = tick_after(&mut c, None, flood).await;
     let (_, back) = tick_after(&mut c, Some("ws"), flood).await;
-    let mut stale = false;
-    while let Ok(e) = events.try_recv() {
-        stale |= matches!(
+    let stale = received(&mut events).iter().any(|e| {
+        matches!(
             e,
             FeedEvent::Disconnected {
                 reason: Disconnect::Stale { .. },
                 ..
             }
-        );
-    }
+        )
+    });
     eprintln!(
         "{}: flood → first tick ({}) {first:?}, socket tick {back:?}",
         broker.name(),

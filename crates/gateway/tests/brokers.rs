@@ -16,8 +16,8 @@ mod common;
 use common::{
     Broker, Capture, Env, EnvBuilder, LoginChecks, WAIT, WsClient, assert_no_secret, auth_state,
     client, everything_the_binary_may_log, let_time_pass, login, next_matching, next_tick,
-    next_tick_from, served_bodies, sim_until, stored_token, stored_token_file, subscribe,
-    through_stall, tick_after, token_path, wait_auth, wait_until,
+    next_tick_from, received, served_bodies, sim_until, snapshot_after_ack, stored_token,
+    stored_token_file, subscribe, through_stall, tick_after, token_path, wait_auth, wait_until,
 };
 use feedgate_gateway::upstream::FeedEvent;
 use feedgate_gateway::upstream::state::Disconnect;
@@ -255,25 +255,8 @@ async fn a_late_subscriber_gets_a_snapshot_right_after_its_ack(broker: Broker) {
     let latest = fresh_update(&mut a, "NSE:SBIN").await;
 
     let mut b = client(&env).await;
-    let asked = Instant::now();
-    b.send(json!({"action": "subscribe", "symbols": ["NSE:SBIN-EQ"], "id": "b"}))
-        .await;
-    let ack = b.next_within(WAIT).await.unwrap();
-    assert_eq!(
-        (ack["type"].as_str(), ack["id"].as_str()),
-        (Some("ack"), Some("b")),
-        "{ack}"
-    );
-    let snap = b.next_within(WAIT).await.unwrap();
-    assert_eq!(
-        snap["type"], "ticker",
-        "the message right after the ack: {snap}"
-    );
-    assert!(
-        asked.elapsed() < Duration::from_millis(100),
-        "{:?}",
-        asked.elapsed()
-    );
+    let (snap, took) = snapshot_after_ack(&mut b, "NSE:SBIN-EQ", "b").await;
+    assert!(took < Duration::from_millis(100), "{took:?}");
     assert_eq!(snap["data"]["symbol"], "NSE:SBIN");
     assert_eq!(snap["data"]["src"], "ws");
     assert_eq!(
@@ -336,10 +319,7 @@ async fn a_drop_reconnects_resubscribes_and_ticks_resume(broker: Broker) {
         env.upstream_subscriptions()
     );
     assert_eq!(env.upgrades().0, accepted_before + 1);
-    let mut seen = Vec::new();
-    while let Ok(ev) = events.try_recv() {
-        seen.push(ev);
-    }
+    let seen = received(&mut events);
     assert!(
         seen.iter()
             .any(|e| matches!(e, FeedEvent::Resubscribed { instruments: 3, .. })),
@@ -391,10 +371,7 @@ async fn a_stall_is_detected_and_replaced(broker: Broker) {
         tick["data"]["volume"].as_u64() >= last["data"]["volume"].as_u64(),
         "{tick}"
     );
-    let mut seen = Vec::new();
-    while let Ok(ev) = events.try_recv() {
-        seen.push(ev);
-    }
+    let seen = received(&mut events);
     assert!(
         seen.iter().any(|e| matches!(e, FeedEvent::Disconnected {
             reason: Disconnect::Dead { silent_for }, ..

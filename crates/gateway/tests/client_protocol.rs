@@ -19,8 +19,8 @@
 mod common;
 
 use common::{
-    Env, EnvBuilder, WAIT, WsClient, client, next_tick, sim_until, subs, subscribe, volume,
-    wait_until,
+    Env, EnvBuilder, WAIT, WsClient, client, next_tick, sim_until, snapshot_after_ack, subs,
+    subscribe, volume, wait_until,
 };
 use feedgate_kite::Mode;
 use feedgate_sim::Fault;
@@ -196,24 +196,10 @@ async fn a_late_subscriber_gets_the_latest_value_right_after_its_ack() {
     };
 
     let mut b = client(&env).await;
-    let asked = Instant::now();
-    b.send(json!({"action": "subscribe", "symbols": ["NSE:SBIN"], "id": "b"}))
-        .await;
-    let ack = b.next_within(WAIT).await.unwrap();
-    assert_eq!(
-        (ack["type"].as_str(), ack["id"].as_str()),
-        (Some("ack"), Some("b")),
-        "{ack}"
-    );
-    let snap = b.next_within(WAIT).await.unwrap();
-    assert_eq!(
-        snap["type"], "ticker",
-        "the message right after the ack: {snap}"
-    );
+    let (snap, took) = snapshot_after_ack(&mut b, "NSE:SBIN", "b").await;
     assert!(
-        asked.elapsed() < Duration::from_millis(100),
-        "snapshot took {:?}: it came from the feed, not the cache",
-        asked.elapsed()
+        took < Duration::from_millis(100),
+        "snapshot took {took:?}: it came from the feed, not the cache"
     );
     assert_eq!(snap["data"]["symbol"], "NSE:SBIN");
     assert_eq!(snap["data"]["src"], "ws");

@@ -9,7 +9,7 @@ mod common;
 
 use common::{
     Broker, Capture, EnvBuilder, WAIT, client, instant, let_time_pass, next_matching,
-    next_tick_from, sim_until, subscribe, subscribed_client, wait_until,
+    next_tick_from, received, sim_until, subscribe, subscribed_client, wait_until,
 };
 use feedgate_gateway::auth::AuthState;
 use feedgate_gateway::auth::task::{self, AuthConfig, AuthIo};
@@ -267,12 +267,10 @@ async fn a_flapping_feed_reconnects_at_once_within_the_flap_guard_and_logs_once(
     assert!(capture.lines_with("WebSocket unusable").is_empty());
     let warnings = upstream_warnings(&capture);
     assert!(warnings.len() <= 3, "{}", warnings.join("\n"));
-    let mut wanted = 0;
-    while let Ok(e) = events.try_recv() {
-        if let FeedEvent::FallbackWanted { .. } = e {
-            wanted += 1;
-        }
-    }
+    let wanted = received(&mut events)
+        .iter()
+        .filter(|e| matches!(e, FeedEvent::FallbackWanted { .. }))
+        .count();
     assert_eq!(wanted, 0, "blips are not failures");
     env.shutdown().await;
 }

@@ -20,8 +20,8 @@
 mod common;
 
 use common::{
-    EnvBuilder, WAIT, client, next_tick, sim_until, subs, subscribe, through_stall, tick_after,
-    volume, wait_until,
+    EnvBuilder, WAIT, client, next_tick, received, sim_until, subs, subscribe, through_stall,
+    tick_after, volume, wait_until,
 };
 use feedgate_gateway::upstream::FeedEvent;
 use feedgate_gateway::upstream::state::Disconnect;
@@ -234,10 +234,7 @@ async fn after_a_drop_the_gateway_reconnects_resubscribes_and_ticks_resume() {
     assert_eq!(st.connections[0].slots_used, 3);
 
     // The typed lifecycle: disconnected (socket closed or errored), connected, resubscribed.
-    let mut seen = Vec::new();
-    while let Ok(ev) = events.try_recv() {
-        seen.push(ev);
-    }
+    let seen = received(&mut events);
     assert!(
         seen.iter()
             .any(|e| matches!(e, FeedEvent::Disconnected { reason, .. }
@@ -329,10 +326,7 @@ async fn a_stalled_socket_is_detected_and_replaced_within_the_liveness_timeout()
 
     // The watchdog's verdict, then a fresh connection with everything resubscribed (the
     // stalled one is still open on the simulator's side, frozen).
-    let mut seen = Vec::new();
-    while let Ok(ev) = events.try_recv() {
-        seen.push(ev);
-    }
+    let seen = received(&mut events);
     assert!(
         seen.iter().any(|e| matches!(e, FeedEvent::Disconnected {
             reason: Disconnect::Dead { silent_for }, ..

@@ -46,9 +46,9 @@ pub use self::{
     logs::{Capture, assert_no_secret, everything_the_binary_may_log, served_bodies},
     ticks::{next_matching, next_tick, next_tick_from, through_stall, tick_after, volume},
     tokens::{drop_in_token_file, stored_token, stored_token_file, token_path},
-    upstream::subs,
+    upstream::{received, subs},
     wait::{WAIT, let_time_pass, sim_until, wait_until},
-    ws::{WsClient, client, subscribe, subscribed_client},
+    ws::{WsClient, client, snapshot_after_ack, subscribe, subscribed_client},
 };
 
 use chrono::{DateTime, Utc};

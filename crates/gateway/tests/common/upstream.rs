@@ -12,3 +12,14 @@ pub fn subs(st: &SimState) -> Vec<Vec<(u32, Mode)>> {
         .map(|c| c.subscriptions.iter().map(|s| (s.token, s.mode)).collect())
         .collect()
 }
+
+/// The upstream's lifecycle events received so far (without waiting).
+pub fn received(
+    events: &mut tokio::sync::broadcast::Receiver<feedgate_gateway::upstream::FeedEvent>,
+) -> Vec<feedgate_gateway::upstream::FeedEvent> {
+    let mut seen = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        seen.push(ev);
+    }
+    seen
+}

@@ -90,3 +90,23 @@ pub async fn subscribed_client(env: &Env, symbols: &[&str]) -> (WsClient, Value)
     assert_eq!(ack["count"], symbols.len(), "{ack}");
     (c, status)
 }
+
+/// Subscribes `c` to `symbol` (request id `id`) and returns the message that comes right after
+/// the ack, which must be the snapshot `ticker`, with how long the round took.
+pub async fn snapshot_after_ack(c: &mut WsClient, symbol: &str, id: &str) -> (Value, Duration) {
+    let asked = tokio::time::Instant::now();
+    c.send(json!({"action": "subscribe", "symbols": [symbol], "id": id}))
+        .await;
+    let ack = c.next_within(WAIT).await.expect("an ack");
+    assert_eq!(
+        (ack["type"].as_str(), ack["id"].as_str()),
+        (Some("ack"), Some(id)),
+        "{ack}"
+    );
+    let snap = c.next_within(WAIT).await.expect("a snapshot");
+    assert_eq!(
+        snap["type"], "ticker",
+        "the message right after the ack: {snap}"
+    );
+    (snap, asked.elapsed())
+}
