@@ -118,7 +118,7 @@ mod tests {
     fn parses_the_official_postback_as_an_order() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/kite-mocks/postback.json"
+            "/tests/fixtures/kite-mocks/postback.json"
         );
         let postback: Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

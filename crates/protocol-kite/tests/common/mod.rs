@@ -8,10 +8,10 @@ use chrono::{DateTime, FixedOffset};
 use feedgate_kite::{Depth, Ohlc, Packet, Segment};
 use serde_json::{Map, Value, json};
 
-/// Reads a file from `shared/fixtures/kite-mocks/`.
+/// Reads a file from `tests/fixtures/kite-mocks/` (see its README for the source).
 pub fn fixture(name: &str) -> String {
     let path = format!(
-        "{}/../../../shared/fixtures/kite-mocks/{name}",
+        "{}/tests/fixtures/kite-mocks/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))

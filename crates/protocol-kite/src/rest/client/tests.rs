@@ -16,7 +16,7 @@ const TOKEN: &str = "acc-s3cr3t-token";
 
 fn fixture(name: &str) -> String {
     let path = format!(
-        "{}/../../../shared/fixtures/kite-mocks/{name}",
+        "{}/tests/fixtures/kite-mocks/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read_to_string(path).unwrap()

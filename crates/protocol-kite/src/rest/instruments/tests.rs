@@ -8,7 +8,7 @@ const HEADER: &str = "instrument_token,exchange_token,tradingsymbol,name,last_pr
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
-        "{}/../../../shared/fixtures/kite-mocks/{name}",
+        "{}/tests/fixtures/kite-mocks/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read(path).unwrap()
