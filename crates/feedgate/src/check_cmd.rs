@@ -3,14 +3,14 @@
 //! list of what to fix.
 
 use crate::config_load;
+use crate::credentials::Severity;
 use chrono::Utc;
 use feedgate_gateway::brokers::BrokerApi;
-use feedgate_gateway::config::{Broker, GatewayConfig};
+use feedgate_gateway::config::{Broker, ConfigErrors, GatewayConfig};
 use feedgate_gateway::model::secret::same_secret;
 use feedgate_gateway::store::token_file::TokenStore;
 use feedgate_session::{Calendar, Segment};
 use secrecy::SecretString;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -19,13 +19,35 @@ use std::sync::Arc;
 pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let vars = config_load::collect(config_file)?;
-    let Some(cfg) = check_config(&mut out, &vars)? else {
-        return Ok(ExitCode::FAILURE);
+    let mut warnings = 0;
+    for key in GatewayConfig::unknown_keys(&vars) {
+        warnings += 1;
+        writeln!(out, "warn  unknown setting {key} (typo?); ignored")?;
+    }
+    let cfg = match GatewayConfig::from_vars(&vars) {
+        Ok(c) => c,
+        Err(ConfigErrors(errors)) => {
+            // Every invalid setting; nothing else can be checked without a configuration.
+            for e in &errors {
+                writeln!(out, "FAIL  {e}")?;
+            }
+            return verdict(&mut out, errors.len(), warnings);
+        }
     };
-    let Some(calendar) = load_calendar(&mut out, &cfg)? else {
-        return Ok(ExitCode::FAILURE);
-    };
-    let mut warnings = check_calendar(&mut out, &calendar)?;
+    let creds = check_credentials(&mut out, &cfg)?;
+    let mut problems = creds.problems;
+    warnings += creds.warnings;
+    match load_calendar(&mut out, &cfg)? {
+        Some(calendar) => warnings += check_calendar(&mut out, &calendar)?,
+        None => problems += 1,
+    }
+    if creds.problems > 0 {
+        writeln!(
+            out,
+            "skip  the access token is not checked until the credentials above are set"
+        )?;
+        return verdict(&mut out, problems, warnings);
+    }
     let target = TokenTarget::for_config(&cfg)?;
     let login = cfg.login_page();
     let file = match target.store.load() {
@@ -45,33 +67,41 @@ pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
         names,
     )
     .await?;
+    problems += found.problems;
     warnings += found.warnings;
     if found.problems == 0 && cfg.broker == Broker::Fyers {
         report_expiry(&mut out, target.broker.as_ref(), found.valid)?;
     }
-    verdict(&mut out, found.problems, warnings)
+    verdict(&mut out, problems, warnings)
 }
 
-/// The configuration, validated as `serve` validates it; `None` after printing why not.
-fn check_config(
-    out: &mut impl Write,
-    vars: &BTreeMap<String, String>,
-) -> anyhow::Result<Option<GatewayConfig>> {
-    let cfg = match config_load::gateway_config(vars) {
-        Ok(c) => {
-            writeln!(out, "ok    configuration is valid")?;
-            c
+/// Failures and warnings a step printed.
+#[derive(Debug, Default)]
+struct Tally {
+    problems: usize,
+    warnings: usize,
+}
+
+/// The broker credentials: every finding in the report (not the log), and "configuration is
+/// valid" only when nothing is missing.
+fn check_credentials(out: &mut impl Write, cfg: &GatewayConfig) -> anyhow::Result<Tally> {
+    let mut tally = Tally::default();
+    for f in crate::credentials::findings(cfg) {
+        match f.severity {
+            Severity::Fail => {
+                tally.problems += 1;
+                writeln!(out, "FAIL  {}", f.message)?;
+            }
+            Severity::Warn => {
+                tally.warnings += 1;
+                writeln!(out, "warn  {}", f.message)?;
+            }
         }
-        Err(e) => {
-            writeln!(out, "FAIL  {e}")?;
-            return Ok(None);
-        }
-    };
-    if let Err(e) = crate::serve_cmd::check_credentials(&cfg) {
-        writeln!(out, "FAIL  {e}")?;
-        return Ok(None);
     }
-    Ok(Some(cfg))
+    if tally.problems == 0 {
+        writeln!(out, "ok    configuration is valid")?;
+    }
+    Ok(tally)
 }
 
 /// The built-in calendar, or the configured override; `None` after printing why it failed.

@@ -5,6 +5,7 @@ mod calendar;
 mod check_cmd;
 mod cli;
 mod config_load;
+mod credentials;
 mod demo_cmd;
 mod logging;
 mod serve_cmd;

@@ -1,6 +1,7 @@
 //! `feedgate serve`: the gateway against a real broker (or any broker-compatible endpoint).
 
 use crate::config_load;
+use crate::credentials::Severity;
 use anyhow::Context;
 use feedgate_gateway::brokers::fyers::rest::{FyersBroker, FyersSettings};
 use feedgate_gateway::brokers::kite::rest::KiteBroker;
@@ -9,7 +10,6 @@ use feedgate_gateway::brokers::wire::Wire;
 use feedgate_gateway::config::{Broker, GatewayConfig};
 use feedgate_gateway::model::clock::SystemClock;
 use feedgate_gateway::runtime::{Gateway, GatewayDeps};
-use secrecy::ExposeSecret;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -29,42 +29,21 @@ pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The credentials `serve` cannot work without, with what to do about them.
+/// The credentials `serve` cannot work without: every missing one in one error; what is
+/// merely incomplete is logged as a warning.
 pub fn check_credentials(cfg: &GatewayConfig) -> anyhow::Result<()> {
-    match cfg.broker {
-        Broker::Fyers => {
-            if cfg.fyers.app_id.is_empty() {
-                anyhow::bail!(
-                    "FYERS_APP_ID is not set: put your Fyers API app's App ID (with its -100 suffix, e.g. XC4EOD67IM-100) in the environment, a .env file or the --config file"
-                );
-            }
-            if !cfg.fyers.app_id.contains('-') {
-                tracing::warn!(
-                    app_id = %cfg.fyers.app_id,
-                    "FYERS_APP_ID has no app-type suffix; Fyers app ids look like XC4EOD67IM-100"
-                );
-            }
-            if cfg.fyers.secret_id.expose_secret().is_empty() {
-                tracing::warn!(
-                    "FYERS_SECRET_ID is not set: the daily login at /api/login cannot complete; set it, or supply FYERS_ACCESS_TOKEN (or the token file) yourself every day"
-                );
-            }
-            Ok(())
-        }
-        Broker::Kite => {
-            if cfg.kite.api_key.is_empty() {
-                anyhow::bail!(
-                    "ZERODHA_API_KEY is not set: put your Kite Connect app's API key in the environment, a .env file or the --config file"
-                );
-            }
-            if cfg.kite.api_secret.expose_secret().is_empty() {
-                tracing::warn!(
-                    "ZERODHA_API_SECRET is not set: the daily login at /api/login cannot complete; set it, or supply ZERODHA_ACCESS_TOKEN (or the token file) yourself every day"
-                );
-            }
-            Ok(())
-        }
+    let findings = crate::credentials::findings(cfg);
+    let (fails, warns): (Vec<_>, Vec<_>) = findings
+        .into_iter()
+        .partition(|f| f.severity == Severity::Fail);
+    if !fails.is_empty() {
+        let lines: Vec<_> = fails.into_iter().map(|f| f.message).collect();
+        anyhow::bail!("{}", lines.join("\n"));
     }
+    for w in warns {
+        tracing::warn!("{}", w.message);
+    }
+    Ok(())
 }
 
 /// The Fyers adapter for a configuration (REST, symbol book in the data directory).

@@ -2,6 +2,10 @@
 //! subscriber wants ([`Mode`]) and one level of an order book ([`Level`]). Broker-neutral and
 //! pure: no I/O, nothing but `serde`. The Kite codec (modes), the gateway's normalised tick and
 //! the simulator's market model (modes and levels) use these types rather than copies.
+//! [`transport::describe`] names the root cause of a failed network call the same way for
+//! every broker client.
+
+pub mod transport;
 
 use serde::{Deserialize, Serialize};
 

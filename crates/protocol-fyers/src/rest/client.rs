@@ -121,7 +121,10 @@ impl FyersRest {
             .user_agent(concat!("feedgate/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|err| {
-                RestError::InvalidRequest(format!("http client: {}", error_chain(&err)))
+                RestError::InvalidRequest(format!(
+                    "http client: {}",
+                    feedgate_market::transport::describe(&err, None)
+                ))
             })?;
         Ok(Self::with_client(http, endpoints, app_id))
     }
@@ -297,23 +300,13 @@ fn transport(endpoint: &'static str, err: reqwest::Error) -> RestError {
     } else {
         TransportKind::Other
     };
+    // Only the host is kept: the URL may carry credentials.
+    let host = err.url().and_then(|u| u.host_str().map(str::to_string));
     RestError::Transport {
         endpoint,
         kind,
-        detail: error_chain(&err.without_url()),
+        detail: feedgate_market::transport::describe(&err.without_url(), host.as_deref()),
     }
-}
-
-/// An error and its sources, joined; reqwest's own message alone says little.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Reads the body, refusing more than [`MAX_BODY_BYTES`] before buffering it.

@@ -54,9 +54,14 @@ pub enum KiteError {
     /// The request did not complete within its timeout.
     #[error("request to kite timed out")]
     Timeout,
-    /// Connection refused, reset, TLS failure and the like.
-    #[error("network error talking to kite")]
-    Network(#[source] reqwest::Error),
+    /// Connection refused, reset, TLS failure, an unresolvable host and the like; `cause` names
+    /// which (see [`feedgate_market::transport::describe`]).
+    #[error("network error talking to kite: {cause}")]
+    Network {
+        cause: String,
+        #[source]
+        source: reqwest::Error,
+    },
     /// A response that is not what Kite sends: not JSON, no `data`, wrong shape, too large.
     #[error("unexpected response from kite (http {status}): {reason}")]
     UnexpectedBody { status: u16, reason: String },
@@ -84,7 +89,7 @@ impl KiteError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::RateLimited { .. } | Self::Server { .. } | Self::Timeout | Self::Network(_)
+            Self::RateLimited { .. } | Self::Server { .. } | Self::Timeout | Self::Network { .. }
         )
     }
 
@@ -102,12 +107,23 @@ impl KiteError {
         }
     }
 
-    /// Maps a transport error, dropping its URL.
+    /// Maps a transport error, dropping its URL (only the host is kept: a URL may carry
+    /// credentials).
     pub(crate) fn transport(error: reqwest::Error) -> Self {
         if error.is_timeout() {
-            Self::Timeout
-        } else {
-            Self::Network(error.without_url())
+            return Self::Timeout;
+        }
+        let host = error.url().and_then(|u| {
+            let host = u.host_str()?;
+            Some(match u.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_string(),
+            })
+        });
+        let source = error.without_url();
+        Self::Network {
+            cause: feedgate_market::transport::describe(&source, host.as_deref()),
+            source,
         }
     }
 

@@ -207,18 +207,26 @@ async fn connect(url: &str, timeout: Duration) -> Result<Ws, AttemptError> {
         Ok(Err(tungstenite::Error::Http(resp))) => Err(AttemptError::Upgrade {
             status: resp.status().as_u16(),
         }),
-        Ok(Err(e)) => Err(AttemptError::Connect(describe(&e))),
+        Ok(Err(e)) => Err(AttemptError::Connect(describe(&e, url))),
     }
 }
 
-/// A tungstenite error as text without any URL in it.
-fn describe(e: &tungstenite::Error) -> String {
+/// A tungstenite error as text naming its root cause and the host, never the URL (it carries
+/// the token).
+fn describe(e: &tungstenite::Error, url: &str) -> String {
+    let host = reqwest::Url::parse(url).ok().and_then(|u| {
+        let host = u.host_str()?.to_string();
+        Some(match u.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        })
+    });
     match e {
-        tungstenite::Error::Io(io) => io.to_string(),
         tungstenite::Error::Url(_) => {
             "invalid WebSocket URL (check KITE_WS_URL or FYERS_WS_URL)".into()
         }
-        tungstenite::Error::Tls(t) => format!("TLS: {t}"),
+        tungstenite::Error::Io(io) => feedgate_market::transport::describe(io, host.as_deref()),
+        tungstenite::Error::Tls(t) => feedgate_market::transport::describe(t, host.as_deref()),
         other => other.to_string(),
     }
 }

@@ -514,3 +514,37 @@ fn base_urls_must_be_http() {
     let kite = KiteRest::new(Url::parse("http://h:1/a/b?x=1#f").unwrap(), KEY.into()).unwrap();
     assert_eq!(kite.base_url().as_str(), "http://h:1/a/b/");
 }
+
+/// A failed connection says why (issue 18: "network error talking to kite" hid the cause), and
+/// the message names the host but never the credentials.
+#[tokio::test]
+async fn network_errors_name_their_root_cause() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let err = client(Url::parse(&format!("http://{addr}")).unwrap())
+        .profile(&token())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "network error talking to kite: connection refused by {addr}"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(TOKEN) && !text.contains(KEY), "{text}");
+
+    // `.invalid` never resolves (RFC 6761).
+    let err = client(Url::parse("http://feedgate-test.invalid").unwrap())
+        .profile(&token())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "network error talking to kite: could not resolve host feedgate-test.invalid"
+        ),
+        "{text}"
+    );
+}
