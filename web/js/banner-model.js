@@ -103,6 +103,52 @@ export function detailRows({ health, healthError, healthAgeS, link, heartbeat })
  * screen readers hear instead of a title that changes every second.
  */
 export function bannerModel(input) {
+  const model = verdictModel(input);
+  return { ...model, message: withoutTitle(model.title, model.message) };
+}
+
+/**
+ * The message without a repeat of the title at its start: the server's messages stand alone
+ * ("Using REST fallback: the broker WebSocket is unavailable, …"), and under a title saying the
+ * same they read "Using REST fallback Using REST fallback: …".
+ */
+export function withoutTitle(title, message) {
+  if (!title || !message) return message;
+  const bare = (t) => t.replace(/[.…:\s]+$/u, '').toLowerCase();
+  const head = bare(title);
+  if (!message.toLowerCase().startsWith(head)) return message;
+  // Only a whole clause repeats the title ("Using REST fallback: …"); "Reconnecting to the
+  // broker" under "Reconnecting…" says more and stays.
+  const after = message.slice(head.length);
+  if (after && !/^\s*[:.…—-]/u.test(after)) return message;
+  const rest = after.replace(/^[\s:.…,—-]+/u, '');
+  return rest ? rest.charAt(0).toUpperCase() + rest.slice(1) : '';
+}
+
+/**
+ * The line under the table about what the page streams, agreeing with the banner: "Streaming"
+ * only when live data can flow.
+ */
+export function streamInfo(model, onPage, total) {
+  const of = `${onPage} symbol${onPage === 1 ? '' : 's'} on this page (of ${total})`;
+  switch (model?.status) {
+    case 'AUTH_REQUIRED':
+      return `Not streaming until the broker login: showing the last known prices of the ${of}.`;
+    case 'OFFLINE':
+      return `Not connected to feedgate: the prices of the ${of} are not updating.`;
+    case 'FEED_DISCONNECTED':
+      return `The broker feed is interrupted: the ${of} update as quotes arrive.`;
+    case 'MARKET_SESSION':
+      if (model.phase === 'CLOSED' || model.phase === 'POST_CLOSE') {
+        return `Market closed: showing the last known prices of the ${of}.`;
+      }
+      return `Streaming the ${of}.`;
+    default:
+      return `Connecting: the ${of} will stream once feedgate answers.`;
+  }
+}
+
+function verdictModel(input) {
   const { healthError = null, healthAgeS = Infinity, link, wsStatus = null } = input;
   const usable = input.health && (!healthError || healthAgeS <= HEALTH_MAX_AGE_S) ? input.health : null;
   const details = detailRows({ ...input, health: usable });

@@ -2,7 +2,7 @@
 // screener, the candle chart, the pager and the add-symbol box together. Everything with logic
 // worth testing lives in the modules it imports; this file only connects events to them.
 
-import { bannerModel } from './banner-model.js';
+import { bannerModel, streamInfo } from './banner-model.js';
 import { Banner } from './banner.js';
 import { CandleChart } from './chart.js';
 import { FeedClient } from './feed.js';
@@ -55,16 +55,25 @@ const suggestions = new Suggestions(input, $('symbol-suggestions'));
 let wsStatus = null;
 let heartbeat = null;
 let visible = new Set();
+let lastBanner = null;
 
 function renderBanner() {
-  banner.render(bannerModel({
+  lastBanner = bannerModel({
     health: health.doc,
     healthError: health.error,
     healthAgeS: health.ageSeconds,
     link: { state: feed.state, retryInMs: feed.retryInMs },
     wsStatus,
     heartbeat,
-  }));
+  });
+  banner.render(lastBanner);
+  renderStreamInfo();
+}
+
+function renderStreamInfo() {
+  const text = streamInfo(lastBanner, watchlist.pageSymbols().length, watchlist.symbols.length);
+  const el = $('stream-info');
+  if (el.textContent !== text) el.textContent = text;
 }
 
 function showPage() {
@@ -74,7 +83,7 @@ function showPage() {
   feed.setSymbols(symbols);
   pager.render(watchlist.page, watchlist.pageCount);
   $('quotes-caption').textContent = `Watchlist, page ${watchlist.page + 1} of ${watchlist.pageCount}`;
-  $('stream-info').textContent = `Streaming the ${symbols.length} symbols on this page (of ${watchlist.symbols.length}).`;
+  renderStreamInfo();
 }
 
 function removeSymbol(symbol) {

@@ -54,6 +54,24 @@ pub struct MarketStatus {
     pub warnings: Vec<Warning>,
 }
 
+impl MarketStatus {
+    /// The same answer as seen at `now`, a little later than it was computed: `now` and the
+    /// countdown move on, the phase does not (whoever keeps a status recomputes it at every
+    /// phase change). A status shown to a user must carry the instant they asked at, not the
+    /// instant it was cached.
+    pub fn as_of(mut self, now: DateTime<Utc>) -> Self {
+        self.now = rfc3339_ist(now);
+        if let Some(next) = self
+            .next_phase_at
+            .as_deref()
+            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+        {
+            self.seconds_to_next_phase = Some(ceil_seconds(next.with_timezone(&Utc) - now).max(0));
+        }
+        self
+    }
+}
+
 /// Computes the market status of `segment` at `now`. Pure: the same inputs always give the same
 /// output, whatever the host timezone.
 pub fn market_status(cal: &Calendar, segment: Segment, now: DateTime<Utc>) -> MarketStatus {

@@ -712,3 +712,19 @@ fn extreme_instants_do_not_panic() {
         }
     }
 }
+
+/// A cached status read 50 s later tells the reader's instant and the countdown from it, and
+/// agrees with a status computed afresh at that instant (issue 18: health lagged by up to 60 s).
+#[test]
+fn as_of_moves_now_and_the_countdown_on() {
+    let cached = status(Segment::NseCm, "2026-11-23T10:15:00+05:30");
+    let later = at("2026-11-23T10:15:50+05:30");
+    let seen = cached.clone().as_of(later);
+    let fresh = market_status(&Calendar::builtin(), Segment::NseCm, later);
+    assert_eq!(seen.now, "2026-11-23T10:15:50+05:30");
+    assert_eq!(
+        seen.seconds_to_next_phase,
+        cached.seconds_to_next_phase.map(|s| s - 50)
+    );
+    assert_eq!(seen, fresh);
+}

@@ -2,7 +2,7 @@
 // health verdict, the page's own link and the WebSocket status messages.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bannerModel, countdownLabel, detailRows } from '../../../web/js/banner-model.js';
+import { bannerModel, countdownLabel, detailRows, streamInfo, withoutTitle } from '../../../web/js/banner-model.js';
 
 const OPEN = { state: 'open', retryInMs: null };
 
@@ -104,4 +104,33 @@ test('details list what the health document says, and tolerate extra or missing 
   assert.equal(fromHeartbeat['This page'], 'offline; reconnecting in 2 s');
   assert.equal(fromHeartbeat['Status check'], 'failing: HTTP 404');
   assert.deepEqual(detailRows({ health: { feed: 'garbage', auth: 7 }, link: OPEN }).map(([k]) => k), ['This page']);
+});
+
+test('a message never repeats its title (issue 18: "Using REST fallback Using REST fallback: …")', () => {
+  const rest = health({
+    priority_status: 'FEED_DISCONNECTED',
+    priority_message: 'Using REST fallback: the broker WebSocket is unavailable, quotes are polled while it reconnects',
+    feed: { ...health().feed, using_rest_fallback: true, mode: 'REST API Polling', state: 'error' },
+  });
+  const m = bannerModel({ health: rest, link: OPEN });
+  assert.equal(m.title, 'Using REST fallback');
+  assert.equal(m.message, 'The broker WebSocket is unavailable, quotes are polled while it reconnects');
+  assert.equal(withoutTitle('Reconnecting…', 'Reconnecting to the broker…'), 'Reconnecting to the broker…',
+    'a longer word that merely starts like the title stays');
+  assert.equal(withoutTitle('Login required', 'Login required to view live data: open /api/login'),
+    'Login required to view live data: open /api/login');
+  assert.equal(withoutTitle('Market Live', 'Market Live.'), '');
+});
+
+test('the stream line agrees with the banner', () => {
+  const live = bannerModel({ health: health(), link: OPEN });
+  assert.equal(streamInfo(live, 10, 12), 'Streaming the 10 symbols on this page (of 12).');
+  const login = bannerModel({
+    health: health({ priority_status: 'AUTH_REQUIRED', priority_message: 'Login required', auth: { ...health().auth, requires_login: true } }),
+    link: OPEN,
+  });
+  assert.match(streamInfo(login, 10, 10), /^Not streaming until the broker login/);
+  const closed = bannerModel({ health: health({ market: { ...health().market, phase: 'CLOSED', title: 'Market Closed' } }), link: OPEN });
+  assert.match(streamInfo(closed, 1, 1), /^Market closed: showing the last known prices of the 1 symbol on this page/);
+  assert.match(streamInfo(null, 3, 3), /^Connecting/);
 });

@@ -127,8 +127,10 @@ pub struct HealthSources {
 }
 
 impl HealthSources {
+    /// The market status as of this request (the scheduler's copy was computed at its last
+    /// wake-up, up to a minute ago).
     pub fn market(&self) -> MarketStatus {
-        self.market.borrow().clone()
+        self.market.borrow().clone().as_of(self.clock.now())
     }
 
     pub fn auth(&self) -> AuthSection {

@@ -16,24 +16,54 @@ use tokio_util::sync::CancellationToken;
 
 /// Connection quality over a trailing window of one-second samples, counting only samples
 /// taken while the market should produce data (DESIGN.md §5).
+///
+/// The first connection after start is not an outage: until the feed first delivers, bad
+/// samples are held back, and dropped when data comes within the grace (a start that connects
+/// in two seconds reads 100 %, not 66.7 %), or counted when it does not (a feed that never
+/// works reads 0 %).
 #[derive(Debug, Clone)]
 pub struct QualityWindow {
     samples: VecDeque<bool>,
     capacity: usize,
     good: usize,
+    /// Bad samples before the first good one, while within the grace.
+    held: usize,
+    /// `None` once the feed has delivered or the grace ran out.
+    grace: Option<usize>,
 }
 
 impl QualityWindow {
-    /// A window of `capacity` samples (900 = 15 minutes at one per second).
-    pub fn new(capacity: usize) -> Self {
+    /// A window of `capacity` samples (900 = 15 minutes at one per second), with `grace`
+    /// samples for the first connection.
+    pub fn new(capacity: usize, grace: usize) -> Self {
         Self {
             samples: VecDeque::with_capacity(capacity.min(1024)),
             capacity: capacity.max(1),
             good: 0,
+            held: 0,
+            grace: Some(grace),
         }
     }
 
     pub fn push(&mut self, good: bool) {
+        if let Some(grace) = self.grace {
+            if good {
+                self.grace = None;
+                self.held = 0;
+            } else if self.held < grace {
+                self.held += 1;
+                return;
+            } else {
+                self.grace = None;
+                for _ in 0..std::mem::take(&mut self.held) {
+                    self.record(false);
+                }
+            }
+        }
+        self.record(good);
+    }
+
+    fn record(&mut self, good: bool) {
         if self.samples.len() == self.capacity
             && let Some(old) = self.samples.pop_front()
             && old
@@ -102,7 +132,15 @@ pub fn client_status(i: &Inputs) -> ClientStatus {
         }
     } else {
         match i.feed {
-            FeedState::Connected if is_healthy => "✓ Connected and receiving live data".to_string(),
+            FeedState::Connected if is_healthy && i.quality >= 95.0 => {
+                "✓ Connected and receiving live data".to_string()
+            }
+            // The label speaks for the last 15 minutes; say so, or "POOR" next to a tick
+            // arriving now reads as a contradiction.
+            FeedState::Connected if is_healthy => format!(
+                "✓ Receiving live data; the feed was live {:.0} % of the last 15 minutes",
+                i.quality
+            ),
             FeedState::Connected => {
                 "Connected, but no data is arriving: checking the feed".to_string()
             }
@@ -146,7 +184,8 @@ pub struct MonitorIo {
 
 /// Recomputes the status on every input change and once a second (freshness and quality).
 pub async fn run(mut io: MonitorIo, shutdown: CancellationToken) {
-    let mut window = QualityWindow::new(900);
+    let grace = io.stale_threshold.as_secs().max(1) as usize;
+    let mut window = QualityWindow::new(900, grace);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -253,7 +292,12 @@ mod tests {
         i.quality = 90.0;
         assert_eq!(client_status(&i).quality, "DEGRADED");
         i.quality = 50.0;
-        assert_eq!(client_status(&i).quality, "POOR");
+        let st = client_status(&i);
+        assert_eq!(st.quality, "POOR");
+        assert_eq!(
+            st.message,
+            "✓ Receiving live data; the feed was live 50 % of the last 15 minutes"
+        );
 
         let mut i = inputs(FeedState::Error);
         i.fallback = true;
@@ -286,7 +330,7 @@ mod tests {
 
     #[test]
     fn quality_window_is_a_trailing_percentage() {
-        let mut w = QualityWindow::new(10);
+        let mut w = QualityWindow::new(10, 0);
         assert_eq!(w.percent(), 100.0);
         for _ in 0..9 {
             w.push(true);
@@ -303,5 +347,30 @@ mod tests {
             w.push(false);
         }
         assert_eq!(w.percent(), 0.0);
+    }
+
+    #[test]
+    fn the_first_connection_is_not_an_outage_unless_it_never_comes() {
+        // Two seconds of connecting, then data: nothing was lost.
+        let mut w = QualityWindow::new(900, 10);
+        w.push(false);
+        w.push(false);
+        assert_eq!(w.percent(), 100.0, "no data yet is not bad quality");
+        w.push(true);
+        assert_eq!(w.percent(), 100.0);
+        // Later gaps count as usual.
+        w.push(false);
+        assert_eq!(w.percent(), 50.0);
+
+        // A feed that never delivers: once the grace is over, every second counts.
+        let mut w = QualityWindow::new(900, 3);
+        for _ in 0..3 {
+            w.push(false);
+        }
+        assert_eq!(w.percent(), 100.0);
+        w.push(false);
+        assert_eq!(w.percent(), 0.0, "all four held-back seconds count");
+        w.push(true);
+        assert_eq!(w.percent(), 20.0);
     }
 }

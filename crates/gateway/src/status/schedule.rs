@@ -174,7 +174,8 @@ fn log_start(
     if offset != 19_800 {
         let h = offset / 3600;
         let m = (offset.abs() % 3600) / 60;
-        tracing::warn!(
+        // INFO, not WARN: nothing needs doing (WARN is kept for what needs action).
+        tracing::info!(
             host_utc_offset = %format!("{h:+03}:{m:02}"),
             "the host timezone is not IST; that is fine: feedgate computes market hours in Asia/Kolkata and does not depend on the host timezone"
         );

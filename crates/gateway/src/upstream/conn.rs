@@ -318,6 +318,15 @@ fn log(shard: usize, note: &Note) {
             retry_in_s = retry_in.as_secs_f64(),
             "the broker connection keeps dropping; holding back attempts (flap guard, FEED_MAX_ATTEMPTS_PER_MINUTE); REST bridges the gap"
         ),
+        Note::Reconnected {
+            instruments,
+            failures,
+        } => tracing::info!(
+            shard,
+            instruments,
+            failures,
+            "reconnected to the broker feed and resubscribed; watching it until it stays healthy"
+        ),
         Note::Stable { failures } => tracing::info!(
             shard,
             failures,

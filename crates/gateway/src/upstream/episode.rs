@@ -14,6 +14,7 @@ pub struct Episode {
     kinds: Vec<FailureKind>,
     failures: u64,
     fallback_announced: bool,
+    reconnect_announced: bool,
 }
 
 impl Episode {
@@ -36,6 +37,18 @@ impl Episode {
     /// The REST fallback is wanted. `true` the first time in this episode (announce it).
     pub fn want_fallback(&mut self) -> bool {
         !std::mem::replace(&mut self.fallback_announced, true)
+    }
+
+    /// A connection is back and subscribed. `true` the first time in this episode: say so at
+    /// INFO, so that a log reader sees the outcome of "lost; reconnecting" at once rather than
+    /// only when the connection has also stayed up for `healthy_after`.
+    pub fn reconnected(&mut self) -> bool {
+        !std::mem::replace(&mut self.reconnect_announced, true)
+    }
+
+    /// Failures so far in this episode.
+    pub fn failures(&self) -> u64 {
+        self.failures
     }
 
     /// The connection has been healthy long enough, or the feed was stopped: the episode is
@@ -70,9 +83,13 @@ mod tests {
         assert!(e.is_active());
         assert!(e.want_fallback());
         assert!(!e.want_fallback());
+        assert!(e.reconnected());
+        assert!(!e.reconnected(), "one reconnect line per episode");
+        assert_eq!(e.failures(), 6);
         assert_eq!(e.end(), Some(6));
         assert_eq!(e.end(), None);
         assert!(e.fail(FailureKind::Stale), "a new episode logs again");
         assert!(e.want_fallback(), "and announces the fallback again");
+        assert!(e.reconnected(), "and its reconnect");
     }
 }

@@ -123,6 +123,11 @@ pub enum Note {
         instruments: usize,
         recovering: bool,
     },
+    /// The first connection of a failure episode that got as far as its subscriptions.
+    Reconnected {
+        instruments: usize,
+        failures: u64,
+    },
     Lost {
         reason: Disconnect,
         lasted: Duration,
@@ -476,6 +481,12 @@ impl Machine {
                 instruments,
                 recovering,
             }));
+            if recovering && self.episode.reconnected() {
+                out.push(Action::Log(Note::Reconnected {
+                    instruments,
+                    failures: self.episode.failures(),
+                }));
+            }
         }
     }
 

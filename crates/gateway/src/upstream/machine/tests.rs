@@ -473,6 +473,36 @@ fn stability_ends_the_failure_episode() {
     assert_eq!(FailureKind::Closed, dropped_kind());
 }
 
+/// A reconnect is visible once per episode, as soon as it is subscribed (not only when it has
+/// also stayed up for `healthy_after`), and later reconnects of the same episode are quiet.
+#[test]
+fn the_first_reconnect_of_an_episode_is_announced_once() {
+    let reconnected = |a: &[Action]| {
+        a.iter()
+            .filter(|x| matches!(x, Action::Log(Note::Reconnected { .. })))
+            .count()
+    };
+    let mut r = Rig::live_with_data();
+    // After a connection that delivered, the retry starts at once.
+    assert!(connects(&r.on(dropped())));
+    r.on(Event::Connected);
+    let a = r.on(Event::Subscribed {
+        instruments: 1,
+        first: true,
+    });
+    assert_eq!(reconnected(&a), 1, "{a:?}");
+    r.on(Event::Data);
+    if !connects(&r.on(dropped())) {
+        r.until_attempt();
+    }
+    r.on(Event::Connected);
+    let a = r.on(Event::Subscribed {
+        instruments: 1,
+        first: true,
+    });
+    assert_eq!(reconnected(&a), 0, "same episode: {a:?}");
+}
+
 fn dropped_kind() -> FailureKind {
     match dropped() {
         Event::Ended(d) => d.failure_kind().expect("a failure"),
