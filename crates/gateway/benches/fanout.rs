@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const LIVE: Liveness = Liveness {
-    feed_live: true,
+    feed: feedgate_gateway::model::live::FeedLive::ALWAYS,
     now_ms: 1_795_409_102_600,
 };
 

@@ -125,7 +125,7 @@ fn fixture(limits: ClientLimits, throttle_ms: u64) -> Fixture {
     ));
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let (_live_tx, live_rx) = watch::channel(true);
+    let (_live_tx, live_rx) = watch::channel(crate::model::live::FeedLive::ALWAYS);
     std::mem::forget(_live_tx);
     let hub = hub::spawn(
         HubConfig::default(),

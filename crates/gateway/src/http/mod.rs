@@ -20,6 +20,7 @@ use crate::hub::HubHandle;
 use crate::model::clock::SharedClock;
 use crate::model::gauges::Gauges;
 use crate::model::instruments::Registry;
+use crate::model::live::FeedLive;
 use crate::status::health::HealthSources;
 use crate::store::candle_files::CandleStore;
 use crate::upstream::UpstreamHandle;
@@ -40,7 +41,7 @@ pub struct AppState {
 struct Inner {
     client: ClientContext,
     upstream: UpstreamHandle,
-    feed_live: watch::Receiver<bool>,
+    feed_live: watch::Receiver<FeedLive>,
     auth: AuthHandle,
     broker: Arc<dyn BrokerApi>,
     health: HealthSources,
@@ -54,7 +55,7 @@ struct Inner {
 pub struct AppParts {
     pub client: ClientContext,
     pub upstream: UpstreamHandle,
-    pub feed_live: watch::Receiver<bool>,
+    pub feed_live: watch::Receiver<FeedLive>,
     pub auth: AuthHandle,
     pub broker: Arc<dyn BrokerApi>,
     pub health: HealthSources,
@@ -120,7 +121,7 @@ impl AppState {
         &self.inner.upstream
     }
 
-    pub fn feed_live(&self) -> bool {
+    pub fn feed_live(&self) -> FeedLive {
         *self.inner.feed_live.borrow()
     }
 

@@ -208,7 +208,7 @@ mod tests {
         ));
         let shutdown = CancellationToken::new();
         let tracker = tokio_util::task::TaskTracker::new();
-        let (_live_tx, live) = watch::channel(false);
+        let (_live_tx, live) = watch::channel(crate::model::live::FeedLive::DOWN);
         let hub = crate::hub::spawn(
             crate::hub::HubConfig::default(),
             live,

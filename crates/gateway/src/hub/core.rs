@@ -21,6 +21,7 @@ use crate::json::ticker::{Freshness, write_ticker};
 use crate::model::candle::{Candle, CandleBook, Closed, aggregate, bucket, completes};
 use crate::model::demand::Demand;
 use crate::model::instruments::Instrument;
+use crate::model::live::FeedLive;
 use crate::model::tick::{Mode, Source, Tick, Token};
 use crate::store::candle_files::DayCandles;
 use axum::extract::ws::Utf8Bytes;
@@ -97,8 +98,9 @@ struct ClientSubs {
 /// How snapshots (on subscribe) and fan-out should label values right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Liveness {
-    /// The feed is streaming: a cached latest tick is as good as live.
-    pub feed_live: bool,
+    /// Whether the feed streams, and since when: a cached tick from this live period is as good
+    /// as live, an older one is a last-known value.
+    pub feed: FeedLive,
     /// Wall clock, Unix milliseconds, for the age of stale values.
     pub now_ms: i64,
 }
@@ -250,7 +252,7 @@ impl HubCore {
                     let Some((_, slot)) = subs.tokens.get(&token) else {
                         continue;
                     };
-                    let freshness = Freshness::of(tick, live.feed_live, live.now_ms);
+                    let freshness = Freshness::of(tick, live.feed, live.now_ms);
                     let mut text = self.encoder.buffer(*mode);
                     write_ticker(&mut text, tick, latest_inst, *mode, freshness);
                     // The snapshot supersedes a tick still pending in the slot (older, and in
@@ -334,7 +336,7 @@ impl HubCore {
             }
             // A REST quote while the feed is not live is a closed-hours quote: the last price
             // of an earlier session, not a trade now, so it makes no candle.
-            let closed_hours = tick.src == Source::Rest && !live.feed_live;
+            let closed_hours = tick.src == Source::Rest && !live.feed.is_live();
             if !closed_hours
                 && h.wanted()
                 && let Some(c) = candles.on_tick(tick)
@@ -348,7 +350,7 @@ impl HubCore {
             let (Some((_, merged)), Some(entry)) = (&h.latest, &h.subscribed) else {
                 continue;
             };
-            let freshness = Freshness::of(merged, live.feed_live, live.now_ms);
+            let freshness = Freshness::of(merged, live.feed, live.now_ms);
             entry.fan_out(merged, freshness, received, encoder, &mut stats);
         }
         stats
@@ -601,7 +603,7 @@ mod tests {
     use crate::model::tick::{Quote, Source};
 
     const LIVE: Liveness = Liveness {
-        feed_live: true,
+        feed: FeedLive::ALWAYS,
         now_ms: 1_000_000,
     };
 
@@ -783,12 +785,62 @@ mod tests {
         hub.on_ticks(&[tick(1, 150, 10)], LIVE);
         let ob = Arc::new(Outbox::new(1 << 20));
         let down = Liveness {
-            feed_live: false,
+            feed: FeedLive::DOWN,
             now_ms: 999_000 + 61_000,
         };
         hub.subscribe(9, &ob, &[(i1, Mode::Ltp)], CandleRequest::Keep, down);
         let (imm, _) = drain(&ob);
         assert!(imm[0].contains("\"stale\":true,\"age_s\":61"), "{}", imm[0]);
+    }
+
+    /// Issue 18: after an outage, a value that has not ticked since the feed came back is a
+    /// last-known one in the snapshot, while values of the new live period are live; REST
+    /// values over a live feed carry their age.
+    #[test]
+    fn only_values_of_the_current_live_period_are_live() {
+        let r = reg();
+        let mut hub = HubCore::new();
+        let (i1, i2) = (
+            r.by_token(1).unwrap().clone(),
+            r.by_token(2).unwrap().clone(),
+        );
+        hub.set_watchlist(vec![(i1.clone(), Mode::Quote), (i2.clone(), Mode::Quote)]);
+        hub.on_ticks(&[tick(1, 150, 10), tick(2, 150, 10)], LIVE);
+        // The feed went down and came back at 1,200,000; only instrument 2 has ticked since.
+        let back = Liveness {
+            feed: FeedLive::since(1_200_000),
+            now_ms: 1_216_500,
+        };
+        let fresh = Tick {
+            received_ms: 1_210_000,
+            ..tick(2, 151, 11)
+        };
+        hub.on_ticks(&[fresh], back);
+        let ob = Arc::new(Outbox::new(1 << 20));
+        let items = [(i1.clone(), Mode::Ltp), (i2.clone(), Mode::Ltp)];
+        hub.subscribe(9, &ob, &items, CandleRequest::Keep, back);
+        let (imm, _) = drain(&ob);
+        let of = |sym: &str| imm.iter().find(|m| m.contains(sym)).cloned().unwrap();
+        assert!(
+            of("NSE:AAA").contains("\"stale\":true,\"age_s\":217"),
+            "{imm:?}"
+        );
+        assert!(!of("NSE:BBB").contains("stale"), "{imm:?}");
+
+        // Fan-out of a REST quote bridged over the live feed: src rest, with its age.
+        let polled = Tick {
+            received_ms: 1_214_000,
+            src: Source::Rest,
+            ..tick(1, 152, 12)
+        };
+        hub.on_ticks(&[polled], back);
+        let (_, ticks) = drain(&ob);
+        assert_eq!(ticks.len(), 1, "{ticks:?}");
+        assert!(
+            ticks[0].contains("\"src\":\"rest\",\"age_s\":2"),
+            "{ticks:?}"
+        );
+        assert!(!ticks[0].contains("stale"), "{ticks:?}");
     }
 
     #[test]
@@ -915,7 +967,7 @@ mod tests {
         let ob = Arc::new(Outbox::new(1 << 20));
         hub.subscribe(1, &ob, &[(i1, Mode::Quote)], CandleRequest::Keep, LIVE);
         let at = |ms: i64| Liveness {
-            feed_live: true,
+            feed: FeedLive::ALWAYS,
             now_ms: ms,
         };
         let ws = Tick {

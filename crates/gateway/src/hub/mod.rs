@@ -15,6 +15,7 @@ use crate::model::candle::Candle;
 use crate::model::clock::SharedClock;
 use crate::model::demand::Demand;
 use crate::model::instruments::Instrument;
+use crate::model::live::FeedLive;
 use crate::model::tick::{Mode, Tick, Token};
 use crate::store::candle_files::DayCandles;
 use std::sync::Arc;
@@ -71,7 +72,7 @@ impl std::fmt::Debug for Command {
 /// streaming) or last-known (they are then marked stale).
 pub fn spawn(
     cfg: HubConfig,
-    feed_live: watch::Receiver<bool>,
+    feed_live: watch::Receiver<FeedLive>,
     clock: SharedClock,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
@@ -83,7 +84,7 @@ pub fn spawn(
 /// `closed_quotes` (for a one-off closed-hours REST quote).
 pub fn spawn_with_closed_quotes(
     cfg: HubConfig,
-    feed_live: watch::Receiver<bool>,
+    feed_live: watch::Receiver<FeedLive>,
     clock: SharedClock,
     shutdown: CancellationToken,
     tracker: &TaskTracker,

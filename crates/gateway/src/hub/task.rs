@@ -9,6 +9,7 @@ use crate::model::candle::Candle;
 use crate::model::clock::SharedClock;
 use crate::model::demand::Demand;
 use crate::model::instruments::Instrument;
+use crate::model::live::FeedLive;
 use crate::model::tick::{Mode, Tick, Token};
 use crate::store::candle_files::DayCandles;
 use std::collections::HashSet;
@@ -66,7 +67,7 @@ pub(crate) struct HubTask {
     pub commands: mpsc::Receiver<Command>,
     pub ticks: mpsc::Receiver<Vec<Tick>>,
     pub demand: watch::Sender<Arc<Demand>>,
-    pub feed_live: watch::Receiver<bool>,
+    pub feed_live: watch::Receiver<FeedLive>,
     pub clock: SharedClock,
     pub stats: Arc<HubStats>,
     pub shutdown: CancellationToken,
@@ -122,7 +123,7 @@ impl HubTask {
                     if r.is_err() {
                         break;
                     }
-                    if *self.feed_live.borrow_and_update() {
+                    if self.feed_live.borrow_and_update().is_live() {
                         // A new not-live period later may fetch fresh quotes again.
                         self.quotes_requested.clear();
                     }
@@ -148,7 +149,7 @@ impl HubTask {
 
     fn liveness(&self) -> Liveness {
         Liveness {
-            feed_live: *self.feed_live.borrow(),
+            feed: *self.feed_live.borrow(),
             now_ms: self.clock.now_ms(),
         }
     }
@@ -189,7 +190,7 @@ impl HubTask {
                 let live = self.liveness();
                 let missing = self.core.subscribe(client, &outbox, &items, candles, live);
                 self.publish_demand();
-                if !live.feed_live {
+                if !live.feed.is_live() {
                     self.request_closed_quotes(missing);
                 }
             }
@@ -335,7 +336,7 @@ mod tests {
             ),
             extra_ms: Default::default(),
         });
-        let (_live_tx, live_rx) = watch::channel(true);
+        let (_live_tx, live_rx) = watch::channel(crate::model::live::FeedLive::ALWAYS);
         let shutdown = CancellationToken::new();
         let tracker = tokio_util::task::TaskTracker::new();
         let hub = crate::hub::spawn(

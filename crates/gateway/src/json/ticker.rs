@@ -8,18 +8,25 @@
 //! - `full`: adds `bid, ask, oi, depth`, and for tradable instruments `ltq, atp, buy_qty,
 //!   sell_qty, ltt`
 //!
-//! Cached values (`src: "cache"`/`"rest"` outside live hours) also carry `"stale": true` and
-//! `age_s`, so a client can tell a last-known value from a live one.
+//! A value that did not arrive over the feed as it flows now (a cached one from disk, one from
+//! before an outage that has not ticked since, a closed-hours REST quote) carries
+//! `"stale": true` and `age_s`, so a client can tell a last-known value from a live one; a
+//! live REST value (bridge or fallback) carries its `age_s` too (it is as old as the poll).
 
 use crate::model::instruments::Instrument;
 use crate::model::ist::write_ist;
+use crate::model::live::FeedLive;
 use crate::model::price::{percent_hundredths, write_price};
 use crate::model::tick::{Depth, Full, Level, Mode, Quote, Source, Tick};
 
-/// How the value is presented: live, or a last-known value of the given age.
+/// How the value is presented: live, live but polled, or a last-known value of its age.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
     Live,
+    /// Live, from a REST poll `age_s` seconds ago.
+    Polled {
+        age_s: u64,
+    },
     /// Not live; `age_s` seconds old.
     Stale {
         age_s: u64,
@@ -27,17 +34,20 @@ pub enum Freshness {
 }
 
 impl Freshness {
-    /// The one rule for every reader of cached values (hub fan-out and snapshots,
-    /// `/api/quotes`): while the feed streams (WebSocket or REST fallback) the latest value is
-    /// current, unless it is a persisted one from disk; when it does not (closed market, login
-    /// needed) every value is a last-known one of its age. `now_ms` is wall-clock Unix ms.
-    pub fn of(tick: &Tick, feed_live: bool, now_ms: i64) -> Self {
-        if feed_live && tick.src != Source::Cache {
-            Self::Live
+    /// The one rule for every place a value leaves feedgate (hub fan-out and snapshots,
+    /// `/api/quotes`): a value is live only if it arrived over the feed during its current
+    /// live period (WebSocket, REST bridge or fallback) and is not a persisted one from disk;
+    /// anything else (closed market, login needed, an outage, a value that has not ticked
+    /// since the feed came back) is a last-known one of its age. `now_ms` is wall-clock Unix ms.
+    #[inline]
+    pub fn of(tick: &Tick, feed: FeedLive, now_ms: i64) -> Self {
+        let age_s = || ((now_ms - tick.received_ms).max(0) / 1000) as u64;
+        if tick.src == Source::Cache || !feed.delivered(tick.received_ms) {
+            Self::Stale { age_s: age_s() }
+        } else if tick.src == Source::Rest {
+            Self::Polled { age_s: age_s() }
         } else {
-            Self::Stale {
-                age_s: ((now_ms - tick.received_ms).max(0) / 1000) as u64,
-            }
+            Self::Live
         }
     }
 }
@@ -177,9 +187,16 @@ fn write_time_and_source(out: &mut String, tick: &Tick, freshness: Freshness) {
     out.push_str("\",\"src\":\"");
     out.push_str(tick.src.as_str());
     out.push('"');
-    if let Freshness::Stale { age_s } = freshness {
-        out.push_str(",\"stale\":true,\"age_s\":");
-        out.push_str(itoa::Buffer::new().format(age_s));
+    match freshness {
+        Freshness::Live => {}
+        Freshness::Polled { age_s } => {
+            out.push_str(",\"age_s\":");
+            out.push_str(itoa::Buffer::new().format(age_s));
+        }
+        Freshness::Stale { age_s } => {
+            out.push_str(",\"stale\":true,\"age_s\":");
+            out.push_str(itoa::Buffer::new().format(age_s));
+        }
     }
 }
 
@@ -416,25 +433,48 @@ mod tests {
     fn freshness_rule() {
         let mut t = full_tick();
         let now = t.received_ms + 61_500;
-        assert_eq!(Freshness::of(&t, true, now), Freshness::Live);
+        let live = FeedLive::since(t.received_ms - 1);
+        assert_eq!(Freshness::of(&t, live, now), Freshness::Live);
+        t.src = Source::Rest;
+        assert_eq!(
+            Freshness::of(&t, live, now),
+            Freshness::Polled { age_s: 61 },
+            "a REST value over a live feed says its age"
+        );
         for src in [Source::Ws, Source::Rest] {
             t.src = src;
             assert_eq!(
-                Freshness::of(&t, false, now),
+                Freshness::of(&t, FeedLive::DOWN, now),
                 Freshness::Stale { age_s: 61 },
                 "feed not live: last-known"
+            );
+            assert_eq!(
+                Freshness::of(&t, FeedLive::since(t.received_ms + 1), now),
+                Freshness::Stale { age_s: 61 },
+                "from before the feed came back (issue 18): last-known"
             );
         }
         t.src = Source::Cache;
         assert_eq!(
-            Freshness::of(&t, true, now),
+            Freshness::of(&t, live, now),
             Freshness::Stale { age_s: 61 },
             "a value from disk is never live"
         );
         assert_eq!(
-            Freshness::of(&t, false, t.received_ms - 5),
+            Freshness::of(&t, FeedLive::DOWN, t.received_ms - 5),
             Freshness::Stale { age_s: 0 },
             "clock behind the value: age 0, not negative"
         );
+        let mut polled = String::new();
+        t.src = Source::Rest;
+        write_ticker(
+            &mut polled,
+            &t,
+            &inst(408_065, "NSE:INFY", "EQ", false),
+            Mode::Ltp,
+            Freshness::Polled { age_s: 3 },
+        );
+        assert!(polled.contains(r#""src":"rest","age_s":3"#), "{polled}");
+        assert!(!polled.contains("stale"), "{polled}");
     }
 }

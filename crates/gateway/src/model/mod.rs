@@ -1,6 +1,6 @@
 //! The vocabulary every layer shares, with no I/O and no dependency on the rest of the crate:
 //! the normalised tick and its exact prices, IST timestamps, candle maths, the instrument
-//! registry, demand and run policy, wall-clock time, secrets and the current token, and the
+//! registry, demand and run policy, the feed's liveness, wall-clock time, secrets and the current token, and the
 //! log-once helper.
 
 pub mod candle;
@@ -9,6 +9,7 @@ pub mod demand;
 pub mod gauges;
 pub mod instruments;
 pub mod ist;
+pub mod live;
 pub mod price;
 pub mod repeats;
 pub mod secret;

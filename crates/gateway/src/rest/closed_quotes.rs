@@ -12,6 +12,7 @@ use crate::auth::{AuthHandle, AuthView, TokenUse, usable_token};
 use crate::brokers::BrokerApi;
 use crate::model::clock::SharedClock;
 use crate::model::instruments::{Instrument, Registry};
+use crate::model::live::FeedLive;
 use crate::model::secret::CurrentToken;
 use crate::model::tick::{Tick, Token};
 use crate::rest::Stopped;
@@ -49,7 +50,7 @@ pub struct ClosedQuotesIo {
     pub ticks: mpsc::Sender<Vec<Tick>>,
     /// Whether the feed streams: a quote that arrives after it went live is older than what
     /// the feed delivers, so it is dropped rather than shown as the latest value.
-    pub feed_live: watch::Receiver<bool>,
+    pub feed_live: watch::Receiver<FeedLive>,
     pub clock: SharedClock,
 }
 
@@ -165,7 +166,7 @@ impl Fetcher {
         let Some(at) = self.pending.retry_at.take() else {
             return Ok(());
         };
-        while !*self.io.feed_live.borrow() {
+        while !self.io.feed_live.borrow().is_live() {
             tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => return Err(Stopped),
@@ -184,7 +185,7 @@ impl Fetcher {
     /// the clients that asked without a value until the next session.
     async fn wait_for_token(&mut self) -> Result<Option<CurrentToken>, Stopped> {
         loop {
-            if *self.io.feed_live.borrow() {
+            if self.io.feed_live.borrow().is_live() {
                 return Ok(None);
             }
             let token = usable_token(
@@ -232,7 +233,7 @@ impl Fetcher {
             let res = call
                 .request(token, chunk.to_vec(), || clock.now_ms(), || true)
                 .await?;
-            if *self.io.feed_live.borrow() {
+            if self.io.feed_live.borrow().is_live() {
                 // The feed went live meanwhile: this batch and the rest come from it.
                 tracing::debug!("feed went live while fetching a snapshot; dropped it");
                 self.pending.clear();
@@ -320,7 +321,7 @@ mod tests {
         requests: mpsc::Sender<Vec<Token>>,
         ticks: mpsc::Receiver<Vec<Tick>>,
         shutdown: CancellationToken,
-        _keep: (watch::Sender<Arc<Registry>>, watch::Sender<bool>),
+        _keep: (watch::Sender<Arc<Registry>>, watch::Sender<FeedLive>),
     }
 
     impl Rig {
@@ -331,7 +332,7 @@ mod tests {
             let auth = testing::Auth::start(broker.clone(), "old", &shutdown, &tracker);
             let (requests, requests_rx) = mpsc::channel(8);
             let (registry_tx, registry) = watch::channel(testing::registry(1..=3));
-            let (live_tx, feed_live) = watch::channel(false);
+            let (live_tx, feed_live) = watch::channel(FeedLive::DOWN);
             let (ticks_tx, ticks) = mpsc::channel(8);
             tracker.spawn(run(
                 ClosedQuotesIo {

@@ -4,6 +4,7 @@
 
 use crate::auth::AuthState;
 use crate::model::gauges::Gauges;
+use crate::model::live::FeedLive;
 use crate::model::secret::CurrentToken;
 use crate::status::view::ClientStatus;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ pub(super) struct Links {
 #[derive(Debug, Clone)]
 pub(super) struct StatusReads {
     pub(super) gauges: Arc<Gauges>,
-    pub(super) feed_live: watch::Receiver<bool>,
+    pub(super) feed_live: watch::Receiver<FeedLive>,
     pub(super) status: watch::Receiver<ClientStatus>,
     pub(super) quality: watch::Receiver<f64>,
     pub(super) fallback: watch::Receiver<bool>,
@@ -35,7 +36,7 @@ pub(super) struct StatusReads {
 #[derive(Debug)]
 pub(super) struct MonitorSenders {
     pub(super) status: watch::Sender<ClientStatus>,
-    pub(super) feed_live: watch::Sender<bool>,
+    pub(super) feed_live: watch::Sender<FeedLive>,
     pub(super) quality: watch::Sender<f64>,
 }
 
@@ -48,7 +49,7 @@ pub(super) struct AuthSenders {
 
 impl Links {
     pub(super) fn new() -> Self {
-        let (feed_live_tx, feed_live) = watch::channel(false);
+        let (feed_live_tx, feed_live) = watch::channel(FeedLive::DOWN);
         let (status_tx, status) = watch::channel(ClientStatus::starting());
         let (quality_tx, quality) = watch::channel(100.0);
         let (fallback_tx, fallback) = watch::channel(false);

@@ -4,6 +4,7 @@
 
 use crate::auth::AuthState;
 use crate::model::gauges::Gauges;
+use crate::model::live::FeedLive;
 use crate::status::schedule::MarketView;
 use crate::status::verdict::{feed_is_healthy, feed_mode, is_fresh};
 use crate::status::view::ClientStatus;
@@ -178,7 +179,7 @@ pub struct MonitorIo {
     pub poll_interval: Duration,
     pub login_url: String,
     pub status: watch::Sender<ClientStatus>,
-    pub feed_live: watch::Sender<bool>,
+    pub feed_live: watch::Sender<FeedLive>,
     pub quality: watch::Sender<f64>,
 }
 
@@ -186,6 +187,7 @@ pub struct MonitorIo {
 pub async fn run(mut io: MonitorIo, shutdown: CancellationToken) {
     let grace = io.stale_threshold.as_secs().max(1) as usize;
     let mut window = QualityWindow::new(900, grace);
+    let mut last_down_ms = io.clock.now_ms();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -236,8 +238,16 @@ pub async fn run(mut io: MonitorIo, shutdown: CancellationToken) {
         });
         record_feed_gauges(feed, polling, window.percent());
         let live = feed == FeedState::Connected || polling;
+        if !live {
+            last_down_ms = now_ms;
+        }
+        let feed_live = if live {
+            FeedLive::since(last_down_ms)
+        } else {
+            FeedLive::DOWN
+        };
         io.feed_live
-            .send_if_modified(|cur| std::mem::replace(cur, live) != live);
+            .send_if_modified(|cur| std::mem::replace(cur, feed_live) != feed_live);
         let q = window.percent();
         io.quality
             .send_if_modified(|cur| std::mem::replace(cur, q) != q);
