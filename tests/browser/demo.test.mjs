@@ -264,6 +264,16 @@ describe('dashboard against feedgate demo', () => {
       await rowsWithData('rows on a phone');
       const width = await page.evaluate(() => document.documentElement.scrollWidth);
       assert.ok(width <= 390, `page is ${width} px wide`);
+      // Nor does the table scroll sideways inside its box: columns collapse instead.
+      const table = await page.evaluate(() => {
+        const wrap = document.querySelector('.table-wrap');
+        const shown = [...document.querySelectorAll('#quotes thead th')]
+          .filter((th) => getComputedStyle(th).display !== 'none')
+          .map((th) => th.textContent.trim());
+        return { scroll: wrap.scrollWidth, client: wrap.clientWidth, shown };
+      });
+      assert.ok(table.scroll <= table.client, `the table is ${table.scroll} px in a ${table.client} px box`);
+      assert.deepEqual(table.shown, ['Symbol', 'LTP', '% Change', 'Remove']);
       await screenshot(page, 'demo-7-phone');
     } finally {
       await page.setViewportSize({ width: 1280, height: 900 });

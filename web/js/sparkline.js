@@ -65,9 +65,18 @@ export function drawSparkline(svg, values, reference, label) {
     ref.setAttribute('y2', String(g.refY));
     ref.setAttribute('visibility', 'visible');
   }
-  // Coloured like the change column: against the previous close when known.
-  const base = Number.isFinite(reference) ? reference : values[0];
-  const last = values[values.length - 1];
-  svg.dataset.trend = last > base ? 'up' : last < base ? 'down' : 'flat';
+  svg.dataset.trend = sparkTrend(values);
   svg.setAttribute('aria-label', label);
+}
+
+/**
+ * The line's own direction, first point to last: a line that falls all afternoon is red even
+ * on a day that is still up against the previous close (the change column says that).
+ */
+export function sparkTrend(values) {
+  const vs = values.filter((v) => Number.isFinite(v));
+  if (vs.length < 2) return 'flat';
+  const first = vs[0];
+  const last = vs[vs.length - 1];
+  return last > first ? 'up' : last < first ? 'down' : 'flat';
 }

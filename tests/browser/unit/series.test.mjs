@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pageWindow } from '../../../web/js/pager.js';
 import { CandleFetcher, MIN_CANDLE_POINTS, parseCandles, SeriesStore } from '../../../web/js/series.js';
-import { HEIGHT, sparkGeometry, WIDTH } from '../../../web/js/sparkline.js';
+import { HEIGHT, sparkGeometry, sparkTrend, WIDTH } from '../../../web/js/sparkline.js';
 
 const candle = (t, close) => ({ t, open: close, high: close, low: close, close, volume: 1 });
 
@@ -121,4 +121,12 @@ test('pushed closes and the chart\'s candles feed the same sparkline', () => {
   assert.equal(s.closeMinute('Q', t('09:18'), 103), true);
   assert.equal(s.closeMinute('Q', Date.parse('2026-11-24T09:15:00+05:30'), 1), false, 'another day');
   assert.deepEqual(s.values('Q'), [100, 101, 102.5, 103]);
+});
+
+test('a sparkline is coloured by its own slope, not by the day\'s change', () => {
+  assert.equal(sparkTrend([110, 108, 104]), 'down', 'falling all session, though above a close of 100');
+  assert.equal(sparkTrend([90, 95, 99]), 'up', 'rising, though below a close of 100');
+  assert.equal(sparkTrend([5, 7, 5]), 'flat');
+  assert.equal(sparkTrend([5]), 'flat');
+  assert.equal(sparkTrend([Number.NaN, 4, 6]), 'up');
 });
