@@ -196,7 +196,7 @@ export class Feedgate {
 }
 
 /** Chromium with a fresh profile directory; `close()` ends it and removes the profile. */
-export async function launchBrowser({ width = 1280, height = 900 } = {}) {
+export async function launchBrowser({ width = 1280, height = 900, ignoreHTTPSErrors = false } = {}) {
   const profile = await tempDir('feedgate-chromium-');
   let context;
   try {
@@ -205,6 +205,8 @@ export async function launchBrowser({ width = 1280, height = 900 } = {}) {
       headless: true,
       args: CHROMIUM_ARGS,
       viewport: { width, height },
+      // Only for a test's own local CA (Caddy's internal certificates).
+      ignoreHTTPSErrors,
       // Timeouts of single actions; tests wait for conditions with their own deadlines.
       timeout: 30_000,
     });
