@@ -8,22 +8,43 @@ use std::process::ExitCode;
 #[command(
     name = "feedgate",
     version,
-    about = "Self-healing market-data gateway for Kite Connect and Fyers"
+    about = "Self-healing market-data gateway for Kite Connect and Fyers",
+    after_help = ENVIRONMENT
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The settings people reach for first; the README's "Configuration" lists every one.
+const ENVIRONMENT: &str = "\
+Configuration comes from the environment (and a .env file in the working directory, and a TOML
+file given with --config, keys in lower case; the environment wins). The main variables:
+  FEEDGATE_LISTEN          listen address (127.0.0.1:8080)
+  FEEDGATE_PUBLIC_URL      how browsers reach feedgate (login links, cookies)
+  FEEDGATE_BROKER          kite or fyers
+  ZERODHA_API_KEY, ZERODHA_API_SECRET, ZERODHA_ACCESS_TOKEN     Kite credentials
+  FYERS_APP_ID, FYERS_SECRET_ID, FYERS_ACCESS_TOKEN             Fyers credentials
+  KITE_API_URL, KITE_WS_URL, KITE_LOGIN_URL, FYERS_API_URL      broker endpoints (e.g. feedgate sim)
+  FEEDGATE_INSTRUMENTS     always-streamed watchlist
+  FEEDGATE_DATA_DIR        token file, keys, caches, candles (./data)
+  FEEDGATE_AUTH, FEEDGATE_API_KEYS, FEEDGATE_ALLOWED_ORIGINS   access control
+  FEED_STALE_THRESHOLD, FEED_RECONNECT_DELAY, FEED_MAX_RECONNECTS, REST_POLL_INTERVAL   healing
+  FEEDGATE_LOG, FEEDGATE_LOG_FORMAT   log filter, json lines
+`feedgate check` validates them all and says what is missing or wrong.";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Simulator + gateway in one process, market treated as open; dashboard at http://127.0.0.1:8080/.
     Demo {
+        /// Where the dashboard and the API listen; a non-loopback address also exposes the
+        /// simulator's control API (/_sim/*), and feedgate warns about it.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
         /// Which broker's protocol the gateway speaks to the simulator.
         #[arg(long, value_enum, default_value_t = DemoBroker::Kite)]
         broker: DemoBroker,
+        /// Seed of the simulated market (the same seed, the same prices).
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Market speed multiplier (1.0 = about one update per instrument per second).
@@ -32,21 +53,27 @@ pub enum Command {
     },
     /// The gateway against a real broker (or any broker-compatible endpoint set by URL).
     Serve {
+        /// A TOML file with settings (the environment variables' names in lower case); the
+        /// environment wins over it.
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
-    /// The standalone broker simulator (Kite WS + REST + login page + control API).
+    /// The standalone broker simulator: Kite's and Fyers' protocols (WebSocket, REST, login
+    /// pages, symbol masters) over one market, plus the fault-injection control API (/_sim/*).
     Sim(SimArgs),
     /// Print the market-session JSON for now or the given instant.
     Session {
         /// RFC 3339 instant, e.g. 2026-01-26T10:00:00+05:30 (default: now).
         #[arg(long)]
         at: Option<String>,
+        /// The exchange whose equity session is shown (NSE or BSE).
         #[arg(long, default_value = "NSE")]
         exchange: String,
     },
-    /// Validate config, calendar coverage and token; exit 0 when ready.
+    /// Validate config, calendar coverage, access control and token; list every problem;
+    /// exit 0 when ready.
     Check {
+        /// A TOML file with settings, as for `serve`.
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
@@ -63,14 +90,20 @@ pub enum DemoBroker {
 
 #[derive(Debug, clap::Args)]
 pub struct SimArgs {
+    /// Where the simulated broker listens (Kite's ticker at ws://ADDR/, Fyers' data socket at
+    /// ws://ADDR/hsm/v1-5/prod, REST and login pages under http://ADDR/).
     #[arg(long, default_value = "127.0.0.1:9090")]
     pub listen: SocketAddr,
+    /// Seed of the simulated market (the same seed, the same prices).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The simulated Kite app's API key (ZERODHA_API_KEY of the gateway).
     #[arg(long, default_value = "feedgate-sim")]
     pub api_key: String,
+    /// The simulated Kite app's API secret (ZERODHA_API_SECRET of the gateway).
     #[arg(long, default_value = "feedgate-sim-secret")]
     pub api_secret: String,
+    /// Where the simulated Kite login page sends the browser (the gateway's callback).
     #[arg(long, default_value = "http://127.0.0.1:8080/api/auth/callback")]
     pub redirect_url: String,
     /// Aggregate ticks per second across all instruments (default: ~1 update/s per instrument).
@@ -83,6 +116,7 @@ pub struct SimArgs {
     /// The simulated Fyers app id (with its `-100` suffix).
     #[arg(long, default_value = "FEEDGATESIM-100")]
     pub fyers_app_id: String,
+    /// The simulated Fyers app's secret id (FYERS_SECRET_ID of the gateway).
     #[arg(long, default_value = "feedgate-sim-fyers-secret")]
     pub fyers_secret: String,
     /// Where the simulated Fyers login redirects (default: the same as `--redirect-url`).
@@ -112,5 +146,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => crate::demo_cmd::run(listen, broker, seed, speed).await,
         Command::Serve { config } => crate::serve_cmd::run(config.as_deref()).await,
         Command::Check { config } => crate::check_cmd::run(config.as_deref()).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command and every flag says what it is for (issue 18: `--config` had no help), and
+    /// the top-level help names the environment variables.
+    #[test]
+    fn every_command_and_flag_has_help() {
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        for sub in cli.get_subcommands() {
+            if sub.get_about().is_none() {
+                missing.push(sub.get_name().to_string());
+            }
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{} --{id}", sub.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+        let help = cli.clone().render_help().to_string();
+        for var in [
+            "FEEDGATE_LISTEN",
+            "ZERODHA_API_KEY",
+            "FYERS_APP_ID",
+            "KITE_WS_URL",
+        ] {
+            assert!(help.contains(var), "--help does not name {var}");
+        }
     }
 }
