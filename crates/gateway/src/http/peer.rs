@@ -9,6 +9,13 @@
 use crate::model::peer::{TrustedProxies, client_ip, forwarded_https};
 use axum::http::HeaderMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// The connection's place under the connection caps, in every request's extensions: whatever
+/// outlives the request on the same socket (an upgraded WebSocket) keeps a clone, so the
+/// connection counts until the socket closes, not until hyper hands it over.
+#[derive(Debug, Clone)]
+pub struct ConnHold(pub Arc<dyn std::fmt::Debug + Send + Sync>);
 
 /// The addresses of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

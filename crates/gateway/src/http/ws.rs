@@ -7,6 +7,7 @@
 //! at most `max_pending_out_bytes` held for a client that does not read (pongs included).
 
 use crate::http::AppState;
+use crate::http::peer::ConnHold;
 use crate::model::read_clock::ReadClock;
 use axum::Extension;
 use axum::extract::State;
@@ -18,10 +19,12 @@ use axum::response::Response;
 const READ_BUFFER: usize = 1024;
 /// Outgoing bytes gathered before a socket write.
 const WRITE_BUFFER: usize = 16 * 1024;
-/// Upgrades; `read` is the connection's read clock, which the server puts in every request.
+/// Upgrades; `read` (the connection's read clock) and `hold` (its place under the connection
+/// caps) come from the server, which puts them in every request.
 pub async fn upgrade(
     State(app): State<AppState>,
     read: Option<Extension<ReadClock>>,
+    hold: Option<Extension<ConnHold>>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let read = read.map(|Extension(r)| r).unwrap_or_default();
@@ -38,7 +41,11 @@ pub async fn upgrade(
         .max_frame_size(max_message)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "client WebSocket upgrade failed"))
         .on_upgrade(move |socket| {
-            let fut = crate::clients::serve(socket, ctx, shutdown, read);
+            let fut = async move {
+                crate::clients::serve(socket, ctx, shutdown, read).await;
+                // The connection counts against the caps until its client task ends.
+                drop(hold);
+            };
             // Tracked so graceful shutdown waits for every client to get its close frame.
             tracker.track_future(fut)
         })

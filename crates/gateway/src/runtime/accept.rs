@@ -10,7 +10,7 @@
 use super::conn_io::{HeadTimer, Tracked};
 use super::slots::{ConnSlots, Full, Slot};
 use crate::config::ServerLimits;
-use crate::http::peer::ClientAddr;
+use crate::http::peer::{ClientAddr, ConnHold};
 use crate::model::read_clock::ReadClock;
 use crate::status::limits::{self, Cause};
 use axum::Router;
@@ -72,7 +72,6 @@ impl Server {
             let trusted = self.limits.trusted_proxies.contains(peer.ip());
             match self.slots.acquire((!trusted).then_some(peer.ip())) {
                 Ok(slot) => {
-                    metrics::gauge!("feedgate_http_connections").set(self.slots.open() as f64);
                     let server = self.clone();
                     self.tracker.spawn(server.serve(tcp, peer, slot));
                 }
@@ -94,6 +93,7 @@ impl Server {
             peer,
             clock: clock.clone(),
             limits: self.limits.clone(),
+            hold: ConnHold(Arc::new(slot)),
         };
         let mut builder = http1::Builder::new();
         builder
@@ -118,8 +118,6 @@ impl Server {
         if let Err(e) = res {
             on_conn_error(&e, peer, &clock);
         }
-        drop(slot);
-        metrics::gauge!("feedgate_http_connections").set(self.slots.open() as f64);
     }
 }
 
@@ -131,6 +129,8 @@ struct ConnService {
     peer: SocketAddr,
     clock: ReadClock,
     limits: ServerLimits,
+    /// The connection's slot; an upgraded WebSocket keeps a clone.
+    hold: ConnHold,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
@@ -142,6 +142,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         let addr = ClientAddr::from_headers(self.peer, req.headers(), &self.limits.trusted_proxies);
         req.extensions_mut().insert(addr);
         req.extensions_mut().insert(self.clock.clone());
+        req.extensions_mut().insert(self.hold.clone());
         // A clone of the router is a reference count; its route table is shared.
         tower::Service::call(&mut self.router.clone(), req)
     }

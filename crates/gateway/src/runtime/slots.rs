@@ -61,7 +61,8 @@ impl ConnSlots {
         })
     }
 
-    pub(super) fn open(&self) -> usize {
+    #[cfg(test)]
+    fn open(&self) -> usize {
         self.state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
