@@ -73,8 +73,9 @@ pub struct RateLimiter {
     flood_window: Duration,
     window_start: Instant,
     drops_in_window: u32,
+    /// When the client was last sent a notice (over the rate, or a binary frame): one a
+    /// second at most, whichever kind.
     last_notice: Option<Instant>,
-    last_binary_notice: Option<Instant>,
 }
 
 /// At most one notice of a kind per this long.
@@ -102,7 +103,6 @@ impl RateLimiter {
             window_start: now,
             drops_in_window: 0,
             last_notice: None,
-            last_binary_notice: None,
         }
     }
 
@@ -128,9 +128,10 @@ impl RateLimiter {
     }
 
     /// Whether an admitted binary frame gets its `unsupported_frame` error: at most one a
-    /// second, so tiny frames cannot make the server send many times their size back.
+    /// second (shared with the rate notices), so tiny frames cannot make the server send many
+    /// times their size back.
     pub fn binary_notice(&mut self, now: Instant) -> bool {
-        notice_due(&mut self.last_binary_notice, now)
+        notice_due(&mut self.last_notice, now)
     }
 }
 
