@@ -5,6 +5,7 @@
 mod reader;
 mod sections;
 
+use crate::model::peer::TrustedProxies;
 use reader::Reader;
 use secrecy::SecretString;
 use std::collections::BTreeMap;
@@ -98,6 +99,40 @@ pub struct GatewayConfig {
     pub public_url: String,
     /// `FEEDGATE_MAX_SYMBOLS_PER_CLIENT`.
     pub max_symbols_per_client: usize,
+    /// Connection caps, HTTP timeouts and trusted proxies (DESIGN.md §10, "Limits").
+    pub server: ServerLimits,
+}
+
+/// What the HTTP server protects itself with (DESIGN.md §10, "Limits").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// `FEEDGATE_MAX_CONNECTIONS`: open connections (HTTP and WebSocket alike); `None` (unset
+    /// or 0) means 80 % of the open-file limit, worked out at start.
+    pub max_connections: Option<usize>,
+    /// `FEEDGATE_MAX_CONNECTIONS_PER_IP`: open connections per TCP peer address; 0 = no cap.
+    /// Trusted proxies are exempt (they carry many clients).
+    pub max_connections_per_ip: usize,
+    /// `FEEDGATE_TRUSTED_PROXIES`: whose `X-Forwarded-For`/`X-Forwarded-Proto` are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// A request head must arrive whole within this long of its first byte.
+    pub header_timeout: Duration,
+    /// A connection with no request in progress is closed after this long.
+    pub idle_timeout: Duration,
+    /// Largest request head (request line and headers).
+    pub max_header_bytes: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            max_connections_per_ip: 0,
+            trusted_proxies: TrustedProxies::default(),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_header_bytes: 16 * 1024,
+        }
+    }
 }
 
 /// When the scheduler acts, relative to a trading day's first and last phase (defaults: token
@@ -145,6 +180,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "FEEDGATE_LOG_FORMAT",
     "FEEDGATE_PUBLIC_URL",
     "FEEDGATE_MAX_SYMBOLS_PER_CLIENT",
+    "FEEDGATE_MAX_CONNECTIONS",
+    "FEEDGATE_MAX_CONNECTIONS_PER_IP",
+    "FEEDGATE_TRUSTED_PROXIES",
     "ZERODHA_API_KEY",
     "ZERODHA_API_SECRET",
     "ZERODHA_ACCESS_TOKEN",
@@ -236,6 +274,7 @@ impl GatewayConfig {
             100_000,
             "symbols",
         ) as usize;
+        let server = sections::server_limits(&mut r);
         r.finish(Self {
             listen,
             broker,
@@ -252,6 +291,7 @@ impl GatewayConfig {
             calendar,
             public_url,
             max_symbols_per_client,
+            server,
         })
     }
 

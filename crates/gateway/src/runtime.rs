@@ -6,11 +6,14 @@
 //! path in `feed`, the watchlist in `watchlist`, the REST loops in `rest`, HTTP in `serve`).
 //! The order of the steps is the order tasks are spawned in.
 
+mod accept;
+mod conn_io;
 mod control;
 mod feed;
 mod links;
 mod rest;
 mod serve;
+mod slots;
 mod watchlist;
 
 use crate::auth::AuthHandle;

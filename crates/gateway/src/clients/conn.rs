@@ -5,11 +5,18 @@
 //! Generic over the socket (`Sink` + `Stream` of axum WebSocket messages) so it can be driven
 //! by channels in tests as well as by a real WebSocket.
 //!
-//! Frame sizes: a text frame over [`ClientLimits::max_frame_bytes`] (64 KiB by default) gets an
-//! `error` (`frame_too_large`) and the connection stays open. A message over the hard cap,
-//! [`ClientLimits::max_message_bytes`] (1 MiB), is refused by the WebSocket reader at its
-//! header and cannot be skipped, so it gets the same `error` followed by a close with code 1009
-//! (message too big) and a reason.
+//! Limits (DESIGN.md §10): a message over [`ClientLimits::max_message_bytes`] (64 KiB) is
+//! refused by the WebSocket reader at its frame header and cannot be skipped, so it gets an
+//! `error` (`frame_too_large`) and a close with 1009 (message too big). Every inbound frame
+//! (text, binary, ping, pong) counts against the rate limit; binary frames get at most one
+//! `unsupported_frame` error a second. A message still incomplete
+//! [`ClientLimits::unfinished_message_timeout`] after its first bytes arrived closes the
+//! connection with 1008: the [`ReadClock`] the socket marks at every read is cleared at every
+//! complete message. (Bytes that arrive in the same read as the end of a message start no
+//! clock; they are at most one message's worth, and their next byte starts it.) Outbound bytes
+//! the WebSocket layer holds for a client that does not read are bounded by the upgrade
+//! ([`ClientLimits::max_pending_out_bytes`]); a write over the bound ends the connection as a
+//! slow consumer.
 
 use crate::clients::limits::{Admit, ClientLimits, RateLimiter};
 use crate::hub::{ClientId, Drained, HubHandle, Outbox, Overflow};
@@ -20,13 +27,17 @@ use crate::json::request::{self, CandleRequest, ErrorCode, Request, RequestId};
 use crate::model::clock::SharedClock;
 use crate::model::instruments::{Instrument, Registry};
 use crate::model::ist::ist_string;
+use crate::model::read_clock::ReadClock;
 use crate::model::tick::{Mode, Token};
+use crate::status::limits::{self, Cause};
 use crate::status::view::{ClientStatus, StatusView};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, close_code};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -56,14 +67,17 @@ enum End {
     SlowConsumer,
     /// A message over the socket's hard size cap.
     FrameTooLarge,
+    /// A message not completed in time.
+    Unfinished,
     SocketError(String),
 }
 
 /// How long the last words to a departing client (an `error`, the close frame) may take.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Serves one client until it disconnects, floods, stalls or feedgate shuts down.
-pub async fn serve<S>(socket: S, ctx: ClientContext, shutdown: CancellationToken)
+/// Serves one client until it disconnects, floods, stalls or feedgate shuts down. `read` is
+/// the socket's read clock (a fresh one when nothing marks it, e.g. in tests over channels).
+pub async fn serve<S>(socket: S, ctx: ClientContext, shutdown: CancellationToken, read: ReadClock)
 where
     S: Sink<Message, Error = axum::Error> + Stream<Item = Result<Message, axum::Error>> + Send,
 {
@@ -76,8 +90,11 @@ where
     // Looked up here and at the end rather than held: a handle from the Prometheus recorder
     // owns a small heap allocation, which an idle connection should not carry.
     metrics::gauge!("feedgate_client_connections").increment(1.0);
+    // The upgrade request's own bytes are consumed.
+    read.clear();
     let mut conn = ClientConn {
         id,
+        read,
         throttle: ctx.default_throttle,
         rate: RateLimiter::new(&ctx.limits, Instant::now()),
         subs: HashMap::new(),
@@ -107,6 +124,7 @@ struct ClientConn {
     rate: RateLimiter,
     /// This client's subscriptions: token → mode.
     subs: HashMap<Token, Mode>,
+    read: ReadClock,
 }
 
 /// The write side's state between loop turns: the drain buffers (reused, so a write batch
@@ -183,7 +201,11 @@ impl ClientConn {
                         return end;
                     }
                 }
-                () = sleep_until_opt(tick_timer) => {}
+                wake = wake_at(tick_timer, &self.read, self.ctx.limits.unfinished_message_timeout) => {
+                    if wake == Wake::Unfinished {
+                        return self.on_unfinished(&mut sink).await;
+                    }
+                }
                 () = self.outbox.notified() => {}
                 _ = heartbeat.tick() => {
                     let hb = self.heartbeat(&status.rx.borrow());
@@ -299,16 +321,55 @@ impl ClientConn {
         };
         match res {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(End::SocketError(e.to_string())),
+            Ok(Err(e)) => Some(self.on_write_error(e)),
             Err(_) => {
-                tracing::info!(
-                    client = self.id,
-                    timeout_s = self.ctx.limits.write_timeout.as_secs(),
-                    "client stopped reading; disconnecting"
-                );
+                if limits::record(Cause::SlowConsumer) {
+                    tracing::info!(
+                        client = self.id,
+                        timeout_s = self.ctx.limits.write_timeout.as_secs(),
+                        "client stopped reading; disconnecting (further ones are summarised)"
+                    );
+                }
                 Some(End::SlowConsumer)
             }
         }
+    }
+
+    /// A failed write. Over the bound of pending outbound bytes (the client does not read, and
+    /// its pongs count too) it is a slow consumer; anything else is the socket's end.
+    fn on_write_error(&self, e: axum::Error) -> End {
+        let e = e.into_inner();
+        if !matches!(
+            e.downcast_ref::<tungstenite::Error>(),
+            Some(tungstenite::Error::WriteBufferFull(_))
+        ) {
+            return End::SocketError(e.to_string());
+        }
+        if limits::record(Cause::SlowConsumer) {
+            tracing::info!(
+                client = self.id,
+                max_bytes = self.ctx.limits.max_pending_out_bytes,
+                "client does not read; its pending outbound bytes are over the limit; disconnecting (further ones are summarised)"
+            );
+        }
+        End::SlowConsumer
+    }
+
+    /// A message not completed within the deadline: the client is told by a close frame
+    /// (best effort: it may not read either).
+    async fn on_unfinished<W>(&self, sink: &mut W) -> End
+    where
+        W: Sink<Message, Error = axum::Error> + Unpin,
+    {
+        if limits::record(Cause::UnfinishedFrame) {
+            tracing::info!(
+                client = self.id,
+                timeout_s = self.ctx.limits.unfinished_message_timeout.as_secs(),
+                "client left a message unfinished; closing (further ones are summarised)"
+            );
+        }
+        close(sink, close_code::POLICY, "message not completed in time").await;
+        End::Unfinished
     }
 
     /// When pending ticks not yet due should wake the loop: the end of the throttle interval.
@@ -337,6 +398,7 @@ impl ClientConn {
             None => Some(End::ClientClosed),
             Some(Err(e)) => Some(self.on_read_error(e, sink, shutdown).await),
             Some(Ok(msg)) => {
+                self.read.clear();
                 let end = self.on_frame(msg).await?;
                 if end == End::Flood {
                     close(
@@ -374,11 +436,13 @@ impl ClientConn {
             other => other.to_string(),
         };
         let msg = format!(
-            "{size} is over the {} byte hard limit, so the connection is \
-             closed; requests must stay under {} bytes (split them)",
-            self.ctx.limits.max_message_bytes, self.ctx.limits.max_frame_bytes
+            "{size} is over the {} byte limit, so the connection is closed; \
+             split the request",
+            self.ctx.limits.max_message_bytes
         );
-        tracing::info!(client = self.id, error = %cap, "client message over the hard size cap; closing");
+        if limits::record(Cause::FrameTooLarge) {
+            tracing::info!(client = self.id, error = %cap, "client message over the size limit; closing (further ones are summarised)");
+        }
         let text = error_text(ErrorCode::FrameTooLarge, &msg, &None);
         if send_farewell(sink, text, shutdown).await {
             close(sink, close_code::SIZE, "message too big").await;
@@ -395,28 +459,25 @@ impl ClientConn {
         self.push(error_text(code, message, id));
     }
 
-    /// Handles one inbound frame; `Some` ends the connection.
+    /// Handles one inbound frame; `Some` ends the connection. Every frame but a close counts
+    /// against the rate limit first.
     async fn on_frame(&mut self, msg: Message) -> Option<End> {
-        let text = match msg {
-            Message::Text(t) => t,
-            Message::Binary(_) => {
-                self.error(
-                    ErrorCode::UnsupportedFrame,
-                    "binary frames are not supported; send JSON text frames",
-                    &None,
-                );
-                return None;
-            }
-            // Pings are answered by the WebSocket layer; pongs need nothing.
-            Message::Ping(_) | Message::Pong(_) => return None,
-            Message::Close(_) => return Some(End::ClientClosed),
-        };
-        match self.rate.admit(Instant::now()) {
+        if matches!(msg, Message::Close(_)) {
+            return Some(End::ClientClosed);
+        }
+        let now = Instant::now();
+        match self.rate.admit(now) {
             Admit::Accept => {}
             Admit::Drop { notify } => {
+                if limits::record(Cause::RateLimited) {
+                    tracing::info!(
+                        client = self.id,
+                        "client over the message rate; dropping (further ones are summarised)"
+                    );
+                }
                 if notify {
                     let msg = format!(
-                        "too many requests; the limit is {}/s (bursts of {}). This one was dropped.",
+                        "too many messages; the limit is {}/s (bursts of {}), pings included. This one was dropped.",
                         self.ctx.limits.rate_per_sec, self.ctx.limits.burst
                     );
                     self.error(ErrorCode::RateLimited, &msg, &None);
@@ -424,19 +485,30 @@ impl ClientConn {
                 return None;
             }
             Admit::Disconnect => {
-                tracing::info!(client = self.id, "client flooding requests; disconnecting");
+                if limits::record(Cause::Flood) {
+                    tracing::info!(
+                        client = self.id,
+                        "client flooding messages; disconnecting (further ones are summarised)"
+                    );
+                }
                 return Some(End::Flood);
             }
         }
-        if text.len() > self.ctx.limits.max_frame_bytes {
-            let msg = format!(
-                "frame of {} bytes is over the {} byte limit; split the request",
-                text.len(),
-                self.ctx.limits.max_frame_bytes
-            );
-            self.error(ErrorCode::FrameTooLarge, &msg, &None);
-            return None;
-        }
+        let text = match msg {
+            Message::Text(t) => t,
+            Message::Binary(_) => {
+                if self.rate.binary_notice(now) {
+                    self.error(
+                        ErrorCode::UnsupportedFrame,
+                        "binary frames are not supported; send JSON text frames",
+                        &None,
+                    );
+                }
+                return None;
+            }
+            // Pings are answered by the WebSocket layer; pongs need nothing.
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return None,
+        };
         match request::parse(text.as_str()) {
             Ok(req) => self.on_request(req).await,
             Err(e) => {
@@ -653,11 +725,40 @@ impl<T> Resolved<T> {
     }
 }
 
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
+/// What woke the connection's timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// Pending ticks are due (the throttle interval ended).
+    Tick,
+    /// A message has been incomplete for too long.
+    Unfinished,
+}
+
+/// Sleeps until the tick timer or the unfinished-message deadline, whichever is first. The
+/// read clock is looked at on every poll: a read inside this turn's `stream.next()` (polled
+/// just before, in the same `select!`) may have started it.
+async fn wake_at(tick: Option<Instant>, read: &ReadClock, unfinished_after: Duration) -> Wake {
+    let mut armed: Option<Instant> = None;
+    let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
+    std::future::poll_fn(|cx| {
+        let unfinished = read.pending_since().map(|t| t + unfinished_after);
+        let Some(at) = [tick, unfinished].into_iter().flatten().min() else {
+            return Poll::Pending;
+        };
+        if armed != Some(at) {
+            armed = Some(at);
+            sleep.as_mut().reset(at);
+        }
+        if sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        Poll::Ready(if unfinished.is_some_and(|u| u <= Instant::now()) {
+            Wake::Unfinished
+        } else {
+            Wake::Tick
+        })
+    })
+    .await
 }
 
 /// Writes every drained message with one flush at the end, so a batch shares syscalls.

@@ -1,5 +1,6 @@
-//! Per-client limits: symbol count, frame size and the inbound message rate (a token bucket in
-//! monotonic time, so tests drive it with paused time).
+//! Per-client limits: symbol count, message size and completion time, pending outbound bytes,
+//! and the inbound frame rate (a token bucket in monotonic time, so tests drive it with paused
+//! time; every frame counts, pings and pongs included).
 
 use std::time::Duration;
 use tokio::time::Instant;
@@ -9,11 +10,16 @@ use tokio::time::Instant;
 pub struct ClientLimits {
     /// Instruments one connection may subscribe to (Kite's own per-socket cap is 3000).
     pub max_symbols: usize,
-    /// Largest accepted text frame, in bytes; larger ones get an `error` and are dropped.
-    pub max_frame_bytes: usize,
-    /// Hard cap on one inbound message (the WebSocket reader's own limit): a larger one gets
-    /// an `error` and the connection is closed with 1009, since the reader cannot skip it.
+    /// Largest inbound message or frame (the WebSocket reader's limit, checked at the frame
+    /// header, so a larger one is never buffered): it gets an `error` and the connection is
+    /// closed with 1009, since the reader cannot skip it.
     pub max_message_bytes: usize,
+    /// A message whose first bytes arrived this long ago and that is still incomplete closes
+    /// the connection (1008): a client holding a half-sent frame holds its buffer.
+    pub unfinished_message_timeout: Duration,
+    /// Bytes the WebSocket layer may hold for a client that does not read (our messages and
+    /// its pongs); beyond them the connection is closed as a slow consumer.
+    pub max_pending_out_bytes: usize,
     /// Sustained requests per second a client may send.
     pub rate_per_sec: u32,
     /// Requests a client may send in a burst above the sustained rate.
@@ -31,8 +37,9 @@ impl Default for ClientLimits {
     fn default() -> Self {
         Self {
             max_symbols: 3000,
-            max_frame_bytes: 64 * 1024,
-            max_message_bytes: 1 << 20,
+            max_message_bytes: 64 * 1024,
+            unfinished_message_timeout: Duration::from_secs(10),
+            max_pending_out_bytes: 1 << 20,
             rate_per_sec: 20,
             burst: 100,
             flood_drops: 200,
@@ -66,7 +73,21 @@ pub struct RateLimiter {
     flood_window: Duration,
     window_start: Instant,
     drops_in_window: u32,
+    /// When the client was last sent a notice (over the rate, or a binary frame): one a
+    /// second at most, whichever kind.
     last_notice: Option<Instant>,
+}
+
+/// At most one notice of a kind per this long.
+const NOTICE_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether a notice last given at `last` may be given again at `now` (and records it).
+fn notice_due(last: &mut Option<Instant>, now: Instant) -> bool {
+    let due = last.is_none_or(|t| now.saturating_duration_since(t) >= NOTICE_EVERY);
+    if due {
+        *last = Some(now);
+    }
+    due
 }
 
 impl RateLimiter {
@@ -101,13 +122,16 @@ impl RateLimiter {
         if self.drops_in_window >= self.flood_drops {
             return Admit::Disconnect;
         }
-        let notify = self
-            .last_notice
-            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1));
-        if notify {
-            self.last_notice = Some(now);
+        Admit::Drop {
+            notify: notice_due(&mut self.last_notice, now),
         }
-        Admit::Drop { notify }
+    }
+
+    /// Whether an admitted binary frame gets its `unsupported_frame` error: at most one a
+    /// second (shared with the rate notices), so tiny frames cannot make the server send many
+    /// times their size back.
+    pub fn binary_notice(&mut self, now: Instant) -> bool {
+        notice_due(&mut self.last_notice, now)
     }
 }
 
@@ -145,6 +169,15 @@ mod tests {
             }
         }
         assert_eq!(verdict, Admit::Disconnect);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn binary_notices_are_one_a_second() {
+        let t0 = Instant::now();
+        let mut rl = RateLimiter::new(&ClientLimits::default(), t0);
+        assert!(rl.binary_notice(t0));
+        assert!(!rl.binary_notice(t0 + Duration::from_millis(999)));
+        assert!(rl.binary_notice(t0 + Duration::from_secs(1)));
     }
 
     #[tokio::test(start_paused = true)]

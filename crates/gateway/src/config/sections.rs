@@ -4,8 +4,9 @@
 use super::reader::Reader;
 use super::{
     Broker, DEFAULT_INSTRUMENTS, FYERS_API_ROOT, FYERS_SYMBOLS_URL, FeedConfig, FyersConfig,
-    KiteConfig, ScheduleTimes, local_url,
+    KiteConfig, ScheduleTimes, ServerLimits, local_url,
 };
+use crate::model::peer::TrustedProxies;
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -169,4 +170,37 @@ pub(super) fn public_url(r: &mut Reader<'_>, listen: SocketAddr) -> String {
         );
     }
     local_url(listen)
+}
+
+/// `FEEDGATE_MAX_CONNECTIONS`, `FEEDGATE_MAX_CONNECTIONS_PER_IP`, `FEEDGATE_TRUSTED_PROXIES`.
+pub(super) fn server_limits(r: &mut Reader<'_>) -> ServerLimits {
+    let max = r.number(
+        "FEEDGATE_MAX_CONNECTIONS",
+        0,
+        0,
+        10_000_000,
+        "connections; 0 = 80 % of the open-file limit",
+    );
+    let per_ip = r.number(
+        "FEEDGATE_MAX_CONNECTIONS_PER_IP",
+        0,
+        0,
+        10_000_000,
+        "connections; 0 = no cap",
+    );
+    let raw = r.string("FEEDGATE_TRUSTED_PROXIES", "");
+    let trusted_proxies = TrustedProxies::parse(&raw).unwrap_or_else(|e| {
+        r.fail(
+            "FEEDGATE_TRUSTED_PROXIES",
+            &raw,
+            format!("a comma list of IP addresses and CIDR blocks: {e}"),
+        );
+        TrustedProxies::default()
+    });
+    ServerLimits {
+        max_connections: (max > 0).then_some(max as usize),
+        max_connections_per_ip: per_ip as usize,
+        trusted_proxies,
+        ..ServerLimits::default()
+    }
 }

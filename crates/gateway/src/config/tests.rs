@@ -178,3 +178,41 @@ fn unknown_feedgate_keys_are_listed() {
     ]);
     assert_eq!(GatewayConfig::unknown_keys(&v), ["FEEDGATE_LISTN"]);
 }
+
+#[test]
+fn server_limits_default_to_the_design_and_are_checked() {
+    let c = GatewayConfig::from_vars(&vars(&[])).unwrap();
+    assert_eq!(c.server, ServerLimits::default());
+    assert_eq!(c.server.max_connections, None, "80 % of the fd limit");
+    assert_eq!(c.server.max_connections_per_ip, 0);
+    assert_eq!(c.server.header_timeout, Duration::from_secs(10));
+    assert_eq!(c.server.idle_timeout, Duration::from_secs(60));
+    assert_eq!(c.server.max_header_bytes, 16 * 1024);
+    assert!(c.server.trusted_proxies.is_empty());
+
+    let c = GatewayConfig::from_vars(&vars(&[
+        ("FEEDGATE_MAX_CONNECTIONS", "500"),
+        ("FEEDGATE_MAX_CONNECTIONS_PER_IP", "20"),
+        ("FEEDGATE_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+    ]))
+    .unwrap();
+    assert_eq!(c.server.max_connections, Some(500));
+    assert_eq!(c.server.max_connections_per_ip, 20);
+    assert!(
+        c.server
+            .trusted_proxies
+            .contains("10.1.2.3".parse().unwrap())
+    );
+
+    let err = GatewayConfig::from_vars(&vars(&[
+        ("FEEDGATE_MAX_CONNECTIONS", "-1"),
+        ("FEEDGATE_TRUSTED_PROXIES", "10.0.0.1,proxy.local"),
+    ]))
+    .unwrap_err();
+    let keys: Vec<&str> = err.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["FEEDGATE_MAX_CONNECTIONS", "FEEDGATE_TRUSTED_PROXIES"]
+    );
+    assert!(err.to_string().contains("proxy.local"), "{err}");
+}

@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod error;
 pub mod health;
 pub mod instruments;
+pub mod peer;
 pub mod quotes;
 pub mod status;
 pub mod ws;

@@ -1,7 +1,8 @@
 //! The vocabulary every layer shares, with no I/O and no dependency on the rest of the crate:
 //! the normalised tick and its exact prices, IST timestamps, candle maths, the instrument
-//! registry, demand and run policy, the feed's liveness, wall-clock time, secrets and the current token, and the
-//! log-once helper.
+//! registry, demand and run policy, the feed's liveness, wall-clock time, secrets and the
+//! current token, the log-once helper, who a client is behind trusted proxies, and the
+//! unconsumed-input clock.
 
 pub mod candle;
 pub mod clock;
@@ -10,7 +11,9 @@ pub mod gauges;
 pub mod instruments;
 pub mod ist;
 pub mod live;
+pub mod peer;
 pub mod price;
+pub mod read_clock;
 pub mod repeats;
 pub mod secret;
 pub mod tick;

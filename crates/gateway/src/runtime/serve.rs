@@ -1,14 +1,17 @@
 //! Start-up steps of the HTTP side: the application state every handler shares (client
-//! context, health sources) and the axum server itself.
+//! context, health sources) and the HTTP server itself.
 
+use super::accept::Server;
+use super::slots::ConnSlots;
 use super::{Core, Wiring};
 use crate::clients::{ClientContext, ClientLimits};
 use crate::http::{self, AppParts, AppState};
 use crate::status::health::HealthSources;
+use crate::status::limits;
 use crate::status::view::StatusView;
 use crate::store::candle_files::CandleStore;
 use axum::Router;
-use axum::serve::ListenerExt;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 impl Wiring {
@@ -61,26 +64,56 @@ impl Wiring {
         }
     }
 
-    /// Spawns the HTTP server; it stops accepting at shutdown and lets open requests finish.
+    /// Spawns the HTTP server (it stops accepting at shutdown and lets open requests finish)
+    /// and the summary of limit refusals.
     pub(super) fn start_http(&self, listener: TcpListener, router: Router) {
-        let shutdown = self.shutdown.clone();
-        self.tracker.spawn(async move {
-            // Ticks are small messages that must leave at once: no Nagle delay.
-            let listener = listener.tap_io(|tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "cannot set TCP_NODELAY on a client socket");
-                }
-            });
-            // `into_make_service` shares one route table across connections; serving the plain
-            // router would rebuild it per connection (~1 KiB each, measured with massif).
-            let res = axum::serve(listener, router.into_make_service())
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                .await;
-            if let Err(e) = res {
-                tracing::error!(error = %e, "HTTP server stopped");
-            }
-        });
+        let limits = self.config.server.clone();
+        let max = connection_cap(limits.max_connections);
+        tracing::info!(
+            max_connections = max,
+            max_connections_per_ip = limits.max_connections_per_ip,
+            trusted_proxies = !limits.trusted_proxies.is_empty(),
+            "connection limits"
+        );
+        let server = Server {
+            slots: ConnSlots::new(max, limits.max_connections_per_ip),
+            router,
+            limits,
+            shutdown: self.shutdown.clone(),
+            tracker: self.tracker.clone(),
+        };
+        self.tracker.spawn(server.run(listener));
+        self.tracker
+            .spawn(limits::summarise(LIMIT_SUMMARY, self.shutdown.clone()));
     }
+}
+
+/// How often repeated limit refusals are summarised in the log.
+const LIMIT_SUMMARY: Duration = Duration::from_secs(60);
+
+/// `FEEDGATE_MAX_CONNECTIONS`, or 80 % of the open-file limit: the rest is left for the
+/// broker, REST calls and files, so the cap is reached before `accept` runs out of
+/// descriptors. The soft limit is first raised to the hard one, as servers commonly do (the
+/// usual soft default, 1024, would cap feedgate at 819 clients).
+fn connection_cap(configured: Option<usize>) -> usize {
+    let soft = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+        }
+    };
+    if let Some(n) = configured {
+        if n as u64 > soft {
+            tracing::warn!(
+                max_connections = n,
+                open_file_limit = soft,
+                "FEEDGATE_MAX_CONNECTIONS is above the open-file limit; accept will fail first"
+            );
+        }
+        return n;
+    }
+    usize::try_from(soft / 10 * 8).unwrap_or(usize::MAX).max(1)
 }
 
 /// The gateway's routes plus any extra ones (the simulator's `/_sim` in demo mode).

@@ -1,8 +1,10 @@
 //! What feedgate says about itself: the market-hours scheduler task, the status monitor that
 //! combines feed, market, auth and fallback into what clients are told, the health document
-//! and its verdict, the view types clients read, and Prometheus telemetry.
+//! and its verdict, the view types clients read, Prometheus telemetry, and the log-once record of
+//! limit refusals.
 
 pub mod health;
+pub mod limits;
 pub mod monitor;
 pub mod schedule;
 pub mod telemetry;

@@ -288,6 +288,10 @@ impl EnvBuilder {
             broker: self.broker,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // Below the gateway's 60 s idle timeout, as a client should be: with paused
+                // time a pooled connection could otherwise be reused in the instant the gateway
+                // closes it.
+                .pool_idle_timeout(Duration::from_secs(50))
                 .build()
                 .expect("http client"),
         }
