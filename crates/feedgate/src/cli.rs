@@ -50,6 +50,13 @@ pub enum Command {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
+    /// Manage access keys (FEEDGATE_DATA_DIR/keys.json): add, list, revoke.
+    Keys {
+        #[arg(long, global = true)]
+        config: Option<std::path::PathBuf>,
+        #[command(subcommand)]
+        command: crate::keys_cmd::KeysCommand,
+    },
 }
 
 /// The broker `feedgate demo` simulates.
@@ -94,7 +101,9 @@ impl Cli {
     /// The `--config` file of the commands that take one.
     pub fn config_file(&self) -> Option<&std::path::Path> {
         match &self.command {
-            Command::Serve { config } | Command::Check { config } => config.as_deref(),
+            Command::Serve { config }
+            | Command::Check { config }
+            | Command::Keys { config, .. } => config.as_deref(),
             _ => None,
         }
     }
@@ -112,5 +121,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => crate::demo_cmd::run(listen, broker, seed, speed).await,
         Command::Serve { config } => crate::serve_cmd::run(config.as_deref()).await,
         Command::Check { config } => crate::check_cmd::run(config.as_deref()).await,
+        Command::Keys { config, command } => crate::keys_cmd::run(command, config.as_deref()),
     }
 }

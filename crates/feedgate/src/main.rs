@@ -6,6 +6,7 @@ mod check_cmd;
 mod cli;
 mod config_load;
 mod demo_cmd;
+mod keys_cmd;
 mod logging;
 mod serve_cmd;
 mod session_cmd;

@@ -5,6 +5,9 @@
 mod reader;
 mod sections;
 
+pub use sections::valid_key_id;
+
+use crate::model::scope::Scopes;
 use reader::Reader;
 use secrecy::SecretString;
 use std::collections::BTreeMap;
@@ -98,6 +101,49 @@ pub struct GatewayConfig {
     pub public_url: String,
     /// `FEEDGATE_MAX_SYMBOLS_PER_CLIENT`.
     pub max_symbols_per_client: usize,
+    /// `FEEDGATE_AUTH`, `FEEDGATE_API_KEYS`, `FEEDGATE_ALLOWED_ORIGINS` (DESIGN.md §10).
+    pub access: AccessConfig,
+}
+
+/// `FEEDGATE_AUTH`: whether callers must present a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Everyone may do everything (the default on a loopback listen address).
+    Off,
+    /// Every route but the dashboard's files and the anonymous health probe needs a key.
+    Keys,
+}
+
+/// One key given in `FEEDGATE_API_KEYS` (`id:secret:scope[+scope]`), for containers that cannot
+/// run `feedgate keys add` against a volume.
+#[derive(Debug, Clone)]
+pub struct EnvKey {
+    pub id: String,
+    pub secret: SecretString,
+    pub scopes: Scopes,
+}
+
+/// Access control settings.
+#[derive(Debug, Clone)]
+pub struct AccessConfig {
+    pub mode: AuthMode,
+    /// Whether `FEEDGATE_AUTH` was set, rather than derived from the listen address.
+    pub mode_explicit: bool,
+    pub env_keys: Vec<EnvKey>,
+    /// `FEEDGATE_ALLOWED_ORIGINS`: browser origins (`scheme://host[:port]`) allowed besides the
+    /// dashboard's own; `*` allows any.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::Off,
+            mode_explicit: false,
+            env_keys: Vec::new(),
+            allowed_origins: Vec::new(),
+        }
+    }
 }
 
 /// When the scheduler acts, relative to a trading day's first and last phase (defaults: token
@@ -145,6 +191,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "FEEDGATE_LOG_FORMAT",
     "FEEDGATE_PUBLIC_URL",
     "FEEDGATE_MAX_SYMBOLS_PER_CLIENT",
+    "FEEDGATE_AUTH",
+    "FEEDGATE_API_KEYS",
+    "FEEDGATE_ALLOWED_ORIGINS",
     "ZERODHA_API_KEY",
     "ZERODHA_API_SECRET",
     "ZERODHA_ACCESS_TOKEN",
@@ -236,6 +285,7 @@ impl GatewayConfig {
             100_000,
             "symbols",
         ) as usize;
+        let access = sections::access(&mut r, listen);
         r.finish(Self {
             listen,
             broker,
@@ -252,6 +302,7 @@ impl GatewayConfig {
             calendar,
             public_url,
             max_symbols_per_client,
+            access,
         })
     }
 

@@ -1,23 +1,55 @@
 //! The client WebSocket endpoint (`/ws/market`, alias `/api/websocket/stream`): upgrade with
-//! buffer sizes tuned for many mostly-idle clients, then hand the socket to
-//! [`crate::clients::serve`].
+//! buffer sizes tuned for many mostly-idle clients, admit the caller (DESIGN.md §10), then
+//! hand the socket to [`crate::clients::serve`].
+//!
+//! Admission: a key from the `Authorization` header or Kite's `?api_key=&access_token=` query
+//! (checked by `http::access::identify` before the upgrade), the dashboard's session cookie,
+//! or, for browsers that can set neither, a first message `{"action":"auth","key":"ID:SECRET"}`
+//! within [`AUTH_TIMEOUT`]. A missing or wrong key gets `{"type":"error","code":"unauthorized"}`
+//! and close 4001; a key without the `read` scope close 4003; a key at its `max_connections`
+//! close 1013. A key's `max_symbols` lowers the connection's symbol cap.
 //!
 //! Inbound messages have a hard cap, [`crate::clients::ClientLimits::max_message_bytes`]
 //! (1 MiB): the protocol's own, smaller limit answers with an `error` frame and keeps the
 //! connection; this one protects the process from absurd frames, and a client that hits it
 //! gets an `error` (`frame_too_large`) and a close with code 1009.
 
+use crate::access::{Presented, Principal};
+use crate::clients::ClientContext;
+use crate::config::AuthMode;
 use crate::http::AppState;
+use crate::http::access::{Caller, ClientIp};
+use crate::model::scope::Scope;
+use axum::Extension;
 use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::net::IpAddr;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Initial read buffer per connection. Client requests are small (tungstenite grows the buffer
 /// when a larger one arrives); its 128 KiB default would cost 128 KiB per idle client.
 const READ_BUFFER: usize = 1024;
 /// Outgoing bytes gathered before a socket write.
 const WRITE_BUFFER: usize = 16 * 1024;
-pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+/// How long a connection without a key has to send its `auth` message.
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Close codes: no or a wrong key; a key without the scope.
+pub const CLOSE_UNAUTHORIZED: u16 = 4001;
+pub const CLOSE_FORBIDDEN: u16 = 4003;
+/// How long the last words to a refused client may take.
+const FAREWELL_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub async fn upgrade(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    ws: WebSocketUpgrade,
+) -> Response {
     let ctx = app.client_context();
     let shutdown = app.shutdown();
     let tracker = app.tracker();
@@ -28,8 +60,176 @@ pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Respo
         .max_frame_size(max_message)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "client WebSocket upgrade failed"))
         .on_upgrade(move |socket| {
-            let fut = crate::clients::serve(socket, ctx, shutdown);
+            let fut = admit_and_serve(socket, app, caller, ip, ctx, shutdown);
             // Tracked so graceful shutdown waits for every client to get its close frame.
             tracker.track_future(fut)
         })
+}
+
+async fn admit_and_serve(
+    mut socket: WebSocket,
+    app: AppState,
+    caller: Caller,
+    ip: Option<IpAddr>,
+    mut ctx: ClientContext,
+    shutdown: CancellationToken,
+) {
+    let principal = match caller {
+        Caller::Key(p) => p,
+        Caller::Denied => return refuse_unauthorized(socket, "wrong or unknown key").await,
+        Caller::Anonymous => {
+            let first = tokio::select! {
+                p = first_message_auth(&mut socket, &app, ip) => p,
+                () = shutdown.cancelled() => return,
+            };
+            match first {
+                Some(p) => p,
+                None => return,
+            }
+        }
+    };
+    if !principal.scopes.allows(Scope::Read) {
+        let text = error_json("forbidden", "this key lacks the read scope", &None);
+        return farewell(socket, Some(text), CLOSE_FORBIDDEN, "forbidden").await;
+    }
+    let Some(slot) = app.access().keys.connect(&principal) else {
+        let text = error_json(
+            "too_many_connections",
+            "this key has its max_connections open already",
+            &None,
+        );
+        return farewell(socket, Some(text), 1013, "too many connections").await;
+    };
+    if let Some(max) = principal.max_symbols {
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        ctx.limits.max_symbols = ctx.limits.max_symbols.min(max);
+    }
+    if app.access().mode == AuthMode::Keys {
+        // The key id on every line the connection logs; only with keys, so the open mode's
+        // hot path does not enter a span on every poll.
+        let span = tracing::info_span!("client", key_id = %principal.key_id);
+        crate::clients::serve(socket, ctx, shutdown)
+            .instrument(span)
+            .await;
+    } else {
+        crate::clients::serve(socket, ctx, shutdown).await;
+    }
+    drop(slot);
+}
+
+/// The sign-in message of a browser that cannot send headers.
+#[derive(Debug, Deserialize)]
+struct AuthMessage {
+    action: String,
+    key: Option<String>,
+    #[serde(default)]
+    id: Option<Value>,
+}
+
+/// Waits up to [`AUTH_TIMEOUT`] for `{"action":"auth","key":"ID:SECRET"}`; answers an `ack`
+/// and returns the principal, or refuses the connection and returns `None`.
+async fn first_message_auth(
+    socket: &mut WebSocket,
+    app: &AppState,
+    ip: Option<IpAddr>,
+) -> Option<Principal> {
+    let deadline = tokio::time::Instant::now() + AUTH_TIMEOUT;
+    let text = loop {
+        match tokio::time::timeout_at(deadline, socket.recv()).await {
+            Err(_) => {
+                let why = "no key within 5 s: send {\"action\":\"auth\",\"key\":\"KEY_ID:SECRET\"} first, or an Authorization header";
+                refuse_unauthorized_ref(socket, why).await;
+                return None;
+            }
+            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return None,
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+            Ok(Some(Ok(Message::Text(t)))) => break t,
+            Ok(Some(Ok(Message::Binary(_)))) => {
+                refuse_unauthorized_ref(socket, "the first message must be the auth request").await;
+                return None;
+            }
+        }
+    };
+    let msg = serde_json::from_str::<AuthMessage>(&text)
+        .ok()
+        .filter(|m| m.action == "auth");
+    let (presented, id) = match msg {
+        Some(m) => (m.key.as_deref().and_then(Presented::parse_pair), m.id),
+        None => (None, None),
+    };
+    let Some(presented) = presented else {
+        refuse_unauthorized_ref(
+            socket,
+            "a key is required: send {\"action\":\"auth\",\"key\":\"KEY_ID:SECRET\"} first",
+        )
+        .await;
+        return None;
+    };
+    match app.access().check(ip, &presented) {
+        Ok(p) => {
+            let mut ack = json!({"type": "ack", "action": "auth", "key_id": &*p.key_id});
+            if let Some(id) = id {
+                ack["id"] = id;
+            }
+            let sent = socket.send(Message::Text(Utf8Bytes::from(ack.to_string())));
+            tokio::time::timeout(FAREWELL_TIMEOUT, sent)
+                .await
+                .ok()?
+                .ok()?;
+            Some(p)
+        }
+        Err(Some(wait)) => {
+            let why = format!("too many wrong keys from this address; try again in {wait} s");
+            let text = error_json("rate_limited", &why, &id);
+            send_close(socket, Some(text), 1013, "rate limited").await;
+            None
+        }
+        Err(None) => {
+            let text = error_json("unauthorized", "wrong or unknown key", &id);
+            send_close(socket, Some(text), CLOSE_UNAUTHORIZED, "unauthorized").await;
+            None
+        }
+    }
+}
+
+fn error_json(code: &str, message: &str, id: &Option<Value>) -> Utf8Bytes {
+    let mut v = json!({"type": "error", "code": code, "message": message});
+    if let Some(id) = id {
+        v["id"] = id.clone();
+    }
+    Utf8Bytes::from(v.to_string())
+}
+
+async fn refuse_unauthorized(socket: WebSocket, why: &str) {
+    let text = error_json("unauthorized", why, &None);
+    farewell(socket, Some(text), CLOSE_UNAUTHORIZED, "unauthorized").await;
+}
+
+async fn refuse_unauthorized_ref(socket: &mut WebSocket, why: &str) {
+    let text = error_json("unauthorized", why, &None);
+    send_close(socket, Some(text), CLOSE_UNAUTHORIZED, "unauthorized").await;
+}
+
+async fn farewell(mut socket: WebSocket, text: Option<Utf8Bytes>, code: u16, reason: &'static str) {
+    send_close(&mut socket, text, code, reason).await;
+}
+
+/// Best effort and bounded: a client that does not read cannot hold the task.
+async fn send_close(
+    socket: &mut WebSocket,
+    text: Option<Utf8Bytes>,
+    code: u16,
+    reason: &'static str,
+) {
+    let words = async {
+        if let Some(t) = text {
+            socket.send(Message::Text(t)).await?;
+        }
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        socket.send(Message::Close(Some(frame))).await
+    };
+    let _ = tokio::time::timeout(FAREWELL_TIMEOUT, words).await;
 }

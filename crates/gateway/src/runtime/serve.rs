@@ -2,6 +2,7 @@
 //! context, health sources) and the axum server itself.
 
 use super::{Core, Wiring};
+use crate::access::KeyRing;
 use crate::clients::{ClientContext, ClientLimits};
 use crate::http::{self, AppParts, AppState};
 use crate::status::health::HealthSources;
@@ -22,9 +23,22 @@ impl Wiring {
             broker: self.broker.clone(),
             health: self.health_sources(core),
             candles,
+            access: self.access_state(),
             shutdown: self.shutdown.clone(),
             tracker: self.tracker.clone(),
         })
+    }
+
+    /// Keys, sessions and the origin policy (DESIGN.md §10).
+    fn access_state(&self) -> http::access::AccessState {
+        let a = &self.config.access;
+        let file = KeyRing::file_in(&self.config.data_dir);
+        http::access::AccessState::new(
+            a.mode,
+            KeyRing::new(Some(file), &a.env_keys),
+            &self.config.public_url,
+            &a.allowed_origins,
+        )
     }
 
     /// What every client connection starts from.
@@ -73,7 +87,9 @@ impl Wiring {
             });
             // `into_make_service` shares one route table across connections; serving the plain
             // router would rebuild it per connection (~1 KiB each, measured with massif).
-            let res = axum::serve(listener, router.into_make_service())
+            // With the peer address, for the per-address back-off on wrong keys.
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let res = axum::serve(listener, service)
                 .with_graceful_shutdown(async move { shutdown.cancelled().await })
                 .await;
             if let Err(e) = res {
@@ -85,9 +101,5 @@ impl Wiring {
 
 /// The gateway's routes plus any extra ones (the simulator's `/_sim` in demo mode).
 pub(super) fn router(state: AppState, extra: Option<Router>) -> Router {
-    let router = http::router(state);
-    match extra {
-        Some(extra) => router.merge(extra),
-        None => router,
-    }
+    http::router(state, extra)
 }

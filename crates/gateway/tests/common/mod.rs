@@ -344,9 +344,15 @@ impl Env {
         self.request(reqwest::Method::GET, path).await
     }
 
-    /// `POST {path}` on the gateway with no body, whatever the answer's status.
+    /// `POST {path}` on the gateway with an empty JSON body (state-changing requests need a
+    /// JSON content type or a key header), whatever the answer's status.
     pub async fn post(&self, path: &str) -> reqwest::Response {
-        self.request(reqwest::Method::POST, path).await
+        self.http
+            .post(format!("{}{path}", self.base()))
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
     async fn request(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
