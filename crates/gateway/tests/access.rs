@@ -269,13 +269,9 @@ async fn the_websocket_takes_a_header_a_query_or_a_first_message() {
     .await
     .unwrap();
     expect_refusal(&mut c, 4001).await;
-    let mut c = ws_with(
-        addr,
-        &format!("/ws/market?api_key=reader&access_token=nope"),
-        &[],
-    )
-    .await
-    .unwrap();
+    let mut c = ws_with(addr, "/ws/market?api_key=reader&access_token=nope", &[])
+        .await
+        .unwrap();
     expect_refusal(&mut c, 4001).await;
     let mut c = ws_with(addr, "/ws/market", &[]).await.unwrap();
     c.send(json!({"action": "auth", "key": wrong})).await;
@@ -499,14 +495,14 @@ async fn sign_in(env: &Env, key: &str) -> String {
         .json(&json!({"key": key}))
         .send()
         .await
-        .unwrap();
+        .expect("test step");
     assert_eq!(r.status(), 200, "sign-in with {key}");
     let set = header(&r, "set-cookie");
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(set.contains(attr), "{set}");
     }
     assert!(!set.contains("Secure"), "plain http: no Secure ({set})");
-    set.split(';').next().unwrap().to_string()
+    set.split(';').next().expect("test step").to_string()
 }
 
 async fn with_cookie(env: &Env, method: Method, path: &str, cookie: &str) -> reqwest::Response {
@@ -516,7 +512,7 @@ async fn with_cookie(env: &Env, method: Method, path: &str, cookie: &str) -> req
         .header("content-type", "application/json")
         .send()
         .await
-        .unwrap()
+        .expect("test step")
 }
 
 #[tokio::test(start_paused = true)]
@@ -598,9 +594,9 @@ async fn start_login(env: &Env, cookie: &str) -> (String, String) {
         set.contains("SameSite=Lax") && set.contains("Path=/api/auth/callback"),
         "{set}"
     );
-    let u = url::Url::parse(&location(&r)).unwrap();
+    let u = url::Url::parse(&location(&r)).expect("test step");
     let state = state_in(&query_map(&u)["redirect_params"]).expect("state");
-    (state, set.split(';').next().unwrap().to_string())
+    (state, set.split(';').next().expect("test step").to_string())
 }
 
 /// A request token from the simulator's login form for `state`, as the broker redirects with.
@@ -615,10 +611,10 @@ async fn broker_redirect(env: &Env, state: &str) -> String {
         ])
         .send()
         .await
-        .unwrap();
+        .expect("test step");
     assert_eq!(r.status(), 302);
-    let u = url::Url::parse(&location(&r)).unwrap();
-    format!("{}?{}", u.path(), u.query().unwrap())
+    let u = url::Url::parse(&location(&r)).expect("test step");
+    format!("{}?{}", u.path(), u.query().expect("test step"))
 }
 
 #[tokio::test(start_paused = true)]

@@ -158,7 +158,7 @@ fn login_done(app: &AppState) -> Response {
     let mut resp = found("/");
     if access.mode == AuthMode::Keys
         && let Some(v) = cookies::set_cookie(
-            &app,
+            app,
             cookies::LOGIN_COOKIE,
             "",
             "SameSite=Lax; Path=/api/auth/callback; Max-Age=0",
