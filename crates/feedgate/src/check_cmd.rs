@@ -4,8 +4,10 @@
 
 use crate::config_load;
 use chrono::Utc;
+use feedgate_gateway::access::KeyRing;
+use feedgate_gateway::access::startup::{StartCheck, start_check};
 use feedgate_gateway::brokers::BrokerApi;
-use feedgate_gateway::config::{Broker, GatewayConfig};
+use feedgate_gateway::config::{AuthMode, Broker, GatewayConfig};
 use feedgate_gateway::model::secret::same_secret;
 use feedgate_gateway::store::token_file::TokenStore;
 use feedgate_session::{Calendar, Segment};
@@ -26,6 +28,8 @@ pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     };
     let mut warnings = check_calendar(&mut out, &calendar)?;
+    let (access_problems, access_warnings) = check_access(&mut out, &cfg)?;
+    warnings += access_warnings;
     let target = TokenTarget::for_config(&cfg)?;
     let login = cfg.login_page();
     let file = match target.store.load() {
@@ -49,7 +53,31 @@ pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
     if found.problems == 0 && cfg.broker == Broker::Fyers {
         report_expiry(&mut out, target.broker.as_ref(), found.valid)?;
     }
-    verdict(&mut out, found.problems, warnings)
+    verdict(&mut out, found.problems + access_problems, warnings)
+}
+
+/// Access control as `serve` would decide it: `(problems, warnings)`.
+fn check_access(out: &mut impl Write, cfg: &GatewayConfig) -> anyhow::Result<(usize, usize)> {
+    let ring = KeyRing::new(Some(KeyRing::file_in(&cfg.data_dir)), &cfg.access.env_keys);
+    let keys = ring.len();
+    match start_check(cfg, keys) {
+        StartCheck::Refuse(msg) => {
+            writeln!(out, "FAIL  {msg}")?;
+            Ok((1, 0))
+        }
+        StartCheck::Warn(msg) => {
+            writeln!(out, "warn  {msg}")?;
+            Ok((0, 1))
+        }
+        StartCheck::Ready => {
+            let mode = match cfg.access.mode {
+                AuthMode::Off => "access control off (loopback listen address)".to_string(),
+                AuthMode::Keys => format!("access control on, {keys} key(s)"),
+            };
+            writeln!(out, "ok    {mode}")?;
+            Ok((0, 0))
+        }
+    }
 }
 
 /// The configuration, validated as `serve` validates it; `None` after printing why not.

@@ -88,6 +88,22 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_header_value_is_read_or_refused_never_a_panic(v in ".{0,300}") {
+            if let Some(p) = Presented::from_authorization(&v) {
+                proptest::prop_assert!(!p.id.is_empty() && !p.secret.expose_secret().is_empty());
+                proptest::prop_assert!(!p.id.contains(':'));
+            }
+        }
+
+        #[test]
+        fn a_pair_comes_back_as_it_was_sent(id in "[A-Za-z0-9_-]{1,64}", secret in "[!-~]{1,128}") {
+            let p = Presented::from_authorization(&format!("Bearer {id}:{secret}"));
+            proptest::prop_assert_eq!(pair(p), Some((id, secret)));
+        }
+    }
+
     #[test]
     fn debug_hides_the_secret() {
         let p = Presented::parse_pair("id:hunter2").unwrap();

@@ -29,6 +29,8 @@ pub struct AccessState {
     pub failures: FailureGate,
     pub sessions: Sessions,
     pub origins: OriginPolicy,
+    /// Everyone, when access control is off (made once: cloning it shares its id).
+    pub open: Principal,
     /// Per-address back-off on refused login callbacks (separate from keys: a stale tab's
     /// callback is no key guess).
     pub callback_failures: FailureGate,
@@ -44,6 +46,7 @@ impl AccessState {
     pub fn new(mode: AuthMode, keys: KeyRing, public_url: &str, allowed: &[String]) -> Self {
         Self {
             origins: OriginPolicy::new(public_url, allowed),
+            open: Principal::open(),
             callback_failures: FailureGate::new(CALLBACK_FREE_FAILURES),
             exchange: tokio::sync::Mutex::new(()),
             bad_callbacks: std::sync::Mutex::default(),
@@ -125,7 +128,7 @@ pub fn client_ip(req: &Request) -> Option<IpAddr> {
 pub async fn identify(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
     let access = app.access();
     let caller = if access.mode == AuthMode::Off {
-        Caller::Key(Principal::open())
+        Caller::Key(access.open.clone())
     } else {
         match presented(&req) {
             Found::Nothing => session_caller(access, &req),

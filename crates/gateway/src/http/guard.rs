@@ -14,7 +14,12 @@ use serde_json::json;
 pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let policy = &app.access().origins;
     let headers = req.headers();
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    // HTTP/2 carries the host in `:authority` (the URI), not in a `Host` header.
+    let authority = req.uri().authority().map(|a| a.as_str().to_string());
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or(authority.as_deref());
     if let Some(h) = host
         && !policy.host_allowed(h)
     {
