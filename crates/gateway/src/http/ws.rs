@@ -92,27 +92,37 @@ async fn admit_and_serve(
         let text = error_json("forbidden", "this key lacks the read scope", &None);
         return farewell(socket, Some(text), CLOSE_FORBIDDEN, "forbidden").await;
     }
-    let Some(slot) = app.access().keys.connect(&principal) else {
-        let text = error_json(
-            "too_many_connections",
-            "this key has its max_connections open already",
-            &None,
-        );
-        return farewell(socket, Some(text), 1013, "too many connections").await;
+    let keys = app.access().mode == AuthMode::Keys;
+    // Counted only with keys: the open mode has no per-key limit to enforce.
+    let slot = if keys {
+        let Some(slot) = app.access().keys.connect(&principal) else {
+            let text = error_json(
+                "too_many_connections",
+                "this key has its max_connections open already",
+                &None,
+            );
+            return farewell(socket, Some(text), 1013, "too many connections").await;
+        };
+        Some(slot)
+    } else {
+        None
     };
     if let Some(max) = principal.max_symbols {
         let max = usize::try_from(max).unwrap_or(usize::MAX);
         ctx.limits.max_symbols = ctx.limits.max_symbols.min(max);
     }
-    if app.access().mode == AuthMode::Keys {
-        // The key id on every line the connection logs; only with keys, so the open mode's
-        // hot path does not enter a span on every poll.
-        let span = tracing::info_span!("client", key_id = %principal.key_id);
-        crate::clients::serve(socket, ctx, shutdown)
-            .instrument(span)
-            .await;
-    } else {
-        crate::clients::serve(socket, ctx, shutdown).await;
+    // The key id on every line the connection logs; only with keys, so the open mode's hot
+    // path does not enter a span on every poll.
+    let span = keys.then(|| tracing::info_span!("client", key_id = %principal.key_id));
+    // Not carried through the connection's life: an idle connection's task stays small.
+    drop((app, principal));
+    match span {
+        Some(span) => {
+            crate::clients::serve(socket, ctx, shutdown)
+                .instrument(span)
+                .await;
+        }
+        None => crate::clients::serve(socket, ctx, shutdown).await,
     }
     drop(slot);
 }
