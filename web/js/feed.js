@@ -11,12 +11,16 @@
 //   heartbeat          the message
 //   rejected           { symbol, reason }               the server refused a symbol we asked for
 //   servererror        the error message                an error that answers none of our requests
+//   unauthorized       {}                               feedgate wants a key (close 4001): no retry
+//                                                       until `retryNow` after a sign-in
 
 import { backoffDelay } from './backoff.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 /** With no message for this long we send a ping; twice this long means the socket is dead. */
 const QUIET_MS = 20_000;
+/** feedgate's close code for a missing or wrong key. */
+const CLOSE_UNAUTHORIZED = 4001;
 /** A connection that stayed up this long resets the backoff to its first step. */
 const STABLE_MS = 10_000;
 
@@ -138,7 +142,7 @@ export class FeedClient extends EventTarget {
     this.#setState('connecting');
     socket.onopen = () => this.#onOpen(socket);
     socket.onmessage = (ev) => this.#onMessage(socket, ev);
-    socket.onclose = () => this.#onClose(socket);
+    socket.onclose = (ev) => this.#onClose(socket, ev);
     // An error is always followed by a close event, which does the work.
     socket.onerror = () => {};
   }
@@ -155,9 +159,18 @@ export class FeedClient extends EventTarget {
     this.#livenessTimer = setInterval(() => this.#checkLiveness(socket), QUIET_MS / 2);
   }
 
-  #onClose(socket) {
+  #onClose(socket, ev) {
     if (socket !== this.#socket) return;
     this.#dropSocket();
+    if (ev?.code === CLOSE_UNAUTHORIZED) {
+      // Retrying cannot help until someone signs in; `retryNow` starts again after that.
+      this.#attempt = 0;
+      this.#openedAt = 0;
+      this.#retryAt = Date.now();
+      this.#setState('waiting');
+      this.#emit('unauthorized', {});
+      return;
+    }
     // Only a connection that opened and then stayed up earns a fresh start.
     if (this.#openedAt > 0 && Date.now() - this.#openedAt >= STABLE_MS) this.#attempt = 0;
     this.#openedAt = 0;

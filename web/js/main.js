@@ -1,5 +1,5 @@
-// The dashboard's entry point: wires the WebSocket client, the health poller, the banner, the
-// screener, the candle chart, the pager and the add-symbol box together. Everything with logic
+// The dashboard's entry point: wires the sign-in, the WebSocket client, the health poller, the
+// banner, the screener, the candle chart, the pager and the add-symbol box together. Everything with logic
 // worth testing lives in the modules it imports; this file only connects events to them.
 
 import { bannerModel, streamInfo } from './banner-model.js';
@@ -9,6 +9,7 @@ import { FeedClient } from './feed.js';
 import { HealthMonitor } from './health.js';
 import { Pager } from './pager.js';
 import { Screener } from './screener.js';
+import { credential, SessionClient } from './session.js';
 import { CandleFetcher, SeriesStore } from './series.js';
 import { Suggestions } from './suggest.js';
 import { cleanInput, pageOf, Watchlist } from './watchlist.js';
@@ -191,7 +192,80 @@ document.addEventListener('visibilitychange', () => {
 setInterval(renderBanner, 1000);
 setInterval(() => screener.refreshAges(), 10_000);
 
-showPage();
-feed.start();
-health.start();
-renderBanner();
+// ---- sign-in (only when feedgate asks for keys) ----
+
+const session = new SessionClient();
+let live = false;
+
+function showSignIn(show) {
+  $('signin').hidden = !show;
+  $('screener').hidden = show;
+  if (show) $('signin-id').focus();
+}
+
+function startLive() {
+  showSignIn(false);
+  if (live) {
+    feed.retryNow();
+    health.refreshSoon();
+    return;
+  }
+  live = true;
+  showPage();
+  feed.start();
+  health.start();
+  renderBanner();
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const feedbackEl = $('signin-feedback');
+  const c = credential($('signin-id').value, $('signin-secret').value);
+  if (c.error) {
+    feedbackEl.textContent = c.error;
+    feedbackEl.dataset.kind = 'error';
+    return;
+  }
+  const button = event.target.querySelector('button[type="submit"]');
+  button.disabled = true;
+  try {
+    await session.signIn(c.value);
+    $('signin-secret').value = '';
+    feedbackEl.textContent = '';
+    $('sign-out').hidden = false;
+    startLive();
+  } catch (err) {
+    feedbackEl.textContent = err.message;
+    feedbackEl.dataset.kind = 'error';
+  } finally {
+    button.disabled = false;
+  }
+}
+
+$('signin-form').addEventListener('submit', signIn);
+$('sign-out').addEventListener('click', async () => {
+  await session.signOut().catch(() => {});
+  location.reload();
+});
+// The session expired or was signed out elsewhere: ask again instead of retrying forever.
+feed.addEventListener('unauthorized', () => {
+  $('sign-out').hidden = true;
+  showSignIn(true);
+});
+
+async function boot() {
+  let status = null;
+  try {
+    status = await session.status();
+  } catch {
+    // Unreachable for now: start as without access control; the feed's retries take over.
+  }
+  if (status?.auth === 'keys' && !status.signed_in) {
+    showSignIn(true);
+    return;
+  }
+  $('sign-out').hidden = status?.auth !== 'keys';
+  startLive();
+}
+
+boot();

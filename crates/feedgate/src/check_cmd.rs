@@ -5,8 +5,10 @@
 use crate::config_load;
 use crate::credentials::Severity;
 use chrono::Utc;
+use feedgate_gateway::access::KeyRing;
+use feedgate_gateway::access::startup::{StartCheck, start_check};
 use feedgate_gateway::brokers::BrokerApi;
-use feedgate_gateway::config::{Broker, ConfigErrors, GatewayConfig};
+use feedgate_gateway::config::{AuthMode, Broker, ConfigErrors, GatewayConfig};
 use feedgate_gateway::model::secret::same_secret;
 use feedgate_gateway::store::token_file::TokenStore;
 use feedgate_session::{Calendar, Segment};
@@ -41,6 +43,9 @@ pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
         Some(calendar) => warnings += check_calendar(&mut out, &calendar)?,
         None => problems += 1,
     }
+    let (access_problems, access_warnings) = check_access(&mut out, &cfg)?;
+    problems += access_problems;
+    warnings += access_warnings;
     if creds.problems > 0 {
         writeln!(
             out,
@@ -73,6 +78,30 @@ pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
         report_expiry(&mut out, target.broker.as_ref(), found.valid)?;
     }
     verdict(&mut out, problems, warnings)
+}
+
+/// Access control as `serve` would decide it: `(problems, warnings)`.
+fn check_access(out: &mut impl Write, cfg: &GatewayConfig) -> anyhow::Result<(usize, usize)> {
+    let ring = KeyRing::new(Some(KeyRing::file_in(&cfg.data_dir)), &cfg.access.env_keys);
+    let keys = ring.len();
+    match start_check(cfg, keys) {
+        StartCheck::Refuse(msg) => {
+            writeln!(out, "FAIL  {msg}")?;
+            Ok((1, 0))
+        }
+        StartCheck::Warn(msg) => {
+            writeln!(out, "warn  {msg}")?;
+            Ok((0, 1))
+        }
+        StartCheck::Ready => {
+            let mode = match cfg.access.mode {
+                AuthMode::Off => "access control off (loopback listen address)".to_string(),
+                AuthMode::Keys => format!("access control on, {keys} key(s)"),
+            };
+            writeln!(out, "ok    {mode}")?;
+            Ok((0, 0))
+        }
+    }
 }
 
 /// Failures and warnings a step printed.

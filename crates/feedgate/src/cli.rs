@@ -77,6 +77,14 @@ pub enum Command {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
+    /// Manage access keys (FEEDGATE_DATA_DIR/keys.json): add, list, revoke.
+    Keys {
+        /// A TOML file with settings, as for `serve` (for FEEDGATE_DATA_DIR).
+        #[arg(long, global = true)]
+        config: Option<std::path::PathBuf>,
+        #[command(subcommand)]
+        command: crate::keys_cmd::KeysCommand,
+    },
 }
 
 /// The broker `feedgate demo` simulates.
@@ -128,7 +136,9 @@ impl Cli {
     /// The `--config` file of the commands that take one.
     pub fn config_file(&self) -> Option<&std::path::Path> {
         match &self.command {
-            Command::Serve { config } | Command::Check { config } => config.as_deref(),
+            Command::Serve { config }
+            | Command::Check { config }
+            | Command::Keys { config, .. } => config.as_deref(),
             _ => None,
         }
     }
@@ -146,6 +156,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => crate::demo_cmd::run(listen, broker, seed, speed).await,
         Command::Serve { config } => crate::serve_cmd::run(config.as_deref()).await,
         Command::Check { config } => crate::check_cmd::run(config.as_deref()).await,
+        Command::Keys { config, command } => crate::keys_cmd::run(command, config.as_deref()),
     }
 }
 
@@ -158,19 +169,24 @@ mod tests {
     /// the top-level help names the environment variables.
     #[test]
     fn every_command_and_flag_has_help() {
-        let cli = Cli::command();
-        let mut missing = Vec::new();
-        for sub in cli.get_subcommands() {
-            if sub.get_about().is_none() {
-                missing.push(sub.get_name().to_string());
-            }
-            for arg in sub.get_arguments() {
-                let id = arg.get_id().as_str();
-                if id != "help" && id != "version" && arg.get_help().is_none() {
-                    missing.push(format!("{} --{id}", sub.get_name()));
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name()).trim().to_string();
+                if sub.get_about().is_none() {
+                    missing.push(name.clone());
                 }
+                for arg in sub.get_arguments() {
+                    let id = arg.get_id().as_str();
+                    if id != "help" && id != "version" && arg.get_help().is_none() {
+                        missing.push(format!("{name} --{id}"));
+                    }
+                }
+                walk(sub, &name, missing);
             }
         }
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        walk(&cli, "", &mut missing);
         assert!(missing.is_empty(), "no help text: {missing:?}");
         let help = cli.clone().render_help().to_string();
         for var in [

@@ -37,6 +37,7 @@ pub async fn run(
         .context("cannot create a temporary data directory")?;
     let vars = demo_vars(addr, data_dir.path(), broker, &sim)?;
     let cfg = config_load::gateway_config(&vars)?;
+    crate::serve_cmd::check_access(&cfg, crate::serve_cmd::AccessCheck::Demo)?;
     let extra = axum::Router::new().nest("/_sim", sim.control_router());
     let gw = crate::serve_cmd::start(cfg, Some(extra), Some(listener)).await?;
     announce(&gw, broker)?;

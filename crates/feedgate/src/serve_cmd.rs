@@ -3,11 +3,13 @@
 use crate::config_load;
 use crate::credentials::Severity;
 use anyhow::Context;
+use feedgate_gateway::access::KeyRing;
+use feedgate_gateway::access::startup::{StartCheck, start_check};
 use feedgate_gateway::brokers::fyers::rest::{FyersBroker, FyersSettings};
 use feedgate_gateway::brokers::kite::rest::KiteBroker;
 use feedgate_gateway::brokers::kite::wire::KiteWire;
 use feedgate_gateway::brokers::wire::Wire;
-use feedgate_gateway::config::{Broker, GatewayConfig};
+use feedgate_gateway::config::{AuthMode, Broker, GatewayConfig};
 use feedgate_gateway::model::clock::SystemClock;
 use feedgate_gateway::runtime::{Gateway, GatewayDeps};
 use std::path::Path;
@@ -22,6 +24,7 @@ pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let vars = config_load::collect(config_file)?;
     let cfg = config_load::gateway_config(&vars)?;
     check_credentials(&cfg)?;
+    check_access(&cfg, AccessCheck::Serve)?;
     let signals = crate::shutdown::Signals::install();
     let gw = start(cfg, None, None).await?;
     signals.recv().await;
@@ -42,6 +45,47 @@ pub fn check_credentials(cfg: &GatewayConfig) -> anyhow::Result<()> {
     }
     for w in warns {
         tracing::warn!("{}", w.message);
+    }
+    Ok(())
+}
+
+/// Which command asks [`check_access`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessCheck {
+    Serve,
+    /// `demo`: its data directory is temporary, so keys come from `FEEDGATE_API_KEYS` only,
+    /// and it serves the simulator's control routes.
+    Demo,
+}
+
+/// Secure by default (DESIGN.md §10): refuses a reachable address with keys required and
+/// none configured, and warns about what is exposed.
+pub fn check_access(cfg: &GatewayConfig, cmd: AccessCheck) -> anyhow::Result<()> {
+    let keys = match cmd {
+        AccessCheck::Serve => {
+            KeyRing::new(Some(KeyRing::file_in(&cfg.data_dir)), &cfg.access.env_keys).len()
+        }
+        AccessCheck::Demo => cfg.access.env_keys.len(),
+    };
+    let public = !cfg.listen.ip().is_loopback();
+    match start_check(cfg, keys) {
+        StartCheck::Refuse(_) if cmd == AccessCheck::Demo => anyhow::bail!(
+            "feedgate demo would listen on {}, which other machines can reach, with FEEDGATE_AUTH=keys but no key (the demo keeps no data directory, so `feedgate keys add` does not apply). Pass FEEDGATE_API_KEYS=id:secret:admin (a secret of at least 16 characters), or set FEEDGATE_AUTH=off to run it open.",
+            cfg.listen
+        ),
+        StartCheck::Refuse(msg) => anyhow::bail!(msg),
+        StartCheck::Warn(msg) => tracing::warn!("{msg}"),
+        StartCheck::Ready => {}
+    }
+    if cmd == AccessCheck::Demo && public {
+        let guard = match cfg.access.mode {
+            AuthMode::Keys => "behind the admin scope",
+            AuthMode::Off => "to anyone",
+        };
+        tracing::warn!(
+            listen = %cfg.listen,
+            "the simulator's control routes /_sim/* (faults, clock, token expiry) are exposed on this address {guard}"
+        );
     }
     Ok(())
 }

@@ -6,6 +6,9 @@ mod reader;
 mod sections;
 
 use crate::model::peer::TrustedProxies;
+pub use sections::valid_key_id;
+
+use crate::model::scope::Scopes;
 use reader::Reader;
 use secrecy::SecretString;
 use std::collections::BTreeMap;
@@ -101,6 +104,8 @@ pub struct GatewayConfig {
     pub max_symbols_per_client: usize,
     /// Connection caps, HTTP timeouts and trusted proxies (DESIGN.md §10, "Limits").
     pub server: ServerLimits,
+    /// `FEEDGATE_AUTH`, `FEEDGATE_API_KEYS`, `FEEDGATE_ALLOWED_ORIGINS` (DESIGN.md §10).
+    pub access: AccessConfig,
 }
 
 /// What the HTTP server protects itself with (DESIGN.md §10, "Limits").
@@ -131,6 +136,47 @@ impl Default for ServerLimits {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_header_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// `FEEDGATE_AUTH`: whether callers must present a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Everyone may do everything (the default on a loopback listen address).
+    Off,
+    /// Every route but the dashboard's files and the anonymous health probe needs a key.
+    Keys,
+}
+
+/// One key given in `FEEDGATE_API_KEYS` (`id:secret:scope[+scope]`), for containers that cannot
+/// run `feedgate keys add` against a volume.
+#[derive(Debug, Clone)]
+pub struct EnvKey {
+    pub id: String,
+    pub secret: SecretString,
+    pub scopes: Scopes,
+}
+
+/// Access control settings.
+#[derive(Debug, Clone)]
+pub struct AccessConfig {
+    pub mode: AuthMode,
+    /// Whether `FEEDGATE_AUTH` was set, rather than derived from the listen address.
+    pub mode_explicit: bool,
+    pub env_keys: Vec<EnvKey>,
+    /// `FEEDGATE_ALLOWED_ORIGINS`: browser origins (`scheme://host[:port]`) allowed besides the
+    /// dashboard's own; `*` allows any.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::Off,
+            mode_explicit: false,
+            env_keys: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -183,6 +229,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "FEEDGATE_MAX_CONNECTIONS",
     "FEEDGATE_MAX_CONNECTIONS_PER_IP",
     "FEEDGATE_TRUSTED_PROXIES",
+    "FEEDGATE_AUTH",
+    "FEEDGATE_API_KEYS",
+    "FEEDGATE_ALLOWED_ORIGINS",
     "ZERODHA_API_KEY",
     "ZERODHA_API_SECRET",
     "ZERODHA_ACCESS_TOKEN",
@@ -275,6 +324,7 @@ impl GatewayConfig {
             "symbols",
         ) as usize;
         let server = sections::server_limits(&mut r);
+        let access = sections::access(&mut r, listen);
         r.finish(Self {
             listen,
             broker,
@@ -292,6 +342,7 @@ impl GatewayConfig {
             public_url,
             max_symbols_per_client,
             server,
+            access,
         })
     }
 

@@ -2,6 +2,7 @@
 //! client WebSocket protocol and the HTTP API. See `docs/ARCHITECTURE.md` for the layers and
 //! which folder may use which.
 
+pub mod access;
 pub mod auth;
 pub mod brokers;
 pub mod clients;

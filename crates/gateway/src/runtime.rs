@@ -173,8 +173,9 @@ impl Gateway {
     }
 }
 
+/// The data directory, owner-only (it holds the broker token and the key hashes).
 fn create_data_dir(dir: &Path) -> Result<(), StartError> {
-    std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+    crate::store::atomic::create_private_dir(dir).map_err(|source| StartError::DataDir {
         path: dir.to_path_buf(),
         source,
     })

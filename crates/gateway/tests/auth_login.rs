@@ -330,7 +330,7 @@ async fn forged_callbacks_are_rejected_and_change_nothing() {
     let state = issued(&env).await;
     assert_rejected_callback(
         &env,
-        &format!("{ok}&request_token=not-a-real-token&state={state}"),
+        &format!("{ok}&request_token=notARealToken0123&state={state}"),
         502,
         "failed exchange",
     )

@@ -13,6 +13,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("model", &[]),
     ("config", &["model"]),
     ("store", &["model", "config"]),
+    ("access", &["model", "config", "store"]),
     ("brokers", &["model", "config", "store"]),
     ("upstream", &["model", "config", "store", "brokers"]),
     ("auth", &["model", "config", "store", "brokers", "upstream"]),
@@ -28,13 +29,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("hub", &["model", "config", "store", "json"]),
     (
         "clients",
-        &["model", "config", "store", "json", "hub", "status"],
+        &[
+            "model", "config", "store", "access", "json", "hub", "status",
+        ],
     ),
     (
         "http",
         &[
-            "model", "config", "store", "brokers", "upstream", "auth", "rest", "status", "json",
-            "hub", "clients",
+            "model", "config", "store", "access", "brokers", "upstream", "auth", "rest", "status",
+            "json", "hub", "clients",
         ],
     ),
 ];

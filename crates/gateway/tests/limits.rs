@@ -419,7 +419,7 @@ async fn an_idle_keep_alive_connection_is_closed_at_60_s_not_before() {
     let _one = SERIAL.lock().await;
     let env = EnvBuilder::new().start().await;
     let mut s = TcpStream::connect(env.gw().local_addr()).await.unwrap();
-    s.write_all(b"GET /api/system/health HTTP/1.1\r\nhost: x\r\n\r\n")
+    s.write_all(b"GET /api/system/health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
     let mut buf = vec![0u8; 64 * 1024];
@@ -431,7 +431,7 @@ async fn an_idle_keep_alive_connection_is_closed_at_60_s_not_before() {
     );
     // Hyper's own header timer would have closed it at 10 s; 59 s later it still serves.
     tokio::time::sleep(Duration::from_secs(59)).await;
-    s.write_all(b"GET /api/system/health HTTP/1.1\r\nhost: x\r\n\r\n")
+    s.write_all(b"GET /api/system/health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
     let n = s.read(&mut buf).await.unwrap();
@@ -450,7 +450,7 @@ async fn a_head_over_16_kib_is_refused_with_431() {
     let env = EnvBuilder::new().start().await;
     let mut s = TcpStream::connect(env.gw().local_addr()).await.unwrap();
     let big = format!(
-        "GET /api/system/health HTTP/1.1\r\nhost: x\r\nx-pad: {}\r\n\r\n",
+        "GET /api/system/health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-pad: {}\r\n\r\n",
         "y".repeat(20 * 1024)
     );
     let _ = s.write_all(big.as_bytes()).await;

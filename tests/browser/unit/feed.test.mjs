@@ -278,3 +278,21 @@ test('candles: the open chart\'s symbol is asked for candle messages, and only t
   feed.setCandles(null);
   assert.deepEqual(again.sent.map(strip), [{ action: 'unsubscribe', symbols: ['NSE:TCS'] }], 'off the page: unsubscribed when the chart closes');
 });
+
+test('close 4001 (no or a wrong key) stops retrying until a sign-in calls retryNow', () => {
+  const feed = client();
+  const unauthorized = events(feed, 'unauthorized');
+  feed.setSymbols(['A']);
+  feed.start();
+  FakeSocket.last().onclose?.({ code: 4001 });
+  assert.equal(unauthorized.length, 1);
+  assert.equal(feed.state, 'waiting');
+  const sockets = FakeSocket.all.length;
+  mock.timers.tick(120_000);
+  assert.equal(FakeSocket.all.length, sockets, 'no retries while nobody is signed in');
+  feed.retryNow();
+  assert.equal(FakeSocket.all.length, sockets + 1, 'a sign-in reconnects at once');
+  FakeSocket.last().lose();
+  mock.timers.tick(120_000);
+  assert.ok(FakeSocket.all.length > sockets + 1, 'ordinary losses still retry');
+});

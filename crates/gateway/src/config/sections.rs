@@ -3,10 +3,11 @@
 
 use super::reader::Reader;
 use super::{
-    Broker, DEFAULT_INSTRUMENTS, FYERS_API_ROOT, FYERS_SYMBOLS_URL, FeedConfig, FyersConfig,
-    KiteConfig, ScheduleTimes, ServerLimits, local_url,
+    AccessConfig, AuthMode, Broker, DEFAULT_INSTRUMENTS, EnvKey, FYERS_API_ROOT, FYERS_SYMBOLS_URL,
+    FeedConfig, FyersConfig, KiteConfig, ScheduleTimes, ServerLimits, local_url,
 };
 use crate::model::peer::TrustedProxies;
+use crate::model::scope::Scopes;
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -203,4 +204,107 @@ pub(super) fn server_limits(r: &mut Reader<'_>) -> ServerLimits {
         trusted_proxies,
         ..ServerLimits::default()
     }
+}
+/// `FEEDGATE_AUTH` (default: `off` on a loopback listen address, else `keys`),
+/// `FEEDGATE_API_KEYS` and `FEEDGATE_ALLOWED_ORIGINS`.
+pub(super) fn access(r: &mut Reader<'_>, listen: SocketAddr) -> AccessConfig {
+    let default = if listen.ip().is_loopback() {
+        AuthMode::Off
+    } else {
+        AuthMode::Keys
+    };
+    let mode = match r
+        .raw("FEEDGATE_AUTH")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None => default,
+        Some("off") => AuthMode::Off,
+        Some("keys") => AuthMode::Keys,
+        Some(other) => {
+            let v = other.to_string();
+            r.fail("FEEDGATE_AUTH", &v, "off or keys");
+            default
+        }
+    };
+    AccessConfig {
+        mode,
+        mode_explicit: r.raw("FEEDGATE_AUTH").is_some(),
+        env_keys: env_keys(r),
+        allowed_origins: allowed_origins(r),
+    }
+}
+
+/// Characters of a key id: what `feedgate keys add` generates, and what fits in a header, a
+/// query string and a JSON string without escaping.
+pub fn valid_key_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `FEEDGATE_API_KEYS=id:secret:scope[+scope],…`. A bad entry is reported by its id only: the
+/// error message must not carry the secret.
+fn env_keys(r: &mut Reader<'_>) -> Vec<EnvKey> {
+    const KEY: &str = "FEEDGATE_API_KEYS";
+    const EXPECTED: &str = "a comma list of id:secret:scope[+scope] (id of letters, digits, _ and -; secret of at least 16 characters; scopes read, admin, orders)";
+    let Some(raw) = r.raw(KEY) else {
+        return Vec::new();
+    };
+    let mut keys: Vec<EnvKey> = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let mut parts = entry.splitn(3, ':');
+        let (id, secret, scopes) = (parts.next(), parts.next(), parts.next());
+        let shown = format!("{}:…", id.unwrap_or_default());
+        let parsed = match (id, secret, scopes) {
+            (Some(id), Some(secret), Some(scopes))
+                if valid_key_id(id) && secret.len() >= 16 && !secret.contains(':') =>
+            {
+                Scopes::parse_list(scopes)
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                    .map(|scopes| EnvKey {
+                        id: id.to_string(),
+                        secret: SecretString::from(secret.to_string()),
+                        scopes,
+                    })
+            }
+            _ => None,
+        };
+        match parsed {
+            Some(k) if keys.iter().any(|o| o.id == k.id) => {
+                r.fail(KEY, &shown, "each key id once");
+            }
+            Some(k) => keys.push(k),
+            None => r.fail(KEY, &shown, EXPECTED),
+        }
+    }
+    keys
+}
+
+/// `FEEDGATE_ALLOWED_ORIGINS`: `scheme://host[:port]` entries (a trailing `/` is dropped) or `*`.
+fn allowed_origins(r: &mut Reader<'_>) -> Vec<String> {
+    let Some(raw) = r.raw("FEEDGATE_ALLOWED_ORIGINS") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for o in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let o = o.trim_end_matches('/').to_ascii_lowercase();
+        let ok = o == "*"
+            || url::Url::parse(&o).is_ok_and(|u| {
+                HTTP.contains(&u.scheme()) && u.host_str().is_some() && u.path() == "/"
+            });
+        if ok {
+            out.push(o);
+        } else {
+            r.fail(
+                "FEEDGATE_ALLOWED_ORIGINS",
+                &o,
+                "a comma list of origins like https://dash.example.com or http://10.0.0.5:8080, or *",
+            );
+        }
+    }
+    out
 }

@@ -81,7 +81,7 @@ macro_rules! asset {
 
 /// Every file of the dashboard. A unit test checks that this list, `index.html` and the
 /// modules' imports agree, so a new module cannot be forgotten here.
-static ASSETS: [Asset; 19] = [
+static ASSETS: [Asset; 20] = [
     asset!("/", "index.html", HTML),
     asset!("/assets/app.css", "app.css", CSS),
     asset!("/assets/favicon.svg", "favicon.svg", SVG),
@@ -98,6 +98,7 @@ static ASSETS: [Asset; 19] = [
     asset!("/assets/js/pager.js", "js/pager.js", JS),
     asset!("/assets/js/screener.js", "js/screener.js", JS),
     asset!("/assets/js/series.js", "js/series.js", JS),
+    asset!("/assets/js/session.js", "js/session.js", JS),
     asset!("/assets/js/sparkline.js", "js/sparkline.js", JS),
     asset!("/assets/js/suggest.js", "js/suggest.js", JS),
     asset!("/assets/js/watchlist.js", "js/watchlist.js", JS),

@@ -1,14 +1,18 @@
 //! The HTTP API and the client WebSocket endpoint (DESIGN.md §5–§6), as one axum router over
 //! a cheaply cloneable [`AppState`].
 
+pub mod access;
 pub mod auth;
 pub mod candles;
+pub mod cookies;
 pub mod dashboard;
 pub mod error;
+pub mod guard;
 pub mod health;
 pub mod instruments;
 pub mod peer;
 pub mod quotes;
+pub mod session;
 pub mod status;
 pub mod ws;
 
@@ -22,10 +26,14 @@ use crate::model::clock::SharedClock;
 use crate::model::gauges::Gauges;
 use crate::model::instruments::Registry;
 use crate::model::live::FeedLive;
+use crate::model::scope::Scope;
 use crate::status::health::HealthSources;
 use crate::store::candle_files::CandleStore;
 use crate::upstream::UpstreamHandle;
+use access::AccessState;
 use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
 use axum::routing::{get, post};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -47,6 +55,7 @@ struct Inner {
     broker: Arc<dyn BrokerApi>,
     health: HealthSources,
     candles: CandleStore,
+    access: AccessState,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -61,6 +70,7 @@ pub struct AppParts {
     pub broker: Arc<dyn BrokerApi>,
     pub health: HealthSources,
     pub candles: CandleStore,
+    pub access: AccessState,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
 }
@@ -76,6 +86,7 @@ impl AppState {
                 broker: p.broker,
                 health: p.health,
                 candles: p.candles,
+                access: p.access,
                 shutdown: p.shutdown,
                 tracker: p.tracker,
             }),
@@ -84,6 +95,10 @@ impl AppState {
 
     pub fn auth(&self) -> &AuthHandle {
         &self.inner.auth
+    }
+
+    pub fn access(&self) -> &AccessState {
+        &self.inner.access
     }
 
     pub fn broker(&self) -> &Arc<dyn BrokerApi> {
@@ -135,23 +150,62 @@ impl AppState {
     }
 }
 
-/// The gateway's routes: the API, the client WebSocket, health, metrics and the dashboard.
-pub fn router(app: AppState) -> Router {
-    Router::new()
-        .route("/ws/market", get(ws::upgrade))
-        .route("/api/websocket/stream", get(ws::upgrade))
+/// The gateway's routes: the API, the client WebSocket, health, metrics and the dashboard,
+/// plus `extra` (the simulator's `/_sim` in demo mode, which needs the admin scope). Every
+/// request passes the host/origin guard and [`access::identify`]; every answer carries
+/// `X-Content-Type-Options: nosniff`.
+pub fn router(app: AppState, extra: Option<Router>) -> Router {
+    let read = Router::new()
         .route("/api/websocket/status", get(status::websocket_status))
         .route("/api/quotes", get(quotes::quotes))
-        .route("/api/login", get(auth::login))
-        .route("/api/auth/callback", get(auth::callback))
-        .route("/api/system/health/auth/verify", post(auth::verify))
-        .route("/api/system/health", get(health::document))
         .route("/api/system/health/market", get(health::market))
         .route("/api/system/health/auth", get(health::auth))
         .route("/api/system/health/feed", get(health::feed))
         .route("/api/instruments", get(instruments::search))
         .route("/api/candles", get(candles::candles))
+        .route_layer(middleware::from_fn(needs_read));
+    let admin = Router::new()
+        .route("/api/login", get(auth::login))
+        .route("/api/system/health/auth/verify", post(auth::verify))
         .route("/metrics", get(crate::status::telemetry::render))
-        .with_state(app)
-        .merge(crate::http::dashboard::router())
+        .route_layer(middleware::from_fn(needs_admin));
+    // The WebSocket admits its callers itself (a browser may sign in with its first message);
+    // health answers everyone, with less for fewer scopes.
+    let open = Router::new()
+        .route("/ws/market", get(ws::upgrade))
+        .route("/api/websocket/stream", get(ws::upgrade))
+        .route("/api/system/health", get(health::document))
+        // Admin-only by binding: its state must belong to the admin session that started the
+        // login (see `auth`), proven by a cookie the cross-site redirect does carry.
+        .route("/api/auth/callback", get(auth::callback))
+        .route(
+            "/api/session",
+            get(session::status)
+                .post(session::sign_in)
+                .delete(session::sign_out),
+        );
+    let mut routes = Router::new()
+        .merge(read)
+        .merge(admin)
+        .merge(open)
+        .with_state(app.clone())
+        .merge(crate::http::dashboard::router());
+    if let Some(extra) = extra {
+        routes = routes.merge(extra.route_layer(middleware::from_fn(needs_admin)));
+    }
+    routes
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            access::identify,
+        ))
+        .layer(middleware::from_fn_with_state(app, guard::guard))
+        .layer(middleware::from_fn(guard::nosniff))
+}
+
+async fn needs_read(req: Request, next: Next) -> axum::response::Response {
+    access::require(Scope::Read, req, next).await
+}
+
+async fn needs_admin(req: Request, next: Next) -> axum::response::Response {
+    access::require(Scope::Admin, req, next).await
 }

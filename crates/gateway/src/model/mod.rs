@@ -1,8 +1,8 @@
 //! The vocabulary every layer shares, with no I/O and no dependency on the rest of the crate:
 //! the normalised tick and its exact prices, IST timestamps, candle maths, the instrument
 //! registry, demand and run policy, the feed's liveness, wall-clock time, secrets and the
-//! current token, the log-once helper, who a client is behind trusted proxies, and the
-//! unconsumed-input clock.
+//! current token, access scopes, the log-once helper, who a client is behind trusted proxies,
+//! and the unconsumed-input clock.
 
 pub mod candle;
 pub mod clock;
@@ -15,5 +15,6 @@ pub mod peer;
 pub mod price;
 pub mod read_clock;
 pub mod repeats;
+pub mod scope;
 pub mod secret;
 pub mod tick;

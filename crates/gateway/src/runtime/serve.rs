@@ -4,6 +4,7 @@
 use super::accept::Server;
 use super::slots::ConnSlots;
 use super::{Core, Wiring};
+use crate::access::KeyRing;
 use crate::clients::{ClientContext, ClientLimits};
 use crate::http::{self, AppParts, AppState};
 use crate::status::health::HealthSources;
@@ -25,9 +26,22 @@ impl Wiring {
             broker: self.broker.clone(),
             health: self.health_sources(core),
             candles,
+            access: self.access_state(),
             shutdown: self.shutdown.clone(),
             tracker: self.tracker.clone(),
         })
+    }
+
+    /// Keys, sessions and the origin policy (DESIGN.md §10).
+    fn access_state(&self) -> http::access::AccessState {
+        let a = &self.config.access;
+        let file = KeyRing::file_in(&self.config.data_dir);
+        http::access::AccessState::new(
+            a.mode,
+            KeyRing::new(Some(file), &a.env_keys),
+            &self.config.public_url,
+            &a.allowed_origins,
+        )
     }
 
     /// What every client connection starts from.
@@ -118,9 +132,5 @@ fn connection_cap(configured: Option<usize>) -> usize {
 
 /// The gateway's routes plus any extra ones (the simulator's `/_sim` in demo mode).
 pub(super) fn router(state: AppState, extra: Option<Router>) -> Router {
-    let router = http::router(state);
-    match extra {
-        Some(extra) => router.merge(extra),
-        None => router,
-    }
+    http::router(state, extra)
 }

@@ -14,6 +14,30 @@ pub const TEMP_PREFIX: &str = ".feedgate-tmp-";
 /// private; nothing else in the data directory is meant for other users either).
 pub const PRIVATE: u32 = 0o600;
 
+/// Owner-only directories: the data directory and everything feedgate creates under it.
+pub const PRIVATE_DIR: u32 = 0o700;
+
+/// Creates `dir` (and missing parents) owner-only, and makes an existing `dir` owner-only
+/// too: the data directory holds the broker token and the key hashes.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    create_dirs(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(PRIVATE_DIR))?;
+    }
+    Ok(())
+}
+
+/// Missing directories up to `dir`, created owner-only (existing ones are left as they are).
+fn create_dirs(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, PRIVATE_DIR);
+    b.create(dir)
+}
+
 /// [`write_atomic_with_mode`] with mode [`PRIVATE`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomic_with_mode(path, bytes, PRIVATE)
@@ -24,7 +48,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// even in the temp file.
 pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = parent_dir(path);
-    std::fs::create_dir_all(dir)?;
+    create_dirs(dir)?;
     // The temp file is named after its target, so one writer's leftovers can be swept
     // without touching another writer's temp file in the same directory.
     let prefix = temp_prefix_of(path);
@@ -163,5 +187,22 @@ mod tests {
         // Replacing a file gives the new file the mode asked for, whatever the old one had.
         write_atomic_with_mode(&shared, b"y", PRIVATE).unwrap();
         assert_eq!(mode(&shared), 0o600);
+        let nested = dir.path().join("candles/2026/file");
+        write_atomic(&nested, b"z").unwrap();
+        assert_eq!(
+            mode(&dir.path().join("candles")),
+            0o700,
+            "new directories are private"
+        );
+        assert_eq!(mode(&dir.path().join("candles/2026")), 0o700);
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        create_private_dir(&open).unwrap();
+        assert_eq!(
+            mode(&open),
+            0o700,
+            "an existing data directory is tightened"
+        );
     }
 }

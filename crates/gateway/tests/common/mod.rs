@@ -26,6 +26,7 @@
 pub mod auth;
 pub mod data_dir;
 pub mod days;
+pub mod keys;
 pub mod login;
 pub mod logs;
 pub mod ticks;
@@ -39,6 +40,7 @@ pub use self::{
     auth::{auth_section, auth_state, wait_auth},
     data_dir::{CSV_HEADER, candle_files, candle_text, csv_rows, temp_files},
     days::{advance_to, assert_last_known, first_ticks, ist, live_session, quiesce, quotes},
+    keys::{ADMIN, ORDERS, READER, ws_with},
     login::{
         Login, LoginChecks, SIM_USER, header, kite_redirect_params, location, login, query_map,
         state_in,
@@ -348,9 +350,15 @@ impl Env {
         self.request(reqwest::Method::GET, path).await
     }
 
-    /// `POST {path}` on the gateway with no body, whatever the answer's status.
+    /// `POST {path}` on the gateway with an empty JSON body (state-changing requests need a
+    /// JSON content type or a key header), whatever the answer's status.
     pub async fn post(&self, path: &str) -> reqwest::Response {
-        self.request(reqwest::Method::POST, path).await
+        self.http
+            .post(format!("{}{path}", self.base()))
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
     async fn request(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
