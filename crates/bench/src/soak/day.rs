@@ -68,21 +68,22 @@ async fn live_session(
     }
     watch.restart();
     let mut next_fault = env.clock.now() + Span::seconds(dice.int(120, 900));
-    // The pending re-login: when, and the record of the expiry it answers.
-    let mut relogin: Option<(DateTime<Utc>, usize)> = None;
+    // The pending re-login, and the faults whose time to data counts from it: the expiry it
+    // answers and any fault injected meanwhile (until the login the broker refuses
+    // everything and nothing can be delivered).
+    let mut relogin: Option<DateTime<Utc>> = None;
+    let mut after_login: Vec<usize> = Vec::new();
     while env.clock.now() < close {
         watch
             .read_until(Instant::now() + Duration::from_secs(1))
             .await?;
         let now = env.clock.now();
-        if let Some((when, id)) = relogin
-            && now >= when
-        {
+        if relogin.is_some_and(|when| now >= when) {
             relogin = None;
             env.login().await.context("the re-login")?;
-            // An expiry's time to data counts from the re-login: before it the broker refuses
-            // everything and nothing can be delivered.
-            watch.measure_from_now(id);
+            for id in after_login.drain(..) {
+                watch.measure_from_now(id);
+            }
             watch.restart();
         }
         if relogin.is_none() {
@@ -104,7 +105,10 @@ async fn live_session(
                 time_to_data: None,
             });
             if kind == "expire_token" {
-                relogin = Some((now + Span::seconds(dice.int(30, 300)), id));
+                relogin = Some(now + Span::seconds(dice.int(30, 300)));
+            }
+            if relogin.is_some() {
+                after_login.push(id);
             } else {
                 watch.measure_from_now(id);
             }

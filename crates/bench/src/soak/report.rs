@@ -30,8 +30,9 @@ pub struct FaultRecord {
     pub kind: &'static str,
     /// When it was injected (simulated time).
     pub at: DateTime<Utc>,
-    /// Seconds until every symbol had a fresh tick again, from the injection (an expiry: from
-    /// the re-login); `None` if that never happened before the close.
+    /// Seconds until every symbol had a fresh tick again, from the injection (an expiry, or a
+    /// fault injected while a re-login was pending: from the re-login); `None` if that never
+    /// happened before the close.
     pub time_to_data: Option<f64>,
 }
 
@@ -210,7 +211,7 @@ impl SoakReport {
         }
         let _ = writeln!(
             out,
-            "(time to data: seconds from the injection, for expire_token from the re-login, until every symbol had a fresh tick; each symbol ticks every 0.5–1.5 s, so about 1 s is no gap; \"no data\": never before the close)"
+            "(time to data: seconds from the injection (an expiry, or a fault while a re-login was pending: from the re-login) until every symbol had a fresh tick; each symbol ticks every 0.5–1.5 s, so about 1 s is no gap; \"no data\": never before the close)"
         );
         out
     }
