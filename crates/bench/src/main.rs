@@ -10,6 +10,7 @@
 //! cargo run --release -p feedgate-bench -- a --runs 5   # one scenario
 //! cargo run -p feedgate-bench -- smoke                  # CI: proves the harness works
 //! cargo run --release -p feedgate-bench -- chaos        # issue 13: faults every 12–25 s, 10 min
+//! cargo run --release -p feedgate-bench -- soak --days 100   # issue 13: 100 days, paused time
 //! ```
 
 mod bed;
@@ -21,7 +22,7 @@ mod procstat;
 mod report;
 mod scenario;
 mod sendlog;
-mod ws;
+use feedgate_bench::ws;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -138,9 +139,29 @@ enum Cmd {
     /// Issue 13: one client × 10 symbols while a broker fault hits every 12–25 s (real time;
     /// 10 minutes by default, never in CI but as a `--seconds` smoke).
     Chaos(ChaosOpts),
+    /// Issue 13: whole simulated days (token expiry, login, faults every 2–15 min, close) in
+    /// paused time, simulator and gateway in this process; prints the soak report.
+    Soak(SoakOpts),
     /// (internal) The gateway child process.
     #[command(hide = true)]
     Gateway(gateway::ChildArgs),
+}
+
+/// Options of the `soak` run.
+#[derive(Debug, Clone, clap::Args)]
+struct SoakOpts {
+    /// Calendar days from Monday 2026-11-23 (weekends and holidays included).
+    #[arg(long, default_value_t = 100)]
+    days: u32,
+    /// Seed of the script (login minutes, fault kinds, durations and intervals).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print each day's report as it completes (to stderr).
+    #[arg(long)]
+    verbose: bool,
+    /// Print the table so far every this many days (a long run can be read before it ends).
+    #[arg(long, default_value_t = 10)]
+    table_every: u32,
 }
 
 fn main() -> ExitCode {
@@ -150,6 +171,7 @@ fn main() -> ExitCode {
             init_logging();
             gateway::child_main(args)
         }
+        Cmd::Soak(o) => soak(&o),
         cmd => harness(cmd),
     };
     match result {
@@ -281,7 +303,7 @@ async fn scenarios(cmd: Cmd, nofile: u64, table: &mut Table) -> anyhow::Result<(
         }
         Cmd::Smoke => smoke(table).await?,
         Cmd::Chaos(o) => chaos(&o, table).await?,
-        Cmd::Gateway(_) => unreachable!("handled before the runtime starts"),
+        Cmd::Gateway(_) | Cmd::Soak(_) => unreachable!("handled before the runtime starts"),
     }
     Ok(())
 }
@@ -503,6 +525,37 @@ async fn chaos(o: &ChaosOpts, table: &mut Table) -> anyhow::Result<()> {
                 r.client_ended
             );
         }
+    }
+    Ok(())
+}
+
+/// Issue 13's soak on its own paused runtime; fails if a target was missed.
+fn soak(o: &SoakOpts) -> anyhow::Result<()> {
+    use feedgate_bench::soak::{SoakSpec, run_paused};
+    use std::io::Write as _;
+    let spec = SoakSpec::new(o.days, o.seed);
+    eprintln!(
+        "soak: {} days from {}, seed {}",
+        spec.days, spec.first_day, spec.seed
+    );
+    let every = o.table_every.max(1);
+    let report = run_paused(&spec, |so_far| {
+        let done = so_far.days.len();
+        if let Some(d) = so_far.days.last().filter(|_| o.verbose) {
+            eprintln!("{d:?}");
+        }
+        // A long run's figures so far, in case it is stopped before the end.
+        if done % every as usize == 0 && done < spec.days as usize {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "after {done} days:\n{}", so_far.table());
+            let _ = out.flush();
+        }
+    })?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(report.table().as_bytes())?;
+    let missed = report.violations();
+    if !missed.is_empty() {
+        bail!("soak targets missed: {}", missed.join("; "));
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use feedgate_kite::Mode;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// Kite allows 3 concurrent ticker connections per api_key; the 4th upgrade gets 429.
@@ -108,6 +109,8 @@ impl Counters {
 #[derive(Debug)]
 pub(crate) struct Demand {
     counts: Vec<[AtomicU32; 3]>,
+    /// Wakes the feed when a subscription is added (it sleeps while nothing is wanted).
+    added: Notify,
 }
 
 fn mode_slot(mode: Mode) -> usize {
@@ -122,13 +125,20 @@ impl Demand {
     pub(crate) fn new(instruments: usize) -> Self {
         Self {
             counts: (0..instruments).map(|_| Default::default()).collect(),
+            added: Notify::new(),
         }
     }
 
     pub(crate) fn add(&self, idx: usize, mode: Mode) {
         if let Some(slot) = self.counts.get(idx).and_then(|c| c.get(mode_slot(mode))) {
             slot.fetch_add(1, Ordering::Relaxed);
+            self.added.notify_one();
         }
+    }
+
+    /// Completes after the next [`Self::add`] (at once if one came since the last wait).
+    pub(crate) async fn changed(&self) {
+        self.added.notified().await;
     }
 
     pub(crate) fn remove(&self, idx: usize, mode: Mode) {

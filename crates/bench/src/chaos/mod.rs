@@ -10,7 +10,7 @@
 pub mod analysis;
 mod client;
 pub mod faults;
-mod login;
+use feedgate_bench::login;
 pub mod table;
 
 use crate::bed::{Bed, BedSpec};

@@ -10,6 +10,7 @@ use crate::registry::lock;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 
 /// An open data socket, as seen from outside its task.
 #[derive(Debug)]
@@ -34,19 +35,28 @@ impl Controlled for FyersConn {
 #[derive(Debug)]
 pub(crate) struct FyersDemand {
     counts: Vec<AtomicU32>,
+    /// Wakes the feed when a topic is added (it sleeps while nothing is wanted).
+    added: Notify,
 }
 
 impl FyersDemand {
     pub(crate) fn new(instruments: usize) -> Self {
         Self {
             counts: (0..instruments).map(|_| AtomicU32::new(0)).collect(),
+            added: Notify::new(),
         }
     }
 
     pub(crate) fn add(&self, idx: usize) {
         if let Some(n) = self.counts.get(idx) {
             n.fetch_add(1, Ordering::Relaxed);
+            self.added.notify_one();
         }
+    }
+
+    /// Completes after the next [`Self::add`] (at once if one came since the last wait).
+    pub(crate) async fn changed(&self) {
+        self.added.notified().await;
     }
 
     pub(crate) fn remove(&self, idx: usize) {

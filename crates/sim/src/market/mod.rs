@@ -1,6 +1,13 @@
 //! The simulated market over the universe, independent of any broker's wire format: state per
-//! instrument, advanced one timer tick at a time. Deterministic: the same seed and the same
-//! number of ticks give the same prices, whatever the wall clock or the subscribers.
+//! instrument, advanced in timer ticks. Deterministic: the same seed gives the same prices at
+//! the same tick, whatever the wall clock, the subscribers or the order of reads.
+//!
+//! With the default pace every instrument runs on its own clock and random stream (a lane), so
+//! the market costs only what is watched: the feed steps the instruments someone streams, tick
+//! by tick, and any other one is run forward to the current tick when it is read (a REST quote,
+//! a snapshot). While nothing is streamed the feed sleeps and the market's tick follows the
+//! wall clock on reads ([`Market::follow`]). The aggregate-rate pace of the benchmarks steps
+//! every instrument it picks on every tick from shared streams, as it always did.
 
 /// One instrument's model.
 mod model;
@@ -10,13 +17,13 @@ mod schedule;
 pub use model::{DEPTH_LEVELS, Level, Quote};
 pub use schedule::TICK_PERIOD;
 
-use crate::clock;
 use crate::universe::Universe;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use model::InstrumentModel;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use schedule::Schedule;
+use schedule::{Jitter, Schedule, TICK_PERIOD_US, tick_of};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// How fast the market moves.
@@ -29,49 +36,97 @@ pub struct Pace {
     pub speed: f64,
 }
 
-/// The market: one model per instrument plus the update schedule.
+/// Updates of one or more ticks: per tick (market sequence number), its rounds of instrument
+/// indices, each instrument at most once per round.
+pub type Updates = BTreeMap<u64, Vec<Vec<usize>>>;
+
+/// One instrument: its model, and with the jittered pace its own clock and random stream.
+#[derive(Debug)]
+struct Lane {
+    model: InstrumentModel,
+    rng: ChaCha8Rng,
+    jitter: Jitter,
+    /// Market time (µs since the origin) of its next update.
+    next_due_us: u64,
+    /// The tick it has been run to.
+    tick: u64,
+}
+
+/// How ticks pick the instruments that update.
+#[derive(Debug)]
+enum Pacing {
+    /// Each lane on its own clock: computed when streamed or read.
+    Jittered,
+    /// A fixed aggregate rate from shared streams: every tick steps what it picks.
+    Rate {
+        schedule: Schedule,
+        rng: ChaCha8Rng,
+        schedule_rng: ChaCha8Rng,
+    },
+}
+
+/// The market: one lane per instrument plus how ticks are paced.
 #[derive(Debug)]
 pub struct Market {
     universe: Arc<Universe>,
-    models: Vec<InstrumentModel>,
-    rng: ChaCha8Rng,
-    schedule_rng: ChaCha8Rng,
-    schedule: Schedule,
+    lanes: Vec<Lane>,
+    pacing: Pacing,
+    /// Wall time of tick 0.
+    origin: DateTime<Utc>,
     tick: u64,
+    /// Whether the feed steps the market (someone streams it); otherwise reads follow the clock.
+    streamed: bool,
 }
 
 impl Market {
     /// Opens the market at `now` with the seed's prices.
     pub fn new(universe: Arc<Universe>, seed: u64, pace: Pace, now: DateTime<Utc>) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        // A separate stream for scheduling keeps prices independent of the pace.
-        let mut schedule_rng = ChaCha8Rng::seed_from_u64(seed);
-        schedule_rng.set_stream(1);
-        let day = clock::ist_date(now);
+        let day = ist_day(now.timestamp());
         let secs = now.timestamp();
-        let models = universe
+        let slow_from = universe.synthetic_from();
+        let fast = Jitter::every(std::time::Duration::from_secs(1), pace.speed);
+        let slow = Jitter::every(crate::universe::SYNTHETIC_UPDATE_INTERVAL, pace.speed);
+        let lanes = universe
             .instruments()
             .iter()
-            .map(|inst| InstrumentModel::start(inst, &mut rng, secs, day))
+            .enumerate()
+            .map(|(idx, inst)| {
+                // One stream per instrument (streams 0 and 1 are the rate pace's).
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                rng.set_stream(2 + idx as u64);
+                let model = InstrumentModel::start(inst, &mut rng, secs, day);
+                let jitter = if idx >= slow_from { slow } else { fast };
+                let next_due_us = jitter.first(&mut rng);
+                Lane {
+                    model,
+                    rng,
+                    jitter,
+                    next_due_us,
+                    tick: 0,
+                }
+            })
             .collect();
-        let n = universe.len();
-        let schedule = match pace.rate {
-            Some(rate) => Schedule::rate(n, rate * pace.speed),
-            None => Schedule::jittered_with_slow(
-                n,
-                universe.synthetic_from(),
-                crate::universe::SYNTHETIC_UPDATE_INTERVAL,
-                pace.speed,
-                &mut schedule_rng,
-            ),
+        let pacing = match pace.rate {
+            None => Pacing::Jittered,
+            Some(rate) => {
+                let rng = ChaCha8Rng::seed_from_u64(seed);
+                // A separate stream for scheduling keeps prices independent of the pace.
+                let mut schedule_rng = ChaCha8Rng::seed_from_u64(seed);
+                schedule_rng.set_stream(1);
+                Pacing::Rate {
+                    schedule: Schedule::rate(universe.len(), rate * pace.speed),
+                    rng,
+                    schedule_rng,
+                }
+            }
         };
         Self {
             universe,
-            models,
-            rng,
-            schedule_rng,
-            schedule,
+            lanes,
+            pacing,
+            origin: now,
             tick: 0,
+            streamed: false,
         }
     }
 
@@ -84,25 +139,152 @@ impl Market {
         self.tick
     }
 
-    /// The current state of instrument `idx`.
-    pub fn quote(&self, idx: usize) -> Option<&Quote> {
-        self.models.get(idx).map(InstrumentModel::quote)
+    /// The tick the wall clock is in at `now`.
+    pub fn tick_at(&self, now: DateTime<Utc>) -> u64 {
+        let us = (now - self.origin).num_microseconds().unwrap_or(i64::MAX);
+        u64::try_from(us).unwrap_or(0) / TICK_PERIOD_US
     }
 
-    /// Advances one timer tick ([`TICK_PERIOD`] of market time) ending at wall time `now`.
-    /// Returns the updated instruments as rounds: each instrument at most once per round.
-    pub fn advance(&mut self, now: DateTime<Utc>) -> Vec<Vec<usize>> {
-        self.tick += 1;
-        let rounds = self.schedule.due(self.tick, &mut self.schedule_rng);
-        let day = clock::ist_date(now);
-        let secs = now.timestamp();
-        for idx in rounds.iter().flatten() {
-            if let Some(model) = self.models.get_mut(*idx) {
-                model.update(&mut self.rng, secs, day);
+    /// Wall time of the end of tick `tick`.
+    pub fn time_of(&self, tick: u64) -> DateTime<Utc> {
+        time_at(self.origin, tick)
+    }
+
+    /// Whether the feed steps the market. While it does not, reads move the market to the wall
+    /// clock's tick first ([`Self::follow`]): prices keep moving for REST clients with nobody
+    /// streaming.
+    pub fn set_streamed(&mut self, streamed: bool) {
+        self.streamed = streamed;
+    }
+
+    /// Brings the market's tick to the wall clock's when nobody streams it (the feed owns the
+    /// tick otherwise: a read must not move it past ticks the feed has yet to send).
+    pub fn follow(&mut self, now: DateTime<Utc>) {
+        if !self.streamed {
+            self.tick = self.tick.max(self.tick_at(now));
+        }
+    }
+
+    /// The current state of instrument `idx` (run forward to the current tick if need be).
+    pub fn quote(&mut self, idx: usize) -> Option<&Quote> {
+        let (tick, origin) = (self.tick, self.origin);
+        let lane = self.lanes.get_mut(idx)?;
+        if matches!(self.pacing, Pacing::Jittered) {
+            lane.run_to(tick, origin, |_, _| {});
+        }
+        Some(lane.model.quote())
+    }
+
+    /// The earliest tick after the current one at which an instrument `wanted` updates (`None`:
+    /// none is wanted). The rate pace updates on every tick.
+    pub fn next_update(&self, wanted: impl Fn(usize) -> bool) -> Option<u64> {
+        if matches!(self.pacing, Pacing::Rate { .. }) {
+            return Some(self.tick + 1);
+        }
+        self.lanes
+            .iter()
+            .enumerate()
+            .filter(|(idx, _)| wanted(*idx))
+            .map(|(_, lane)| tick_of(lane.next_due_us).max(lane.tick + 1))
+            .min()
+            .map(|t| t.max(self.tick + 1))
+    }
+
+    /// Advances to tick `to` (at least one tick), stepping the instruments `wanted` (the rate
+    /// pace: every one it picks) and returning their updates per tick. Instruments that became
+    /// wanted since they were last run are brought to the previous tick first, silently: their
+    /// reader has just seen that state.
+    pub fn advance_to(&mut self, to: u64, wanted: impl Fn(usize) -> bool) -> Updates {
+        let from = self.tick;
+        let to = to.max(from + 1);
+        let mut updates = Updates::new();
+        let origin = self.origin;
+        match &mut self.pacing {
+            Pacing::Jittered => {
+                for (idx, lane) in self.lanes.iter_mut().enumerate() {
+                    if !wanted(idx) {
+                        continue;
+                    }
+                    lane.run_to(from, origin, |_, _| {});
+                    lane.run_to(to, origin, |tick, occurrence| {
+                        let rounds = updates.entry(tick).or_default();
+                        if rounds.len() <= occurrence {
+                            rounds.resize_with(occurrence + 1, Vec::new);
+                        }
+                        if let Some(round) = rounds.get_mut(occurrence) {
+                            round.push(idx);
+                        }
+                    });
+                }
+            }
+            Pacing::Rate {
+                schedule,
+                rng,
+                schedule_rng,
+            } => {
+                for tick in from + 1..=to {
+                    let rounds = schedule.due(schedule_rng);
+                    let at = time_at(origin, tick);
+                    let (secs, day) = (at.timestamp(), ist_day(at.timestamp()));
+                    for idx in rounds.iter().flatten() {
+                        if let Some(lane) = self.lanes.get_mut(*idx) {
+                            lane.model.update(rng, secs, day);
+                            lane.tick = tick;
+                        }
+                    }
+                    if !rounds.is_empty() {
+                        updates.insert(tick, rounds);
+                    }
+                }
             }
         }
-        rounds
+        self.tick = to;
+        updates
     }
+
+    /// Advances one timer tick; returns its rounds of updated instruments.
+    pub fn advance(&mut self, wanted: impl Fn(usize) -> bool) -> Vec<Vec<usize>> {
+        let to = self.tick + 1;
+        self.advance_to(to, wanted).remove(&to).unwrap_or_default()
+    }
+}
+
+impl Lane {
+    /// Runs the lane's clock to the end of tick `to`, calling `each(tick, occurrence)` after
+    /// every update (`occurrence`: how many earlier updates the same tick carried).
+    fn run_to(&mut self, to: u64, origin: DateTime<Utc>, mut each: impl FnMut(u64, usize)) {
+        if to <= self.tick {
+            return;
+        }
+        let end_us = to.saturating_mul(TICK_PERIOD_US);
+        let mut last = (0, 0);
+        while self.next_due_us <= end_us {
+            let tick = tick_of(self.next_due_us);
+            let occurrence = if last.0 == tick { last.1 + 1 } else { 0 };
+            last = (tick, occurrence);
+            let secs = time_at(origin, tick).timestamp();
+            self.model.update(&mut self.rng, secs, ist_day(secs));
+            each(tick, occurrence);
+            self.next_due_us += self.jitter.gap(&mut self.rng);
+        }
+        self.tick = to;
+    }
+}
+
+/// Wall time of the end of `tick` after `origin`.
+fn time_at(origin: DateTime<Utc>, tick: u64) -> DateTime<Utc> {
+    let us = i64::try_from(tick.saturating_mul(TICK_PERIOD_US)).unwrap_or(i64::MAX);
+    origin + TimeDelta::microseconds(us)
+}
+
+/// The IST calendar date of Unix time `secs` (the market's trading day). India keeps one
+/// offset all year, so this is arithmetic (it runs for every update).
+fn ist_day(secs: i64) -> NaiveDate {
+    const IST_OFFSET_S: i64 = 5 * 3600 + 1800;
+    let days = (secs + IST_OFFSET_S).div_euclid(86_400);
+    DateTime::from_timestamp(days * 86_400, 0)
+        .unwrap_or_default()
+        .date_naive()
 }
 
 #[cfg(test)]
@@ -114,7 +296,7 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2025-11-10T05:00:00Z")
             .unwrap()
             .to_utc();
-        let universe = Arc::new(build_universe(clock::ist_date(now)));
+        let universe = Arc::new(build_universe(crate::clock::ist_date(now)));
         Market::new(universe, seed, pace, now)
     }
 
@@ -124,11 +306,8 @@ mod tests {
             speed: 1.0,
         };
         let mut m = market(seed, pace);
-        let now = DateTime::parse_from_rfc3339("2025-11-10T05:00:00Z")
-            .unwrap()
-            .to_utc();
         for _ in 0..ticks {
-            m.advance(now);
+            m.advance(|_| true);
         }
         (0..m.universe().len())
             .map(|i| *m.quote(i).unwrap())
@@ -139,6 +318,66 @@ mod tests {
     fn deterministic_per_seed() {
         assert_eq!(run(42, 400), run(42, 400));
         assert_ne!(run(42, 400), run(43, 400));
+    }
+
+    #[test]
+    fn reading_late_gives_what_stepping_gave() {
+        let pace = Pace {
+            rate: None,
+            speed: 1.0,
+        };
+        let stepped = run(7, 1_200);
+        // Nothing stepped: every instrument is run forward when read.
+        let mut lazy = market(7, pace);
+        lazy.advance_to(1_200, |_| false);
+        // Nobody streams: the tick follows the wall clock on reads.
+        let mut following = market(7, pace);
+        following.follow(following.time_of(1_200));
+        // Half the instruments streamed, tick by tick, the others read at the end.
+        let mut mixed = market(7, pace);
+        for _ in 0..1_200 {
+            mixed.advance(|idx| idx % 2 == 0);
+        }
+        for m in [&mut lazy, &mut following, &mut mixed] {
+            assert_eq!(m.seq(), 1_200);
+            let quotes: Vec<Quote> = (0..stepped.len()).map(|i| *m.quote(i).unwrap()).collect();
+            assert_eq!(quotes, stepped);
+        }
+    }
+
+    #[test]
+    fn a_streamed_market_keeps_its_tick_on_reads() {
+        let pace = Pace {
+            rate: None,
+            speed: 1.0,
+        };
+        let mut m = market(1, pace);
+        m.set_streamed(true);
+        m.follow(m.time_of(100));
+        assert_eq!(m.seq(), 0, "the feed owns the tick while it streams");
+        m.set_streamed(false);
+        m.follow(m.time_of(100));
+        assert_eq!(m.seq(), 100);
+    }
+
+    #[test]
+    fn the_feed_wakes_for_the_next_update_of_what_is_wanted() {
+        let pace = Pace {
+            rate: None,
+            speed: 1.0,
+        };
+        let mut m = market(1, pace);
+        assert_eq!(m.next_update(|_| false), None);
+        let next = m.next_update(|idx| idx == 3).unwrap();
+        assert!((1..=20).contains(&next), "within the first second: {next}");
+        let updates = m.advance_to(next, |idx| idx == 3);
+        assert_eq!(updates.get(&next), Some(&vec![vec![3]]), "{updates:?}");
+        assert_eq!(m.quote(3).unwrap().updates, 1);
+        let after = m.next_update(|idx| idx == 3).unwrap();
+        assert!(
+            (next + 10..=next + 30).contains(&after),
+            "0.5–1.5 s later: {after}"
+        );
     }
 
     #[test]
@@ -158,10 +397,9 @@ mod tests {
                 speed: 1.0,
             },
         );
-        let now = Utc::now();
         let mut total = 0;
         for _ in 0..20 {
-            total += m.advance(now).iter().map(Vec::len).sum::<usize>();
+            total += m.advance(|_| true).iter().map(Vec::len).sum::<usize>();
         }
         // How fast the simulator generates it is a benchmark's question (`feedgate-bench`
         // drives it at 10k–100k ticks/s), not a wall-clock assertion that fails on a busy box.

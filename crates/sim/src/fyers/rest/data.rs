@@ -101,7 +101,8 @@ fn quote(
     }
     let catalog = &shared.fyers.catalog;
     let universe = &shared.universe;
-    let market = lock(&shared.market);
+    let mut market = lock(&shared.market);
+    market.follow(shared.clock.now());
     let entries: Vec<Value> = symbols
         .iter()
         .map(|symbol| {

@@ -59,6 +59,7 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, silent: bool) {
 /// The session's view of the simulator.
 fn env(shared: &Shared) -> Env<'_> {
     let fyers = &shared.fyers;
+    let wall = shared.clock.now();
     Env {
         catalog: &fyers.catalog,
         universe: &shared.universe,
@@ -66,7 +67,8 @@ fn env(shared: &Shared) -> Env<'_> {
         tokens: &fyers.tokens,
         demand: &fyers.registry.demand,
         counters: &fyers.registry.counters,
-        now_secs: shared.clock.now().timestamp(),
+        now_secs: wall.timestamp(),
+        wall,
         now: Instant::now(),
     }
 }

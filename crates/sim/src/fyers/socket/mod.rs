@@ -23,6 +23,10 @@ use tracing::debug;
 
 /// Largest client message accepted: a 1500-topic subscribe is about 30 KiB.
 const MAX_CLIENT_MESSAGE: usize = 1 << 20;
+/// The socket's read buffer. tungstenite zeroes this much before every read, even one that
+/// finds nothing (its default, 128 KiB, was an eighth of a soak's CPU); clients send a few
+/// small requests, which a larger message simply takes more reads to assemble.
+const READ_BUFFER: usize = 4 << 10;
 
 /// Answers a data-socket upgrade request: 403 during `reject_ws`, else the WebSocket.
 pub(crate) fn upgrade(shared: Arc<Shared>, ws: WebSocketUpgrade, headers: &HeaderMap) -> Response {
@@ -42,6 +46,7 @@ pub(crate) fn upgrade(shared: Arc<Shared>, ws: WebSocketUpgrade, headers: &Heade
     add(&counters.upgrades_accepted, 1);
     ws.max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
         .on_failed_upgrade(|error| debug!(error = %error, "fyers data socket upgrade failed"))
         .on_upgrade(move |socket| conn::run(shared, socket, silent))
 }

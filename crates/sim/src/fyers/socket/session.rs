@@ -37,6 +37,7 @@ use crate::market::{Market, Quote};
 use crate::registry::lock;
 use crate::universe::{Instrument, Universe};
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use feedgate_fyers::hsm::{
     AuthReply, Channel, ChannelMask, ClientFrame, CustomMessage, DataFrame, FeedMode, Lite, Record,
     ReplyStatus, ServerFrame, Snapshot, StatusKind, StatusReply, TopicKind, TopicName,
@@ -76,6 +77,8 @@ pub(crate) struct Env<'a> {
     pub counters: &'a FyersCounters,
     /// Wall clock, epoch seconds (token expiry).
     pub now_secs: i64,
+    /// Wall clock (the market's tick when nobody streams it).
+    pub wall: DateTime<Utc>,
     /// Monotonic now (ack deadlines).
     pub now: Instant,
 }
@@ -374,7 +377,8 @@ impl Session {
         }
         let mut records = Vec::with_capacity(names.len());
         {
-            let market = lock(env.market);
+            let mut market = lock(env.market);
+            market.follow(env.wall);
             let seq = market.seq();
             for name in names {
                 let Some(entry) = self.topics.get_mut(name) else {
@@ -417,7 +421,8 @@ impl Session {
     fn catch_up(&mut self, names: &[String], env: &Env<'_>, out: &mut Output) {
         let mut updates = Vec::new();
         {
-            let market = lock(env.market);
+            let mut market = lock(env.market);
+            market.follow(env.wall);
             let seq = market.seq();
             for name in names {
                 if let Some(entry) = self.topics.get_mut(name)

@@ -42,7 +42,8 @@ fn respond(shared: &Shared, exchange: Option<&str>) -> Response {
     let universe = &shared.universe;
     // The dump is a start-of-day file: its last_price is the previous close, not live.
     let closes: Vec<i64> = {
-        let market = lock(&shared.market);
+        let mut market = lock(&shared.market);
+        market.follow(shared.clock.now());
         (0..universe.len())
             .map(|i| market.quote(i).map_or(0, |q| q.close))
             .collect()

@@ -79,7 +79,8 @@ fn respond(
     let now = shared.clock.now();
     let universe = &shared.universe;
     let mut data = Map::new();
-    let market = lock(&shared.market);
+    let mut market = lock(&shared.market);
+    market.follow(now);
     for key in requested {
         let Some(idx) = universe.index_of_symbol(&key) else {
             continue;

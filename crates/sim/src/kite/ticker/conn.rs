@@ -162,7 +162,8 @@ impl Conn {
         }
         let universe = &self.link.shared.universe;
         let (seq, packets) = {
-            let market = lock(&self.link.shared.market);
+            let mut market = lock(&self.link.shared.market);
+            market.follow(self.link.shared.clock.now());
             let packets: Vec<_> = tokens
                 .iter()
                 .filter_map(|token| {

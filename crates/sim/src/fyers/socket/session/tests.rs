@@ -61,6 +61,7 @@ impl World {
             demand: &self.demand,
             counters: &self.counters,
             now_secs: NOW,
+            wall: chrono::DateTime::from_timestamp(NOW, 0).unwrap(),
             now: Instant::now(),
         }
     }
