@@ -8,11 +8,9 @@
 //! closes — including when the harness dies, so no gateway outlives a run.
 
 use anyhow::{Context, anyhow, bail};
-use feedgate_gateway::brokers::kite::rest::KiteBroker;
-use feedgate_gateway::brokers::kite::wire::KiteWire;
 use feedgate_gateway::config::GatewayConfig;
 use feedgate_gateway::model::clock::{SharedClock, SystemClock};
-use feedgate_gateway::runtime::{Gateway, GatewayDeps};
+use feedgate_gateway::runtime::Gateway;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -186,33 +184,13 @@ fn child_vars(args: &ChildArgs, addr: SocketAddr, data_dir: &Path) -> BTreeMap<S
     vars
 }
 
-/// The same `Gateway::start` as `feedgate serve`, with the Kite adapter.
+/// The same `Gateway::start` as `feedgate serve`, with the Kite adapter and the system clock.
 async fn start_gateway(
     config: GatewayConfig,
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<Gateway> {
-    let broker = KiteBroker::new(
-        &config.kite.api_url,
-        &config.kite.login_url,
-        &config.kite.api_key,
-        config.kite.api_secret.clone(),
-    )
-    .map_err(|e| anyhow!("broker client: {e}"))?;
-    let wire = KiteWire::new(&config.kite.ws_url, &config.kite.api_key);
     let clock: SharedClock = Arc::new(SystemClock);
-    Gateway::start(
-        GatewayDeps {
-            config,
-            broker: Arc::new(broker),
-            wire,
-            clock,
-            calendar: Arc::new(feedgate_session::Calendar::builtin()),
-            extra_routes: None,
-        },
-        listener,
-    )
-    .await
-    .map_err(|e| anyhow!("gateway start: {e}"))
+    feedgate_bench::kite_gateway::start(config, clock, None, listener).await
 }
 
 /// Serve until the harness closes our stdin (or dies).

@@ -6,11 +6,9 @@
 use crate::login;
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Utc};
-use feedgate_gateway::brokers::kite::rest::KiteBroker;
-use feedgate_gateway::brokers::kite::wire::KiteWire;
 use feedgate_gateway::config::GatewayConfig;
 use feedgate_gateway::model::clock::{SharedClock, TokioClock};
-use feedgate_gateway::runtime::{Gateway, GatewayDeps};
+use feedgate_gateway::runtime::Gateway;
 use feedgate_sim::{Fault, Sim, SimConfig, SimState};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -142,25 +140,6 @@ async fn start_gateway(
     routes: axum::Router,
     listener: TcpListener,
 ) -> anyhow::Result<Gateway> {
-    let broker = KiteBroker::new(
-        &config.kite.api_url,
-        &config.kite.login_url,
-        &config.kite.api_key,
-        config.kite.api_secret.clone(),
-    )
-    .map_err(|e| anyhow!("broker client: {e}"))?;
-    let wire = KiteWire::new(&config.kite.ws_url, &config.kite.api_key);
-    Gateway::start(
-        GatewayDeps {
-            config,
-            broker: Arc::new(broker),
-            wire,
-            clock,
-            calendar: Arc::new(feedgate_session::Calendar::builtin()),
-            extra_routes: Some(axum::Router::new().nest("/_sim", routes)),
-        },
-        listener,
-    )
-    .await
-    .map_err(|e| anyhow!("gateway start: {e}"))
+    let routes = axum::Router::new().nest("/_sim", routes);
+    crate::kite_gateway::start(config, clock, Some(routes), listener).await
 }
