@@ -601,19 +601,7 @@ async fn start_login(env: &Env, cookie: &str) -> (String, String) {
 
 /// A request token from the simulator's login form for `state`, as the broker redirects with.
 async fn broker_redirect(env: &Env, state: &str) -> String {
-    let r = env
-        .http
-        .post(format!("{}/connect/login", env.sim.base_url()))
-        .form(&[
-            ("api_key", "feedgate-sim"),
-            ("user_id", SIM_USER),
-            ("redirect_params", &format!("state={state}")),
-        ])
-        .send()
-        .await
-        .expect("test step");
-    assert_eq!(r.status(), 302);
-    let u = url::Url::parse(&location(&r)).expect("test step");
+    let u = common::sim_kite_login_form(env, &format!("state={state}")).await;
     format!("{}?{}", u.path(), u.query().expect("test step"))
 }
 

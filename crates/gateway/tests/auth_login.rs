@@ -13,9 +13,8 @@ mod common;
 use common::{
     Capture, Env, EnvBuilder, LoginChecks, SIM_USER, TokenSetup, assert_no_secret, auth_section,
     auth_state, drop_in_token_file, everything_the_binary_may_log, header, kite_redirect_params,
-    let_time_pass, location, login, next_matching, next_tick_from, query_map, served_bodies,
-    state_in, stored_token, stored_token_file, subscribed_client, token_path, wait_auth,
-    wait_until,
+    let_time_pass, login, next_matching, next_tick_from, query_map, served_bodies, state_in,
+    stored_token, stored_token_file, subscribed_client, token_path, wait_auth, wait_until,
 };
 use feedgate_sim::Fault;
 use serde_json::{Value, json};
@@ -39,19 +38,7 @@ fn upgrade_attempts(env: &Env) -> u64 {
 /// A fresh, valid request token from the simulator's login form, as a browser would get it,
 /// without going through `/api/login` (so it carries whatever `redirect_params` we choose).
 async fn sim_request_token(env: &Env) -> String {
-    let r = env
-        .http
-        .post(format!("{}/connect/login", env.sim.base_url()))
-        .form(&[
-            ("api_key", "feedgate-sim"),
-            ("user_id", SIM_USER),
-            ("redirect_params", ""),
-        ])
-        .send()
-        .await
-        .expect("POST login form");
-    assert_eq!(r.status(), 302);
-    let u = url::Url::parse(&location(&r)).expect("callback URL");
+    let u = common::sim_kite_login_form(env, "").await;
     query_map(&u)
         .remove("request_token")
         .expect("request_token")

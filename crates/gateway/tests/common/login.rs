@@ -233,3 +233,21 @@ fn parse_form(html: &str) -> (String, String, Vec<(String, String)>) {
     }
     (method, action, fields)
 }
+
+/// Submits the simulator's Kite login form directly (not through `/api/login`), with the
+/// `redirect_params` a test chooses, and returns the callback URL it redirects the browser to.
+pub async fn sim_kite_login_form(env: &Env, redirect_params: &str) -> url::Url {
+    let r = env
+        .http
+        .post(format!("{}/connect/login", env.sim.base_url()))
+        .form(&[
+            ("api_key", "feedgate-sim"),
+            ("user_id", SIM_USER),
+            ("redirect_params", redirect_params),
+        ])
+        .send()
+        .await
+        .expect("POST the simulator's login form");
+    assert_eq!(r.status(), 302);
+    url::Url::parse(&location(&r)).expect("callback URL")
+}

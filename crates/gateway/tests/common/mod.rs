@@ -43,7 +43,7 @@ pub use self::{
     keys::{ADMIN, ORDERS, READER, ws_with},
     login::{
         Login, LoginChecks, SIM_USER, header, kite_redirect_params, location, login, query_map,
-        state_in,
+        sim_kite_login_form, state_in,
     },
     logs::{Capture, assert_no_secret, everything_the_binary_may_log, served_bodies},
     ticks::{next_matching, next_tick, next_tick_from, through_stall, tick_after, volume},
