@@ -10,6 +10,7 @@ pub mod config;
 pub mod http;
 pub mod hub;
 pub mod json;
+pub mod kite_compat;
 pub mod model;
 pub mod rest;
 pub mod runtime;

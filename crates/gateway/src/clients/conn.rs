@@ -73,7 +73,7 @@ enum End {
 }
 
 /// How long the last words to a departing client (an `error`, the close frame) may take.
-const FAREWELL_TIMEOUT: Duration = Duration::from_secs(1);
+pub(super) const FAREWELL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Serves one client until it disconnects, floods, stalls or feedgate shuts down. `read` is
 /// the socket's read clock (a fresh one when nothing marks it, e.g. in tests over channels).
@@ -139,14 +139,14 @@ struct Writer {
 /// Metric handles of the write path, resolved once per connection: each `metrics::…!` call
 /// looks its metric up in the recorder's registry, which per write batch is wasted work. Each
 /// handle owns a small heap allocation, so they are resolved only once ticks are written.
-struct WriteMetrics {
-    tick_latency: metrics::Histogram,
-    outbox_depth: metrics::Histogram,
-    messages: metrics::Counter,
+pub(super) struct WriteMetrics {
+    pub(super) tick_latency: metrics::Histogram,
+    pub(super) outbox_depth: metrics::Histogram,
+    pub(super) messages: metrics::Counter,
 }
 
 impl WriteMetrics {
-    fn resolve() -> Self {
+    pub(super) fn resolve() -> Self {
         Self {
             tick_latency: metrics::histogram!("feedgate_tick_latency_seconds"),
             outbox_depth: metrics::histogram!("feedgate_client_outbox_depth"),
@@ -727,7 +727,7 @@ impl<T> Resolved<T> {
 
 /// What woke the connection's timer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wake {
+pub(super) enum Wake {
     /// Pending ticks are due (the throttle interval ended).
     Tick,
     /// A message has been incomplete for too long.
@@ -737,7 +737,11 @@ enum Wake {
 /// Sleeps until the tick timer or the unfinished-message deadline, whichever is first. The
 /// read clock is looked at on every poll: a read inside this turn's `stream.next()` (polled
 /// just before, in the same `select!`) may have started it.
-async fn wake_at(tick: Option<Instant>, read: &ReadClock, unfinished_after: Duration) -> Wake {
+pub(super) async fn wake_at(
+    tick: Option<Instant>,
+    read: &ReadClock,
+    unfinished_after: Duration,
+) -> Wake {
     let mut armed: Option<Instant> = None;
     let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
     std::future::poll_fn(|cx| {
@@ -775,7 +779,7 @@ where
 /// After closing on a client that is still sending: reads and discards its frames until it
 /// answers the close (or 1 s passes). Dropping a socket with unread input makes the kernel
 /// reset the connection, which destroys the close frame (and its reason) still in flight.
-async fn discard_until_closed<R>(stream: &mut R)
+pub(super) async fn discard_until_closed<R>(stream: &mut R)
 where
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
@@ -790,7 +794,7 @@ where
 }
 
 /// Sends a close frame with a code and reason, best effort (the peer may already be gone).
-async fn close<W>(sink: &mut W, code: u16, reason: &'static str)
+pub(super) async fn close<W>(sink: &mut W, code: u16, reason: &'static str)
 where
     W: Sink<Message, Error = axum::Error> + Unpin,
 {
@@ -805,7 +809,11 @@ where
 /// Sends a last message to a client about to be disconnected, best effort and bounded like
 /// [`close`]: a client that does not read cannot hold the task. `false` when shutdown cut it
 /// short.
-async fn send_farewell<W>(sink: &mut W, text: Utf8Bytes, shutdown: &CancellationToken) -> bool
+pub(super) async fn send_farewell<W>(
+    sink: &mut W,
+    text: Utf8Bytes,
+    shutdown: &CancellationToken,
+) -> bool
 where
     W: Sink<Message, Error = axum::Error> + Unpin,
 {

@@ -1,5 +1,7 @@
 //! Client connection tests over an in-memory socket, in paused time.
 
+mod kite;
+
 use super::ClientLimits;
 use super::conn::{ClientContext, serve};
 use crate::hub::{self, HubConfig, HubHandle};

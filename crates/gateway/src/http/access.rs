@@ -177,7 +177,10 @@ fn presented(req: &Request) -> Found {
             .and_then(Presented::from_authorization)
             .map_or(Found::Malformed, Found::Key);
     }
-    let ws = matches!(req.uri().path(), "/ws/market" | "/api/websocket/stream");
+    let ws = matches!(
+        req.uri().path(),
+        "/ws/market" | "/api/websocket/stream" | "/kite" | "/kite/"
+    );
     let Some(query) = req.uri().query().filter(|_| ws) else {
         return Found::Nothing;
     };

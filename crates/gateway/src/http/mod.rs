@@ -10,6 +10,7 @@ pub mod error;
 pub mod guard;
 pub mod health;
 pub mod instruments;
+pub mod kite_ws;
 pub mod peer;
 pub mod quotes;
 pub mod session;
@@ -174,6 +175,10 @@ pub fn router(app: AppState, extra: Option<Router>) -> Router {
     let open = Router::new()
         .route("/ws/market", get(ws::upgrade))
         .route("/api/websocket/stream", get(ws::upgrade))
+        // Kite's clients append `?api_key=…` to the root they are given, with or without a
+        // trailing slash.
+        .route("/kite", get(kite_ws::upgrade))
+        .route("/kite/", get(kite_ws::upgrade))
         .route("/api/system/health", get(health::document))
         // Admin-only by binding: its state must belong to the admin session that started the
         // login (see `auth`), proven by a cookie the cross-site redirect does carry.

@@ -33,6 +33,7 @@ pub async fn websocket_status(State(app): State<AppState>) -> Json<Value> {
         .collect();
     Json(json!({
         "connections": gauges.connections.load(Ordering::Relaxed),
+        "kite_connections": gauges.kite_connections.load(Ordering::Relaxed),
         "subscribed_instruments": stats.instruments_subscribed.load(Ordering::Relaxed),
         "upstream": {
             "state": aggregate_state(&shards).as_str(),

@@ -36,9 +36,9 @@ use tracing::Instrument;
 
 /// Initial read buffer per connection. Client requests are small (tungstenite grows the buffer
 /// when a larger one arrives); its 128 KiB default would cost 128 KiB per idle client.
-const READ_BUFFER: usize = 1024;
+pub(crate) const READ_BUFFER: usize = 1024;
 /// Outgoing bytes gathered before a socket write.
-const WRITE_BUFFER: usize = 16 * 1024;
+pub(crate) const WRITE_BUFFER: usize = 16 * 1024;
 /// How long a connection without a key has to send its `auth` message.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Close codes: no or a wrong key; a key without the scope.

@@ -14,10 +14,12 @@
 //! shard wants it, so an instrument whose shard streams would flip between sources. The window
 //! is short so that when the WebSocket dies, the fallback's first quotes are shown at once.
 
-use crate::hub::outbox::{Outbox, Slot};
+use crate::hub::outbox::Slot;
+use crate::hub::sink::Sink;
 use crate::json::candle::write_candle_message;
 use crate::json::request::{CandleInterval, CandleRequest};
 use crate::json::ticker::{Freshness, write_ticker};
+use crate::kite_compat;
 use crate::model::candle::{Candle, CandleBook, Closed, aggregate, bucket, completes};
 use crate::model::demand::Demand;
 use crate::model::instruments::Instrument;
@@ -25,6 +27,7 @@ use crate::model::live::FeedLive;
 use crate::model::tick::{Mode, Source, Tick, Token};
 use crate::store::candle_files::DayCandles;
 use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +39,7 @@ pub type ClientId = u64;
 #[derive(Debug)]
 struct Sub {
     client: ClientId,
-    outbox: Arc<Outbox>,
+    sink: Sink,
     slot: Slot,
     mode: Mode,
     /// Candle messages this client asked for on this instrument.
@@ -91,7 +94,7 @@ impl Held {
 
 #[derive(Debug)]
 struct ClientSubs {
-    outbox: Arc<Outbox>,
+    sink: Sink,
     tokens: HashMap<Token, (Mode, Slot)>,
 }
 
@@ -224,14 +227,14 @@ impl HubCore {
     pub fn subscribe(
         &mut self,
         client: ClientId,
-        outbox: &Arc<Outbox>,
+        sink: impl Into<Sink>,
         items: &[(Arc<Instrument>, Mode)],
         candles: CandleRequest,
         live: Liveness,
     ) -> Vec<Token> {
         let mut missing = Vec::new();
         let subs = self.clients.entry(client).or_insert_with(|| ClientSubs {
-            outbox: outbox.clone(),
+            sink: sink.into(),
             tokens: HashMap::new(),
         });
         for (inst, mode) in items {
@@ -252,13 +255,26 @@ impl HubCore {
                     let Some((_, slot)) = subs.tokens.get(&token) else {
                         continue;
                     };
-                    let freshness = Freshness::of(tick, live.feed, live.now_ms);
-                    let mut text = self.encoder.buffer(*mode);
-                    write_ticker(&mut text, tick, latest_inst, *mode, freshness);
                     // The snapshot supersedes a tick still pending in the slot (older, and in
                     // the old mode after a re-mode). An overflow is noticed and reported by the
                     // client task on its next drain; the hub must not block or fail here.
-                    let _ = subs.outbox.push_snapshot(*slot, Utf8Bytes::from(text));
+                    match &subs.sink {
+                        Sink::Json(outbox) => {
+                            let freshness = Freshness::of(tick, live.feed, live.now_ms);
+                            let mut text = self.encoder.buffer(*mode);
+                            write_ticker(&mut text, tick, latest_inst, *mode, freshness);
+                            let _ = outbox.push_snapshot(*slot, Utf8Bytes::from(text));
+                        }
+                        // Kite has no snapshot message: the value takes the slot's place, so
+                        // it goes out with the next write and no older tick follows it.
+                        Sink::Kite(outbox) => {
+                            outbox.push_tick(
+                                *slot,
+                                kite_compat::encode(tick, *mode),
+                                Instant::now(),
+                            );
+                        }
+                    }
                 }
                 Some(_) => {}
             }
@@ -275,7 +291,7 @@ impl HubCore {
             let Some((_, slot)) = subs.tokens.remove(token) else {
                 continue;
             };
-            subs.outbox.free_slot(slot);
+            subs.sink.free_slot(slot);
             let Some(held) = self.held.get_mut(token) else {
                 continue;
             };
@@ -482,11 +498,11 @@ impl Entry {
                 true
             }
             None => {
-                let slot = subs.outbox.alloc_slot();
+                let slot = subs.sink.alloc_slot();
                 subs.tokens.insert(token, (mode, slot));
                 self.subs.push(Sub {
                     client,
-                    outbox: subs.outbox.clone(),
+                    sink: subs.sink.clone(),
                     slot,
                     mode,
                     candles: candles.interval(),
@@ -496,7 +512,8 @@ impl Entry {
         }
     }
 
-    /// Pushes `tick` into every subscriber's conflation slot, encoding it once per mode.
+    /// Pushes `tick` into every subscriber's conflation slot, encoding it once per kind and
+    /// mode (JSON text for `/ws/market`, a Kite packet for `/kite`).
     fn fan_out(
         &self,
         tick: &Tick,
@@ -505,20 +522,30 @@ impl Entry {
         encoder: &mut Encoder,
         stats: &mut FanoutStats,
     ) {
-        let mut encoded: [Option<Utf8Bytes>; 3] = [None, None, None];
+        let mut json: [Option<Utf8Bytes>; 3] = [None, None, None];
+        let mut kite: [Option<Bytes>; 3] = [None, None, None];
         // Counted in a local: the loop body is the per-client cost, kept to the push itself.
         let mut conflated = 0;
         for sub in &self.subs {
             let idx = sub.mode.index();
-            let text = match &encoded[idx] {
-                Some(t) => t.clone(),
-                None => {
-                    let t = encoder.encode(tick, &self.inst, sub.mode, freshness, stats);
-                    encoded[idx] = Some(t.clone());
-                    t
+            let replaced = match &sub.sink {
+                Sink::Json(outbox) => {
+                    let text = json[idx].get_or_insert_with(|| {
+                        encoder.encode(tick, &self.inst, sub.mode, freshness, stats)
+                    });
+                    outbox.push_tick(sub.slot, text.clone(), received)
+                }
+                Sink::Kite(outbox) => {
+                    let packet = kite[idx].get_or_insert_with(|| {
+                        let p = kite_compat::encode(tick, sub.mode);
+                        stats.encoded += 1;
+                        stats.encoded_bytes += p.len() as u64;
+                        p
+                    });
+                    outbox.push_tick(sub.slot, packet.clone(), received)
                 }
             };
-            if sub.outbox.push_tick(sub.slot, text, received) {
+            if replaced {
                 conflated += 1;
             }
         }
@@ -556,8 +583,8 @@ impl Entry {
                 );
                 encoded[idx] = Some(Utf8Bytes::from(text));
             }
-            if let Some(text) = &encoded[idx] {
-                let _ = sub.outbox.push_immediate(text.clone());
+            if let (Some(text), Sink::Json(outbox)) = (&encoded[idx], &sub.sink) {
+                let _ = outbox.push_immediate(text.clone());
             }
         }
     }
@@ -598,7 +625,7 @@ fn ws_precedes(tick: &Tick, latest: &Tick, now_ms: i64, window_ms: i64) -> bool 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::outbox::Drained;
+    use crate::hub::outbox::{Drained, Outbox};
     use crate::model::instruments::{InstrumentSpec, Registry};
     use crate::model::tick::{Quote, Source};
 
@@ -912,6 +939,8 @@ mod tests {
                 exchange_ts: Some(exchange_ts),
                 last_trade_ts: Some(exchange_ts),
                 oi: Some(0),
+                oi_day_high: None,
+                oi_day_low: None,
                 depth: Some(depth),
             }),
             ..tick(1, ltp, 10)

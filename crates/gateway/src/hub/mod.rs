@@ -4,10 +4,12 @@
 pub mod archive;
 pub mod core;
 pub mod outbox;
+pub mod sink;
 mod task;
 
 pub use self::core::{ClientId, FanoutStats, HubCore, Liveness};
-pub use self::outbox::{Drained, Outbox, Overflow};
+pub use self::outbox::{Drained, Outbox, Overflow, Payload};
+pub use self::sink::Sink;
 pub use self::task::HubStats;
 
 use crate::json::request::CandleRequest;
@@ -143,13 +145,13 @@ impl HubHandle {
     pub async fn subscribe(
         &self,
         client: ClientId,
-        outbox: Arc<Outbox>,
+        outbox: impl Into<Sink>,
         items: Vec<(Arc<Instrument>, Mode)>,
         candles: CandleRequest,
     ) -> Result<(), HubClosed> {
         self.send(Command::Subscribe {
             client,
-            outbox,
+            sink: outbox.into(),
             items,
             candles,
         })

@@ -12,6 +12,7 @@
 //! spans an `.await` (the same choice, for the same reason, as mini-redis's `Db`).
 
 use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use tokio::sync::Notify;
@@ -27,21 +28,29 @@ pub struct Overflow {
     pub limit: usize,
 }
 
+/// What a conflation slot holds: an encoded tick, shared by every subscriber of its mode. A
+/// JSON client's ticks are text ([`Utf8Bytes`]); a `/kite` client's are Kite packet bodies
+/// ([`Bytes`]), which its task gathers into frames.
+pub trait Payload: Clone + Send + Sync + std::fmt::Debug + 'static {}
+
+impl Payload for Utf8Bytes {}
+impl Payload for Bytes {}
+
 #[derive(Debug)]
-enum Cell {
+enum Cell<T> {
     /// Released by an unsubscribe; late ticks for it are ignored.
     Free,
     /// Subscribed, nothing undelivered.
     Idle,
     /// Subscribed, the newest undelivered tick.
-    Pending(Utf8Bytes),
+    Pending(T),
 }
 
-#[derive(Debug, Default)]
-struct State {
+#[derive(Debug)]
+struct State<T> {
     immediate: VecDeque<Utf8Bytes>,
     immediate_bytes: usize,
-    slots: Vec<Cell>,
+    slots: Vec<Cell<T>>,
     free: Vec<Slot>,
     /// Slots holding a value, in the order they first became dirty.
     dirty: Vec<Slot>,
@@ -51,7 +60,21 @@ struct State {
     overflowed: bool,
 }
 
-impl State {
+impl<T> Default for State<T> {
+    fn default() -> Self {
+        Self {
+            immediate: VecDeque::new(),
+            immediate_bytes: 0,
+            slots: Vec::new(),
+            free: Vec::new(),
+            dirty: Vec::new(),
+            pending_since: None,
+            overflowed: false,
+        }
+    }
+}
+
+impl<T> State<T> {
     /// `slot` no longer holds a tick. When no slot does, nothing is waiting, so nothing is old:
     /// the next tick starts the latency clock afresh.
     fn forget_dirty(&mut self, slot: Slot) {
@@ -62,24 +85,34 @@ impl State {
     }
 }
 
-/// See the module docs.
+/// See the module docs. Immediate messages are always text; ticks are `T`.
 #[derive(Debug)]
-pub struct Outbox {
-    state: Mutex<State>,
+pub struct Outbox<T = Utf8Bytes> {
+    state: Mutex<State<T>>,
     notify: Notify,
     immediate_limit: usize,
 }
 
 /// What one drain took out of the outbox, in write order: immediate messages first.
-#[derive(Debug, Default)]
-pub struct Drained {
+#[derive(Debug)]
+pub struct Drained<T = Utf8Bytes> {
     pub immediate: Vec<Utf8Bytes>,
-    pub ticks: Vec<Utf8Bytes>,
+    pub ticks: Vec<T>,
     /// When the oldest of `ticks` reached the outbox.
     pub since: Option<Instant>,
 }
 
-impl Drained {
+impl<T> Default for Drained<T> {
+    fn default() -> Self {
+        Self {
+            immediate: Vec::new(),
+            ticks: Vec::new(),
+            since: None,
+        }
+    }
+}
+
+impl<T> Drained<T> {
     pub fn is_empty(&self) -> bool {
         self.immediate.is_empty() && self.ticks.is_empty()
     }
@@ -92,7 +125,14 @@ impl Drained {
 }
 
 impl Outbox {
+    /// A JSON client's outbox.
     pub fn new(immediate_limit: usize) -> Self {
+        Self::with_immediate_limit(immediate_limit)
+    }
+}
+
+impl<T: Payload> Outbox<T> {
+    pub fn with_immediate_limit(immediate_limit: usize) -> Self {
         Self {
             state: Mutex::new(State::default()),
             notify: Notify::new(),
@@ -100,7 +140,7 @@ impl Outbox {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
         // A poisoned lock means a panic while holding it; the state is plain data that is
         // valid after any partial update, so keep serving rather than cascade the panic.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -147,7 +187,7 @@ impl Outbox {
     /// Stores the newest tick for `slot`, replacing an undelivered older one. Returns `true`
     /// when it replaced one (conflation happened). `at` is when the hub received the tick (one
     /// reading per batch, so the hot path does not read the clock per client).
-    pub fn push_tick(&self, slot: Slot, msg: Utf8Bytes, at: Instant) -> bool {
+    pub fn push_tick(&self, slot: Slot, msg: T, at: Instant) -> bool {
         let mut st = self.lock();
         match st.slots.get_mut(slot as usize) {
             // Unknown or released slot (an unsubscribe won the race): nothing to deliver.
@@ -203,7 +243,7 @@ impl Outbox {
     /// Moves everything pending into `out` (immediate first, then — when `ticks` is true — the
     /// pending ticks in the order they became pending). Returns `Err` once the immediate queue
     /// has overflowed.
-    pub fn drain_into(&self, out: &mut Drained, ticks: bool) -> Result<(), Overflow> {
+    pub fn drain_into(&self, out: &mut Drained<T>, ticks: bool) -> Result<(), Overflow> {
         let mut st = self.lock();
         if st.overflowed {
             return Err(Overflow {

@@ -3,7 +3,7 @@
 //! cannot starve subscribes; nothing here ever waits on a client.
 
 use crate::hub::core::{ClientId, HubCore, Liveness};
-use crate::hub::outbox::Outbox;
+use crate::hub::sink::Sink;
 use crate::json::request::CandleRequest;
 use crate::model::candle::Candle;
 use crate::model::clock::SharedClock;
@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 pub(crate) enum Command {
     Subscribe {
         client: ClientId,
-        outbox: Arc<Outbox>,
+        sink: Sink,
         items: Vec<(Arc<Instrument>, Mode)>,
         candles: CandleRequest,
     },
@@ -183,12 +183,12 @@ impl HubTask {
         match cmd {
             Command::Subscribe {
                 client,
-                outbox,
+                sink,
                 items,
                 candles,
             } => {
                 let live = self.liveness();
-                let missing = self.core.subscribe(client, &outbox, &items, candles, live);
+                let missing = self.core.subscribe(client, sink, &items, candles, live);
                 self.publish_demand();
                 if !live.feed.is_live() {
                     self.request_closed_quotes(missing);
@@ -282,6 +282,7 @@ fn until_minute_close(now_ms: i64) -> std::time::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::outbox::Outbox;
 
     #[test]
     fn minute_closes_come_half_a_second_after_each_boundary() {

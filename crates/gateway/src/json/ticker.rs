@@ -297,6 +297,8 @@ mod tests {
                 exchange_ts: Some(1_795_409_102),
                 last_trade_ts: Some(1_795_409_101),
                 oi: Some(0),
+                oi_day_high: None,
+                oi_day_low: None,
                 depth: Some(depth),
             }),
             received_ms: 1_795_409_102_500,

@@ -9,8 +9,10 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 pub struct Gauges {
     /// Wall-clock Unix ms of the last market-data tick received (0 = never).
     pub last_data_ms: AtomicI64,
-    /// Open client WebSocket connections.
+    /// Open client WebSocket connections (both protocols).
     pub connections: AtomicUsize,
+    /// Of those, connections speaking Kite's ticker protocol (`/kite`).
+    pub kite_connections: AtomicUsize,
 }
 
 impl Gauges {

@@ -67,6 +67,10 @@ pub struct Full {
     pub last_trade_ts: Option<i64>,
     /// Open interest (derivatives; 0 elsewhere).
     pub oi: Option<u64>,
+    /// The day's highest and lowest open interest, where the broker sends them (Kite's full
+    /// packet); kept so the Kite-compatible endpoint can pass them on.
+    pub oi_day_high: Option<u64>,
+    pub oi_day_low: Option<u64>,
     pub depth: Option<Depth>,
 }
 
@@ -183,6 +187,8 @@ mod tests {
             exchange_ts: Some(1_000),
             last_trade_ts: Some(999),
             oi: Some(7),
+            oi_day_high: None,
+            oi_day_low: None,
             depth: Some(Depth::default()),
         };
         let quote = Some(Quote {

@@ -328,6 +328,8 @@ pub fn tick_from_quote(v: &QuoteValues, inst: &Instrument, received_ms: i64) -> 
             exchange_ts: tt,
             last_trade_ts: tt.filter(|_| tradable),
             oi: None,
+            oi_day_high: None,
+            oi_day_low: None,
             depth,
         }),
         received_ms,

@@ -135,6 +135,8 @@ fn scrip_full(state: &TopicState, depth: Option<&TopicState>, price: Prices) -> 
         exchange_ts: epoch(f(ScripField::ExchFeedTime)),
         last_trade_ts: epoch(f(ScripField::LastTradedTime)),
         oi: Some(qty(f(ScripField::OpenInterest))),
+        oi_day_high: None,
+        oi_day_low: None,
         depth: Some(depth),
     }
 }

@@ -193,6 +193,8 @@ pub fn tick_from_quote(q: &KiteQuote, inst: &Instrument, received_ms: i64) -> Ti
             exchange_ts: ts(q.timestamp),
             last_trade_ts: ts(q.last_trade_time),
             oi: Some(q.oi),
+            oi_day_high: Some(q.oi_day_high),
+            oi_day_low: Some(q.oi_day_low),
             depth: has_depth.then_some(depth),
         }),
         received_ms,

@@ -190,6 +190,8 @@ fn tradable_full(f: &feedgate_kite::FullPacket) -> Full {
         exchange_ts: ts(f.exchange_timestamp),
         last_trade_ts: ts(f.last_trade_time),
         oi: Some(u64::from(f.oi)),
+        oi_day_high: Some(u64::from(f.oi_day_high)),
+        oi_day_low: Some(u64::from(f.oi_day_low)),
         depth: Some(Depth {
             buy: f.depth.buy.map(level),
             sell: f.depth.sell.map(level),
