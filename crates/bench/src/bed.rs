@@ -41,6 +41,8 @@ pub struct Bed {
     pub ctl: Arc<Control>,
     /// `NSE:SYN…` symbols, in order.
     pub symbols: Vec<String>,
+    /// Their tokens, in the same order.
+    pub tokens: Vec<u32>,
     clients: JoinSet<()>,
     pub reports: Arc<Mutex<Vec<Report>>>,
     gate: Arc<Semaphore>,
@@ -73,6 +75,7 @@ impl Bed {
             .iter()
             .map(|i| format!("{}:{}", i.exchange, i.tradingsymbol))
             .collect();
+        let tokens = synthetic.iter().map(|i| i.token).collect();
         let defaults = SimConfig::default();
         let gw = GatewayProc::spawn(&ChildArgs {
             sim: sim.base_url(),
@@ -90,6 +93,7 @@ impl Bed {
             gw,
             ctl: Control::new(log),
             symbols,
+            tokens,
             clients: JoinSet::new(),
             reports: Arc::default(),
             gate: Arc::new(Semaphore::new(CONNECTS_IN_FLIGHT)),
@@ -102,6 +106,14 @@ impl Bed {
         let u = self.symbols.len();
         (0..count.min(u))
             .filter_map(|k| self.symbols.get((i * count + k) % u).cloned())
+            .collect()
+    }
+
+    /// The tokens of [`Self::symbols_for`]`(i, count)`.
+    pub fn tokens_for(&self, i: usize, count: usize) -> Vec<u32> {
+        let u = self.tokens.len();
+        (0..count.min(u))
+            .filter_map(|k| self.tokens.get((i * count + k) % u).copied())
             .collect()
     }
 

@@ -3,7 +3,7 @@
 //! fields needed are located in the JSON (the client must stay cheap: see [`crate::ws`]).
 
 use crate::sendlog::SendLog;
-use crate::ws::{OP_CLOSE, OP_TEXT, WsConn};
+use crate::ws::{OP_BINARY, OP_CLOSE, OP_TEXT, WsConn};
 use hdrhistogram::Histogram;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,10 +64,32 @@ impl Control {
     }
 }
 
+/// The endpoint a client speaks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// `/ws/market`: JSON `ticker` messages.
+    #[default]
+    Json,
+    /// `/kite`: Kite's ticker protocol (binary frames of quote packets).
+    Kite,
+}
+
+impl Protocol {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Json => "/ws/market",
+            Self::Kite => "/kite",
+        }
+    }
+}
+
 /// What one client does.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    pub protocol: Protocol,
     pub symbols: Vec<String>,
+    /// The same instruments' tokens (what a `/kite` client subscribes by).
+    pub tokens: Vec<u32>,
     /// Sent as an `options` request when set (else the gateway's `TICK_THROTTLE_MS`).
     pub throttle_ms: Option<u64>,
     /// Subscribe, then never read again (the slow-consumer scenario).
@@ -138,7 +160,7 @@ async fn serve(
 ) -> std::io::Result<()> {
     let mut ws = tokio::select! {
         () = ctl.stop.cancelled() => return Ok(()),
-        r = WsConn::connect(addr, "/ws/market", plan.buf_size) => r?,
+        r = WsConn::connect(addr, plan.protocol.path(), plan.buf_size) => r?,
     };
     ctl.connected.fetch_add(1, Ordering::Relaxed);
     subscribe(&mut ws, plan, ctl).await?;
@@ -156,6 +178,16 @@ async fn serve(
 
 /// Sends the plan's options and subscription; a client without symbols is ready at once.
 async fn subscribe(ws: &mut WsConn, plan: &Plan, ctl: &Control) -> std::io::Result<()> {
+    if plan.protocol == Protocol::Kite {
+        if plan.tokens.is_empty() {
+            ctl.ready.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let tokens = serde_json::to_string(&plan.tokens).unwrap_or_default();
+            ws.send_text(&format!(r#"{{"a":"subscribe","v":{tokens}}}"#))
+                .await?;
+        }
+        return Ok(());
+    }
     if let Some(ms) = plan.throttle_ms {
         ws.send_text(&format!(r#"{{"action":"options","throttle_ms":{ms}}}"#))
             .await?;
@@ -224,6 +256,8 @@ impl<'a> Frames<'a> {
                         closed = true;
                     } else if opcode == OP_TEXT {
                         self.on_text(payload, ReadContext { received, phase, mark });
+                    } else if opcode == OP_BINARY {
+                        self.on_binary(payload, ReadContext { received, phase, mark });
                     }
                 }) => r,
             };
@@ -246,13 +280,44 @@ impl<'a> Frames<'a> {
             self.on_other(payload);
             return;
         }
+        let key = field(payload, &self.token_key).zip(field(payload, &self.volume_key));
+        let key = key.and_then(|(t, v)| Some((u32::try_from(t).ok()?, v)));
+        self.on_tick(key, at);
+    }
+
+    /// A Kite frame: every quote or full packet is a tick, keyed by its token and volume
+    /// (bytes 0–4 and 16–20, kite.md §3.2). A 1-byte heartbeat carries none.
+    fn on_binary(&mut self, payload: &[u8], at: ReadContext) {
+        let Some(count) = payload.get(..2) else {
+            return;
+        };
+        let mut rest = &payload[2..];
+        for _ in 0..u16::from_be_bytes([count[0], count[1]]) {
+            let Some((len, body)) = rest.split_first_chunk::<2>() else {
+                return;
+            };
+            let len = usize::from(u16::from_be_bytes(*len));
+            let Some(packet) = body.get(..len) else {
+                return;
+            };
+            rest = &body[len..];
+            let be = |r: std::ops::Range<usize>| {
+                packet.get(r).and_then(|b| Some(u32::from_be_bytes(b.try_into().ok()?)))
+            };
+            let key = be(0..4).zip(be(16..20)).map(|(t, v)| (t, u64::from(v)));
+            self.on_tick(key, at);
+        }
+    }
+
+    /// One tick: its send instant from the log by (token, volume), for the recovery probe
+    /// and, in the measured window, the latency histogram.
+    fn on_tick(&mut self, key: Option<(u32, u64)>, at: ReadContext) {
         if !self.got_first {
             self.got_first = true;
             self.ctl.ready.fetch_add(1, Ordering::Relaxed);
         }
         let ctl = self.ctl;
-        let key = field(payload, &self.token_key).zip(field(payload, &self.volume_key));
-        let sent = key.and_then(|(t, v)| ctl.log.sent_at(u32::try_from(t).ok()?, v));
+        let sent = key.and_then(|(t, v)| ctl.log.sent_at(t, v));
         if at.mark != u64::MAX {
             let after = sent.is_none_or(|s| ctl.ns_since_base(s) > at.mark);
             if after {

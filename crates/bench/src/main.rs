@@ -26,6 +26,7 @@ use feedgate_bench::ws;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use client::Protocol;
 use report::Table;
 use scenario::{LoadSpec, Recovery};
 use std::path::PathBuf;
@@ -115,6 +116,9 @@ enum Cmd {
     E(RunOpts),
     /// (f) Throughput: 500 clients × all 200 symbols, offered 5 M messages/s.
     Throughput(RunOpts),
+    /// (g) `/kite`: 500 Kite-protocol clients × 50 of 2,000 instruments, 10k ticks/s, beside
+    /// the same load on `/ws/market`; then idle `/kite` clients (memory per client).
+    Kite(RunOpts),
     /// Kite decode: feedgate vs the official Python client, side by side.
     Decode(RunOpts),
     /// A custom load run.
@@ -225,6 +229,7 @@ fn harness_threads(cmd: &Cmd) -> Option<usize> {
         | Cmd::D(o)
         | Cmd::E(o)
         | Cmd::Throughput(o)
+        | Cmd::Kite(o)
         | Cmd::Decode(o)
         | Cmd::Load { opts: o, .. } => o.harness_threads,
         _ => None,
@@ -258,8 +263,11 @@ async fn all(o: &RunOpts, nofile: u64, table: &mut Table) {
             Err(e) => table.failed("f (throughput)", &e),
         }
     }
-    if let Err(e) = idle_rows(o, nofile, table).await {
+    if let Err(e) = idle_rows(o, nofile, table, Protocol::Json).await {
         table.failed("c", &e);
+    }
+    if let Err(e) = kite_rows(o, nofile, table).await {
+        table.failed("g (/kite)", &e);
     }
     if let Err(e) = recovery_rows(o, table).await {
         table.failed("e", &e);
@@ -272,7 +280,8 @@ async fn scenarios(cmd: Cmd, nofile: u64, table: &mut Table) -> anyhow::Result<(
         Cmd::All(o) => all(&o, nofile, table).await,
         Cmd::A(o) => table.load("a", &spec_a(&o), &runs(&o, &spec_a(&o)).await?),
         Cmd::B(o) => table.load("b", &spec_b(&o), &runs(&o, &spec_b(&o)).await?),
-        Cmd::C(o) => idle_rows(&o, nofile, table).await?,
+        Cmd::C(o) => idle_rows(&o, nofile, table, Protocol::Json).await?,
+        Cmd::Kite(o) => kite_rows(&o, nofile, table).await?,
         Cmd::D(o) => ad(&o, table).await?,
         Cmd::E(o) => recovery_rows(&o, table).await?,
         Cmd::Throughput(o) => {
@@ -310,6 +319,7 @@ async fn scenarios(cmd: Cmd, nofile: u64, table: &mut Table) -> anyhow::Result<(
 
 fn base(o: &RunOpts) -> LoadSpec {
     LoadSpec {
+        protocol: Protocol::Json,
         clients: 500,
         symbols: 50,
         universe: 1000,
@@ -379,7 +389,35 @@ async fn ad(o: &RunOpts, table: &mut Table) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn idle_rows(o: &RunOpts, nofile: u64, table: &mut Table) -> anyhow::Result<()> {
+/// (g): the `/kite` load beside the same load on `/ws/market` (run by run, so both see the
+/// same machine), then idle `/kite` clients.
+async fn kite_rows(o: &RunOpts, nofile: u64, table: &mut Table) -> anyhow::Result<()> {
+    let json = LoadSpec {
+        universe: 2000,
+        ..base(o)
+    };
+    let kite = LoadSpec {
+        protocol: Protocol::Kite,
+        ..json.clone()
+    };
+    let (mut rj, mut rk) = (Vec::new(), Vec::new());
+    for i in 0..o.runs.max(1) {
+        eprintln!("run {}/{}: (g) {}", i + 1, o.runs.max(1), kite.describe());
+        rk.push(scenario::load(&kite).await?);
+        eprintln!("run {}/{}: (g) {}", i + 1, o.runs.max(1), json.describe());
+        rj.push(scenario::load(&json).await?);
+    }
+    table.load("g (/kite)", &kite, &rk);
+    table.load("g (/ws/market)", &json, &rj);
+    idle_rows(o, nofile, table, Protocol::Kite).await
+}
+
+async fn idle_rows(
+    o: &RunOpts,
+    nofile: u64,
+    table: &mut Table,
+    protocol: Protocol,
+) -> anyhow::Result<()> {
     let clients = o.idle_clients;
     if nofile < clients as u64 + 500 {
         bail!(
@@ -395,9 +433,13 @@ async fn idle_rows(o: &RunOpts, nofile: u64, table: &mut Table) -> anyhow::Resul
             i + 1,
             o.runs.max(1)
         );
-        results.push(scenario::idle(clients).await?);
+        results.push(scenario::idle(clients, protocol).await?);
     }
-    table.idle("c", &results);
+    let row = match protocol {
+        Protocol::Json => "c",
+        Protocol::Kite => "c (/kite)",
+    };
+    table.idle(row, &results);
     Ok(())
 }
 
@@ -431,6 +473,7 @@ fn decode_rows(o: &RunOpts, table: &mut Table) -> anyhow::Result<()> {
 /// Seconds, tiny numbers, real assertions on *working*, none on speed.
 async fn smoke(table: &mut Table) -> anyhow::Result<()> {
     let spec = LoadSpec {
+        protocol: Protocol::Json,
         clients: 4,
         symbols: 5,
         universe: 20,
@@ -451,9 +494,21 @@ async fn smoke(table: &mut Table) -> anyhow::Result<()> {
         bail!("smoke: unmatched ticks or lost clients: {r:?}");
     }
     table.load("smoke", &spec, &[r]);
+    let kite = LoadSpec {
+        protocol: Protocol::Kite,
+        ..spec.clone()
+    };
+    eprintln!("smoke: {}", kite.describe());
+    let r = scenario::load(&kite).await?;
+    if r.delivered_per_s <= 0.0 || r.p50_ms <= 0.0 || r.unmatched > 0 || r.clients_lost > 0 {
+        bail!("smoke: /kite clients measured nothing, or lost ticks or connections: {r:?}");
+    }
+    table.load("smoke (/kite)", &kite, &[r]);
     eprintln!("smoke: 20 idle clients");
-    let idle = scenario::idle(20).await?;
+    let idle = scenario::idle(20, Protocol::Json).await?;
     table.idle("smoke", &[idle]);
+    let idle = scenario::idle(20, Protocol::Kite).await?;
+    table.idle("smoke (/kite)", &[idle]);
     eprintln!("smoke: drop recovery");
     let secs = scenario::recovery(Recovery::Drop).await?;
     if !(0.0..30.0).contains(&secs) {

@@ -2,7 +2,7 @@
 //! window), idle clients (resident memory per connection) and recovery after a fault.
 
 use crate::bed::{Bed, BedSpec};
-use crate::client::{self, DONE, MEASURE, Plan};
+use crate::client::{self, DONE, MEASURE, Plan, Protocol};
 use crate::gateway::{HubCounters, hub_counters};
 use crate::procstat::{self, ProcSample};
 use anyhow::{Context, bail};
@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub struct LoadSpec {
+    /// `/ws/market` (JSON) or `/kite` clients.
+    pub protocol: Protocol,
     pub clients: usize,
     pub symbols: usize,
     pub universe: usize,
@@ -30,8 +32,12 @@ pub struct LoadSpec {
 
 impl LoadSpec {
     pub fn describe(&self) -> String {
+        let kind = match self.protocol {
+            Protocol::Json => "",
+            Protocol::Kite => "/kite ",
+        };
         let mut s = format!(
-            "{} clients × {} symbols of {}, {} ticks/s in {} ms batches, throttle {} ms",
+            "{} {kind}clients × {} symbols of {}, {} ticks/s in {} ms batches, throttle {} ms",
             self.clients,
             self.symbols,
             self.universe,
@@ -82,7 +88,9 @@ pub async fn load(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
     .await?;
     for i in 0..spec.clients {
         let plan = Plan {
+            protocol: spec.protocol,
             symbols: bed.symbols_for(i, spec.symbols),
+            tokens: bed.tokens_for(i, spec.symbols),
             throttle_ms: None,
             stop_reading: i < spec.slow_clients,
             buf_size: 64 * 1024,
@@ -176,7 +184,7 @@ pub struct IdleResult {
     pub gateway_cpu: f64,
 }
 
-pub async fn idle(clients: usize) -> anyhow::Result<IdleResult> {
+pub async fn idle(clients: usize, protocol: Protocol) -> anyhow::Result<IdleResult> {
     let mut bed = Bed::start(BedSpec {
         universe: 10,
         rate: None,
@@ -191,7 +199,9 @@ pub async fn idle(clients: usize) -> anyhow::Result<IdleResult> {
     let before = procstat::sample(bed.gw.pid)?;
     for _ in 0..clients {
         bed.spawn_client(Plan {
+            protocol,
             symbols: Vec::new(),
+            tokens: Vec::new(),
             throttle_ms: None,
             stop_reading: false,
             buf_size: 1024,
@@ -260,7 +270,9 @@ pub async fn recovery(kind: Recovery) -> anyhow::Result<f64> {
     .await?;
     for i in 0..clients {
         let plan = Plan {
+            protocol: Protocol::Json,
             symbols: bed.symbols_for(i, 50),
+            tokens: Vec::new(),
             throttle_ms: None,
             stop_reading: false,
             buf_size: 64 * 1024,

@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 const MAX_FRAME: usize = 16 << 20;
 
 pub const OP_TEXT: u8 = 0x1;
+pub const OP_BINARY: u8 = 0x2;
 pub const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
 
