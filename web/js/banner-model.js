@@ -86,6 +86,11 @@ export function detailRows({ health, healthError, healthAgeS, link, heartbeat })
   // Not in DESIGN.md §5: shown when the gateway sends it.
   if (isNum(feed.reconnects_total)) add('Reconnects since start', feed.reconnects_total);
   if (isNum(feed.subscribed)) add('Broker subscriptions', feed.subscribed);
+  const clients = obj(health?.clients);
+  if (isNum(clients.connections)) {
+    const kite = isNum(clients.kite) && clients.kite > 0 ? ` (${clients.kite} Kite protocol, on /kite)` : '';
+    add('Clients connected', `${clients.connections}${kite}`);
+  }
   if (str(market.phase)) {
     const holiday = holidayText(market.holiday);
     add('Market', `${str(market.title) ?? PHASES[market.phase]?.title ?? market.phase}${holiday ? ` (holiday: ${holiday})` : ''}`);

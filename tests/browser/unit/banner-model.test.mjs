@@ -90,6 +90,11 @@ test('details list what the health document says, and tolerate extra or missing 
   assert.equal(rows['Reconnect attempts'], '0');
   assert.equal(rows['Reconnects since start'], '4');
   assert.equal(rows['Broker subscriptions'], '3');
+  assert.equal(rows['Clients connected'], undefined, 'an older gateway sends no clients section');
+  const withClients = Object.fromEntries(detailRows({ health: health({ clients: { connections: 7, kite: 5 } }), link: OPEN }));
+  assert.equal(withClients['Clients connected'], '7 (5 Kite protocol, on /kite)');
+  const jsonOnly = Object.fromEntries(detailRows({ health: health({ clients: { connections: 2, kite: 0 } }), link: OPEN }));
+  assert.equal(jsonOnly['Clients connected'], '2');
   assert.equal(rows.Market, 'Market Live');
   assert.equal(rows['This page'], 'live (WebSocket to feedgate)');
   assert.equal(rows['Status checked'], '1.5 s ago');

@@ -10,6 +10,7 @@ use crate::status::verdict::{
 use crate::upstream::{FeedState, ShardStatus, aggregate_state, fallback_reported, rest_wanted};
 use feedgate_session::MarketStatus;
 use serde::Serialize;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -50,6 +51,15 @@ pub struct FeedSection {
     pub last_error: Option<String>,
 }
 
+/// The `clients` section: who is connected to feedgate now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ClientsSection {
+    /// Open client WebSockets, both protocols.
+    pub connections: usize,
+    /// Of those, apps speaking Kite's ticker protocol on `/kite`.
+    pub kite: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthDocument {
     pub priority_status: Priority,
@@ -57,6 +67,7 @@ pub struct HealthDocument {
     pub market: MarketStatus,
     pub auth: AuthSection,
     pub feed: FeedSection,
+    pub clients: ClientsSection,
 }
 
 /// Builds the `auth` section from the auth task's view (pure).
@@ -181,6 +192,10 @@ impl HealthSources {
             market,
             auth,
             feed,
+            clients: ClientsSection {
+                connections: self.gauges.connections.load(Ordering::Relaxed),
+                kite: self.gauges.kite_connections.load(Ordering::Relaxed),
+            },
         }
     }
 }
@@ -244,6 +259,7 @@ mod tests {
             "market",
             "auth",
             "feed",
+            "clients",
         ];
         let d = HealthDocument {
             priority_status: Priority::MarketSession,
@@ -269,6 +285,10 @@ mod tests {
                 last_error: None,
             },
             feed: feed_section(&[], false, 98.5, Some(0.8), 10.0, true),
+            clients: ClientsSection {
+                connections: 3,
+                kite: 1,
+            },
         };
         let v = serde_json::to_value(&d).unwrap();
         for k in doc_keys {
