@@ -302,7 +302,9 @@ impl<'a> Frames<'a> {
             };
             rest = &body[len..];
             let be = |r: std::ops::Range<usize>| {
-                packet.get(r).and_then(|b| Some(u32::from_be_bytes(b.try_into().ok()?)))
+                packet
+                    .get(r)
+                    .and_then(|b| Some(u32::from_be_bytes(b.try_into().ok()?)))
             };
             let key = be(0..4).zip(be(16..20)).map(|(t, v)| (t, u64::from(v)));
             self.on_tick(key, at);

@@ -10,8 +10,8 @@ use crate::status::verdict::{
 use crate::upstream::{FeedState, ShardStatus, aggregate_state, fallback_reported, rest_wanted};
 use feedgate_session::MarketStatus;
 use serde::Serialize;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
 /// The `auth` section.
