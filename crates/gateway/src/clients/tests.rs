@@ -153,6 +153,7 @@ fn fixture(limits: ClientLimits, throttle_ms: u64) -> Fixture {
             gauges: Arc::new(Gauges::default()),
         },
         clock,
+        order_updates: false,
     };
     Fixture {
         ticks: hub.tick_sender(),

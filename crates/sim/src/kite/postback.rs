@@ -190,6 +190,18 @@ fn quantities(status: &str, quantity: u64, filled: Option<u64>) -> (u64, u64, u6
     }
 }
 
+/// What the request decides about the order, the rest being defaults.
+struct Terms<'a> {
+    inst: &'a Instrument,
+    status: &'a str,
+    order_type: &'a str,
+    quantity: u64,
+    /// Filled, pending and cancelled quantities.
+    split: (u64, u64, u64),
+    /// The instrument's market price in its wire unit.
+    last_price: i64,
+}
+
 /// Builds the postback: defaults from `ctx` and `last_price` (the instrument's market price in
 /// its wire unit), then `o` on top, then the checksum unless `o` gives one.
 pub(crate) fn build(
@@ -199,66 +211,20 @@ pub(crate) fn build(
 ) -> Result<Map<String, Value>, OrderError> {
     let (_, inst) = instrument(o, ctx.universe)?;
     let status = text(o, "status")?.unwrap_or("COMPLETE");
-    let order_type = text(o, "order_type")?.unwrap_or("MARKET");
     let quantity = count(o, "quantity")?.unwrap_or(u64::from(inst.lot_size.max(1)));
     let filled = count(o, "filled_quantity")?;
     if let Some(filled) = filled.filter(|f| *f > quantity) {
         return Err(OrderError::Overfilled { filled, quantity });
     }
-    let (filled, pending, cancelled) = quantities(status, quantity, filled);
-    let price = |wanted: bool| -> Value {
-        if wanted {
-            Value::from(to_f64(last_price, inst.divisor))
-        } else {
-            Value::from(0)
-        }
+    let terms = Terms {
+        inst,
+        status,
+        order_type: text(o, "order_type")?.unwrap_or("MARKET"),
+        quantity,
+        split: quantities(status, quantity, filled),
+        last_price,
     };
-    let at_exchange = status != "REJECTED";
-    let stamp = kite_timestamp(ctx.now);
-    let order_id = format!(
-        "{}{:09}",
-        ctx.now.with_timezone(&Kolkata).format("%y%m%d"),
-        ctx.seq
-    );
-    let equity = matches!(inst.exchange.as_str(), "NSE" | "BSE") && !inst.is_derivative();
-    let mut order = json!({
-        "user_id": ctx.user_id,
-        "unfilled_quantity": 0,
-        "app_id": APP_ID,
-        "placed_by": ctx.user_id,
-        "order_id": order_id,
-        "exchange_order_id": at_exchange.then(|| format!("{}", 1_000_000_000_000_000 + ctx.seq)),
-        "parent_order_id": null,
-        "status": status,
-        "status_message": (!at_exchange).then_some(REJECTION),
-        "status_message_raw": (!at_exchange).then_some(REJECTION),
-        "order_timestamp": stamp,
-        "exchange_update_timestamp": at_exchange.then_some(&stamp),
-        "exchange_timestamp": at_exchange.then_some(&stamp),
-        "variety": "regular",
-        "exchange": inst.exchange,
-        "tradingsymbol": inst.tradingsymbol,
-        "instrument_token": inst.token,
-        "order_type": order_type,
-        "transaction_type": "BUY",
-        "validity": "DAY",
-        "product": if equity { "CNC" } else { "NRML" },
-        "quantity": quantity,
-        "disclosed_quantity": 0,
-        "price": price(matches!(order_type, "LIMIT" | "SL")),
-        "trigger_price": price(matches!(order_type, "SL" | "SL-M")),
-        "average_price": price(filled > 0),
-        "filled_quantity": filled,
-        "pending_quantity": pending,
-        "cancelled_quantity": cancelled,
-        "market_protection": 0,
-        "meta": {},
-        "tag": null,
-        "guid": format!("sim{:012}", ctx.seq),
-    });
-    let Some(map) = order.as_object_mut() else {
-        return Err(OrderError::NotAnObject);
-    };
+    let mut map = defaults(ctx, &terms);
     for (field, value) in o {
         map.insert(field.clone(), value.clone());
     }
@@ -270,7 +236,64 @@ pub(crate) fn build(
         );
         map.insert("checksum".to_owned(), Value::String(sum));
     }
-    Ok(std::mem::take(map))
+    Ok(map)
+}
+
+/// Every field but the checksum, consistent with `t`: an order that never reached the
+/// exchange (REJECTED) has no exchange id or times; prices are the market's where the order
+/// type or a fill implies one, else 0; equity is delivery (CNC), the rest NRML.
+fn defaults(ctx: &OrderContext<'_>, t: &Terms<'_>) -> Map<String, Value> {
+    let (inst, (filled, pending, cancelled)) = (t.inst, t.split);
+    let price = |wanted: bool| -> Value {
+        if wanted {
+            Value::from(to_f64(t.last_price, inst.divisor))
+        } else {
+            Value::from(0)
+        }
+    };
+    let at_exchange = t.status != "REJECTED";
+    let stamp = kite_timestamp(ctx.now);
+    let day = ctx.now.with_timezone(&Kolkata).format("%y%m%d");
+    let equity = matches!(inst.exchange.as_str(), "NSE" | "BSE") && !inst.is_derivative();
+    let order = json!({
+        "user_id": ctx.user_id,
+        "unfilled_quantity": 0,
+        "app_id": APP_ID,
+        "placed_by": ctx.user_id,
+        "order_id": format!("{day}{:09}", ctx.seq),
+        "exchange_order_id": at_exchange.then(|| format!("{}", 1_000_000_000_000_000 + ctx.seq)),
+        "parent_order_id": null,
+        "status": t.status,
+        "status_message": (!at_exchange).then_some(REJECTION),
+        "status_message_raw": (!at_exchange).then_some(REJECTION),
+        "order_timestamp": stamp,
+        "exchange_update_timestamp": at_exchange.then_some(&stamp),
+        "exchange_timestamp": at_exchange.then_some(&stamp),
+        "variety": "regular",
+        "exchange": inst.exchange,
+        "tradingsymbol": inst.tradingsymbol,
+        "instrument_token": inst.token,
+        "order_type": t.order_type,
+        "transaction_type": "BUY",
+        "validity": "DAY",
+        "product": if equity { "CNC" } else { "NRML" },
+        "quantity": t.quantity,
+        "disclosed_quantity": 0,
+        "price": price(matches!(t.order_type, "LIMIT" | "SL")),
+        "trigger_price": price(matches!(t.order_type, "SL" | "SL-M")),
+        "average_price": price(filled > 0),
+        "filled_quantity": filled,
+        "pending_quantity": pending,
+        "cancelled_quantity": cancelled,
+        "market_protection": 0,
+        "meta": {},
+        "tag": null,
+        "guid": format!("sim{:012}", ctx.seq),
+    });
+    match order {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }
 
 /// Kite's postback checksum: hex SHA-256 of order_id, order_timestamp and the API secret
