@@ -10,6 +10,8 @@ stdout line, and checks with the official client that:
 * `KiteTicker` receives ticks in ltp, quote and full modes with sane values (prices on the tick
   grid, low <= last <= high, 5+5 depth in full, index ticks not tradable, CDS/BCD divisors);
 * after a `drop` fault the client reconnects, resubscribes (same modes) and ticks resume;
+* after `POST /_sim/order` the client's `on_order_update` fires once with the order the call
+  answered with (every field of Kite's mock postback, Kite's checksum);
 * after `expire_token` the open socket keeps streaming, a new connection is refused with 403 and
   REST raises TokenException (and the session expiry hook fires).
 
@@ -18,6 +20,7 @@ Exits 0 when every check passes, 1 with a clear message otherwise. The simulator
 always killed, also on failure.
 """
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -114,6 +117,11 @@ class Simulator:
     def fault(self, body):
         r = requests.post(f"{self.base}/_sim/fault", json=body, timeout=5)
         check(r.status_code == 200, f"fault {body} answered {r.status_code}: {r.text}")
+
+    def order(self, body):
+        r = requests.post(f"{self.base}/_sim/order", json=body, timeout=5)
+        check(r.status_code == 200, f"order {body} answered {r.status_code}: {r.text}")
+        return r.json()
 
     def state(self):
         r = requests.get(f"{self.base}/_sim/state", timeout=5)
@@ -294,9 +302,11 @@ class TickerProbe:
         self.closes = []
         self.errors = []
         self.subscribe = subscribe or {}
+        self.orders = []
         self.kt = KiteTicker(API_KEY, access_token, root=sim.ws_url, reconnect_max_delay=5)
         self.kt.on_connect = self.on_connect
         self.kt.on_ticks = self.on_ticks
+        self.kt.on_order_update = self.on_order_update
         self.kt.on_close = self.on_close
         self.kt.on_error = self.on_error
 
@@ -315,6 +325,14 @@ class TickerProbe:
     def on_ticks(self, ws, ticks):
         with self.lock:
             self.ticks.extend((self.connects, t) for t in ticks)
+
+    def on_order_update(self, ws, data):
+        with self.lock:
+            self.orders.append(data)
+
+    def order_updates(self):
+        with self.lock:
+            return list(self.orders)
 
     def on_close(self, ws, code, reason):
         with self.lock:
@@ -412,6 +430,8 @@ def test_ticker(sim, kite, by_token):
     check(modes == want, f"resubscribed modes {modes}, want {want}")
     ok(f"closed with {closes[0][0]}, reconnected, resubscribed {len(modes)} tokens with their modes")
 
+    test_order_update(sim, probe)
+
     step("expire_token: open socket keeps streaming; new connection 403; REST TokenException")
     expired_hook = threading.Event()
     kite.set_session_expiry_hook(expired_hook.set)
@@ -437,6 +457,43 @@ def test_ticker(sim, kite, by_token):
     ok(f"refused with {errors[0][1]!r}; REST TokenException; expiry hook fired")
     reactor.callFromThread(probe.kt.stop_retry)
     reactor.callFromThread(probe.kt.close)
+
+
+# Every field of Zerodha's mock postback.json (kiteconnect-mocks), which an order update carries.
+POSTBACK_FIELDS = {
+    "user_id", "unfilled_quantity", "app_id", "checksum", "placed_by", "order_id",
+    "exchange_order_id", "parent_order_id", "status", "status_message", "status_message_raw",
+    "order_timestamp", "exchange_update_timestamp", "exchange_timestamp", "variety", "exchange",
+    "tradingsymbol", "instrument_token", "order_type", "transaction_type", "validity", "product",
+    "quantity", "disclosed_quantity", "price", "trigger_price", "average_price",
+    "filled_quantity", "pending_quantity", "cancelled_quantity", "market_protection", "meta",
+    "tag", "guid",
+}
+
+
+def test_order_update(sim, probe):
+    step("POST /_sim/order: on_order_update fires with the postback")
+    before = len(probe.order_updates())
+    answer = sim.order({"tradingsymbol": "INFY", "status": "COMPLETE", "quantity": 5})
+    check(answer["sent_to"] == 1, f"sent_to {answer['sent_to']}, want 1 (one open socket)")
+    wait_until(lambda: len(probe.order_updates()) > before, TICK_TIMEOUT, "on_order_update")
+    time.sleep(0.5)
+    updates = probe.order_updates()[before:]
+    check(len(updates) == 1, f"on_order_update fired {len(updates)} times for one postback")
+    data = updates[0]
+    check(data == answer["order"], f"on_order_update got {data}, the simulator sent {answer['order']}")
+    check(set(data) == POSTBACK_FIELDS,
+          f"fields differ from Kite's postback: extra {set(data) - POSTBACK_FIELDS}, "
+          f"missing {POSTBACK_FIELDS - set(data)}")
+    check((data["tradingsymbol"], data["instrument_token"], data["quantity"], data["filled_quantity"],
+           data["pending_quantity"], data["user_id"]) == ("INFY", INFY, 5, 5, 0, USER_ID),
+          f"order fields: {data}")
+    check(data["average_price"] > 0, f"a filled order with average_price {data['average_price']}")
+    want = hashlib.sha256(
+        (data["order_id"] + data["order_timestamp"] + API_SECRET).encode()).hexdigest()
+    check(data["checksum"] == want, f"checksum {data['checksum']}, want sha256(order_id+order_timestamp+secret)")
+    ok(f"order {data['order_id']} {data['status']} {data['tradingsymbol']} x{data['quantity']} "
+       f"@ {data['average_price']}, checksum verified")
 
 
 def main():

@@ -208,3 +208,49 @@ async fn kite_packets_agree_with_the_json_endpoint_kite() {
 async fn kite_packets_agree_with_the_json_endpoint_fyers() {
     kite_packets_agree_with_the_json_endpoint(Broker::Fyers).await;
 }
+
+/// Kite's `on_order_update`: the broker's order text reaches `/kite` connections whose key has
+/// the `orders` scope, unchanged, and no other.
+#[tokio::test(start_paused = true)]
+async fn order_updates_reach_kite_apps_with_the_orders_scope_only() {
+    let env = EnvBuilder::new().with_keys().start().await;
+    let addr = env.gw().local_addr();
+    let mut trader = ws_with(addr, &kite_query(TRADER), &[])
+        .await
+        .expect("admitted");
+    let mut reader = ws_with(addr, &kite_query(READER), &[])
+        .await
+        .expect("admitted");
+    // The upstream connects once something is wanted.
+    for c in [&mut trader, &mut reader] {
+        send(c, r#"{"a":"subscribe","v":[779521]}"#).await;
+        next_packets(c).await.expect("packets");
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{}/_sim/order", env.sim.base_url()))
+        .json(&serde_json::json!({"tradingsymbol": "SBIN", "status": "COMPLETE"}))
+        .send()
+        .await
+        .expect("simulator answers");
+    assert_eq!(r.status(), 200);
+    let sent: serde_json::Value = r.json().await.expect("JSON");
+    let mut text = None;
+    for _ in 0..30 {
+        if let Err(t) = next_packets(&mut trader).await {
+            text = Some(t);
+            break;
+        }
+    }
+    let text = text.expect("the order text among the trader's next frames");
+    let got: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(got["type"], "order");
+    assert_eq!(got["data"], sent["order"], "unchanged");
+    // The reader keeps its ticks and never sees the order.
+    for _ in 0..5 {
+        assert!(
+            next_packets(&mut reader).await.is_ok(),
+            "a text frame for a reader"
+        );
+    }
+    env.shutdown().await;
+}

@@ -1,20 +1,35 @@
-//! The control API (`/_sim/fault`, `/_sim/state`, `/_sim/token[?broker=fyers]`), as a router with paths
-//! relative to `/_sim` so the gateway's demo server can nest it. Its own small JSON, not Kite's.
+//! The control API (`/_sim/fault`, `/_sim/state`, `/_sim/token[?broker=fyers]`, `/_sim/order`),
+//! as a router with paths relative to `/_sim` so the gateway's demo server can nest it. Its own
+//! small JSON, not Kite's (except the order postback it sends).
 
 use crate::fault::{ACCEPTED_KINDS, Fault, apply};
+use crate::kite::postback::{self, OrderContext, OrderError};
+use crate::registry::bump;
 use crate::shared::Shared;
 use crate::{Sim, registry::lock};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::ws::Utf8Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use feedgate_kite::TextMessage;
 use secrecy::ExposeSecret;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tracing::info;
+
+/// One order postback produced by `POST /_sim/order`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderSent {
+    /// The order object sent as the frame's `data`.
+    pub order: Value,
+    /// The Kite ticker sockets it was queued on (a stalled one sends it when the stall ends).
+    pub sent_to: usize,
+}
 
 /// `/fault`, `/state` and `/token`, state applied.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -22,6 +37,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/fault", post(fault))
         .route("/state", get(state))
         .route("/token", post(token))
+        .route("/order", post(order))
         .fallback(not_found)
         .with_state(shared)
 }
@@ -92,10 +108,64 @@ async fn token(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> 
     }
 }
 
+/// `POST /order`: one Kite order postback on every open ticker socket.
+async fn order(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    match postback::overrides(&body).and_then(|o| post_order(&shared, &o)) {
+        Ok(sent) => Json(json!({"order": sent.order, "sent_to": sent.sent_to})).into_response(),
+        Err(err) => bad_request(format!(
+            "{err}; the body is an object of postback fields to override, any of: {}",
+            postback::FIELDS.join(", ")
+        )),
+    }
+}
+
+/// Builds one postback from `overrides` and queues it as a text frame
+/// `{"type":"order","data":…}` on every open Kite ticker socket (all belong to the simulated
+/// user). The Fyers data socket carries no order updates. With no socket open the order is
+/// still built and counted, and `sent_to` is 0: Kite delivers postbacks only to open sockets.
+pub(crate) fn post_order(
+    shared: &Shared,
+    overrides: &Map<String, Value>,
+) -> Result<OrderSent, OrderError> {
+    let idx = postback::instrument_index(overrides, &shared.universe)?;
+    let now = shared.clock.now();
+    let last_price = {
+        let mut market = lock(&shared.market);
+        market.follow(now);
+        market.quote(idx).map_or(0, |q| q.last_price)
+    };
+    let counters = &shared.registry.counters;
+    let ctx = OrderContext {
+        user_id: &shared.cfg.user_id,
+        api_secret: &shared.cfg.api_secret,
+        now,
+        seq: counters.order_seq.fetch_add(1, Ordering::Relaxed) + 1,
+        universe: &shared.universe,
+    };
+    let order = Value::Object(postback::build(overrides, &ctx, last_price)?);
+    bump(&counters.order_updates);
+    let frame = Utf8Bytes::from(TextMessage::Order(order.clone()).to_json());
+    let conns = shared.registry.connections();
+    for conn in &conns {
+        conn.control
+            .order(|orders| orders.texts.push(frame.clone()));
+    }
+    info!(
+        order_id = %order["order_id"],
+        status = %order["status"],
+        connections = conns.len(),
+        "order postback queued on the ticker connections"
+    );
+    Ok(OrderSent {
+        order,
+        sent_to: conns.len(),
+    })
+}
+
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
-        Json(json!({"error": "unknown control endpoint; use POST /_sim/fault, GET /_sim/state or POST /_sim/token"})),
+        Json(json!({"error": "unknown control endpoint; use POST /_sim/fault, GET /_sim/state, POST /_sim/token or POST /_sim/order"})),
     )
         .into_response()
 }

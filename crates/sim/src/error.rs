@@ -14,4 +14,8 @@ pub enum SimError {
     /// A fault request is malformed (e.g. a negative duration); the message says what is valid.
     #[error("invalid fault: {0}")]
     InvalidFault(String),
+    /// An order request names an unknown field or instrument or has a value of the wrong
+    /// type; the message says which.
+    #[error("invalid order: {0}")]
+    InvalidOrder(String),
 }

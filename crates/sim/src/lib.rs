@@ -16,7 +16,7 @@
 //! | `/data/symbol-token`, `/data/quotes` | Fyers data REST |
 //! | `/sym_details/{NSE_CM,NSE_FO,NSE_CD,BSE_CM,BSE_FO,BSE_CD,NSE_COM,MCX_COM}.csv` | Fyers symbol masters (headerless, 21 columns) |
 //! | `/sym_details/index_hsm_mapping.json` | Fyers index symbol → topic name |
-//! | `/_sim/fault`, `/_sim/state`, `/_sim/token[?broker=fyers[&expires_in=S]]` | control API |
+//! | `/_sim/fault`, `/_sim/state`, `/_sim/token[?broker=fyers[&expires_in=S]]`, `/_sim/order` | control API |
 //!
 //! `FYERS_API_URL` is the simulator's root ([`Sim::fyers_api_url`]): the Fyers REST client
 //! appends `/api/v3`, `/data` and `/sym_details/…` itself. Fyers credentials are separate from
@@ -77,6 +77,7 @@ pub mod state;
 pub mod universe;
 
 pub use config::SimConfig;
+pub use control::OrderSent;
 pub use error::SimError;
 pub use fault::Fault;
 pub use observer::SendObserver;

@@ -11,7 +11,7 @@
 
 use crate::registry::lock;
 use crate::shared::Shared;
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use futures_util::SinkExt;
 use std::sync::Arc;
@@ -40,6 +40,8 @@ pub(crate) struct ControlOrders {
     pub malformed: u32,
     /// Send no-data frames every [`FLOOD_INTERVAL`] and no market data until then.
     pub flood_until: Option<Instant>,
+    /// Text frames still to send (Kite order postbacks), in order.
+    pub texts: Vec<Utf8Bytes>,
 }
 
 /// How the fault injector reaches a connection task.
@@ -73,17 +75,16 @@ impl ConnControl {
         lock(&self.orders)
     }
 
-    /// The garbage frames to send now and the end of a stall in force at `now`. Garbage waits
-    /// while stalled: a stalled socket sends nothing at all.
-    fn take_orders(&self, now: Instant) -> (u32, Option<Instant>) {
+    /// The garbage frames and text frames to send now and the end of a stall in force at
+    /// `now`. Both wait while stalled: a stalled socket sends nothing at all.
+    fn take_orders(&self, now: Instant) -> (u32, Vec<Utf8Bytes>, Option<Instant>) {
         let mut orders = self.orders();
         let until = orders.stall_until.filter(|until| *until > now);
-        let malformed = if until.is_some() {
-            0
-        } else {
-            std::mem::take(&mut orders.malformed)
-        };
-        (malformed, until)
+        if until.is_some() {
+            return (0, Vec::new(), until);
+        }
+        let malformed = std::mem::take(&mut orders.malformed);
+        (malformed, std::mem::take(&mut orders.texts), until)
     }
 }
 
@@ -193,10 +194,11 @@ impl<H: Controlled, B> Link<H, B> {
         self.flooding().then(|| self.last_sent + FLOOD_INTERVAL)
     }
 
-    /// Applies pending fault orders: garbage frames first, then a stall. Returns whether the
-    /// connection stalled and has just resumed (the broker may owe the client something then).
+    /// Applies pending control orders: garbage frames first, then text frames, then a stall.
+    /// Returns whether the connection stalled and has just resumed (the broker may owe the
+    /// client something then).
     pub(crate) async fn obey_orders(&mut self) -> Result<bool, Exit> {
-        let (malformed, stall_until) = self.handle.control().take_orders(Instant::now());
+        let (malformed, texts, stall_until) = self.handle.control().take_orders(Instant::now());
         for _ in 0..malformed {
             let garbage = Bytes::from_static(self.profile.garbage);
             self.send(vec![Message::Binary(garbage)]).await?;
@@ -204,6 +206,15 @@ impl<H: Controlled, B> Link<H, B> {
             info!(
                 conn = self.id(),
                 "{}: sent a malformed frame by fault injection", self.profile.label
+            );
+        }
+        if !texts.is_empty() {
+            let count = texts.len();
+            self.send(texts.into_iter().map(Message::Text).collect())
+                .await?;
+            debug!(
+                conn = self.id(),
+                count, "{}: sent text frames by control request", self.profile.label
             );
         }
         match stall_until {
@@ -342,20 +353,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn garbage_waits_while_stalled_and_is_sent_once() {
+    fn garbage_and_texts_wait_while_stalled_and_are_sent_once() {
         let control = ConnControl::default();
         let now = Instant::now();
         control.order(|orders| orders.malformed += 2);
         control.order(|orders| orders.stall_until = Some(now + Duration::from_secs(5)));
         assert!(control.is_stalled(now));
+        control.order(|orders| orders.texts.push(Utf8Bytes::from_static("t")));
         assert_eq!(
             control.take_orders(now),
-            (0, Some(now + Duration::from_secs(5)))
+            (0, vec![], Some(now + Duration::from_secs(5)))
         );
         let later = now + Duration::from_secs(5);
         assert!(!control.is_stalled(later), "a stall ends at its deadline");
-        assert_eq!(control.take_orders(later), (2, None));
-        assert_eq!(control.take_orders(later), (0, None));
+        assert_eq!(
+            control.take_orders(later),
+            (2, vec![Utf8Bytes::from_static("t")], None)
+        );
+        assert_eq!(control.take_orders(later), (0, vec![], None));
     }
 
     #[test]

@@ -86,6 +86,11 @@ pub(crate) struct Counters {
     /// `rest_429` faults applied.
     pub rest_429_faults: AtomicU64,
     pub clears: AtomicU64,
+    /// Order postbacks produced by `POST /_sim/order`.
+    pub order_updates: AtomicU64,
+    /// The last order sequence number handed out (order ids end with it; a refused request
+    /// may leave a gap, never a repeat).
+    pub order_seq: AtomicU64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {

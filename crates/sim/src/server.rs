@@ -4,10 +4,12 @@
 use crate::auth::TokenStore;
 use crate::clock::{WallClock, ist_date};
 use crate::config::SimConfig;
+use crate::control::OrderSent;
 use crate::error::SimError;
 use crate::fault::{self, Fault};
 use crate::fyers::{self, FyersShared};
 use crate::kite;
+use crate::kite::postback::{self, OrderError};
 use crate::market::{Market, Pace, TICK_PERIOD};
 use crate::registry::{Registry, lock};
 use crate::shared::{QuoteLimiter, Shared};
@@ -122,6 +124,18 @@ impl Sim {
         fault::apply(&self.shared, fault)
     }
 
+    /// Sends one Kite order postback with `overrides` on top of the defaults (same as
+    /// `POST /_sim/order`): a text frame `{"type":"order","data":…}` queued on every open
+    /// ticker socket.
+    pub fn order(&self, overrides: &serde_json::Value) -> Result<OrderSent, SimError> {
+        let invalid = |e: OrderError| SimError::InvalidOrder(e.to_string());
+        let serde_json::Value::Object(overrides) = overrides else {
+            return Err(invalid(OrderError::NotAnObject));
+        };
+        postback::known_fields(overrides).map_err(invalid)?;
+        control::post_order(&self.shared, overrides).map_err(invalid)
+    }
+
     /// The universe: every instrument the simulator serves.
     pub fn instruments(&self) -> Vec<Instrument> {
         self.shared.universe.instruments().to_vec()
@@ -155,6 +169,7 @@ impl Sim {
             quote_rate_limited: load(&c.quote_rate_limited),
             quotes_served: load(&c.quotes_served),
             rest_429s: load(&c.rest_429s),
+            order_updates: load(&c.order_updates),
             faults: FaultState {
                 reject_ws_remaining_seconds: remaining(&shared.reject_ws_until),
                 rest_429_remaining_seconds: remaining(&shared.rest_429_until),

@@ -35,6 +35,9 @@ pub struct SimState {
     /// Kite REST calls answered 429 for any reason: the 1/s quote limit and `rest_429` faults.
     #[serde(default)]
     pub rest_429s: u64,
+    /// Order postbacks produced by `POST /_sim/order` (each queued on every open ticker socket).
+    #[serde(default)]
+    pub order_updates: u64,
     /// Faults in effect and fault history counters.
     pub faults: FaultState,
     /// The Fyers data sockets, tokens and counters.

@@ -14,6 +14,7 @@
 //! - [`Wire::keepalive`]: periodic frames (application pings, liveness probes).
 
 use crate::model::demand::Demand;
+use crate::model::order::OrderUpdate;
 use crate::model::tick::{Tick, Token};
 use secrecy::SecretString;
 use std::future::Future;
@@ -33,7 +34,10 @@ pub enum Inbound {
     Malformed { detail: String },
     /// A broker text message worth logging (an error string or an alert).
     Notice { error: bool, text: String },
-    /// Something to ignore (order updates, control frames).
+    /// An order update (Kite: a postback on the ticker socket), for clients with the `orders`
+    /// scope. Not market data: it does not make the feed fresh.
+    Order(OrderUpdate),
+    /// Something to ignore (control frames).
     Ignored,
     /// The broker accepted the login on the socket (brokers with a [`Wire::handshake_timeout`]).
     Accepted,

@@ -1,6 +1,8 @@
-//! One client connection on `/ws/market`: reads requests, writes replies, ticks, status and
-//! heartbeats. One task per connection; `select!` (biased: shutdown first) over inbound frames,
-//! the outbox, the throttle timer, heartbeats and status changes.
+//! One client connection on `/ws/market`: reads requests, writes replies, ticks, status,
+//! heartbeats and (with the `orders` scope) broker order updates. One task per connection;
+//! `select!` (biased: shutdown first) over inbound frames, the outbox, the throttle timer,
+//! heartbeats and status changes. Order updates arrive through the outbox: the connection is
+//! registered with the hub's order fan-out while it lasts, with no receiver of its own.
 //!
 //! Generic over the socket (`Sink` + `Stream` of axum WebSocket messages) so it can be driven
 //! by channels in tests as well as by a real WebSocket.
@@ -56,6 +58,9 @@ pub struct ClientContext {
     pub heartbeat_interval: Duration,
     pub status: StatusView,
     pub clock: SharedClock,
+    /// This connection receives broker order updates (its key has the `orders` scope; every
+    /// connection when access control is off). Set per connection at admission.
+    pub order_updates: bool,
 }
 
 /// Why a connection ended (for the log line).
@@ -83,6 +88,9 @@ where
 {
     let id = ctx.hub.next_client_id();
     let outbox = Arc::new(Outbox::new(ctx.limits.outbox_immediate_bytes));
+    if ctx.order_updates {
+        ctx.hub.orders().register(id, outbox.clone());
+    }
     ctx.status
         .gauges
         .connections
@@ -103,6 +111,9 @@ where
     };
     let (sink, stream) = socket.split();
     let end = conn.run(sink, stream, &shutdown).await;
+    if conn.ctx.order_updates {
+        conn.ctx.hub.orders().deregister(id);
+    }
     if let Err(e) = conn.ctx.hub.disconnect(id).await {
         tracing::debug!(client = id, error = %e, "hub gone while disconnecting a client");
     }

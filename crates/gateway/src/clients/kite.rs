@@ -65,18 +65,26 @@ pub async fn serve_kite<S>(
     gauges.kite_connections.fetch_add(1, Ordering::Relaxed);
     metrics::gauge!("feedgate_client_connections").increment(1.0);
     read.clear();
+    let outbox = Arc::new(Outbox::with_immediate_limit(
+        ctx.limits.outbox_immediate_bytes,
+    ));
+    // Kite's `on_order_update`: the broker's order text, unchanged, for keys with the scope.
+    if ctx.order_updates {
+        ctx.hub.orders().register(id, outbox.clone());
+    }
     let mut conn = KiteConn {
         id,
         read,
         rate: RateLimiter::new(&ctx.limits, Instant::now()),
         subs: HashMap::new(),
-        outbox: Arc::new(Outbox::with_immediate_limit(
-            ctx.limits.outbox_immediate_bytes,
-        )),
+        outbox,
         ctx,
     };
     let (sink, stream) = socket.split();
     let end = conn.run(sink, stream, &shutdown).await;
+    if conn.ctx.order_updates {
+        conn.ctx.hub.orders().deregister(id);
+    }
     if let Err(e) = conn.ctx.hub.disconnect(id).await {
         tracing::debug!(client = id, error = %e, "hub gone while disconnecting a client");
     }

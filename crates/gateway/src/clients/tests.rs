@@ -155,6 +155,7 @@ fn fixture(limits: ClientLimits, throttle_ms: u64) -> Fixture {
             gauges: Arc::new(Gauges::default()),
         },
         clock,
+        order_updates: false,
     };
     Fixture {
         ticks: hub.tick_sender(),
@@ -567,4 +568,34 @@ async fn a_slow_consumer_that_never_reads_is_let_go() {
             .load(std::sync::atomic::Ordering::Relaxed),
         0
     );
+}
+
+/// Order updates: a connection with the flag is a receiver while it lasts (its updates come
+/// as they are, between its other messages); one without it is never registered.
+#[tokio::test(start_paused = true)]
+async fn order_updates_reach_only_flagged_connections_while_they_last() {
+    let mut f = fixture(ClientLimits::default(), 0);
+    let mut plain = connect(&f);
+    assert_eq!(plain.next().await["type"], "connection_status");
+    f.ctx.order_updates = true;
+    let mut trader = connect(&f);
+    assert_eq!(trader.next().await["type"], "connection_status");
+    assert_eq!(f.hub.orders().len(), 1, "only the flagged connection");
+
+    let text = r#"{"type":"order","data":{"order_id":"1","status":"OPEN"}}"#;
+    assert_eq!(f.hub.orders().push(&Utf8Bytes::from_static(text)), 1);
+    let got = trader.next_of("order").await;
+    assert_eq!(got["data"]["order_id"], "1");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        plain.drain().iter().all(|m| m["type"] != "order"),
+        "the plain connection gets none"
+    );
+
+    drop(trader);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !f.hub.orders().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "still registered");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -53,6 +53,7 @@ pub async fn upgrade(
     };
     let read = read.map(|Extension(r)| r).unwrap_or_default();
     let mut ctx = app.client_context();
+    ctx.order_updates = principal.scopes.allows(Scope::Orders);
     if let Some(max) = principal.max_symbols {
         let max = usize::try_from(max).unwrap_or(usize::MAX);
         ctx.limits.max_symbols = ctx.limits.max_symbols.min(max);

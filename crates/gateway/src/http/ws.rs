@@ -7,7 +7,8 @@
 //! or, for browsers that can set neither, a first message `{"action":"auth","key":"ID:SECRET"}`
 //! within [`AUTH_TIMEOUT`]. A missing or wrong key gets `{"type":"error","code":"unauthorized"}`
 //! and close 4001; a key without the `read` scope close 4003; a key at its `max_connections`
-//! close 1013. A key's `max_symbols` lowers the connection's symbol cap.
+//! close 1013. A key's `max_symbols` lowers the connection's symbol cap; a key with the
+//! `orders` scope (any connection with access control off) receives broker order updates.
 //!
 //! The socket's limits come from [`crate::clients::ClientLimits`]: inbound messages and frames
 //! of at most `max_message_bytes` (64 KiB; a larger one gets an `error` and close 1009), and
@@ -147,6 +148,8 @@ async fn admit(
     } else {
         None
     };
+    // Order updates only with the scope (the open mode's principal holds every scope).
+    ctx.order_updates = principal.scopes.allows(Scope::Orders);
     if let Some(max) = principal.max_symbols {
         let max = usize::try_from(max).unwrap_or(usize::MAX);
         ctx.limits.max_symbols = ctx.limits.max_symbols.min(max);

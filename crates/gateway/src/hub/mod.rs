@@ -1,15 +1,19 @@
-//! The hub: client subscriptions, latest values and fan-out (see `docs/ARCHITECTURE.md`), and
-//! the archive task that keeps its values and candles across restarts (its only file I/O).
+//! The hub: client subscriptions, latest values and fan-out (see `docs/ARCHITECTURE.md`), the
+//! order-update fan-out, and the archive task that keeps its values and candles across
+//! restarts (its only file I/O).
 
 pub mod archive;
 pub mod core;
+pub mod orders;
 pub mod outbox;
 pub mod sink;
 mod task;
 
 pub use self::core::{ClientId, FanoutStats, HubCore, Liveness};
+pub use self::orders::{OrderFanout, OrderSink};
 pub use self::outbox::{Drained, Outbox, Overflow, Payload};
 pub use self::sink::Sink;
+
 pub use self::task::HubStats;
 
 use crate::json::request::CandleRequest;
@@ -62,6 +66,8 @@ pub struct HubHandle {
     demand: watch::Receiver<Arc<Demand>>,
     stats: Arc<HubStats>,
     next_client: Arc<AtomicU64>,
+    /// Who receives broker order updates.
+    orders: Arc<OrderFanout>,
 }
 
 impl std::fmt::Debug for Command {
@@ -115,6 +121,7 @@ pub fn spawn_with_closed_quotes(
         demand: demand_rx,
         stats,
         next_client: Arc::new(AtomicU64::new(1)),
+        orders: Arc::default(),
     }
 }
 
@@ -136,6 +143,12 @@ impl HubHandle {
 
     pub fn stats(&self) -> &Arc<HubStats> {
         &self.stats
+    }
+
+    /// The order-update fan-out: clients with the `orders` scope register here (by their
+    /// client id) and the upstream relays every broker order update to it.
+    pub fn orders(&self) -> &Arc<OrderFanout> {
+        &self.orders
     }
 
     async fn send(&self, cmd: Command) -> Result<(), HubClosed> {

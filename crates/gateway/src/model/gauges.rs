@@ -1,8 +1,9 @@
 //! Live gauges that change too often for a `watch`: when market data last reached feedgate
-//! (written by the upstream connections and the REST fallback) and how many clients are
-//! connected (written by the client tasks). Read by the status monitor, health and heartbeats.
+//! (written by the upstream connections and the REST fallback), how many clients are
+//! connected (written by the client tasks) and how many broker order updates were relayed
+//! (written by the upstream). Read by the status monitor, health and heartbeats.
 
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 /// Shared, cheaply readable gauges that change too often for a `watch`.
 #[derive(Debug, Default)]
@@ -13,6 +14,9 @@ pub struct Gauges {
     pub connections: AtomicUsize,
     /// Of those, connections speaking Kite's ticker protocol (`/kite`).
     pub kite_connections: AtomicUsize,
+    /// Order updates from the broker relayed to clients (each once, however many sockets
+    /// delivered it).
+    pub order_updates: AtomicU64,
 }
 
 impl Gauges {

@@ -2,7 +2,7 @@
 //! the normalised tick and its exact prices, IST timestamps, candle maths, the instrument
 //! registry, demand and run policy, the feed's liveness, wall-clock time, secrets and the
 //! current token, access scopes, the log-once helper, who a client is behind trusted proxies,
-//! and the unconsumed-input clock.
+//! the unconsumed-input clock, and broker order updates.
 
 pub mod candle;
 pub mod clock;
@@ -11,6 +11,7 @@ pub mod gauges;
 pub mod instruments;
 pub mod ist;
 pub mod live;
+pub mod order;
 pub mod peer;
 pub mod price;
 pub mod read_clock;

@@ -80,6 +80,7 @@ impl Wiring {
                 token: reads.token.clone(),
                 run: schedule.run.clone(),
                 ticks: hub.tick_sender(),
+                orders: hub.orders().clone(),
                 checker: Arc::new(ProfileCheck(self.broker.clone())),
                 clock: self.clock.clone(),
                 gauges: reads.gauges.clone(),

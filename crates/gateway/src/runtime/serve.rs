@@ -60,6 +60,7 @@ impl Wiring {
                 gauges: core.reads.gauges.clone(),
             },
             clock: self.clock.clone(),
+            order_updates: false,
         }
     }
 

@@ -49,6 +49,8 @@ pub struct FeedSection {
     pub stalls_total: u64,
     pub should_run: bool,
     pub last_error: Option<String>,
+    /// Broker order updates relayed to clients with the `orders` scope since start.
+    pub order_updates_total: u64,
 }
 
 /// The `clients` section: who is connected to feedgate now.
@@ -120,6 +122,8 @@ pub fn feed_section(
         stalls_total: shards.iter().map(|s| s.stalls).sum(),
         should_run: shards.iter().any(|s| !s.idle),
         last_error: shards.iter().find_map(|s| s.last_error.clone()),
+        // Counted by the upstream in the gauges; the reader fills it in.
+        order_updates_total: 0,
     }
 }
 
@@ -158,7 +162,7 @@ impl HealthSources {
     fn feed_and_state(&self, expects_data: bool) -> (FeedSection, FeedState) {
         let now_ms = self.clock.now_ms();
         let shards = self.shards.borrow();
-        let section = feed_section(
+        let mut section = feed_section(
             &shards,
             *self.fallback.borrow(),
             *self.quality.borrow(),
@@ -166,6 +170,7 @@ impl HealthSources {
             self.stale_threshold_s,
             expects_data,
         );
+        section.order_updates_total = self.gauges.order_updates.load(Ordering::Relaxed);
         (section, aggregate_state(&shards))
     }
 

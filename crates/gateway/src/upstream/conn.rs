@@ -28,6 +28,7 @@ use crate::model::gauges::Gauges;
 use crate::model::secret::CurrentToken;
 use crate::model::tick::Tick;
 use crate::upstream::machine::{Action, Event, Machine, MachineConfig, Note};
+use crate::upstream::orders::OrderGate;
 use crate::upstream::slot::ShardSlot;
 use crate::upstream::state::{Disconnect, FeedEvent};
 use futures_util::SinkExt;
@@ -63,6 +64,8 @@ pub struct ConnIo {
     pub token: watch::Receiver<Option<CurrentToken>>,
     pub run: watch::Receiver<RunPolicy>,
     pub ticks: mpsc::Sender<Vec<Tick>>,
+    /// Where order updates go (shared by every shard, which drops the copies).
+    pub orders: Arc<OrderGate>,
     pub events: broadcast::Sender<FeedEvent>,
     pub status: ShardSlot,
     pub checker: Arc<dyn TokenCheck>,

@@ -9,9 +9,11 @@ use crate::model::clock::SharedClock;
 use crate::model::demand::Demand;
 use crate::model::demand::RunPolicy;
 use crate::model::gauges::Gauges;
+use crate::model::order::OrderRelay;
 use crate::model::secret::CurrentToken;
 use crate::model::tick::Tick;
 use crate::upstream::conn::{self, ConnIo, ConnParams};
+use crate::upstream::orders::OrderGate;
 use crate::upstream::shard::assign;
 use crate::upstream::slot::ShardSlot;
 use crate::upstream::state::{FeedEvent, ShardStatus};
@@ -52,6 +54,8 @@ pub struct UpstreamInputs {
     pub token: watch::Receiver<Option<CurrentToken>>,
     pub run: watch::Receiver<RunPolicy>,
     pub ticks: mpsc::Sender<Vec<Tick>>,
+    /// Where broker order updates go, each once.
+    pub orders: Arc<dyn OrderRelay>,
     pub checker: Arc<dyn TokenCheck>,
     pub clock: SharedClock,
     pub gauges: Arc<Gauges>,
@@ -85,7 +89,9 @@ pub fn spawn<W: Wire + Clone>(
 ) -> UpstreamHandle {
     let (status_tx, status_rx) = watch::channel(Vec::<ShardStatus>::new());
     let (events, _) = broadcast::channel(256);
+    let orders = Arc::new(OrderGate::new(inputs.orders.clone(), inputs.gauges.clone()));
     let sup = Supervisor {
+        orders,
         wire,
         cfg,
         status: Arc::new(status_tx),
@@ -103,6 +109,8 @@ pub fn spawn<W: Wire + Clone>(
 }
 
 struct Supervisor<W> {
+    /// The order gate every shard shares.
+    orders: Arc<OrderGate>,
     wire: W,
     cfg: UpstreamConfig,
     status: Arc<watch::Sender<Vec<ShardStatus>>>,
@@ -200,6 +208,7 @@ impl<W: Wire + Clone> Supervisor<W> {
             token: inputs.token.clone(),
             run: inputs.run.clone(),
             ticks: inputs.ticks.clone(),
+            orders: self.orders.clone(),
             events: self.events.clone(),
             status: ShardSlot::new(self.status.clone(), index, cancel.clone()),
             checker: inputs.checker.clone(),

@@ -9,14 +9,16 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 pub const READER: &str = "reader:reader-secret-0123456789";
 pub const ADMIN: &str = "admin:admin-secret-0123456789ab";
 pub const ORDERS: &str = "orders:orders-secret-012345678";
+/// A key with `read` and `orders`: the feed plus broker order updates.
+pub const TRADER: &str = "trader:trader-secret-012345678";
 
 impl EnvBuilder {
     /// Access control on (the environment listens on loopback, where it is off by default),
-    /// with the [`READER`], [`ADMIN`] and [`ORDERS`] keys.
+    /// with the [`READER`], [`ADMIN`], [`ORDERS`] and [`TRADER`] keys.
     pub fn with_keys(self) -> Self {
         self.var("FEEDGATE_AUTH", "keys").var(
             "FEEDGATE_API_KEYS",
-            &format!("{READER}:read,{ADMIN}:admin,{ORDERS}:orders"),
+            &format!("{READER}:read,{ADMIN}:admin,{ORDERS}:orders,{TRADER}:read+orders"),
         )
     }
 }

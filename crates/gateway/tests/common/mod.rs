@@ -40,7 +40,7 @@ pub use self::{
     auth::{auth_section, auth_state, wait_auth},
     data_dir::{CSV_HEADER, candle_files, candle_text, csv_rows, temp_files},
     days::{advance_to, assert_last_known, first_ticks, ist, live_session, quiesce, quotes},
-    keys::{ADMIN, ORDERS, READER, ws_with},
+    keys::{ADMIN, ORDERS, READER, TRADER, ws_with},
     login::{
         Login, LoginChecks, SIM_USER, header, kite_redirect_params, location, login, query_map,
         sim_kite_login_form, state_in,

@@ -5,6 +5,8 @@
 pub(crate) mod login;
 /// Market state → ticker packets.
 pub(crate) mod packets;
+/// Order postbacks for `POST /_sim/order`.
+pub(crate) mod postback;
 /// REST endpoints.
 pub(crate) mod rest;
 /// The ticker WebSocket.

@@ -1,11 +1,14 @@
 //! The Kite ticker as a [`Wire`]: URL with the credentials, subscribe/unsubscribe/mode
-//! requests in batches, and conversion of binary packets into normalised [`Tick`]s. Its REST
-//! partner (tokens, quotes, the instrument dump) is [`super::rest`].
+//! requests in batches, conversion of binary packets into normalised [`Tick`]s, and order
+//! postbacks carried as their text frame. Its REST partner (tokens, quotes, the instrument
+//! dump) is [`super::rest`].
 
 use crate::brokers::wire::{Inbound, Wire};
 use crate::model::demand::Demand;
+use crate::model::order::OrderUpdate;
 use crate::model::tick::{Depth, Full, Level, Mode, Quote, Source, Tick};
 use feedgate_kite::{Message as KiteMessage, Packet, Request, Segment, TextMessage, parse_message};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -101,13 +104,34 @@ impl Wire for KiteWire {
                     error: false,
                     text: m,
                 },
-                Ok(TextMessage::Order(_)) => Inbound::Ignored,
+                Ok(TextMessage::Order(data)) => order_update(t, &data),
                 Err(e) => Inbound::Malformed {
                     detail: format!("text frame: {e}"),
                 },
             },
             _ => Inbound::Ignored,
         }
+    }
+}
+
+/// An order postback as received: the frame's text unchanged (it is relayed as is), its order
+/// id and status for the log.
+fn order_update(text: &tokio_tungstenite::tungstenite::Utf8Bytes, data: &Value) -> Inbound {
+    let field = |name: &str| match data.get(name) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    // Shares the frame's buffer; the UTF-8 check cannot fail on what was a text frame.
+    match axum::extract::ws::Utf8Bytes::try_from(bytes::Bytes::from(text.clone())) {
+        Ok(text) => Inbound::Order(OrderUpdate {
+            text,
+            order_id: field("order_id"),
+            status: field("status"),
+        }),
+        Err(e) => Inbound::Malformed {
+            detail: format!("order text frame: {e}"),
+        },
     }
 }
 
@@ -311,6 +335,30 @@ mod tests {
                 error: true,
                 text: "boom".into()
             }
+        );
+    }
+
+    #[test]
+    fn an_order_postback_is_carried_as_received() {
+        let mut w = KiteWire::new("ws://x", "k");
+        let raw = r#"{"type":"order","data":{"order_id":"261207000000001","status":"COMPLETE","quantity":5}}"#;
+        let mut ticks = Vec::new();
+        let got = w.decode(&Message::text(raw), 5, &mut ticks);
+        let Inbound::Order(update) = got else {
+            panic!("{got:?}");
+        };
+        assert_eq!(update.text.as_str(), raw, "unchanged, byte for byte");
+        assert_eq!(update.order_id, "261207000000001");
+        assert_eq!(update.status, "COMPLETE");
+        assert!(ticks.is_empty());
+        let bare = w.decode(
+            &Message::text(r#"{"type":"order","data":{"x":1}}"#),
+            5,
+            &mut ticks,
+        );
+        assert!(
+            matches!(&bare, Inbound::Order(u) if u.order_id.is_empty() && u.status.is_empty()),
+            "{bare:?}"
         );
     }
 

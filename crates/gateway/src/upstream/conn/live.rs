@@ -1,5 +1,5 @@
 //! One live connection: resubscribe the shard's demand, then read frames and hand their ticks
-//! to the hub, and report to the connection machine what happens (frames, data for subscribed
+//! to the hub (and order updates to the shared order gate), and report to the connection machine what happens (frames, data for subscribed
 //! instruments, the demand, the run policy, the token, time) until it asks to close. The
 //! machine's deadlines are checked before every read and on every frame, so a stream that
 //! never pauses cannot starve the watchdog. Not the attempt that opened the socket
@@ -241,6 +241,9 @@ impl<W: Wire> Live<'_, W> {
         let shard = self.conn.p.shard;
         match inbound {
             Inbound::Heartbeat | Inbound::Ignored | Inbound::Accepted => {}
+            Inbound::Order(update) => {
+                self.io.orders.offer(shard, &update);
+            }
             Inbound::Data { skipped } => {
                 if skipped > 0 {
                     metrics::counter!("feedgate_upstream_skipped_packets_total")

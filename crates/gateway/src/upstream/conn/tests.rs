@@ -326,6 +326,10 @@ fn start(wire: TextWire, s: Setup) -> Rig {
         token: token_rx,
         run: run_rx,
         ticks: ticks_tx.clone(),
+        orders: Arc::new(crate::upstream::orders::OrderGate::new(
+            Arc::new(crate::model::order::NoOrderRelay),
+            Arc::default(),
+        )),
         events: events_tx,
         status: ShardSlot::new(status_tx.clone(), 0, shutdown.clone()),
         checker: s.checker,
