@@ -162,7 +162,7 @@ mod tests {
         let set = k.take_changed().unwrap();
         assert!(set.iter().all(|(_, m)| *m == Mode::Full) && set.len() == 2);
         assert!(k.take_changed().is_none(), "sent once");
-        assert!(k.touch(&[a.clone()], t0 + idle / 2).is_empty());
+        assert!(k.touch(std::slice::from_ref(&a), t0 + idle / 2).is_empty());
         assert!(k.take_changed().is_none(), "a re-read changes nothing");
         assert_eq!(k.next_expiry(idle), Some(t0 + idle));
         assert!(!k.expire(t0 + idle - Duration::from_millis(1), idle));
