@@ -187,7 +187,7 @@ def test_reads(sim, gw, access_token):
     for i in via:
         t = theirs.get(i["instrument_token"])
         check(t is not None, f"{i['tradingsymbol']} is not in the simulator's dump")
-        for field in ["exchange_token", "tradingsymbol", "name", "tick_size", "lot_size",
+        for field in ["exchange_token", "tradingsymbol", "name", "expiry", "strike", "tick_size", "lot_size",
                       "instrument_type", "segment", "exchange"]:
             check(i[field] == t[field], f"{i['tradingsymbol']}: {field} {i[field]!r} vs {t[field]!r}")
     nse = kite.instruments("NSE")

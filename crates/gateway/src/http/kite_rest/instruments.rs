@@ -1,8 +1,7 @@
 //! `GET /instruments` and `/instruments/{EXCHANGE}`: feedgate's instrument registry as Kite's
-//! CSV dump (kite.md §8.5), in Kite's column order, numbers never empty. The registry holds
-//! what feedgate uses, so `last_price` is 0 (Kite's dump is not live either), `strike` is 0
-//! and `expiry` empty; the exchange token is the instrument token's upper 24 bits, as Kite
-//! builds its tokens (and feedgate builds the Fyers ones).
+//! CSV dump (kite.md §8.5), in Kite's column order, numbers never empty. `last_price` is 0
+//! (Kite's dump is not live either); the exchange token is the instrument token's upper 24
+//! bits, as Kite builds its tokens (and feedgate builds the Fyers ones).
 
 use crate::http::AppState;
 use crate::http::kite_rest::envelope::KiteFail;
@@ -57,10 +56,12 @@ pub fn write_csv(
         (&a.exchange, &a.tradingsymbol, a.token).cmp(&(&b.exchange, &b.tradingsymbol, b.token))
     });
     let mut out = InstrumentWriter::new(Vec::with_capacity(rows.len() * 80))?;
-    let mut tick_size = String::new();
+    let (mut tick_size, mut strike) = (String::new(), String::new());
     for i in rows {
         tick_size.clear();
         write_price(&mut tick_size, i.tick_size, i.divisor);
+        strike.clear();
+        write_price(&mut strike, i.strike, i.divisor);
         let exchange_token = (i.token >> 8).to_string();
         out.write(&InstrumentRecord {
             instrument_token: i.token,
@@ -68,8 +69,8 @@ pub fn write_csv(
             tradingsymbol: &i.tradingsymbol,
             name: &i.name,
             last_price: "0",
-            expiry: None,
-            strike: "0",
+            expiry: i.expiry,
+            strike: &strike,
             tick_size: &tick_size,
             lot_size: i.lot_size,
             instrument_type: &i.instrument_type,
@@ -92,10 +93,18 @@ mod tests {
         nifty.is_index = true;
         let mut sensex = InstrumentSpec::nse_equity(265, "SENSEX", "SENSEX");
         sensex.exchange = "BSE".into();
+        let mut option = InstrumentSpec::nse_equity(12_345 << 8 | 2, "NIFTY25NOV24500CE", "NIFTY");
+        option.exchange = "NFO".into();
+        option.segment = "NFO-OPT".into();
+        option.instrument_type = "CE".into();
+        option.expiry = chrono::NaiveDate::from_ymd_opt(2025, 11, 25);
+        option.strike = 24_500.0;
+        option.lot_size = 75;
         let reg = Registry::new([
             InstrumentSpec::nse_equity(408_065, "INFY", "INFOSYS"),
             nifty,
             sensex,
+            option,
         ]);
         let text = String::from_utf8(write_csv(&reg, Some("nse")).unwrap()).unwrap();
         assert_eq!(
@@ -105,7 +114,12 @@ mod tests {
              256265,1001,NIFTY 50,NIFTY 50,0,,0,0.05,1,EQ,INDICES,NSE\n"
         );
         let rows = feedgate_kite::parse_instruments_body(&write_csv(&reg, None).unwrap()).unwrap();
-        assert_eq!(rows.len(), 3);
+        assert_eq!(rows.len(), 4);
         assert_eq!(rows[0].exchange, "BSE");
+        let text = String::from_utf8(write_csv(&reg, Some("NFO")).unwrap()).unwrap();
+        assert!(
+            text.ends_with("\n3160322,12345,NIFTY25NOV24500CE,NIFTY,0,2025-11-25,24500,0.05,75,CE,NFO-OPT,NFO\n"),
+            "{text}"
+        );
     }
 }
