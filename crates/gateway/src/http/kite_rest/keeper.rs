@@ -2,6 +2,10 @@
 //! (in full mode, so `/quote` has depth) through the hub's kept set, and dropped once nobody
 //! has read it for `FEEDGATE_KITE_REST_IDLE_S`. [`Kept`] is the pure bookkeeping; [`run`] is
 //! the task that sends the set to the hub whenever it changes and expires it on time.
+//!
+//! At most [`MAX_KEPT`] instruments are kept: the upstream's room is shared with the streaming
+//! clients, and its assignment is sticky, so REST reads of a whole instrument list must not
+//! crowd them out. Reads beyond it are still answered (from a broker quote each time).
 
 use crate::hub::HubHandle;
 use crate::model::instruments::Instrument;
@@ -13,28 +17,62 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// Most instruments kept live at once: one Kite socket's worth of the three an api_key has.
+pub const MAX_KEPT: usize = 3000;
+
 /// Last read per kept instrument, and whether the hub has the current set.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Kept {
     last: HashMap<Token, (Arc<Instrument>, Instant)>,
     changed: bool,
+    cap: usize,
+    /// The cap refused an instrument since the set last had room (logged once per episode).
+    full: bool,
+}
+
+impl Default for Kept {
+    fn default() -> Self {
+        Self::with_cap(MAX_KEPT)
+    }
 }
 
 impl Kept {
-    /// Records a read of `insts` at `now`; returns the tokens that were not kept before.
+    pub fn with_cap(cap: usize) -> Self {
+        Self {
+            last: HashMap::new(),
+            changed: false,
+            cap,
+            full: false,
+        }
+    }
+
+    /// Records a read of `insts` at `now`; returns the tokens that were not kept before the
+    /// read (newly kept, or not kept at all because the set is full).
     pub fn touch(&mut self, insts: &[Arc<Instrument>], now: Instant) -> Vec<Token> {
-        let mut added = Vec::new();
+        let mut fresh = Vec::new();
+        let mut refused = 0usize;
         for inst in insts {
-            match self.last.get_mut(&inst.token) {
-                Some((_, at)) => *at = (*at).max(now),
-                None => {
-                    self.last.insert(inst.token, (inst.clone(), now));
-                    added.push(inst.token);
-                }
+            if let Some((_, at)) = self.last.get_mut(&inst.token) {
+                *at = (*at).max(now);
+                continue;
+            }
+            fresh.push(inst.token);
+            if self.last.len() < self.cap {
+                self.last.insert(inst.token, (inst.clone(), now));
+                self.changed = true;
+            } else {
+                refused += 1;
             }
         }
-        self.changed |= !added.is_empty();
-        added
+        if refused > 0 && !std::mem::replace(&mut self.full, true) {
+            tracing::warn!(
+                kept = self.last.len(),
+                refused,
+                "Kite REST reads keep {} instruments live at most; further ones are fetched from the broker on each read",
+                self.cap
+            );
+        }
+        fresh
     }
 
     /// Drops instruments not read for `idle` by `now`; true if any went.
@@ -44,6 +82,7 @@ impl Kept {
             .retain(|_, (_, at)| now.duration_since(*at) < idle);
         let gone = self.last.len() != before;
         self.changed |= gone;
+        self.full &= !gone;
         gone
     }
 
@@ -82,13 +121,15 @@ pub struct Keeper {
 }
 
 impl Keeper {
-    /// Records a read; returns the tokens newly kept (their hub value, if any, may be old).
+    /// Records a read; returns the tokens not kept before it (their hub value, if any, may be
+    /// old).
     pub fn touch(&self, insts: &[Arc<Instrument>]) -> Vec<Token> {
-        let added = self.lock().touch(insts, Instant::now());
-        if !added.is_empty() {
+        let mut kept = self.lock();
+        let fresh = kept.touch(insts, Instant::now());
+        if kept.changed {
             self.wake.notify_one();
         }
-        added
+        fresh
     }
 
     /// How many instruments are kept now.
@@ -176,5 +217,16 @@ mod tests {
             0,
             "an empty set is sent too"
         );
+    }
+
+    #[test]
+    fn the_set_is_capped() {
+        let t0 = Instant::now();
+        let [a, b] = <[_; 2]>::try_from(insts()).unwrap();
+        let mut k = Kept::with_cap(1);
+        assert_eq!(k.touch(&[a.clone(), b.clone()], t0), [1, 2], "both new");
+        assert_eq!(k.take_changed().unwrap().len(), 1, "only the first kept");
+        assert_eq!(k.touch(&[a, b], t0), [2], "b is still not kept");
+        assert!(k.take_changed().is_none());
     }
 }

@@ -17,7 +17,7 @@ use crate::model::instruments::Instrument;
 use crate::model::tick::{Tick, Token};
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -54,7 +54,7 @@ async fn values(app: &AppState, query: Option<&str>, shape: Shape) -> Result<Str
         .filter_map(|k| params::resolve(&registry, &k).map(|i| (k, i)))
         .collect();
     let insts: Vec<Arc<Instrument>> = found.iter().map(|(_, i)| i.clone()).collect();
-    let added = app.kite_rest().keeper.touch(&insts);
+    let fresh: HashSet<Token> = app.kite_rest().keeper.touch(&insts).into_iter().collect();
     let tokens: Vec<Token> = insts.iter().map(|i| i.token).collect();
     let latest = app.hub().latest(tokens).await?;
     let mut known: HashMap<Token, Tick> = HashMap::new();
@@ -62,9 +62,9 @@ async fn values(app: &AppState, query: Option<&str>, shape: Shape) -> Result<Str
     let (feed, now_ms) = (app.feed_live(), app.clock().now_ms());
     for (inst, tick) in insts.iter().zip(latest) {
         match tick {
-            // A value from before this read kept the instrument may be hours old.
+            // A value of an instrument nobody kept before this read may be hours old.
             Some(t)
-                if !added.contains(&inst.token)
+                if !fresh.contains(&inst.token)
                     || !matches!(Freshness::of(&t, feed, now_ms), Freshness::Stale { .. }) =>
             {
                 known.insert(inst.token, t);
