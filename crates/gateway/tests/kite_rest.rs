@@ -174,6 +174,9 @@ async fn quotes_come_in_kites_shapes_from_the_hubs_values() {
     }
     assert!(agreed, "/quote agrees with the hub");
 
+    // `X-Kite-Version` is accepted, never required.
+    assert_eq!(env.get(&query("/quote/ltp", &[INFY])).await.status(), 200);
+
     // Many reads a second, no 429, no further broker call.
     for _ in 0..20 {
         let r = kite_get(&env, &query("/quote/ltp", &[INFY, "BSE:SENSEX"]), None).await;
@@ -376,6 +379,25 @@ async fn concurrent_reads_of_new_instruments_share_one_broker_call() {
         json_of(kite_get(&env, &query("/quote", &[INFY, SBIN, RELIANCE]), None).await).await;
     assert_eq!(status, 200);
     assert_eq!(env.quote_requests(), (1, 0));
+    env.shutdown().await;
+}
+
+/// Without a usable broker token nothing new can be fetched: a read of instruments without a
+/// value is a 503 `NetworkException` (not an empty map, which would read as "no such
+/// instruments"); a read of unknown instruments alone is Kite's empty map.
+#[tokio::test(start_paused = true)]
+async fn reads_the_broker_cannot_answer_are_network_exceptions() {
+    let env = EnvBuilder::new()
+        .var("DEV_MODE", "false")
+        .start_at(NIGHT)
+        .token(TokenSetup::None)
+        .start()
+        .await;
+    let got = json_of(kite_get(&env, &query("/quote", &[INFY, SBIN]), None).await).await;
+    assert_error(&got, 503, "NetworkException", "did not answer");
+    let (status, v) = json_of(kite_get(&env, &query("/quote", &["NSE:NOPE"]), None).await).await;
+    assert_eq!((status, &v["data"]), (200, &serde_json::json!({})), "{v}");
+    assert_eq!(env.quote_requests(), (0, 0));
     env.shutdown().await;
 }
 

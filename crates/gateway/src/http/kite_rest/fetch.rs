@@ -136,8 +136,11 @@ impl FetchIo {
                 shutdown,
             };
             let clock = &self.clock;
+            // Every reader gave up while the gate held the call: not worth a broker request
+            // (the kept subscription brings the values).
+            let waited_for = || round.iter().any(|r| !r.reply.is_closed());
             let answer = call
-                .request(&token, chunk.to_vec(), || clock.now_ms(), || true)
+                .request(&token, chunk.to_vec(), || clock.now_ms(), waited_for)
                 .await
                 .ok()?;
             match answer {
