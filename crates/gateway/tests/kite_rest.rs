@@ -379,6 +379,49 @@ async fn concurrent_reads_of_new_instruments_share_one_broker_call() {
         json_of(kite_get(&env, &query("/quote", &[INFY, SBIN, RELIANCE]), None).await).await;
     assert_eq!(status, 200);
     assert_eq!(env.quote_requests(), (1, 0));
+
+    // Reads of new instruments spread over a second: those arriving while a call waits for
+    // the broker's rate gate share the next call.
+    let csv = kite_get(&env, "/instruments/NSE", None)
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let fresh: Vec<String> = feedgate_kite::parse_instruments_body(&csv)
+        .unwrap()
+        .into_iter()
+        .filter(|r| {
+            r.segment == "NSE"
+                && ![INFY, SBIN, RELIANCE].contains(&&*format!("NSE:{}", r.tradingsymbol))
+        })
+        .map(|r| format!("NSE:{}", r.tradingsymbol))
+        .take(10)
+        .collect();
+    assert_eq!(fresh.len(), 10);
+    let reads = fresh.iter().enumerate().map(|(n, sym)| {
+        let env = &env;
+        async move {
+            tokio::time::sleep(Duration::from_millis(100 * n as u64)).await;
+            json_of(kite_get(env, &query("/quote/ltp", &[sym]), None).await).await
+        }
+    });
+    for ((status, v), sym) in futures_util::future::join_all(reads)
+        .await
+        .into_iter()
+        .zip(&fresh)
+    {
+        assert_eq!(status, 200, "{v}");
+        assert!(
+            v["data"][sym]["last_price"].as_f64().unwrap() > 0.0,
+            "{sym}: {v}"
+        );
+    }
+    let (calls, limited) = env.quote_requests();
+    assert!(
+        calls <= 4,
+        "the first wave's call and at most 3 for the 10 spread reads: {calls}"
+    );
+    assert_eq!(limited, 0, "within the broker's rate limit");
     env.shutdown().await;
 }
 

@@ -86,7 +86,13 @@ async fn collect(
         tokio::select! {
             biased;
             () = shutdown.cancelled() => return None,
-            () = tokio::time::sleep_until(until) => return Some(round),
+            () = tokio::time::sleep_until(until) => {
+                // What queued while the previous round waited for the gate joins this one.
+                while let Ok(r) = requests.try_recv() {
+                    round.push(r);
+                }
+                return Some(round);
+            }
             r = requests.recv() => match r {
                 Some(r) => round.push(r),
                 None => return Some(round),
