@@ -102,6 +102,9 @@ pub struct GatewayConfig {
     pub public_url: String,
     /// `FEEDGATE_MAX_SYMBOLS_PER_CLIENT`.
     pub max_symbols_per_client: usize,
+    /// `FEEDGATE_KITE_REST_IDLE_S`: how long an instrument read over the Kite REST endpoints
+    /// (`/quote`, …) stays subscribed upstream after its last read.
+    pub kite_rest_idle: Duration,
     /// Connection caps, HTTP timeouts and trusted proxies (DESIGN.md §10, "Limits").
     pub server: ServerLimits,
     /// `FEEDGATE_AUTH`, `FEEDGATE_API_KEYS`, `FEEDGATE_ALLOWED_ORIGINS` (DESIGN.md §10).
@@ -232,6 +235,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "FEEDGATE_AUTH",
     "FEEDGATE_API_KEYS",
     "FEEDGATE_ALLOWED_ORIGINS",
+    "FEEDGATE_KITE_REST_IDLE_S",
     "ZERODHA_API_KEY",
     "ZERODHA_API_SECRET",
     "ZERODHA_ACCESS_TOKEN",
@@ -323,6 +327,7 @@ impl GatewayConfig {
             100_000,
             "symbols",
         ) as usize;
+        let kite_rest_idle = r.secs("FEEDGATE_KITE_REST_IDLE_S", 300, 1, 86_400);
         let server = sections::server_limits(&mut r);
         let access = sections::access(&mut r, listen);
         r.finish(Self {
@@ -341,6 +346,7 @@ impl GatewayConfig {
             calendar,
             public_url,
             max_symbols_per_client,
+            kite_rest_idle,
             server,
             access,
         })

@@ -123,8 +123,9 @@ impl Gateway {
         let gate = w.new_rate_gate();
         w.start_closed_quotes(hub.closed_quote_requests, gate.clone(), &core);
         w.start_archive(&hub.archive, &core);
+        let kite_rest = w.start_kite_rest(&core, gate.clone());
         w.start_fallback(gate, fallback_out, &core);
-        let state = w.app_state(&core, hub.candles);
+        let state = w.app_state(&core, hub.candles, kite_rest);
         w.start_http(listener, serve::router(state.clone(), extra_routes));
         tracing::info!(%addr, "feedgate gateway listening");
         Ok(Gateway {

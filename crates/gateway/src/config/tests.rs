@@ -26,6 +26,7 @@ fn defaults_follow_the_design() {
     assert_eq!(c.feed.rest_poll_interval, Duration::from_secs(2));
     assert_eq!(c.tick_throttle, Duration::from_millis(1000));
     assert_eq!(c.heartbeat_interval, Duration::from_secs(30));
+    assert_eq!(c.kite_rest_idle, Duration::from_secs(300));
     assert!(c.enable_scheduler && !c.dev_mode);
     assert_eq!(c.kite.api_url, "https://api.kite.trade");
     assert_eq!(c.kite.ws_url, "wss://ws.kite.trade");

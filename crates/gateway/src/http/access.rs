@@ -8,8 +8,8 @@ use crate::access::origins::OriginPolicy;
 use crate::access::sessions::Sessions;
 use crate::access::{KeyRing, Presented, Principal};
 use crate::config::AuthMode;
-use crate::http::AppState;
 use crate::http::peer::ClientAddr;
+use crate::http::{AppState, kite_rest};
 use crate::model::scope::Scope;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -140,6 +140,9 @@ pub async fn identify(State(app): State<AppState>, mut req: Request, next: Next)
             Found::Malformed => Caller::Denied,
             Found::Key(p) => match access.check(client_ip(&req), &p) {
                 Ok(principal) => Caller::Key(principal),
+                Err(Some(wait)) if kite_rest::access::is_kite_path(req.uri().path()) => {
+                    return kite_rest::access::too_many_failures(wait);
+                }
                 Err(Some(wait)) => return too_many_failures(wait),
                 Err(None) => Caller::Denied,
             },

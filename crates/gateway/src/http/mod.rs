@@ -10,6 +10,7 @@ pub mod error;
 pub mod guard;
 pub mod health;
 pub mod instruments;
+pub mod kite_rest;
 pub mod kite_ws;
 pub mod peer;
 pub mod quotes;
@@ -57,6 +58,7 @@ struct Inner {
     health: HealthSources,
     candles: CandleStore,
     access: AccessState,
+    kite_rest: kite_rest::KiteRest,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -72,6 +74,7 @@ pub struct AppParts {
     pub health: HealthSources,
     pub candles: CandleStore,
     pub access: AccessState,
+    pub kite_rest: kite_rest::KiteRest,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
 }
@@ -88,6 +91,7 @@ impl AppState {
                 health: p.health,
                 candles: p.candles,
                 access: p.access,
+                kite_rest: p.kite_rest,
                 shutdown: p.shutdown,
                 tracker: p.tracker,
             }),
@@ -100,6 +104,11 @@ impl AppState {
 
     pub fn access(&self) -> &AccessState {
         &self.inner.access
+    }
+
+    /// The Kite REST reads' kept set and fetcher.
+    pub fn kite_rest(&self) -> &kite_rest::KiteRest {
+        &self.inner.kite_rest
     }
 
     pub fn broker(&self) -> &Arc<dyn BrokerApi> {
@@ -191,6 +200,7 @@ pub fn router(app: AppState, extra: Option<Router>) -> Router {
         );
     let mut routes = Router::new()
         .merge(read)
+        .merge(kite_rest::router())
         .merge(admin)
         .merge(open)
         .with_state(app.clone())

@@ -63,12 +63,14 @@ struct Held {
     subscribed: Option<Entry>,
     /// In the always-on watchlist, at this mode.
     watched: Option<(Arc<Instrument>, Mode)>,
+    /// Kept live for the Kite REST reads (`HubCore::set_kept`), at this mode.
+    kept: Option<(Arc<Instrument>, Mode)>,
 }
 
 impl Held {
     /// Someone wants this instrument's ticks (a client or the watchlist).
     fn wanted(&self) -> bool {
-        self.subscribed.is_some() || self.watched.is_some()
+        self.subscribed.is_some() || self.watched.is_some() || self.kept.is_some()
     }
 
     fn is_empty(&self) -> bool {
@@ -85,7 +87,10 @@ impl Held {
         let inst = match (&self.subscribed, &self.watched) {
             (Some(entry), _) => entry.inst.clone(),
             (None, Some((inst, _))) => inst.clone(),
-            (None, None) => return false,
+            (None, None) => match &self.kept {
+                Some((inst, _)) => inst.clone(),
+                None => return false,
+            },
         };
         self.latest = Some((inst, *tick));
         true
@@ -214,6 +219,24 @@ impl HubCore {
         }
         self.held.retain(|_, held| !held.is_empty());
         // Rare (start-up and the daily instrument refresh): rebuilt rather than tracked.
+        self.wanted = (self.held.iter())
+            .filter(|(_, held)| held.wanted())
+            .map(|(token, _)| *token)
+            .collect();
+    }
+
+    /// Replaces the instruments kept live for the Kite REST reads (`http::kite_rest`): like
+    /// the watchlist, they count in the upstream demand without any client subscribing.
+    pub fn set_kept(&mut self, items: Vec<(Arc<Instrument>, Mode)>) {
+        for held in self.held.values_mut() {
+            held.kept = None;
+        }
+        for (inst, mode) in items {
+            let token = inst.token;
+            self.held.entry(token).or_default().kept = Some((inst, mode));
+        }
+        self.held.retain(|_, held| !held.is_empty());
+        // Changes only when an instrument is first read or expires: rebuilt, not tracked.
         self.wanted = (self.held.iter())
             .filter(|(_, held)| held.wanted())
             .map(|(token, _)| *token)
@@ -431,7 +454,8 @@ impl HubCore {
                 let held = self.held.get(token)?;
                 let watched = held.watched.as_ref().map(|(_, m)| *m);
                 let subscribed = held.subscribed.as_ref().and_then(Entry::top_mode);
-                watched.max(subscribed).map(|m| (*token, m))
+                let kept = held.kept.as_ref().map(|(_, m)| *m);
+                watched.max(subscribed).max(kept).map(|m| (*token, m))
             })
             .collect()
     }
@@ -663,6 +687,26 @@ mod tests {
         ob.drain_into(&mut d, true).unwrap();
         let f = |v: &Vec<Utf8Bytes>| v.iter().map(|b| b.as_str().to_string()).collect();
         (f(&d.immediate), f(&d.ticks))
+    }
+
+    /// The kept set (Kite REST reads) counts in the demand at its mode, its ticks are recorded
+    /// without any client, and replacing it drops what left it.
+    #[test]
+    fn kept_instruments_are_demanded_and_recorded() {
+        let r = reg();
+        let mut hub = HubCore::new();
+        let i1 = r.by_token(1).unwrap().clone();
+        let i2 = r.by_token(2).unwrap().clone();
+        hub.set_watchlist(vec![(i1.clone(), Mode::Ltp)]);
+        hub.set_kept(vec![(i1.clone(), Mode::Full), (i2.clone(), Mode::Full)]);
+        let want: Demand = [(1, Mode::Full), (2, Mode::Full)].into();
+        assert_eq!(hub.demand(), want);
+        hub.on_ticks(&[tick(2, 150, 7)], LIVE);
+        assert_eq!(hub.latest(2).map(|t| t.ltp), Some(150));
+        hub.set_kept(vec![]);
+        let want: Demand = [(1, Mode::Ltp)].into();
+        assert_eq!(hub.demand(), want, "the watchlist stays at its own mode");
+        assert_eq!(hub.subscribed_instruments(), 0, "no client subscribes");
     }
 
     #[test]

@@ -210,6 +210,12 @@ impl HubHandle {
         self.send(Command::Watchlist(items)).await
     }
 
+    /// Replaces the set of instruments kept live for the Kite REST reads (they count in the
+    /// upstream demand at their mode, like the watchlist).
+    pub async fn keep(&self, items: Vec<(Arc<Instrument>, Mode)>) -> Result<(), HubClosed> {
+        self.send(Command::Keep(items)).await
+    }
+
     pub async fn seed(&self, items: Vec<(Arc<Instrument>, Tick)>) -> Result<(), HubClosed> {
         self.send(Command::Seed(items)).await
     }

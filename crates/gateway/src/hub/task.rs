@@ -43,6 +43,7 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Vec<(Arc<Instrument>, Tick)>>,
     },
     Watchlist(Vec<(Arc<Instrument>, Mode)>),
+    Keep(Vec<(Arc<Instrument>, Mode)>),
     Candles {
         token: Token,
         reply: oneshot::Sender<Option<(u32, Vec<Candle>)>>,
@@ -224,6 +225,10 @@ impl HubTask {
             }
             Command::Watchlist(items) => {
                 self.core.set_watchlist(items);
+                self.publish_demand();
+            }
+            Command::Keep(items) => {
+                self.core.set_kept(items);
                 self.publish_demand();
             }
             Command::Seed(items) => self.core.seed(items),

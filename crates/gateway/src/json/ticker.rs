@@ -260,6 +260,8 @@ mod tests {
             lot_size: 1,
             divisor: 100,
             is_index,
+            expiry: None,
+            strike: 0.0,
         }]);
         reg.by_token(token).unwrap().clone()
     }

@@ -34,6 +34,10 @@ pub struct Instrument {
     pub is_index: bool,
     /// Derivatives carry open interest; cash instruments report it as `null`.
     pub has_oi: bool,
+    /// Expiry date of a derivative (as the broker's list gives it).
+    pub expiry: Option<chrono::NaiveDate>,
+    /// Strike of an option in wire units (0 otherwise).
+    pub strike: i64,
 }
 
 /// Why a symbol was rejected, for the per-symbol `rejected` list of an ack.
@@ -105,6 +109,10 @@ pub struct InstrumentSpec {
     pub lot_size: u32,
     pub divisor: u32,
     pub is_index: bool,
+    /// Expiry date of a derivative.
+    pub expiry: Option<chrono::NaiveDate>,
+    /// Strike of an option in rupees (0 otherwise).
+    pub strike: f64,
 }
 
 impl InstrumentSpec {
@@ -125,6 +133,8 @@ impl InstrumentSpec {
             lot_size: 1,
             divisor: 100,
             is_index: false,
+            expiry: None,
+            strike: 0.0,
         }
     }
 }
@@ -154,6 +164,11 @@ impl Registry {
                     || matches!(spec.instrument_type.as_str(), "FUT" | "CE" | "PE"));
             // Tick size arrives in rupees; keep it in wire units, rounding away float noise.
             let tick_size = (spec.tick_size * f64::from(spec.divisor)).round() as i64;
+            let strike = if spec.strike.is_finite() && spec.strike > 0.0 {
+                (spec.strike * f64::from(spec.divisor)).round() as i64
+            } else {
+                0
+            };
             let inst = Arc::new(Instrument {
                 token: spec.token,
                 exchange: spec.exchange.into(),
@@ -168,6 +183,8 @@ impl Registry {
                 divisor: spec.divisor.max(1),
                 is_index: spec.is_index,
                 has_oi,
+                expiry: spec.expiry,
+                strike,
             });
             // Exchanges reuse tokens after expiry; the dump is the source of truth for today,
             // so the last row for a symbol or token wins.
@@ -303,6 +320,8 @@ mod tests {
             lot_size: 1,
             divisor: 100,
             is_index,
+            expiry: None,
+            strike: 0.0,
         }
     }
 

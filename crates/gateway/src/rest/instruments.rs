@@ -267,6 +267,8 @@ mod tests {
             lot_size: 75,
             divisor: 100,
             is_index: false,
+            expiry: None,
+            strike: 0.0,
         }
     }
 

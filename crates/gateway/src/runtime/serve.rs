@@ -6,18 +6,27 @@ use super::slots::ConnSlots;
 use super::{Core, Wiring};
 use crate::access::KeyRing;
 use crate::clients::{ClientContext, ClientLimits};
+use crate::http::kite_rest::KiteRest;
+use crate::http::kite_rest::fetch::FetchIo;
 use crate::http::{self, AppParts, AppState};
+use crate::rest::rate_gate::RateGate;
 use crate::status::health::HealthSources;
 use crate::status::limits;
 use crate::status::view::StatusView;
 use crate::store::candle_files::CandleStore;
 use axum::Router;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
 impl Wiring {
     /// What the HTTP handlers and client connections share.
-    pub(super) fn app_state(&self, core: &Core, candles: CandleStore) -> AppState {
+    pub(super) fn app_state(
+        &self,
+        core: &Core,
+        candles: CandleStore,
+        kite_rest: KiteRest,
+    ) -> AppState {
         AppState::new(AppParts {
             client: self.client_context(core),
             upstream: core.upstream.clone(),
@@ -27,9 +36,29 @@ impl Wiring {
             health: self.health_sources(core),
             candles,
             access: self.access_state(),
+            kite_rest,
             shutdown: self.shutdown.clone(),
             tracker: self.tracker.clone(),
         })
+    }
+
+    /// The Kite REST reads' keeper and fetcher; the fetcher shares the broker's quote budget.
+    pub(super) fn start_kite_rest(&self, core: &Core, gate: Arc<RateGate>) -> KiteRest {
+        let io = FetchIo {
+            broker: self.broker.clone(),
+            gate,
+            auth: core.auth.clone(),
+            token: core.reads.token.clone(),
+            ticks: core.hub.tick_sender(),
+            clock: self.clock.clone(),
+        };
+        KiteRest::start(
+            core.hub.clone(),
+            io,
+            self.config.kite_rest_idle,
+            &self.shutdown,
+            &self.tracker,
+        )
     }
 
     /// Keys, sessions and the origin policy (DESIGN.md §10).

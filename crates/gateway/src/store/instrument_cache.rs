@@ -79,6 +79,8 @@ struct CachedSpecOut<'a> {
     lot_size: u32,
     divisor: u32,
     is_index: bool,
+    expiry: Option<NaiveDate>,
+    strike: f64,
 }
 
 impl<'a> From<&'a InstrumentSpec> for CachedSpecOut<'a> {
@@ -94,6 +96,8 @@ impl<'a> From<&'a InstrumentSpec> for CachedSpecOut<'a> {
             lot_size: s.lot_size,
             divisor: s.divisor,
             is_index: s.is_index,
+            expiry: s.expiry,
+            strike: s.strike,
         }
     }
 }
@@ -110,6 +114,11 @@ struct CachedSpec {
     lot_size: u32,
     divisor: u32,
     is_index: bool,
+    /// Absent from caches written before the Kite REST dump needed it.
+    #[serde(default)]
+    expiry: Option<NaiveDate>,
+    #[serde(default)]
+    strike: f64,
 }
 
 impl From<CachedSpec> for InstrumentSpec {
@@ -125,6 +134,8 @@ impl From<CachedSpec> for InstrumentSpec {
             lot_size: s.lot_size,
             divisor: s.divisor,
             is_index: s.is_index,
+            expiry: s.expiry,
+            strike: s.strike,
         }
     }
 }

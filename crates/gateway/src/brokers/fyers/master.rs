@@ -48,8 +48,10 @@ mod col {
     pub const INSTRUMENT_TYPE: usize = 2;
     pub const LOT_SIZE: usize = 3;
     pub const TICK_SIZE: usize = 4;
+    pub const EXPIRY: usize = 8;
     pub const SYMBOL: usize = 9;
     pub const UNDERLYING: usize = 13;
+    pub const STRIKE: usize = 15;
     pub const OPTION_TYPE: usize = 16;
 }
 
@@ -147,6 +149,8 @@ pub fn parse_row(fields: &csv::StringRecord) -> Result<Row, Skip> {
             },
             divisor,
             is_index,
+            expiry: expiry_date(get(col::EXPIRY)),
+            strike: strike(get(col::STRIKE)),
         },
         entry: Entry {
             symbol: symbol.as_str().to_string(),
@@ -154,6 +158,22 @@ pub fn parse_row(fields: &csv::StringRecord) -> Result<Row, Skip> {
             is_index,
         },
     })
+}
+
+/// The IST date of the master's expiry (epoch seconds of the expiry day's close); `None` for
+/// cash instruments (empty or 0).
+fn expiry_date(text: &str) -> Option<chrono::NaiveDate> {
+    let secs: i64 = text.parse::<f64>().ok().filter(|s| *s > 0.0)? as i64;
+    let ist = secs + crate::model::ist::IST_OFFSET_SECS;
+    chrono::DateTime::from_timestamp(ist, 0).map(|d| d.date_naive())
+}
+
+/// An option's strike in rupees; the master writes `-1.0` (or nothing) for everything else.
+fn strike(text: &str) -> f64 {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .unwrap_or(0.0)
 }
 
 /// What an instrument is, as far as its canonical naming goes.
@@ -476,6 +496,13 @@ mod tests {
         }
         assert_eq!(by_symbol(&rows, "NSE:NIFTY25NOVFUT").spec.name, "NIFTY");
         assert_eq!(by_symbol(&rows, "NSE:NIFTY25NOVFUT").spec.lot_size, 75);
+        let ce = &by_symbol(&rows, "NSE:NIFTY25NOV24300CE").spec;
+        let expiry = chrono::NaiveDate::from_ymd_opt(2025, 11, 27);
+        assert_eq!((ce.expiry, ce.strike), (expiry, 24_300.0));
+        let fut = &by_symbol(&rows, "NSE:NIFTY25NOVFUT").spec;
+        assert_eq!((fut.expiry, fut.strike), (expiry, 0.0), "no strike: -1.0");
+        let cash = &self::rows(NSE_CM)[0].spec;
+        assert_eq!((cash.expiry, cash.strike), (None, 0.0));
     }
 
     #[test]

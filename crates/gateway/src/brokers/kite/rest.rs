@@ -216,6 +216,8 @@ pub fn spec_from_row(r: &InstrumentRow) -> InstrumentSpec {
         lot_size: r.lot_size,
         divisor: segment.price_divisor(),
         is_index: segment.is_index() || r.segment.eq_ignore_ascii_case("INDICES"),
+        expiry: r.expiry,
+        strike: r.strike,
     }
 }
 
