@@ -7,6 +7,8 @@ stdout line, and checks with the official client that:
 * the login page + redirect + `KiteConnect.generate_session` work (checksum checked, request
   tokens single-use), and `profile`, `quote`, `ltp`, `ohlc`, `instruments` parse with sane data;
 * the quote endpoints answer 429 (NetworkException) above 1 request/s;
+* `historical_data(token, from, to, "minute")` parses today's minute candles (IST times, prices
+  on the grid, from inclusive) and the endpoint answers 429 above 3 requests/s;
 * `KiteTicker` receives ticks in ltp, quote and full modes with sane values (prices on the tick
   grid, low <= last <= high, 5+5 depth in full, index ticks not tradable, CDS/BCD divisors);
 * after a `drop` fault the client reconnects, resubscribes (same modes) and ticks resume;
@@ -20,6 +22,7 @@ Exits 0 when every check passes, 1 with a clear message otherwise. The simulator
 always killed, also on failure.
 """
 
+import datetime
 import hashlib
 import os
 import subprocess
@@ -44,6 +47,7 @@ STARTUP_TIMEOUT = 60.0
 TICK_TIMEOUT = 15.0
 
 INFY, RELIANCE, SBIN = 408065, 738561, 779521
+IST = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
 NIFTY, SENSEX = 256265, 265
 
 
@@ -288,6 +292,38 @@ def test_session_and_rest(sim):
     return kite, by_token
 
 
+def test_historical(sim, kite, by_token):
+    step("historical_data(token, from, to, 'minute') and its 3 requests/s limit")
+    time.sleep(2.5)  # let INFY trade in the simulator for a couple of seconds
+    now = datetime.datetime.now(IST)
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    fmt = "%Y-%m-%d %H:%M:%S"
+    candles = kite.historical_data(INFY, start.strftime(fmt), now.strftime(fmt), "minute")
+    check(candles, "no minute candles for INFY since the simulator started")
+    tick = by_token[INFY]["tick_size"]
+    dates = [c["date"] for c in candles]
+    check(dates == sorted(set(dates)), f"candle times not strictly increasing: {dates}")
+    for c in candles:
+        check(c["date"].utcoffset() == datetime.timedelta(hours=5, minutes=30), f"not IST: {c}")
+        check(c["date"].second == 0, f"not a minute start: {c['date']}")
+        check(c["low"] <= min(c["open"], c["close"]) <= max(c["open"], c["close"]) <= c["high"], f"{c}")
+        check(all(on_grid(c[k], tick) for k in ["open", "high", "low", "close"]), f"off the grid: {c}")
+        check(isinstance(c["volume"], int) and c["volume"] >= 0, f"volume {c['volume']!r}")
+    check(start <= dates[0] and dates[-1] <= now, f"candles outside the range: {dates[0]}..{dates[-1]}")
+    later = kite.historical_data(INFY, dates[-1].strftime(fmt), now.strftime(fmt), "minute")
+    check(len(later) == 1 and later[0]["date"] == dates[-1], f"from is not inclusive: {later}")
+    refused = 0
+    for _ in range(3):
+        try:
+            kite.historical_data(INFY, start.strftime(fmt), now.strftime(fmt), "minute")
+        except kite_errors.NetworkException as e:
+            check(e.code == 429, f"rate limit answered code {e.code}")
+            refused += 1
+    check(refused >= 1, "five historical calls within a second were not rate limited")
+    ok(f"{len(candles)} INFY minute candles, last {candles[-1]}, {refused} call(s) refused with 429")
+    time.sleep(1.1)
+
+
 # ---------------------------------------------------------------------------------------------
 # Ticker
 
@@ -507,6 +543,7 @@ def main():
         sim.start()
         print(f"simulator at {sim.base}", flush=True)
         kite, by_token = test_session_and_rest(sim)
+        test_historical(sim, kite, by_token)
         test_ticker(sim, kite, by_token)
     except Failure as e:
         print(f"\nFAIL: {e}", file=sys.stderr)

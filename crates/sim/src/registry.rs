@@ -74,6 +74,7 @@ pub(crate) struct Counters {
     pub quote_requests: AtomicU64,
     pub quote_rate_limited: AtomicU64,
     pub quotes_served: AtomicU64,
+    pub history_requests: AtomicU64,
     /// REST 429s for any reason (rate limit and `rest_429`).
     pub rest_429s: AtomicU64,
     pub drops: AtomicU64,

@@ -12,7 +12,7 @@ use crate::kite;
 use crate::kite::postback::{self, OrderError};
 use crate::market::{Market, Pace, TICK_PERIOD};
 use crate::registry::{Registry, lock};
-use crate::shared::{QuoteLimiter, Shared};
+use crate::shared::{QuoteLimiter, Shared, WindowLimiter};
 use crate::state::{ConnectionState, FaultState, SimState};
 use crate::universe::{Instrument, build_universe_with_synthetic};
 use crate::{control, feed};
@@ -170,6 +170,7 @@ impl Sim {
             quotes_served: load(&c.quotes_served),
             rest_429s: load(&c.rest_429s),
             order_updates: load(&c.order_updates),
+            history_requests: load(&c.history_requests),
             faults: FaultState {
                 reject_ws_remaining_seconds: remaining(&shared.reject_ws_until),
                 rest_429_remaining_seconds: remaining(&shared.rest_429_until),
@@ -231,6 +232,7 @@ fn new_shared(cfg: SimConfig, addr: SocketAddr, shutdown: CancellationToken) -> 
         reject_ws_until: Mutex::new(None),
         rest_429_until: Mutex::new(None),
         quote_limiter: Mutex::new(QuoteLimiter::default()),
+        history_limiter: Mutex::new(WindowLimiter::historical()),
         batches,
         shutdown,
         fyers,

@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     /// End of a `rest_429` fault.
     pub rest_429_until: Mutex<Option<Instant>>,
     pub quote_limiter: Mutex<QuoteLimiter>,
+    /// Kite's historical candles: 3 requests per second per api_key.
+    pub history_limiter: Mutex<WindowLimiter>,
     /// Encoded market batches, one per timer tick with demanded updates.
     pub batches: broadcast::Sender<Arc<Batch>>,
     pub shutdown: CancellationToken,
@@ -82,9 +84,61 @@ impl QuoteLimiter {
     }
 }
 
+/// At most `max` requests per `window` per key (Kite's historical API: 3 per second). Counts
+/// allowed requests only, like [`QuoteLimiter`].
+#[derive(Debug)]
+pub(crate) struct WindowLimiter {
+    max: usize,
+    window: Duration,
+    recent: HashMap<String, std::collections::VecDeque<Instant>>,
+}
+
+impl WindowLimiter {
+    /// Kite's historical limit, with the quote limiter's slack for clients waking a little early.
+    pub(crate) fn historical() -> Self {
+        Self {
+            max: 3,
+            window: Duration::from_secs(1).saturating_sub(QUOTE_TOLERANCE),
+            recent: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn allow(&mut self, key: &str, now: Instant) -> bool {
+        let recent = self.recent.entry(key.to_owned()).or_default();
+        while recent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= self.window)
+        {
+            recent.pop_front();
+        }
+        if recent.len() >= self.max {
+            return false;
+        }
+        recent.push_back(now);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn historical_limit_is_three_per_second() {
+        let mut limiter = WindowLimiter::historical();
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert!(limiter.allow("k", at(0)));
+        assert!(limiter.allow("k", at(10)));
+        assert!(limiter.allow("k", at(20)));
+        assert!(!limiter.allow("k", at(500)), "a fourth within the second");
+        assert!(limiter.allow("other", at(500)), "per api_key");
+        assert!(limiter.allow("k", at(955)), "the first left the window");
+        assert!(!limiter.allow("k", at(956)));
+        // Evenly spaced at 3/s never hits the limit.
+        let mut limiter = WindowLimiter::historical();
+        assert!((0..30).all(|i| limiter.allow("k", at(2_000 + i * 334))));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn quote_limit_is_one_per_second_with_tolerance() {

@@ -38,6 +38,9 @@ pub struct SimState {
     /// Order postbacks produced by `POST /_sim/order` (each queued on every open ticker socket).
     #[serde(default)]
     pub order_updates: u64,
+    /// Historical candle calls (`/instruments/historical/…`), 429s included.
+    #[serde(default)]
+    pub history_requests: u64,
     /// Faults in effect and fault history counters.
     pub faults: FaultState,
     /// The Fyers data sockets, tokens and counters.

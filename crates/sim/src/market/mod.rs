@@ -9,15 +9,19 @@
 //! wall clock on reads ([`Market::follow`]). The aggregate-rate pace of the benchmarks steps
 //! every instrument it picks on every tick from shared streams, as it always did.
 
+/// One instrument's 1-minute candles.
+mod bars;
 /// One instrument's model.
 mod model;
 /// Which instruments update when.
 mod schedule;
 
+pub use bars::MinuteBar;
 pub use model::{DEPTH_LEVELS, Level, Quote};
 pub use schedule::TICK_PERIOD;
 
 use crate::universe::Universe;
+use bars::Bars;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use model::InstrumentModel;
 use rand::SeedableRng;
@@ -50,6 +54,8 @@ struct Lane {
     next_due_us: u64,
     /// The tick it has been run to.
     tick: u64,
+    /// Its minutes so far (the historical endpoints' candles).
+    bars: Bars,
 }
 
 /// How ticks pick the instruments that update.
@@ -103,6 +109,7 @@ impl Market {
                     jitter,
                     next_due_us,
                     tick: 0,
+                    bars: Bars::default(),
                 }
             })
             .collect();
@@ -175,6 +182,17 @@ impl Market {
         Some(lane.model.quote())
     }
 
+    /// The 1-minute candles of instrument `idx` starting in `from..=to` (Unix seconds), run
+    /// forward to the current tick first: the minute in progress is the candle so far.
+    pub fn minutes(&mut self, idx: usize, from: i64, to: i64) -> Option<Vec<MinuteBar>> {
+        let (tick, origin) = (self.tick, self.origin);
+        let lane = self.lanes.get_mut(idx)?;
+        if matches!(self.pacing, Pacing::Jittered) {
+            lane.run_to(tick, origin, |_, _| {});
+        }
+        Some(lane.bars.between(from, to))
+    }
+
     /// The earliest tick after the current one at which an instrument `wanted` updates (`None`:
     /// none is wanted). The rate pace updates on every tick.
     pub fn next_update(&self, wanted: impl Fn(usize) -> bool) -> Option<u64> {
@@ -229,6 +247,7 @@ impl Market {
                     for idx in rounds.iter().flatten() {
                         if let Some(lane) = self.lanes.get_mut(*idx) {
                             lane.model.update(rng, secs, day);
+                            lane.bars.record(lane.model.quote(), secs, day);
                             lane.tick = tick;
                         }
                     }
@@ -263,7 +282,9 @@ impl Lane {
             let occurrence = if last.0 == tick { last.1 + 1 } else { 0 };
             last = (tick, occurrence);
             let secs = time_at(origin, tick).timestamp();
-            self.model.update(&mut self.rng, secs, ist_day(secs));
+            let day = ist_day(secs);
+            self.model.update(&mut self.rng, secs, day);
+            self.bars.record(self.model.quote(), secs, day);
             each(tick, occurrence);
             self.next_due_us += self.jitter.gap(&mut self.rng);
         }
@@ -343,6 +364,50 @@ mod tests {
             let quotes: Vec<Quote> = (0..stepped.len()).map(|i| *m.quote(i).unwrap()).collect();
             assert_eq!(quotes, stepped);
         }
+    }
+
+    #[test]
+    fn minutes_are_what_a_subscriber_builds_from_the_ticks() {
+        let pace = Pace {
+            rate: None,
+            speed: 1.0,
+        };
+        let idx = 3;
+        let mut streamed = market(9, pace);
+        // The subscriber's view: the snapshot, then every update as it streams.
+        let mut last_volume = streamed.quote(idx).unwrap().volume;
+        let mut built: Vec<MinuteBar> = Vec::new();
+        for _ in 0..20 * 150 {
+            if streamed.advance(|i| i == idx).concat().contains(&idx) {
+                let q = *streamed.quote(idx).unwrap();
+                let minute = q.exchange_time.div_euclid(60) * 60;
+                let traded = q.volume - last_volume;
+                last_volume = q.volume;
+                match built.last_mut() {
+                    Some(b) if b.t == minute => {
+                        b.high = b.high.max(q.last_price);
+                        b.low = b.low.min(q.last_price);
+                        b.close = q.last_price;
+                        b.volume += traded;
+                    }
+                    _ => built.push(MinuteBar {
+                        t: minute,
+                        open: q.last_price,
+                        high: q.last_price,
+                        low: q.last_price,
+                        close: q.last_price,
+                        volume: traded,
+                    }),
+                }
+            }
+        }
+        assert!(built.len() >= 3, "2.5 minutes span 3 minutes: {built:?}");
+        // Nobody streamed it here: the candles come from running it forward when asked.
+        let mut lazy = market(9, pace);
+        lazy.advance_to(20 * 150, |_| false);
+        assert_eq!(lazy.minutes(idx, 0, i64::MAX).unwrap(), built);
+        let first = built[0].t;
+        assert_eq!(lazy.minutes(idx, first + 1, i64::MAX).unwrap(), built[1..]);
     }
 
     #[test]

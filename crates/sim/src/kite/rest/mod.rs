@@ -1,8 +1,10 @@
-//! Kite REST endpoints served at the server root (kite.md §8): profile, quotes, session and the
-//! instrument dump, with Kite's envelopes and HTTP codes for errors, 404 and 405.
+//! Kite REST endpoints served at the server root (kite.md §8): profile, quotes, session, the
+//! instrument dump and historical candles, with Kite's envelopes and HTTP codes for errors, 404 and 405.
 
 /// Kite's JSON envelopes and authorization.
 mod envelope;
+/// Historical candles.
+mod historical;
 /// The instrument CSV.
 mod instruments;
 /// The user profile.
@@ -33,6 +35,10 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         )
         .route("/instruments", get(instruments::all))
         .route("/instruments/{exchange}", get(instruments::by_exchange))
+        .route(
+            "/instruments/historical/{token}/{interval}",
+            get(historical::candles),
+        )
         .method_not_allowed_fallback(method_not_allowed)
 }
 
