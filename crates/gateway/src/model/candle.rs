@@ -3,7 +3,8 @@
 //! hours, so IST 1/5/15-minute boundaries coincide with UTC ones; the *day* boundary is IST
 //! midnight). Volume comes from deltas of the day's cumulative volume (a lower value, an older
 //! quote arriving late, adds nothing); a minute without ticks has no candle (no gaps are
-//! invented).
+//! invented). Minutes before this run's first live minute can be filled from the broker's
+//! history ([`merge_history`]): live minutes always win, no minute appears twice.
 
 use crate::model::ist::IST_OFFSET_SECS;
 use crate::model::tick::{Tick, Token};
@@ -78,6 +79,8 @@ pub struct Series {
     pub closed: Vec<Candle>,
     pub current: Option<Candle>,
     last_volume: Option<u64>,
+    /// The first minute of `day` built from this run's ticks: history fills only before it.
+    first_live: Option<i64>,
 }
 
 impl Series {
@@ -143,8 +146,12 @@ impl CandleBook {
             s.closed.retain(|c| ist_day(c.t) >= day - 1);
             s.day = day;
             s.last_volume = None;
+            s.first_live = None;
         }
         s.divisor = tick.divisor;
+        if s.first_live.is_none() {
+            s.first_live = Some(minute);
+        }
         let volume = match (tick.volume(), s.last_volume) {
             // A lower cumulative volume is an older value arriving late (a REST quote between
             // WebSocket ticks), not a restart: the new IST day above already resets the count.
@@ -222,6 +229,44 @@ impl CandleBook {
         self.series.iter()
     }
 
+    /// Merges the broker's 1-minute history of `token` for IST day `day` (see
+    /// [`merge_history`]); returns how many minutes were added. An instrument with no minutes
+    /// yet gets a series of the history alone (live ticks then continue it).
+    pub fn merge_history(
+        &mut self,
+        token: Token,
+        divisor: u32,
+        day: i64,
+        history: &[Candle],
+        now_secs: i64,
+    ) -> usize {
+        let s = self.series.entry(token).or_default();
+        if s.day > day {
+            // Older than what the series holds (the day rolled during the fetch).
+            return 0;
+        }
+        if s.day < day {
+            // The series holds an older day: roll it as a tick of the new day would.
+            if let Some(c) = s.current.take() {
+                s.closed.push(c);
+            }
+            s.closed.retain(|c| ist_day(c.t) >= day - 1);
+            s.day = day;
+            s.last_volume = None;
+            s.first_live = None;
+        }
+        if s.divisor == 0 {
+            s.divisor = divisor;
+        }
+        let before = s.closed.len();
+        s.closed = merge_history(&s.closed, s.first_live, history, day, bucket(now_secs, 1));
+        if s.closed.len() > MAX_MINUTES {
+            let excess = s.closed.len() - MAX_MINUTES;
+            s.closed.drain(..excess);
+        }
+        s.closed.len().saturating_sub(before)
+    }
+
     /// Stops tracking an instrument (nobody subscribes to it any more).
     pub fn forget(&mut self, token: Token) {
         self.series.remove(&token);
@@ -247,6 +292,30 @@ pub fn aggregate(minutes_1m: &[Candle], minutes: u32) -> Vec<Candle> {
             _ => out.push(Candle { t: b, ..*c }),
         }
     }
+    out
+}
+
+/// Closed minutes (`closed`, oldest first) with the broker's minutes of IST day `day` added
+/// where the live ones leave a hole: only minutes before `first_live` (this run's first live
+/// minute, if any) and before `this_minute` (a minute in progress is the live feed's), and
+/// none already there. Pure; the result is oldest first with no minute twice.
+pub fn merge_history(
+    closed: &[Candle],
+    first_live: Option<i64>,
+    history: &[Candle],
+    day: i64,
+    this_minute: i64,
+) -> Vec<Candle> {
+    let limit = first_live.map_or(this_minute, |f| f.min(this_minute));
+    let mut out: Vec<Candle> = closed.to_vec();
+    out.extend(
+        history
+            .iter()
+            .filter(|c| c.t < limit && ist_day(c.t) == day && c.t == bucket(c.t, 1)),
+    );
+    // Stable: for a minute present twice, the first (the existing one) stays.
+    out.sort_by_key(|c| c.t);
+    out.dedup_by_key(|c| c.t);
     out
 }
 
@@ -412,7 +481,84 @@ mod tests {
         assert!(completes(T0 + 14 * 60, 15));
     }
 
+    fn minute(t: i64, price: i64, volume: u64) -> Candle {
+        Candle::start(t, price, volume)
+    }
+
+    #[test]
+    fn history_fills_before_the_first_live_minute_and_live_minutes_win() {
+        let mut book = CandleBook::new();
+        // This run's ticks start at 10:20:30.
+        book.on_tick(&tick(T0 + 5 * 60 + 30, 500, 1_000));
+        book.on_tick(&tick(T0 + 6 * 60 + 5, 510, 1_040));
+        // The broker's minutes 10:15..=10:21 (10:20 and 10:21 exist live already).
+        let history: Vec<Candle> = (0..7).map(|i| minute(T0 + i * 60, 400 + i, 10)).collect();
+        let day = ist_day(T0);
+        let added = book.merge_history(1, 100, day, &history, T0 + 6 * 60 + 20);
+        assert_eq!(added, 5, "10:15..=10:19");
+        let mins = book.series(1).unwrap().minutes();
+        let times: Vec<i64> = mins.iter().map(|c| (c.t - T0) / 60).collect();
+        assert_eq!(times, [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(mins[4], minute(T0 + 4 * 60, 404, 10));
+        assert_eq!(mins[5], minute(T0 + 5 * 60, 500, 0), "the live minute kept its value");
+        assert_eq!(mins[6].open, 510, "the forming minute is live");
+        // A second merge (an instrument subscribed again) adds nothing.
+        assert_eq!(book.merge_history(1, 100, day, &history, T0 + 6 * 60 + 20), 0);
+    }
+
+    #[test]
+    fn history_alone_stops_before_the_minute_in_progress_and_ticks_continue_it() {
+        let mut book = CandleBook::new();
+        let history: Vec<Candle> = (0..4).map(|i| minute(T0 + i * 60, 400 + i, 10)).collect();
+        // 10:18:30: the broker's 10:18 is still forming.
+        let added = book.merge_history(1, 100, ist_day(T0), &history, T0 + 3 * 60 + 30);
+        assert_eq!(added, 3);
+        book.on_tick(&tick(T0 + 3 * 60 + 40, 450, 5_000));
+        let mins = book.series(1).unwrap().minutes();
+        assert_eq!(mins.len(), 4);
+        assert_eq!(mins[3], minute(T0 + 3 * 60, 450, 0));
+        // Another day's minutes, or minutes off the grid, are not merged.
+        let stray = [minute(T0 - 86_400, 1, 1), minute(T0 + 10, 1, 1)];
+        assert_eq!(book.merge_history(1, 100, ist_day(T0), &stray, T0 + 600), 0);
+        assert_eq!(book.merge_history(1, 100, ist_day(T0) - 1, &history, T0 + 600), 0);
+    }
+
     proptest::proptest! {
+        /// Merged history never duplicates a minute, never changes a live one and fills only
+        /// before the first live minute and the minute in progress.
+        #[test]
+        fn merging_never_duplicates_and_live_minutes_win(
+            live in proptest::collection::vec((0i64..120 * 60, 1i64..1_000), 0..80),
+            history in proptest::collection::vec((0i64..120, 1i64..1_000, 0u64..50), 0..150),
+            now in 0i64..130 * 60,
+        ) {
+            let mut live = live;
+            live.sort_unstable();
+            let mut book = CandleBook::new();
+            let mut volume = 0;
+            for (dt, price) in &live {
+                volume += 3;
+                book.on_tick(&tick(T0 + dt, *price, volume));
+            }
+            let before = book.series(1).map(Series::minutes).unwrap_or_default();
+            let history: Vec<Candle> =
+                history.iter().map(|(m, p, v)| minute(T0 + m * 60, *p, *v)).collect();
+            let now = T0 + now.max(live.last().map_or(0, |l| l.0));
+            book.merge_history(1, 100, ist_day(T0), &history, now);
+            let after = book.series(1).unwrap().minutes();
+            for pair in after.windows(2) {
+                proptest::prop_assert!(pair[0].t < pair[1].t, "sorted, no minute twice");
+            }
+            for c in &before {
+                proptest::prop_assert!(after.contains(c), "live minute {c:?} changed or lost");
+            }
+            let first_live = before.first().map_or(i64::MAX, |c| c.t);
+            for c in after.iter().filter(|c| !before.contains(c)) {
+                proptest::prop_assert!(c.t < first_live && c.t < bucket(now, 1));
+                proptest::prop_assert!(history.contains(c));
+            }
+        }
+
         /// Candles never lose the newest price and stay internally consistent.
         #[test]
         fn candles_are_consistent(prices in proptest::collection::vec((0i64..600, 1i64..10_000), 1..200)) {
