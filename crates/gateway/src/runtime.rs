@@ -125,6 +125,7 @@ impl Gateway {
         w.start_archive(&hub.archive, &core);
         let kite_rest = w.start_kite_rest(&core, gate.clone());
         w.start_fallback(gate, fallback_out, &core);
+        w.start_backfill(&core);
         let state = w.app_state(&core, hub.candles, kite_rest);
         w.start_http(listener, serve::router(state.clone(), extra_routes));
         tracing::info!(%addr, "feedgate gateway listening");

@@ -17,6 +17,7 @@ pub use rest::client::{
 };
 pub use rest::envelope::{ErrorEnvelope, ErrorType, SuccessEnvelope};
 pub use rest::error::KiteError;
+pub use rest::historical::{CandleRowError, HistoricalCandle};
 pub use rest::instruments::{
     INSTRUMENT_COLUMNS, InstrumentRecord, InstrumentRow, InstrumentWriter, InstrumentsError,
     parse_instruments, parse_instruments_body, write_instruments,

@@ -1,6 +1,6 @@
 //! What the gateway needs from a broker, independent of the broker: its REST API
 //! ([`BrokerApi`]: token validation, quotes as normalised ticks, the instrument list, the login
-//! exchange; [`TokenCheck`] is the token validation alone, for the connection loop) and its
+//! exchange, historical minute candles; [`TokenCheck`] is the token validation alone, for the connection loop) and its
 //! streaming protocol ([`Wire`]). Each broker implements both in its own folder, REST and
 //! socket side by side: Kite in [`kite`], Fyers in [`fyers`]; [`depth`] is the order-book
 //! assembly both brokers' tick conversions share.
@@ -12,6 +12,7 @@ pub mod wire;
 
 pub use wire::{Inbound, Wire, WireError};
 
+use crate::model::candle::Candle;
 use crate::model::instruments::{Instrument, InstrumentSpec};
 use crate::model::tick::Tick;
 use chrono::{DateTime, Utc};
@@ -113,6 +114,31 @@ pub trait BrokerApi: Send + Sync + std::fmt::Debug + 'static {
 
     /// Minimum spacing of quote requests (Kite: 1 request/s).
     fn quote_interval(&self) -> Duration;
+
+    /// The 1-minute candles of `instrument` starting from `from` to `to` (Unix seconds, both
+    /// inclusive), oldest first, prices in the instrument's wire units (Kite:
+    /// `/instruments/historical/{token}/minute`). A broker without a historical API answers
+    /// `Invalid` (the backfill then leaves the chart to live ticks).
+    fn historical_minutes(
+        &self,
+        token: SecretString,
+        instrument: Arc<Instrument>,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'static, Result<Vec<Candle>, BrokerError>> {
+        let _ = (token, instrument, from, to);
+        let name = self.name();
+        Box::pin(async move {
+            Err(BrokerError::Invalid(format!(
+                "{name} has no historical candle API"
+            )))
+        })
+    }
+
+    /// Minimum spacing of historical candle requests (Kite: 3 requests/s).
+    fn historical_interval(&self) -> Duration {
+        Duration::from_millis(350)
+    }
 
     /// When the broker says a token obtained at `issued_at` stops working: a hint for when to
     /// re-validate, never proof. The default is Kite Connect's documented rule (06:00 IST the

@@ -20,7 +20,7 @@ use crate::json::candle::write_candle_message;
 use crate::json::request::{CandleInterval, CandleRequest};
 use crate::json::ticker::{Freshness, write_ticker};
 use crate::kite_compat;
-use crate::model::candle::{Candle, CandleBook, Closed, aggregate, bucket, completes};
+use crate::model::candle::{Candle, CandleBook, Closed, History, aggregate, bucket, completes};
 use crate::model::demand::Demand;
 use crate::model::instruments::Instrument;
 use crate::model::live::FeedLive;
@@ -411,6 +411,21 @@ impl HubCore {
     /// Today's 1-minute candles of an instrument (closed plus forming), with its divisor.
     pub fn candles_of(&self, token: Token) -> Option<(u32, Vec<Candle>)> {
         self.candles.series(token).map(|s| (s.divisor, s.minutes()))
+    }
+
+    /// Merges the broker's minute history of an instrument someone still wants (see
+    /// [`CandleBook::merge_history`]); returns how many minutes were added.
+    pub fn merge_history(&mut self, history: &History, now_secs: i64) -> usize {
+        if !self.wanted.contains(&history.token) {
+            return 0;
+        }
+        self.candles.merge_history(
+            history.token,
+            history.divisor,
+            history.day,
+            &history.candles,
+            now_secs,
+        )
     }
 
     /// Every instrument's candles of the current day, for the close-of-day backup.

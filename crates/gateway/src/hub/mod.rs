@@ -17,7 +17,7 @@ pub use self::sink::Sink;
 pub use self::task::HubStats;
 
 use crate::json::request::CandleRequest;
-use crate::model::candle::Candle;
+use crate::model::candle::{Candle, History};
 use crate::model::clock::SharedClock;
 use crate::model::demand::Demand;
 use crate::model::instruments::Instrument;
@@ -182,6 +182,15 @@ impl HubHandle {
     pub async fn day_candles(&self) -> Result<Vec<DayCandles>, HubClosed> {
         let (tx, rx) = oneshot::channel();
         self.send(Command::DayCandles { reply: tx }).await?;
+        rx.await.map_err(|_| HubClosed)
+    }
+
+    /// Merges the broker's minute history of an instrument into today's candles (live minutes
+    /// win); answers how many minutes were added.
+    pub async fn merge_history(&self, history: History) -> Result<usize, HubClosed> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::MergeHistory { history, reply: tx })
+            .await?;
         rx.await.map_err(|_| HubClosed)
     }
 

@@ -5,7 +5,7 @@
 use crate::hub::core::{ClientId, HubCore, Liveness};
 use crate::hub::sink::Sink;
 use crate::json::request::CandleRequest;
-use crate::model::candle::Candle;
+use crate::model::candle::{Candle, History};
 use crate::model::clock::SharedClock;
 use crate::model::demand::Demand;
 use crate::model::instruments::Instrument;
@@ -50,6 +50,10 @@ pub(crate) enum Command {
     },
     DayCandles {
         reply: oneshot::Sender<Vec<DayCandles>>,
+    },
+    MergeHistory {
+        history: History,
+        reply: oneshot::Sender<usize>,
     },
     Seed(Vec<(Arc<Instrument>, Tick)>),
 }
@@ -237,6 +241,10 @@ impl HubTask {
             }
             Command::DayCandles { reply } => {
                 let _ = reply.send(self.core.day_candles());
+            }
+            Command::MergeHistory { history, reply } => {
+                let now = self.clock.now_ms().div_euclid(1000);
+                let _ = reply.send(self.core.merge_history(&history, now));
             }
         }
     }

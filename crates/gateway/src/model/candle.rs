@@ -92,6 +92,17 @@ impl Series {
     }
 }
 
+/// The broker's 1-minute candles of one instrument for one IST day (the backfill's answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    pub token: Token,
+    pub divisor: u32,
+    /// The IST day ([`ist_day`]) the candles are of.
+    pub day: i64,
+    /// Oldest first.
+    pub candles: Vec<Candle>,
+}
+
 /// Candles of every tracked instrument.
 #[derive(Debug, Default)]
 pub struct CandleBook {
@@ -500,10 +511,17 @@ mod tests {
         let times: Vec<i64> = mins.iter().map(|c| (c.t - T0) / 60).collect();
         assert_eq!(times, [0, 1, 2, 3, 4, 5, 6]);
         assert_eq!(mins[4], minute(T0 + 4 * 60, 404, 10));
-        assert_eq!(mins[5], minute(T0 + 5 * 60, 500, 0), "the live minute kept its value");
+        assert_eq!(
+            mins[5],
+            minute(T0 + 5 * 60, 500, 0),
+            "the live minute kept its value"
+        );
         assert_eq!(mins[6].open, 510, "the forming minute is live");
         // A second merge (an instrument subscribed again) adds nothing.
-        assert_eq!(book.merge_history(1, 100, day, &history, T0 + 6 * 60 + 20), 0);
+        assert_eq!(
+            book.merge_history(1, 100, day, &history, T0 + 6 * 60 + 20),
+            0
+        );
     }
 
     #[test]
@@ -520,7 +538,10 @@ mod tests {
         // Another day's minutes, or minutes off the grid, are not merged.
         let stray = [minute(T0 - 86_400, 1, 1), minute(T0 + 10, 1, 1)];
         assert_eq!(book.merge_history(1, 100, ist_day(T0), &stray, T0 + 600), 0);
-        assert_eq!(book.merge_history(1, 100, ist_day(T0) - 1, &history, T0 + 600), 0);
+        assert_eq!(
+            book.merge_history(1, 100, ist_day(T0) - 1, &history, T0 + 600),
+            0
+        );
     }
 
     proptest::proptest! {

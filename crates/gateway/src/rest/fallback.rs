@@ -340,6 +340,7 @@ impl Poller {
 pub(crate) mod testing {
     use crate::auth::{AuthConfig, AuthHandle, AuthIo, AuthState};
     use crate::brokers::{BrokerApi, BrokerError, SessionGrant, UserProfile};
+    use crate::model::candle::Candle;
     use crate::model::clock::{SharedClock, TokioClock};
     use crate::model::instruments::{Instrument, InstrumentSpec, Registry};
     use crate::model::secret::CurrentToken;
@@ -370,6 +371,8 @@ pub(crate) mod testing {
         /// The next quote calls fail with these, in order.
         failures: Mutex<VecDeque<BrokerError>>,
         calls: Mutex<Vec<Call>>,
+        /// Historical calls answered (instrument and range).
+        history_calls: Mutex<Vec<(Token, i64, i64, Instant)>>,
         /// How long a quote call takes.
         quote_delay: Duration,
         /// How long a profile call takes.
@@ -395,6 +398,10 @@ pub(crate) mod testing {
 
         pub fn calls(&self) -> Vec<Call> {
             self.calls.lock().unwrap().clone()
+        }
+
+        pub fn history_calls(&self) -> Vec<(Token, i64, i64, Instant)> {
+            self.history_calls.lock().unwrap().clone()
         }
 
         fn rejects(&self, token: &SecretString) -> bool {
@@ -466,6 +473,41 @@ pub(crate) mod testing {
 
         fn instruments(&self) -> BoxFuture<'static, Result<Vec<InstrumentSpec>, BrokerError>> {
             Box::pin(async { Ok(Vec::new()) })
+        }
+
+        /// One candle per minute from 09:15 IST of `from`'s day up to `to` (the scripted
+        /// failures and rejections as for quotes).
+        fn historical_minutes(
+            &self,
+            token: SecretString,
+            instrument: Arc<Instrument>,
+            from: i64,
+            to: i64,
+        ) -> BoxFuture<'static, Result<Vec<Candle>, BrokerError>> {
+            self.history_calls
+                .lock()
+                .unwrap()
+                .push((instrument.token, from, to, Instant::now()));
+            let failure = self.failures.lock().unwrap().pop_front();
+            let res = match failure {
+                _ if self.rejects(&token) => Err(BrokerError::Auth("TokenException".into())),
+                Some(e) => Err(e),
+                None => {
+                    let open = from + 9 * 3600 + 15 * 60;
+                    Ok((open..=to)
+                        .step_by(60)
+                        .map(|t| Candle {
+                            t,
+                            open: 100,
+                            high: 101,
+                            low: 99,
+                            close: 100,
+                            volume: 10,
+                        })
+                        .collect())
+                }
+            };
+            Box::pin(async move { res })
         }
 
         fn login_url(&self, state: &str) -> String {

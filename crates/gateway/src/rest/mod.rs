@@ -2,8 +2,9 @@
 //! limits: the shared quote rate gate and quote request, the REST bridge and fallback while the
 //! socket is not delivering, one-off
 //! quotes for instruments without a value while the market is closed, and loading (and daily
-//! refreshing) the instrument list.
+//! refreshing) the instrument list, and backfilling today's candles from the broker's history.
 
+pub mod backfill;
 pub mod closed_quotes;
 pub mod fallback;
 pub mod instruments;

@@ -1,11 +1,16 @@
 //! Start-up steps of the REST loops: closed-hours quotes for what clients ask about, and the
-//! fallback that polls quotes while the feed cannot stream. Both share one rate gate.
+//! fallback that polls quotes while the feed cannot stream (both share one rate gate), and the
+//! history backfill of today's candles (a gate of its own: the historical API's limit).
 
 use super::{Core, Wiring};
+use crate::hub::HubHandle;
+use crate::model::candle::History;
 use crate::model::tick::Token;
+use crate::rest::backfill::{self, BackfillIo, HistorySink};
 use crate::rest::closed_quotes::{self, ClosedQuotesIo};
 use crate::rest::fallback::{self, FallbackIo};
 use crate::rest::rate_gate::RateGate;
+use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
@@ -38,6 +43,24 @@ impl Wiring {
         ));
     }
 
+    /// Spawns the history backfill: today's minutes of every demanded instrument from the
+    /// broker's historical API into the hub's candles.
+    pub(super) fn start_backfill(&self, core: &Core) {
+        self.tracker.spawn(backfill::run(
+            BackfillIo {
+                broker: self.broker.clone(),
+                gate: Arc::new(RateGate::new(self.broker.historical_interval())),
+                demand: core.hub.demand(),
+                registry: core.registry.clone(),
+                token: core.reads.token.clone(),
+                auth: core.auth.clone(),
+                sink: Arc::new(HubHistory(core.hub.clone())),
+                clock: self.clock.clone(),
+            },
+            self.shutdown.clone(),
+        ));
+    }
+
     /// Spawns the REST fallback; it publishes whether it is polling on `active`.
     pub(super) fn start_fallback(
         &self,
@@ -63,5 +86,16 @@ impl Wiring {
             },
             self.shutdown.clone(),
         ));
+    }
+}
+
+/// The hub as the backfill's destination.
+#[derive(Debug)]
+struct HubHistory(HubHandle);
+
+impl HistorySink for HubHistory {
+    fn merge(&self, history: History) -> BoxFuture<'static, Option<usize>> {
+        let hub = self.0.clone();
+        Box::pin(async move { hub.merge_history(history).await.ok() })
     }
 }

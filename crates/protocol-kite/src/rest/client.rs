@@ -1,5 +1,5 @@
 //! The async Kite REST client: the endpoints the gateway needs (profile, quotes, login,
-//! logout, instruments), with Kite's headers, per-request timeouts, bounded response bodies and
+//! logout, instruments, historical candles), with Kite's headers, per-request timeouts, bounded response bodies and
 //! typed errors. The only module of this crate that performs I/O.
 
 use std::collections::{HashMap, HashSet};
@@ -16,6 +16,7 @@ use url::Url;
 use crate::rest::checksum::checksum;
 use crate::rest::envelope::ErrorType;
 use crate::rest::error::{KiteError, scrub};
+use crate::rest::historical::{HistoricalCandle, RawHistorical, decode_candles};
 use crate::rest::instruments::{InstrumentRow, parse_instruments_body};
 use crate::rest::models::{LtpQuote, OhlcQuote, Profile, Quote, Session};
 use crate::rest::secret::{AccessToken, ApiSecret, RequestToken};
@@ -172,6 +173,28 @@ impl KiteRest {
         let request = self.request(Method::DELETE, "session/token")?.query(&query);
         let request = self.authorize(request, token)?;
         self.json(request, &[token.expose()]).await
+    }
+
+    /// `GET /instruments/historical/{instrument_token}/{interval}?from=…&to=…`: candles from
+    /// `from` to `to` (IST wall times, `yyyy-mm-dd hh:mm:ss`, both inclusive), oldest first.
+    /// `interval` is Kite's name (`minute`, `5minute`, `day`, …).
+    pub async fn historical(
+        &self,
+        token: &AccessToken,
+        instrument_token: u32,
+        interval: &str,
+        from: &chrono::NaiveDateTime,
+        to: &chrono::NaiveDateTime,
+    ) -> Result<Vec<HistoricalCandle>, KiteError> {
+        let route = format!("instruments/historical/{instrument_token}/{interval}");
+        let query = [
+            ("from", crate::rest::time::format(from)),
+            ("to", crate::rest::time::format(to)),
+        ];
+        let request = self.request(Method::GET, &route)?.query(&query);
+        let request = self.authorize(request, token)?;
+        let raw: RawHistorical = self.json(request, &[token.expose()]).await?;
+        decode_candles(raw).map_err(|e| unexpected(200, &e.to_string()))
     }
 
     /// `GET /instruments`: the full instrument dump (CSV; gzip handled either way). Kite does

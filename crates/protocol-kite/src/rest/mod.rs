@@ -9,6 +9,8 @@ pub mod client;
 pub mod envelope;
 /// The client's error type and response classification.
 pub mod error;
+/// Historical candles: decoding Kite's rows.
+pub mod historical;
 /// The instrument dump CSV: parse and write.
 pub mod instruments;
 /// Response models of the endpoints the gateway uses.

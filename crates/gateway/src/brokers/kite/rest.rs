@@ -4,13 +4,14 @@
 
 use crate::brokers::depth;
 use crate::brokers::{BrokerApi, BrokerError, SessionGrant, UserProfile};
+use crate::model::candle::Candle;
 use crate::model::instruments::{Instrument, InstrumentSpec};
 use crate::model::tick::{Full, Level, Quote, Source, Tick};
 use chrono::{NaiveDateTime, TimeZone};
 use chrono_tz::Asia::Kolkata;
 use feedgate_kite::{
-    AccessToken, ApiSecret, InstrumentRow, KiteError, KiteRest, Quote as KiteQuote,
-    QuoteDepthLevel, RequestToken, Segment, price_to_raw,
+    AccessToken, ApiSecret, HistoricalCandle, InstrumentRow, KiteError, KiteRest,
+    Quote as KiteQuote, QuoteDepthLevel, RequestToken, Segment, price_to_raw,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -139,6 +140,36 @@ impl BrokerApi for KiteBroker {
         })
     }
 
+    fn historical_minutes(
+        &self,
+        token: SecretString,
+        instrument: Arc<Instrument>,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'static, Result<Vec<Candle>, BrokerError>> {
+        let rest = self.rest.clone();
+        Box::pin(async move {
+            let (Some(from), Some(to)) = (ist_wall(from), ist_wall(to)) else {
+                return Err(BrokerError::Invalid(format!(
+                    "historical range {from}..{to} is out of range"
+                )));
+            };
+            let rows = rest
+                .historical(&access(&token), instrument.token, "minute", &from, &to)
+                .await
+                .map_err(map_err)?;
+            Ok(rows
+                .iter()
+                .map(|c| candle_from_row(c, instrument.divisor))
+                .collect())
+        })
+    }
+
+    fn historical_interval(&self) -> Duration {
+        // Kite allows 3 historical requests per second: one every 350 ms keeps a margin.
+        Duration::from_millis(350)
+    }
+
     fn quote_batch(&self) -> usize {
         500
     }
@@ -202,6 +233,24 @@ pub fn tick_from_quote(q: &KiteQuote, inst: &Instrument, received_ms: i64) -> Ti
     }
 }
 
+/// Unix seconds as the IST wall time Kite's `from`/`to` parameters take.
+fn ist_wall(secs: i64) -> Option<NaiveDateTime> {
+    chrono::DateTime::from_timestamp(secs, 0).map(|t| t.with_timezone(&Kolkata).naive_local())
+}
+
+/// A Kite candle row (decimal prices) in wire units.
+pub fn candle_from_row(c: &HistoricalCandle, divisor: u32) -> Candle {
+    let p = |v: f64| price_to_raw(v, divisor);
+    Candle {
+        t: c.time.timestamp(),
+        open: p(c.open),
+        high: p(c.high),
+        low: p(c.low),
+        close: p(c.close),
+        volume: c.volume,
+    }
+}
+
 /// One row of the instrument dump as a registry spec.
 pub fn spec_from_row(r: &InstrumentRow) -> InstrumentSpec {
     let segment = Segment::of_token(r.instrument_token);
@@ -224,6 +273,32 @@ pub fn spec_from_row(r: &InstrumentRow) -> InstrumentSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn candles_and_ranges_convert_to_wire_units_and_ist() {
+        let row = HistoricalCandle {
+            time: chrono::DateTime::parse_from_str(
+                "2026-11-23T09:15:00+0530",
+                "%Y-%m-%dT%H:%M:%S%z",
+            )
+            .unwrap(),
+            open: 598.7,
+            high: 600.85,
+            low: 585.0,
+            close: 590.5,
+            volume: 1234,
+            oi: None,
+        };
+        let c = candle_from_row(&row, 100);
+        assert_eq!(
+            (c.t, c.open, c.high, c.low, c.close, c.volume),
+            (1_795_405_500, 59_870, 60_085, 58_500, 59_050, 1234)
+        );
+        assert_eq!(
+            ist_wall(1_795_405_500).unwrap().to_string(),
+            "2026-11-23 09:15:00"
+        );
+    }
 
     #[test]
     fn rest_errors_keep_their_class_and_the_retry_after_hint() {
