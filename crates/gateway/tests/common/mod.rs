@@ -479,6 +479,28 @@ impl Env {
         }
     }
 
+    /// Stops the gateway gracefully and starts a new one (a new port) on the same simulator,
+    /// data directory and clock: a restart mid-session (Kite).
+    pub async fn restart_gateway(&mut self) {
+        assert_eq!(self.broker, Broker::Kite, "restart_gateway supports Kite");
+        self.stop_gateway().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gateway");
+        let c = &self.config;
+        let broker = KiteBroker::new(
+            &c.kite.api_url,
+            &c.kite.login_url,
+            &c.kite.api_key,
+            c.kite.api_secret.clone(),
+        )
+        .expect("broker");
+        let wire = KiteWire::new(&c.kite.ws_url, &c.kite.api_key);
+        let routes = axum::Router::new().nest("/_sim", self.sim.control_router());
+        let gw = start_gateway(c, Arc::new(broker), wire, &self.clock, routes, listener).await;
+        self.gw = Some(gw);
+    }
+
     pub async fn shutdown(mut self) {
         self.stop_gateway().await;
         self.sim_shutdown.cancel();

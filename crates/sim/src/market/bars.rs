@@ -31,6 +31,19 @@ pub(crate) struct Bars {
 }
 
 impl Bars {
+    /// The minutes of an instrument whose state at start-up (`secs`, IST day `day`) is
+    /// `quote`: a subscriber's first tick is that state, so its price opens the first minute
+    /// (with no volume: what traded before is not this minute's).
+    pub(crate) fn starting_with(quote: &Quote, secs: i64, day: chrono::NaiveDate) -> Self {
+        let mut bars = Self {
+            last_volume: Some(quote.volume),
+            last_day: Some(day),
+            ..Self::default()
+        };
+        bars.record(quote, secs, day);
+        bars
+    }
+
     /// Records an update at `secs` on IST day `day` that left the instrument at `quote`.
     pub(crate) fn record(&mut self, quote: &Quote, secs: i64, day: chrono::NaiveDate) {
         let before = match (self.last_volume, self.last_day) {

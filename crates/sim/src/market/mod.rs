@@ -101,6 +101,7 @@ impl Market {
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
                 rng.set_stream(2 + idx as u64);
                 let model = InstrumentModel::start(inst, &mut rng, secs, day);
+                let bars = Bars::starting_with(model.quote(), secs, day);
                 let jitter = if idx >= slow_from { slow } else { fast };
                 let next_due_us = jitter.first(&mut rng);
                 Lane {
@@ -109,7 +110,7 @@ impl Market {
                     jitter,
                     next_due_us,
                     tick: 0,
-                    bars: Bars::default(),
+                    bars,
                 }
             })
             .collect();
@@ -375,8 +376,18 @@ mod tests {
         let idx = 3;
         let mut streamed = market(9, pace);
         // The subscriber's view: the snapshot, then every update as it streams.
-        let mut last_volume = streamed.quote(idx).unwrap().volume;
-        let mut built: Vec<MinuteBar> = Vec::new();
+        let snapshot = *streamed.quote(idx).unwrap();
+        let mut last_volume = snapshot.volume;
+        let p = snapshot.last_price;
+        let t = snapshot.exchange_time.div_euclid(60) * 60;
+        let mut built = vec![MinuteBar {
+            t,
+            open: p,
+            high: p,
+            low: p,
+            close: p,
+            volume: 0,
+        }];
         for _ in 0..20 * 150 {
             if streamed.advance(|i| i == idx).concat().contains(&idx) {
                 let q = *streamed.quote(idx).unwrap();

@@ -1,0 +1,177 @@
+//! History backfill end to end, against the in-process simulator in paused time: a gateway
+//! restarted at 11:00 shows the whole session in `/api/candles` — every minute from 09:15 once,
+//! the minutes before the restart from the broker's historical API equal to what the simulator
+//! streamed and to what the first run built from the ticks, the minutes after it live.
+
+// Helpers outside #[test] functions may unwrap too: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use chrono::DateTime;
+use common::{Env, EnvBuilder, WAIT, advance_to, client};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const SBIN: &str = "NSE:SBIN";
+const SBIN_TOKEN: u32 = 779_521;
+
+/// One candle as comparable numbers: (start, open, high, low, close, volume).
+type Row = (i64, f64, f64, f64, f64, u64);
+
+fn api_row(c: &Value) -> Row {
+    let t = DateTime::parse_from_rfc3339(c["t"].as_str().unwrap()).unwrap();
+    let p = |k: &str| c[k].as_f64().unwrap();
+    (
+        t.timestamp(),
+        p("open"),
+        p("high"),
+        p("low"),
+        p("close"),
+        c["volume"].as_u64().unwrap(),
+    )
+}
+
+fn kite_row(c: &Value) -> Row {
+    let t = DateTime::parse_from_str(c[0].as_str().unwrap(), "%Y-%m-%dT%H:%M:%S%z").unwrap();
+    let p = |i: usize| c[i].as_f64().unwrap();
+    (
+        t.timestamp(),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        c[5].as_u64().unwrap(),
+    )
+}
+
+async fn minutes(env: &Env) -> Vec<Row> {
+    env.candles(&format!("symbol={SBIN}&interval=1m"))
+        .await
+        .0
+        .iter()
+        .map(api_row)
+        .collect()
+}
+
+/// What the simulator's historical API says SBIN did today up to now.
+async fn broker_minutes(env: &Env) -> Vec<Row> {
+    let url = format!(
+        "{}/instruments/historical/{SBIN_TOKEN}/minute?from=2026-11-23+00:00:00&to=2026-11-23+23:59:59",
+        env.sim.base_url()
+    );
+    let auth = format!(
+        "token {}:{}",
+        env.config.kite.api_key,
+        env.minted_token.as_deref().unwrap()
+    );
+    let body: Value = env
+        .http
+        .get(url)
+        .header("Authorization", auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "success", "{body}");
+    body["data"]["candles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(kite_row)
+        .collect()
+}
+
+/// A client in `full` mode (exchange timestamps: candle minutes are the simulator's), reading
+/// everything in the background so the gateway never drops it as slow; ends with the socket.
+async fn watch(env: &Env) -> tokio::task::JoinHandle<()> {
+    let mut c = client(env).await;
+    c.send(json!({"action": "subscribe", "symbols": [SBIN], "mode": "full", "candles": "1m"}))
+        .await;
+    c.next_of("ack", WAIT).await.expect("subscribe ack");
+    tokio::spawn(async move {
+        while let Some(m) = c.next_within(Duration::from_secs(3600)).await {
+            if m["type"] == "close" {
+                break;
+            }
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_at_eleven_shows_the_whole_session() {
+    let mut env = EnvBuilder::new()
+        .var("DEV_MODE", "false")
+        .start_at("2026-11-23T09:15:00+05:30")
+        .start()
+        .await;
+    let c = watch(&env).await;
+    advance_to(&env, "2026-11-23T11:00:20+05:30").await;
+    let first_run = minutes(&env).await;
+    c.abort();
+    let first = first_run.first().unwrap().0;
+    assert_eq!(
+        first, 1_795_405_500,
+        "the first run's minutes start at 09:15"
+    );
+    let gaps: Vec<i64> = first_run
+        .windows(2)
+        .filter(|w| w[1].0 - w[0].0 != 60)
+        .map(|w| (w[0].0 - first) / 60)
+        .collect();
+    assert_eq!(
+        first_run.len(),
+        106,
+        "09:15..=11:00; gaps after minutes {gaps:?}"
+    );
+
+    env.restart_gateway().await;
+    let _c = watch(&env).await;
+    advance_to(&env, "2026-11-23T11:03:30+05:30").await;
+    let after = minutes(&env).await;
+    let calls = env.sim_state().history_requests;
+    let broker = broker_minutes(&env).await;
+
+    let times: Vec<i64> = after.iter().map(|r| r.0).collect();
+    let expected: Vec<i64> = (0..=108).map(|m| first + m * 60).collect();
+    assert_eq!(
+        times, expected,
+        "every minute 09:15..=11:03 once, oldest first"
+    );
+
+    // Before the restart's first live minute (11:00) the minutes are the broker's, which are
+    // what the first run built from the simulator's ticks (its first minute lacks the volume
+    // traded before it saw SBIN, and its last was cut short by the restart).
+    let restart_minute = first + 105 * 60;
+    let backfilled: Vec<&Row> = after.iter().filter(|r| r.0 < restart_minute).collect();
+    let from_broker: Vec<&Row> = broker.iter().filter(|r| r.0 < restart_minute).collect();
+    assert_eq!(backfilled, from_broker);
+    assert_eq!(
+        &after[1..105],
+        &first_run[1..105],
+        "09:16..=10:59 as the first run had them"
+    );
+    assert_eq!(
+        (after[0].0, after[0].1, after[0].2, after[0].3, after[0].4),
+        (
+            first_run[0].0,
+            first_run[0].1,
+            first_run[0].2,
+            first_run[0].3,
+            first_run[0].4
+        ),
+        "09:15's prices as the first run had them"
+    );
+    // After the restart: live minutes, equal to the broker's where complete.
+    for (live, b) in after[106..108].iter().zip(&broker[106..108]) {
+        assert_eq!(live, b, "a complete live minute after the restart");
+    }
+    eprintln!(
+        "restart at 11:00:20: {} minutes backfilled, {} historical calls",
+        backfilled.len(),
+        calls
+    );
+    assert_eq!(calls, 2, "one historical call per run for SBIN");
+}
