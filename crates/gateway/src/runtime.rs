@@ -125,8 +125,9 @@ impl Gateway {
         w.start_archive(&hub.archive, &core);
         let kite_rest = w.start_kite_rest(&core, gate.clone());
         w.start_fallback(gate, fallback_out, &core);
-        w.start_backfill(&core);
-        let state = w.app_state(&core, hub.candles, kite_rest);
+        let history = w.history_access(&core);
+        w.start_backfill(&core, history.gate.clone());
+        let state = w.app_state(&core, hub.candles, kite_rest, history);
         w.start_http(listener, serve::router(state.clone(), extra_routes));
         tracing::info!(%addr, "feedgate gateway listening");
         Ok(Gateway {

@@ -174,4 +174,51 @@ async fn a_restart_at_eleven_shows_the_whole_session() {
         calls
     );
     assert_eq!(calls, 2, "one historical call per run for SBIN");
+    spans_of_days(&env, &after).await;
+}
+
+/// `GET /api/candles?…&from=&to=` against the session `today` (the simulator has no earlier
+/// days: the broker answers them empty).
+async fn spans_of_days(env: &Env, today: &[Row]) {
+    let get = |q: String| async move {
+        let resp = env
+            .get(&format!("/api/candles?symbol={SBIN}&interval=1m&{q}"))
+            .await;
+        assert_eq!(resp.status(), 200, "{q}");
+        let h = |k: &str| {
+            resp.headers()
+                .get(k)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let meta = (
+            h("x-candles-from"),
+            h("x-candles-to"),
+            h("x-candles-partial"),
+        );
+        let body: Value = resp.json().await.unwrap();
+        let rows: Vec<Row> = body.as_array().unwrap().iter().map(api_row).collect();
+        (rows, meta)
+    };
+    // Past the second of the test's own historical call: no 429 (a 429 is retried once anyway).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let calls = env.sim_state().history_requests;
+    // Friday to now: three days nothing local holds, asked of the broker (empty: a weekend and a
+    // day before the simulator started), then today from the hub.
+    let (rows, meta) = get("from=2026-11-20".into()).await;
+    assert_eq!(&rows[..today.len() - 1], &today[..today.len() - 1]);
+    let day = |d: &str| Some(d.to_string());
+    assert_eq!(meta, (day("2026-11-20"), day("2026-11-23"), None));
+    assert_eq!(env.sim_state().history_requests, calls + 3);
+    // Within today, by instants.
+    let (rows, _) =
+        get("from=2026-11-23T09:30:00%2B05:30&to=2026-11-23T09:59:59%2B05:30".into()).await;
+    assert_eq!(rows, today[15..45], "09:30..=09:59");
+    // More days than a request may ask the broker for: what is known, marked partial.
+    let (rows, meta) = get("from=2026-11-10&to=2026-11-23".into()).await;
+    assert_eq!(rows.len(), today.len());
+    assert_eq!(meta.2.as_deref(), Some("true"));
+    let bad = env
+        .get(&format!("/api/candles?symbol={SBIN}&from=2026-09-01"))
+        .await;
+    assert_eq!(bad.status(), 400, "over 31 days");
 }

@@ -1,9 +1,10 @@
 //! `GET /api/candles?symbol=NSE:SBIN&interval=1m[&date=YYYY-MM-DD]`: session candles as a JSON
-//! array, newest last. Today's (and, until the next new day, yesterday's) come from the hub;
+//! array, newest last (with `from`/`to`, a span of days: [`candle_range`]). Today's (and, until the next new day, yesterday's) come from the hub;
 //! earlier days (or any day with nothing in memory, e.g. after a restart) from the close-of-day
 //! backup files: the asked date's, or without one the most recent of the newest
 //! [`RECENT_DAYS`](crate::store::candle_files::RECENT_DAYS) files holding the symbol.
 
+use crate::http::candle_range::{self, Span};
 use crate::http::{ApiError, AppState};
 use crate::json::candle::write_candle_array;
 use crate::json::request::CandleInterval;
@@ -19,6 +20,8 @@ pub struct CandleQuery {
     symbol: Option<String>,
     interval: Option<String>,
     date: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
 }
 
 pub async fn candles(
@@ -48,6 +51,14 @@ pub async fn candles(
         .map_err(|e| ApiError::bad_request(format!("{symbol}: {e}")))?
         .clone();
     let now_secs = app.clock().now_ms().div_euclid(1000);
+    if q.from.is_some() || q.to.is_some() {
+        if date.is_some() {
+            return Err(ApiError::bad_request("give either date or from/to"));
+        }
+        let span = Span::parse(q.from.as_deref(), q.to.as_deref(), now_secs)
+            .map_err(ApiError::bad_request)?;
+        return candle_range::respond(&app, &inst, span, interval.minutes()).await;
+    }
     let today = day_date(ist_day(now_secs)).unwrap_or_default();
     let store = app.candle_store();
 

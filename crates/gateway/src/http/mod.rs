@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod candle_range;
 pub mod candles;
 pub mod cookies;
 pub mod dashboard;
@@ -29,6 +30,7 @@ use crate::model::gauges::Gauges;
 use crate::model::instruments::Registry;
 use crate::model::live::FeedLive;
 use crate::model::scope::Scope;
+use crate::rest::history::HistoryAccess;
 use crate::status::health::HealthSources;
 use crate::store::candle_files::CandleStore;
 use crate::upstream::UpstreamHandle;
@@ -59,6 +61,7 @@ struct Inner {
     candles: CandleStore,
     access: AccessState,
     kite_rest: kite_rest::KiteRest,
+    history: HistoryAccess,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -75,6 +78,8 @@ pub struct AppParts {
     pub candles: CandleStore,
     pub access: AccessState,
     pub kite_rest: kite_rest::KiteRest,
+    /// The broker's historical API for `/api/candles` over days nothing local holds.
+    pub history: HistoryAccess,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
 }
@@ -92,6 +97,7 @@ impl AppState {
                 candles: p.candles,
                 access: p.access,
                 kite_rest: p.kite_rest,
+                history: p.history,
                 shutdown: p.shutdown,
                 tracker: p.tracker,
             }),
@@ -121,6 +127,10 @@ impl AppState {
 
     pub fn candle_store(&self) -> &CandleStore {
         &self.inner.candles
+    }
+
+    pub fn history(&self) -> &HistoryAccess {
+        &self.inner.history
     }
 
     pub fn client_context(&self) -> ClientContext {

@@ -7,6 +7,7 @@
 pub mod backfill;
 pub mod closed_quotes;
 pub mod fallback;
+pub mod history;
 pub mod instruments;
 pub(crate) mod quote_call;
 pub mod rate_gate;

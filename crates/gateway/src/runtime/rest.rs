@@ -9,6 +9,7 @@ use crate::model::tick::Token;
 use crate::rest::backfill::{self, BackfillIo, HistorySink};
 use crate::rest::closed_quotes::{self, ClosedQuotesIo};
 use crate::rest::fallback::{self, FallbackIo};
+use crate::rest::history::HistoryAccess;
 use crate::rest::rate_gate::RateGate;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
@@ -43,13 +44,23 @@ impl Wiring {
         ));
     }
 
+    /// A budget for the broker's historical calls, shared by the backfill and `/api/candles`.
+    pub(super) fn history_access(&self, core: &Core) -> HistoryAccess {
+        HistoryAccess {
+            broker: self.broker.clone(),
+            gate: Arc::new(RateGate::new(self.broker.historical_interval())),
+            token: core.reads.token.clone(),
+            auth: core.auth.view.clone(),
+        }
+    }
+
     /// Spawns the history backfill: today's minutes of every demanded instrument from the
     /// broker's historical API into the hub's candles.
-    pub(super) fn start_backfill(&self, core: &Core) {
+    pub(super) fn start_backfill(&self, core: &Core, gate: Arc<RateGate>) {
         self.tracker.spawn(backfill::run(
             BackfillIo {
                 broker: self.broker.clone(),
-                gate: Arc::new(RateGate::new(self.broker.historical_interval())),
+                gate,
                 demand: core.hub.demand(),
                 registry: core.registry.clone(),
                 token: core.reads.token.clone(),

@@ -9,6 +9,7 @@ use crate::clients::{ClientContext, ClientLimits};
 use crate::http::kite_rest::KiteRest;
 use crate::http::kite_rest::fetch::FetchIo;
 use crate::http::{self, AppParts, AppState};
+use crate::rest::history::HistoryAccess;
 use crate::rest::rate_gate::RateGate;
 use crate::status::health::HealthSources;
 use crate::status::limits;
@@ -26,6 +27,7 @@ impl Wiring {
         core: &Core,
         candles: CandleStore,
         kite_rest: KiteRest,
+        history: HistoryAccess,
     ) -> AppState {
         AppState::new(AppParts {
             client: self.client_context(core),
@@ -37,6 +39,7 @@ impl Wiring {
             candles,
             access: self.access_state(),
             kite_rest,
+            history,
             shutdown: self.shutdown.clone(),
             tracker: self.tracker.clone(),
         })
