@@ -30,21 +30,10 @@ pub async fn candles(
 ) -> Result<Response, ApiError> {
     let symbol = q
         .symbol
+        .clone()
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| ApiError::bad_request("give a symbol, e.g. ?symbol=NSE:SBIN&interval=1m"))?;
-    let interval = match q.interval.as_deref() {
-        None => CandleInterval::M1,
-        Some(i) => CandleInterval::parse(i).ok_or_else(|| {
-            ApiError::bad_request(format!("unknown interval {i:?}; use 1m, 5m or 15m"))
-        })?,
-    };
-    let date = match q.date.as_deref() {
-        None => None,
-        Some(d) => Some(
-            d.parse::<NaiveDate>()
-                .map_err(|_| ApiError::bad_request(format!("date {d:?} is not YYYY-MM-DD")))?,
-        ),
-    };
+    let (interval, date) = parse_interval_and_date(&q)?;
     let registry = app.registry();
     let inst = registry
         .resolve(&symbol)
@@ -101,4 +90,24 @@ pub async fn candles(
         resp.headers_mut().insert("x-candles-date", v);
     }
     Ok(resp)
+}
+
+/// The `interval` (default 1m) and `date` parameters.
+fn parse_interval_and_date(
+    q: &CandleQuery,
+) -> Result<(CandleInterval, Option<NaiveDate>), ApiError> {
+    let interval = match q.interval.as_deref() {
+        None => CandleInterval::M1,
+        Some(i) => CandleInterval::parse(i).ok_or_else(|| {
+            ApiError::bad_request(format!("unknown interval {i:?}; use 1m, 5m or 15m"))
+        })?,
+    };
+    let date = match q.date.as_deref() {
+        None => None,
+        Some(d) => Some(
+            d.parse::<NaiveDate>()
+                .map_err(|_| ApiError::bad_request(format!("date {d:?} is not YYYY-MM-DD")))?,
+        ),
+    };
+    Ok((interval, date))
 }
