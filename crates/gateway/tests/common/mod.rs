@@ -251,34 +251,7 @@ impl EnvBuilder {
         let config = GatewayConfig::from_vars(&vars).expect("valid test config");
         let clock: SharedClock = Arc::new(TokioClock::starting_at(self.start_at));
         let routes = axum::Router::new().nest("/_sim", sim.control_router());
-        let gw = match self.broker {
-            Broker::Kite => {
-                let broker = KiteBroker::new(
-                    &config.kite.api_url,
-                    &config.kite.login_url,
-                    &config.kite.api_key,
-                    config.kite.api_secret.clone(),
-                )
-                .expect("broker");
-                let wire = KiteWire::new(&config.kite.ws_url, &config.kite.api_key);
-                start_gateway(&config, Arc::new(broker), wire, &clock, routes, gw_listener).await
-            }
-            Broker::Fyers => {
-                let broker = FyersBroker::new(FyersSettings {
-                    app_id: &config.fyers.app_id,
-                    secret: config.fyers.secret_id.clone(),
-                    api_url: &config.fyers.api_url,
-                    data_api_url: &config.fyers.data_api_url,
-                    symbols_url: &config.fyers.symbols_url,
-                    login_url: &config.fyers.login_url,
-                    redirect_url: format!("http://{gw_addr}/api/auth/callback"),
-                    data_dir: Some(&config.data_dir),
-                })
-                .expect("broker");
-                let wire = broker.wire(&config.fyers.ws_url);
-                start_gateway(&config, Arc::new(broker), wire, &clock, routes, gw_listener).await
-            }
-        };
+        let gw = broker_gateway(self.broker, &config, &clock, routes, gw_listener).await;
         Env {
             sim,
             gw: Some(gw),
@@ -334,6 +307,45 @@ async fn start_gateway<W: Wire + Clone>(
     )
     .await
     .expect("gateway starts")
+}
+
+/// Starts a gateway for `broker` from `config` on `listener`.
+async fn broker_gateway(
+    broker: Broker,
+    config: &GatewayConfig,
+    clock: &SharedClock,
+    routes: axum::Router,
+    listener: tokio::net::TcpListener,
+) -> Gateway {
+    let gw_addr = listener.local_addr().expect("addr");
+    match broker {
+        Broker::Kite => {
+            let broker = KiteBroker::new(
+                &config.kite.api_url,
+                &config.kite.login_url,
+                &config.kite.api_key,
+                config.kite.api_secret.clone(),
+            )
+            .expect("broker");
+            let wire = KiteWire::new(&config.kite.ws_url, &config.kite.api_key);
+            start_gateway(config, Arc::new(broker), wire, clock, routes, listener).await
+        }
+        Broker::Fyers => {
+            let broker = FyersBroker::new(FyersSettings {
+                app_id: &config.fyers.app_id,
+                secret: config.fyers.secret_id.clone(),
+                api_url: &config.fyers.api_url,
+                data_api_url: &config.fyers.data_api_url,
+                symbols_url: &config.fyers.symbols_url,
+                login_url: &config.fyers.login_url,
+                redirect_url: format!("http://{gw_addr}/api/auth/callback"),
+                data_dir: Some(&config.data_dir),
+            })
+            .expect("broker");
+            let wire = broker.wire(&config.fyers.ws_url);
+            start_gateway(config, Arc::new(broker), wire, clock, routes, listener).await
+        }
+    }
 }
 
 impl Env {
@@ -480,24 +492,14 @@ impl Env {
     }
 
     /// Stops the gateway gracefully and starts a new one (a new port) on the same simulator,
-    /// data directory and clock: a restart mid-session (Kite).
+    /// data directory and clock: a restart mid-session.
     pub async fn restart_gateway(&mut self) {
-        assert_eq!(self.broker, Broker::Kite, "restart_gateway supports Kite");
         self.stop_gateway().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind gateway");
-        let c = &self.config;
-        let broker = KiteBroker::new(
-            &c.kite.api_url,
-            &c.kite.login_url,
-            &c.kite.api_key,
-            c.kite.api_secret.clone(),
-        )
-        .expect("broker");
-        let wire = KiteWire::new(&c.kite.ws_url, &c.kite.api_key);
         let routes = axum::Router::new().nest("/_sim", self.sim.control_router());
-        let gw = start_gateway(c, Arc::new(broker), wire, &self.clock, routes, listener).await;
+        let gw = broker_gateway(self.broker, &self.config, &self.clock, routes, listener).await;
         self.gw = Some(gw);
     }
 

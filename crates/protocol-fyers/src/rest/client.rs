@@ -18,8 +18,8 @@ use url::Url;
 use super::auth::validate_authcode_request;
 use super::error::{ApiError, RestError, TransportKind, describe_json_error};
 use super::models::{
-    Envelope, Profile, ProfileResponse, QuoteEntry, QuotesResponse, ResponseStatus,
-    SymbolTokenRequest, SymbolTokenResponse, ValidateAuthcodeResponse,
+    Envelope, HistoryCandle, HistoryResponse, Profile, ProfileResponse, QuoteEntry, QuotesResponse,
+    ResponseStatus, SymbolTokenRequest, SymbolTokenResponse, ValidateAuthcodeResponse,
 };
 use crate::symbol::{FyersSymbol, IndexNames};
 use crate::token::AccessToken;
@@ -175,6 +175,30 @@ impl FyersRest {
         let request = self.authorized(request, &token.rest_authorization(&self.app_id))?;
         let response: QuotesResponse = self.call("quotes", request).await?;
         Ok(response.d)
+    }
+
+    /// `GET /data/history` at 1-minute resolution from `from` to `to` (epoch seconds, both
+    /// inclusive), oldest first.
+    pub async fn history_minutes(
+        &self,
+        token: &AccessToken,
+        symbol: &FyersSymbol,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<HistoryCandle>, RestError> {
+        let url = join(&self.endpoints.data, &["history"])?;
+        let query = [
+            ("symbol", symbol.as_str().to_string()),
+            ("resolution", "1".into()),
+            ("date_format", "0".into()),
+            ("range_from", from.to_string()),
+            ("range_to", to.to_string()),
+            ("cont_flag", "1".into()),
+        ];
+        let request = self.http.get(url).query(&query);
+        let request = self.authorized(request, &token.rest_authorization(&self.app_id))?;
+        let response: HistoryResponse = self.call("history", request).await?;
+        Ok(response.candles)
     }
 
     /// `POST /data/symbol-token` for at most [`MAX_SYMBOL_TOKEN_SYMBOLS`] symbols.

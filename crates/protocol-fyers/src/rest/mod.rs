@@ -17,7 +17,7 @@ pub use auth::{AuthcodeParams, app_id_hash, generate_authcode_url};
 pub use client::{FyersEndpoints, FyersRest, TokenPair};
 pub use error::{ApiError, RestError, TransportKind};
 pub use models::{
-    AuthCallbackQuery, Envelope, Profile, ProfileResponse, QuoteEntry, QuoteValues, QuotesResponse,
-    ResponseStatus, SymbolTokenRequest, SymbolTokenResponse, ValidateAuthcodeRequest,
-    ValidateAuthcodeResponse,
+    AuthCallbackQuery, Envelope, HistoryCandle, HistoryResponse, Profile, ProfileResponse,
+    QuoteEntry, QuoteValues, QuotesResponse, ResponseStatus, SymbolTokenRequest,
+    SymbolTokenResponse, ValidateAuthcodeRequest, ValidateAuthcodeResponse,
 };

@@ -135,6 +135,28 @@ impl fmt::Debug for Profile {
     }
 }
 
+/// `GET /data/history?…`: candles as `[epoch seconds, open, high, low, close, volume]` rows
+/// (decimal prices), oldest first. `s` is `no_data` when there are none.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HistoryResponse {
+    /// Status fields.
+    #[serde(flatten)]
+    pub envelope: Envelope,
+    #[serde(default, deserialize_with = "lenient::null_default")]
+    pub candles: Vec<HistoryCandle>,
+}
+
+/// One history row: start (epoch seconds), open, high, low, close, volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryCandle(
+    pub i64,
+    pub Decimal,
+    pub Decimal,
+    pub Decimal,
+    pub Decimal,
+    pub Decimal,
+);
+
 /// `GET /data/quotes?symbols=…`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct QuotesResponse {

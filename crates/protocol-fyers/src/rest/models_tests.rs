@@ -169,3 +169,15 @@ fn serde_urlencoded_like(query: &str) -> AuthCallbackQuery {
             .collect();
     serde_json::from_value(serde_json::Value::Object(pairs)).unwrap()
 }
+
+#[test]
+fn history_rows_decode_and_no_data_is_empty() {
+    let body = r#"{"s":"ok","code":200,"message":"","candles":[[1795405500,598.7,600.85,585,590.5,1234]]}"#;
+    let r: HistoryResponse = serde_json::from_str(body).unwrap();
+    let c = r.candles[0];
+    assert_eq!(c.0, 1_795_405_500);
+    assert_eq!(c.2.to_f64(), 600.85);
+    assert_eq!(c.5.to_f64(), 1234.0);
+    let r: HistoryResponse = serde_json::from_str(r#"{"s":"no_data","candles":[]}"#).unwrap();
+    assert!(r.candles.is_empty());
+}

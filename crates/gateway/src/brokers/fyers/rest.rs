@@ -15,10 +15,11 @@ use crate::brokers::depth;
 use crate::brokers::fyers::units::decimal_units;
 use crate::brokers::fyers::wire::FyersWire;
 use crate::brokers::{BrokerApi, BrokerError, SessionGrant, UserProfile};
+use crate::model::candle::Candle;
 use crate::model::instruments::{Instrument, InstrumentSpec};
 use crate::model::tick::{Full, Level, Quote, Source, Tick};
 use chrono::{DateTime, Utc};
-use feedgate_fyers::rest::models::QuoteValues;
+use feedgate_fyers::rest::models::{HistoryCandle, QuoteValues};
 use feedgate_fyers::rest::{
     AuthcodeParams, FyersEndpoints, FyersRest, ResponseStatus, RestError, generate_authcode_url,
 };
@@ -272,6 +273,37 @@ impl BrokerApi for FyersBroker {
         })
     }
 
+    fn historical_minutes(
+        &self,
+        token: SecretString,
+        instrument: Arc<Instrument>,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'static, Result<Vec<Candle>, BrokerError>> {
+        let rest = self.rest.clone();
+        let book = self.book.clone();
+        let limiter = self.limiter.clone();
+        Box::pin(async move {
+            let token = access_token(&token)?;
+            let entries = book.lookup(&[instrument.token]).await;
+            let symbol = entries
+                .get(&instrument.token)
+                .and_then(|e| FyersSymbol::new(e.symbol.as_str()).ok())
+                .ok_or_else(|| {
+                    BrokerError::Invalid(format!("no Fyers symbol for {}", instrument.symbol))
+                })?;
+            limiter.acquire().await;
+            let rows = rest
+                .history_minutes(&token, &symbol, from, to)
+                .await
+                .map_err(map_err)?;
+            Ok(rows
+                .iter()
+                .filter_map(|r| candle_from_row(r, instrument.divisor))
+                .collect())
+        })
+    }
+
     fn quote_batch(&self) -> usize {
         QUOTE_BATCH
     }
@@ -289,6 +321,23 @@ impl BrokerApi for FyersBroker {
         let token = AccessToken::parse(token.expose_secret()).ok()?;
         DateTime::from_timestamp(token.expires_at(), 0)
     }
+}
+
+/// One `/data/history` row in wire units (`None`: a price not on the instrument's grid of
+/// units, or a negative or fractional volume).
+pub fn candle_from_row(r: &HistoryCandle, divisor: u32) -> Option<Candle> {
+    let p = |d: Decimal| decimal_units(d, divisor);
+    let volume = r.5.to_f64();
+    let volume =
+        (volume >= 0.0 && volume.fract() == 0.0 && volume < 1.8e19).then_some(volume as u64)?;
+    Some(Candle {
+        t: r.0,
+        open: p(r.1)?,
+        high: p(r.2)?,
+        low: p(r.3)?,
+        close: p(r.4)?,
+        volume,
+    })
 }
 
 /// One `/data/quotes` entry as a tick with `src: rest`. Fyers' quote has no depth beyond the

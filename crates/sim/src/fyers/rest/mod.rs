@@ -10,6 +10,7 @@
 //! | `POST /api/v3/validate-refresh-token` | refresh token + `appIdHash` + PIN → access token |
 //! | `POST /data/symbol-token` | symbols → fyTokens (bare JWT or `APPID:JWT`; ≤ 500) |
 //! | `GET /data/quotes?symbols=…` | quotes (`APPID:JWT`; ≤ 50; 10/s and 200/min) |
+//! | `GET /data/history?symbol=…&resolution=1&date_format=0&range_from=…&range_to=…` | today's 1-minute candles (`APPID:JWT`; the same limit) |
 //! | `GET /sym_details/{NSE_CM,NSE_FO,NSE_CD,BSE_CM,…}.csv` | symbol masters (public) |
 //! | `GET /sym_details/index_hsm_mapping.json` | index symbol → topic name (public) |
 //!
@@ -23,6 +24,8 @@ mod account;
 mod data;
 /// The error envelope and authorization.
 mod envelope;
+/// Historical candles.
+mod history;
 /// The quotes rate limit.
 pub(crate) mod limiter;
 /// The login page and token exchanges.
@@ -51,6 +54,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/api/v3/{*rest}", any(account::not_found))
         .route("/data/symbol-token", post(data::symbol_token))
         .route("/data/quotes", get(data::quotes))
+        .route("/data/history", get(history::history))
         .route("/data/{*rest}", any(account::not_found))
         .route("/sym_details/{file}", get(masters::file))
 }
