@@ -29,6 +29,7 @@ Exits 0 when every check passes, 1 with a clear message otherwise. Waits are bou
 simulator process and the scenario processes are always killed, also on failure.
 """
 
+import datetime
 import base64
 import json
 import os
@@ -304,6 +305,33 @@ def test_rest(sim, control, logs):
         time.sleep(1.05)  # Kite's quote limit is 1/s
     check(matched >= 2, f"only {matched} of 6 samples caught the same update")
     ok(f"{matched} of 6 samples at the same update, identical prices")
+
+    step("REST: FyersModel.history (resolution 1) equals Kite's historical minutes")
+    now = int(time.time())
+    day_start = now - (now + 19_800) % 86_400
+    hist = fyers.history({"symbol": "NSE:SBIN-EQ", "resolution": "1", "date_format": "0",
+                          "range_from": str(day_start), "range_to": str(now), "cont_flag": "1"})
+    check(hist.get("s") == "ok" and hist.get("candles"), f"history: {hist}")
+    times = [c[0] for c in hist["candles"]]
+    check(times == sorted(set(times)) and all(t % 60 == 0 for t in times), f"candle times {times}")
+    for t, o, h, l, c, v in hist["candles"]:
+        check(l <= min(o, c) <= max(o, c) <= h and v >= 0, f"candle {[t, o, h, l, c, v]}")
+        check(all(on_grid(p, 0.05) for p in (o, h, l, c)), f"off the grid: {[o, h, l, c]}")
+    kite = requests.get(
+        f"{sim.base}/instruments/historical/779521/minute", timeout=5,
+        params={"from": time.strftime("%Y-%m-%d 00:00:00", time.gmtime(day_start + 19_800)),
+                "to": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now + 19_800))},
+        headers={"Authorization": f"token feedgate-sim:{kite_token}", "X-Kite-Version": "3"},
+    ).json()["data"]["candles"]
+    closed = [c for c in hist["candles"] if c[0] + 60 <= now]
+    kite_closed = [[int(datetime.datetime.fromisoformat(k[0]).timestamp())] + k[1:]
+                   for k in kite if int(datetime.datetime.fromisoformat(k[0]).timestamp()) + 60 <= now]
+    check(closed == kite_closed, f"fyers {closed} vs kite {kite_closed}")
+    bad_res = fyers.history({"symbol": "NSE:SBIN-EQ", "resolution": "D", "date_format": "0",
+                             "range_from": str(day_start), "range_to": str(now), "cont_flag": "1"})
+    check(bad_res.get("s") == "error", f"an unserved resolution was accepted: {bad_res}")
+    ok(f"{len(hist['candles'])} SBIN minute(s), last {hist['candles'][-1]}")
+    time.sleep(1.1)
 
     step("REST: errors (bad token -16, rate limit 429)")
     bad = fyersModel.FyersModel(client_id=APP_ID, token="not-a-token", log_path=logs).get_profile()
