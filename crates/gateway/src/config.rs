@@ -105,6 +105,9 @@ pub struct GatewayConfig {
     /// `FEEDGATE_KITE_REST_IDLE_S`: how long an instrument read over the Kite REST endpoints
     /// (`/quote`, …) stays subscribed upstream after its last read.
     pub kite_rest_idle: Duration,
+    /// `FEEDGATE_BACKFILL`: fill today's candles from the broker's historical API after a start
+    /// and for instruments subscribed later (`/api/candles` spans use it either way).
+    pub backfill: bool,
     /// Connection caps, HTTP timeouts and trusted proxies (DESIGN.md §10, "Limits").
     pub server: ServerLimits,
     /// `FEEDGATE_AUTH`, `FEEDGATE_API_KEYS`, `FEEDGATE_ALLOWED_ORIGINS` (DESIGN.md §10).
@@ -328,6 +331,7 @@ impl GatewayConfig {
             "symbols",
         ) as usize;
         let kite_rest_idle = r.secs("FEEDGATE_KITE_REST_IDLE_S", 300, 1, 86_400);
+        let backfill = r.bool("FEEDGATE_BACKFILL", true);
         let server = sections::server_limits(&mut r);
         let access = sections::access(&mut r, listen);
         r.finish(Self {
@@ -347,6 +351,7 @@ impl GatewayConfig {
             public_url,
             max_symbols_per_client,
             kite_rest_idle,
+            backfill,
             server,
             access,
         })

@@ -126,7 +126,9 @@ impl Gateway {
         let kite_rest = w.start_kite_rest(&core, gate.clone());
         w.start_fallback(gate, fallback_out, &core);
         let history = w.history_access(&core);
-        w.start_backfill(&core, history.gate.clone());
+        if w.config.backfill {
+            w.start_backfill(&core, history.gate.clone());
+        }
         let state = w.app_state(&core, hub.candles, kite_rest, history);
         w.start_http(listener, serve::router(state.clone(), extra_routes));
         tracing::info!(%addr, "feedgate gateway listening");

@@ -27,6 +27,7 @@ fn defaults_follow_the_design() {
     assert_eq!(c.tick_throttle, Duration::from_millis(1000));
     assert_eq!(c.heartbeat_interval, Duration::from_secs(30));
     assert_eq!(c.kite_rest_idle, Duration::from_secs(300));
+    assert!(c.backfill);
     assert!(c.enable_scheduler && !c.dev_mode);
     assert_eq!(c.kite.api_url, "https://api.kite.trade");
     assert_eq!(c.kite.ws_url, "wss://ws.kite.trade");
@@ -121,6 +122,13 @@ fn the_default_public_url_is_one_a_browser_can_use() {
     ]))
     .unwrap();
     assert_eq!(set.public_url, "https://feeds.example.com");
+}
+
+#[test]
+fn the_backfill_can_be_turned_off() {
+    let c = GatewayConfig::from_vars(&vars(&[("FEEDGATE_BACKFILL", "false")])).unwrap();
+    assert!(!c.backfill);
+    assert!(GatewayConfig::from_vars(&vars(&[("FEEDGATE_BACKFILL", "maybe")])).is_err());
 }
 
 #[test]
