@@ -132,7 +132,10 @@ async fn kite_packets_agree_with_the_json_endpoint(broker: Broker) {
     while token_of.len() < 2 {
         let t = json.next_of("ticker", S10).await.expect("a ticker");
         let token = t["data"]["token"].as_u64().expect("token") as u32;
-        token_of.insert(t["data"]["symbol"].as_str().expect("symbol").to_string(), token);
+        token_of.insert(
+            t["data"]["symbol"].as_str().expect("symbol").to_string(),
+            token,
+        );
     }
     let (sbin, nifty) = (token_of["NSE:SBIN"], token_of["NSE:NIFTY 50"]);
     assert_eq!(nifty & 0xff, 9, "an index token has Kite's index segment");

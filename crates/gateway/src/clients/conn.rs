@@ -547,6 +547,12 @@ impl ClientConn {
                 id,
             } => self.on_subscribe(&symbols, mode, candles, &id).await,
             Request::Unsubscribe { symbols, id } => self.on_unsubscribe(symbols, &id).await,
+            Request::Resume {
+                epoch,
+                seq,
+                mode,
+                id,
+            } => self.on_resume(epoch, seq, mode, &id).await,
         }
     }
 
@@ -690,6 +696,7 @@ impl ClientConn {
             market_status: st.market_status,
             auth_required: st.auth_required,
             timestamp: ist_string(self.ctx.clock.now().timestamp()),
+            epoch: self.ctx.hub.epoch(),
         })
     }
 
@@ -835,3 +842,6 @@ where
         _ = send => true,
     }
 }
+
+#[path = "resume.rs"]
+mod resume;

@@ -34,6 +34,12 @@ impl Wiring {
         let handle = hub::spawn_with_closed_quotes(
             HubConfig {
                 ws_precedence: self.config.feed.bridge_after,
+                // The start's wall-clock millisecond: a new epoch at every start, and one a
+                // client can read as a time.
+                resume: hub::ResumeConfig {
+                    epoch: u64::try_from(self.clock.now_ms()).unwrap_or(0),
+                    ..hub::ResumeConfig::default()
+                },
                 ..HubConfig::default()
             },
             reads.feed_live.clone(),
