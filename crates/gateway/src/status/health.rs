@@ -7,10 +7,12 @@ use crate::model::gauges::Gauges;
 use crate::status::verdict::{
     Priority, VerdictInput, feed_is_healthy, feed_mode, is_fresh, verdict,
 };
+use crate::store::recording::tap::RecordStats;
 use crate::upstream::{FeedState, ShardStatus, aggregate_state, fallback_reported, rest_wanted};
 use feedgate_session::MarketStatus;
 use serde::Serialize;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
 /// The `auth` section.
@@ -50,6 +52,34 @@ pub struct FeedSection {
     pub last_error: Option<String>,
 }
 
+/// The `recording` section (DESIGN.md §12).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordingSection {
+    /// `FEEDGATE_RECORD`.
+    pub enabled: bool,
+    /// The IST day being recorded (`YYYY-MM-DD`), once a frame arrived.
+    pub day: Option<String>,
+    /// Bytes on disk for that day.
+    pub bytes_today: u64,
+    pub frames_written: u64,
+    /// Frames not recorded: the recorder fell behind, or the disk failed.
+    pub dropped_frames: u64,
+    /// Writing fails right now (recording pauses and retries).
+    pub failing: bool,
+}
+
+/// Builds the `recording` section from the recorder's counters.
+pub fn recording_section(s: &RecordStats) -> RecordingSection {
+    RecordingSection {
+        enabled: s.enabled.load(Ordering::Relaxed),
+        day: s.day().map(|d| d.format("%Y-%m-%d").to_string()),
+        bytes_today: s.bytes_today.load(Ordering::Relaxed),
+        frames_written: s.frames_written.load(Ordering::Relaxed),
+        dropped_frames: s.dropped_frames.load(Ordering::Relaxed),
+        failing: s.failing.load(Ordering::Relaxed),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthDocument {
     pub priority_status: Priority,
@@ -57,6 +87,7 @@ pub struct HealthDocument {
     pub market: MarketStatus,
     pub auth: AuthSection,
     pub feed: FeedSection,
+    pub recording: RecordingSection,
 }
 
 /// Builds the `auth` section from the auth task's view (pure).
@@ -124,6 +155,7 @@ pub struct HealthSources {
     pub gauges: Arc<Gauges>,
     pub clock: SharedClock,
     pub stale_threshold_s: f64,
+    pub recording: Arc<RecordStats>,
 }
 
 impl HealthSources {
@@ -181,6 +213,7 @@ impl HealthSources {
             market,
             auth,
             feed,
+            recording: recording_section(&self.recording),
         }
     }
 }
@@ -244,6 +277,7 @@ mod tests {
             "market",
             "auth",
             "feed",
+            "recording",
         ];
         let d = HealthDocument {
             priority_status: Priority::MarketSession,
@@ -269,6 +303,7 @@ mod tests {
                 last_error: None,
             },
             feed: feed_section(&[], false, 98.5, Some(0.8), 10.0, true),
+            recording: recording_section(&RecordStats::default()),
         };
         let v = serde_json::to_value(&d).unwrap();
         for k in doc_keys {
@@ -297,5 +332,10 @@ mod tests {
         ] {
             assert!(v["feed"].get(k).is_some(), "feed.{k}");
         }
+        assert_eq!(
+            v["recording"],
+            serde_json::json!({"enabled": false, "day": null, "bytes_today": 0,
+                "frames_written": 0, "dropped_frames": 0, "failing": false})
+        );
     }
 }

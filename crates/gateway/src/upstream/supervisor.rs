@@ -11,6 +11,7 @@ use crate::model::demand::RunPolicy;
 use crate::model::gauges::Gauges;
 use crate::model::secret::CurrentToken;
 use crate::model::tick::Tick;
+use crate::store::recording::tap::FrameTap;
 use crate::upstream::conn::{self, ConnIo, ConnParams};
 use crate::upstream::shard::assign;
 use crate::upstream::slot::ShardSlot;
@@ -55,6 +56,8 @@ pub struct UpstreamInputs {
     pub checker: Arc<dyn TokenCheck>,
     pub clock: SharedClock,
     pub gauges: Arc<Gauges>,
+    /// Where every connection records the frames it receives.
+    pub record: FrameTap,
 }
 
 /// Read side of the running upstream.
@@ -205,6 +208,7 @@ impl<W: Wire + Clone> Supervisor<W> {
             checker: inputs.checker.clone(),
             clock: inputs.clock.clone(),
             gauges: inputs.gauges.clone(),
+            record: inputs.record.for_shard(index),
             shutdown: cancel.clone(),
         };
         let params = ConnParams {

@@ -2,7 +2,8 @@
 //! recorder task without ever waiting (a full channel counts the frame as dropped), and
 //! [`RecordStats`] is what the recorder reports (health, metrics).
 
-use super::format::Frame;
+use super::format::{Frame, FrameKind};
+use bytes::Bytes;
 use chrono::NaiveDate;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -48,6 +49,8 @@ impl RecordStats {
 #[derive(Debug, Clone)]
 pub struct FrameTap {
     tx: Option<mpsc::Sender<Frame>>,
+    /// The connection (shard) this copy records for.
+    shard: u16,
     stats: Arc<RecordStats>,
     dropped: metrics::Counter,
 }
@@ -57,6 +60,7 @@ impl FrameTap {
     pub fn off() -> Self {
         Self {
             tx: None,
+            shard: 0,
             stats: Arc::new(RecordStats::default()),
             dropped: metrics::Counter::noop(),
         }
@@ -69,10 +73,19 @@ impl FrameTap {
         stats.enabled.store(true, Ordering::Relaxed);
         let tap = Self {
             tx: Some(tx),
+            shard: 0,
             stats,
             dropped: metrics::counter!("feedgate_record_dropped_frames_total"),
         };
         (tap, rx)
+    }
+
+    /// The same tap, recording for shard `shard`.
+    pub fn for_shard(&self, shard: usize) -> Self {
+        Self {
+            shard: u16::try_from(shard).unwrap_or(u16::MAX),
+            ..self.clone()
+        }
     }
 
     pub fn is_on(&self) -> bool {
@@ -83,11 +96,17 @@ impl FrameTap {
         &self.stats
     }
 
-    /// Hands `frame` to the recorder, or counts it as dropped. Never waits.
+    /// Hands a received frame to the recorder, or counts it as dropped. Never waits.
     #[inline]
-    pub fn offer(&self, frame: Frame) {
+    pub fn offer(&self, ts_ns: i64, kind: FrameKind, data: Bytes) {
         let Some(tx) = &self.tx else {
             return;
+        };
+        let frame = Frame {
+            ts_ns,
+            shard: self.shard,
+            kind,
+            data,
         };
         if tx.try_send(frame).is_err() {
             self.stats.dropped_frames.fetch_add(1, Ordering::Relaxed);
