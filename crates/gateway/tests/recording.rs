@@ -10,7 +10,7 @@
 mod common;
 
 use common::data_dir::feedgate_binary;
-use common::{EnvBuilder, client, subscribe};
+use common::{Broker, EnvBuilder, client, subscribe};
 use feedgate_gateway::brokers::recorded::RecordedDecoder;
 use feedgate_gateway::model::price::write_price;
 use feedgate_gateway::model::tick::Tick;
@@ -110,8 +110,18 @@ fn seen_from_tick(t: &Tick) -> Seen {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_recording_decodes_to_exactly_the_ticks_a_client_received() {
+async fn the_kite_recording_decodes_to_exactly_the_ticks_a_client_received() {
+    recording_equals_received(Broker::Kite).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_fyers_recording_decodes_to_exactly_the_ticks_a_client_received() {
+    recording_equals_received(Broker::Fyers).await;
+}
+
+async fn recording_equals_received(broker: Broker) {
     let mut env = EnvBuilder::new()
+        .broker(broker)
         .without_bridge()
         .sim(|s| s.rate = Some(20_000.0))
         .start()

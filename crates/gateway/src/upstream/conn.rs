@@ -136,6 +136,21 @@ impl ConnIo {
             .offer(ns(self.clock.now()), FrameKind::Connected, Bytes::new());
     }
 
+    /// Records what the wire needs to decode the frames that follow (after a subscription
+    /// change; nothing for wires whose frames describe themselves).
+    fn record_context<W: Wire>(&self, wire: &W) {
+        if !self.record.is_on() {
+            return;
+        }
+        if let Some(context) = wire.recording_context() {
+            self.record.offer(
+                ns(self.clock.now()),
+                FrameKind::Context,
+                Bytes::from(context),
+            );
+        }
+    }
+
     fn emit(&self, ev: FeedEvent) {
         // Broadcast never blocks; a lagging listener loses old events, and state lives in the
         // shard status anyway.

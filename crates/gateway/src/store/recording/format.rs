@@ -68,6 +68,9 @@ pub enum FrameKind {
     /// A new broker connection of the shard is live (no bytes): per-connection decoder state
     /// (Fyers' snapshots) starts over here.
     Connected,
+    /// What the shard's decoder needs for the frames after it (broker-specific bytes; Fyers:
+    /// the topic table as JSON), written after every subscription change.
+    Context,
 }
 
 impl FrameKind {
@@ -76,6 +79,7 @@ impl FrameKind {
             Self::Text => 0,
             Self::Binary => 1,
             Self::Connected => 2,
+            Self::Context => 3,
         }
     }
 
@@ -84,6 +88,7 @@ impl FrameKind {
             0 => Some(Self::Text),
             1 => Some(Self::Binary),
             2 => Some(Self::Connected),
+            3 => Some(Self::Context),
             _ => None,
         }
     }

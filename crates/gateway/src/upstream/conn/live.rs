@@ -356,6 +356,7 @@ impl<W: Wire> Live<'_, W> {
             .collect();
         self.wire.diff(&self.sent, &covered, &mut self.out);
         self.flush().await?;
+        self.io.record_context(&*self.wire);
         self.sent = covered;
         let instruments = self.sent.len();
         self.step(Event::Subscribed { instruments, first })
