@@ -114,3 +114,38 @@ impl FrameTap {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_channel_drops_and_counts_without_waiting() {
+        let (tap, mut rx) = FrameTap::channel(2);
+        let tap = tap.for_shard(3);
+        for i in 0..5 {
+            tap.offer(i, FrameKind::Binary, Bytes::from_static(b"x"));
+        }
+        assert_eq!(tap.stats().dropped_frames.load(Ordering::Relaxed), 3);
+        let first = rx.try_recv().unwrap();
+        assert_eq!((first.ts_ns, first.shard), (0, 3));
+        assert_eq!(rx.try_recv().unwrap().ts_ns, 1);
+        assert!(rx.try_recv().is_err());
+        drop(rx);
+        tap.offer(9, FrameKind::Text, Bytes::new());
+        assert_eq!(
+            tap.stats().dropped_frames.load(Ordering::Relaxed),
+            4,
+            "a stopped recorder counts as dropped too"
+        );
+    }
+
+    #[test]
+    fn an_off_tap_takes_nothing_and_reports_off() {
+        let tap = FrameTap::off();
+        tap.offer(1, FrameKind::Binary, Bytes::from_static(b"x"));
+        assert!(!tap.is_on());
+        assert!(!tap.stats().enabled.load(Ordering::Relaxed));
+        assert_eq!(tap.stats().dropped_frames.load(Ordering::Relaxed), 0);
+    }
+}
