@@ -378,10 +378,10 @@ async fn record_cost(o: &RunOpts) -> anyhow::Result<()> {
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
-    println!(
-        "| ticks/s | gateway CPU off (%) | on (%) | on/off (median of pairs) | bytes on disk per M ticks | dropped frames |"
+    use std::fmt::Write as _;
+    let mut out = String::from(
+        "| ticks/s | gateway CPU off (%) | on (%) | on/off (median of pairs) | bytes on disk per M ticks | dropped frames |\n|---|---|---|---|---|---|\n",
     );
-    println!("|---|---|---|---|---|---|");
     for rate in [10_000.0, 100_000.0] {
         let on = LoadSpec {
             clients: 100,
@@ -411,14 +411,16 @@ async fn record_cost(o: &RunOpts) -> anyhow::Result<()> {
             ratios.push(pair[1] / pair[0]);
             eprintln!("  cpu off {:.1} %, on {:.1} %", pair[0], pair[1]);
         }
-        println!(
+        writeln!(
+            out,
             "| {rate} | {:.1} | {:.1} | {:.3} | {:.0} | {dropped} |",
             median(cpu_off),
             median(cpu_on),
             median(ratios),
             median(bytes)
-        );
+        )?;
     }
+    std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
     Ok(())
 }
 
