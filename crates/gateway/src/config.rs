@@ -109,6 +109,29 @@ pub struct GatewayConfig {
     pub server: ServerLimits,
     /// `FEEDGATE_AUTH`, `FEEDGATE_API_KEYS`, `FEEDGATE_ALLOWED_ORIGINS` (DESIGN.md §10).
     pub access: AccessConfig,
+    /// `FEEDGATE_RECORD*` (DESIGN.md §12).
+    pub record: RecordConfig,
+}
+
+/// Tick recording (DESIGN.md §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordConfig {
+    /// `FEEDGATE_RECORD`.
+    pub enabled: bool,
+    /// `FEEDGATE_RECORD_RETENTION_DAYS`: days kept, today included.
+    pub retention_days: u32,
+    /// `FEEDGATE_RECORD_MAX_GB`, in bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for RecordConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            retention_days: 30,
+            max_bytes: 20 << 30,
+        }
+    }
 }
 
 /// What the HTTP server protects itself with (DESIGN.md §10, "Limits").
@@ -236,6 +259,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "FEEDGATE_API_KEYS",
     "FEEDGATE_ALLOWED_ORIGINS",
     "FEEDGATE_KITE_REST_IDLE_S",
+    "FEEDGATE_RECORD",
+    "FEEDGATE_RECORD_RETENTION_DAYS",
+    "FEEDGATE_RECORD_MAX_GB",
     "ZERODHA_API_KEY",
     "ZERODHA_API_SECRET",
     "ZERODHA_ACCESS_TOKEN",
@@ -330,6 +356,7 @@ impl GatewayConfig {
         let kite_rest_idle = r.secs("FEEDGATE_KITE_REST_IDLE_S", 300, 1, 86_400);
         let server = sections::server_limits(&mut r);
         let access = sections::access(&mut r, listen);
+        let record = sections::record(&mut r);
         r.finish(Self {
             listen,
             broker,
@@ -349,6 +376,7 @@ impl GatewayConfig {
             kite_rest_idle,
             server,
             access,
+            record,
         })
     }
 

@@ -12,6 +12,7 @@ use crate::model::instruments::Registry;
 use crate::model::tick::Token;
 use crate::store::candle_files::CandleStore;
 use crate::store::last_values::LastValues;
+use crate::store::recording::tap::FrameTap;
 use crate::upstream::{self, UpstreamConfig, UpstreamHandle, UpstreamInputs};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -77,6 +78,7 @@ impl Wiring {
         hub: &HubHandle,
         reads: &StatusReads,
         schedule: &Schedule,
+        record: &FrameTap,
     ) -> UpstreamHandle {
         upstream::spawn(
             wire,
@@ -90,6 +92,7 @@ impl Wiring {
                 checker: Arc::new(ProfileCheck(self.broker.clone())),
                 clock: self.clock.clone(),
                 gauges: reads.gauges.clone(),
+                record: record.clone(),
             },
             self.shutdown.clone(),
             &self.tracker,
