@@ -105,6 +105,11 @@ pub struct GatewayConfig {
     /// `FEEDGATE_KITE_REST_IDLE_S`: how long an instrument read over the Kite REST endpoints
     /// (`/quote`, …) stays subscribed upstream after its last read.
     pub kite_rest_idle: Duration,
+    /// `FEEDGATE_RESUME_LINGER_S`: how long an instrument stays subscribed upstream after its
+    /// last `/ws/market` client left, so that a client that reconnects resumes without a gap.
+    pub resume_linger: Duration,
+    /// `FEEDGATE_RESUME_BUFFER`: values kept per instrument for resuming clients.
+    pub resume_buffer: usize,
     /// Connection caps, HTTP timeouts and trusted proxies (DESIGN.md §10, "Limits").
     pub server: ServerLimits,
     /// `FEEDGATE_AUTH`, `FEEDGATE_API_KEYS`, `FEEDGATE_ALLOWED_ORIGINS` (DESIGN.md §10).
@@ -259,6 +264,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "FEEDGATE_API_KEYS",
     "FEEDGATE_ALLOWED_ORIGINS",
     "FEEDGATE_KITE_REST_IDLE_S",
+    "FEEDGATE_RESUME_LINGER_S",
+    "FEEDGATE_RESUME_BUFFER",
     "FEEDGATE_RECORD",
     "FEEDGATE_RECORD_RETENTION_DAYS",
     "FEEDGATE_RECORD_MAX_GB",
@@ -354,6 +361,14 @@ impl GatewayConfig {
             "symbols",
         ) as usize;
         let kite_rest_idle = r.secs("FEEDGATE_KITE_REST_IDLE_S", 300, 1, 86_400);
+        let resume_linger = r.secs("FEEDGATE_RESUME_LINGER_S", 60, 0, 3600);
+        let resume_buffer = r.number(
+            "FEEDGATE_RESUME_BUFFER",
+            256,
+            0,
+            100_000,
+            "ticks per instrument",
+        ) as usize;
         let server = sections::server_limits(&mut r);
         let access = sections::access(&mut r, listen);
         let record = sections::record(&mut r);
@@ -374,6 +389,8 @@ impl GatewayConfig {
             public_url,
             max_symbols_per_client,
             kite_rest_idle,
+            resume_linger,
+            resume_buffer,
             server,
             access,
             record,

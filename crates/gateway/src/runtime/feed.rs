@@ -39,7 +39,8 @@ impl Wiring {
                 // client can read as a time.
                 resume: hub::ResumeConfig {
                     epoch: u64::try_from(self.clock.now_ms()).unwrap_or(0),
-                    ..hub::ResumeConfig::default()
+                    keep: self.config.resume_buffer,
+                    linger: self.config.resume_linger,
                 },
                 ..HubConfig::default()
             },
