@@ -490,7 +490,7 @@ mod tests {
     /// Clients match on these texts (and tests elsewhere grep them): each one, word for word.
     #[test]
     fn error_texts_are_stable() {
-        let actions = "subscribe, unsubscribe, options, ping";
+        let actions = "subscribe, unsubscribe, options, ping, resume";
         let cases = [
             (
                 "[1,2]",
