@@ -364,7 +364,7 @@ impl GatewayConfig {
         let resume_linger = r.secs("FEEDGATE_RESUME_LINGER_S", 60, 0, 3600);
         let resume_buffer = r.number(
             "FEEDGATE_RESUME_BUFFER",
-            256,
+            64,
             0,
             100_000,
             "ticks per instrument",

@@ -207,7 +207,7 @@ impl Default for ResumeConfig {
     fn default() -> Self {
         Self {
             epoch: 0,
-            keep: 256,
+            keep: 64,
             linger: Duration::from_secs(60),
         }
     }

@@ -138,6 +138,13 @@ mod tests {
         assert_eq!(m.gap, Some((9, 10)));
     }
 
+    /// The README's memory figure for `FEEDGATE_RESUME_BUFFER` rests on this size.
+    #[test]
+    fn a_kept_value_is_about_half_a_kibibyte() {
+        let entry = std::mem::size_of::<(u64, Tick)>();
+        assert!((400..=520).contains(&entry), "{entry} bytes");
+    }
+
     #[test]
     fn seq_restarts_each_ist_day() {
         let mut log = TickLog::default();
