@@ -98,6 +98,15 @@ impl HubCore {
         let mut missing = Map::new();
         for item in items {
             self.add_quietly(client, outbox, &item.inst, item.mode);
+            // A client already subscribed (filling a gap it saw in `seq`) may have the latest
+            // value pending: the replay below ends with it, so it must not come twice.
+            if let Some((_, slot)) = self
+                .clients
+                .get(&client)
+                .and_then(|c| c.tokens.get(&item.inst.token))
+            {
+                outbox.drop_pending(*slot);
+            }
             let Some(held) = self.held.get(&item.inst.token) else {
                 continue;
             };
@@ -303,5 +312,41 @@ mod tests {
         assert_eq!(immediate[0]["complete"], false);
         assert!(immediate[0]["reason"].as_str().unwrap().contains("epoch"));
         assert_eq!(immediate.last().unwrap()["data"]["seq"], 10);
+    }
+
+    /// A client still connected that saw a gap in `seq` (it read too slowly and was conflated)
+    /// fills it with a resume: the missed values once each, the pending latest not repeated.
+    #[tokio::test(start_paused = true)]
+    async fn a_connected_client_fills_a_gap_without_a_duplicate() {
+        let r = reg();
+        let mut hub = hub();
+        let ob = Arc::new(Outbox::new(1 << 20));
+        hub.subscribe(
+            1,
+            &ob,
+            &[(r.by_token(1).unwrap().clone(), Mode::Quote)],
+            CandleRequest::Keep,
+            LIVE,
+        );
+        hub.on_ticks(&[tick(1, 101, 1)], LIVE);
+        let (_, seen) = texts(&ob);
+        assert_eq!(seen.last().unwrap()["data"]["seq"], 1);
+        // Three values arrive before the client reads: its slot holds only the newest (seq 4).
+        hub.on_ticks(&[tick(1, 102, 2), tick(1, 103, 3), tick(1, 104, 4)], LIVE);
+        let report = hub.resume(1, &ob, &[item(&r, 1, 1)], 42, LIVE);
+        assert_eq!(
+            report,
+            ResumeReport {
+                replayed: 3,
+                complete: true
+            }
+        );
+        let (immediate, live) = texts(&ob);
+        let seqs: Vec<_> = immediate[1..]
+            .iter()
+            .map(|m| m["data"]["seq"].clone())
+            .collect();
+        assert_eq!(seqs, [2, 3, 4]);
+        assert!(live.is_empty(), "seq 4 is not sent twice: {live:?}");
     }
 }
