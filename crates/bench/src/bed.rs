@@ -31,6 +31,8 @@ pub struct BedSpec {
     /// Whether logins through the simulator's login page must work: its redirect URL then
     /// points at the gateway, which is given a fixed port (picked free just before).
     pub login: bool,
+    /// Whether the gateway records the broker's frames (its default).
+    pub record: bool,
 }
 
 #[derive(Debug)]
@@ -85,6 +87,7 @@ impl Bed {
             throttle_ms: spec.throttle_ms,
             threads: spec.gateway_threads,
             listen: gw_listen,
+            no_record: !spec.record,
         })
         .await?;
         Ok(Self {

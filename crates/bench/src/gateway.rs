@@ -44,6 +44,9 @@ pub struct ChildArgs {
     /// must redirect back to this gateway, whose address it needs before the gateway starts.
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// `FEEDGATE_RECORD=off` (recording is on by default, as in production).
+    #[arg(long)]
+    pub no_record: bool,
 }
 
 /// A running gateway child.
@@ -80,6 +83,9 @@ impl GatewayProc {
         }
         if let Some(a) = args.listen {
             cmd.args(["--listen", &a.to_string()]);
+        }
+        if args.no_record {
+            cmd.arg("--no-record");
         }
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -178,6 +184,10 @@ fn child_vars(args: &ChildArgs, addr: SocketAddr, data_dir: &Path) -> BTreeMap<S
         ("ZERODHA_ACCESS_TOKEN", args.access_token.clone()),
         ("TICK_THROTTLE_MS", args.throttle_ms.to_string()),
         ("DEV_MODE", "true".into()),
+        (
+            "FEEDGATE_RECORD",
+            if args.no_record { "off" } else { "on" }.into(),
+        ),
     ] {
         vars.insert(k.to_string(), v);
     }
@@ -230,6 +240,11 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
 pub struct HubCounters {
     pub ticks: f64,
     pub conflated: f64,
+    /// Ticks decoded from the broker's frames.
+    pub upstream_ticks: f64,
+    /// Bytes the recorder wrote to disk, and frames it had to drop.
+    pub record_bytes: f64,
+    pub record_dropped: f64,
 }
 
 pub async fn hub_counters(addr: SocketAddr) -> anyhow::Result<HubCounters> {
@@ -245,5 +260,8 @@ pub async fn hub_counters(addr: SocketAddr) -> anyhow::Result<HubCounters> {
     Ok(HubCounters {
         ticks: value("feedgate_hub_ticks_total"),
         conflated: value("feedgate_hub_conflated_total"),
+        upstream_ticks: value("feedgate_upstream_ticks_total"),
+        record_bytes: value("feedgate_record_bytes_total"),
+        record_dropped: value("feedgate_record_dropped_frames_total"),
     })
 }

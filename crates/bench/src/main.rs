@@ -121,6 +121,10 @@ enum Cmd {
     Kite(RunOpts),
     /// Kite decode: feedgate vs the official Python client, side by side.
     Decode(RunOpts),
+    /// Issue 17: the cost of recording. 100 clients × 50 symbols at 10k and 100k ticks/s,
+    /// recording off and on alternately in one run: gateway CPU, bytes on disk per million
+    /// ticks, dropped frames.
+    Record(RunOpts),
     /// A custom load run.
     Load {
         #[command(flatten)]
@@ -231,6 +235,7 @@ fn harness_threads(cmd: &Cmd) -> Option<usize> {
         | Cmd::Throughput(o)
         | Cmd::Kite(o)
         | Cmd::Decode(o)
+        | Cmd::Record(o)
         | Cmd::Load { opts: o, .. } => o.harness_threads,
         _ => None,
     }
@@ -311,6 +316,7 @@ async fn scenarios(cmd: Cmd, nofile: u64, table: &mut Table) -> anyhow::Result<(
             table.load("load", &spec, &runs(&opts, &spec).await?);
         }
         Cmd::Smoke => smoke(table).await?,
+        Cmd::Record(o) => record_cost(&o).await?,
         Cmd::Chaos(o) => chaos(&o, table).await?,
         Cmd::Gateway(_) | Cmd::Soak(_) => unreachable!("handled before the runtime starts"),
     }
@@ -330,6 +336,7 @@ fn base(o: &RunOpts) -> LoadSpec {
         duration: Duration::from_secs_f64(o.duration),
         gateway_threads: o.gateway_threads,
         batch: Duration::from_millis(o.batch_ms.max(1)),
+        record: true,
     }
 }
 
@@ -372,6 +379,59 @@ async fn runs(o: &RunOpts, spec: &LoadSpec) -> anyhow::Result<Vec<scenario::Load
         out.push(scenario::load(spec).await?);
     }
     Ok(out)
+}
+
+/// Recording off and on, run by run in alternating order (both see the same machine), at
+/// 10k and 100k ticks/s: prints each pair and the medians.
+async fn record_cost(o: &RunOpts) -> anyhow::Result<()> {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    use std::fmt::Write as _;
+    let mut out = String::from(
+        "| ticks/s | gateway CPU off (%) | on (%) | on/off (median of pairs) | bytes on disk per M ticks | dropped frames |\n|---|---|---|---|---|---|\n",
+    );
+    for rate in [10_000.0, 100_000.0] {
+        let on = LoadSpec {
+            clients: 100,
+            rate,
+            ..base(o)
+        };
+        let off = LoadSpec {
+            record: false,
+            ..on.clone()
+        };
+        let (mut cpu_off, mut cpu_on, mut ratios, mut bytes, mut dropped) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0.0);
+        for i in 0..o.runs.max(1) {
+            let order = if i % 2 == 0 { [&off, &on] } else { [&on, &off] };
+            let mut pair = [0.0; 2];
+            for spec in order {
+                eprintln!("run {}/{}: {}", i + 1, o.runs.max(1), spec.describe());
+                let r = scenario::load(spec).await?;
+                pair[usize::from(spec.record)] = r.gateway_cpu;
+                if spec.record {
+                    bytes.push(r.record_bytes_per_mtick);
+                    dropped += r.record_dropped;
+                }
+            }
+            cpu_off.push(pair[0]);
+            cpu_on.push(pair[1]);
+            ratios.push(pair[1] / pair[0]);
+            eprintln!("  cpu off {:.1} %, on {:.1} %", pair[0], pair[1]);
+        }
+        writeln!(
+            out,
+            "| {rate} | {:.1} | {:.1} | {:.3} | {:.0} | {dropped} |",
+            median(cpu_off),
+            median(cpu_on),
+            median(ratios),
+            median(bytes)
+        )?;
+    }
+    std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
+    Ok(())
 }
 
 /// (a) and (d) interleaved, run by run, so that both see the same machine.
@@ -484,6 +544,7 @@ async fn smoke(table: &mut Table) -> anyhow::Result<()> {
         duration: Duration::from_secs(2),
         gateway_threads: Some(2),
         batch: Duration::from_millis(10),
+        record: true,
     };
     eprintln!("smoke: {}", spec.describe());
     let r = scenario::load(&spec).await?;

@@ -28,6 +28,8 @@ pub struct LoadSpec {
     /// The simulator's batch period: 50 ms (its default: 500 ticks per frame at 10k/s) or
     /// shorter for smoother arrival.
     pub batch: Duration,
+    /// Whether the gateway records (`FEEDGATE_RECORD`, on by default).
+    pub record: bool,
 }
 
 impl LoadSpec {
@@ -47,6 +49,9 @@ impl LoadSpec {
         );
         if self.slow_clients > 0 {
             s.push_str(&format!(", {} not reading", self.slow_clients));
+        }
+        if !self.record {
+            s.push_str(", recording off");
         }
         s
     }
@@ -74,6 +79,9 @@ pub struct LoadResult {
     pub unmatched: u64,
     /// Reading clients whose connection ended during the run.
     pub clients_lost: usize,
+    /// Recording: bytes on disk per million ticks decoded, and frames dropped, in the window.
+    pub record_bytes_per_mtick: f64,
+    pub record_dropped: f64,
 }
 
 pub async fn load(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
@@ -84,6 +92,7 @@ pub async fn load(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
         gateway_threads: spec.gateway_threads,
         batch: Some(spec.batch),
         login: false,
+        record: spec.record,
     })
     .await?;
     for i in 0..spec.clients {
@@ -150,6 +159,10 @@ fn summarize(w: &Window, reports: &[client::Report]) -> anyhow::Result<LoadResul
         harness_cpu: procstat::cpu_percent(me0, me1),
         gateway_rss_mib: gw1.rss_kib as f64 / 1024.0,
         gateway_hwm_mib: gw1.hwm_kib as f64 / 1024.0,
+        record_bytes_per_mtick: (hub1.record_bytes - hub0.record_bytes)
+            / (hub1.upstream_ticks - hub0.upstream_ticks).max(1.0)
+            * 1e6,
+        record_dropped: hub1.record_dropped - hub0.record_dropped,
         ..LoadResult::default()
     };
     let mut hist = client::new_histogram();
@@ -192,6 +205,7 @@ pub async fn idle(clients: usize, protocol: Protocol) -> anyhow::Result<IdleResu
         gateway_threads: None,
         batch: None,
         login: false,
+        record: true,
     })
     .await?;
     // Let start-up allocations (instrument dump, upstream connection) settle first.
@@ -266,6 +280,7 @@ pub async fn recovery(kind: Recovery) -> anyhow::Result<f64> {
         gateway_threads: None,
         batch: None,
         login: false,
+        record: true,
     })
     .await?;
     for i in 0..clients {

@@ -85,6 +85,42 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::keys_cmd::KeysCommand,
     },
+    /// Write a recorded day's ticks (FEEDGATE_DATA_DIR/recordings) as CSV rows: exact decimals,
+    /// IST times, decoded exactly as the live feed decodes them.
+    Export {
+        /// The IST trading day, YYYY-MM-DD.
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        /// Only from this IST time (HH:MM).
+        #[arg(long, value_parser = parse_hhmm)]
+        from: Option<chrono::NaiveTime>,
+        /// Only up to the end of this IST minute (HH:MM).
+        #[arg(long, value_parser = parse_hhmm)]
+        to: Option<chrono::NaiveTime>,
+        /// Only these instruments: EXCHANGE:SYMBOL or instrument tokens, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        symbols: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// A TOML file with settings, as for `serve` (for FEEDGATE_DATA_DIR).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
+}
+
+/// What `feedgate export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+fn parse_hhmm(s: &str) -> Result<chrono::NaiveTime, String> {
+    chrono::NaiveTime::parse_from_str(s, "%H:%M").map_err(|_| format!("{s:?} is not HH:MM"))
 }
 
 /// The broker `feedgate demo` simulates.
@@ -138,7 +174,8 @@ impl Cli {
         match &self.command {
             Command::Serve { config }
             | Command::Check { config }
-            | Command::Keys { config, .. } => config.as_deref(),
+            | Command::Keys { config, .. }
+            | Command::Export { config, .. } => config.as_deref(),
             _ => None,
         }
     }
@@ -157,6 +194,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { config } => crate::serve_cmd::run(config.as_deref()).await,
         Command::Check { config } => crate::check_cmd::run(config.as_deref()).await,
         Command::Keys { config, command } => crate::keys_cmd::run(command, config.as_deref()),
+        Command::Export {
+            date,
+            from,
+            to,
+            symbols,
+            format: ExportFormat::Csv,
+            out,
+            config,
+        } => crate::export_cmd::run(crate::export_cmd::ExportArgs {
+            date,
+            from,
+            to,
+            symbols,
+            out,
+            config,
+        }),
     }
 }
 

@@ -7,6 +7,7 @@ mod cli;
 mod config_load;
 mod credentials;
 mod demo_cmd;
+mod export_cmd;
 mod keys_cmd;
 mod logging;
 mod serve_cmd;

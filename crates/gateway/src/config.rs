@@ -108,10 +108,38 @@ pub struct GatewayConfig {
     /// `FEEDGATE_BACKFILL`: fill today's candles from the broker's historical API after a start
     /// and for instruments subscribed later (`/api/candles` spans use it either way).
     pub backfill: bool,
+    /// `FEEDGATE_RESUME_LINGER_S`: how long an instrument stays subscribed upstream after its
+    /// last `/ws/market` client left, so that a client that reconnects resumes without a gap.
+    pub resume_linger: Duration,
+    /// `FEEDGATE_RESUME_BUFFER`: values kept per instrument for resuming clients.
+    pub resume_buffer: usize,
     /// Connection caps, HTTP timeouts and trusted proxies (DESIGN.md §10, "Limits").
     pub server: ServerLimits,
     /// `FEEDGATE_AUTH`, `FEEDGATE_API_KEYS`, `FEEDGATE_ALLOWED_ORIGINS` (DESIGN.md §10).
     pub access: AccessConfig,
+    /// `FEEDGATE_RECORD*` (DESIGN.md §12).
+    pub record: RecordConfig,
+}
+
+/// Tick recording (DESIGN.md §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordConfig {
+    /// `FEEDGATE_RECORD`.
+    pub enabled: bool,
+    /// `FEEDGATE_RECORD_RETENTION_DAYS`: days kept, today included.
+    pub retention_days: u32,
+    /// `FEEDGATE_RECORD_MAX_GB`, in bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for RecordConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            retention_days: 30,
+            max_bytes: 20 << 30,
+        }
+    }
 }
 
 /// What the HTTP server protects itself with (DESIGN.md §10, "Limits").
@@ -239,6 +267,11 @@ pub const KNOWN_KEYS: &[&str] = &[
     "FEEDGATE_API_KEYS",
     "FEEDGATE_ALLOWED_ORIGINS",
     "FEEDGATE_KITE_REST_IDLE_S",
+    "FEEDGATE_RESUME_LINGER_S",
+    "FEEDGATE_RESUME_BUFFER",
+    "FEEDGATE_RECORD",
+    "FEEDGATE_RECORD_RETENTION_DAYS",
+    "FEEDGATE_RECORD_MAX_GB",
     "ZERODHA_API_KEY",
     "ZERODHA_API_SECRET",
     "ZERODHA_ACCESS_TOKEN",
@@ -332,8 +365,17 @@ impl GatewayConfig {
         ) as usize;
         let kite_rest_idle = r.secs("FEEDGATE_KITE_REST_IDLE_S", 300, 1, 86_400);
         let backfill = r.bool("FEEDGATE_BACKFILL", true);
+        let resume_linger = r.secs("FEEDGATE_RESUME_LINGER_S", 60, 0, 3600);
+        let resume_buffer = r.number(
+            "FEEDGATE_RESUME_BUFFER",
+            64,
+            0,
+            100_000,
+            "ticks per instrument",
+        ) as usize;
         let server = sections::server_limits(&mut r);
         let access = sections::access(&mut r, listen);
+        let record = sections::record(&mut r);
         r.finish(Self {
             listen,
             broker,
@@ -352,8 +394,11 @@ impl GatewayConfig {
             max_symbols_per_client,
             kite_rest_idle,
             backfill,
+            resume_linger,
+            resume_buffer,
             server,
             access,
+            record,
         })
     }
 

@@ -11,6 +11,7 @@ mod conn_io;
 mod control;
 mod feed;
 mod links;
+mod record;
 mod rest;
 mod serve;
 mod slots;
@@ -25,6 +26,7 @@ use crate::hub::archive::Archive;
 use crate::model::clock::SharedClock;
 use crate::model::instruments::Registry;
 use crate::rest::instruments::{InstrumentLoader, InstrumentsError};
+use crate::store::recording::tap::FrameTap;
 use crate::upstream::UpstreamHandle;
 use axum::Router;
 use control::Schedule;
@@ -109,7 +111,8 @@ impl Gateway {
         let (schedule, token_checks) = w.start_scheduler(calendar);
         let hub = w.start_hub(&reads, &instruments.registry).await;
         w.start_watchlist(&hub.handle, &instruments.updates).await;
-        let upstream = w.start_upstream(wire, &hub.handle, &reads, &schedule);
+        let record = w.start_recorder();
+        let upstream = w.start_upstream(wire, &hub.handle, &reads, &schedule, &record);
         let auth = w.start_auth(auth_out, &upstream, token_checks);
         let core = Core {
             hub: hub.handle,
@@ -118,6 +121,7 @@ impl Gateway {
             registry: instruments.updates,
             schedule,
             reads,
+            record,
         };
         w.start_monitor(monitor_out, &core);
         let gate = w.new_rate_gate();
@@ -213,6 +217,8 @@ struct Core {
     registry: watch::Receiver<Arc<Registry>>,
     schedule: Schedule,
     reads: StatusReads,
+    /// The recorder's tap (its counters feed the health document).
+    record: FrameTap,
 }
 
 impl Wiring {

@@ -13,6 +13,7 @@
 
 mod common;
 
+use common::data_dir::feedgate_binary;
 use common::days::subscribe;
 use common::{
     Capture, EnvBuilder, WAIT, advance_to, assert_last_known, candle_text, client, csv_rows,
@@ -25,7 +26,7 @@ use feedgate_gateway::store::atomic::TEMP_PREFIX;
 use feedgate_gateway::store::candle_files::{CandleStore, DayCandles};
 use feedgate_gateway::store::last_values::LastValues;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -355,22 +356,6 @@ fn a_kill_9_in_the_middle_of_saving_never_blocks_start_up() {
             assert_eq!((api.len(), date.as_str()), (375, WRITER_DAY));
             env.shutdown().await;
         });
-}
-
-/// The binary `FEEDGATE_BIN` names (`./scripts/test` builds it first and sets it, so CI always
-/// runs this test), else `target/debug/feedgate` if a developer built it.
-fn feedgate_binary() -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("FEEDGATE_BIN") {
-        let bin = PathBuf::from(bin);
-        assert!(
-            bin.exists(),
-            "FEEDGATE_BIN={} does not exist",
-            bin.display()
-        );
-        return Some(bin);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/feedgate");
-    p.exists().then_some(p)
 }
 
 /// The real binary: `feedgate serve` on a data directory against a simulator, killed with

@@ -39,9 +39,16 @@ const RELIANCE: u32 = 738_561;
 // 1. two clients share one upstream subscription at the highest mode
 // ---------------------------------------------------------------------------------------------
 
+/// What these tests check is the upstream following the clients at once: a departed client's
+/// instruments do not linger for a resume (`tests/resume.rs` covers the lingering).
+const NO_LINGER: (&str, &str) = ("FEEDGATE_RESUME_LINGER_S", "0");
+
 #[tokio::test(start_paused = true)]
 async fn two_clients_share_one_upstream_subscription_at_the_highest_mode() {
-    let env = EnvBuilder::new().start().await;
+    let env = EnvBuilder::new()
+        .var(NO_LINGER.0, NO_LINGER.1)
+        .start()
+        .await;
     let mut a = client(&env).await;
     subscribe(&mut a, &["NSE:SBIN"], "ltp").await;
     assert!(
@@ -101,7 +108,10 @@ async fn two_clients_share_one_upstream_subscription_at_the_highest_mode() {
 
 #[tokio::test(start_paused = true)]
 async fn the_last_unsubscribe_or_disconnect_unsubscribes_upstream() {
-    let env = EnvBuilder::new().start().await;
+    let env = EnvBuilder::new()
+        .var(NO_LINGER.0, NO_LINGER.1)
+        .start()
+        .await;
     let mut a = client(&env).await;
     let mut b = client(&env).await;
     let mut c = client(&env).await;
@@ -422,6 +432,7 @@ fn syn(range: std::ops::RangeInclusive<usize>) -> Vec<String> {
 #[tokio::test(start_paused = true)]
 async fn more_than_3000_instruments_open_a_second_upstream_connection() {
     let env = EnvBuilder::new()
+        .var(NO_LINGER.0, NO_LINGER.1)
         .sim(|s| s.extra_instruments = 3_100)
         .start()
         .await;

@@ -99,6 +99,7 @@ pub async fn run(spec: ChaosSpec) -> anyhow::Result<ChaosResult> {
         gateway_threads: None,
         batch: None,
         login: true,
+        record: true,
     })
     .await?;
     let result = drive(&bed, &spec).await;

@@ -8,6 +8,7 @@
 pub mod depth;
 pub mod fyers;
 pub mod kite;
+pub mod recorded;
 pub mod wire;
 
 pub use wire::{Inbound, Wire, WireError};

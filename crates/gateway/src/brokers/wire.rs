@@ -11,7 +11,8 @@
 //! - [`Wire::on_open`] + [`Wire::handshake_timeout`]: a login on the socket, answered by an
 //!   [`Inbound::Accepted`] or [`Inbound::Refused`] before anything is subscribed;
 //! - [`Wire::drain_outbound`]: frames decoding produced (acknowledgements);
-//! - [`Wire::keepalive`]: periodic frames (application pings, liveness probes).
+//! - [`Wire::keepalive`]: periodic frames (application pings, liveness probes);
+//! - [`Wire::recording_context`]: what a recording needs to decode the frames later.
 
 use crate::model::demand::Demand;
 use crate::model::order::OrderUpdate;
@@ -121,6 +122,13 @@ pub trait Wire: Send + 'static {
     /// Frames the last [`Wire::decode`] produced for the broker (acknowledgements).
     fn drain_outbound(&mut self, out: &mut Vec<Message>) {
         let _ = out;
+    }
+
+    /// What a recording must keep, after each subscription change, to decode the frames that
+    /// follow without this wire's REST-learnt state (Fyers: topic → instrument). `None`: the
+    /// frames are self-describing (Kite).
+    fn recording_context(&self) -> Option<Vec<u8>> {
+        None
     }
 
     /// Called about every 250 ms on a live socket: appends whatever keep-alive frames are due

@@ -21,6 +21,8 @@
 //! slow consumer.
 
 use crate::clients::limits::{Admit, ClientLimits, RateLimiter};
+pub(super) use crate::clients::socket::End;
+use crate::clients::socket::{read_failed, timed_write};
 use crate::hub::{ClientId, Drained, HubHandle, Outbox, Overflow};
 use crate::json::messages::{
     Ack, ConnectionHealth, ConnectionStatus, Heartbeat, Rejected, error_text, pong_text, to_text,
@@ -43,7 +45,6 @@ use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
-use tokio_tungstenite::tungstenite;
 use tokio_util::sync::CancellationToken;
 
 /// Everything a client task needs, shared by all of them.
@@ -61,20 +62,6 @@ pub struct ClientContext {
     /// This connection receives broker order updates (its key has the `orders` scope; every
     /// connection when access control is off). Set per connection at admission.
     pub order_updates: bool,
-}
-
-/// Why a connection ended (for the log line).
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum End {
-    ClientClosed,
-    Shutdown,
-    Flood,
-    SlowConsumer,
-    /// A message over the socket's hard size cap.
-    FrameTooLarge,
-    /// A message not completed in time.
-    Unfinished,
-    SocketError(String),
 }
 
 /// How long the last words to a departing client (an `error`, the close frame) may take.
@@ -324,46 +311,17 @@ impl ClientConn {
     where
         W: Sink<Message, Error = axum::Error> + Unpin,
     {
+        let limits = &self.ctx.limits;
         let write = write_all(sink, drained);
-        let res = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => return Some(End::Shutdown),
-            r = tokio::time::timeout(self.ctx.limits.write_timeout, write) => r,
-        };
-        match res {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(self.on_write_error(e)),
-            Err(_) => {
-                if limits::record(Cause::SlowConsumer) {
-                    tracing::info!(
-                        client = self.id,
-                        timeout_s = self.ctx.limits.write_timeout.as_secs(),
-                        "client stopped reading; disconnecting (further ones are summarised)"
-                    );
-                }
-                Some(End::SlowConsumer)
-            }
-        }
-    }
-
-    /// A failed write. Over the bound of pending outbound bytes (the client does not read, and
-    /// its pongs count too) it is a slow consumer; anything else is the socket's end.
-    fn on_write_error(&self, e: axum::Error) -> End {
-        let e = e.into_inner();
-        if !matches!(
-            e.downcast_ref::<tungstenite::Error>(),
-            Some(tungstenite::Error::WriteBufferFull(_))
-        ) {
-            return End::SocketError(e.to_string());
-        }
-        if limits::record(Cause::SlowConsumer) {
-            tracing::info!(
-                client = self.id,
-                max_bytes = self.ctx.limits.max_pending_out_bytes,
-                "client does not read; its pending outbound bytes are over the limit; disconnecting (further ones are summarised)"
-            );
-        }
-        End::SlowConsumer
+        timed_write(
+            write,
+            limits.write_timeout,
+            limits.max_pending_out_bytes,
+            shutdown,
+            self.id,
+        )
+        .await
+        .err()
     }
 
     /// A message not completed within the deadline: the client is told by a close frame
@@ -436,24 +394,15 @@ impl ClientConn {
     where
         W: Sink<Message, Error = axum::Error> + Unpin,
     {
-        let e = e.into_inner();
-        let Some(tungstenite::Error::Capacity(cap)) = e.downcast_ref::<tungstenite::Error>() else {
-            return End::SocketError(e.to_string());
-        };
-        let size = match cap {
-            tungstenite::error::CapacityError::MessageTooLong { size, .. } => {
-                format!("a message of {size} bytes")
-            }
-            other => other.to_string(),
+        let size = match read_failed(e, self.id) {
+            Ok(size) => size,
+            Err(end) => return end,
         };
         let msg = format!(
             "{size} is over the {} byte limit, so the connection is closed; \
              split the request",
             self.ctx.limits.max_message_bytes
         );
-        if limits::record(Cause::FrameTooLarge) {
-            tracing::info!(client = self.id, error = %cap, "client message over the size limit; closing (further ones are summarised)");
-        }
         let text = error_text(ErrorCode::FrameTooLarge, &msg, &None);
         if send_farewell(sink, text, shutdown).await {
             close(sink, close_code::SIZE, "message too big").await;
@@ -547,6 +496,12 @@ impl ClientConn {
                 id,
             } => self.on_subscribe(&symbols, mode, candles, &id).await,
             Request::Unsubscribe { symbols, id } => self.on_unsubscribe(symbols, &id).await,
+            Request::Resume {
+                epoch,
+                seq,
+                mode,
+                id,
+            } => self.on_resume(epoch, seq, mode, &id).await,
         }
     }
 
@@ -690,6 +645,7 @@ impl ClientConn {
             market_status: st.market_status,
             auth_required: st.auth_required,
             timestamp: ist_string(self.ctx.clock.now().timestamp()),
+            epoch: self.ctx.hub.epoch(),
         })
     }
 
@@ -835,3 +791,6 @@ where
         _ = send => true,
     }
 }
+
+#[path = "resume.rs"]
+mod resume;

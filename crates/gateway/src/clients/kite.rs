@@ -17,6 +17,7 @@ use crate::clients::conn::{
     ClientContext, Wake, WriteMetrics, close, discard_until_closed, send_farewell, wake_at,
 };
 use crate::clients::limits::{Admit, RateLimiter};
+use crate::clients::socket::{End, read_failed, timed_write};
 use crate::hub::{ClientId, Drained, Outbox, Overflow};
 use crate::kite_compat::{FrameBuilder, HEARTBEAT_FRAME};
 use crate::model::instruments::Instrument;
@@ -32,23 +33,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite;
 use tokio_util::sync::CancellationToken;
 
 /// Longest silence on a connection before a heartbeat byte is sent.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
-
-/// Why a connection ended (for the log line).
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum End {
-    ClientClosed,
-    Shutdown,
-    Flood,
-    SlowConsumer,
-    FrameTooLarge,
-    Unfinished,
-    SocketError(String),
-}
 
 /// Serves one `/kite` client until it disconnects, floods, stalls or feedgate shuts down.
 pub async fn serve_kite<S>(
@@ -212,42 +200,15 @@ impl KiteConn {
             }
             sink.flush().await
         };
-        let res = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => return Err(End::Shutdown),
-            r = tokio::time::timeout(self.ctx.limits.write_timeout, write) => r,
-        };
-        match res {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(self.on_write_error(e)),
-            Err(_) => {
-                if limits::record(Cause::SlowConsumer) {
-                    tracing::info!(
-                        client = self.id,
-                        "kite client stopped reading; disconnecting (further ones are summarised)"
-                    );
-                }
-                Err(End::SlowConsumer)
-            }
-        }
-    }
-
-    fn on_write_error(&self, e: axum::Error) -> End {
-        let e = e.into_inner();
-        if !matches!(
-            e.downcast_ref::<tungstenite::Error>(),
-            Some(tungstenite::Error::WriteBufferFull(_))
-        ) {
-            return End::SocketError(e.to_string());
-        }
-        if limits::record(Cause::SlowConsumer) {
-            tracing::info!(
-                client = self.id,
-                max_bytes = self.ctx.limits.max_pending_out_bytes,
-                "kite client does not read; its pending outbound bytes are over the limit; disconnecting (further ones are summarised)"
-            );
-        }
-        End::SlowConsumer
+        let limits = &self.ctx.limits;
+        timed_write(
+            write,
+            limits.write_timeout,
+            limits.max_pending_out_bytes,
+            shutdown,
+            self.id,
+        )
+        .await
     }
 
     async fn let_slow_consumer_go<W>(
@@ -310,15 +271,12 @@ impl KiteConn {
     where
         W: Sink<Message, Error = axum::Error> + Unpin,
     {
-        let e = e.into_inner();
-        let Some(tungstenite::Error::Capacity(cap)) = e.downcast_ref::<tungstenite::Error>() else {
-            return End::SocketError(e.to_string());
+        let size = match read_failed(e, self.id) {
+            Ok(size) => size,
+            Err(end) => return end,
         };
-        if limits::record(Cause::FrameTooLarge) {
-            tracing::info!(client = self.id, error = %cap, "kite client message over the size limit; closing (further ones are summarised)");
-        }
         let text = error_text(&format!(
-            "a message over the {} byte limit; the connection is closed. Split the request.",
+            "{size} is over the {} byte limit; the connection is closed. Split the request.",
             self.ctx.limits.max_message_bytes
         ));
         if send_farewell(sink, text, shutdown).await {

@@ -4,6 +4,7 @@
 pub mod conn;
 pub mod kite;
 pub mod limits;
+mod socket;
 
 pub use conn::{ClientContext, serve};
 pub use kite::serve_kite;

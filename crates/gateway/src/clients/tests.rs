@@ -8,6 +8,7 @@ use crate::hub::{self, HubConfig, HubHandle};
 use crate::model::clock::{SharedClock, TokioClock};
 use crate::model::gauges::Gauges;
 use crate::model::instruments::{InstrumentSpec, Registry};
+use crate::model::read_clock::ReadClock;
 use crate::model::tick::{Quote, Source, Tick};
 use crate::status::view::{ClientStatus, StatusView};
 use axum::extract::ws::{Message, Utf8Bytes};
@@ -167,6 +168,17 @@ fn fixture(limits: ClientLimits, throttle_ms: u64) -> Fixture {
 }
 
 fn connect(f: &Fixture) -> Client {
+    connect_to(f, serve)
+}
+
+/// A client of the connection task `task` (`serve` for `/ws/market`, `serve_kite` for `/kite`).
+fn connect_to<Fut>(
+    f: &Fixture,
+    task: impl FnOnce(ChanSocket, ClientContext, CancellationToken, ReadClock) -> Fut,
+) -> Client
+where
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let (in_tx, in_rx) = mpsc::unbounded_channel();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let sock = ChanSocket {
@@ -174,11 +186,11 @@ fn connect(f: &Fixture) -> Client {
         outbound: out_tx,
         open: usize::MAX,
     };
-    tokio::spawn(serve(
+    tokio::spawn(task(
         sock,
         f.ctx.clone(),
         f.shutdown.clone(),
-        crate::model::read_clock::ReadClock::default(),
+        ReadClock::default(),
     ));
     Client {
         tx: in_tx,

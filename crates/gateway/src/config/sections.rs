@@ -4,7 +4,7 @@
 use super::reader::Reader;
 use super::{
     AccessConfig, AuthMode, Broker, DEFAULT_INSTRUMENTS, EnvKey, FYERS_API_ROOT, FYERS_SYMBOLS_URL,
-    FeedConfig, FyersConfig, KiteConfig, ScheduleTimes, ServerLimits, local_url,
+    FeedConfig, FyersConfig, KiteConfig, RecordConfig, ScheduleTimes, ServerLimits, local_url,
 };
 use crate::model::peer::TrustedProxies;
 use crate::model::scope::Scopes;
@@ -205,6 +205,21 @@ pub(super) fn server_limits(r: &mut Reader<'_>) -> ServerLimits {
         ..ServerLimits::default()
     }
 }
+/// `FEEDGATE_RECORD`, `FEEDGATE_RECORD_RETENTION_DAYS`, `FEEDGATE_RECORD_MAX_GB`.
+pub(super) fn record(r: &mut Reader<'_>) -> RecordConfig {
+    RecordConfig {
+        enabled: r.bool("FEEDGATE_RECORD", true),
+        retention_days: r.number("FEEDGATE_RECORD_RETENTION_DAYS", 30, 1, 36_500, "days") as u32,
+        max_bytes: r.number(
+            "FEEDGATE_RECORD_MAX_GB",
+            20,
+            1,
+            1_000_000,
+            "gigabytes (GiB)",
+        ) << 30,
+    }
+}
+
 /// `FEEDGATE_AUTH` (default: `off` on a loopback listen address, else `keys`),
 /// `FEEDGATE_API_KEYS` and `FEEDGATE_ALLOWED_ORIGINS`.
 pub(super) fn access(r: &mut Reader<'_>, listen: SocketAddr) -> AccessConfig {

@@ -225,3 +225,46 @@ fn server_limits_default_to_the_design_and_are_checked() {
     );
     assert!(err.to_string().contains("proxy.local"), "{err}");
 }
+
+#[test]
+fn recording_is_on_by_default_and_its_limits_are_checked() {
+    let c = GatewayConfig::from_vars(&vars(&[])).unwrap();
+    assert_eq!(c.record, RecordConfig::default());
+    assert_eq!(
+        (
+            c.record.enabled,
+            c.record.retention_days,
+            c.record.max_bytes
+        ),
+        (true, 30, 20 << 30)
+    );
+    let c = GatewayConfig::from_vars(&vars(&[
+        ("FEEDGATE_RECORD", "off"),
+        ("FEEDGATE_RECORD_RETENTION_DAYS", "7"),
+        ("FEEDGATE_RECORD_MAX_GB", "2"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        (
+            c.record.enabled,
+            c.record.retention_days,
+            c.record.max_bytes
+        ),
+        (false, 7, 2 << 30)
+    );
+    let e = GatewayConfig::from_vars(&vars(&[
+        ("FEEDGATE_RECORD", "maybe"),
+        ("FEEDGATE_RECORD_RETENTION_DAYS", "0"),
+        ("FEEDGATE_RECORD_MAX_GB", "-1"),
+    ]))
+    .unwrap_err();
+    let keys: Vec<&str> = e.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "FEEDGATE_RECORD",
+            "FEEDGATE_RECORD_RETENTION_DAYS",
+            "FEEDGATE_RECORD_MAX_GB"
+        ]
+    );
+}

@@ -13,7 +13,6 @@ use crate::config::AuthMode;
 use crate::http::AppState;
 use crate::http::access::Caller;
 use crate::http::peer::ConnHold;
-use crate::http::ws::{READ_BUFFER, WRITE_BUFFER};
 use crate::model::read_clock::ReadClock;
 use crate::model::scope::Scope;
 use axum::Extension;
@@ -65,13 +64,7 @@ pub async fn upgrade(
     };
     let shutdown = app.shutdown();
     let tracker = app.tracker();
-    let max_message = ctx.limits.max_message_bytes;
-    let max_pending = ctx.limits.max_pending_out_bytes.max(2 * WRITE_BUFFER);
-    ws.read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(max_pending)
-        .max_message_size(max_message)
-        .max_frame_size(max_message)
+    crate::http::ws::sized(ws, &ctx.limits)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "kite WebSocket upgrade failed"))
         .on_upgrade(move |socket| {
             let fut = crate::clients::serve_kite(socket, ctx, shutdown, read)

@@ -37,9 +37,9 @@ use tracing::Instrument;
 
 /// Initial read buffer per connection. Client requests are small (tungstenite grows the buffer
 /// when a larger one arrives); its 128 KiB default would cost 128 KiB per idle client.
-pub(crate) const READ_BUFFER: usize = 1024;
+const READ_BUFFER: usize = 1024;
 /// Outgoing bytes gathered before a socket write.
-pub(crate) const WRITE_BUFFER: usize = 16 * 1024;
+const WRITE_BUFFER: usize = 16 * 1024;
 /// How long a connection without a key has to send its `auth` message.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Close codes: no or a wrong key; a key without the scope.
@@ -62,14 +62,7 @@ pub async fn upgrade(
     let ctx = app.client_context();
     let shutdown = app.shutdown();
     let tracker = app.tracker();
-    let max_message = ctx.limits.max_message_bytes;
-    // Tungstenite requires the bound to exceed the write buffer.
-    let max_pending = ctx.limits.max_pending_out_bytes.max(2 * WRITE_BUFFER);
-    ws.read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(max_pending)
-        .max_message_size(max_message)
-        .max_frame_size(max_message)
+    sized(ws, &ctx.limits)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "client WebSocket upgrade failed"))
         .on_upgrade(move |socket| {
             // Admission is boxed and the serving future is chained with combinators rather
@@ -95,6 +88,22 @@ pub async fn upgrade(
             // Tracked so graceful shutdown waits for every client to get its close frame.
             tracker.track_future(fut)
         })
+}
+
+/// The upgrade with the socket's buffers and limits (see the module docs), for both client
+/// endpoints.
+pub(crate) fn sized(
+    ws: WebSocketUpgrade,
+    limits: &crate::clients::ClientLimits,
+) -> WebSocketUpgrade {
+    let max_message = limits.max_message_bytes;
+    // Tungstenite requires the bound to exceed the write buffer.
+    let max_pending = limits.max_pending_out_bytes.max(2 * WRITE_BUFFER);
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(max_pending)
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
 }
 
 /// A connection let in: its socket and context, the key's connection slot (held for the

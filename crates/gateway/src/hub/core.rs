@@ -15,10 +15,11 @@
 //! is short so that when the WebSocket dies, the fallback's first quotes are shown at once.
 
 use crate::hub::outbox::Slot;
+use crate::hub::replay::{TickLog, ist_day};
 use crate::hub::sink::Sink;
 use crate::json::candle::write_candle_message;
 use crate::json::request::{CandleInterval, CandleRequest};
-use crate::json::ticker::{Freshness, write_ticker};
+use crate::json::ticker::{Freshness, Stamp, write_stamped};
 use crate::kite_compat;
 use crate::model::candle::{Candle, CandleBook, Closed, History, aggregate, bucket, completes};
 use crate::model::demand::Demand;
@@ -65,12 +66,20 @@ struct Held {
     watched: Option<(Arc<Instrument>, Mode)>,
     /// Kept live for the Kite REST reads (`HubCore::set_kept`), at this mode.
     kept: Option<(Arc<Instrument>, Mode)>,
+    /// Kept subscribed upstream, at this mode until this instant, after the last client left:
+    /// a client that reconnects in time resumes without a gap (see `resume`).
+    lingering: Option<(Arc<Instrument>, Mode, Instant)>,
+    /// The numbered values of the day, the recent ones kept for resuming clients.
+    log: TickLog,
 }
 
 impl Held {
     /// Someone wants this instrument's ticks (a client or the watchlist).
     fn wanted(&self) -> bool {
-        self.subscribed.is_some() || self.watched.is_some() || self.kept.is_some()
+        self.subscribed.is_some()
+            || self.watched.is_some()
+            || self.kept.is_some()
+            || self.lingering.is_some()
     }
 
     fn is_empty(&self) -> bool {
@@ -87,9 +96,9 @@ impl Held {
         let inst = match (&self.subscribed, &self.watched) {
             (Some(entry), _) => entry.inst.clone(),
             (None, Some((inst, _))) => inst.clone(),
-            (None, None) => match &self.kept {
-                Some((inst, _)) => inst.clone(),
-                None => return false,
+            (None, None) => match (&self.kept, &self.lingering) {
+                (Some((inst, _)), _) | (None, Some((inst, _, _))) => inst.clone(),
+                (None, None) => return false,
             },
         };
         self.latest = Some((inst, *tick));
@@ -153,10 +162,11 @@ impl Encoder {
         inst: &Instrument,
         mode: Mode,
         freshness: Freshness,
+        stamp: Option<Stamp>,
         stats: &mut FanoutStats,
     ) -> Utf8Bytes {
         let mut out = self.buffer(mode);
-        write_ticker(&mut out, tick, inst, mode, freshness);
+        write_stamped(&mut out, tick, inst, mode, freshness, stamp);
         self.last_len[mode.index()] = out.len();
         stats.encoded += 1;
         stats.encoded_bytes += out.len() as u64;
@@ -178,6 +188,29 @@ pub struct HubCore {
     /// See the module docs; wall-clock milliseconds.
     ws_precedence_ms: i64,
     encoder: Encoder,
+    /// This run's epoch and how resumes are served (see `resume`).
+    resume: ResumeConfig,
+}
+
+/// How the hub serves reconnecting clients (DESIGN.md §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResumeConfig {
+    /// Identifies this run of the gateway; every `ticker` carries it.
+    pub epoch: u64,
+    /// Values kept per instrument while someone is (or was just) subscribed.
+    pub keep: usize,
+    /// How long an instrument stays subscribed upstream after its last client left.
+    pub linger: Duration,
+}
+
+impl Default for ResumeConfig {
+    fn default() -> Self {
+        Self {
+            epoch: 0,
+            keep: 64,
+            linger: Duration::from_secs(60),
+        }
+    }
 }
 
 impl Default for HubCore {
@@ -205,7 +238,18 @@ impl HubCore {
             encoder: Encoder {
                 last_len: [128, 512, 1024],
             },
+            resume: ResumeConfig::default(),
         }
+    }
+
+    /// The same hub with these resume settings.
+    pub fn with_resume(mut self, resume: ResumeConfig) -> Self {
+        self.resume = resume;
+        self
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.resume.epoch
     }
 
     /// Replaces the always-subscribed watchlist (`FEEDGATE_INSTRUMENTS`).
@@ -284,8 +328,12 @@ impl HubCore {
                     match &subs.sink {
                         Sink::Json(outbox) => {
                             let freshness = Freshness::of(tick, live.feed, live.now_ms);
+                            let stamp = (held.log.seq() > 0).then_some(Stamp {
+                                seq: held.log.seq(),
+                                epoch: self.resume.epoch,
+                            });
                             let mut text = self.encoder.buffer(*mode);
-                            write_ticker(&mut text, tick, latest_inst, *mode, freshness);
+                            write_stamped(&mut text, tick, latest_inst, *mode, freshness, stamp);
                             let _ = outbox.push_snapshot(*slot, Utf8Bytes::from(text));
                         }
                         // Kite has no snapshot message: the value takes the slot's place, so
@@ -338,11 +386,18 @@ impl HubCore {
     }
 
     /// Drops everything a client had.
+    /// Drops everything a client had. A `/ws/market` client's instruments stay subscribed
+    /// upstream for the linger time, so that it can resume without a gap.
     pub fn disconnect(&mut self, client: ClientId) {
-        let tokens: Vec<Token> = match self.clients.get(&client) {
-            Some(subs) => subs.tokens.keys().copied().collect(),
-            None => return,
+        let Some(subs) = self.clients.get(&client) else {
+            return;
         };
+        let tokens: Vec<Token> = subs.tokens.keys().copied().collect();
+        if matches!(subs.sink, Sink::Json(_)) {
+            let modes: Vec<(Token, Mode)> =
+                subs.tokens.iter().map(|(t, (m, _))| (*t, *m)).collect();
+            self.linger(&modes);
+        }
         self.unsubscribe(client, &tokens);
         self.clients.remove(&client);
     }
@@ -357,8 +412,10 @@ impl HubCore {
             candles,
             encoder,
             ws_precedence_ms,
+            resume,
             ..
         } = self;
+        let day = ist_day(live.now_ms);
         for tick in ticks {
             stats.ticks += 1;
             // Not wanted by anyone and never seen: an unsolicited tick. Ignore it.
@@ -386,11 +443,25 @@ impl HubCore {
             if !h.record(tick) {
                 continue;
             }
-            let (Some((_, merged)), Some(entry)) = (&h.latest, &h.subscribed) else {
+            let Some((_, merged)) = &h.latest else {
+                continue;
+            };
+            // Kept for resuming only where a client is, or just was, subscribed.
+            let keep = if h.subscribed.is_some() || h.lingering.is_some() {
+                resume.keep
+            } else {
+                0
+            };
+            let seq = h.log.advance(merged, day, keep);
+            let Some(entry) = &h.subscribed else {
                 continue;
             };
             let freshness = Freshness::of(merged, live.feed, live.now_ms);
-            entry.fan_out(merged, freshness, received, encoder, &mut stats);
+            let stamp = Stamp {
+                seq,
+                epoch: resume.epoch,
+            };
+            entry.fan_out(merged, freshness, stamp, received, encoder, &mut stats);
         }
         stats
     }
@@ -470,7 +541,12 @@ impl HubCore {
                 let watched = held.watched.as_ref().map(|(_, m)| *m);
                 let subscribed = held.subscribed.as_ref().and_then(Entry::top_mode);
                 let kept = held.kept.as_ref().map(|(_, m)| *m);
-                watched.max(subscribed).max(kept).map(|m| (*token, m))
+                let lingering = held.lingering.as_ref().map(|(_, m, _)| *m);
+                watched
+                    .max(subscribed)
+                    .max(kept)
+                    .max(lingering)
+                    .map(|m| (*token, m))
             })
             .collect()
     }
@@ -557,6 +633,7 @@ impl Entry {
         &self,
         tick: &Tick,
         freshness: Freshness,
+        stamp: Stamp,
         received: Instant,
         encoder: &mut Encoder,
         stats: &mut FanoutStats,
@@ -570,7 +647,7 @@ impl Entry {
             let replaced = match &sub.sink {
                 Sink::Json(outbox) => {
                     let text = json[idx].get_or_insert_with(|| {
-                        encoder.encode(tick, &self.inst, sub.mode, freshness, stats)
+                        encoder.encode(tick, &self.inst, sub.mode, freshness, Some(stamp), stats)
                     });
                     outbox.push_tick(sub.slot, text.clone(), received)
                 }
@@ -661,6 +738,16 @@ fn ws_precedes(tick: &Tick, latest: &Tick, now_ms: i64, window_ms: i64) -> bool 
             || now_ms.saturating_sub(latest.received_ms) < window_ms)
 }
 
+#[path = "resume.rs"]
+mod resume;
+
+/// Helpers shared by the hub's unit tests.
+#[cfg(test)]
+pub(super) mod tests_support {
+    pub(crate) use super::tests::{LIVE, reg, tick};
+}
+pub use resume::{ResumeItem, ResumeReport};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -668,17 +755,24 @@ mod tests {
     use crate::model::instruments::{InstrumentSpec, Registry};
     use crate::model::tick::{Quote, Source};
 
-    const LIVE: Liveness = Liveness {
+    /// A hub whose instruments leave the demand as soon as their last client does.
+    const NO_LINGER: crate::hub::ResumeConfig = crate::hub::ResumeConfig {
+        epoch: 0,
+        keep: 16,
+        linger: Duration::ZERO,
+    };
+
+    pub(crate) const LIVE: Liveness = Liveness {
         feed: FeedLive::ALWAYS,
         now_ms: 1_000_000,
     };
 
-    fn reg() -> Registry {
+    pub(crate) fn reg() -> Registry {
         let spec = |token, ts: &str| InstrumentSpec::nse_equity(token, ts, ts);
         Registry::new([spec(1, "AAA"), spec(2, "BBB"), spec(3, "CCC")])
     }
 
-    fn tick(token: Token, ltp: i64, volume: u64) -> Tick {
+    pub(crate) fn tick(token: Token, ltp: i64, volume: u64) -> Tick {
         Tick {
             token,
             divisor: 100,
@@ -727,7 +821,7 @@ mod tests {
     #[test]
     fn demand_is_the_union_at_the_highest_mode() {
         let r = reg();
-        let mut hub = HubCore::new();
+        let mut hub = HubCore::new().with_resume(NO_LINGER);
         let a = Arc::new(Outbox::new(1 << 20));
         let b = Arc::new(Outbox::new(1 << 20));
         let i1 = r.by_token(1).unwrap().clone();
@@ -1162,7 +1256,7 @@ mod tests {
         #[test]
         fn demand_follows_every_change(ops in proptest::collection::vec((0u8..6, 1u64..4, 1u32..4, 0u8..3), 1..60)) {
             let r = reg();
-            let mut hub = HubCore::new();
+            let mut hub = HubCore::new().with_resume(NO_LINGER);
             let outboxes: Vec<Arc<Outbox>> = (0..4).map(|_| Arc::new(Outbox::new(1 << 20))).collect();
             for (op, client, token, m) in ops {
                 let inst = r.by_token(token).unwrap().clone();

@@ -6,10 +6,13 @@ pub mod archive;
 pub mod core;
 pub mod orders;
 pub mod outbox;
+pub mod replay;
 pub mod sink;
 mod task;
 
-pub use self::core::{ClientId, FanoutStats, HubCore, Liveness};
+pub use self::core::{
+    ClientId, FanoutStats, HubCore, Liveness, ResumeConfig, ResumeItem, ResumeReport,
+};
 pub use self::orders::{OrderFanout, OrderSink};
 pub use self::outbox::{Drained, Outbox, Overflow, Payload};
 pub use self::sink::Sink;
@@ -41,6 +44,8 @@ pub struct HubConfig {
     /// A REST quote does not replace a WebSocket value younger than this: the REST bridge's
     /// start (`FEED_BRIDGE_AFTER_MS`), so the bridge's first quotes show at once.
     pub ws_precedence: Duration,
+    /// This run's epoch and how reconnecting clients are resumed.
+    pub resume: ResumeConfig,
 }
 
 impl Default for HubConfig {
@@ -49,6 +54,7 @@ impl Default for HubConfig {
             command_capacity: 4096,
             tick_capacity: 1024,
             ws_precedence: Duration::from_secs(1),
+            resume: ResumeConfig::default(),
         }
     }
 }
@@ -68,6 +74,7 @@ pub struct HubHandle {
     next_client: Arc<AtomicU64>,
     /// Who receives broker order updates.
     orders: Arc<OrderFanout>,
+    epoch: u64,
 }
 
 impl std::fmt::Debug for Command {
@@ -103,7 +110,7 @@ pub fn spawn_with_closed_quotes(
     let (demand_tx, demand_rx) = watch::channel(Arc::new(Demand::new()));
     let stats = Arc::new(HubStats::default());
     let task = HubTask {
-        core: HubCore::with_ws_precedence(cfg.ws_precedence),
+        core: HubCore::with_ws_precedence(cfg.ws_precedence).with_resume(cfg.resume),
         commands: cmd_rx,
         ticks: tick_rx,
         demand: demand_tx,
@@ -122,6 +129,7 @@ pub fn spawn_with_closed_quotes(
         stats,
         next_client: Arc::new(AtomicU64::new(1)),
         orders: Arc::default(),
+        epoch: cfg.resume.epoch,
     }
 }
 
@@ -206,6 +214,31 @@ impl HubHandle {
         })
         .await?;
         rx.await.map_err(|_| HubClosed)
+    }
+
+    /// Resubscribes a reconnecting client and queues what it missed (see `hub::core::resume`).
+    pub async fn resume(
+        &self,
+        client: ClientId,
+        outbox: Arc<Outbox>,
+        items: Vec<ResumeItem>,
+        epoch: u64,
+    ) -> Result<ResumeReport, HubClosed> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Resume {
+            client,
+            outbox,
+            items,
+            epoch,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| HubClosed)
+    }
+
+    /// This run's epoch (every `ticker` carries it).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub async fn disconnect(&self, client: ClientId) -> Result<(), HubClosed> {

@@ -184,6 +184,15 @@ impl<T: Payload> Outbox<T> {
         self.push_immediate(msg)
     }
 
+    /// Drops `slot`'s undelivered tick, if any (a resume replays it in order instead).
+    pub fn drop_pending(&self, slot: Slot) {
+        let mut st = self.lock();
+        if let Some(cell @ Cell::Pending(_)) = st.slots.get_mut(slot as usize) {
+            *cell = Cell::Idle;
+            st.forget_dirty(slot);
+        }
+    }
+
     /// Stores the newest tick for `slot`, replacing an undelivered older one. Returns `true`
     /// when it replaced one (conflation happened). `at` is when the hub received the tick (one
     /// reading per batch, so the hot path does not read the clock per client).

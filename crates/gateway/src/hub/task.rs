@@ -2,7 +2,8 @@
 //! client tasks, tick batches from the upstream). Commands are served first so a tick flood
 //! cannot starve subscribes; nothing here ever waits on a client.
 
-use crate::hub::core::{ClientId, HubCore, Liveness};
+use crate::hub::core::{ClientId, HubCore, Liveness, ResumeItem, ResumeReport};
+use crate::hub::outbox::Outbox;
 use crate::hub::sink::Sink;
 use crate::json::request::CandleRequest;
 use crate::model::candle::{Candle, History};
@@ -56,6 +57,13 @@ pub(crate) enum Command {
         reply: oneshot::Sender<usize>,
     },
     Seed(Vec<(Arc<Instrument>, Tick)>),
+    Resume {
+        client: ClientId,
+        outbox: Arc<Outbox>,
+        items: Vec<ResumeItem>,
+        epoch: u64,
+        reply: oneshot::Sender<ResumeReport>,
+    },
 }
 
 /// Counters shared with status endpoints and metrics.
@@ -122,6 +130,10 @@ impl HubTask {
                 () = &mut minute_close => {
                     let now = self.clock.now_ms().div_euclid(1000);
                     self.core.close_candles(now);
+                    // Lingering subscriptions end within a minute of their time.
+                    if self.core.sweep_lingering(Instant::now()) {
+                        self.publish_demand();
+                    }
                     minute_close.as_mut().reset(self.next_minute_close());
                 }
                 r = self.feed_live.changed() => {
@@ -236,6 +248,18 @@ impl HubTask {
                 self.publish_demand();
             }
             Command::Seed(items) => self.core.seed(items),
+            Command::Resume {
+                client,
+                outbox,
+                items,
+                epoch,
+                reply,
+            } => {
+                let live = self.liveness();
+                let report = self.core.resume(client, &outbox, &items, epoch, live);
+                self.publish_demand();
+                let _ = reply.send(report);
+            }
             Command::Candles { token, reply } => {
                 let _ = reply.send(self.core.candles_of(token));
             }

@@ -13,6 +13,9 @@ pub fn check_client_request(text: &str) {
         Ok(Request::Subscribe { symbols, .. } | Request::Unsubscribe { symbols, .. }) => {
             assert!(!symbols.is_empty(), "accepted without symbols: {text:?}");
         }
+        Ok(Request::Resume { seq, .. }) => {
+            assert!(!seq.is_empty(), "a resume without symbols: {text:?}");
+        }
         Ok(Request::Options { .. } | Request::Ping { .. }) => {}
         Err(e) => assert!(
             !e.message.is_empty(),

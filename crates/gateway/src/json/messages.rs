@@ -62,6 +62,8 @@ pub struct ConnectionStatus {
     pub market_status: &'static str,
     pub auth_required: bool,
     pub timestamp: String,
+    /// This run of the gateway (DESIGN.md §12): a resume names the epoch its `seq`s came from.
+    pub epoch: u64,
 }
 
 /// The feed-health part of a heartbeat.

@@ -83,6 +83,14 @@ pub enum Request {
     Ping {
         id: RequestId,
     },
+    /// After a reconnect, instead of `subscribe`: the instruments with the last `seq` seen of
+    /// each, and the `epoch` those came from (DESIGN.md §12).
+    Resume {
+        epoch: u64,
+        seq: Vec<(String, u64)>,
+        mode: Mode,
+        id: RequestId,
+    },
 }
 
 /// Error codes clients can match on.
@@ -134,7 +142,7 @@ impl RequestError {
 /// The largest accepted throttle: slower than one update a minute is not a live feed.
 pub const MAX_THROTTLE_MS: u64 = 60_000;
 
-const ACTIONS: &str = "subscribe, unsubscribe, options, ping";
+const ACTIONS: &str = "subscribe, unsubscribe, options, ping, resume";
 
 /// Parses one text frame: the envelope (JSON object, `id`, `action`), then the action's own
 /// fields.
@@ -149,6 +157,7 @@ pub fn parse(text: &str) -> Result<Request, RequestError> {
         "unsubscribe" => unsubscribe(&obj, id),
         "options" => options(&obj, id),
         "ping" => Ok(Request::Ping { id }),
+        "resume" => resume(&obj, id),
         other => Err(RequestError::new(
             ErrorCode::UnknownAction,
             format!("unknown action {other:?}; expected one of: {ACTIONS}"),
@@ -228,6 +237,44 @@ fn subscribe(obj: &Object, id: RequestId) -> Result<Request, RequestError> {
         symbols,
         mode,
         candles,
+        id,
+    })
+}
+
+/// `{"action":"resume","epoch":E,"seq":{"NSE:SBIN":1234,…},"mode":"quote"}`.
+fn resume(obj: &Object, id: RequestId) -> Result<Request, RequestError> {
+    let bad =
+        |msg: &str, id: RequestId| RequestError::new(ErrorCode::BadRequest, msg.to_string(), id);
+    let Some(epoch) = obj.get("epoch").and_then(Value::as_u64) else {
+        return Err(bad(
+            "\"epoch\" must be the epoch of the last ticker received (a number)",
+            id,
+        ));
+    };
+    let Some(map) = obj.get("seq").and_then(Value::as_object) else {
+        return Err(bad(
+            "\"seq\" must map each symbol to the last seq received, e.g. {\"NSE:SBIN\":1234}",
+            id,
+        ));
+    };
+    if map.is_empty() {
+        return Err(bad("\"seq\" names no symbol", id));
+    }
+    let mut seq = Vec::with_capacity(map.len());
+    for (symbol, v) in map {
+        let Some(n) = v.as_u64() else {
+            return Err(bad(
+                &format!("seq of {symbol:?} must be a whole number"),
+                id,
+            ));
+        };
+        seq.push((symbol.clone(), n));
+    }
+    let mode = mode(obj, &id)?;
+    Ok(Request::Resume {
+        epoch,
+        seq,
+        mode,
         id,
     })
 }
@@ -443,7 +490,7 @@ mod tests {
     /// Clients match on these texts (and tests elsewhere grep them): each one, word for word.
     #[test]
     fn error_texts_are_stable() {
-        let actions = "subscribe, unsubscribe, options, ping";
+        let actions = "subscribe, unsubscribe, options, ping, resume";
         let cases = [
             (
                 "[1,2]",

@@ -52,15 +52,37 @@ impl Freshness {
     }
 }
 
+/// Where a tick stands in the gateway's stream (DESIGN.md §12): its number among this
+/// instrument's ticks of the day, and the gateway run (`epoch`, new at every start) that
+/// numbered it. A client that reconnects resumes from the last `seq` it saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub seq: u64,
+    pub epoch: u64,
+}
+
 /// Appends the full `{"type":"ticker","data":{…}}` message: the fields every mode carries,
 /// the quote and full sections the mode asks for (and the tick has), then time, source and
-/// freshness, and the depth book last (the bulk of a full message).
+/// freshness, and the depth book last (the bulk of a full message). Without a stamp (a REST
+/// answer, not part of the stream) it carries no `seq`/`epoch`.
 pub fn write_ticker(
     out: &mut String,
     tick: &Tick,
     inst: &Instrument,
     mode: Mode,
     freshness: Freshness,
+) {
+    write_stamped(out, tick, inst, mode, freshness, None);
+}
+
+/// [`write_ticker`] with the tick's place in the stream.
+pub fn write_stamped(
+    out: &mut String,
+    tick: &Tick,
+    inst: &Instrument,
+    mode: Mode,
+    freshness: Freshness,
+    stamp: Option<Stamp>,
 ) {
     let div = tick.divisor;
     write_head(out, tick, inst);
@@ -83,6 +105,12 @@ pub fn write_ticker(
         write_full(out, f, quote, inst, div);
     }
     write_time_and_source(out, tick, freshness);
+    if let Some(s) = stamp {
+        out.push_str(",\"seq\":");
+        out.push_str(itoa::Buffer::new().format(s.seq));
+        out.push_str(",\"epoch\":");
+        out.push_str(itoa::Buffer::new().format(s.epoch));
+    }
     if let Some(depth) = full.and_then(|f| f.depth.as_ref()) {
         write_depth(out, depth, div);
     }

@@ -12,6 +12,7 @@ use crate::model::instruments::Registry;
 use crate::model::tick::Token;
 use crate::store::candle_files::CandleStore;
 use crate::store::last_values::LastValues;
+use crate::store::recording::tap::FrameTap;
 use crate::upstream::{self, UpstreamConfig, UpstreamHandle, UpstreamInputs};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -34,6 +35,13 @@ impl Wiring {
         let handle = hub::spawn_with_closed_quotes(
             HubConfig {
                 ws_precedence: self.config.feed.bridge_after,
+                // The start's wall-clock millisecond: a new epoch at every start, and one a
+                // client can read as a time.
+                resume: hub::ResumeConfig {
+                    epoch: u64::try_from(self.clock.now_ms()).unwrap_or(0),
+                    keep: self.config.resume_buffer,
+                    linger: self.config.resume_linger,
+                },
                 ..HubConfig::default()
             },
             reads.feed_live.clone(),
@@ -71,6 +79,7 @@ impl Wiring {
         hub: &HubHandle,
         reads: &StatusReads,
         schedule: &Schedule,
+        record: &FrameTap,
     ) -> UpstreamHandle {
         upstream::spawn(
             wire,
@@ -84,6 +93,7 @@ impl Wiring {
                 checker: Arc::new(ProfileCheck(self.broker.clone())),
                 clock: self.clock.clone(),
                 gauges: reads.gauges.clone(),
+                record: record.clone(),
             },
             self.shutdown.clone(),
             &self.tracker,

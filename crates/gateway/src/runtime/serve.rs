@@ -108,6 +108,7 @@ impl Wiring {
             gauges: core.reads.gauges.clone(),
             clock: self.clock.clone(),
             stale_threshold_s: self.config.feed.stale_threshold.as_secs_f64(),
+            recording: core.record.stats().clone(),
         }
     }
 

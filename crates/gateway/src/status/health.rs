@@ -7,6 +7,7 @@ use crate::model::gauges::Gauges;
 use crate::status::verdict::{
     Priority, VerdictInput, feed_is_healthy, feed_mode, is_fresh, verdict,
 };
+use crate::store::recording::tap::RecordStats;
 use crate::upstream::{FeedState, ShardStatus, aggregate_state, fallback_reported, rest_wanted};
 use feedgate_session::MarketStatus;
 use serde::Serialize;
@@ -62,6 +63,34 @@ pub struct ClientsSection {
     pub kite: usize,
 }
 
+/// The `recording` section (DESIGN.md §12).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordingSection {
+    /// `FEEDGATE_RECORD`.
+    pub enabled: bool,
+    /// The IST day being recorded (`YYYY-MM-DD`), once a frame arrived.
+    pub day: Option<String>,
+    /// Bytes on disk for that day.
+    pub bytes_today: u64,
+    pub frames_written: u64,
+    /// Frames not recorded: the recorder fell behind, or the disk failed.
+    pub dropped_frames: u64,
+    /// Writing fails right now (recording pauses and retries).
+    pub failing: bool,
+}
+
+/// Builds the `recording` section from the recorder's counters.
+pub fn recording_section(s: &RecordStats) -> RecordingSection {
+    RecordingSection {
+        enabled: s.enabled.load(Ordering::Relaxed),
+        day: s.day().map(|d| d.format("%Y-%m-%d").to_string()),
+        bytes_today: s.bytes_today.load(Ordering::Relaxed),
+        frames_written: s.frames_written.load(Ordering::Relaxed),
+        dropped_frames: s.dropped_frames.load(Ordering::Relaxed),
+        failing: s.failing.load(Ordering::Relaxed),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthDocument {
     pub priority_status: Priority,
@@ -70,6 +99,7 @@ pub struct HealthDocument {
     pub auth: AuthSection,
     pub feed: FeedSection,
     pub clients: ClientsSection,
+    pub recording: RecordingSection,
 }
 
 /// Builds the `auth` section from the auth task's view (pure).
@@ -139,6 +169,7 @@ pub struct HealthSources {
     pub gauges: Arc<Gauges>,
     pub clock: SharedClock,
     pub stale_threshold_s: f64,
+    pub recording: Arc<RecordStats>,
 }
 
 impl HealthSources {
@@ -201,6 +232,7 @@ impl HealthSources {
                 connections: self.gauges.connections.load(Ordering::Relaxed),
                 kite: self.gauges.kite_connections.load(Ordering::Relaxed),
             },
+            recording: recording_section(&self.recording),
         }
     }
 }
@@ -265,6 +297,7 @@ mod tests {
             "auth",
             "feed",
             "clients",
+            "recording",
         ];
         let d = HealthDocument {
             priority_status: Priority::MarketSession,
@@ -294,6 +327,7 @@ mod tests {
                 connections: 3,
                 kite: 1,
             },
+            recording: recording_section(&RecordStats::default()),
         };
         let v = serde_json::to_value(&d).unwrap();
         for k in doc_keys {
@@ -322,5 +356,10 @@ mod tests {
         ] {
             assert!(v["feed"].get(k).is_some(), "feed.{k}");
         }
+        assert_eq!(
+            v["recording"],
+            serde_json::json!({"enabled": false, "day": null, "bytes_today": 0,
+                "frames_written": 0, "dropped_frames": 0, "failing": false})
+        );
     }
 }

@@ -8,4 +8,5 @@ pub mod atomic;
 pub mod candle_files;
 pub mod instrument_cache;
 pub mod last_values;
+pub mod recording;
 pub mod token_file;

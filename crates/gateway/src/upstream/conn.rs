@@ -27,10 +27,14 @@ use crate::model::demand::RunPolicy;
 use crate::model::gauges::Gauges;
 use crate::model::secret::CurrentToken;
 use crate::model::tick::Tick;
+use crate::store::recording::format::FrameKind;
+use crate::store::recording::tap::FrameTap;
 use crate::upstream::machine::{Action, Event, Machine, MachineConfig, Note};
 use crate::upstream::orders::OrderGate;
 use crate::upstream::slot::ShardSlot;
 use crate::upstream::state::{Disconnect, FeedEvent};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures_util::SinkExt;
 use open::Outcome;
 use std::sync::Arc;
@@ -71,7 +75,15 @@ pub struct ConnIo {
     pub checker: Arc<dyn TokenCheck>,
     pub clock: SharedClock,
     pub gauges: Arc<Gauges>,
+    /// Where received frames are recorded (for this shard).
+    pub record: FrameTap,
     pub shutdown: CancellationToken,
+}
+
+/// Nanoseconds since the Unix epoch (saturating far outside the years any feed runs in).
+fn ns(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt()
+        .unwrap_or_else(|| t.timestamp_millis().saturating_mul(1_000_000))
 }
 
 /// Runs the connection until shutdown.
@@ -108,6 +120,40 @@ struct Conn {
 }
 
 impl ConnIo {
+    /// Offers a received data frame to the recorder (control frames are not recorded).
+    fn record(&self, msg: &Message, now: DateTime<Utc>) {
+        if !self.record.is_on() {
+            return;
+        }
+        let (kind, data) = match msg {
+            Message::Binary(b) => (FrameKind::Binary, b.clone()),
+            Message::Text(t) => (FrameKind::Text, Bytes::from(t.clone())),
+            _ => return,
+        };
+        self.record.offer(ns(now), kind, data);
+    }
+
+    /// Marks the start of a new connection in the recording.
+    fn record_connected(&self) {
+        self.record
+            .offer(ns(self.clock.now()), FrameKind::Connected, Bytes::new());
+    }
+
+    /// Records what the wire needs to decode the frames that follow (after a subscription
+    /// change; nothing for wires whose frames describe themselves).
+    fn record_context<W: Wire>(&self, wire: &W) {
+        if !self.record.is_on() {
+            return;
+        }
+        if let Some(context) = wire.recording_context() {
+            self.record.offer(
+                ns(self.clock.now()),
+                FrameKind::Context,
+                Bytes::from(context),
+            );
+        }
+    }
+
     fn emit(&self, ev: FeedEvent) {
         // Broadcast never blocks; a lagging listener loses old events, and state lives in the
         // shard status anyway.

@@ -12,6 +12,7 @@ use crate::model::gauges::Gauges;
 use crate::model::order::OrderRelay;
 use crate::model::secret::CurrentToken;
 use crate::model::tick::Tick;
+use crate::store::recording::tap::FrameTap;
 use crate::upstream::conn::{self, ConnIo, ConnParams};
 use crate::upstream::orders::OrderGate;
 use crate::upstream::shard::assign;
@@ -59,6 +60,8 @@ pub struct UpstreamInputs {
     pub checker: Arc<dyn TokenCheck>,
     pub clock: SharedClock,
     pub gauges: Arc<Gauges>,
+    /// Where every connection records the frames it receives.
+    pub record: FrameTap,
 }
 
 /// Read side of the running upstream.
@@ -214,6 +217,7 @@ impl<W: Wire + Clone> Supervisor<W> {
             checker: inputs.checker.clone(),
             clock: inputs.clock.clone(),
             gauges: inputs.gauges.clone(),
+            record: inputs.record.for_shard(index),
             shutdown: cancel.clone(),
         };
         let params = ConnParams {

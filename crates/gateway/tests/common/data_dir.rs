@@ -7,7 +7,7 @@
 
 use feedgate_gateway::store::atomic::TEMP_PREFIX;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The header line of a candle file.
 pub const CSV_HEADER: &str = "symbol,token,time,open,high,low,close,volume";
@@ -66,4 +66,20 @@ pub fn csv_rows(text: &str, symbol: &str) -> Vec<String> {
             (f[0] == symbol).then(|| f[2..].join(" "))
         })
         .collect()
+}
+
+/// The binary `FEEDGATE_BIN` names (`./scripts/test` builds it first and sets it, so CI always
+/// runs this test), else `target/debug/feedgate` if a developer built it.
+pub fn feedgate_binary() -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os("FEEDGATE_BIN") {
+        let bin = PathBuf::from(bin);
+        assert!(
+            bin.exists(),
+            "FEEDGATE_BIN={} does not exist",
+            bin.display()
+        );
+        return Some(bin);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/feedgate");
+    p.exists().then_some(p)
 }

@@ -481,6 +481,10 @@ impl Wire for FyersWire {
         out.append(&mut self.conn.outbound);
     }
 
+    fn recording_context(&self) -> Option<Vec<u8>> {
+        Some(self.context_bytes())
+    }
+
     fn keepalive(&mut self, now: Instant, silent_for: Duration, out: &mut Vec<Message>) {
         if self.conn.next_ping.is_none_or(|t| now >= t) {
             out.extend(binary(&ClientFrame::Ping));
@@ -497,6 +501,9 @@ impl Wire for FyersWire {
         }
     }
 }
+
+mod recording;
+pub use recording::ContextError;
 
 #[cfg(test)]
 mod tests;

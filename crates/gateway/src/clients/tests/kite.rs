@@ -10,23 +10,7 @@ const SBIN: u32 = 779_521;
 const INFY: u32 = 408_065;
 
 fn connect_kite(f: &Fixture) -> Client {
-    let (in_tx, in_rx) = mpsc::unbounded_channel();
-    let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let sock = ChanSocket {
-        inbound: in_rx,
-        outbound: out_tx,
-        open: usize::MAX,
-    };
-    tokio::spawn(serve_kite(
-        sock,
-        f.ctx.clone(),
-        f.shutdown.clone(),
-        crate::model::read_clock::ReadClock::default(),
-    ));
-    Client {
-        tx: in_tx,
-        rx: out_rx,
-    }
+    connect_to(f, serve_kite)
 }
 
 /// What a Kite client reads: packets, heartbeats and text frames.

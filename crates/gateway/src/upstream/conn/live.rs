@@ -223,7 +223,9 @@ impl<W: Wire> Live<'_, W> {
                     .unwrap_or_default(),
             });
         }
-        let now_ms = self.io.clock.now_ms();
+        let received = self.io.clock.now();
+        self.io.record(&msg, received);
+        let now_ms = received.timestamp_millis();
         let inbound = self.wire.decode(&msg, now_ms, &mut self.ticks);
         self.note(inbound)?;
         // Frames decoding produced for the broker (Fyers: acknowledgements).
@@ -357,6 +359,7 @@ impl<W: Wire> Live<'_, W> {
             .collect();
         self.wire.diff(&self.sent, &covered, &mut self.out);
         self.flush().await?;
+        self.io.record_context(&*self.wire);
         self.sent = covered;
         let instruments = self.sent.len();
         self.step(Event::Subscribed { instruments, first })

@@ -104,7 +104,10 @@ impl Attempt<'_> {
             r = connect(&url, self.p.connect_timeout) => r,
         };
         match connected {
-            Ok(ws) => Ok(ws),
+            Ok(ws) => {
+                self.io.record_connected();
+                Ok(ws)
+            }
             // Is it the token, or is the WebSocket refused for another reason?
             Err(e @ AttemptError::Upgrade { status: 403 }) => Err(self.classify_refusal(e).await),
             Err(e) => Err(Outcome::Failed(e)),
@@ -184,7 +187,9 @@ async fn handshake<W: Wire>(
             Ok(Some(Err(e))) => return Err(format!("socket error during the login: {e}")),
             Ok(Some(Ok(m))) => m,
         };
-        match wire.decode(&msg, io.clock.now_ms(), &mut scratch) {
+        let received = io.clock.now();
+        io.record(&msg, received);
+        match wire.decode(&msg, received.timestamp_millis(), &mut scratch) {
             Inbound::Accepted => return Ok(()),
             Inbound::Refused { detail } => return Err(detail),
             _ => scratch.clear(),

@@ -276,6 +276,7 @@ struct Setup {
     demand: Demand,
     checker: Arc<Checker>,
     tick_capacity: usize,
+    record: FrameTap,
 }
 
 impl Default for Setup {
@@ -289,6 +290,7 @@ impl Default for Setup {
             demand: [(1, Mode::Quote)].into_iter().collect(),
             checker: Checker::answering(&VALID),
             tick_capacity: 16,
+            record: FrameTap::off(),
         }
     }
 }
@@ -335,6 +337,7 @@ fn start(wire: TextWire, s: Setup) -> Rig {
         checker: s.checker,
         clock: Arc::new(TokioClock::starting_at(chrono::Utc::now())),
         gauges: Arc::default(),
+        record: s.record,
         shutdown: shutdown.clone(),
     };
     let task = tokio::spawn(run(wire, params(), io));
@@ -691,4 +694,41 @@ async fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     cond()
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_received_data_frame_is_offered_to_the_recorder_after_a_connected_mark() {
+    let mut broker = FakeBroker::start(false).await;
+    let (tap, mut recorded) = FrameTap::channel(64);
+    let mut rig = start(
+        TextWire::new(&broker.url),
+        Setup {
+            record: tap.for_shard(2),
+            ..Setup::default()
+        },
+    );
+    let mut conn = broker.next_conn().await;
+    assert_eq!(conn.next_text(WAIT).await.as_deref(), Some("sub 1"));
+    conn.send("tick 1");
+    conn.send("hb");
+    let _ = conn.tx.send(Message::binary(vec![1u8, 2, 3]));
+    assert_eq!(rig.ticks.recv().await.unwrap().len(), 1);
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        let f = tokio::time::timeout(WAIT, recorded.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        got.push((f.kind, f.shard, f.data.to_vec()));
+    }
+    assert_eq!(
+        got,
+        [
+            (FrameKind::Connected, 2, vec![]),
+            (FrameKind::Text, 2, b"tick 1".to_vec()),
+            (FrameKind::Text, 2, b"hb".to_vec()),
+            (FrameKind::Binary, 2, vec![1, 2, 3]),
+        ]
+    );
+    rig.shutdown.cancel();
 }

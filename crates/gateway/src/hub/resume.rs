@@ -1,0 +1,352 @@
+//! Resuming a `/ws/market` client after a reconnect (DESIGN.md §12): its instruments stay
+//! subscribed upstream for a while after it leaves (`linger`), every value in the meantime is
+//! numbered and kept ([`crate::hub::replay`]), and `resume` subscribes it again and gives it
+//! exactly the values after the last `seq` it saw, in order, before any live one, with no
+//! snapshot in between. Another epoch (the gateway restarted) or values the ring no longer
+//! holds make the answer incomplete; the client then gets what there is and the current value.
+
+use super::{ClientSubs, Entry, HubCore, Liveness};
+use crate::hub::ClientId;
+use crate::hub::outbox::Outbox;
+use crate::hub::sink::Sink;
+use crate::json::request::CandleRequest;
+use crate::json::ticker::{Freshness, Stamp, write_stamped};
+use crate::model::instruments::Instrument;
+use crate::model::tick::{Mode, Token};
+use axum::extract::ws::Utf8Bytes;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// One instrument a client resumes: the last `seq` it saw of it.
+#[derive(Debug, Clone)]
+pub struct ResumeItem {
+    pub inst: Arc<Instrument>,
+    pub mode: Mode,
+    pub after: u64,
+}
+
+/// What a resume gave the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResumeReport {
+    pub replayed: usize,
+    pub complete: bool,
+}
+
+impl HubCore {
+    /// Keeps `tokens` subscribed upstream (at these modes) for the linger time.
+    pub(super) fn linger(&mut self, tokens: &[(Token, Mode)]) {
+        if self.resume.linger.is_zero() {
+            return;
+        }
+        let until = Instant::now() + self.resume.linger;
+        for (token, mode) in tokens {
+            let Some(held) = self.held.get_mut(token) else {
+                continue;
+            };
+            let Some(inst) = held.subscribed.as_ref().map(|e| e.inst.clone()) else {
+                continue;
+            };
+            let mode = held
+                .lingering
+                .as_ref()
+                .map_or(*mode, |(_, m, _)| (*m).max(*mode));
+            held.lingering = Some((inst, mode, until));
+            self.wanted.insert(*token);
+        }
+    }
+
+    /// Ends the lingering that expired by `now`; true when the demand may have changed.
+    pub fn sweep_lingering(&mut self, now: Instant) -> bool {
+        let mut changed = false;
+        for (token, held) in &mut self.held {
+            if held
+                .lingering
+                .as_ref()
+                .is_some_and(|(_, _, until)| *until <= now)
+            {
+                held.lingering = None;
+                changed = true;
+                if held.subscribed.is_none() {
+                    held.log.forget();
+                }
+                if !held.wanted() {
+                    self.wanted.remove(token);
+                }
+            }
+        }
+        if changed {
+            self.held.retain(|_, h| !h.is_empty());
+        }
+        changed
+    }
+
+    /// Subscribes `client` to `items` without snapshots and queues, in order: the `resume`
+    /// reply, then every value after each item's `after` (or, when another `epoch` numbered
+    /// them or they are no longer kept, what there is and the current value).
+    pub fn resume(
+        &mut self,
+        client: ClientId,
+        outbox: &Arc<Outbox>,
+        items: &[ResumeItem],
+        epoch: u64,
+        live: Liveness,
+    ) -> ResumeReport {
+        let same_epoch = epoch == self.resume.epoch;
+        let mut texts: Vec<Utf8Bytes> = Vec::new();
+        let mut missing = Map::new();
+        for item in items {
+            self.add_quietly(client, outbox, &item.inst, item.mode);
+            // A client already subscribed (filling a gap it saw in `seq`) may have the latest
+            // value pending: the replay below ends with it, so it must not come twice.
+            if let Some((_, slot)) = self
+                .clients
+                .get(&client)
+                .and_then(|c| c.tokens.get(&item.inst.token))
+            {
+                outbox.drop_pending(*slot);
+            }
+            let Some(held) = self.held.get(&item.inst.token) else {
+                continue;
+            };
+            let Some((inst, latest)) = &held.latest else {
+                continue;
+            };
+            let stamp = |seq| {
+                Some(Stamp {
+                    seq,
+                    epoch: self.resume.epoch,
+                })
+            };
+            let missed = held.log.since(if same_epoch { item.after } else { 0 });
+            if !same_epoch || missed.gap.is_some() {
+                let (from, to) = missed.gap.unwrap_or((1, held.log.seq()));
+                missing.insert(inst.symbol.to_string(), json!([from, to]));
+            }
+            for (seq, tick) in &missed.ticks {
+                let freshness = Freshness::of(tick, live.feed, live.now_ms);
+                let mut text = String::with_capacity(256);
+                write_stamped(&mut text, tick, inst, item.mode, freshness, stamp(*seq));
+                texts.push(Utf8Bytes::from(text));
+            }
+            // Nothing kept to replay but a value the client lacks: the current one.
+            if missed.ticks.is_empty() && (!same_epoch || missed.gap.is_some()) {
+                let freshness = Freshness::of(latest, live.feed, live.now_ms);
+                let seq = (held.log.seq() > 0).then(|| held.log.seq());
+                let mut text = String::with_capacity(256);
+                let stamp = seq.and_then(stamp);
+                write_stamped(&mut text, latest, inst, item.mode, freshness, stamp);
+                texts.push(Utf8Bytes::from(text));
+            }
+        }
+        let complete = same_epoch && missing.is_empty();
+        let mut reply = json!({
+            "type": "resume",
+            "complete": complete,
+            "epoch": self.resume.epoch,
+            "replayed": texts.len(),
+            "missing": Value::Object(missing),
+        });
+        if !same_epoch {
+            reply["reason"] =
+                json!("the gateway restarted since (another epoch): snapshots instead");
+        }
+        let _ = outbox.push_immediate(Utf8Bytes::from(reply.to_string()));
+        let replayed = texts.len();
+        for t in texts {
+            let _ = outbox.push_immediate(t);
+        }
+        ResumeReport { replayed, complete }
+    }
+
+    /// A subscription like [`HubCore::subscribe`]'s, without a snapshot.
+    fn add_quietly(
+        &mut self,
+        client: ClientId,
+        outbox: &Arc<Outbox>,
+        inst: &Arc<Instrument>,
+        mode: Mode,
+    ) {
+        let subs = self.clients.entry(client).or_insert_with(|| ClientSubs {
+            sink: Sink::Json(outbox.clone()),
+            tokens: HashMap::new(),
+        });
+        let token = inst.token;
+        let held = self.held.entry(token).or_default();
+        if held.subscribed.is_none() {
+            self.subscribed += 1;
+            self.wanted.insert(token);
+        }
+        let entry = held.subscribed.get_or_insert_with(|| Entry {
+            inst: inst.clone(),
+            subs: Vec::new(),
+        });
+        entry.add(client, subs, mode, CandleRequest::Keep);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests_support::{LIVE, reg, tick};
+    use super::*;
+    use crate::hub::outbox::Drained;
+
+    fn texts(ob: &Outbox) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+        let mut d = Drained::default();
+        ob.drain_into(&mut d, true).unwrap();
+        let parse = |v: &Vec<Utf8Bytes>| {
+            v.iter()
+                .map(|t| serde_json::from_str(t.as_str()).unwrap())
+                .collect()
+        };
+        (parse(&d.immediate), parse(&d.ticks))
+    }
+
+    fn item(r: &crate::model::instruments::Registry, token: Token, after: u64) -> ResumeItem {
+        ResumeItem {
+            inst: r.by_token(token).unwrap().clone(),
+            mode: Mode::Quote,
+            after,
+        }
+    }
+
+    fn hub() -> HubCore {
+        HubCore::new().with_resume(crate::hub::ResumeConfig {
+            epoch: 42,
+            keep: 4,
+            linger: std::time::Duration::from_secs(60),
+        })
+    }
+
+    /// The client leaves after seq 2; three values arrive while it is away (its instrument
+    /// lingers upstream); its resume gets exactly seq 3..5 before any live value, then seq 6
+    /// arrives live.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_comes_back_gets_exactly_what_it_missed() {
+        let r = reg();
+        let mut hub = hub();
+        let first = Arc::new(Outbox::new(1 << 20));
+        hub.subscribe(
+            1,
+            &first,
+            &[(r.by_token(1).unwrap().clone(), Mode::Quote)],
+            CandleRequest::Keep,
+            LIVE,
+        );
+        hub.on_ticks(&[tick(1, 101, 1), tick(1, 102, 2)], LIVE);
+        let (_, ticks) = texts(&first);
+        assert_eq!(ticks.last().unwrap()["data"]["seq"], 2);
+        assert_eq!(ticks.last().unwrap()["data"]["epoch"], 42);
+        hub.disconnect(1);
+        assert_eq!(hub.demand().len(), 1, "the instrument lingers upstream");
+        hub.on_ticks(&[tick(1, 103, 3), tick(1, 104, 4), tick(1, 105, 5)], LIVE);
+
+        let back = Arc::new(Outbox::new(1 << 20));
+        let report = hub.resume(2, &back, &[item(&r, 1, 2)], 42, LIVE);
+        assert_eq!(
+            report,
+            ResumeReport {
+                replayed: 3,
+                complete: true
+            }
+        );
+        hub.on_ticks(&[tick(1, 106, 6)], LIVE);
+        let (immediate, live) = texts(&back);
+        assert_eq!(immediate[0]["type"], "resume");
+        assert_eq!(immediate[0]["complete"], true);
+        let seqs: Vec<_> = immediate[1..]
+            .iter()
+            .map(|m| m["data"]["seq"].clone())
+            .collect();
+        assert_eq!(seqs, [3, 4, 5]);
+        assert_eq!(immediate[3]["data"]["ltp"], 1.05);
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0]["data"]["seq"], 6);
+
+        // The lingering ends after its time (the client is back, so the instrument stays).
+        tokio::time::advance(std::time::Duration::from_secs(61)).await;
+        assert!(hub.sweep_lingering(Instant::now()));
+        assert_eq!(hub.demand().len(), 1);
+        hub.disconnect(2);
+        tokio::time::advance(std::time::Duration::from_secs(61)).await;
+        hub.sweep_lingering(Instant::now());
+        assert!(hub.demand().is_empty(), "nobody is coming back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn another_epoch_or_a_lost_stretch_is_incomplete_with_the_current_value() {
+        let r = reg();
+        let mut hub = hub();
+        let first = Arc::new(Outbox::new(1 << 20));
+        hub.subscribe(
+            1,
+            &first,
+            &[(r.by_token(1).unwrap().clone(), Mode::Quote)],
+            CandleRequest::Keep,
+            LIVE,
+        );
+        for v in 1..=10 {
+            hub.on_ticks(&[tick(1, 100 + v, v as u64)], LIVE);
+        }
+        // Kept: the last 4 (seq 7..10); a client at seq 2 lost 3..6.
+        let back = Arc::new(Outbox::new(1 << 20));
+        let report = hub.resume(2, &back, &[item(&r, 1, 2)], 42, LIVE);
+        assert_eq!(
+            report,
+            ResumeReport {
+                replayed: 4,
+                complete: false
+            }
+        );
+        let (immediate, _) = texts(&back);
+        assert_eq!(
+            immediate[0]["missing"]["NSE:AAA"],
+            serde_json::json!([3, 6])
+        );
+        // A client of an earlier run: the current value, marked incomplete.
+        let other = Arc::new(Outbox::new(1 << 20));
+        let report = hub.resume(3, &other, &[item(&r, 1, 9)], 7, LIVE);
+        assert!(!report.complete);
+        let (immediate, _) = texts(&other);
+        assert_eq!(immediate[0]["complete"], false);
+        assert!(immediate[0]["reason"].as_str().unwrap().contains("epoch"));
+        assert_eq!(immediate.last().unwrap()["data"]["seq"], 10);
+    }
+
+    /// A client still connected that saw a gap in `seq` (it read too slowly and was conflated)
+    /// fills it with a resume: the missed values once each, the pending latest not repeated.
+    #[tokio::test(start_paused = true)]
+    async fn a_connected_client_fills_a_gap_without_a_duplicate() {
+        let r = reg();
+        let mut hub = hub();
+        let ob = Arc::new(Outbox::new(1 << 20));
+        hub.subscribe(
+            1,
+            &ob,
+            &[(r.by_token(1).unwrap().clone(), Mode::Quote)],
+            CandleRequest::Keep,
+            LIVE,
+        );
+        hub.on_ticks(&[tick(1, 101, 1)], LIVE);
+        let (_, seen) = texts(&ob);
+        assert_eq!(seen.last().unwrap()["data"]["seq"], 1);
+        // Three values arrive before the client reads: its slot holds only the newest (seq 4).
+        hub.on_ticks(&[tick(1, 102, 2), tick(1, 103, 3), tick(1, 104, 4)], LIVE);
+        let report = hub.resume(1, &ob, &[item(&r, 1, 1)], 42, LIVE);
+        assert_eq!(
+            report,
+            ResumeReport {
+                replayed: 3,
+                complete: true
+            }
+        );
+        let (immediate, live) = texts(&ob);
+        let seqs: Vec<_> = immediate[1..]
+            .iter()
+            .map(|m| m["data"]["seq"].clone())
+            .collect();
+        assert_eq!(seqs, [2, 3, 4]);
+        assert!(live.is_empty(), "seq 4 is not sent twice: {live:?}");
+    }
+}
