@@ -1,9 +1,11 @@
 //! The wall clock of a replay: the recorded day's time, so market phase, candles and `ts`
 //! follow the recording. At `--speed X` it runs X times faster than `tokio::time` from the
-//! first replayed instant; at `--speed max` the feed sets it to each frame's receive time.
+//! first replayed instant (from [`ReplayClock::run`] on; before, it stands there); at
+//! `--speed max` the feed sets it to each frame's receive time.
 
 use crate::model::clock::Clock;
 use chrono::{DateTime, Utc};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// How fast a recording is replayed.
@@ -25,7 +27,8 @@ pub struct ReplayClock {
 enum Kind {
     Paced {
         origin_ns: i64,
-        start: tokio::time::Instant,
+        /// When it started to run.
+        start: OnceLock<tokio::time::Instant>,
         speed: f64,
     },
     /// The receive time of the frame last handed to the gateway.
@@ -33,17 +36,24 @@ enum Kind {
 }
 
 impl ReplayClock {
-    /// A clock at `origin_ns` (the first replayed instant), from now on running as `speed` says.
+    /// A clock standing at `origin_ns` (the first replayed instant) until [`ReplayClock::run`].
     pub fn new(origin_ns: i64, speed: Speed) -> Self {
         let kind = match speed {
             Speed::Times(speed) => Kind::Paced {
                 origin_ns,
-                start: tokio::time::Instant::now(),
+                start: OnceLock::new(),
                 speed,
             },
             Speed::Max => Kind::Stepped(AtomicI64::new(origin_ns)),
         };
         Self { kind }
+    }
+
+    /// Starts a paced clock running (from now; again is a no-op).
+    pub fn run(&self) {
+        if let Kind::Paced { start, .. } = &self.kind {
+            start.get_or_init(tokio::time::Instant::now);
+        }
     }
 
     /// The recorded instant it is now, in ns.
@@ -53,13 +63,17 @@ impl ReplayClock {
                 origin_ns,
                 start,
                 speed,
-            } => origin_ns.saturating_add((start.elapsed().as_nanos() as f64 * speed) as i64),
+            } => {
+                let elapsed = start.get().map_or(0.0, |s| s.elapsed().as_nanos() as f64);
+                origin_ns.saturating_add((elapsed * speed) as i64)
+            }
             Kind::Stepped(ns) => ns.load(Ordering::Relaxed),
         }
     }
 
     /// The real time (on `tokio::time`) at which recorded instant `ns` is due; `None` for
-    /// `--speed max` (everything is due at once).
+    /// `--speed max` (everything is due at once). A paced clock runs from its first call on, if
+    /// [`ReplayClock::run`] did not start it.
     pub fn due(&self, ns: i64) -> Option<tokio::time::Instant> {
         match &self.kind {
             Kind::Paced {
@@ -67,8 +81,9 @@ impl ReplayClock {
                 start,
                 speed,
             } => {
+                let start = *start.get_or_init(tokio::time::Instant::now);
                 let after = ns.saturating_sub(*origin_ns).max(0) as f64 / speed;
-                Some(*start + std::time::Duration::from_nanos(after as u64))
+                Some(start + std::time::Duration::from_nanos(after as u64))
             }
             Kind::Stepped(_) => None,
         }
@@ -97,7 +112,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_paced_clock_runs_speed_times_faster_and_says_when_frames_are_due() {
         let clock = ReplayClock::new(T0, Speed::Times(10.0));
-        assert_eq!(clock.now_ns(), T0);
+        tokio::time::advance(std::time::Duration::from_secs(60)).await;
+        assert_eq!(clock.now_ns(), T0, "stands until it runs");
+        clock.run();
         let due = clock.due(T0 + 5_000_000_000).unwrap();
         assert_eq!(
             due - tokio::time::Instant::now(),

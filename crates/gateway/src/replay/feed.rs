@@ -1,27 +1,18 @@
-//! The frames of a replay, in recorded order and on time: a blocking thread reads and
-//! decompresses the day's recording into a bounded channel (file reading never stalls the
-//! sockets), and [`Feed::next`] hands each frame out when the replay clock says it is due,
+//! The frames of a replay, in recorded order and on time: [`Feed::next`] reads the day's
+//! recording a block at a time (one read and one zstd block of at most 256 KiB, about a
+//! millisecond, on the ticker's task: a reading thread would make a paused-time test runtime
+//! look idle and jump its clock past the gateway's liveness timeout while it decompresses) and
+//! hands each frame out when the replay clock says it is due,
 //! moving a `--speed max` clock to it. Connection starts and decoder contexts are not
 //! WebSocket messages and are skipped; every shard's frames come out merged in the order they
 //! were recorded (Kite frames name their instruments, so one socket carries them all).
 
 use super::clock::ReplayClock;
 use crate::store::recording::format::{Frame, FrameKind, RecordedBroker};
-use crate::store::recording::reader::{Damage, DayRecording};
+use crate::store::recording::reader::{Damage, DayRecording, Frames};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::watch;
 use tokio::time::Instant;
-
-/// Frames read ahead of the sockets.
-const READ_AHEAD: usize = 8192;
-
-/// What the reading thread hands over.
-#[derive(Debug)]
-enum Item {
-    Frame(Frame),
-    /// The end of the range (or of what could be read), with what was skipped.
-    End(Vec<Damage>),
-}
 
 /// What a finished replay sent.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,6 +23,8 @@ pub struct Summary {
     pub ticks: u64,
     /// From the first frame sent to the last.
     pub wall: std::time::Duration,
+    /// The receive time of the last frame sent (ns).
+    pub last_ns: i64,
     /// Damage the reader skipped (a torn tail ends its segment there).
     pub damage: Vec<Damage>,
 }
@@ -45,7 +38,7 @@ impl Summary {
 /// The frames still to send (see the module doc).
 #[derive(Debug)]
 pub struct Feed {
-    rx: mpsc::Receiver<Item>,
+    frames: Frames,
     clock: Arc<ReplayClock>,
     /// A frame taken but not delivered (its socket closed): sent first on the next socket.
     held: Option<Frame>,
@@ -53,6 +46,8 @@ pub struct Feed {
     last_sent: Option<Instant>,
     summary: Summary,
     ended: bool,
+    /// Nothing is handed out before this says `true` (see [`Feed::start`]).
+    go: watch::Receiver<bool>,
 }
 
 /// The first frame of `[from_ns, to_ns]` and the broker that recorded it; `None` if the range
@@ -68,46 +63,35 @@ fn is_message(kind: FrameKind) -> bool {
 }
 
 impl Feed {
-    /// Starts reading `[from_ns, to_ns]` of `day` on a blocking thread.
-    pub fn start(day: DayRecording, from_ns: i64, to_ns: i64, clock: Arc<ReplayClock>) -> Self {
-        let (tx, rx) = mpsc::channel(READ_AHEAD);
-        tokio::task::spawn_blocking(move || {
-            let mut frames = day.frames(from_ns, to_ns);
-            for rf in frames.by_ref() {
-                if is_message(rf.frame.kind) && tx.blocking_send(Item::Frame(rf.frame)).is_err() {
-                    return;
-                }
-            }
-            let _ = tx.blocking_send(Item::End(frames.damage().to_vec()));
-        });
+    /// The frames of `[from_ns, to_ns]` of `day`, handed out once `go` is `true` (the replay
+    /// clock is started then too).
+    pub fn start(
+        day: DayRecording,
+        from_ns: i64,
+        to_ns: i64,
+        clock: Arc<ReplayClock>,
+        go: watch::Receiver<bool>,
+    ) -> Self {
         Self {
-            rx,
+            frames: day.frames(from_ns, to_ns),
             clock,
             held: None,
             started: None,
             last_sent: None,
             summary: Summary::default(),
             ended: false,
+            go,
         }
     }
 
     /// The next frame, once it is due; `None` at the end of the range.
     pub async fn next(&mut self) -> Option<Frame> {
+        // A dropped sender counts as go: nobody is left to hold the replay.
+        let _ = self.go.wait_for(|go| *go).await;
+        self.clock.run();
         let frame = match self.held.take() {
             Some(f) => f,
-            None => match self.rx.recv().await {
-                Some(Item::Frame(f)) => f,
-                Some(Item::End(damage)) => {
-                    self.summary.damage = damage;
-                    self.ended = true;
-                    return None;
-                }
-                // The reading thread died (a panic): what was read is all there is.
-                None => {
-                    self.ended = true;
-                    return None;
-                }
-            },
+            None => self.read()?,
         };
         if let Some(due) = self.clock.due(frame.ts_ns) {
             tokio::time::sleep_until(due).await;
@@ -116,12 +100,28 @@ impl Feed {
         Some(frame)
     }
 
+    /// The next WebSocket message of the recording; `None` (and the damage noted) at the end.
+    fn read(&mut self) -> Option<Frame> {
+        if self.ended {
+            return None;
+        }
+        match self.frames.by_ref().find(|rf| is_message(rf.frame.kind)) {
+            Some(rf) => Some(rf.frame),
+            None => {
+                self.summary.damage = self.frames.damage().to_vec();
+                self.ended = true;
+                None
+            }
+        }
+    }
+
     /// `frame` (from [`Feed::next`]) reached the socket.
     pub fn sent(&mut self, frame: &Frame) {
         let now = Instant::now();
         self.started.get_or_insert(now);
         self.last_sent = Some(now);
         self.summary.frames += 1;
+        self.summary.last_ns = frame.ts_ns;
         if frame.kind == FrameKind::Binary {
             self.summary.ticks += kite_packets(&frame.data);
         }

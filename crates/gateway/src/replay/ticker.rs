@@ -74,6 +74,11 @@ impl TickerServer {
         format!("ws://{}", self.addr)
     }
 
+    /// The same server over HTTP (anything but the socket answers 404).
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// Waits for the end of the range and says what was sent.
     pub async fn finished(&self) -> Summary {
         let mut rx = self.done.clone();
