@@ -31,55 +31,22 @@ pub struct ReplayArgs {
 }
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let mut vars = config_load::collect(args.config.as_deref())?;
-    let live = config_load::gateway_config(&vars)?.data_dir;
     let scratch = tempfile::Builder::new()
         .prefix("feedgate-replay-")
         .tempdir()
         .context("cannot create the replay's temporary data directory")?;
-    copy_keys(&live, scratch.path())?;
-    vars.insert(
-        "FEEDGATE_DATA_DIR".into(),
-        scratch.path().display().to_string(),
-    );
-    if let Some(listen) = args.listen {
-        vars.insert("FEEDGATE_LISTEN".into(), listen.to_string());
-    }
-    let cfg = config_load::gateway_config(&vars)?;
-    crate::serve_cmd::check_access(&cfg, crate::serve_cmd::AccessCheck::Serve)?;
-    let calendar = Arc::new(match &cfg.calendar {
-        Some(path) => crate::calendar::load_from(path)?,
-        None => feedgate_session::Calendar::builtin(),
-    });
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
+    let deps = replay_deps(&args, scratch.path())?;
+    let listener = tokio::net::TcpListener::bind(deps.config.listen)
         .await
         .with_context(|| {
             format!(
                 "cannot listen on {}: try --listen 127.0.0.1:8081",
-                cfg.listen
+                deps.config.listen
             )
         })?;
-    let (from_ns, to_ns) = crate::export_cmd::range_ns(args.date, args.from, args.to);
     let stop = crate::shutdown::Signals::install().recv();
     tokio::pin!(stop);
-    let replay = Replay::start(
-        ReplayDeps {
-            plan: ReplayPlan {
-                recordings: root(&live),
-                date: args.date,
-                from_ns,
-                to_ns,
-                speed: args.speed,
-                hold: false,
-            },
-            config: cfg,
-            instruments: instruments(&live),
-            calendar,
-            extra_routes: None,
-        },
-        listener,
-    )
-    .await?;
+    let replay = Replay::start(deps, listener).await?;
     tracing::info!(
         date = %args.date,
         speed = ?args.speed,
@@ -100,6 +67,39 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     replay.shutdown(crate::serve_cmd::SHUTDOWN_DEADLINE).await;
     drop(scratch);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The user's configuration with the replay's data directory (`scratch`), checked as `serve`
+/// checks access, and what to replay from the live data directory.
+fn replay_deps(args: &ReplayArgs, scratch: &Path) -> anyhow::Result<ReplayDeps> {
+    let mut vars = config_load::collect(args.config.as_deref())?;
+    let live = config_load::gateway_config(&vars)?.data_dir;
+    copy_keys(&live, scratch)?;
+    vars.insert("FEEDGATE_DATA_DIR".into(), scratch.display().to_string());
+    if let Some(listen) = args.listen {
+        vars.insert("FEEDGATE_LISTEN".into(), listen.to_string());
+    }
+    let cfg = config_load::gateway_config(&vars)?;
+    crate::serve_cmd::check_access(&cfg, crate::serve_cmd::AccessCheck::Serve)?;
+    let calendar = Arc::new(match &cfg.calendar {
+        Some(path) => crate::calendar::load_from(path)?,
+        None => feedgate_session::Calendar::builtin(),
+    });
+    let (from_ns, to_ns) = crate::export_cmd::range_ns(args.date, args.from, args.to);
+    Ok(ReplayDeps {
+        plan: ReplayPlan {
+            recordings: root(&live),
+            date: args.date,
+            from_ns,
+            to_ns,
+            speed: args.speed,
+            hold: false,
+        },
+        config: cfg,
+        instruments: instruments(&live),
+        calendar,
+        extra_routes: None,
+    })
 }
 
 /// The access keys of the live data directory, so the replay accepts the same keys.
