@@ -310,4 +310,24 @@ mod tests {
             assert!(help.contains(var), "--help does not name {var}");
         }
     }
+
+    #[test]
+    fn replay_takes_a_speed_factor_or_max_and_refuses_the_rest() {
+        use feedgate_gateway::replay::clock::Speed;
+        let speed = |args: &[&str]| {
+            let mut all = vec!["feedgate", "replay", "--date", "2026-12-07"];
+            all.extend_from_slice(args);
+            match Cli::try_parse_from(all).map(|c| c.command) {
+                Ok(Command::Replay { speed, .. }) => Ok(speed),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        assert_eq!(speed(&[]), Ok(Speed::Times(1.0)));
+        assert_eq!(speed(&["--speed", "10"]), Ok(Speed::Times(10.0)));
+        assert_eq!(speed(&["--speed", "MAX"]), Ok(Speed::Max));
+        for bad in ["0", "-2", "fast", "inf"] {
+            assert!(speed(&["--speed", bad]).is_err(), "{bad}");
+        }
+    }
 }
