@@ -110,6 +110,44 @@ pub enum Command {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
+    /// Serve a recorded day through the whole gateway (dashboard, /ws/market, /kite, candles)
+    /// as it happened: recorded times, the market phase of the recorded moment. Kite
+    /// recordings; writable state goes to a temporary data directory, never the live one.
+    Replay {
+        /// The IST trading day, YYYY-MM-DD.
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        /// From this IST time (HH:MM); default the first recorded frame.
+        #[arg(long, value_parser = parse_hhmm)]
+        from: Option<chrono::NaiveTime>,
+        /// Up to the end of this IST minute (HH:MM).
+        #[arg(long, value_parser = parse_hhmm)]
+        to: Option<chrono::NaiveTime>,
+        /// How fast: a factor of real time (1 = as it happened, 10 = ten times faster) or
+        /// `max` (as fast as the gateway takes the frames).
+        #[arg(long, default_value = "1", value_parser = parse_speed)]
+        speed: feedgate_gateway::replay::clock::Speed,
+        /// Where the dashboard and the API listen (default FEEDGATE_LISTEN).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Exit when the range has been replayed instead of serving on until Ctrl-C.
+        #[arg(long)]
+        exit_at_end: bool,
+        /// A TOML file with settings, as for `serve` (FEEDGATE_DATA_DIR, access, watchlist).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
+}
+
+fn parse_speed(s: &str) -> Result<feedgate_gateway::replay::clock::Speed, String> {
+    use feedgate_gateway::replay::clock::Speed;
+    if s.eq_ignore_ascii_case("max") {
+        return Ok(Speed::Max);
+    }
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(Speed::Times(x)),
+        _ => Err(format!("{s:?} is neither a positive number nor max")),
+    }
 }
 
 /// What `feedgate export` writes.
@@ -175,7 +213,8 @@ impl Cli {
             Command::Serve { config }
             | Command::Check { config }
             | Command::Keys { config, .. }
-            | Command::Export { config, .. } => config.as_deref(),
+            | Command::Export { config, .. }
+            | Command::Replay { config, .. } => config.as_deref(),
             _ => None,
         }
     }
@@ -210,6 +249,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             config,
         }),
+        Command::Replay {
+            date,
+            from,
+            to,
+            speed,
+            listen,
+            exit_at_end,
+            config,
+        } => {
+            crate::replay_cmd::run(crate::replay_cmd::ReplayArgs {
+                date,
+                from,
+                to,
+                speed,
+                listen,
+                exit_at_end,
+                config,
+            })
+            .await
+        }
     }
 }
 
@@ -249,6 +308,26 @@ mod tests {
             "KITE_WS_URL",
         ] {
             assert!(help.contains(var), "--help does not name {var}");
+        }
+    }
+
+    #[test]
+    fn replay_takes_a_speed_factor_or_max_and_refuses_the_rest() {
+        use feedgate_gateway::replay::clock::Speed;
+        let speed = |args: &[&str]| {
+            let mut all = vec!["feedgate", "replay", "--date", "2026-12-07"];
+            all.extend_from_slice(args);
+            match Cli::try_parse_from(all).map(|c| c.command) {
+                Ok(Command::Replay { speed, .. }) => Ok(speed),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        assert_eq!(speed(&[]), Ok(Speed::Times(1.0)));
+        assert_eq!(speed(&["--speed", "10"]), Ok(Speed::Times(10.0)));
+        assert_eq!(speed(&["--speed", "MAX"]), Ok(Speed::Max));
+        for bad in ["0", "-2", "fast", "inf"] {
+            assert!(speed(&["--speed", bad]).is_err(), "{bad}");
         }
     }
 }

@@ -10,6 +10,7 @@ mod demo_cmd;
 mod export_cmd;
 mod keys_cmd;
 mod logging;
+mod replay_cmd;
 mod serve_cmd;
 mod session_cmd;
 mod shutdown;

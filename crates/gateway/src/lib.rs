@@ -12,6 +12,7 @@ pub mod hub;
 pub mod json;
 pub mod kite_compat;
 pub mod model;
+pub mod replay;
 pub mod rest;
 pub mod runtime;
 pub mod status;

@@ -12,6 +12,7 @@ mod control;
 mod feed;
 mod links;
 mod record;
+pub mod replay;
 mod rest;
 mod serve;
 mod slots;

@@ -15,6 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("store", &["model", "config"]),
     ("access", &["model", "config", "store"]),
     ("brokers", &["model", "config", "store"]),
+    ("replay", &["model", "config", "store", "brokers"]),
     ("upstream", &["model", "config", "store", "brokers"]),
     ("auth", &["model", "config", "store", "brokers", "upstream"]),
     (

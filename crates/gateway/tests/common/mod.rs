@@ -29,6 +29,7 @@ pub mod days;
 pub mod keys;
 pub mod login;
 pub mod logs;
+pub mod recorded;
 pub mod ticks;
 pub mod tokens;
 pub mod upstream;
