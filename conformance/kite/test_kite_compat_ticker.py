@@ -82,6 +82,9 @@ class Gateway:
             "FEEDGATE_AUTH": "keys",
             "FEEDGATE_API_KEYS": ",".join(f"{k}:{s}:read" for k, s in KEYS.items()),
             "FEEDGATE_DATA_DIR": os.path.join(self.dir, "data"),
+            # The feed runs whatever the hour: CI runs at any time of the IST day, and outside
+            # market hours the scheduler would keep the upstream closed.
+            "DEV_MODE": "true",
             "KITE_API_URL": sim.base,
             "KITE_WS_URL": sim.ws_url,
             "KITE_LOGIN_URL": f"{sim.base}/connect/login",
