@@ -19,6 +19,7 @@ mod client;
 mod decode;
 mod gateway;
 mod procstat;
+mod recordday;
 mod report;
 mod scenario;
 mod sendlog;
@@ -150,9 +151,30 @@ enum Cmd {
     /// Issue 13: whole simulated days (token expiry, login, faults every 2–15 min, close) in
     /// paused time, simulator and gateway in this process; prints the soak report.
     Soak(SoakOpts),
+    /// Issue 17: a whole simulated trading day (09:15–15:30 IST) of N instruments written as a
+    /// recording through the recorder's writer: bytes on disk per day and per million ticks.
+    RecordDay(RecordDayOpts),
     /// (internal) The gateway child process.
     #[command(hide = true)]
     Gateway(gateway::ChildArgs),
+}
+
+/// Options of the `record-day` run.
+#[derive(Debug, Clone, clap::Args)]
+struct RecordDayOpts {
+    #[arg(long, default_value_t = 2000)]
+    instruments: usize,
+    /// Market time recorded, seconds (the NSE session 09:15–15:30 is 22,500).
+    #[arg(long, default_value_t = 22_500)]
+    seconds: u64,
+    /// Subscription modes to record, one day each.
+    #[arg(long, value_delimiter = ',', default_value = "full,quote")]
+    modes: Vec<String>,
+    /// zstd levels to record at, one day each.
+    #[arg(long, value_delimiter = ',', default_value = "1", allow_negative_numbers = true)]
+    levels: Vec<i32>,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
 }
 
 /// Options of the `soak` run.
@@ -180,6 +202,7 @@ fn main() -> ExitCode {
             gateway::child_main(args)
         }
         Cmd::Soak(o) => soak(&o),
+        Cmd::RecordDay(o) => record_day(&o),
         cmd => harness(cmd),
     };
     match result {
@@ -318,7 +341,9 @@ async fn scenarios(cmd: Cmd, nofile: u64, table: &mut Table) -> anyhow::Result<(
         Cmd::Smoke => smoke(table).await?,
         Cmd::Record(o) => record_cost(&o).await?,
         Cmd::Chaos(o) => chaos(&o, table).await?,
-        Cmd::Gateway(_) | Cmd::Soak(_) => unreachable!("handled before the runtime starts"),
+        Cmd::Gateway(_) | Cmd::Soak(_) | Cmd::RecordDay(_) => {
+            unreachable!("handled before the runtime starts")
+        }
     }
     Ok(())
 }
@@ -379,6 +404,37 @@ async fn runs(o: &RunOpts, spec: &LoadSpec) -> anyhow::Result<Vec<scenario::Load
         out.push(scenario::load(spec).await?);
     }
     Ok(out)
+}
+
+/// Simulated days written as recordings, one per mode and level: the README table.
+fn record_day(o: &RecordDayOpts) -> anyhow::Result<()> {
+    let mut out = String::from(
+        "| day | ticks | as received | on disk | per million ticks | recorder time per tick | wall |\n|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for mode in &o.modes {
+        let mode = match mode.as_str() {
+            "ltp" => feedgate_kite::Mode::Ltp,
+            "quote" => feedgate_kite::Mode::Quote,
+            "full" => feedgate_kite::Mode::Full,
+            other => bail!("unknown mode {other:?} (ltp, quote or full)"),
+        };
+        for level in &o.levels {
+            let spec = recordday::DaySpec {
+                instruments: o.instruments,
+                mode,
+                seconds: o.seconds,
+                level: *level,
+                seed: o.seed,
+            };
+            eprintln!("recording {} instruments in {mode:?} mode at zstd {level} ...", o.instruments);
+            let r = recordday::run(&spec)?;
+            let row = recordday::row(&spec, &r);
+            out.push_str(&row);
+            out.push('\n');
+        }
+    }
+    std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
+    Ok(())
 }
 
 /// Recording off and on, run by run in alternating order (both see the same machine), at
@@ -576,6 +632,17 @@ async fn smoke(table: &mut Table) -> anyhow::Result<()> {
         bail!("smoke: recovery took {secs} s");
     }
     table.recovery("smoke", &Recovery::Drop.name(), &[secs]);
+    eprintln!("smoke: a recorded minute of 20 instruments");
+    let day = recordday::run(&recordday::DaySpec {
+        instruments: 20,
+        mode: feedgate_kite::Mode::Full,
+        seconds: 60,
+        level: feedgate_gateway::store::recording::writer::LEVEL,
+        seed: 7,
+    })?;
+    if day.ticks == 0 || day.disk_bytes == 0 {
+        bail!("smoke: the recorded minute is empty: {day:?}");
+    }
     Ok(())
 }
 

@@ -57,8 +57,9 @@ pub mod fault;
 mod feed;
 /// The Fyers front-end (data socket, REST, login page, symbol masters).
 mod fyers;
-/// The Kite front-end (ticker, REST, login page).
-mod kite;
+/// The Kite front-end (ticker, REST, login page); [`kite::frame`] encodes a round's ticker
+/// frame for tools.
+pub mod kite;
 /// The broker-independent half of a connection task (faults, select loop, exits).
 mod link;
 /// The broker-neutral simulated market.

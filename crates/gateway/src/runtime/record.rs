@@ -14,7 +14,7 @@ use crate::store::recording::format::{Frame, RecordedBroker};
 use crate::store::recording::reader::day_dir;
 use crate::store::recording::retention::{self, Retention};
 use crate::store::recording::tap::{CHANNEL_FRAMES, FrameTap, RecordStats};
-use crate::store::recording::writer::{BlockBuilder, SegmentWriter};
+use crate::store::recording::writer::{BLOCK_BYTES, BlockBuilder, SegmentWriter};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,8 +26,6 @@ use tokio_util::sync::CancellationToken;
 
 /// A block is sealed at least this often (a `kill -9` loses at most about this much).
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
-/// ... or once this many uncompressed bytes are waiting.
-pub const BLOCK_BYTES: usize = 256 * 1024;
 /// How often retention is applied besides at start and at a new day.
 pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 /// How long recording pauses after a disk error before it tries a fresh segment.
@@ -185,9 +183,7 @@ impl Recorder {
                     Err(e) => return (None, Err(e)),
                 },
             };
-            let written = block
-                .seal()
-                .and_then(|sealed| sealed.map_or(Ok(0), |b| segment.append(&b)));
+            let written = segment.write_block(&mut block);
             // A segment that failed a write may hold part of a block: never append to it again.
             match written {
                 Ok(n) => (Some(segment), Ok(n)),

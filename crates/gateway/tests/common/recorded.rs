@@ -81,13 +81,17 @@ pub fn seen_from_tick(t: &Tick) -> Seen {
     };
     let opt = |v: Option<u64>| v.map_or("null".to_string(), |v| v.to_string());
     let q = t.quote.unwrap();
+    // A full-mode client is sent the trade fields only with a full packet: a quote packet (the
+    // broker's default mode, before the gateway's mode request took effect) has them, but the
+    // ticker leaves them out, as it does live.
+    let trade = |v: String| if t.full.is_some() { v } else { "null".into() };
     (
         u64::from(t.token),
         price(t.ltp),
         opt(q.volume),
-        opt(q.last_qty),
-        q.avg_price.map_or("null".into(), price),
-        opt(q.buy_qty),
-        opt(q.sell_qty),
+        trade(opt(q.last_qty)),
+        trade(q.avg_price.map_or("null".into(), price)),
+        trade(opt(q.buy_qty)),
+        trade(opt(q.sell_qty)),
     )
 }

@@ -13,3 +13,20 @@ pub(crate) mod rest;
 pub(crate) mod ticker;
 
 pub(crate) use login::router as login_router;
+
+/// One Kite ticker frame holding `updates` (instrument index in `universe`, its quote) in
+/// `mode`, exactly as the simulator's ticker sends a round: for tools that need the simulator's
+/// wire bytes without a socket (the benchmark's recorded trading day).
+pub fn frame(
+    universe: &crate::universe::Universe,
+    updates: &[(usize, crate::market::Quote)],
+    mode: feedgate_kite::Mode,
+) -> bytes::Bytes {
+    let packets: Vec<feedgate_kite::Packet> = updates
+        .iter()
+        .filter_map(|(idx, q)| universe.get(*idx).map(|i| packets::packet(i, q, mode)))
+        .collect();
+    let mut out = bytes::BytesMut::new();
+    feedgate_kite::encode_frame(&packets, &mut out);
+    out.freeze()
+}

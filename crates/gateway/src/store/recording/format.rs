@@ -289,15 +289,31 @@ pub fn push_frame(out: &mut Vec<u8>, frame: &Frame) {
     out.extend_from_slice(&frame.data);
 }
 
+/// A zstd compression context kept across blocks: making a fresh one per block (allocating
+/// and initialising its tables) costs about as much as compressing a second of a quiet feed.
+pub struct Compressor(zstd::bulk::Compressor<'static>);
+
+impl Compressor {
+    pub fn new(level: i32) -> std::io::Result<Self> {
+        zstd::bulk::Compressor::new(level).map(Self)
+    }
+}
+
+impl std::fmt::Debug for Compressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Compressor")
+    }
+}
+
 /// Compresses a block's records into header + payload bytes.
 pub fn seal_block(
     records: &[u8],
     frames: u32,
     first_ns: i64,
     last_ns: i64,
-    level: i32,
+    z: &mut Compressor,
 ) -> std::io::Result<Vec<u8>> {
-    let payload = zstd::bulk::compress(records, level)?;
+    let payload = z.0.compress(records)?;
     let mut header = BlockHeader {
         compressed_len: payload.len() as u32,
         uncompressed_len: records.len() as u32,
@@ -379,7 +395,14 @@ mod tests {
             push_frame(&mut records, f);
         }
         let (first, last) = (frames[0].ts_ns, frames[frames.len() - 1].ts_ns);
-        seal_block(&records, frames.len() as u32, first, last, 3).unwrap()
+        seal_block(
+            &records,
+            frames.len() as u32,
+            first,
+            last,
+            &mut Compressor::new(3).unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]

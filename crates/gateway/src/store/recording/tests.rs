@@ -37,7 +37,7 @@ fn write_segment(root: &Path, blocks: &[Vec<Frame>]) -> std::path::PathBuf {
         for f in frames {
             b.push(f);
         }
-        w.append(&b.seal().unwrap().unwrap()).unwrap();
+        w.write_block(&mut b).unwrap();
     }
     w.path().to_path_buf()
 }

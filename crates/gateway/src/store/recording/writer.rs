@@ -7,15 +7,20 @@
 //! numbered file, so a segment torn by a crash stays exactly as the crash left it.
 
 use super::format::{
-    FileHeader, Frame, INDEX_ENTRY_LEN, IndexEntry, RecordedBroker, push_frame, seal_block,
+    Compressor, FileHeader, Frame, INDEX_ENTRY_LEN, IndexEntry, RecordedBroker, push_frame,
+    seal_block,
 };
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// zstd level for blocks: level 3 (zstd's default) compresses ticker frames ~4-6x at a few
-/// hundred MB/s, far above any feed rate; higher levels cost CPU for little.
-pub const LEVEL: i32 = 3;
+/// zstd level for blocks. Level 1: on the simulator's frames (`feedgate-bench record-day`) it
+/// writes full-mode packets as small as level 3 does and quote-mode ones 8 % larger, in half
+/// the time; the negative (fast) levels save another 20-30 % of the time but write 35-50 % more.
+pub const LEVEL: i32 = 1;
+/// A block is sealed once this many uncompressed bytes wait (the recorder also seals about
+/// every second).
+pub const BLOCK_BYTES: usize = 256 * 1024;
 
 /// Frames waiting to become one block.
 #[derive(Debug, Default)]
@@ -55,7 +60,7 @@ impl BlockBuilder {
 
     /// Takes what was gathered as a sealed block (header + compressed payload) and its index
     /// entry (offset still zero); the builder is empty afterwards. `None` when empty.
-    pub fn seal(&mut self) -> std::io::Result<Option<SealedBlock>> {
+    pub fn seal(&mut self, z: &mut Compressor) -> std::io::Result<Option<SealedBlock>> {
         if self.is_empty() {
             return Ok(None);
         }
@@ -64,7 +69,7 @@ impl BlockBuilder {
             self.frames,
             self.first_ns,
             self.last_ns,
-            LEVEL,
+            z,
         )?;
         let sealed = SealedBlock {
             bytes,
@@ -91,13 +96,14 @@ pub struct SealedBlock {
     pub raw_len: usize,
 }
 
-/// One open segment file and its index.
+/// One open segment file, its index, and the compression context its blocks share.
 #[derive(Debug)]
 pub struct SegmentWriter {
     path: PathBuf,
     file: File,
     index: File,
     offset: u64,
+    compressor: Compressor,
 }
 
 /// The file name of segment `n` (zero-padded, so names sort by number).
@@ -148,7 +154,25 @@ impl SegmentWriter {
             file,
             index,
             offset: header.len() as u64,
+            compressor: Compressor::new(LEVEL)?,
         })
+    }
+
+    /// The same writer compressing at zstd `level` instead of [`LEVEL`] (measurements).
+    pub fn with_level(self, level: i32) -> std::io::Result<Self> {
+        Ok(Self {
+            compressor: Compressor::new(level)?,
+            ..self
+        })
+    }
+
+    /// Seals the builder's frames into a block and appends it; the builder is empty afterwards.
+    /// Returns the bytes added to disk (0 when there was nothing to write).
+    pub fn write_block(&mut self, block: &mut BlockBuilder) -> std::io::Result<u64> {
+        match block.seal(&mut self.compressor)? {
+            Some(sealed) => self.append(&sealed),
+            None => Ok(0),
+        }
     }
 
     pub fn path(&self) -> &Path {
