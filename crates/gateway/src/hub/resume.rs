@@ -12,7 +12,9 @@ use crate::hub::sink::Sink;
 use crate::json::request::CandleRequest;
 use crate::json::ticker::{Freshness, Stamp, write_stamped};
 use crate::model::instruments::Instrument;
-use crate::model::tick::{Mode, Token};
+use crate::hub::refill::Refilled;
+use crate::hub::replay::RefillPlan;
+use crate::model::tick::{Mode, Tick, Token};
 use axum::extract::ws::Utf8Bytes;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -32,6 +34,28 @@ pub struct ResumeItem {
 pub struct ResumeReport {
     pub replayed: usize,
     pub complete: bool,
+    /// Of `replayed`, the values rebuilt from the recording.
+    pub from_recording: usize,
+}
+
+/// How a resume goes on.
+#[derive(Debug)]
+pub enum ResumeStart {
+    Done(ResumeReport),
+    /// Part of the gap is to be rebuilt from the recording: read `plans` (off the hub task),
+    /// then [`HubCore::finish_resume`] with `id`.
+    Pending { id: u64, plans: Vec<RefillPlan> },
+}
+
+/// A resume waiting for the recording. Its instruments' rings are pinned from the first seq
+/// it will take from them, so nothing between the recorded part and the ring is lost meanwhile.
+#[derive(Debug)]
+pub(super) struct PendingResume {
+    client: ClientId,
+    outbox: Arc<Outbox>,
+    items: Vec<ResumeItem>,
+    epoch: u64,
+    pins: Vec<(Token, u64)>,
 }
 
 impl HubCore {
@@ -82,9 +106,107 @@ impl HubCore {
         changed
     }
 
+    /// Starts a resume: done at once when the ring (or nothing) can fill every item's gap;
+    /// pending when the recording can fill some of it (see [`ResumeStart::Pending`]). The
+    /// client is subscribed to the resumed instruments only when the resume finishes.
+    pub fn start_resume(
+        &mut self,
+        client: ClientId,
+        outbox: &Arc<Outbox>,
+        items: Vec<ResumeItem>,
+        epoch: u64,
+        live: Liveness,
+    ) -> ResumeStart {
+        let mut plans = Vec::new();
+        if epoch == self.resume.epoch && self.resume.anchoring.keep > 0 {
+            for item in &items {
+                let token = item.inst.token;
+                let Some(held) = self.held.get(&token) else {
+                    continue;
+                };
+                let Some((_, latest)) = &held.latest else {
+                    continue;
+                };
+                plans.extend(held.log.refill_plan(token, item.after, latest));
+            }
+        }
+        if plans.is_empty() {
+            let report = self.resume_with(client, outbox, &items, epoch, live, &HashMap::new());
+            return ResumeStart::Done(report);
+        }
+        let mut pins = Vec::new();
+        for item in &items {
+            let token = item.inst.token;
+            // Already subscribed (filling a jump in `seq`): its live values would reach the
+            // client before the replay, so it is taken back until then (lingering upstream).
+            if (self.clients.get(&client)).is_some_and(|c| c.tokens.contains_key(&token)) {
+                self.linger(&[(token, item.mode)]);
+                self.unsubscribe(client, &[token]);
+            }
+            if let Some(held) = self.held.get_mut(&token) {
+                held.log.pin(item.after + 1);
+                pins.push((token, item.after + 1));
+            }
+        }
+        let id = self.next_pending;
+        self.next_pending += 1;
+        self.pending.insert(
+            id,
+            PendingResume {
+                client,
+                outbox: outbox.clone(),
+                items,
+                epoch,
+                pins,
+            },
+        );
+        ResumeStart::Pending { id, plans }
+    }
+
+    /// Finishes a pending resume with what the recording gave (`refilled`, by token): the
+    /// client is subscribed and given the recorded values, then the ring's. `None` when the
+    /// client left meanwhile.
+    pub fn finish_resume(
+        &mut self,
+        id: u64,
+        refilled: Vec<Refilled>,
+        plans: &[RefillPlan],
+        live: Liveness,
+    ) -> Option<(ClientId, ResumeReport)> {
+        let p = self.pending.remove(&id)?;
+        self.unpin(&p.pins);
+        let recorded: HashMap<Token, Refilled> = (plans.iter().map(|p| p.token))
+            .zip(refilled)
+            .collect();
+        let report = self.resume_with(p.client, &p.outbox, &p.items, p.epoch, live, &recorded);
+        Some((p.client, report))
+    }
+
+    /// Drops the pending resumes of a client that left.
+    pub(super) fn cancel_resumes(&mut self, client: ClientId) {
+        let ids: Vec<u64> = (self.pending.iter())
+            .filter(|(_, p)| p.client == client)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(p) = self.pending.remove(&id) {
+                self.unpin(&p.pins);
+            }
+        }
+    }
+
+    fn unpin(&mut self, pins: &[(Token, u64)]) {
+        for (token, seq) in pins {
+            if let Some(held) = self.held.get_mut(token) {
+                held.log.unpin(*seq);
+            }
+        }
+    }
+
     /// Subscribes `client` to `items` without snapshots and queues, in order: the `resume`
     /// reply, then every value after each item's `after` (or, when another `epoch` numbered
-    /// them or they are no longer kept, what there is and the current value).
+    /// them or they are no longer kept, what there is and the current value). Without the
+    /// recording; see [`HubCore::start_resume`] for a resume that may use it.
     pub fn resume(
         &mut self,
         client: ClientId,
@@ -93,8 +215,23 @@ impl HubCore {
         epoch: u64,
         live: Liveness,
     ) -> ResumeReport {
+        self.resume_with(client, outbox, items, epoch, live, &HashMap::new())
+    }
+
+    /// [`HubCore::resume`], with the values `recorded` rebuilt per token: those after the
+    /// client's `after` come first, then the ring's after the last of them.
+    fn resume_with(
+        &mut self,
+        client: ClientId,
+        outbox: &Arc<Outbox>,
+        items: &[ResumeItem],
+        epoch: u64,
+        live: Liveness,
+        recorded: &HashMap<Token, Refilled>,
+    ) -> ResumeReport {
         let same_epoch = epoch == self.resume.epoch;
         let mut texts: Vec<Utf8Bytes> = Vec::new();
+        let mut from_recording = 0;
         let mut missing = Map::new();
         for item in items {
             self.add_quietly(client, outbox, &item.inst, item.mode);
@@ -119,19 +256,35 @@ impl HubCore {
                     epoch: self.resume.epoch,
                 })
             };
-            let missed = held.log.since(if same_epoch { item.after } else { 0 });
-            if !same_epoch || missed.gap.is_some() {
-                let (from, to) = missed.gap.unwrap_or((1, held.log.seq()));
+            let after = if same_epoch { item.after } else { 0 };
+            let rebuilt: &[(u64, Tick)] = match recorded.get(&inst.token) {
+                Some(r) if same_epoch && r.failure.is_none() => &r.ticks,
+                _ => &[],
+            };
+            let rebuilt: Vec<&(u64, Tick)> = rebuilt.iter().filter(|(s, _)| *s > after).collect();
+            let last_rebuilt = rebuilt.last().map(|(s, _)| *s);
+            let missed = held.log.since(last_rebuilt.unwrap_or(after));
+            let upto = missed.gap.map_or(last_rebuilt.unwrap_or(after), |(_, to)| to);
+            let seqs: Vec<u64> = rebuilt.iter().map(|(s, _)| *s).collect();
+            let lost = match uncovered(after, upto, &seqs) {
+                _ if !same_epoch => Some(missed.gap.unwrap_or((1, held.log.seq()))),
+                lost => lost,
+            };
+            if let Some((from, to)) = lost {
                 missing.insert(inst.symbol.to_string(), json!([from, to]));
             }
-            for (seq, tick) in &missed.ticks {
+            let ring = missed.ticks.iter().map(|(s, t)| (*s, *t));
+            let mut sent = 0;
+            for (seq, tick) in rebuilt.iter().map(|(s, t)| (*s, t)).chain(ring) {
                 let freshness = Freshness::of(tick, live.feed, live.now_ms);
                 let mut text = String::with_capacity(256);
-                write_stamped(&mut text, tick, inst, item.mode, freshness, stamp(*seq));
+                write_stamped(&mut text, tick, inst, item.mode, freshness, stamp(seq));
                 texts.push(Utf8Bytes::from(text));
+                sent += 1;
             }
-            // Nothing kept to replay but a value the client lacks: the current one.
-            if missed.ticks.is_empty() && (!same_epoch || missed.gap.is_some()) {
+            from_recording += rebuilt.len();
+            // Nothing to replay but a value the client lacks: the current one.
+            if sent == 0 && lost.is_some() {
                 let freshness = Freshness::of(latest, live.feed, live.now_ms);
                 let seq = (held.log.seq() > 0).then(|| held.log.seq());
                 let mut text = String::with_capacity(256);
@@ -146,6 +299,7 @@ impl HubCore {
             "complete": complete,
             "epoch": self.resume.epoch,
             "replayed": texts.len(),
+            "from_recording": from_recording,
             "missing": Value::Object(missing),
         });
         if !same_epoch {
@@ -157,7 +311,11 @@ impl HubCore {
         for t in texts {
             let _ = outbox.push_immediate(t);
         }
-        ResumeReport { replayed, complete }
+        ResumeReport {
+            replayed,
+            complete,
+            from_recording,
+        }
     }
 
     /// A subscription like [`HubCore::subscribe`]'s, without a snapshot.
@@ -184,6 +342,24 @@ impl HubCore {
         });
         entry.add(client, subs, mode, CandleRequest::Keep);
     }
+}
+
+/// The first and last seq of `after+1..=upto` not among `covered` (ascending), if any.
+fn uncovered(after: u64, upto: u64, covered: &[u64]) -> Option<(u64, u64)> {
+    if upto <= after {
+        return None;
+    }
+    let inside: Vec<u64> = (covered.iter().copied())
+        .filter(|s| *s > after && *s <= upto)
+        .collect();
+    let lead = inside.iter().zip(after + 1..).take_while(|(s, n)| *s == n);
+    let first = after + 1 + lead.count() as u64;
+    if first > upto {
+        return None;
+    }
+    let tail = inside.iter().rev().zip((0..=upto).rev()).take_while(|(s, n)| *s == n);
+    let last = upto - tail.count() as u64;
+    Some((first, last))
 }
 
 #[cfg(test)]
@@ -216,6 +392,7 @@ mod tests {
             epoch: 42,
             keep: 4,
             linger: std::time::Duration::from_secs(60),
+            anchoring: crate::hub::replay::Anchoring::OFF,
         })
     }
 
@@ -248,7 +425,8 @@ mod tests {
             report,
             ResumeReport {
                 replayed: 3,
-                complete: true
+                complete: true,
+                from_recording: 0,
             }
         );
         hub.on_ticks(&[tick(1, 106, 6)], LIVE);
@@ -296,7 +474,8 @@ mod tests {
             report,
             ResumeReport {
                 replayed: 4,
-                complete: false
+                complete: false,
+                from_recording: 0,
             }
         );
         let (immediate, _) = texts(&back);
@@ -338,7 +517,8 @@ mod tests {
             report,
             ResumeReport {
                 replayed: 3,
-                complete: true
+                complete: true,
+                from_recording: 0,
             }
         );
         let (immediate, live) = texts(&ob);

@@ -8,6 +8,7 @@
 
 use super::Wiring;
 use crate::config::Broker;
+use crate::hub::recording::{FlushRequest, RecordingSource};
 use crate::model::clock::SharedClock;
 use crate::model::repeats::Repeats;
 use crate::store::recording::format::{Frame, RecordedBroker};
@@ -34,12 +35,13 @@ pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 pub const PAUSE_AFTER_ERROR: Duration = Duration::from_secs(5);
 
 impl Wiring {
-    /// Spawns the recorder if `FEEDGATE_RECORD` is on; the tap the upstream offers frames to.
-    pub(super) fn start_recorder(&self) -> FrameTap {
+    /// Spawns the recorder if `FEEDGATE_RECORD` is on; the tap the upstream offers frames to,
+    /// and the recording as resumes read it (`None` when off).
+    pub(super) fn start_recorder(&self) -> (FrameTap, Option<RecordingSource>) {
         let cfg = self.config.record;
         if !cfg.enabled {
             tracing::info!("tick recording is off (FEEDGATE_RECORD=off)");
-            return FrameTap::off();
+            return (FrameTap::off(), None);
         }
         let (tap, frames) = FrameTap::channel(CHANNEL_FRAMES);
         let recorder = Recorder::new(
@@ -55,10 +57,16 @@ impl Wiring {
             self.clock.clone(),
             tap.stats().clone(),
         );
+        let (flush, flushes) = mpsc::channel(64);
+        let source = RecordingSource {
+            root: recorder.root.clone(),
+            flush,
+        };
+        let recorder = recorder.with_flush_requests(flushes);
         tracing::info!(dir = %recorder.root.display(), retention_days = cfg.retention_days, max_gb = cfg.max_bytes >> 30, "recording broker frames");
         self.tracker
             .spawn(recorder.run(frames, self.shutdown.clone()));
-        tap
+        (tap, Some(source))
     }
 }
 
@@ -77,6 +85,8 @@ pub struct Recorder {
     /// Recording is paused after a disk error until then.
     paused_until: Option<Instant>,
     errors: Repeats,
+    /// Requests to write out every frame offered so far (a resume reads the recording).
+    flushes: Option<mpsc::Receiver<FlushRequest>>,
     frames_total: metrics::Counter,
     bytes_total: metrics::Counter,
     dropped_total: metrics::Counter,
@@ -101,14 +111,23 @@ impl Recorder {
             segment: None,
             paused_until: None,
             errors: Repeats::default(),
+            flushes: None,
             frames_total: metrics::counter!("feedgate_record_frames_total"),
             bytes_total: metrics::counter!("feedgate_record_bytes_total"),
             dropped_total: metrics::counter!("feedgate_record_dropped_frames_total"),
         }
     }
 
+    /// The same recorder, answering flush requests: each is answered once every frame
+    /// offered before it is on disk.
+    pub fn with_flush_requests(mut self, requests: mpsc::Receiver<FlushRequest>) -> Self {
+        self.flushes = Some(requests);
+        self
+    }
+
     /// Records until shutdown, then writes what it holds and syncs the segment.
     pub async fn run(mut self, mut frames: mpsc::Receiver<Frame>, shutdown: CancellationToken) {
+        let mut flushes = self.flushes.take();
         self.apply_retention().await;
         let mut flush = tokio::time::interval(FLUSH_EVERY);
         flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -124,6 +143,14 @@ impl Recorder {
                     None => break,
                 },
                 _ = flush.tick() => self.flush().await,
+                Some(ack) = next_request(&mut flushes) => {
+                    // Offered before the request was made: already in the channel.
+                    while let Ok(f) = frames.try_recv() {
+                        self.take(f).await;
+                    }
+                    self.flush().await;
+                    let _ = ack.send(());
+                }
                 _ = retention.tick() => self.apply_retention().await,
             }
         }
@@ -278,6 +305,16 @@ impl Recorder {
                 }
             }
         }
+    }
+}
+
+/// The next flush request; never, without a channel or once it closed.
+async fn next_request(
+    requests: &mut Option<mpsc::Receiver<FlushRequest>>,
+) -> Option<FlushRequest> {
+    match requests {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
