@@ -13,8 +13,7 @@ pub mod sink;
 mod task;
 
 pub use self::core::{
-    ClientId, FanoutStats, HubCore, Liveness, ResumeConfig, ResumeItem, ResumeReport,
-    ResumeStart,
+    ClientId, FanoutStats, HubCore, Liveness, ResumeConfig, ResumeItem, ResumeReport, ResumeStart,
 };
 pub use self::orders::{OrderFanout, OrderSink};
 pub use self::outbox::{Drained, Outbox, Overflow, Payload};

@@ -23,9 +23,16 @@ pub struct Refilled {
 enum State {
     /// Looking for anchor `i`'s own tick: `skip` more of the instrument's ticks of its
     /// millisecond come first.
-    Seeking { i: usize, skip: u32 },
+    Seeking {
+        i: usize,
+        skip: u32,
+    },
     /// Merging on from anchor `i` (the last anchor at or before `seq`).
-    Following { i: usize, seq: u64, merged: Tick },
+    Following {
+        i: usize,
+        seq: u64,
+        merged: Tick,
+    },
     Done,
 }
 
@@ -285,7 +292,10 @@ mod tests {
         let (log, all) = hub(&incoming, 4);
         let plan = log.refill_plan(1, 13, &all[39]).unwrap();
         let got = rebuild(plan, &incoming[..30]);
-        assert_eq!(got.failure, Some("the recording ends before the check point"));
+        assert_eq!(
+            got.failure,
+            Some("the recording ends before the check point")
+        );
         assert!(got.ticks.is_empty());
     }
 

@@ -98,7 +98,7 @@ impl TickLog {
             self.last_ws = Some((tick.received_ms, nth));
         }
         if keep > 0 && anchoring.keep > 0 {
-            if ws && (!self.ws_run || self.seq % anchoring.every.max(1) == 0) {
+            if ws && (!self.ws_run || self.seq.is_multiple_of(anchoring.every)) {
                 while self.anchors.len() >= anchoring.keep {
                     self.anchors.pop_front();
                 }
@@ -279,6 +279,13 @@ mod tests {
     fn a_kept_value_is_about_half_a_kibibyte() {
         let entry = std::mem::size_of::<(u64, Tick)>();
         assert!((400..=520).contains(&entry), "{entry} bytes");
+    }
+
+    /// The README's figure for the anchors (16 per instrument, ~8 KiB) rests on this size.
+    #[test]
+    fn an_anchor_is_about_half_a_kibibyte() {
+        let anchor = std::mem::size_of::<Anchor>();
+        assert!((400..=540).contains(&anchor), "{anchor} bytes");
     }
 
     #[test]

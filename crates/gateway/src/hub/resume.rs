@@ -2,18 +2,20 @@
 //! subscribed upstream for a while after it leaves (`linger`), every value in the meantime is
 //! numbered and kept ([`crate::hub::replay`]), and `resume` subscribes it again and gives it
 //! exactly the values after the last `seq` it saw, in order, before any live one, with no
-//! snapshot in between. Another epoch (the gateway restarted) or values the ring no longer
-//! holds make the answer incomplete; the client then gets what there is and the current value.
+//! snapshot in between. What the ring no longer holds is rebuilt from the recording
+//! ([`crate::hub::refill`]) while the resume waits, its rings pinned; another epoch (the
+//! gateway restarted), REST values and a recording that cannot be used make the answer
+//! incomplete; the client then gets what there is and the current value.
 
 use super::{ClientSubs, Entry, HubCore, Liveness};
 use crate::hub::ClientId;
 use crate::hub::outbox::Outbox;
+use crate::hub::refill::Refilled;
+use crate::hub::replay::RefillPlan;
 use crate::hub::sink::Sink;
 use crate::json::request::CandleRequest;
 use crate::json::ticker::{Freshness, Stamp, write_stamped};
 use crate::model::instruments::Instrument;
-use crate::hub::refill::Refilled;
-use crate::hub::replay::RefillPlan;
 use crate::model::tick::{Mode, Tick, Token};
 use axum::extract::ws::Utf8Bytes;
 use serde_json::{Map, Value, json};
@@ -44,7 +46,10 @@ pub enum ResumeStart {
     Done(ResumeReport),
     /// Part of the gap is to be rebuilt from the recording: read `plans` (off the hub task),
     /// then [`HubCore::finish_resume`] with `id`.
-    Pending { id: u64, plans: Vec<RefillPlan> },
+    Pending {
+        id: u64,
+        plans: Vec<RefillPlan>,
+    },
 }
 
 /// A resume waiting for the recording. Its instruments' rings are pinned from the first seq
@@ -175,9 +180,8 @@ impl HubCore {
     ) -> Option<(ClientId, ResumeReport)> {
         let p = self.pending.remove(&id)?;
         self.unpin(&p.pins);
-        let recorded: HashMap<Token, Refilled> = (plans.iter().map(|p| p.token))
-            .zip(refilled)
-            .collect();
+        let recorded: HashMap<Token, Refilled> =
+            (plans.iter().map(|p| p.token)).zip(refilled).collect();
         let report = self.resume_with(p.client, &p.outbox, &p.items, p.epoch, live, &recorded);
         Some((p.client, report))
     }
@@ -264,7 +268,9 @@ impl HubCore {
             let rebuilt: Vec<&(u64, Tick)> = rebuilt.iter().filter(|(s, _)| *s > after).collect();
             let last_rebuilt = rebuilt.last().map(|(s, _)| *s);
             let missed = held.log.since(last_rebuilt.unwrap_or(after));
-            let upto = missed.gap.map_or(last_rebuilt.unwrap_or(after), |(_, to)| to);
+            let upto = missed
+                .gap
+                .map_or(last_rebuilt.unwrap_or(after), |(_, to)| to);
             let seqs: Vec<u64> = rebuilt.iter().map(|(s, _)| *s).collect();
             let lost = match uncovered(after, upto, &seqs) {
                 _ if !same_epoch => Some(missed.gap.unwrap_or((1, held.log.seq()))),
@@ -357,7 +363,11 @@ fn uncovered(after: u64, upto: u64, covered: &[u64]) -> Option<(u64, u64)> {
     if first > upto {
         return None;
     }
-    let tail = inside.iter().rev().zip((0..=upto).rev()).take_while(|(s, n)| *s == n);
+    let tail = inside
+        .iter()
+        .rev()
+        .zip((0..=upto).rev())
+        .take_while(|(s, n)| *s == n);
     let last = upto - tail.count() as u64;
     Some((first, last))
 }
@@ -528,5 +538,83 @@ mod tests {
             .collect();
         assert_eq!(seqs, [2, 3, 4]);
         assert!(live.is_empty(), "seq 4 is not sent twice: {live:?}");
+    }
+
+    /// Past the ring, the recording fills the gap: the resume waits for it (the values that
+    /// arrive meanwhile stay in the ring), then the client gets every seq once, in order: the
+    /// recorded part, the ring's, then live ones. A client that leaves meanwhile gets nothing.
+    #[tokio::test(start_paused = true)]
+    async fn past_the_ring_the_recording_fills_the_gap() {
+        use crate::hub::refill::Refill;
+        let r = reg();
+        let mut hub = HubCore::new().with_resume(crate::hub::ResumeConfig {
+            epoch: 42,
+            keep: 4,
+            linger: std::time::Duration::from_secs(60),
+            anchoring: crate::hub::replay::Anchoring { every: 8, keep: 8 },
+        });
+        let first = Arc::new(Outbox::new(1 << 20));
+        let inst = r.by_token(1).unwrap().clone();
+        hub.subscribe(1, &first, &[(inst, Mode::Quote)], CandleRequest::Keep, LIVE);
+        // What the recording holds: every value the broker sent.
+        let sent: Vec<Tick> = (1..=60).map(|v| tick(1, 100 + v, v as u64)).collect();
+        hub.on_ticks(&sent[..10], LIVE);
+        hub.disconnect(1);
+        hub.on_ticks(&sent[10..40], LIVE);
+
+        let back = Arc::new(Outbox::new(1 << 20));
+        let ResumeStart::Pending { id, plans } =
+            hub.start_resume(2, &back, vec![item(&r, 1, 10)], 42, LIVE)
+        else {
+            panic!("the ring holds 37..40 only: the recording is needed");
+        };
+        // Twenty more values while the recording is read: the ring keeps them.
+        hub.on_ticks(&sent[40..], LIVE);
+        let refilled = plans
+            .iter()
+            .map(|p| {
+                let mut refill = Refill::new(p.clone());
+                for t in &sent {
+                    refill.on_tick(t);
+                }
+                refill.finish()
+            })
+            .collect();
+        let (client, report) = hub.finish_resume(id, refilled, &plans, LIVE).unwrap();
+        assert_eq!(client, 2);
+        assert_eq!(
+            report,
+            ResumeReport {
+                replayed: 50,
+                complete: true,
+                from_recording: 26,
+            }
+        );
+        hub.on_ticks(&[tick(1, 161, 61)], LIVE);
+        let (immediate, live) = texts(&back);
+        assert_eq!(immediate[0]["from_recording"], 26);
+        let seqs: Vec<u64> = (immediate[1..].iter().chain(&live))
+            .map(|m| m["data"]["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs, (11..=61).collect::<Vec<u64>>());
+        let volumes: Vec<u64> = (immediate[1..].iter().chain(&live))
+            .map(|m| m["data"]["volume"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            volumes,
+            (11..=61).collect::<Vec<u64>>(),
+            "the values themselves"
+        );
+
+        // A client that leaves while its resume waits is not subscribed by it.
+        let gone = Arc::new(Outbox::new(1 << 20));
+        let ResumeStart::Pending { id, plans } =
+            hub.start_resume(3, &gone, vec![item(&r, 1, 20)], 42, LIVE)
+        else {
+            panic!("pending");
+        };
+        hub.disconnect(3);
+        assert_eq!(hub.finish_resume(id, vec![], &plans, LIVE), None);
+        assert_eq!(hub.subscribers(1), 1, "only client 2");
     }
 }

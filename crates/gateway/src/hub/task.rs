@@ -3,10 +3,10 @@
 //! cannot starve subscribes; nothing here ever waits on a client.
 
 use crate::hub::core::{ClientId, HubCore, Liveness, ResumeItem, ResumeReport, ResumeStart};
+use crate::hub::outbox::Outbox;
 use crate::hub::recording::RecordingSource;
 use crate::hub::refill::Refilled;
 use crate::hub::replay::RefillPlan;
-use crate::hub::outbox::Outbox;
 use crate::hub::sink::Sink;
 use crate::json::request::CandleRequest;
 use crate::model::candle::{Candle, History};

@@ -309,9 +309,7 @@ impl Recorder {
 }
 
 /// The next flush request; never, without a channel or once it closed.
-async fn next_request(
-    requests: &mut Option<mpsc::Receiver<FlushRequest>>,
-) -> Option<FlushRequest> {
+async fn next_request(requests: &mut Option<mpsc::Receiver<FlushRequest>>) -> Option<FlushRequest> {
     match requests {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
