@@ -19,7 +19,7 @@ use crate::model::instruments::Instrument;
 use crate::model::tick::{Mode, Tick, Token};
 use axum::extract::ws::Utf8Bytes;
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -234,6 +234,8 @@ impl HubCore {
         recorded: &HashMap<Token, Refilled>,
     ) -> ResumeReport {
         let same_epoch = epoch == self.resume.epoch;
+        let budget = outbox.immediate_limit() / 2;
+        let mut queued = 0;
         let mut texts: Vec<Utf8Bytes> = Vec::new();
         let mut from_recording = 0;
         let mut missing = Map::new();
@@ -271,7 +273,27 @@ impl HubCore {
             let upto = missed
                 .gap
                 .map_or(last_rebuilt.unwrap_or(after), |(_, to)| to);
-            let seqs: Vec<u64> = rebuilt.iter().map(|(s, _)| *s).collect();
+            let encode = |seq: u64, tick: &Tick| {
+                let freshness = Freshness::of(tick, live.feed, live.now_ms);
+                let mut text = String::with_capacity(256);
+                write_stamped(&mut text, tick, inst, item.mode, freshness, stamp(seq));
+                Utf8Bytes::from(text)
+            };
+            let ring: Vec<Utf8Bytes> = (missed.ticks.iter()).map(|(s, t)| encode(*s, t)).collect();
+            let mut recorded: VecDeque<(u64, Utf8Bytes)> =
+                (rebuilt.iter()).map(|(s, t)| (*s, encode(*s, t))).collect();
+            // The oldest recorded values give way to what the client's outbox can queue at
+            // once (past it the client would be dropped): they are reported missing instead.
+            let ring_bytes: usize = ring.iter().map(|t| t.len()).sum();
+            let room = budget.saturating_sub(queued + ring_bytes);
+            let mut fitting: usize = recorded.iter().map(|(_, t)| t.len()).sum();
+            while fitting > room {
+                let Some((_, t)) = recorded.pop_front() else {
+                    break;
+                };
+                fitting -= t.len();
+            }
+            let seqs: Vec<u64> = recorded.iter().map(|(s, _)| *s).collect();
             let lost = match uncovered(after, upto, &seqs) {
                 _ if !same_epoch => Some(missed.gap.unwrap_or((1, held.log.seq()))),
                 lost => lost,
@@ -279,16 +301,10 @@ impl HubCore {
             if let Some((from, to)) = lost {
                 missing.insert(inst.symbol.to_string(), json!([from, to]));
             }
-            let ring = missed.ticks.iter().map(|(s, t)| (*s, *t));
-            let mut sent = 0;
-            for (seq, tick) in rebuilt.iter().map(|(s, t)| (*s, t)).chain(ring) {
-                let freshness = Freshness::of(tick, live.feed, live.now_ms);
-                let mut text = String::with_capacity(256);
-                write_stamped(&mut text, tick, inst, item.mode, freshness, stamp(seq));
-                texts.push(Utf8Bytes::from(text));
-                sent += 1;
-            }
-            from_recording += rebuilt.len();
+            let sent = recorded.len() + ring.len();
+            queued += fitting + ring_bytes;
+            from_recording += recorded.len();
+            texts.extend(recorded.into_iter().map(|(_, t)| t).chain(ring));
             // Nothing to replay but a value the client lacks: the current one.
             if sent == 0 && lost.is_some() {
                 let freshness = Freshness::of(latest, live.feed, live.now_ms);
@@ -616,5 +632,52 @@ mod tests {
         hub.disconnect(3);
         assert_eq!(hub.finish_resume(id, vec![], &plans, LIVE), None);
         assert_eq!(hub.subscribers(1), 1, "only client 2");
+    }
+
+    /// Recorded values the client's outbox cannot queue at once (it would be dropped) give
+    /// way, oldest first, and are reported missing; what is sent still follows on seq by seq.
+    #[tokio::test(start_paused = true)]
+    async fn recorded_values_give_way_to_the_outbox_limit() {
+        use crate::hub::refill::Refill;
+        let r = reg();
+        let mut hub = HubCore::new().with_resume(crate::hub::ResumeConfig {
+            epoch: 42,
+            keep: 4,
+            linger: std::time::Duration::from_secs(60),
+            anchoring: crate::hub::replay::Anchoring { every: 8, keep: 8 },
+        });
+        let first = Arc::new(Outbox::new(1 << 20));
+        let inst = r.by_token(1).unwrap().clone();
+        hub.subscribe(1, &first, &[(inst, Mode::Quote)], CandleRequest::Keep, LIVE);
+        let sent: Vec<Tick> = (1..=40).map(|v| tick(1, 100 + v, v as u64)).collect();
+        hub.on_ticks(&sent[..10], LIVE);
+        let (_, seen) = texts(&first);
+        let one = serde_json::to_string(&seen[0]).unwrap().len();
+        hub.disconnect(1);
+        hub.on_ticks(&sent[10..], LIVE);
+        // Room (half the limit) for the ring's 4 values and about 10 recorded ones.
+        let back = Arc::new(Outbox::new(2 * 14 * one + one));
+        let ResumeStart::Pending { id, plans } =
+            hub.start_resume(2, &back, vec![item(&r, 1, 10)], 42, LIVE)
+        else {
+            panic!("pending");
+        };
+        let refilled = (plans.iter())
+            .map(|p| {
+                let mut refill = Refill::new(p.clone());
+                sent.iter().for_each(|t| refill.on_tick(t));
+                refill.finish()
+            })
+            .collect();
+        let (_, report) = hub.finish_resume(id, refilled, &plans, LIVE).unwrap();
+        assert!(!report.complete);
+        let n = report.from_recording as u64;
+        assert!((5..26).contains(&n), "{report:?}");
+        let (immediate, _) = texts(&back);
+        assert_eq!(immediate[0]["missing"]["NSE:AAA"], json!([11, 36 - n]));
+        let seqs: Vec<u64> = (immediate[1..].iter())
+            .map(|m| m["data"]["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs, (37 - n..=40).collect::<Vec<u64>>());
     }
 }

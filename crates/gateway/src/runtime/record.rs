@@ -4,7 +4,8 @@
 //! retention at start, at every new day and every [`RETENTION_EVERY`]. File work runs on the
 //! blocking pool. A disk error is logged once, drops the block, pauses recording for
 //! [`PAUSE_AFTER_ERROR`] (frames meanwhile are counted as dropped) and then starts a fresh
-//! segment: the gateway itself never notices.
+//! segment: the gateway itself never notices. A flush request (a resume about to read the
+//! recording) seals and writes every frame offered before it, then is answered.
 
 use super::Wiring;
 use crate::config::Broker;
@@ -455,5 +456,45 @@ mod tests {
         stop.cancel();
         task.await.unwrap();
         assert_eq!(on_disk(root.path(), ist_day(t0)), vec![t0, t0 + 1]);
+    }
+
+    /// A flush request is answered once every frame offered before it is on disk, without
+    /// waiting for the block's time (a resume reads the recording right after).
+    #[tokio::test(start_paused = true)]
+    async fn a_flush_request_writes_out_what_was_offered_before_it() {
+        let root = tempfile::tempdir().unwrap();
+        let (tap, rx) = FrameTap::channel(1024);
+        let (flush, requests) = mpsc::channel(4);
+        let recorder = Recorder::new(
+            root.path().to_path_buf(),
+            RecordedBroker::Kite,
+            Retention {
+                days: 2,
+                max_bytes: u64::MAX,
+            },
+            Arc::new(TokioClock::starting_at(start())),
+            tap.stats().clone(),
+        )
+        .with_flush_requests(requests);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(recorder.run(rx, stop.clone()));
+        // Past the interval's first (immediate) tick: the next is a second away.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let began = Instant::now();
+        let t0 = ns(start());
+        for i in 0..3 {
+            offer(&tap, t0 + i, i as u8);
+        }
+        let (ack, done) = tokio::sync::oneshot::channel();
+        flush.send(ack).await.unwrap();
+        let answered = tokio::time::timeout(FLUSH_EVERY / 2, done).await;
+        assert!(
+            answered.is_ok_and(|r| r.is_ok()),
+            "answered before the block's time"
+        );
+        assert!(began.elapsed() < FLUSH_EVERY);
+        assert_eq!(on_disk(root.path(), ist_day(t0)), vec![t0, t0 + 1, t0 + 2]);
+        stop.cancel();
+        task.await.unwrap();
     }
 }
