@@ -6,9 +6,11 @@
 use crate::brokers::recorded::RecordedDecoder;
 use crate::hub::refill::{Refill, Refilled};
 use crate::hub::replay::RefillPlan;
+use crate::model::tick::Token;
 use crate::store::recording::format::RecordedBroker;
 use crate::store::recording::reader::DayRecording;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -71,6 +73,11 @@ pub fn read(root: &Path, plans: Vec<RefillPlan>) -> Vec<Refilled> {
             return refills.into_iter().map(Refill::finish).collect();
         }
     };
+    // A client may resume many instruments; each tick goes to its own plans only.
+    let mut by_token: HashMap<Token, Vec<usize>> = HashMap::new();
+    for (i, r) in refills.iter().enumerate() {
+        by_token.entry(r.plan().token).or_default().push(i);
+    }
     let mut decoder = RecordedDecoder::new();
     let mut ticks = Vec::new();
     for frame in recording.frames(from_ms.saturating_mul(1_000_000), i64::MAX) {
@@ -82,8 +89,9 @@ pub fn read(root: &Path, plans: Vec<RefillPlan>) -> Vec<Refilled> {
             continue;
         }
         for t in &ticks {
-            for r in refills.iter_mut() {
-                if r.plan().token == t.token && !r.is_done() {
+            for i in by_token.get(&t.token).into_iter().flatten() {
+                let r = &mut refills[*i];
+                if !r.is_done() {
                     r.on_tick(t);
                 }
             }

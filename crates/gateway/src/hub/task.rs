@@ -304,10 +304,19 @@ impl HubTask {
     fn read_recording(&self, id: u64, plans: Vec<RefillPlan>) {
         let source = self.recording.clone();
         let done = self.refilled_tx.clone();
+        let shutdown = self.shutdown.clone();
         self.tracker.spawn(async move {
-            let refilled = match source {
-                Some(source) => source.refill(plans.clone()).await,
-                None => Vec::new(),
+            let read = async {
+                match source {
+                    Some(source) => source.refill(plans.clone()).await,
+                    None => Vec::new(),
+                }
+            };
+            // At shutdown nobody waits for the answer (a read already running on the blocking
+            // pool finishes there).
+            let refilled = tokio::select! {
+                () = shutdown.cancelled() => return,
+                r = read => r,
             };
             let _ = done.send((id, plans, refilled));
         });
