@@ -680,4 +680,51 @@ mod tests {
             .collect();
         assert_eq!(seqs, (37 - n..=40).collect::<Vec<u64>>());
     }
+
+    /// A connected client filling a jump that reaches past the ring: until the recorded part
+    /// is ready its live values are held back (the instrument lingers upstream), then it gets
+    /// every missed seq once and stays subscribed.
+    #[tokio::test(start_paused = true)]
+    async fn a_connected_client_fills_a_jump_past_the_ring_from_the_recording() {
+        use crate::hub::refill::Refill;
+        let r = reg();
+        let mut hub = HubCore::new().with_resume(crate::hub::ResumeConfig {
+            epoch: 42,
+            keep: 4,
+            linger: std::time::Duration::from_secs(60),
+            anchoring: crate::hub::replay::Anchoring { every: 8, keep: 8 },
+        });
+        let ob = Arc::new(Outbox::new(1 << 20));
+        let inst = r.by_token(1).unwrap().clone();
+        hub.subscribe(1, &ob, &[(inst, Mode::Quote)], CandleRequest::Keep, LIVE);
+        let sent: Vec<Tick> = (1..=40).map(|v| tick(1, 100 + v, v as u64)).collect();
+        hub.on_ticks(&sent[..10], LIVE);
+        let (_, seen) = texts(&ob);
+        assert_eq!(seen.last().unwrap()["data"]["seq"], 10);
+        // It reads nothing for a while: its slot holds only the newest value.
+        hub.on_ticks(&sent[10..30], LIVE);
+        let ResumeStart::Pending { id, plans } =
+            hub.start_resume(1, &ob, vec![item(&r, 1, 10)], 42, LIVE)
+        else {
+            panic!("the ring holds 27..30 only");
+        };
+        assert_eq!(hub.demand().len(), 1, "still wanted upstream meanwhile");
+        hub.on_ticks(&sent[30..], LIVE);
+        let refilled = (plans.iter())
+            .map(|p| {
+                let mut refill = Refill::new(p.clone());
+                sent.iter().for_each(|t| refill.on_tick(t));
+                refill.finish()
+            })
+            .collect();
+        let (_, report) = hub.finish_resume(id, refilled, &plans, LIVE).unwrap();
+        assert!(report.complete, "{report:?}");
+        hub.on_ticks(&[tick(1, 141, 41)], LIVE);
+        let (immediate, live) = texts(&ob);
+        let seqs: Vec<u64> = (immediate[1..].iter().chain(&live))
+            .map(|m| m["data"]["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs, (11..=41).collect::<Vec<u64>>());
+        assert_eq!(hub.subscribers(1), 1);
+    }
 }
