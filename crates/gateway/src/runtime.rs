@@ -110,9 +110,9 @@ impl Gateway {
             fallback: fallback_out,
         } = Links::new();
         let (schedule, token_checks) = w.start_scheduler(calendar);
-        let hub = w.start_hub(&reads, &instruments.registry).await;
+        let (record, recording) = w.start_recorder();
+        let hub = w.start_hub(&reads, &instruments.registry, recording).await;
         w.start_watchlist(&hub.handle, &instruments.updates).await;
-        let record = w.start_recorder();
         let upstream = w.start_upstream(wire, &hub.handle, &reads, &schedule, &record);
         let auth = w.start_auth(auth_out, &upstream, token_checks);
         let core = Core {

@@ -1,7 +1,8 @@
 //! The `resume` request of a reconnecting `/ws/market` client (DESIGN.md §12): the symbols it
 //! had, with the last `seq` it saw of each, subscribed again and replayed by the hub from where
 //! the client stopped. Only a client that takes every tick (throttle 0) can be given "every
-//! tick it missed"; a throttled one is subscribed with snapshots and told so.
+//! tick it missed"; a throttled one is subscribed with snapshots and told so. The reply may
+//! wait for the recording to be read (a gap older than the hub's ring).
 
 use super::ClientConn;
 use crate::hub::ResumeItem;
@@ -51,6 +52,7 @@ impl ClientConn {
                 tracing::debug!(
                     client = self.id,
                     replayed = report.replayed,
+                    from_recording = report.from_recording,
                     complete = report.complete,
                     "client resumed"
                 );

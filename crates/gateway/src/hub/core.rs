@@ -15,7 +15,7 @@
 //! is short so that when the WebSocket dies, the fallback's first quotes are shown at once.
 
 use crate::hub::outbox::Slot;
-use crate::hub::replay::{TickLog, ist_day};
+use crate::hub::replay::{Anchoring, TickLog, ist_day};
 use crate::hub::sink::Sink;
 use crate::json::candle::write_candle_message;
 use crate::json::request::{CandleInterval, CandleRequest};
@@ -190,6 +190,9 @@ pub struct HubCore {
     encoder: Encoder,
     /// This run's epoch and how resumes are served (see `resume`).
     resume: ResumeConfig,
+    /// Resumes waiting for the recording, by id.
+    pending: HashMap<u64, resume::PendingResume>,
+    next_pending: u64,
 }
 
 /// How the hub serves reconnecting clients (DESIGN.md §12).
@@ -201,6 +204,8 @@ pub struct ResumeConfig {
     pub keep: usize,
     /// How long an instrument stays subscribed upstream after its last client left.
     pub linger: Duration,
+    /// Where the recording can take over from the ring ([`Anchoring::OFF`]: it cannot).
+    pub anchoring: Anchoring,
 }
 
 impl Default for ResumeConfig {
@@ -209,6 +214,7 @@ impl Default for ResumeConfig {
             epoch: 0,
             keep: 64,
             linger: Duration::from_secs(60),
+            anchoring: Anchoring::OFF,
         }
     }
 }
@@ -239,6 +245,8 @@ impl HubCore {
                 last_len: [128, 512, 1024],
             },
             resume: ResumeConfig::default(),
+            pending: HashMap::new(),
+            next_pending: 1,
         }
     }
 
@@ -389,6 +397,7 @@ impl HubCore {
     /// Drops everything a client had. A `/ws/market` client's instruments stay subscribed
     /// upstream for the linger time, so that it can resume without a gap.
     pub fn disconnect(&mut self, client: ClientId) {
+        self.cancel_resumes(client);
         let Some(subs) = self.clients.get(&client) else {
             return;
         };
@@ -446,13 +455,14 @@ impl HubCore {
             let Some((_, merged)) = &h.latest else {
                 continue;
             };
-            // Kept for resuming only where a client is, or just was, subscribed.
-            let keep = if h.subscribed.is_some() || h.lingering.is_some() {
+            // Kept for resuming only where a client is, or just was, subscribed (or is
+            // resuming).
+            let keep = if h.subscribed.is_some() || h.lingering.is_some() || h.log.pinned() {
                 resume.keep
             } else {
                 0
             };
-            let seq = h.log.advance(merged, day, keep);
+            let seq = h.log.advance(merged, day, keep, resume.anchoring);
             let Some(entry) = &h.subscribed else {
                 continue;
             };
@@ -746,7 +756,7 @@ mod resume;
 pub(super) mod tests_support {
     pub(crate) use super::tests::{LIVE, reg, tick};
 }
-pub use resume::{ResumeItem, ResumeReport};
+pub use resume::{ResumeItem, ResumeReport, ResumeStart};
 
 #[cfg(test)]
 mod tests {
@@ -760,6 +770,7 @@ mod tests {
         epoch: 0,
         keep: 16,
         linger: Duration::ZERO,
+        anchoring: Anchoring::OFF,
     };
 
     pub(crate) const LIVE: Liveness = Liveness {

@@ -6,12 +6,14 @@ pub mod archive;
 pub mod core;
 pub mod orders;
 pub mod outbox;
+pub mod recording;
+pub mod refill;
 pub mod replay;
 pub mod sink;
 mod task;
 
 pub use self::core::{
-    ClientId, FanoutStats, HubCore, Liveness, ResumeConfig, ResumeItem, ResumeReport,
+    ClientId, FanoutStats, HubCore, Liveness, ResumeConfig, ResumeItem, ResumeReport, ResumeStart,
 };
 pub use self::orders::{OrderFanout, OrderSink};
 pub use self::outbox::{Drained, Outbox, Overflow, Payload};
@@ -27,6 +29,7 @@ use crate::model::instruments::Instrument;
 use crate::model::live::FeedLive;
 use crate::model::tick::{Mode, Tick, Token};
 use crate::store::candle_files::DayCandles;
+use recording::RecordingSource;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -37,7 +40,7 @@ use tokio_util::task::TaskTracker;
 
 /// Channel sizes — both bounded (DESIGN.md §2): a full tick channel makes the upstream reader
 /// wait, which is the right back-pressure; it never reaches a client.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HubConfig {
     pub command_capacity: usize,
     pub tick_capacity: usize,
@@ -46,6 +49,8 @@ pub struct HubConfig {
     pub ws_precedence: Duration,
     /// This run's epoch and how reconnecting clients are resumed.
     pub resume: ResumeConfig,
+    /// The tick recording, for resumes that reach back past the ring (`None`: recording off).
+    pub recording: Option<RecordingSource>,
 }
 
 impl Default for HubConfig {
@@ -55,6 +60,7 @@ impl Default for HubConfig {
             tick_capacity: 1024,
             ws_precedence: Duration::from_secs(1),
             resume: ResumeConfig::default(),
+            recording: None,
         }
     }
 }
@@ -109,6 +115,8 @@ pub fn spawn_with_closed_quotes(
     let (tick_tx, tick_rx) = mpsc::channel(cfg.tick_capacity);
     let (demand_tx, demand_rx) = watch::channel(Arc::new(Demand::new()));
     let stats = Arc::new(HubStats::default());
+    let (refilled_tx, refilled_rx) = mpsc::unbounded_channel();
+    let epoch = cfg.resume.epoch;
     let task = HubTask {
         core: HubCore::with_ws_precedence(cfg.ws_precedence).with_resume(cfg.resume),
         commands: cmd_rx,
@@ -120,6 +128,11 @@ pub fn spawn_with_closed_quotes(
         shutdown,
         closed_quotes,
         quotes_requested: Default::default(),
+        recording: cfg.recording,
+        tracker: tracker.clone(),
+        refilled_tx,
+        refilled: refilled_rx,
+        resume_replies: Default::default(),
     };
     tracker.spawn(task.run());
     HubHandle {
@@ -129,7 +142,7 @@ pub fn spawn_with_closed_quotes(
         stats,
         next_client: Arc::new(AtomicU64::new(1)),
         orders: Arc::default(),
-        epoch: cfg.resume.epoch,
+        epoch,
     }
 }
 

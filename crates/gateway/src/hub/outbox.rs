@@ -146,6 +146,11 @@ impl<T: Payload> Outbox<T> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// How many bytes of immediate messages may wait at once.
+    pub fn immediate_limit(&self) -> usize {
+        self.immediate_limit
+    }
+
     /// Queues a message to be written before any pending tick.
     pub fn push_immediate(&self, msg: Utf8Bytes) -> Result<(), Overflow> {
         let mut st = self.lock();

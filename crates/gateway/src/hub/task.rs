@@ -2,8 +2,11 @@
 //! client tasks, tick batches from the upstream). Commands are served first so a tick flood
 //! cannot starve subscribes; nothing here ever waits on a client.
 
-use crate::hub::core::{ClientId, HubCore, Liveness, ResumeItem, ResumeReport};
+use crate::hub::core::{ClientId, HubCore, Liveness, ResumeItem, ResumeReport, ResumeStart};
 use crate::hub::outbox::Outbox;
+use crate::hub::recording::RecordingSource;
+use crate::hub::refill::Refilled;
+use crate::hub::replay::RefillPlan;
 use crate::hub::sink::Sink;
 use crate::json::request::CandleRequest;
 use crate::model::candle::{Candle, History};
@@ -13,12 +16,16 @@ use crate::model::instruments::Instrument;
 use crate::model::live::FeedLive;
 use crate::model::tick::{Mode, Tick, Token};
 use crate::store::candle_files::DayCandles;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// A finished read of the recording for a pending resume: its id, the plans and their results.
+pub(crate) type RefillDone = (u64, Vec<RefillPlan>, Vec<Refilled>);
 
 pub(crate) enum Command {
     Subscribe {
@@ -89,6 +96,15 @@ pub(crate) struct HubTask {
     /// Tokens already sent for a closed-hours quote during this not-live period: each once,
     /// not once per client.
     pub quotes_requested: HashSet<Token>,
+    /// The tick recording, read for resumes that reach back past the ring.
+    pub recording: Option<RecordingSource>,
+    pub tracker: TaskTracker,
+    /// Reads of the recording report back here (unbounded: one message per pending resume,
+    /// and a resume is one client's one request).
+    pub refilled_tx: mpsc::UnboundedSender<RefillDone>,
+    pub refilled: mpsc::UnboundedReceiver<RefillDone>,
+    /// The clients' replies of the pending resumes, by id.
+    pub resume_replies: HashMap<u64, oneshot::Sender<ResumeReport>>,
 }
 
 /// The hub's metric handles, resolved once when the task starts: each `metrics::…!` call
@@ -144,6 +160,9 @@ impl HubTask {
                         // A new not-live period later may fetch fresh quotes again.
                         self.quotes_requested.clear();
                     }
+                }
+                Some((id, plans, refilled)) = self.refilled.recv() => {
+                    self.finish_resume(id, &plans, refilled);
                 }
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd),
@@ -256,9 +275,16 @@ impl HubTask {
                 reply,
             } => {
                 let live = self.liveness();
-                let report = self.core.resume(client, &outbox, &items, epoch, live);
+                match self.core.start_resume(client, &outbox, items, epoch, live) {
+                    ResumeStart::Done(report) => {
+                        let _ = reply.send(report);
+                    }
+                    ResumeStart::Pending { id, plans } => {
+                        self.resume_replies.insert(id, reply);
+                        self.read_recording(id, plans);
+                    }
+                }
                 self.publish_demand();
-                let _ = reply.send(report);
             }
             Command::Candles { token, reply } => {
                 let _ = reply.send(self.core.candles_of(token));
@@ -271,6 +297,47 @@ impl HubTask {
                 let _ = reply.send(self.core.merge_history(&history, now));
             }
         }
+    }
+
+    /// Reads the recording for a pending resume off the hub task; the result comes back on
+    /// `refilled`.
+    fn read_recording(&self, id: u64, plans: Vec<RefillPlan>) {
+        let source = self.recording.clone();
+        let done = self.refilled_tx.clone();
+        let shutdown = self.shutdown.clone();
+        self.tracker.spawn(async move {
+            let read = async {
+                match source {
+                    Some(source) => source.refill(plans.clone()).await,
+                    None => Vec::new(),
+                }
+            };
+            // At shutdown nobody waits for the answer (a read already running on the blocking
+            // pool finishes there).
+            let refilled = tokio::select! {
+                () = shutdown.cancelled() => return,
+                r = read => r,
+            };
+            let _ = done.send((id, plans, refilled));
+        });
+    }
+
+    /// Finishes a resume whose recorded part is ready (or failed) and answers its client.
+    fn finish_resume(&mut self, id: u64, plans: &[RefillPlan], refilled: Vec<Refilled>) {
+        let live = self.liveness();
+        let reply = self.resume_replies.remove(&id);
+        if let Some((client, report)) = self.core.finish_resume(id, refilled, plans, live) {
+            tracing::debug!(
+                client,
+                from_recording = report.from_recording,
+                complete = report.complete,
+                "resume filled from the recording"
+            );
+            if let Some(reply) = reply {
+                let _ = reply.send(report);
+            }
+        }
+        self.publish_demand();
     }
 
     /// Asks for a closed-hours REST quote of each token not asked for yet in this not-live

@@ -7,11 +7,14 @@ use super::{Core, Wiring};
 use crate::brokers::{ProfileCheck, Wire};
 use crate::config::Broker;
 use crate::hub::archive::Archive;
+use crate::hub::recording::RecordingSource;
+use crate::hub::replay::Anchoring;
 use crate::hub::{self, HubConfig, HubHandle};
 use crate::model::instruments::Registry;
 use crate::model::tick::Token;
 use crate::store::candle_files::CandleStore;
 use crate::store::last_values::LastValues;
+use crate::store::recording::format::RecordedBroker;
 use crate::store::recording::tap::FrameTap;
 use crate::upstream::{self, UpstreamConfig, UpstreamHandle, UpstreamInputs};
 use std::sync::Arc;
@@ -28,10 +31,34 @@ pub(super) struct Hub {
     pub(super) closed_quote_requests: mpsc::Receiver<Vec<Token>>,
 }
 
+/// Anchors for resuming from the recording: every 256th value (and every WebSocket value after
+/// a REST one), the last 16 per instrument, so the recording reaches back at least 4,096 values
+/// (about 8 KiB per instrument a client has, or just had).
+const RESUME_ANCHORS: Anchoring = Anchoring {
+    every: 256,
+    keep: 16,
+};
+
 impl Wiring {
     /// Spawns the hub and seeds it with the last known values from disk.
-    pub(super) async fn start_hub(&self, reads: &StatusReads, registry: &Registry) -> Hub {
+    /// `recording`, when on, lets resumes reach back past the ring (Kite only: see
+    /// [`hub::recording::refillable`]).
+    pub(super) async fn start_hub(
+        &self,
+        reads: &StatusReads,
+        registry: &Registry,
+        recording: Option<RecordingSource>,
+    ) -> Hub {
         let (closed_quotes_tx, closed_quote_requests) = mpsc::channel(64);
+        let recorded_broker = match self.config.broker {
+            Broker::Kite => RecordedBroker::Kite,
+            Broker::Fyers => RecordedBroker::Fyers,
+        };
+        let recording = recording.filter(|_| hub::recording::refillable(recorded_broker));
+        let anchoring = match recording {
+            Some(_) => RESUME_ANCHORS,
+            None => Anchoring::OFF,
+        };
         let handle = hub::spawn_with_closed_quotes(
             HubConfig {
                 ws_precedence: self.config.feed.bridge_after,
@@ -41,7 +68,9 @@ impl Wiring {
                     epoch: u64::try_from(self.clock.now_ms()).unwrap_or(0),
                     keep: self.config.resume_buffer,
                     linger: self.config.resume_linger,
+                    anchoring,
                 },
+                recording,
                 ..HubConfig::default()
             },
             reads.feed_live.clone(),

@@ -4,10 +4,12 @@
 //! retention at start, at every new day and every [`RETENTION_EVERY`]. File work runs on the
 //! blocking pool. A disk error is logged once, drops the block, pauses recording for
 //! [`PAUSE_AFTER_ERROR`] (frames meanwhile are counted as dropped) and then starts a fresh
-//! segment: the gateway itself never notices.
+//! segment: the gateway itself never notices. A flush request (a resume about to read the
+//! recording) seals and writes every frame offered before it, then is answered.
 
 use super::Wiring;
 use crate::config::Broker;
+use crate::hub::recording::{FlushRequest, RecordingSource};
 use crate::model::clock::SharedClock;
 use crate::model::repeats::Repeats;
 use crate::store::recording::format::{Frame, RecordedBroker};
@@ -32,12 +34,13 @@ pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 pub const PAUSE_AFTER_ERROR: Duration = Duration::from_secs(5);
 
 impl Wiring {
-    /// Spawns the recorder if `FEEDGATE_RECORD` is on; the tap the upstream offers frames to.
-    pub(super) fn start_recorder(&self) -> FrameTap {
+    /// Spawns the recorder if `FEEDGATE_RECORD` is on; the tap the upstream offers frames to,
+    /// and the recording as resumes read it (`None` when off).
+    pub(super) fn start_recorder(&self) -> (FrameTap, Option<RecordingSource>) {
         let cfg = self.config.record;
         if !cfg.enabled {
             tracing::info!("tick recording is off (FEEDGATE_RECORD=off)");
-            return FrameTap::off();
+            return (FrameTap::off(), None);
         }
         let (tap, frames) = FrameTap::channel(CHANNEL_FRAMES);
         let recorder = Recorder::new(
@@ -53,10 +56,16 @@ impl Wiring {
             self.clock.clone(),
             tap.stats().clone(),
         );
+        let (flush, flushes) = mpsc::channel(64);
+        let source = RecordingSource {
+            root: recorder.root.clone(),
+            flush,
+        };
+        let recorder = recorder.with_flush_requests(flushes);
         tracing::info!(dir = %recorder.root.display(), retention_days = cfg.retention_days, max_gb = cfg.max_bytes >> 30, "recording broker frames");
         self.tracker
             .spawn(recorder.run(frames, self.shutdown.clone()));
-        tap
+        (tap, Some(source))
     }
 }
 
@@ -75,6 +84,8 @@ pub struct Recorder {
     /// Recording is paused after a disk error until then.
     paused_until: Option<Instant>,
     errors: Repeats,
+    /// Requests to write out every frame offered so far (a resume reads the recording).
+    flushes: Option<mpsc::Receiver<FlushRequest>>,
     frames_total: metrics::Counter,
     bytes_total: metrics::Counter,
     dropped_total: metrics::Counter,
@@ -99,14 +110,23 @@ impl Recorder {
             segment: None,
             paused_until: None,
             errors: Repeats::default(),
+            flushes: None,
             frames_total: metrics::counter!("feedgate_record_frames_total"),
             bytes_total: metrics::counter!("feedgate_record_bytes_total"),
             dropped_total: metrics::counter!("feedgate_record_dropped_frames_total"),
         }
     }
 
+    /// The same recorder, answering flush requests: each is answered once every frame
+    /// offered before it is on disk.
+    pub fn with_flush_requests(mut self, requests: mpsc::Receiver<FlushRequest>) -> Self {
+        self.flushes = Some(requests);
+        self
+    }
+
     /// Records until shutdown, then writes what it holds and syncs the segment.
     pub async fn run(mut self, mut frames: mpsc::Receiver<Frame>, shutdown: CancellationToken) {
+        let mut flushes = self.flushes.take();
         self.apply_retention().await;
         let mut flush = tokio::time::interval(FLUSH_EVERY);
         flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -122,6 +142,14 @@ impl Recorder {
                     None => break,
                 },
                 _ = flush.tick() => self.flush().await,
+                Some(ack) = next_request(&mut flushes) => {
+                    // Offered before the request was made: already in the channel.
+                    while let Ok(f) = frames.try_recv() {
+                        self.take(f).await;
+                    }
+                    self.flush().await;
+                    let _ = ack.send(());
+                }
                 _ = retention.tick() => self.apply_retention().await,
             }
         }
@@ -277,6 +305,14 @@ impl Recorder {
     }
 }
 
+/// The next flush request; never, without a channel or once it closed.
+async fn next_request(requests: &mut Option<mpsc::Receiver<FlushRequest>>) -> Option<FlushRequest> {
+    match requests {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The IST day of a receive time.
 pub fn ist_day(ts_ns: i64) -> NaiveDate {
     let secs = ts_ns.div_euclid(1_000_000_000);
@@ -416,5 +452,45 @@ mod tests {
         stop.cancel();
         task.await.unwrap();
         assert_eq!(on_disk(root.path(), ist_day(t0)), vec![t0, t0 + 1]);
+    }
+
+    /// A flush request is answered once every frame offered before it is on disk, without
+    /// waiting for the block's time (a resume reads the recording right after).
+    #[tokio::test(start_paused = true)]
+    async fn a_flush_request_writes_out_what_was_offered_before_it() {
+        let root = tempfile::tempdir().unwrap();
+        let (tap, rx) = FrameTap::channel(1024);
+        let (flush, requests) = mpsc::channel(4);
+        let recorder = Recorder::new(
+            root.path().to_path_buf(),
+            RecordedBroker::Kite,
+            Retention {
+                days: 2,
+                max_bytes: u64::MAX,
+            },
+            Arc::new(TokioClock::starting_at(start())),
+            tap.stats().clone(),
+        )
+        .with_flush_requests(requests);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(recorder.run(rx, stop.clone()));
+        // Past the interval's first (immediate) tick: the next is a second away.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let began = Instant::now();
+        let t0 = ns(start());
+        for i in 0..3 {
+            offer(&tap, t0 + i, i as u8);
+        }
+        let (ack, done) = tokio::sync::oneshot::channel();
+        flush.send(ack).await.unwrap();
+        let answered = tokio::time::timeout(FLUSH_EVERY / 2, done).await;
+        assert!(
+            answered.is_ok_and(|r| r.is_ok()),
+            "answered before the block's time"
+        );
+        assert!(began.elapsed() < FLUSH_EVERY);
+        assert_eq!(on_disk(root.path(), ist_day(t0)), vec![t0, t0 + 1, t0 + 2]);
+        stop.cancel();
+        task.await.unwrap();
     }
 }
