@@ -125,12 +125,12 @@ pub fn run(spec: &DaySpec) -> anyhow::Result<DayResult> {
     let wall = wall.elapsed();
     let disk_bytes = dir_bytes(&dir)?;
     // What was measured is a recording the reader takes whole.
-    let day = DayRecording::open(root.path(), day)?;
-    let read = day.frames(i64::MIN, i64::MAX).count() as u64;
+    let mut back = DayRecording::open(root.path(), day)?.frames(i64::MIN, i64::MAX);
+    let read = back.by_ref().count() as u64;
     anyhow::ensure!(
-        read == frames && day.damage().is_empty(),
+        read == frames && back.damage().is_empty(),
         "the recorded day reads back {read} of {frames} frames ({:?})",
-        day.damage()
+        back.damage()
     );
     Ok(DayResult {
         ticks,
