@@ -41,7 +41,7 @@ impl Default for LeaseTimes {
 }
 
 /// After the holder's lock is due to expire, a standby asks again this much later.
-const AFTER_EXPIRY: Duration = Duration::from_millis(20);
+const AFTER_EXPIRY: Duration = Duration::from_millis(5);
 
 /// What the lock store answered, or that time passed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -91,9 +91,9 @@ fn a_standby_retries_every_second_or_right_after_the_holders_lock_expires() {
         (1003, At::Due, vec![Acquire]),
         // Held for 300 ms more: ask again right after it expires.
         (1005, At::Held(4, Some(300)), vec![]),
-        (1324, At::Due, vec![]),
-        (1325, At::Due, vec![Acquire]),
-        (1326, At::Acquired(5, 1325), vec![Lead { term: 5 }]),
+        (1309, At::Due, vec![]),
+        (1310, At::Due, vec![Acquire]),
+        (1311, At::Acquired(5, 1310), vec![Lead { term: 5 }]),
     ]);
     assert_eq!(lease.leading(), Some(5));
     assert_eq!(lease.known().term, Some(5));
