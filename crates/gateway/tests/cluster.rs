@@ -27,9 +27,9 @@ struct Contender {
 }
 
 fn contender(url: &str, node: &str) -> Contender {
-    let url = RedisUrl::parse(url).unwrap();
+    let url = RedisUrl::parse(url).expect("a redis URL");
     let times = LeaseTimes::default();
-    let conn = store::connect(&url, ANSWER).unwrap();
+    let conn = store::connect(&url, ANSWER).expect("a Redis client");
     let (leading_tx, leading) = watch::channel(false);
     let (view_tx, view) = watch::channel(ElectionView::default());
     let shutdown = CancellationToken::new();

@@ -5,7 +5,7 @@
 //!
 //! Redis trouble is logged once when it starts and once when it ends, with the URL redacted.
 
-use super::lease::{Input, Lease, LeaseTimes, Output};
+use super::lease::{Input, Lease, LeaseTimes, Output, StepDown};
 use super::store::{Acquired, LockStore, StoreError};
 use crate::model::repeats::Repeats;
 use std::future::Future;
@@ -99,7 +99,11 @@ fn apply(io: &ElectionIo, out: Output) -> Option<Pending> {
     match out {
         Output::StepDown { term, why } => {
             io.leading.send_replace(false);
-            tracing::warn!(node = %io.node, term, reason = why.as_str(), "stepped down as leader: broker connections closed");
+            if why == StepDown::Shutdown {
+                tracing::info!(node = %io.node, term, "leaving the leadership: shutting down");
+            } else {
+                tracing::warn!(node = %io.node, term, reason = why.as_str(), "stepped down as leader: broker connections closed");
+            }
             None
         }
         Output::Lead { term } => {

@@ -1,13 +1,13 @@
 //! Start-up steps of the tick path: the hub (seeded from disk, with its archive) and the
 //! upstream broker connections that feed it.
 
-use super::control::Schedule;
 use super::links::StatusReads;
 use super::{Core, Wiring};
 use crate::brokers::{ProfileCheck, Wire};
 use crate::config::Broker;
 use crate::hub::archive::Archive;
 use crate::hub::{self, HubConfig, HubHandle};
+use crate::model::demand::RunPolicy;
 use crate::model::instruments::Registry;
 use crate::model::tick::Token;
 use crate::store::candle_files::CandleStore;
@@ -15,7 +15,7 @@ use crate::store::last_values::LastValues;
 use crate::store::recording::tap::FrameTap;
 use crate::upstream::{self, UpstreamConfig, UpstreamHandle, UpstreamInputs};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// The started hub and what hangs off it.
 #[derive(Debug)]
@@ -71,14 +71,15 @@ impl Wiring {
         }
     }
 
-    /// Spawns the upstream supervisor: broker sockets for what clients demand, while the
-    /// schedule says the feed should run and a token is at hand.
+    /// Spawns the upstream supervisor: broker sockets for what clients demand, while `run`
+    /// says the feed should run (the schedule, and in a cluster leadership) and a token is at
+    /// hand.
     pub(super) fn start_upstream<W: Wire + Clone>(
         &self,
         wire: W,
         hub: &HubHandle,
         reads: &StatusReads,
-        schedule: &Schedule,
+        run: &watch::Receiver<RunPolicy>,
         record: &FrameTap,
     ) -> UpstreamHandle {
         upstream::spawn(
@@ -87,7 +88,7 @@ impl Wiring {
             UpstreamInputs {
                 demand: hub.demand(),
                 token: reads.token.clone(),
-                run: schedule.run.clone(),
+                run: run.clone(),
                 ticks: hub.tick_sender(),
                 orders: hub.orders().clone(),
                 checker: Arc::new(ProfileCheck(self.broker.clone())),

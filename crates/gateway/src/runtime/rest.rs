@@ -87,7 +87,8 @@ impl Wiring {
                 demand: core.hub.demand(),
                 registry: core.registry.clone(),
                 token: core.reads.token.clone(),
-                run: core.schedule.run.clone(),
+                // A REST fallback stands in for the broker feed: it runs where the feed would.
+                run: core.feed_run.clone(),
                 ticks: core.hub.tick_sender(),
                 active,
                 auth: core.auth.clone(),
