@@ -197,6 +197,17 @@ fn exactly_one_broker_connection_and_kill_9_of_the_leader_fails_over() {
         "the standby knows the leader: {standby_health}"
     );
     assert!(says(&standby_health, "standby"), "{standby_health}");
+    let edge_health = edge.health().expect("the edge serves health");
+    assert_eq!(
+        edge_health["cluster"]["leader"], leader.name,
+        "{edge_health}"
+    );
+    assert_eq!(edge_health["cluster"]["term"], old_term, "{edge_health}");
+    assert!(
+        edge_health["cluster"]["lease_ms"]
+            .as_u64()
+            .is_some_and(|ms| ms <= 3000)
+    );
     assert!(
         leader
             .health()
@@ -222,6 +233,12 @@ fn exactly_one_broker_connection_and_kill_9_of_the_leader_fails_over() {
     );
     assert!(is_leader(&standby), "{}", logs(&nodes));
     assert!(term(&standby) > old_term, "a new term");
+    // The edge learns of the new leader at its next read of the lock (every second).
+    let seen = Instant::now();
+    while edge.health().map(|h| h["cluster"]["leader"].clone()) != Some(Value::from(standby.name)) {
+        assert!(seen.elapsed() < Duration::from_secs(3), "{}", logs(&nodes));
+        std::thread::sleep(Duration::from_millis(50));
+    }
     drop(leader);
     // And it stays one.
     let started = Instant::now();

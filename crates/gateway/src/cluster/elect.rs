@@ -154,16 +154,26 @@ fn renew(store: LockStore) -> Pending {
 /// Logs Redis trouble once when it starts (or changes kind) and once when it ends; returns
 /// whether Redis is failing now.
 fn note(io: &ElectionIo, trouble: &mut Repeats, err: Option<StoreError>) -> bool {
+    note_redis(&io.redis, trouble, err.as_ref())
+}
+
+/// Logs Redis trouble once when it starts (or changes kind) and once when it ends (`redis` is
+/// the redacted URL); returns whether Redis is failing now.
+pub(super) fn note_redis(redis: &str, trouble: &mut Repeats, err: Option<&StoreError>) -> bool {
     match err {
         Some(e) => {
             if trouble.occur(&e.kind()) {
-                tracing::warn!(redis = %io.redis, error = %e, "redis unreachable; retrying with backoff");
+                tracing::warn!(redis, error = %e, "redis unreachable; retrying with backoff");
             }
             true
         }
         None => {
             if let Some(suppressed) = trouble.clear() {
-                tracing::info!(redis = %io.redis, failed_requests = suppressed + 1, "redis reachable again");
+                tracing::info!(
+                    redis,
+                    failed_requests = suppressed + 1,
+                    "redis reachable again"
+                );
             }
             false
         }

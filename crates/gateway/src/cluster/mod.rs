@@ -1,11 +1,13 @@
 //! Scale-out on Redis (DESIGN.md §9): the ingest nodes elect one leader with a Redis lock and
 //! only the leader holds broker sockets. `lease` is the election's pure state machine, `store`
-//! the lock in Redis, `elect` the task joining them, `gate` leadership as a run condition of
-//! the feed. Role `all` (the default) starts none of this.
+//! the lock in Redis, `elect` the task joining them, `observe` an edge's read-only view of it,
+//! `gate` leadership as a run condition of the feed. Role `all` (the default) starts none of
+//! this.
 
 pub mod elect;
 pub mod gate;
 pub mod lease;
+pub mod observe;
 pub mod store;
 
 use crate::config::{ClusterConfig, Role};
@@ -93,18 +95,20 @@ pub fn start(
         view,
     };
     tracing::info!(node = %config.node, role = config.role.as_str(), redis = %url, "cluster mode");
+    let times = LeaseTimes::default();
+    let conn = store::connect(url, ANSWER_WITHIN)?;
+    let store = LockStore::new(conn, &config.node, times.lease, ANSWER_WITHIN);
     if !config.role.ingests() {
-        // An edge never leads; the sender lives as long as the gateway.
+        // An edge never leads (the sender lives as long as the gateway); it watches who does.
+        let redis = url.redacted().to_string();
         tracker.spawn(async move {
-            shutdown.cancelled().await;
-            drop((leading_tx, view_tx));
+            observe::run(store, redis, view_tx, shutdown).await;
+            drop(leading_tx);
         });
         return Ok(Some(handle));
     }
-    let times = LeaseTimes::default();
-    let conn = store::connect(url, ANSWER_WITHIN)?;
     let io = ElectionIo {
-        store: LockStore::new(conn, &config.node, times.lease, ANSWER_WITHIN),
+        store,
         times,
         node: config.node.clone(),
         redis: url.redacted().to_string(),

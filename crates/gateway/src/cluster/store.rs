@@ -46,6 +46,12 @@ end
 return 0
 ";
 
+/// Reads the lock without taking it: `{term, pttl, holder}` (holder `''` when free).
+const PEEK: &str = r"
+return {tonumber(redis.call('GET', KEYS[2]) or '0'), redis.call('PTTL', KEYS[1]),
+        redis.call('GET', KEYS[1]) or ''}
+";
+
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -78,6 +84,18 @@ pub enum Acquired {
     },
 }
 
+/// A lock held by `value` (`<nonce> <node>`), as its node name, the term and its time to live.
+fn held(value: String, term: u64, pttl: i64) -> Acquired {
+    Acquired::Held {
+        holder: value
+            .split_once(' ')
+            .map_or(value.as_str(), |(_, node)| node)
+            .to_string(),
+        term,
+        ttl: u64::try_from(pttl).ok().map(Duration::from_millis),
+    }
+}
+
 /// The lock as this node sees it.
 #[derive(Clone)]
 pub struct LockStore {
@@ -90,6 +108,7 @@ pub struct LockStore {
     acquire: redis::Script,
     renew: redis::Script,
     release: redis::Script,
+    peek: redis::Script,
 }
 
 impl std::fmt::Debug for LockStore {
@@ -128,6 +147,7 @@ impl LockStore {
             acquire: redis::Script::new(ACQUIRE),
             renew: redis::Script::new(RENEW),
             release: redis::Script::new(RELEASE),
+            peek: redis::Script::new(PEEK),
         }
     }
 
@@ -136,15 +156,15 @@ impl LockStore {
         Ok(if won == 1 {
             Acquired::Ours { term }
         } else {
-            Acquired::Held {
-                holder: holder
-                    .split_once(' ')
-                    .map_or(holder.as_str(), |(_, node)| node)
-                    .to_string(),
-                term,
-                ttl: u64::try_from(pttl).ok().map(Duration::from_millis),
-            }
+            held(holder, term, pttl)
         })
+    }
+
+    /// Who holds the lock, without contending (for an edge's view): [`Acquired::Held`] with an
+    /// empty holder when nobody does.
+    pub async fn peek(&self) -> Result<Acquired, StoreError> {
+        let (term, pttl, holder): (u64, i64, String) = self.call(&self.peek).await?;
+        Ok(held(holder, term, pttl))
     }
 
     /// `true` when the lock was ours and is extended.
