@@ -119,7 +119,9 @@ impl Gateway {
         let hub = w.start_hub(&reads, &instruments.registry).await;
         w.start_watchlist(&hub.handle, &instruments.updates).await;
         let record = w.start_recorder();
-        let upstream = w.start_upstream(wire, &hub.handle, &reads, &feed_run, &record);
+        let feed_demand = w.feed_demand(&hub.handle, &instruments.updates, cluster.as_ref());
+        let upstream =
+            w.start_upstream(wire, &hub.handle, &reads, &feed_run, &feed_demand, &record);
         let auth = w.start_auth(auth_out, &upstream, token_checks);
         let core = Core {
             hub: hub.handle,
@@ -128,6 +130,7 @@ impl Gateway {
             registry: instruments.updates,
             schedule,
             feed_run,
+            feed_demand,
             cluster,
             reads,
             record,
@@ -227,6 +230,8 @@ struct Core {
     schedule: Schedule,
     /// When the broker feed runs: the schedule's `run`, gated by leadership in a cluster.
     feed_run: watch::Receiver<crate::model::demand::RunPolicy>,
+    /// What the broker feed subscribes: the hub's demand, in a cluster joined with the edges'.
+    feed_demand: watch::Receiver<Arc<crate::model::demand::Demand>>,
     /// The cluster this node is part of (`None` for role `all`).
     cluster: Option<crate::cluster::ClusterHandle>,
     reads: StatusReads,

@@ -174,3 +174,141 @@ async fn a_leader_cut_off_from_redis_steps_down_and_redis_trouble_is_logged_once
     a.shutdown.cancel();
     a.task.await.unwrap();
 }
+
+mod demand {
+    //! Edges' demand through a real Redis: the leader's union, an edge's change, a dead edge
+    //! dropped after its heartbeat expires, a stopped edge withdrawn at once.
+
+    use super::*;
+    use feedgate_gateway::cluster::demand_io::{self, DemandLink};
+    use feedgate_gateway::model::demand::Demand;
+    use feedgate_gateway::model::instruments::{InstrumentSpec, Registry};
+    use feedgate_gateway::model::tick::Mode;
+    use std::sync::Arc;
+
+    fn demand(pairs: &[(u32, Mode)]) -> Arc<Demand> {
+        Arc::new(pairs.iter().copied().collect())
+    }
+
+    fn link(url: &str) -> DemandLink {
+        let url = RedisUrl::parse(url).expect("a redis URL");
+        DemandLink {
+            conn: store::connect(&url, ANSWER).expect("a Redis client"),
+            redis: url.redacted().into(),
+            answer_within: ANSWER,
+        }
+    }
+
+    struct Edge {
+        demand: watch::Sender<Arc<Demand>>,
+        shutdown: CancellationToken,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    fn edge(url: &str, node: &str, d: Arc<Demand>, reg: &watch::Receiver<Arc<Registry>>) -> Edge {
+        let (tx, rx) = watch::channel(d);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(demand_io::publish(
+            link(url),
+            node.into(),
+            rx,
+            reg.clone(),
+            shutdown.clone(),
+        ));
+        Edge {
+            demand: tx,
+            shutdown,
+            task,
+        }
+    }
+
+    async fn until(
+        union: &watch::Receiver<Arc<Demand>>,
+        want: &Arc<Demand>,
+        within: Duration,
+    ) -> Duration {
+        let started = Instant::now();
+        while **union.borrow() != **want {
+            assert!(
+                started.elapsed() < within,
+                "union {:?}, want {want:?}",
+                union.borrow()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        started.elapsed()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_leader_subscribes_the_union_of_live_edges() {
+        let redis = RedisServer::start();
+        let (_reg_tx, reg) = watch::channel(Arc::new(Registry::new([
+            InstrumentSpec::nse_equity(1, "INFY", "Infosys"),
+            InstrumentSpec::nse_equity(2, "SBIN", "SBI"),
+            InstrumentSpec::nse_equity(3, "TCS", "TCS"),
+        ])));
+        let one = edge(&redis.url(), "edge-1", demand(&[(1, Mode::Quote)]), &reg);
+        let two = edge(
+            &redis.url(),
+            "edge-2",
+            demand(&[(1, Mode::Full), (2, Mode::Ltp)]),
+            &reg,
+        );
+        let (_local_tx, local) = watch::channel(demand(&[(3, Mode::Ltp)]));
+        let tracker = tokio_util::task::TaskTracker::new();
+        let shutdown = CancellationToken::new();
+        let union = demand_io::spawn_union(
+            link(&redis.url()),
+            local,
+            reg.clone(),
+            shutdown.clone(),
+            &tracker,
+        );
+        assert_eq!(
+            **union.borrow(),
+            *demand(&[(3, Mode::Ltp)]),
+            "starts from its own"
+        );
+        until(
+            &union,
+            &demand(&[(1, Mode::Full), (2, Mode::Ltp), (3, Mode::Ltp)]),
+            Duration::from_secs(3),
+        )
+        .await;
+        // An edge's change arrives at the leader's next read.
+        one.demand
+            .send_replace(demand(&[(1, Mode::Quote), (2, Mode::Full)]));
+        let took = until(
+            &union,
+            &demand(&[(1, Mode::Full), (2, Mode::Full), (3, Mode::Ltp)]),
+            Duration::from_millis(1500),
+        )
+        .await;
+        eprintln!("an edge's change reached the union in {took:?}");
+        // edge-2 dies: no withdrawal, its heartbeat stops; dropped once its key expires.
+        two.task.abort();
+        let took = until(
+            &union,
+            &demand(&[(1, Mode::Quote), (2, Mode::Full), (3, Mode::Ltp)]),
+            Duration::from_millis(4500),
+        )
+        .await;
+        eprintln!("a dead edge's demand dropped after {took:?}");
+        assert!(
+            took > Duration::from_millis(1500),
+            "not before its TTL: {took:?}"
+        );
+        // edge-1 stops cleanly: withdrawn at the leader's next read.
+        one.shutdown.cancel();
+        one.task.await.unwrap();
+        until(
+            &union,
+            &demand(&[(3, Mode::Ltp)]),
+            Duration::from_millis(1500),
+        )
+        .await;
+        shutdown.cancel();
+        tracker.close();
+        tracker.wait().await;
+    }
+}

@@ -55,7 +55,7 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn node(&self, name: &'static str, role: &str) -> Node {
+    fn node(&self, name: &'static str, role: &str, instruments: &str) -> Node {
         let data = self.dir.path().join(name);
         std::fs::create_dir_all(&data).expect("data dir");
         let log = self.dir.path().join(format!("{name}.log"));
@@ -72,7 +72,7 @@ impl Cluster {
             .env("FEEDGATE_REDIS_URL", &self.redis_url)
             .env("FEEDGATE_NODE", name)
             .env("FEEDGATE_RECORD", "off")
-            .env("FEEDGATE_INSTRUMENTS", "NSE:INFY,NSE:SBIN")
+            .env("FEEDGATE_INSTRUMENTS", instruments)
             .env("DEV_MODE", "true")
             .env("KITE_API_URL", &self.kite_api)
             .env("KITE_WS_URL", &self.kite_ws)
@@ -124,6 +124,30 @@ fn watch_connections(
     }
 }
 
+const INFY: u32 = 408_065;
+const SBIN: u32 = 779_521;
+const RELIANCE: u32 = 738_561;
+
+/// Waits (up to 5 s) until the one broker connection subscribes exactly `tokens`.
+fn subscribed(sim: &feedgate_sim::Sim, nodes: &[&Node], tokens: &[u32]) -> Duration {
+    let mut want = tokens.to_vec();
+    want.sort_unstable();
+    let mut seen = Vec::new();
+    watch_connections(sim, Duration::from_secs(5), nodes, |n| {
+        let st = sim.state();
+        seen = st
+            .connections
+            .first()
+            .map(|c| {
+                let mut t: Vec<u32> = c.subscriptions.iter().map(|s| s.token).collect();
+                t.sort_unstable();
+                t
+            })
+            .unwrap_or_default();
+        n == 1 && seen == want
+    })
+}
+
 fn logs(nodes: &[&Node]) -> String {
     nodes
         .iter()
@@ -163,11 +187,14 @@ fn exactly_one_broker_connection_and_kill_9_of_the_leader_fails_over() {
         kite_ws: sim.ws_url(),
         token: sim.mint_access_token(),
     };
-    let a = cluster.node("node-a", "ingest");
-    let b = cluster.node("node-b", "ingest");
-    let edge = cluster.node("edge-1", "edge");
+    let a = cluster.node("node-a", "ingest", "NSE:INFY,NSE:SBIN");
+    let b = cluster.node("node-b", "ingest", "NSE:INFY,NSE:SBIN");
+    // The edge's own watchlist stands for its clients' demand: the leader subscribes it.
+    let edge = cluster.node("edge-1", "edge", "NSE:RELIANCE");
     let all = [&a, &b, &edge];
     watch_connections(&sim, Duration::from_secs(20), &all, |n| n == 1);
+    let took = subscribed(&sim, &all, &[INFY, SBIN, RELIANCE]);
+    eprintln!("the edge's demand subscribed upstream {took:?} after the first connection");
     // Exactly one connection while the leader is healthy (longer than a lease), the edge
     // serving too.
     let started = Instant::now();
@@ -232,6 +259,8 @@ fn exactly_one_broker_connection_and_kill_9_of_the_leader_fails_over() {
         logs(&nodes)
     );
     assert!(is_leader(&standby), "{}", logs(&nodes));
+    // The new leader subscribes the cluster's demand, the edge's included.
+    subscribed(&sim, &nodes, &[INFY, SBIN, RELIANCE]);
     assert!(term(&standby) > old_term, "a new term");
     // The edge learns of the new leader at its next read of the lock (every second).
     let seen = Instant::now();

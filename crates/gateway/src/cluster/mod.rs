@@ -1,9 +1,11 @@
 //! Scale-out on Redis (DESIGN.md §9): the ingest nodes elect one leader with a Redis lock and
 //! only the leader holds broker sockets. `lease` is the election's pure state machine, `store`
 //! the lock in Redis, `elect` the task joining them, `observe` an edge's read-only view of it,
-//! `gate` leadership as a run condition of the feed. Role `all` (the default) starts none of
-//! this.
+//! `gate` leadership as a run condition of the feed; `demand` (pure) and `demand_io` carry
+//! each edge's demand to the leader. Role `all` (the default) starts none of this.
 
+pub mod demand;
+pub mod demand_io;
 pub mod elect;
 pub mod gate;
 pub mod lease;
@@ -34,6 +36,8 @@ pub struct ClusterHandle {
     /// `true` while this node may hold broker sockets (never for an edge).
     pub leading: watch::Receiver<bool>,
     pub view: watch::Receiver<ElectionView>,
+    /// The Redis connection the demand travels on.
+    pub link: demand_io::DemandLink,
 }
 
 /// The `cluster` section of the health document.
@@ -87,16 +91,21 @@ pub fn start(
     };
     let (leading_tx, leading) = watch::channel(false);
     let (view_tx, view) = watch::channel(ElectionView::default());
+    tracing::info!(node = %config.node, role = config.role.as_str(), redis = %url, "cluster mode");
+    let times = LeaseTimes::default();
+    let conn = store::connect(url, ANSWER_WITHIN)?;
     let handle = ClusterHandle {
         node: config.node.clone(),
         role: config.role,
         redis: url.redacted().to_string(),
         leading,
         view,
+        link: demand_io::DemandLink {
+            conn: conn.clone(),
+            redis: url.redacted().to_string(),
+            answer_within: ANSWER_WITHIN,
+        },
     };
-    tracing::info!(node = %config.node, role = config.role.as_str(), redis = %url, "cluster mode");
-    let times = LeaseTimes::default();
-    let conn = store::connect(url, ANSWER_WITHIN)?;
     let store = LockStore::new(conn, &config.node, times.lease, ANSWER_WITHIN);
     if !config.role.ingests() {
         // An edge never leads (the sender lives as long as the gateway); it watches who does.

@@ -40,6 +40,11 @@ impl Role {
         self != Role::Edge
     }
 
+    /// Serves clients as an edge of a cluster (and so publishes its demand).
+    pub fn edges(self) -> bool {
+        matches!(self, Role::Edge | Role::IngestEdge)
+    }
+
     /// Parses `ingest`, `edge`, `all` or a comma list of `ingest` and `edge` (either order).
     fn parse(raw: &str) -> Option<Role> {
         let lower = raw.to_ascii_lowercase();

@@ -7,7 +7,7 @@ use crate::brokers::{ProfileCheck, Wire};
 use crate::config::Broker;
 use crate::hub::archive::Archive;
 use crate::hub::{self, HubConfig, HubHandle};
-use crate::model::demand::RunPolicy;
+use crate::model::demand::{Demand, RunPolicy};
 use crate::model::instruments::Registry;
 use crate::model::tick::Token;
 use crate::store::candle_files::CandleStore;
@@ -71,7 +71,8 @@ impl Wiring {
         }
     }
 
-    /// Spawns the upstream supervisor: broker sockets for what clients demand, while `run`
+    /// Spawns the upstream supervisor: broker sockets for `demand` (what clients want: the
+    /// hub's, in a cluster joined with the edges'), while `run`
     /// says the feed should run (the schedule, and in a cluster leadership) and a token is at
     /// hand.
     pub(super) fn start_upstream<W: Wire + Clone>(
@@ -80,13 +81,14 @@ impl Wiring {
         hub: &HubHandle,
         reads: &StatusReads,
         run: &watch::Receiver<RunPolicy>,
+        demand: &watch::Receiver<Arc<Demand>>,
         record: &FrameTap,
     ) -> UpstreamHandle {
         upstream::spawn(
             wire,
             self.upstream_config(),
             UpstreamInputs {
-                demand: hub.demand(),
+                demand: demand.clone(),
                 token: reads.token.clone(),
                 run: run.clone(),
                 ticks: hub.tick_sender(),

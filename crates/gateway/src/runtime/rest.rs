@@ -84,7 +84,7 @@ impl Wiring {
                 broker: self.broker.clone(),
                 gate,
                 shards: core.upstream.shards.clone(),
-                demand: core.hub.demand(),
+                demand: core.feed_demand.clone(),
                 registry: core.registry.clone(),
                 token: core.reads.token.clone(),
                 // A REST fallback stands in for the broker feed: it runs where the feed would.
