@@ -132,6 +132,21 @@ pub fn connect(url: &RedisUrl, answer_within: Duration) -> Result<ConnectionMana
     Ok(ConnectionManager::new_lazy_with_config(client, config)?)
 }
 
+/// One PING over a fresh connection, within `within`: the round trip (for `feedgate check`).
+pub async fn ping(url: &RedisUrl, within: Duration) -> Result<Duration, StoreError> {
+    let client = redis::Client::open(url.expose())?;
+    let started = tokio::time::Instant::now();
+    let once = async {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    match tokio::time::timeout(within, once).await {
+        Ok(Ok(_)) => Ok(started.elapsed()),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(StoreError::Timeout(within)),
+    }
+}
+
 impl LockStore {
     pub fn new(
         conn: ConnectionManager,
