@@ -171,7 +171,12 @@ struct RecordDayOpts {
     #[arg(long, value_delimiter = ',', default_value = "full,quote")]
     modes: Vec<String>,
     /// zstd levels to record at, one day each.
-    #[arg(long, value_delimiter = ',', default_value = "1", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1",
+        allow_negative_numbers = true
+    )]
     levels: Vec<i32>,
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -426,7 +431,10 @@ fn record_day(o: &RecordDayOpts) -> anyhow::Result<()> {
                 level: *level,
                 seed: o.seed,
             };
-            eprintln!("recording {} instruments in {mode:?} mode at zstd {level} ...", o.instruments);
+            eprintln!(
+                "recording {} instruments in {mode:?} mode at zstd {level} ...",
+                o.instruments
+            );
             let r = recordday::run(&spec)?;
             let row = recordday::row(&spec, &r);
             out.push_str(&row);

@@ -67,10 +67,7 @@ fn universe(day: NaiveDate, n: usize) -> Universe {
 pub fn run(spec: &DaySpec) -> anyhow::Result<DayResult> {
     let day = NaiveDate::from_ymd_opt(2026, 12, 7).context("date")?;
     // 09:15 IST.
-    let open = day
-        .and_hms_opt(3, 45, 0)
-        .context("time")?
-        .and_utc();
+    let open = day.and_hms_opt(3, 45, 0).context("time")?.and_utc();
     let universe = Arc::new(universe(day, spec.instruments));
     let pace = Pace {
         rate: None,
@@ -80,8 +77,8 @@ pub fn run(spec: &DaySpec) -> anyhow::Result<DayResult> {
     let root = tempfile::tempdir()?;
     let dir = day_dir(root.path(), day);
     let open_ns = ns(open);
-    let mut writer = SegmentWriter::create(&dir, RecordedBroker::Kite, open_ns)?
-        .with_level(spec.level)?;
+    let mut writer =
+        SegmentWriter::create(&dir, RecordedBroker::Kite, open_ns)?.with_level(spec.level)?;
     let mut block = BlockBuilder::default();
     let mut block_from = open_ns;
     let end_tick = spec.seconds * 1_000 / TICK_PERIOD.as_millis() as u64;

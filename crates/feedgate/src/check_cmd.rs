@@ -18,6 +18,34 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// A clustered role needs Redis: one PING, and the round trip reported. Returns the problems.
+async fn check_cluster(out: &mut impl Write, cfg: &GatewayConfig) -> anyhow::Result<usize> {
+    let c = &cfg.cluster;
+    let Some(url) = c.redis.as_ref().filter(|_| c.role.clustered()) else {
+        return Ok(0);
+    };
+    match feedgate_gateway::cluster::store::ping(url, std::time::Duration::from_secs(3)).await {
+        Ok(rtt) => {
+            writeln!(
+                out,
+                "ok    Redis at {url} answers ({} ms); this is node {} with role {}",
+                rtt.as_millis(),
+                c.node,
+                c.role.as_str()
+            )?;
+            Ok(0)
+        }
+        Err(e) => {
+            writeln!(
+                out,
+                "FAIL  Redis at {url} (FEEDGATE_REDIS_URL) does not answer: {e}; FEEDGATE_ROLE={} needs it",
+                c.role.as_str()
+            )?;
+            Ok(1)
+        }
+    }
+}
+
 pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let vars = config_load::collect(config_file)?;
@@ -46,6 +74,7 @@ pub async fn run(config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let (access_problems, access_warnings) = check_access(&mut out, &cfg)?;
     problems += access_problems;
     warnings += access_warnings;
+    problems += check_cluster(&mut out, &cfg).await?;
     if creds.problems > 0 {
         writeln!(
             out,

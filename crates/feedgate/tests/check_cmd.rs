@@ -104,3 +104,65 @@ fn an_unreachable_broker_names_the_cause() {
         "the token never appears: {report}"
     );
 }
+
+/// A clustered role: Redis answers (the round trip is reported) or does not (a problem naming
+/// the URL with its password replaced).
+#[test]
+fn a_clustered_role_checks_that_redis_answers() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("redis://:s3cret-pass@127.0.0.1:{port}/0");
+    let shown = format!("redis://:***@127.0.0.1:{port}/0");
+    let vars = [
+        ("FEEDGATE_ROLE", "ingest"),
+        ("FEEDGATE_REDIS_URL", url.as_str()),
+    ];
+    let (out, report) = check(&vars);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(&format!(
+            "FAIL  Redis at {shown} (FEEDGATE_REDIS_URL) does not answer"
+        )),
+        "{report}"
+    );
+    assert!(!report.contains("s3cret-pass"), "{report}");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut redis = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--requirepass",
+            "s3cret-pass",
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (scripts/setup-test-deps installs it)");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "redis-server starts"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (_, report) = check(&vars);
+    let _ = redis.kill();
+    let _ = redis.wait();
+    assert!(
+        report.contains(&format!("ok    Redis at {shown} answers (")),
+        "{report}"
+    );
+    assert!(
+        report.contains("node ") && report.contains("role ingest"),
+        "{report}"
+    );
+    assert!(!report.contains("s3cret-pass"), "{report}");
+}

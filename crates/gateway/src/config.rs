@@ -2,8 +2,11 @@
 //! binary can layer a TOML file, the environment and flags, and tests can build one directly.
 //! Every error names the variable, the bad value and what is expected.
 
+mod cluster;
 mod reader;
 mod sections;
+
+pub use cluster::{ClusterConfig, RedisUrl, Role};
 
 use crate::model::peer::TrustedProxies;
 pub use sections::valid_key_id;
@@ -119,6 +122,8 @@ pub struct GatewayConfig {
     pub access: AccessConfig,
     /// `FEEDGATE_RECORD*` (DESIGN.md §12).
     pub record: RecordConfig,
+    /// `FEEDGATE_ROLE`, `FEEDGATE_REDIS_URL`, `FEEDGATE_NODE` (DESIGN.md §9).
+    pub cluster: ClusterConfig,
 }
 
 /// Tick recording (DESIGN.md §12).
@@ -272,6 +277,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "FEEDGATE_RECORD",
     "FEEDGATE_RECORD_RETENTION_DAYS",
     "FEEDGATE_RECORD_MAX_GB",
+    "FEEDGATE_ROLE",
+    "FEEDGATE_REDIS_URL",
+    "FEEDGATE_NODE",
     "ZERODHA_API_KEY",
     "ZERODHA_API_SECRET",
     "ZERODHA_ACCESS_TOKEN",
@@ -376,6 +384,7 @@ impl GatewayConfig {
         let server = sections::server_limits(&mut r);
         let access = sections::access(&mut r, listen);
         let record = sections::record(&mut r);
+        let cluster = cluster::cluster(&mut r);
         r.finish(Self {
             listen,
             broker,
@@ -399,6 +408,7 @@ impl GatewayConfig {
             server,
             access,
             record,
+            cluster,
         })
     }
 

@@ -6,6 +6,7 @@ pub mod access;
 pub mod auth;
 pub mod brokers;
 pub mod clients;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod hub;

@@ -3,10 +3,12 @@
 //!
 //! [`Gateway::start`] is the sequence of subsystems; each step lives with its neighbours in a
 //! submodule (the channels between tasks in `links`, the control plane in `control`, the tick
-//! path in `feed`, the watchlist in `watchlist`, the REST loops in `rest`, HTTP in `serve`).
+//! path in `feed`, the watchlist in `watchlist`, the REST loops in `rest`, HTTP in `serve`,
+//! the cluster role in `cluster`).
 //! The order of the steps is the order tasks are spawned in.
 
 mod accept;
+mod cluster;
 mod conn_io;
 mod control;
 mod feed;
@@ -66,6 +68,8 @@ pub enum StartError {
     },
     #[error("cannot serve HTTP: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("cannot set up the Redis client: {0}")]
+    Cluster(#[from] crate::cluster::store::StoreError),
 }
 
 /// A running gateway.
@@ -110,10 +114,14 @@ impl Gateway {
             fallback: fallback_out,
         } = Links::new();
         let (schedule, token_checks) = w.start_scheduler(calendar);
+        let cluster = w.start_cluster()?;
+        let feed_run = w.feed_run(&schedule, cluster.as_ref());
         let (record, recording) = w.start_recorder();
         let hub = w.start_hub(&reads, &instruments.registry, recording).await;
         w.start_watchlist(&hub.handle, &instruments.updates).await;
-        let upstream = w.start_upstream(wire, &hub.handle, &reads, &schedule, &record);
+        let feed_demand = w.feed_demand(&hub.handle, &instruments.updates, cluster.as_ref());
+        let upstream =
+            w.start_upstream(wire, &hub.handle, &reads, &feed_run, &feed_demand, &record);
         let auth = w.start_auth(auth_out, &upstream, token_checks);
         let core = Core {
             hub: hub.handle,
@@ -121,6 +129,9 @@ impl Gateway {
             auth,
             registry: instruments.updates,
             schedule,
+            feed_run,
+            feed_demand,
+            cluster,
             reads,
             record,
         };
@@ -217,6 +228,12 @@ struct Core {
     auth: AuthHandle,
     registry: watch::Receiver<Arc<Registry>>,
     schedule: Schedule,
+    /// When the broker feed runs: the schedule's `run`, gated by leadership in a cluster.
+    feed_run: watch::Receiver<crate::model::demand::RunPolicy>,
+    /// What the broker feed subscribes: the hub's demand, in a cluster joined with the edges'.
+    feed_demand: watch::Receiver<Arc<crate::model::demand::Demand>>,
+    /// The cluster this node is part of (`None` for role `all`).
+    cluster: Option<crate::cluster::ClusterHandle>,
     reads: StatusReads,
     /// The recorder's tap (its counters feed the health document).
     record: FrameTap,

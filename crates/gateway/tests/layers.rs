@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     ("model", &[]),
     ("config", &["model"]),
+    ("cluster", &["model", "config"]),
     ("store", &["model", "config"]),
     ("access", &["model", "config", "store"]),
     ("brokers", &["model", "config", "store"]),
@@ -24,7 +25,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "status",
-        &["model", "config", "store", "brokers", "upstream", "auth"],
+        &[
+            "model", "config", "cluster", "store", "brokers", "upstream", "auth",
+        ],
     ),
     ("json", &["model", "config"]),
     ("kite_compat", &["model", "config"]),
@@ -47,6 +50,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "model",
             "config",
+            "cluster",
             "store",
             "access",
             "brokers",

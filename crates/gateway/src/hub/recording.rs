@@ -1,17 +1,18 @@
 //! The hub's read access to the tick recording, for resumes that reach back past the ring
 //! (DESIGN.md §12): asks the recorder to write out the frames it still holds, then reads the
 //! day's frames from the oldest anchor on, off the hub task, decodes them through the normal
-//! decode path and feeds each instrument's ticks to its [`Refill`].
+//! decode path and feeds each instrument's ticks to its [`Refill`]. The decoder comes from the
+//! wiring ([`NewDecoder`]): decoding belongs to the broker layer, above the hub.
 
-use crate::brokers::recorded::RecordedDecoder;
 use crate::hub::refill::{Refill, Refilled};
 use crate::hub::replay::RefillPlan;
-use crate::model::tick::Token;
+use crate::model::tick::{Tick, Token};
 use crate::store::recording::format::RecordedBroker;
-use crate::store::recording::reader::DayRecording;
+use crate::store::recording::reader::{DayRecording, RecordedFrame};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -22,12 +23,28 @@ const FLUSH_WAIT: Duration = Duration::from_secs(5);
 /// A request to the recorder: seal and write every frame offered so far, then answer.
 pub type FlushRequest = oneshot::Sender<()>;
 
-/// Where the recording is and how to have it written out.
-#[derive(Debug, Clone)]
+/// Decodes one recorded frame, appending its ticks (the live decode path); false when the
+/// frame does not decode.
+pub type DecodeFrame = Box<dyn FnMut(&RecordedFrame, &mut Vec<Tick>) -> bool + Send>;
+
+/// Makes a fresh decoder for one read of the recording.
+pub type NewDecoder = Arc<dyn Fn() -> DecodeFrame + Send + Sync>;
+
+/// Where the recording is, how to have it written out, and how to decode it.
+#[derive(Clone)]
 pub struct RecordingSource {
     /// The recordings root (`<data dir>/recordings`).
     pub root: PathBuf,
     pub flush: mpsc::Sender<FlushRequest>,
+    pub decoder: NewDecoder,
+}
+
+impl std::fmt::Debug for RecordingSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingSource")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RecordingSource {
@@ -39,7 +56,8 @@ impl RecordingSource {
         }
         let root = self.root.clone();
         let n = plans.len();
-        let read = tokio::task::spawn_blocking(move || read(&root, plans)).await;
+        let decoder = (self.decoder)();
+        let read = tokio::task::spawn_blocking(move || read(&root, plans, decoder)).await;
         read.unwrap_or_else(|_| {
             let failed = Refilled {
                 ticks: Vec::new(),
@@ -59,7 +77,7 @@ pub fn refillable(broker: RecordedBroker) -> bool {
 
 /// Reads the recording of the plans' day from the oldest anchor's millisecond until every
 /// plan is done or the recording ends. Blocking.
-pub fn read(root: &Path, plans: Vec<RefillPlan>) -> Vec<Refilled> {
+pub fn read(root: &Path, plans: Vec<RefillPlan>, mut decode: DecodeFrame) -> Vec<Refilled> {
     let mut refills: Vec<Refill> = plans.into_iter().map(Refill::new).collect();
     let Some(from_ms) = refills.iter().map(Refill::from_ms).min() else {
         return Vec::new();
@@ -78,14 +96,13 @@ pub fn read(root: &Path, plans: Vec<RefillPlan>) -> Vec<Refilled> {
     for (i, r) in refills.iter().enumerate() {
         by_token.entry(r.plan().token).or_default().push(i);
     }
-    let mut decoder = RecordedDecoder::new();
     let mut ticks = Vec::new();
     for frame in recording.frames(from_ms.saturating_mul(1_000_000), i64::MAX) {
         if refills.iter().all(Refill::is_done) {
             break;
         }
         ticks.clear();
-        if decoder.decode(&frame, &mut ticks).is_err() {
+        if !decode(&frame, &mut ticks) {
             continue;
         }
         for t in &ticks {

@@ -63,6 +63,17 @@ pub(super) struct PendingResume {
     pins: Vec<(Token, u64)>,
 }
 
+/// What one instrument of a resume gives the client ([`HubCore::replay_item`]).
+#[derive(Debug)]
+struct ItemReplay {
+    texts: Vec<Utf8Bytes>,
+    /// Bytes of the replayed values (the current value sent instead is not counted).
+    bytes: usize,
+    from_recording: usize,
+    /// The `seq` range not replayed.
+    lost: Option<(u64, u64)>,
+}
+
 impl HubCore {
     /// Keeps `tokens` subscribed upstream (at these modes) for the linger time.
     pub(super) fn linger(&mut self, tokens: &[(Token, Mode)]) {
@@ -250,70 +261,20 @@ impl HubCore {
             {
                 outbox.drop_pending(*slot);
             }
-            let Some(held) = self.held.get(&item.inst.token) else {
-                continue;
-            };
-            let Some((inst, latest)) = &held.latest else {
-                continue;
-            };
-            let stamp = |seq| {
-                Some(Stamp {
-                    seq,
-                    epoch: self.resume.epoch,
-                })
-            };
-            let after = if same_epoch { item.after } else { 0 };
-            let rebuilt: &[(u64, Tick)] = match recorded.get(&inst.token) {
+            let rebuilt: &[(u64, Tick)] = match recorded.get(&item.inst.token) {
                 Some(r) if same_epoch && r.failure.is_none() => &r.ticks,
                 _ => &[],
             };
-            let rebuilt: Vec<&(u64, Tick)> = rebuilt.iter().filter(|(s, _)| *s > after).collect();
-            let last_rebuilt = rebuilt.last().map(|(s, _)| *s);
-            let missed = held.log.since(last_rebuilt.unwrap_or(after));
-            let upto = missed
-                .gap
-                .map_or(last_rebuilt.unwrap_or(after), |(_, to)| to);
-            let encode = |seq: u64, tick: &Tick| {
-                let freshness = Freshness::of(tick, live.feed, live.now_ms);
-                let mut text = String::with_capacity(256);
-                write_stamped(&mut text, tick, inst, item.mode, freshness, stamp(seq));
-                Utf8Bytes::from(text)
+            let room = budget.saturating_sub(queued);
+            let Some(r) = self.replay_item(item, same_epoch, live, rebuilt, room) else {
+                continue;
             };
-            let ring: Vec<Utf8Bytes> = (missed.ticks.iter()).map(|(s, t)| encode(*s, t)).collect();
-            let mut recorded: VecDeque<(u64, Utf8Bytes)> =
-                (rebuilt.iter()).map(|(s, t)| (*s, encode(*s, t))).collect();
-            // The oldest recorded values give way to what the client's outbox can queue at
-            // once (past it the client would be dropped): they are reported missing instead.
-            let ring_bytes: usize = ring.iter().map(|t| t.len()).sum();
-            let room = budget.saturating_sub(queued + ring_bytes);
-            let mut fitting: usize = recorded.iter().map(|(_, t)| t.len()).sum();
-            while fitting > room {
-                let Some((_, t)) = recorded.pop_front() else {
-                    break;
-                };
-                fitting -= t.len();
+            if let Some((from, to)) = r.lost {
+                missing.insert(item.inst.symbol.to_string(), json!([from, to]));
             }
-            let seqs: Vec<u64> = recorded.iter().map(|(s, _)| *s).collect();
-            let lost = match uncovered(after, upto, &seqs) {
-                _ if !same_epoch => Some(missed.gap.unwrap_or((1, held.log.seq()))),
-                lost => lost,
-            };
-            if let Some((from, to)) = lost {
-                missing.insert(inst.symbol.to_string(), json!([from, to]));
-            }
-            let sent = recorded.len() + ring.len();
-            queued += fitting + ring_bytes;
-            from_recording += recorded.len();
-            texts.extend(recorded.into_iter().map(|(_, t)| t).chain(ring));
-            // Nothing to replay but a value the client lacks: the current one.
-            if sent == 0 && lost.is_some() {
-                let freshness = Freshness::of(latest, live.feed, live.now_ms);
-                let seq = (held.log.seq() > 0).then(|| held.log.seq());
-                let mut text = String::with_capacity(256);
-                let stamp = seq.and_then(stamp);
-                write_stamped(&mut text, latest, inst, item.mode, freshness, stamp);
-                texts.push(Utf8Bytes::from(text));
-            }
+            queued += r.bytes;
+            from_recording += r.from_recording;
+            texts.extend(r.texts);
         }
         let complete = same_epoch && missing.is_empty();
         let mut reply = json!({
@@ -338,6 +299,82 @@ impl HubCore {
             complete,
             from_recording,
         }
+    }
+
+    /// What one instrument of a resume gives the client: the `rebuilt` values after its
+    /// `after`, then the ring's after the last of them, within `room` bytes of the outbox (the
+    /// oldest rebuilt values give way); `None` when the hub knows nothing of the instrument.
+    fn replay_item(
+        &self,
+        item: &ResumeItem,
+        same_epoch: bool,
+        live: Liveness,
+        rebuilt: &[(u64, Tick)],
+        room: usize,
+    ) -> Option<ItemReplay> {
+        let held = self.held.get(&item.inst.token)?;
+        let (inst, latest) = held.latest.as_ref()?;
+        let stamp = |seq| {
+            Some(Stamp {
+                seq,
+                epoch: self.resume.epoch,
+            })
+        };
+        let after = if same_epoch { item.after } else { 0 };
+        let rebuilt: Vec<&(u64, Tick)> = rebuilt.iter().filter(|(s, _)| *s > after).collect();
+        let last_rebuilt = rebuilt.last().map(|(s, _)| *s);
+        let missed = held.log.since(last_rebuilt.unwrap_or(after));
+        let upto = missed
+            .gap
+            .map_or(last_rebuilt.unwrap_or(after), |(_, to)| to);
+        let encode = |seq: u64, tick: &Tick| {
+            let freshness = Freshness::of(tick, live.feed, live.now_ms);
+            let mut text = String::with_capacity(256);
+            write_stamped(&mut text, tick, inst, item.mode, freshness, stamp(seq));
+            Utf8Bytes::from(text)
+        };
+        let ring: Vec<Utf8Bytes> = (missed.ticks.iter()).map(|(s, t)| encode(*s, t)).collect();
+        let mut recorded: VecDeque<(u64, Utf8Bytes)> =
+            (rebuilt.iter()).map(|(s, t)| (*s, encode(*s, t))).collect();
+        // The oldest recorded values give way to what the client's outbox can queue at once
+        // (past it the client would be dropped): they are reported missing instead.
+        let ring_bytes: usize = ring.iter().map(|t| t.len()).sum();
+        let room = room.saturating_sub(ring_bytes);
+        let mut fitting: usize = recorded.iter().map(|(_, t)| t.len()).sum();
+        while fitting > room {
+            let Some((_, t)) = recorded.pop_front() else {
+                break;
+            };
+            fitting -= t.len();
+        }
+        let seqs: Vec<u64> = recorded.iter().map(|(s, _)| *s).collect();
+        let lost = match uncovered(after, upto, &seqs) {
+            _ if !same_epoch => Some(missed.gap.unwrap_or((1, held.log.seq()))),
+            lost => lost,
+        };
+        let from_recording = recorded.len();
+        let mut texts: Vec<Utf8Bytes> = recorded.into_iter().map(|(_, t)| t).chain(ring).collect();
+        // Nothing to replay but a value the client lacks: the current one.
+        if texts.is_empty() && lost.is_some() {
+            let freshness = Freshness::of(latest, live.feed, live.now_ms);
+            let seq = (held.log.seq() > 0).then(|| held.log.seq());
+            let mut text = String::with_capacity(256);
+            write_stamped(
+                &mut text,
+                latest,
+                inst,
+                item.mode,
+                freshness,
+                seq.and_then(stamp),
+            );
+            texts.push(Utf8Bytes::from(text));
+        }
+        Some(ItemReplay {
+            texts,
+            bytes: fitting + ring_bytes,
+            from_recording,
+            lost,
+        })
     }
 
     /// A subscription like [`HubCore::subscribe`]'s, without a snapshot.

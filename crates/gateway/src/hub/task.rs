@@ -215,6 +215,28 @@ impl HubTask {
         metrics.encoded_bytes.increment(s.encoded_bytes);
     }
 
+    /// A resume answered now from the ring, or once the recording has been read.
+    fn on_resume(
+        &mut self,
+        client: ClientId,
+        outbox: &Arc<Outbox>,
+        items: Vec<ResumeItem>,
+        epoch: u64,
+        reply: oneshot::Sender<ResumeReport>,
+    ) {
+        let live = self.liveness();
+        match self.core.start_resume(client, outbox, items, epoch, live) {
+            ResumeStart::Done(report) => {
+                let _ = reply.send(report);
+            }
+            ResumeStart::Pending { id, plans } => {
+                self.resume_replies.insert(id, reply);
+                self.read_recording(id, plans);
+            }
+        }
+        self.publish_demand();
+    }
+
     fn on_command(&mut self, cmd: Command) {
         match cmd {
             Command::Subscribe {
@@ -273,19 +295,7 @@ impl HubTask {
                 items,
                 epoch,
                 reply,
-            } => {
-                let live = self.liveness();
-                match self.core.start_resume(client, &outbox, items, epoch, live) {
-                    ResumeStart::Done(report) => {
-                        let _ = reply.send(report);
-                    }
-                    ResumeStart::Pending { id, plans } => {
-                        self.resume_replies.insert(id, reply);
-                        self.read_recording(id, plans);
-                    }
-                }
-                self.publish_demand();
-            }
+            } => self.on_resume(client, &outbox, items, epoch, reply),
             Command::Candles { token, reply } => {
                 let _ = reply.send(self.core.candles_of(token));
             }

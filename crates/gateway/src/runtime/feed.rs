@@ -1,7 +1,6 @@
 //! Start-up steps of the tick path: the hub (seeded from disk, with its archive) and the
 //! upstream broker connections that feed it.
 
-use super::control::Schedule;
 use super::links::StatusReads;
 use super::{Core, Wiring};
 use crate::brokers::{ProfileCheck, Wire};
@@ -10,6 +9,7 @@ use crate::hub::archive::Archive;
 use crate::hub::recording::RecordingSource;
 use crate::hub::replay::Anchoring;
 use crate::hub::{self, HubConfig, HubHandle};
+use crate::model::demand::{Demand, RunPolicy};
 use crate::model::instruments::Registry;
 use crate::model::tick::Token;
 use crate::store::candle_files::CandleStore;
@@ -18,7 +18,7 @@ use crate::store::recording::format::RecordedBroker;
 use crate::store::recording::tap::FrameTap;
 use crate::upstream::{self, UpstreamConfig, UpstreamHandle, UpstreamInputs};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// The started hub and what hangs off it.
 #[derive(Debug)]
@@ -100,23 +100,26 @@ impl Wiring {
         }
     }
 
-    /// Spawns the upstream supervisor: broker sockets for what clients demand, while the
-    /// schedule says the feed should run and a token is at hand.
+    /// Spawns the upstream supervisor: broker sockets for `demand` (what clients want: the
+    /// hub's, in a cluster joined with the edges'), while `run`
+    /// says the feed should run (the schedule, and in a cluster leadership) and a token is at
+    /// hand.
     pub(super) fn start_upstream<W: Wire + Clone>(
         &self,
         wire: W,
         hub: &HubHandle,
         reads: &StatusReads,
-        schedule: &Schedule,
+        run: &watch::Receiver<RunPolicy>,
+        demand: &watch::Receiver<Arc<Demand>>,
         record: &FrameTap,
     ) -> UpstreamHandle {
         upstream::spawn(
             wire,
             self.upstream_config(),
             UpstreamInputs {
-                demand: hub.demand(),
+                demand: demand.clone(),
                 token: reads.token.clone(),
-                run: schedule.run.clone(),
+                run: run.clone(),
                 ticks: hub.tick_sender(),
                 orders: hub.orders().clone(),
                 checker: Arc::new(ProfileCheck(self.broker.clone())),

@@ -60,6 +60,10 @@ impl Wiring {
         let source = RecordingSource {
             root: recorder.root.clone(),
             flush,
+            decoder: Arc::new(|| {
+                let mut d = crate::brokers::recorded::RecordedDecoder::new();
+                Box::new(move |frame, ticks| d.decode(frame, ticks).is_ok())
+            }),
         };
         let recorder = recorder.with_flush_requests(flushes);
         tracing::info!(dir = %recorder.root.display(), retention_days = cfg.retention_days, max_gb = cfg.max_bytes >> 30, "recording broker frames");

@@ -84,10 +84,11 @@ impl Wiring {
                 broker: self.broker.clone(),
                 gate,
                 shards: core.upstream.shards.clone(),
-                demand: core.hub.demand(),
+                demand: core.feed_demand.clone(),
                 registry: core.registry.clone(),
                 token: core.reads.token.clone(),
-                run: core.schedule.run.clone(),
+                // A REST fallback stands in for the broker feed: it runs where the feed would.
+                run: core.feed_run.clone(),
                 ticks: core.hub.tick_sender(),
                 active,
                 auth: core.auth.clone(),

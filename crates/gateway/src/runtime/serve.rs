@@ -109,6 +109,7 @@ impl Wiring {
             clock: self.clock.clone(),
             stale_threshold_s: self.config.feed.stale_threshold.as_secs_f64(),
             recording: core.record.stats().clone(),
+            cluster: core.cluster.clone(),
         }
     }
 

@@ -2,10 +2,12 @@
 //! from the live status, with the verdict from [`crate::status::verdict`].
 
 use crate::auth::AuthView;
+use crate::cluster::{ClusterHandle, ClusterSection};
+use crate::config::Role;
 use crate::model::clock::SharedClock;
 use crate::model::gauges::Gauges;
 use crate::status::verdict::{
-    Priority, VerdictInput, feed_is_healthy, feed_mode, is_fresh, verdict,
+    FeedElsewhere, Priority, VerdictInput, feed_is_healthy, feed_mode, is_fresh, verdict,
 };
 use crate::store::recording::tap::RecordStats;
 use crate::upstream::{FeedState, ShardStatus, aggregate_state, fallback_reported, rest_wanted};
@@ -100,6 +102,9 @@ pub struct HealthDocument {
     pub feed: FeedSection,
     pub clients: ClientsSection,
     pub recording: RecordingSection,
+    /// Present only in a cluster (`FEEDGATE_ROLE` other than `all`; DESIGN.md §9).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterSection>,
 }
 
 /// Builds the `auth` section from the auth task's view (pure).
@@ -170,6 +175,8 @@ pub struct HealthSources {
     pub clock: SharedClock,
     pub stale_threshold_s: f64,
     pub recording: Arc<RecordStats>,
+    /// The cluster this node is part of (`None` for role `all`).
+    pub cluster: Option<ClusterHandle>,
 }
 
 impl HealthSources {
@@ -210,6 +217,17 @@ impl HealthSources {
         let auth = self.auth();
         let expects_data = self.expects_data.borrow().expects_data;
         let (feed, feed_state) = self.feed_and_state(expects_data);
+        let cluster = self
+            .cluster
+            .as_ref()
+            .map(|c| c.section(tokio::time::Instant::now()));
+        let feed_elsewhere = cluster.as_ref().and_then(|c| match c.role {
+            _ if c.is_leader => None,
+            role if role == Role::Edge.as_str() => Some(FeedElsewhere::Edge),
+            _ => Some(FeedElsewhere::Standby {
+                leader: c.leader.as_deref(),
+            }),
+        });
         let (priority_status, priority_message) = verdict(&VerdictInput {
             requires_login: auth.requires_login,
             login_url: &auth.login_url,
@@ -221,6 +239,7 @@ impl HealthSources {
             reconnect_attempts: feed.reconnect_attempts,
             market_title: &market.title,
             market_description: &market.description,
+            feed_elsewhere,
         });
         HealthDocument {
             priority_status,
@@ -233,6 +252,7 @@ impl HealthSources {
                 kite: self.gauges.kite_connections.load(Ordering::Relaxed),
             },
             recording: recording_section(&self.recording),
+            cluster,
         }
     }
 }
@@ -328,8 +348,13 @@ mod tests {
                 kite: 1,
             },
             recording: recording_section(&RecordStats::default()),
+            cluster: None,
         };
         let v = serde_json::to_value(&d).unwrap();
+        assert!(
+            v.get("cluster").is_none(),
+            "a single node's health has no cluster"
+        );
         for k in doc_keys {
             assert!(v.get(k).is_some(), "{k}");
         }

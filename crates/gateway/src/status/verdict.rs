@@ -31,6 +31,18 @@ pub struct VerdictInput<'a> {
     pub reconnect_attempts: u32,
     pub market_title: &'a str,
     pub market_description: &'a str,
+    /// In a cluster, this node holds no broker feed by design (`None` for role `all`, and for
+    /// the leader itself).
+    pub feed_elsewhere: Option<FeedElsewhere<'a>>,
+}
+
+/// Why a clustered node holds no broker connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedElsewhere<'a> {
+    /// An ingest node that does not lead; the leader's name, when known.
+    Standby { leader: Option<&'a str> },
+    /// An edge never holds one.
+    Edge,
 }
 
 /// `AUTH_REQUIRED` > `FEED_DISCONNECTED` (only when the phase should have data) >
@@ -46,7 +58,9 @@ pub fn verdict(i: &VerdictInput<'_>) -> (Priority, String) {
         );
     }
     if i.expects_data && !i.feed_healthy {
-        let msg = if i.fallback {
+        let msg = if let Some(elsewhere) = i.feed_elsewhere {
+            elsewhere_message(elsewhere)
+        } else if i.fallback {
             "Using REST fallback: the broker WebSocket is unavailable, quotes are polled while it reconnects"
                 .to_string()
         } else {
@@ -77,6 +91,19 @@ pub fn verdict(i: &VerdictInput<'_>) -> (Priority, String) {
         Priority::MarketSession,
         format!("{}: {}", i.market_title, i.market_description),
     )
+}
+
+fn elsewhere_message(e: FeedElsewhere<'_>) -> String {
+    match e {
+        FeedElsewhere::Standby { leader } => format!(
+            "Feed disconnected: this node is a standby; the leader ({}) holds the broker connection. No action needed: this node takes over if the leader fails.",
+            leader.unwrap_or("not known yet")
+        ),
+        FeedElsewhere::Edge => {
+            "Feed disconnected: this node is an edge; it serves clients and holds no broker connection."
+                .to_string()
+        }
+    }
 }
 
 /// Data is fresh: the last tick arrived less than the stale threshold ago.
@@ -123,6 +150,7 @@ mod tests {
             reconnect_attempts: 0,
             market_title: "Market Live",
             market_description: "Active trading (9:15 AM - 3:30 PM)",
+            feed_elsewhere: None,
         }
     }
 
@@ -170,5 +198,16 @@ mod tests {
         assert!(verdict(&i).1.starts_with("Using REST fallback"));
         let (_, m) = verdict(&input(false, true, true));
         assert_eq!(m, "Market Live: Active trading (9:15 AM - 3:30 PM)");
+        let mut standby = input(false, true, false);
+        standby.feed_elsewhere = Some(FeedElsewhere::Standby {
+            leader: Some("node-a"),
+        });
+        let (p, m) = verdict(&standby);
+        assert_eq!(p, Priority::FeedDisconnected);
+        assert!(m.contains("standby") && m.contains("(node-a)"), "{m}");
+        assert!(!m.contains("reconnecting"), "{m}");
+        standby.feed_elsewhere = Some(FeedElsewhere::Edge);
+        let (_, m) = verdict(&standby);
+        assert!(m.contains("an edge") && !m.contains("takes over"), "{m}");
     }
 }

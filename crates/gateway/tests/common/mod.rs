@@ -17,7 +17,8 @@
 //! - [`days`]: a trading session and the restarts after it on the same data directory, last
 //!   known values (its `subscribe`, quote mode with candles, is imported by path: the name at
 //!   this level is [`ws::subscribe`]);
-//! - [`data_dir`]: the files the gateway leaves in its data directory (temp files, candles).
+//! - [`data_dir`]: the files the gateway leaves in its data directory (temp files, candles);
+//! - [`redis_server`]: a real `redis-server` per test, on a free port, killed on drop.
 
 // Each test binary compiles this module on its own and uses only some of it: what one binary
 // leaves unused is dead code there, and so are the re-exports below.
@@ -30,6 +31,7 @@ pub mod keys;
 pub mod login;
 pub mod logs;
 pub mod recorded;
+pub mod redis_server;
 pub mod ticks;
 pub mod tokens;
 pub mod upstream;

@@ -64,13 +64,7 @@ impl BlockBuilder {
         if self.is_empty() {
             return Ok(None);
         }
-        let bytes = seal_block(
-            &self.records,
-            self.frames,
-            self.first_ns,
-            self.last_ns,
-            z,
-        )?;
+        let bytes = seal_block(&self.records, self.frames, self.first_ns, self.last_ns, z)?;
         let sealed = SealedBlock {
             bytes,
             entry: IndexEntry {

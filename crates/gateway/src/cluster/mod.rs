@@ -1,0 +1,129 @@
+//! Scale-out on Redis (DESIGN.md §9): the ingest nodes elect one leader with a Redis lock and
+//! only the leader holds broker sockets. `lease` is the election's pure state machine, `store`
+//! the lock in Redis, `elect` the task joining them, `observe` an edge's read-only view of it,
+//! `gate` leadership as a run condition of the feed; `demand` (pure) and `demand_io` carry
+//! each edge's demand to the leader. Role `all` (the default) starts none of this.
+
+pub mod demand;
+pub mod demand_io;
+pub mod elect;
+pub mod gate;
+pub mod lease;
+pub mod observe;
+pub mod store;
+
+use crate::config::{ClusterConfig, Role};
+use elect::{ElectionIo, ElectionView};
+use lease::LeaseTimes;
+use serde::Serialize;
+use std::time::Duration;
+use store::{LockStore, StoreError};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long a request to Redis may take: a renewal not answered within it has failed.
+pub const ANSWER_WITHIN: Duration = Duration::from_millis(1000);
+
+/// The cluster as the rest of the gateway sees it (clustered roles only).
+#[derive(Debug, Clone)]
+pub struct ClusterHandle {
+    pub node: String,
+    pub role: Role,
+    /// The Redis URL, password redacted.
+    pub redis: String,
+    /// `true` while this node may hold broker sockets (never for an edge).
+    pub leading: watch::Receiver<bool>,
+    pub view: watch::Receiver<ElectionView>,
+    /// The Redis connection the demand travels on.
+    pub link: demand_io::DemandLink,
+}
+
+/// The `cluster` section of the health document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterSection {
+    pub node: String,
+    pub role: &'static str,
+    /// The leader's node name, when known.
+    pub leader: Option<String>,
+    /// This node leads (holds the broker sockets).
+    pub is_leader: bool,
+    /// What is left of the leader's lease, as of its last answer (ms).
+    pub lease_ms: Option<u64>,
+    /// The current term (fencing token), counted up at every acquisition.
+    pub term: Option<u64>,
+    /// The Redis URL, password redacted.
+    pub redis: String,
+    /// Redis answered this node's last request.
+    pub redis_ok: bool,
+}
+
+impl ClusterHandle {
+    /// The health section as of `now`.
+    pub fn section(&self, now: Instant) -> ClusterSection {
+        let v = self.view.borrow();
+        ClusterSection {
+            node: self.node.clone(),
+            role: self.role.as_str(),
+            leader: v.leader.clone(),
+            is_leader: v.leading,
+            lease_ms: v
+                .lease_until
+                .map(|t| u64::try_from(t.saturating_duration_since(now).as_millis()).unwrap_or(0)),
+            term: v.term,
+            redis: self.redis.clone(),
+            redis_ok: !v.redis_down,
+        }
+    }
+}
+
+/// Starts what the role needs: nothing for `all`; for an edge, a leadership that never comes;
+/// for an ingest role, the election (which connects to Redis lazily and retries, so Redis
+/// being down at start is no error).
+pub fn start(
+    config: &ClusterConfig,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<Option<ClusterHandle>, StoreError> {
+    let Some(url) = config.redis.as_ref().filter(|_| config.role.clustered()) else {
+        return Ok(None);
+    };
+    let (leading_tx, leading) = watch::channel(false);
+    let (view_tx, view) = watch::channel(ElectionView::default());
+    tracing::info!(node = %config.node, role = config.role.as_str(), redis = %url, "cluster mode");
+    let times = LeaseTimes::default();
+    let conn = store::connect(url, ANSWER_WITHIN)?;
+    let handle = ClusterHandle {
+        node: config.node.clone(),
+        role: config.role,
+        redis: url.redacted().to_string(),
+        leading,
+        view,
+        link: demand_io::DemandLink {
+            conn: conn.clone(),
+            redis: url.redacted().to_string(),
+            answer_within: ANSWER_WITHIN,
+        },
+    };
+    let store = LockStore::new(conn, &config.node, times.lease, ANSWER_WITHIN);
+    if !config.role.ingests() {
+        // An edge never leads (the sender lives as long as the gateway); it watches who does.
+        let redis = url.redacted().to_string();
+        tracker.spawn(async move {
+            observe::run(store, redis, view_tx, shutdown).await;
+            drop(leading_tx);
+        });
+        return Ok(Some(handle));
+    }
+    let io = ElectionIo {
+        store,
+        times,
+        node: config.node.clone(),
+        redis: url.redacted().to_string(),
+        leading: leading_tx,
+        view: view_tx,
+    };
+    tracker.spawn(elect::run(io, shutdown));
+    Ok(Some(handle))
+}
