@@ -235,6 +235,16 @@ async fn at_max_speed_every_tick_is_a_recorded_one_in_order_ending_on_the_record
     assert_recorded(&got, &all);
     // The clock stepped with the frames: it stands at the last one's receive time.
     assert_eq!(r.clock.now_ns(), summary.last_ns);
+    // After the range the recorded market is still open but sends nothing more: that is the
+    // recording's end, not a failing broker, so no REST bridge starts (it would after 1 s).
+    let health = format!("http://{}/api/system/health", r.gateway.local_addr());
+    let quiet_until = std::time::Instant::now() + Duration::from_millis(2500);
+    while std::time::Instant::now() < quiet_until {
+        let h: serde_json::Value = reqwest::get(&health).await.unwrap().json().await.unwrap();
+        assert_eq!(h["feed"]["rest_bridge"], false, "{h}");
+        assert_eq!(h["feed"]["reconnect_attempts"], 0, "{h}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     eprintln!(
         "replay at max speed: {} ticks in {:?}, {:.0} ticks/s",
         summary.ticks,

@@ -169,9 +169,15 @@ async fn open(plan: &ReplayPlan) -> Result<(DayRecording, i64), ReplayError> {
     }
 }
 
+/// How long the replayed feed may go without data before it counts as stale or gets a REST
+/// bridge: never, in practice. A gap in a replay is the recording's (a quiet instrument, the
+/// end of the range), not a broker failing, and the replay has no REST quotes to bridge it.
+const REPLAY_NEVER_STALE: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
 /// The Kite side of `config` pointed at the replay: its socket, its token, no REST beyond it
 /// (`/kite`'s REST pass-through reaches the ticker server, which answers 404, never the real
-/// broker with a replay token), and no recording.
+/// broker with a replay token), no recording, no history backfill (the replay's broker has no
+/// history, and the live broker's is another day's), and a feed that is never judged stale.
 fn point_at_replay(config: &mut GatewayConfig, ticker: &TickerServer) {
     config.broker = Broker::Kite;
     config.kite.ws_url = ticker.ws_url();
@@ -182,4 +188,7 @@ fn point_at_replay(config: &mut GatewayConfig, ticker: &TickerServer) {
         config.kite.api_key = "replay".into();
     }
     config.record.enabled = false;
+    config.backfill = false;
+    config.feed.stale_threshold = REPLAY_NEVER_STALE;
+    config.feed.bridge_after = REPLAY_NEVER_STALE;
 }
