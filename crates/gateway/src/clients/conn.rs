@@ -370,13 +370,7 @@ impl ClientConn {
                 self.read.clear();
                 let end = self.on_frame(msg).await?;
                 if end == End::Flood {
-                    close(
-                        sink,
-                        close_code::POLICY,
-                        "message rate limit exceeded; slow down",
-                    )
-                    .await;
-                    discard_until_closed(stream).await;
+                    close_flooder(sink, stream).await;
                 }
                 Some(end)
             }
@@ -758,6 +752,22 @@ where
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+}
+
+/// Closes on a client that floods requests (1008, saying so), then discards what it still
+/// sends until it answers the close.
+pub(super) async fn close_flooder<W, R>(sink: &mut W, stream: &mut R)
+where
+    W: Sink<Message, Error = axum::Error> + Unpin,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    close(
+        sink,
+        close_code::POLICY,
+        "message rate limit exceeded; slow down",
+    )
+    .await;
+    discard_until_closed(stream).await;
 }
 
 /// Sends a close frame with a code and reason, best effort (the peer may already be gone).

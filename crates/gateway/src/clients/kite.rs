@@ -14,7 +14,7 @@
 //! is its `max_symbols` (Kite's own is 3000), lowered by a key's `max_symbols`.
 
 use crate::clients::conn::{
-    ClientContext, Wake, WriteMetrics, close, discard_until_closed, send_farewell, wake_at,
+    ClientContext, Wake, WriteMetrics, close, close_flooder, send_farewell, wake_at,
 };
 use crate::clients::limits::{Admit, RateLimiter};
 use crate::clients::socket::{End, read_failed, timed_write};
@@ -247,13 +247,7 @@ impl KiteConn {
                 self.read.clear();
                 let end = self.on_frame(msg).await?;
                 if end == End::Flood {
-                    close(
-                        sink,
-                        close_code::POLICY,
-                        "message rate limit exceeded; slow down",
-                    )
-                    .await;
-                    discard_until_closed(stream).await;
+                    close_flooder(sink, stream).await;
                 }
                 Some(end)
             }

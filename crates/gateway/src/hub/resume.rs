@@ -593,6 +593,16 @@ mod tests {
         assert!(live.is_empty(), "seq 4 is not sent twice: {live:?}");
     }
 
+    /// A hub of epoch 42 keeping 4 values per instrument, anchoring every 8th value.
+    fn anchored_hub() -> HubCore {
+        HubCore::new().with_resume(crate::hub::ResumeConfig {
+            epoch: 42,
+            keep: 4,
+            linger: std::time::Duration::from_secs(60),
+            anchoring: crate::hub::replay::Anchoring { every: 8, keep: 8 },
+        })
+    }
+
     /// Past the ring, the recording fills the gap: the resume waits for it (the values that
     /// arrive meanwhile stay in the ring), then the client gets every seq once, in order: the
     /// recorded part, the ring's, then live ones. A client that leaves meanwhile gets nothing.
@@ -600,12 +610,7 @@ mod tests {
     async fn past_the_ring_the_recording_fills_the_gap() {
         use crate::hub::refill::Refill;
         let r = reg();
-        let mut hub = HubCore::new().with_resume(crate::hub::ResumeConfig {
-            epoch: 42,
-            keep: 4,
-            linger: std::time::Duration::from_secs(60),
-            anchoring: crate::hub::replay::Anchoring { every: 8, keep: 8 },
-        });
+        let mut hub = anchored_hub();
         let first = Arc::new(Outbox::new(1 << 20));
         let inst = r.by_token(1).unwrap().clone();
         hub.subscribe(1, &first, &[(inst, Mode::Quote)], CandleRequest::Keep, LIVE);
@@ -677,12 +682,7 @@ mod tests {
     async fn recorded_values_give_way_to_the_outbox_limit() {
         use crate::hub::refill::Refill;
         let r = reg();
-        let mut hub = HubCore::new().with_resume(crate::hub::ResumeConfig {
-            epoch: 42,
-            keep: 4,
-            linger: std::time::Duration::from_secs(60),
-            anchoring: crate::hub::replay::Anchoring { every: 8, keep: 8 },
-        });
+        let mut hub = anchored_hub();
         let first = Arc::new(Outbox::new(1 << 20));
         let inst = r.by_token(1).unwrap().clone();
         hub.subscribe(1, &first, &[(inst, Mode::Quote)], CandleRequest::Keep, LIVE);
@@ -725,12 +725,7 @@ mod tests {
     async fn a_connected_client_fills_a_jump_past_the_ring_from_the_recording() {
         use crate::hub::refill::Refill;
         let r = reg();
-        let mut hub = HubCore::new().with_resume(crate::hub::ResumeConfig {
-            epoch: 42,
-            keep: 4,
-            linger: std::time::Duration::from_secs(60),
-            anchoring: crate::hub::replay::Anchoring { every: 8, keep: 8 },
-        });
+        let mut hub = anchored_hub();
         let ob = Arc::new(Outbox::new(1 << 20));
         let inst = r.by_token(1).unwrap().clone();
         hub.subscribe(1, &ob, &[(inst, Mode::Quote)], CandleRequest::Keep, LIVE);
