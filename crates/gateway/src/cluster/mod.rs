@@ -7,6 +7,7 @@ pub mod elect;
 pub mod gate;
 pub mod lease;
 pub mod store;
+pub mod ticks;
 
 use crate::config::{ClusterConfig, Role};
 use elect::{ElectionIo, ElectionView};
