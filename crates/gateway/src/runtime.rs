@@ -114,9 +114,13 @@ impl Gateway {
             fallback: fallback_out,
         } = Links::new();
         let (schedule, token_checks) = w.start_scheduler(calendar);
-        let cluster = w.start_cluster()?;
+        let mut cluster = w.start_cluster()?;
         let feed_run = w.feed_run(&schedule, cluster.as_ref());
-        let hub = w.start_hub(&reads, &instruments.registry).await;
+        let tap = w.tick_tap(cluster.as_ref());
+        let hub = w
+            .start_hub(&reads, &instruments.registry, tap.as_ref().map(|t| t.tap.clone()))
+            .await;
+        w.start_ticks(cluster.as_mut(), tap, &hub.handle, &instruments.updates)?;
         w.start_watchlist(&hub.handle, &instruments.updates).await;
         let record = w.start_recorder();
         let upstream = w.start_upstream(wire, &hub.handle, &reads, &feed_run, &record);

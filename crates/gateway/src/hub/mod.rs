@@ -19,6 +19,7 @@ pub use self::sink::Sink;
 
 pub use self::task::HubStats;
 
+use crate::cluster::ticks::tap::TickTap;
 use crate::json::request::CandleRequest;
 use crate::model::candle::{Candle, History};
 use crate::model::clock::SharedClock;
@@ -92,11 +93,12 @@ pub fn spawn(
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> HubHandle {
-    spawn_with_closed_quotes(cfg, feed_live, clock, shutdown, tracker, None)
+    spawn_with_closed_quotes(cfg, feed_live, clock, shutdown, tracker, None, None)
 }
 
 /// Like [`spawn`], and sends tokens that have no value while the feed is not live to
-/// `closed_quotes` (for a one-off closed-hours REST quote).
+/// `closed_quotes` (for a one-off closed-hours REST quote), and every tick batch it has
+/// handled to `tap` (a cluster leader's publisher).
 pub fn spawn_with_closed_quotes(
     cfg: HubConfig,
     feed_live: watch::Receiver<FeedLive>,
@@ -104,6 +106,7 @@ pub fn spawn_with_closed_quotes(
     shutdown: CancellationToken,
     tracker: &TaskTracker,
     closed_quotes: Option<mpsc::Sender<Vec<Token>>>,
+    tap: Option<TickTap>,
 ) -> HubHandle {
     let (cmd_tx, cmd_rx) = mpsc::channel(cfg.command_capacity);
     let (tick_tx, tick_rx) = mpsc::channel(cfg.tick_capacity);
@@ -120,6 +123,7 @@ pub fn spawn_with_closed_quotes(
         shutdown,
         closed_quotes,
         quotes_requested: Default::default(),
+        tap,
     };
     tracker.spawn(task.run());
     HubHandle {

@@ -2,6 +2,7 @@
 //! client tasks, tick batches from the upstream). Commands are served first so a tick flood
 //! cannot starve subscribes; nothing here ever waits on a client.
 
+use crate::cluster::ticks::tap::TickTap;
 use crate::hub::core::{ClientId, HubCore, Liveness, ResumeItem, ResumeReport};
 use crate::hub::outbox::Outbox;
 use crate::hub::sink::Sink;
@@ -89,6 +90,8 @@ pub(crate) struct HubTask {
     /// Tokens already sent for a closed-hours quote during this not-live period: each once,
     /// not once per client.
     pub quotes_requested: HashSet<Token>,
+    /// A cluster leader's publisher: sees every batch after the hub, never slows it.
+    pub tap: Option<TickTap>,
 }
 
 /// The hub's metric handles, resolved once when the task starts: each `metrics::…!` call
@@ -150,7 +153,12 @@ impl HubTask {
                     None => break,
                 },
                 batch = self.ticks.recv() => match batch {
-                    Some(batch) => self.on_ticks(&batch, &metrics),
+                    Some(batch) => {
+                        self.on_ticks(&batch, &metrics);
+                        if let Some(tap) = &self.tap {
+                            tap.offer(batch);
+                        }
+                    }
                     None => break,
                 },
             }

@@ -4,6 +4,7 @@
 use super::links::StatusReads;
 use super::{Core, Wiring};
 use crate::brokers::{ProfileCheck, Wire};
+use crate::cluster::ticks::tap::TickTap;
 use crate::config::Broker;
 use crate::hub::archive::Archive;
 use crate::hub::{self, HubConfig, HubHandle};
@@ -29,8 +30,14 @@ pub(super) struct Hub {
 }
 
 impl Wiring {
-    /// Spawns the hub and seeds it with the last known values from disk.
-    pub(super) async fn start_hub(&self, reads: &StatusReads, registry: &Registry) -> Hub {
+    /// Spawns the hub and seeds it with the last known values from disk; `tap` sees every
+    /// tick batch it handles (a cluster leader's publisher).
+    pub(super) async fn start_hub(
+        &self,
+        reads: &StatusReads,
+        registry: &Registry,
+        tap: Option<TickTap>,
+    ) -> Hub {
         let (closed_quotes_tx, closed_quote_requests) = mpsc::channel(64);
         let handle = hub::spawn_with_closed_quotes(
             HubConfig {
@@ -49,6 +56,7 @@ impl Wiring {
             self.shutdown.clone(),
             &self.tracker,
             Some(closed_quotes_tx),
+            tap,
         );
         let values = LastValues::new(&self.config.data_dir);
         let seeded = values.load(registry);
