@@ -236,3 +236,169 @@ async fn an_edge_serves_the_leaders_ticks_and_a_new_edge_its_latest_values() {
     edge.shutdown().await;
     leader.shutdown().await;
 }
+
+/// How the leader's batches travel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Transport {
+    PubSub,
+    Streams,
+}
+
+const STREAM: &str = "feedgate:ticks:stream";
+
+/// Redis's CPU time so far (user + system, seconds), from `/proc`.
+fn redis_cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
+    // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+    let rest = &stat[stat.rfind(')').expect("a stat line") + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+async fn info_field(conn: &mut redis::aio::MultiplexedConnection, name: &str) -> u64 {
+    let info: String = redis::cmd("INFO").query_async(conn).await.unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} in INFO"))
+}
+
+/// One edge's consumer: counts the ticks it decodes.
+async fn consume(url: String, transport: Transport, count: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::Ordering;
+    let client = redis::Client::open(url).unwrap();
+    match transport {
+        Transport::PubSub => {
+            let mut pubsub = client.get_async_pubsub().await.unwrap();
+            pubsub.subscribe(CHANNEL).await.unwrap();
+            let mut messages = pubsub.into_on_message();
+            while let Some(m) = messages.next().await {
+                let n = codec::decode(m.get_payload_bytes()).unwrap().len();
+                count.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+        Transport::Streams => {
+            // A blocking read needs a connection of its own.
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            let mut last = "$".to_string();
+            loop {
+                let reply: redis::Value = redis::cmd("XREAD")
+                    .arg("BLOCK")
+                    // Below the connection's response timeout.
+                    .arg(200)
+                    .arg("STREAMS")
+                    .arg(STREAM)
+                    .arg(&last)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                let Ok(reply) = redis::from_redis_value::<
+                    Vec<(String, Vec<(String, Vec<(String, Vec<u8>)>)>)>,
+                >(reply) else {
+                    continue;
+                };
+                for (_, entries) in reply {
+                    for (id, fields) in entries {
+                        for (_, bytes) in fields {
+                            let n = codec::decode(&bytes).unwrap().len();
+                            count.fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                        last = id;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Pub/sub against Streams at 10 000 full ticks/s (with depth) in 50-tick batches every 5 ms
+/// over 500 instruments, with the latest-value HSET pipelined in both, to two edges: Redis's
+/// CPU and bytes. The numbers and the choice are in docs/ARCHITECTURE.md ("Ticks through
+/// Redis"). Run: `cargo test -p feedgate-gateway --test cluster_ticks -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn measure_pubsub_against_streams() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const SECONDS: u64 = 10;
+    const BATCH: usize = 50;
+    const EDGES: usize = 2;
+    for transport in [Transport::PubSub, Transport::Streams] {
+        let redis = RedisServer::start();
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let pid = info_field(&mut conn, "process_id").await as u32;
+        let received = Arc::new(AtomicU64::new(0));
+        let consumers: Vec<_> = (0..EDGES)
+            .map(|_| tokio::spawn(consume(redis.url(), transport, received.clone())))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (cpu0, in0, out0) = (
+            redis_cpu_s(pid),
+            info_field(&mut conn, "total_net_input_bytes").await,
+            info_field(&mut conn, "total_net_output_bytes").await,
+        );
+        let mut every = tokio::time::interval(Duration::from_millis(5));
+        let started = Instant::now();
+        let (mut sent, mut payload) = (0u64, 0u64);
+        let mut i: u32 = 0;
+        while started.elapsed() < Duration::from_secs(SECONDS) {
+            every.tick().await;
+            let batch: Vec<Tick> = (0..BATCH)
+                .map(|_| {
+                    i = i.wrapping_add(1);
+                    let mut t = tick(100_000 + i % 500, 152_300 + i64::from(i % 97));
+                    t.received_ms += i64::from(i);
+                    t
+                })
+                .collect();
+            let bytes = codec::encode(&batch);
+            payload += bytes.len() as u64;
+            let mut pipe = redis::pipe();
+            let hset = pipe.cmd("HSET").arg(LATEST);
+            for t in &batch {
+                hset.arg(t.token.to_string()).arg(codec::encode(std::slice::from_ref(t)));
+            }
+            hset.ignore();
+            match transport {
+                Transport::PubSub => pipe.cmd("PUBLISH").arg(CHANNEL).arg(&bytes).ignore(),
+                // A minute of history at this rate, trimmed lazily.
+                Transport::Streams => pipe
+                    .cmd("XADD")
+                    .arg(STREAM)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(12_000)
+                    .arg("*")
+                    .arg("b")
+                    .arg(&bytes)
+                    .ignore(),
+            };
+            let () = pipe.query_async(&mut conn).await.unwrap();
+            sent += BATCH as u64;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let cpu = redis_cpu_s(pid) - cpu0;
+        let net_in = info_field(&mut conn, "total_net_input_bytes").await - in0;
+        let net_out = info_field(&mut conn, "total_net_output_bytes").await - out0;
+        let memory = info_field(&mut conn, "used_memory").await;
+        for c in consumers {
+            c.abort();
+        }
+        let per_s = |v: f64| v / elapsed;
+        eprintln!(
+            "{transport:?}: {:.0} ticks/s sent, {} of {} delivered to {EDGES} edges; redis CPU {:.1} % of a core; \
+             in {:.0} kB/s, out {:.0} kB/s; payload {:.1} bytes/tick; used_memory {:.1} MB",
+            per_s(sent as f64),
+            received.load(Ordering::Relaxed),
+            sent * EDGES as u64,
+            100.0 * cpu / elapsed,
+            per_s(net_in as f64) / 1000.0,
+            per_s(net_out as f64) / 1000.0,
+            payload as f64 / sent as f64,
+            memory as f64 / 1e6,
+        );
+    }
+}
