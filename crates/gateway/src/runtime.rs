@@ -118,7 +118,11 @@ impl Gateway {
         let feed_run = w.feed_run(&schedule, cluster.as_ref());
         let tap = w.tick_tap(cluster.as_ref());
         let hub = w
-            .start_hub(&reads, &instruments.registry, tap.as_ref().map(|t| t.tap.clone()))
+            .start_hub(
+                &reads,
+                &instruments.registry,
+                tap.as_ref().map(|t| t.tap.clone()),
+            )
             .await;
         w.start_ticks(cluster.as_mut(), tap, &hub.handle, &instruments.updates)?;
         w.start_watchlist(&hub.handle, &instruments.updates).await;

@@ -61,7 +61,9 @@ async fn a_batch_survives_publish_and_the_hash() {
     let mut pubsub = client.get_async_pubsub().await.unwrap();
     pubsub.subscribe(CHANNEL).await.unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let batch: Vec<Tick> = (0..50).map(|i| tick(256_265 + i, 152_300 + i64::from(i))).collect();
+    let batch: Vec<Tick> = (0..50)
+        .map(|i| tick(256_265 + i, 152_300 + i64::from(i)))
+        .collect();
     let () = redis::pipe()
         .cmd("HSET")
         .arg(LATEST)
@@ -180,8 +182,14 @@ async fn an_edge_serves_the_leaders_ticks_and_a_new_edge_its_latest_values() {
         seen_edge.first()
     );
     assert_eq!(health["cluster"]["redis_ok"], true, "{health}");
-    assert_eq!(health["feed"]["connections"], 0, "the edge holds no broker socket");
-    assert!(health["cluster"]["ticks"]["received_ticks"].as_u64() > Some(0), "{health}");
+    assert_eq!(
+        health["feed"]["connections"], 0,
+        "the edge holds no broker socket"
+    );
+    assert!(
+        health["cluster"]["ticks"]["received_ticks"].as_u64() > Some(0),
+        "{health}"
+    );
     let leader_health = leader.health().await;
     assert!(
         leader_health["cluster"]["ticks"]["published_ticks"].as_u64() > Some(0),
@@ -198,9 +206,11 @@ async fn an_edge_serves_the_leaders_ticks_and_a_new_edge_its_latest_values() {
     leader.stop_gateway().await;
     let last_seen = seen_leader.last().cloned().expect("a tick");
     let late = node(&redis, "edge", "edge-2", 11).await;
-    wait_until("the new edge subscribed", Duration::from_secs(5), async || {
-        late.health().await["cluster"]["ticks"]["subscribed"] == true
-    })
+    wait_until(
+        "the new edge subscribed",
+        Duration::from_secs(5),
+        async || late.health().await["cluster"]["ticks"]["subscribed"] == true,
+    )
     .await;
     let mut c = late.client().await;
     let asked = Instant::now();
@@ -252,12 +262,12 @@ fn redis_cpu_s(pid: u32) -> f64 {
     // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
     let rest = &stat[stat.rfind(')').expect("a stat line") + 2..];
     let f: Vec<&str> = rest.split(' ').collect();
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    let ticks: f64 = f[11].parse::<f64>().expect("utime") + f[12].parse::<f64>().expect("stime");
     ticks / 100.0
 }
 
 async fn info_field(conn: &mut redis::aio::MultiplexedConnection, name: &str) -> u64 {
-    let info: String = redis::cmd("INFO").query_async(conn).await.unwrap();
+    let info: String = redis::cmd("INFO").query_async(conn).await.expect("INFO");
     info.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
         .and_then(|v| v.trim().parse().ok())
@@ -265,22 +275,29 @@ async fn info_field(conn: &mut redis::aio::MultiplexedConnection, name: &str) ->
 }
 
 /// One edge's consumer: counts the ticks it decodes.
-async fn consume(url: String, transport: Transport, count: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+async fn consume(
+    url: String,
+    transport: Transport,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
     use std::sync::atomic::Ordering;
-    let client = redis::Client::open(url).unwrap();
+    let client = redis::Client::open(url).expect("redis");
     match transport {
         Transport::PubSub => {
-            let mut pubsub = client.get_async_pubsub().await.unwrap();
-            pubsub.subscribe(CHANNEL).await.unwrap();
+            let mut pubsub = client.get_async_pubsub().await.expect("redis");
+            pubsub.subscribe(CHANNEL).await.expect("redis");
             let mut messages = pubsub.into_on_message();
             while let Some(m) = messages.next().await {
-                let n = codec::decode(m.get_payload_bytes()).unwrap().len();
+                let n = codec::decode(m.get_payload_bytes()).expect("a batch").len();
                 count.fetch_add(n as u64, Ordering::Relaxed);
             }
         }
         Transport::Streams => {
             // A blocking read needs a connection of its own.
-            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("redis");
             let mut last = "$".to_string();
             loop {
                 let reply: redis::Value = redis::cmd("XREAD")
@@ -292,7 +309,7 @@ async fn consume(url: String, transport: Transport, count: std::sync::Arc<std::s
                     .arg(&last)
                     .query_async(&mut conn)
                     .await
-                    .unwrap();
+                    .expect("redis");
                 let Ok(reply) = redis::from_redis_value::<
                     Vec<(String, Vec<(String, Vec<(String, Vec<u8>)>)>)>,
                 >(reply) else {
@@ -301,7 +318,7 @@ async fn consume(url: String, transport: Transport, count: std::sync::Arc<std::s
                 for (_, entries) in reply {
                     for (id, fields) in entries {
                         for (_, bytes) in fields {
-                            let n = codec::decode(&bytes).unwrap().len();
+                            let n = codec::decode(&bytes).expect("a batch").len();
                             count.fetch_add(n as u64, Ordering::Relaxed);
                         }
                         last = id;
@@ -358,7 +375,8 @@ async fn measure_pubsub_against_streams() {
             let mut pipe = redis::pipe();
             let hset = pipe.cmd("HSET").arg(LATEST);
             for t in &batch {
-                hset.arg(t.token.to_string()).arg(codec::encode(std::slice::from_ref(t)));
+                hset.arg(t.token.to_string())
+                    .arg(codec::encode(std::slice::from_ref(t)));
             }
             hset.ignore();
             match transport {
@@ -401,4 +419,78 @@ async fn measure_pubsub_against_streams() {
             memory as f64 / 1e6,
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_keeps_its_clients_while_redis_is_down_and_resumes_after() {
+    let redis = RedisServer::start();
+    let port = redis.port();
+    let leader = node(&redis, "ingest,edge", "lead", 1).await;
+    let edge = node(&redis, "edge", "edge-1", 7).await;
+    wait_until("leadership", Duration::from_secs(5), async || {
+        leader.health().await["cluster"]["is_leader"] == true
+    })
+    .await;
+    let mut on_leader = leader.client().await;
+    subscribe(&mut on_leader, &[SYMBOL], "quote").await;
+    let mut on_edge = edge.client().await;
+    subscribe(&mut on_edge, &[SYMBOL], "quote").await;
+    assert!(
+        !tickers(&mut on_edge, Duration::from_secs(1))
+            .await
+            .is_empty()
+    );
+
+    drop(redis);
+    wait_until(
+        "the edge sees Redis gone",
+        Duration::from_secs(3),
+        async || {
+            let h = edge.health().await;
+            h["cluster"]["redis_ok"] == false && h["cluster"]["ticks"]["subscribed"] == false
+        },
+    )
+    .await;
+    // The client stays; what it is sent now is marked as last-known, never a close.
+    let during: Vec<Value> = {
+        let mut out = Vec::new();
+        while let Some(m) = on_edge.next_within(Duration::from_millis(1500)).await {
+            assert_ne!(m["type"], "close", "the edge keeps its clients: {m}");
+            out.push(m);
+        }
+        out
+    };
+    assert!(
+        during
+            .iter()
+            .filter(|m| m["type"] == "ticker")
+            .all(|m| m["data"]["stale"] == true),
+        "{during:?}"
+    );
+
+    let _redis = RedisServer::start_on(port, None).expect("redis back on its port");
+    let back = Instant::now();
+    // First the hash's values (from before the outage: last-known), then live ticks once the
+    // leader leads again.
+    loop {
+        let tick = on_edge
+            .next_of("ticker", Duration::from_secs(10))
+            .await
+            .expect("ticks again");
+        if tick["data"]["stale"] != true {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "still stale: {tick}"
+        );
+    }
+    eprintln!(
+        "live ticks at the edge {:?} after Redis came back",
+        back.elapsed()
+    );
+    let h = edge.health().await;
+    assert_eq!(h["cluster"]["redis_ok"], true, "{h}");
+    edge.shutdown().await;
+    leader.shutdown().await;
 }

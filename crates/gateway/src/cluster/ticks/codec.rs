@@ -344,17 +344,19 @@ mod tests {
             proptest::option::of(any::<u64>()),
             proptest::option::of(any::<u64>()),
         )
-            .prop_map(|(o, volume, last_qty, avg_price, buy_qty, sell_qty)| Quote {
-                open: o[0],
-                high: o[1],
-                low: o[2],
-                close: o[3],
-                volume,
-                last_qty,
-                avg_price,
-                buy_qty,
-                sell_qty,
-            })
+            .prop_map(
+                |(o, volume, last_qty, avg_price, buy_qty, sell_qty)| Quote {
+                    open: o[0],
+                    high: o[1],
+                    low: o[2],
+                    close: o[3],
+                    volume,
+                    last_qty,
+                    avg_price,
+                    buy_qty,
+                    sell_qty,
+                },
+            )
     }
 
     fn arb_full() -> impl Strategy<Value = Full> {
