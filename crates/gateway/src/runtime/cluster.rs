@@ -92,6 +92,7 @@ impl Wiring {
                 feeding: feeding_tx,
                 redis: c.redis.clone(),
                 answer_within: cluster::ANSWER_WITHIN,
+                received: metrics::counter!("feedgate_cluster_ticks_received_total"),
             },
             self.shutdown.clone(),
         ));

@@ -44,6 +44,7 @@ pub async fn run(mut io: PublishIo, shutdown: CancellationToken) {
     // Whether the hash holds this node's values (not after a failure or a new term).
     let mut synced = false;
     let mut trouble = Repeats::default();
+    let published = metrics::counter!("feedgate_cluster_ticks_published_total");
     loop {
         let first = tokio::select! {
             biased;
@@ -90,6 +91,7 @@ pub async fn run(mut io: PublishIo, shutdown: CancellationToken) {
                 io.stats
                     .published_ticks
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                published.increment(batch.len() as u64);
                 if let Some(repeats) = trouble.clear() {
                     tracing::info!(redis = %io.redis, repeats, "publishing ticks to redis again");
                 }

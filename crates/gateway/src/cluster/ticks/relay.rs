@@ -45,6 +45,8 @@ pub struct RelayIo {
     /// The Redis URL, password redacted (for logs).
     pub redis: String,
     pub answer_within: Duration,
+    /// `feedgate_cluster_ticks_received_total`, resolved once.
+    pub received: metrics::Counter,
 }
 
 /// Why a subscription ended.
@@ -137,6 +139,7 @@ async fn feed(io: &RelayIo, payload: &[u8]) -> Result<(), mpsc::error::SendError
             io.stats
                 .received_ticks
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            io.received.increment(batch.len() as u64);
             io.ticks.send(batch).await
         }
         Err(e) => {

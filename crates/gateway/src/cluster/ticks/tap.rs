@@ -42,6 +42,7 @@ impl TickTap {
             self.stats
                 .dropped_ticks
                 .fetch_add(b.len() as u64, Ordering::Relaxed);
+            metrics::counter!("feedgate_cluster_ticks_dropped_total").increment(b.len() as u64);
         }
     }
 }
