@@ -18,7 +18,7 @@
 //! Why varints and deltas rather than fixed little-endian fields: prices are paise near the
 //! LTP, receive times of one batch lie within milliseconds of each other, quantities are
 //! small; as deltas they mostly take one or two bytes instead of eight, so a full tick with
-//! depth is about a third of its fixed-width size (≈ 90 bytes instead of ≈ 290) and Redis
+//! depth is under a third of its fixed-width size (81 bytes instead of 289) and Redis
 //! moves, copies and stores a third of the bytes for every edge. Deltas use wrapping
 //! arithmetic, so every `i64` survives the round trip exactly.
 //!
