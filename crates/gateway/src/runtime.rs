@@ -114,10 +114,13 @@ impl Gateway {
             fallback: fallback_out,
         } = Links::new();
         let (schedule, token_checks) = w.start_scheduler(calendar);
-        let cluster = w.start_cluster()?;
+        let mut cluster = w.start_cluster()?;
         let feed_run = w.feed_run(&schedule, cluster.as_ref());
         let (record, recording) = w.start_recorder();
-        let hub = w.start_hub(&reads, &instruments.registry, recording).await;
+        let tap = w.tick_tap(cluster.as_ref());
+        let hub_tap = tap.as_ref().map(cluster::Tap::for_hub);
+        let hub = (w.start_hub(&reads, &instruments.registry, recording, hub_tap)).await;
+        w.start_ticks(cluster.as_mut(), tap, &hub.handle, &instruments.updates)?;
         w.start_watchlist(&hub.handle, &instruments.updates).await;
         let feed_demand = w.feed_demand(&hub.handle, &instruments.updates, cluster.as_ref());
         let upstream =

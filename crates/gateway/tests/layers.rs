@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     ("model", &[]),
     ("config", &["model"]),
-    ("cluster", &["model", "config"]),
     ("store", &["model", "config"]),
     ("access", &["model", "config", "store"]),
     ("brokers", &["model", "config", "store"]),
@@ -26,12 +25,25 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "status",
         &[
-            "model", "config", "cluster", "store", "brokers", "upstream", "auth",
+            "model",
+            "config",
+            "store",
+            "json",
+            "kite_compat",
+            "hub",
+            "cluster",
+            "brokers",
+            "upstream",
+            "auth",
         ],
     ),
     ("json", &["model", "config"]),
     ("kite_compat", &["model", "config"]),
     ("hub", &["model", "config", "store", "json", "kite_compat"]),
+    (
+        "cluster",
+        &["model", "config", "store", "json", "kite_compat", "hub"],
+    ),
     (
         "clients",
         &[

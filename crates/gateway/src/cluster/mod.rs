@@ -11,11 +11,13 @@ pub mod gate;
 pub mod lease;
 pub mod observe;
 pub mod store;
+pub mod ticks;
 
 use crate::config::{ClusterConfig, Role};
 use elect::{ElectionIo, ElectionView};
 use lease::LeaseTimes;
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Duration;
 use store::{LockStore, StoreError};
 use tokio::sync::watch;
@@ -38,6 +40,11 @@ pub struct ClusterHandle {
     pub view: watch::Receiver<ElectionView>,
     /// The Redis connection the demand travels on.
     pub link: demand_io::DemandLink,
+    /// Both sides of the tick relay count here.
+    pub ticks: Arc<ticks::TickStats>,
+    /// `true` while ticks from the leader flow into this node's hub (set when the relay
+    /// starts).
+    pub feeding: watch::Receiver<bool>,
 }
 
 /// The `cluster` section of the health document.
@@ -55,14 +62,17 @@ pub struct ClusterSection {
     pub term: Option<u64>,
     /// The Redis URL, password redacted.
     pub redis: String,
-    /// Redis answered this node's last request.
+    /// Redis answered this node's last request (the election's and the tick relay's).
     pub redis_ok: bool,
+    /// The tick relay through Redis.
+    pub ticks: ticks::TicksSection,
 }
 
 impl ClusterHandle {
     /// The health section as of `now`.
     pub fn section(&self, now: Instant) -> ClusterSection {
         let v = self.view.borrow();
+        let ticks = self.ticks.section();
         ClusterSection {
             node: self.node.clone(),
             role: self.role.as_str(),
@@ -73,7 +83,8 @@ impl ClusterHandle {
                 .map(|t| u64::try_from(t.saturating_duration_since(now).as_millis()).unwrap_or(0)),
             term: v.term,
             redis: self.redis.clone(),
-            redis_ok: !v.redis_down,
+            redis_ok: !v.redis_down && ticks.subscribed,
+            ticks,
         }
     }
 }
@@ -105,6 +116,8 @@ pub fn start(
             redis: url.redacted().to_string(),
             answer_within: ANSWER_WITHIN,
         },
+        ticks: Arc::default(),
+        feeding: watch::channel(false).1,
     };
     let store = LockStore::new(conn, &config.node, times.lease, ANSWER_WITHIN);
     if !config.role.ingests() {

@@ -38,6 +38,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// Sees every tick batch after the hub handled it (a cluster leader's publisher). `offer` is
+/// called on the hub's task: it must never wait.
+pub trait TickTap: Send + Sync + std::fmt::Debug {
+    fn offer(&self, batch: Vec<Tick>);
+}
+
 /// Channel sizes — both bounded (DESIGN.md §2): a full tick channel makes the upstream reader
 /// wait, which is the right back-pressure; it never reaches a client.
 #[derive(Debug, Clone)]
@@ -98,11 +104,12 @@ pub fn spawn(
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> HubHandle {
-    spawn_with_closed_quotes(cfg, feed_live, clock, shutdown, tracker, None)
+    spawn_with_closed_quotes(cfg, feed_live, clock, shutdown, tracker, None, None)
 }
 
 /// Like [`spawn`], and sends tokens that have no value while the feed is not live to
-/// `closed_quotes` (for a one-off closed-hours REST quote).
+/// `closed_quotes` (for a one-off closed-hours REST quote), and every tick batch it has
+/// handled to `tap` (a cluster leader's publisher).
 pub fn spawn_with_closed_quotes(
     cfg: HubConfig,
     feed_live: watch::Receiver<FeedLive>,
@@ -110,6 +117,7 @@ pub fn spawn_with_closed_quotes(
     shutdown: CancellationToken,
     tracker: &TaskTracker,
     closed_quotes: Option<mpsc::Sender<Vec<Token>>>,
+    tap: Option<Arc<dyn TickTap>>,
 ) -> HubHandle {
     let (cmd_tx, cmd_rx) = mpsc::channel(cfg.command_capacity);
     let (tick_tx, tick_rx) = mpsc::channel(cfg.tick_capacity);
@@ -133,6 +141,7 @@ pub fn spawn_with_closed_quotes(
         refilled_tx,
         refilled: refilled_rx,
         resume_replies: Default::default(),
+        tap,
     };
     tracker.spawn(task.run());
     HubHandle {

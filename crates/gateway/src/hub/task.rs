@@ -105,6 +105,8 @@ pub(crate) struct HubTask {
     pub refilled: mpsc::UnboundedReceiver<RefillDone>,
     /// The clients' replies of the pending resumes, by id.
     pub resume_replies: HashMap<u64, oneshot::Sender<ResumeReport>>,
+    /// A cluster leader's publisher: sees every batch after the hub, never slows it.
+    pub tap: Option<Arc<dyn crate::hub::TickTap>>,
 }
 
 /// The hub's metric handles, resolved once when the task starts: each `metrics::…!` call
@@ -169,7 +171,12 @@ impl HubTask {
                     None => break,
                 },
                 batch = self.ticks.recv() => match batch {
-                    Some(batch) => self.on_ticks(&batch, &metrics),
+                    Some(batch) => {
+                        self.on_ticks(&batch, &metrics);
+                        if let Some(tap) = &self.tap {
+                            tap.offer(batch);
+                        }
+                    }
                     None => break,
                 },
             }

@@ -1,22 +1,37 @@
 //! Start-up step of a clustered node (DESIGN.md §9): the election for an ingest role; the
 //! broker feed's run condition (the schedule's alone for role `all`, and the schedule's while
-//! this node leads otherwise: never, for an edge); and its demand (an edge publishes its own,
-//! an ingest node subscribes its own joined with every edge's).
+//! this node leads otherwise: never, for an edge); its demand (an edge publishes its own, an
+//! ingest node subscribes its own joined with every edge's); and the ticks through Redis: the
+//! hub's tap and the leader's publisher on an ingest node, the relay into the hub on every node.
 
 use super::Wiring;
 use super::control::Schedule;
-use crate::cluster::{self, ClusterHandle};
+use crate::cluster::ticks::{publish, relay, tap};
+use crate::cluster::{self, ClusterHandle, store};
 use crate::hub::HubHandle;
 use crate::model::demand::{Demand, RunPolicy};
 use crate::model::instruments::Registry;
+use crate::model::tick::Tick;
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+
+/// The hub's tap and the publisher's end of it (ingest roles only).
+#[derive(Debug)]
+pub(super) struct Tap {
+    tap: tap::TickTap,
+    batches: mpsc::Receiver<Vec<Tick>>,
+}
+
+impl Tap {
+    /// The hub's end.
+    pub(super) fn for_hub(&self) -> Arc<dyn crate::hub::TickTap> {
+        Arc::new(self.tap.clone())
+    }
+}
 
 impl Wiring {
     /// Starts the cluster part of the role, if any.
-    pub(super) fn start_cluster(
-        &self,
-    ) -> Result<Option<ClusterHandle>, cluster::store::StoreError> {
+    pub(super) fn start_cluster(&self) -> Result<Option<ClusterHandle>, store::StoreError> {
         cluster::start(&self.config.cluster, self.shutdown.clone(), &self.tracker)
     }
 
@@ -67,5 +82,60 @@ impl Wiring {
             self.shutdown.clone(),
             &self.tracker,
         )
+    }
+
+    /// The hub's tap for the publisher, on a node that may lead.
+    pub(super) fn tick_tap(&self, cluster: Option<&ClusterHandle>) -> Option<Tap> {
+        let c = cluster.filter(|c| c.role.ingests())?;
+        let (tap, batches) = tap::channel(tap::CAPACITY, c.leading.clone(), c.ticks.clone());
+        Some(Tap { tap, batches })
+    }
+
+    /// Spawns the publisher (with a tap) and the relay into the hub, and points the cluster
+    /// handle at the relay's `feeding`.
+    pub(super) fn start_ticks(
+        &self,
+        cluster: Option<&mut ClusterHandle>,
+        tap: Option<Tap>,
+        hub: &HubHandle,
+        registry: &watch::Receiver<Arc<Registry>>,
+    ) -> Result<(), store::StoreError> {
+        let (Some(c), Some(url)) = (cluster, self.config.cluster.redis.as_ref()) else {
+            return Ok(());
+        };
+        let conn = store::connect(url, cluster::ANSWER_WITHIN)?;
+        if let Some(Tap { batches, .. }) = tap {
+            self.tracker.spawn(publish::run(
+                publish::PublishIo {
+                    conn: conn.clone(),
+                    batches,
+                    hub: hub.clone(),
+                    leading: c.leading.clone(),
+                    stats: c.ticks.clone(),
+                    redis: c.redis.clone(),
+                    answer_within: cluster::ANSWER_WITHIN,
+                },
+                self.shutdown.clone(),
+            ));
+        }
+        let (feeding_tx, feeding) = watch::channel(false);
+        c.feeding = feeding;
+        self.tracker.spawn(relay::run(
+            relay::RelayIo {
+                client: redis::Client::open(url.expose())?,
+                conn,
+                hub: hub.clone(),
+                ticks: hub.tick_sender(),
+                registry: registry.clone(),
+                leading: c.leading.clone(),
+                stats: c.ticks.clone(),
+                feeding: feeding_tx,
+                redis: c.redis.clone(),
+                answer_within: cluster::ANSWER_WITHIN,
+                received: metrics::counter!("feedgate_cluster_ticks_received_total"),
+            },
+            self.shutdown.clone(),
+        ));
+        Ok(())
     }
 }

@@ -123,6 +123,7 @@ impl Wiring {
                 status: out.status,
                 feed_live: out.feed_live,
                 quality: out.quality,
+                relay: core.cluster.as_ref().map(|c| c.feeding.clone()),
             },
             self.shutdown.clone(),
         ));

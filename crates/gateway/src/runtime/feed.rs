@@ -40,14 +40,16 @@ const RESUME_ANCHORS: Anchoring = Anchoring {
 };
 
 impl Wiring {
-    /// Spawns the hub and seeds it with the last known values from disk.
-    /// `recording`, when on, lets resumes reach back past the ring (Kite only: see
-    /// [`hub::recording::refillable`]).
+    /// Spawns the hub and seeds it with the last known values from disk. `recording`, when
+    /// on, lets resumes reach back past the ring (Kite only: see
+    /// [`hub::recording::refillable`]); `tap` sees every tick batch it handles (a cluster
+    /// leader's publisher).
     pub(super) async fn start_hub(
         &self,
         reads: &StatusReads,
         registry: &Registry,
         recording: Option<RecordingSource>,
+        tap: Option<Arc<dyn hub::TickTap>>,
     ) -> Hub {
         let (closed_quotes_tx, closed_quote_requests) = mpsc::channel(64);
         let recorded_broker = match self.config.broker {
@@ -78,6 +80,7 @@ impl Wiring {
             self.shutdown.clone(),
             &self.tracker,
             Some(closed_quotes_tx),
+            tap,
         );
         let values = LastValues::new(&self.config.data_dir);
         let seeded = values.load(registry);

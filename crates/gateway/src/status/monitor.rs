@@ -181,6 +181,9 @@ pub struct MonitorIo {
     pub status: watch::Sender<ClientStatus>,
     pub feed_live: watch::Sender<FeedLive>,
     pub quality: watch::Sender<f64>,
+    /// In a cluster, `true` while the leader's ticks flow in through Redis: data is live on
+    /// this node without a broker connection of its own.
+    pub relay: Option<watch::Receiver<bool>>,
 }
 
 /// Recomputes the status on every input change and once a second (freshness and quality).
@@ -199,6 +202,12 @@ pub async fn run(mut io: MonitorIo, shutdown: CancellationToken) {
             r = io.market.changed() => { if r.is_err() { break } false }
             r = io.auth.changed() => { if r.is_err() { break } false }
             r = io.fallback.changed() => { if r.is_err() { break } false }
+            r = relay_changed(&mut io.relay) => {
+                if r.is_err() {
+                    io.relay = None;
+                }
+                false
+            }
         };
         let (feed, reported, wanted) = {
             let shards = io.shards.borrow();
@@ -237,7 +246,8 @@ pub async fn run(mut io: MonitorIo, shutdown: CancellationToken) {
             }
         });
         record_feed_gauges(feed, polling, window.percent());
-        let live = feed == FeedState::Connected || polling;
+        let relayed = io.relay.as_ref().is_some_and(|r| *r.borrow());
+        let live = feed == FeedState::Connected || polling || relayed;
         if !live {
             last_down_ms = now_ms;
         }
@@ -251,6 +261,16 @@ pub async fn run(mut io: MonitorIo, shutdown: CancellationToken) {
         let q = window.percent();
         io.quality
             .send_if_modified(|cur| std::mem::replace(cur, q) != q);
+    }
+}
+
+/// The relay's next change; never, without one.
+async fn relay_changed(
+    relay: &mut Option<watch::Receiver<bool>>,
+) -> Result<(), watch::error::RecvError> {
+    match relay {
+        Some(r) => r.changed().await,
+        None => std::future::pending().await,
     }
 }
 
