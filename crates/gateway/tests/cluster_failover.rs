@@ -8,90 +8,10 @@
 mod common;
 
 use common::data_dir::feedgate_binary;
-use common::redis_server::{RedisServer, free_port};
+use common::nodes::{Cluster, Node, logs};
+use common::redis_server::RedisServer;
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// One `feedgate serve` process, killed on drop.
-struct Node {
-    name: &'static str,
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    rt: tokio::runtime::Handle,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Node {
-    fn health(&self) -> Option<Value> {
-        let url = format!("http://127.0.0.1:{}/api/system/health", self.port);
-        self.rt.block_on(async {
-            let r = reqwest::get(&url).await.ok()?;
-            r.json::<Value>().await.ok()
-        })
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-struct Cluster {
-    rt: tokio::runtime::Handle,
-    bin: PathBuf,
-    dir: tempfile::TempDir,
-    redis_url: String,
-    kite_api: String,
-    kite_ws: String,
-    token: String,
-}
-
-impl Cluster {
-    fn node(&self, name: &'static str, role: &str, instruments: &str) -> Node {
-        let data = self.dir.path().join(name);
-        std::fs::create_dir_all(&data).expect("data dir");
-        let log = self.dir.path().join(format!("{name}.log"));
-        let port = free_port();
-        let defaults = feedgate_sim::SimConfig::default();
-        let child = Command::new(&self.bin)
-            .arg("serve")
-            .current_dir(&data)
-            .env_clear()
-            .env("FEEDGATE_DATA_DIR", &data)
-            .env("FEEDGATE_LOG", "info")
-            .env("FEEDGATE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("FEEDGATE_ROLE", role)
-            .env("FEEDGATE_REDIS_URL", &self.redis_url)
-            .env("FEEDGATE_NODE", name)
-            .env("FEEDGATE_RECORD", "off")
-            .env("FEEDGATE_INSTRUMENTS", instruments)
-            .env("DEV_MODE", "true")
-            .env("KITE_API_URL", &self.kite_api)
-            .env("KITE_WS_URL", &self.kite_ws)
-            .env("ZERODHA_API_KEY", &defaults.api_key)
-            .env("ZERODHA_API_SECRET", &defaults.api_secret)
-            .env("ZERODHA_ACCESS_TOKEN", &self.token)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("feedgate serve starts");
-        Node {
-            name,
-            child,
-            port,
-            log,
-            rt: self.rt.clone(),
-        }
-    }
-}
 
 fn is_leader(node: &Node) -> bool {
     node.health()
@@ -146,13 +66,6 @@ fn subscribed(sim: &feedgate_sim::Sim, nodes: &[&Node], tokens: &[u32]) -> Durat
             .unwrap_or_default();
         n == 1 && seen == want
     })
-}
-
-fn logs(nodes: &[&Node]) -> String {
-    nodes
-        .iter()
-        .map(|n| format!("--- {} ---\n{}", n.name, n.log()))
-        .collect()
 }
 
 #[test]

@@ -240,6 +240,10 @@ impl HealthSources {
             market_title: &market.title,
             market_description: &market.description,
             feed_elsewhere,
+            redis_unreachable: cluster
+                .as_ref()
+                .filter(|c| !c.redis_ok)
+                .map(|c| c.redis.as_str()),
         });
         HealthDocument {
             priority_status,

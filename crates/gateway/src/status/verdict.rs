@@ -1,5 +1,6 @@
 //! The health verdict and the rules behind it (pure): which banner wins (`AUTH_REQUIRED` >
-//! `FEED_DISCONNECTED` > `MARKET_SESSION`) with a message that says what to do, when data is
+//! `FEED_DISCONNECTED` > `MARKET_SESSION`; a clustered node that cannot reach Redis says so
+//! under `FEED_DISCONNECTED`) with a message that says what to do, when data is
 //! fresh, when the feed is healthy, and how the feed mode is named. The health document
 //! ([`crate::status::health`]) and the status monitor both decide freshness, health and mode
 //! with these, so the banner and `connection_status` never disagree about the feed.
@@ -34,6 +35,8 @@ pub struct VerdictInput<'a> {
     /// In a cluster, this node holds no broker feed by design (`None` for role `all`, and for
     /// the leader itself).
     pub feed_elsewhere: Option<FeedElsewhere<'a>>,
+    /// A clustered node that cannot reach Redis: the URL, password redacted.
+    pub redis_unreachable: Option<&'a str>,
 }
 
 /// Why a clustered node holds no broker connection.
@@ -45,7 +48,8 @@ pub enum FeedElsewhere<'a> {
     Edge,
 }
 
-/// `AUTH_REQUIRED` > `FEED_DISCONNECTED` (only when the phase should have data) >
+/// `AUTH_REQUIRED` > `FEED_DISCONNECTED` (Redis unreachable in a cluster, at any phase: the
+/// node gets no ticks through it; else only when the phase should have data) >
 /// `MARKET_SESSION`, with a message that tells a person what to do.
 pub fn verdict(i: &VerdictInput<'_>) -> (Priority, String) {
     if i.requires_login {
@@ -54,6 +58,14 @@ pub fn verdict(i: &VerdictInput<'_>) -> (Priority, String) {
             format!(
                 "Login required to view live data: log in at {}",
                 i.login_url
+            ),
+        );
+    }
+    if let Some(url) = i.redis_unreachable {
+        return (
+            Priority::FeedDisconnected,
+            format!(
+                "Redis unreachable at {url}: this node keeps its clients and serves the last values (stale) while it reconnects with backoff. Check that Redis runs and that FEEDGATE_REDIS_URL points to it."
             ),
         );
     }
@@ -151,6 +163,7 @@ mod tests {
             market_title: "Market Live",
             market_description: "Active trading (9:15 AM - 3:30 PM)",
             feed_elsewhere: None,
+            redis_unreachable: None,
         }
     }
 
@@ -209,5 +222,30 @@ mod tests {
         standby.feed_elsewhere = Some(FeedElsewhere::Edge);
         let (_, m) = verdict(&standby);
         assert!(m.contains("an edge") && !m.contains("takes over"), "{m}");
+    }
+
+    #[test]
+    fn a_node_that_cannot_reach_redis_says_so_at_any_phase() {
+        for (data, healthy) in [(true, false), (false, false), (true, true)] {
+            let mut edge = input(false, data, healthy);
+            edge.feed_elsewhere = Some(FeedElsewhere::Edge);
+            edge.redis_unreachable = Some("redis://:***@cache:6379/0");
+            let (p, m) = verdict(&edge);
+            assert_eq!(
+                p,
+                Priority::FeedDisconnected,
+                "data={data} healthy={healthy}"
+            );
+            assert!(
+                m.starts_with("Redis unreachable at redis://:***@cache:6379/0")
+                    && m.contains("keeps its clients")
+                    && m.contains("FEEDGATE_REDIS_URL"),
+                "{m}"
+            );
+        }
+        // A login still comes first: without it there is nothing to relay either.
+        let mut standby = input(true, true, false);
+        standby.redis_unreachable = Some("redis://127.0.0.1:6379/0");
+        assert_eq!(verdict(&standby).0, Priority::AuthRequired);
     }
 }

@@ -18,7 +18,8 @@
 //!   known values (its `subscribe`, quote mode with candles, is imported by path: the name at
 //!   this level is [`ws::subscribe`]);
 //! - [`data_dir`]: the files the gateway leaves in its data directory (temp files, candles);
-//! - [`redis_server`]: a real `redis-server` per test, on a free port, killed on drop.
+//! - [`redis_server`]: a real `redis-server` per test, on a free port, killed on drop;
+//! - [`nodes`]: real `feedgate serve` processes of a cluster, killed on drop.
 
 // Each test binary compiles this module on its own and uses only some of it: what one binary
 // leaves unused is dead code there, and so are the re-exports below.
@@ -30,6 +31,7 @@ pub mod days;
 pub mod keys;
 pub mod login;
 pub mod logs;
+pub mod nodes;
 pub mod recorded;
 pub mod redis_server;
 pub mod ticks;

@@ -1,7 +1,9 @@
 //! The subscriber's side, on every clustered node: SUBSCRIBE to the leader's batches, and at
 //! every (re)connection, once subscribed, load the latest-value hash and hand it to the hub
 //! before the first batch — so a new or reconnected edge serves snapshots at once and misses
-//! nothing published meanwhile (the leader writes the hash before it publishes). Batches go
+//! nothing published meanwhile (the leader writes the hash before it publishes). An instrument
+//! first seen in a batch is seeded into the hub too, so the hub keeps its latest value like the
+//! hash does and a client moving here from another edge gets its snapshot at once. Batches go
 //! into the hub's tick channel, exactly where the upstream puts its own: conflation,
 //! throttling, candles and every client protocol work unchanged.
 //!
@@ -17,7 +19,7 @@ use crate::model::repeats::Repeats;
 use crate::model::tick::Tick;
 use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -65,8 +67,10 @@ impl From<StoreError> for End {
 pub async fn run(mut io: RelayIo, shutdown: CancellationToken) {
     let mut trouble = Repeats::default();
     let mut backoff = BACKOFF_MIN;
+    // Tokens the hub holds a latest value of (it keeps them once seeded).
+    let mut seeded = HashSet::new();
     loop {
-        let end = subscription(&mut io, &shutdown, &mut trouble, &mut backoff).await;
+        let end = subscription(&mut io, &shutdown, &mut trouble, &mut backoff, &mut seeded).await;
         io.stats.subscribed.store(false, Ordering::Relaxed);
         io.feeding.send_if_modified(|f| std::mem::replace(f, false));
         let e = match end {
@@ -89,6 +93,7 @@ async fn subscription(
     shutdown: &CancellationToken,
     trouble: &mut Repeats,
     backoff: &mut Duration,
+    seeded: &mut HashSet<u32>,
 ) -> End {
     let mut pubsub = match within(io.answer_within, io.client.get_async_pubsub()).await {
         Ok(p) => p,
@@ -99,7 +104,7 @@ async fn subscription(
     }
     // Subscribed first, then the hash: a batch published in between is both in the hash and
     // queued on the subscription, never in neither.
-    if let Err(e) = load_latest(io).await {
+    if let Err(e) = load_latest(io, seeded).await {
         return e;
     }
     io.stats.subscribed.store(true, Ordering::Relaxed);
@@ -118,8 +123,8 @@ async fn subscription(
             r = io.leading.changed() => if r.is_err() { return End::Shutdown },
             m = messages.next() => match m {
                 Some(m) => {
-                    if feeding && feed(io, m.get_payload_bytes()).await.is_err() {
-                        return End::Shutdown;
+                    if feeding && let Err(end) = feed(io, m.get_payload_bytes(), seeded).await {
+                        return end;
                     }
                 }
                 None => return End::Lost(StoreError::Redis(redis::RedisError::from((
@@ -131,8 +136,10 @@ async fn subscription(
     }
 }
 
-/// Decodes one batch into the hub; `Err` when the hub has stopped.
-async fn feed(io: &RelayIo, payload: &[u8]) -> Result<(), mpsc::error::SendError<Vec<Tick>>> {
+/// Decodes one batch into the hub, seeding instruments it shows for the first time (a seed
+/// keeps a value nobody here wants yet; the batch then updates and fans it out as usual);
+/// `Err` when the hub has stopped.
+async fn feed(io: &RelayIo, payload: &[u8], seeded: &mut HashSet<u32>) -> Result<(), End> {
     match codec::decode(payload) {
         Ok(batch) => {
             io.stats.received_batches.fetch_add(1, Ordering::Relaxed);
@@ -140,7 +147,16 @@ async fn feed(io: &RelayIo, payload: &[u8]) -> Result<(), mpsc::error::SendError
                 .received_ticks
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
             io.received.increment(batch.len() as u64);
-            io.ticks.send(batch).await
+            if batch.iter().any(|t| !seeded.contains(&t.token)) {
+                let registry = io.registry.borrow().clone();
+                let seeds: Vec<_> = batch
+                    .iter()
+                    .filter(|t| seeded.insert(t.token))
+                    .filter_map(|t| registry.by_token(t.token).map(|i| (i.clone(), *t)))
+                    .collect();
+                io.hub.seed(seeds).await.map_err(|_| End::Shutdown)?;
+            }
+            io.ticks.send(batch).await.map_err(|_| End::Shutdown)
         }
         Err(e) => {
             // Counted, logged at debug: a flood of them shows in the health counter.
@@ -154,7 +170,7 @@ async fn feed(io: &RelayIo, payload: &[u8]) -> Result<(), mpsc::error::SendError
 /// Loads the latest-value hash into the hub: as seeds (for instruments nobody here wants
 /// yet, so their first subscriber gets a snapshot at once) and as one batch through the tick
 /// channel (so current subscribers get the values, in order before the next batch).
-async fn load_latest(io: &mut RelayIo) -> Result<(), End> {
+async fn load_latest(io: &mut RelayIo, seeded: &mut HashSet<u32>) -> Result<(), End> {
     if *io.leading.borrow() {
         return Ok(());
     }
@@ -173,6 +189,7 @@ async fn load_latest(io: &mut RelayIo) -> Result<(), End> {
                 for t in batch {
                     if let Some(inst) = registry.by_token(t.token) {
                         seeds.push((inst.clone(), t));
+                        seeded.insert(t.token);
                     }
                     ticks.push(t);
                 }
