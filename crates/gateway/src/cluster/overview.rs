@@ -90,7 +90,14 @@ pub async fn read(handle: &ClusterHandle, ping: bool) -> Overview {
                 node,
                 term: v.term,
                 lease_age_ms: None,
-                lease_ms: v.lease_until.map(|t| millis(t.saturating_duration_since(now))),
+                lease_ms: v
+                    .lease_until
+                    .map(|t| millis(t.saturating_duration_since(now))),
+            });
+            out.nodes.push(NodeEntry {
+                node: out.node.clone(),
+                role: out.role,
+                this: true,
             });
         }
     }
@@ -229,7 +236,11 @@ mod tests {
                 lease_ms: Some(2500)
             })
         );
-        let names: Vec<_> = o.nodes.iter().map(|n| (n.node.as_str(), n.role, n.this)).collect();
+        let names: Vec<_> = o
+            .nodes
+            .iter()
+            .map(|n| (n.node.as_str(), n.role, n.this))
+            .collect();
         assert_eq!(names, [("in-1", "ingest", false), ("edge-a", "edge", true)]);
         assert_eq!(o.edges.len(), 1);
         assert_eq!(o.edges[0].instruments, 3);

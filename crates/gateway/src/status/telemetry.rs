@@ -136,7 +136,10 @@ mod tests {
             handle.render()
         };
         let text = render(Some("edge-1"));
-        assert!(text.contains("feedgate_test_labelled_total{node=\"edge-1\"} 2"), "{text}");
+        assert!(
+            text.contains("feedgate_test_labelled_total{node=\"edge-1\"} 2"),
+            "{text}"
+        );
         assert!(
             text.contains("feedgate_test_labelled_total{shard=\"0\",node=\"edge-1\"} 1")
                 || text.contains("feedgate_test_labelled_total{node=\"edge-1\",shard=\"0\"} 1"),
