@@ -40,6 +40,10 @@ struct Setup<'a> {
 
 impl Setup<'_> {
     fn node(&self, name: &str, role: &str, instruments: &str) -> Node {
+        self.node_with(name, role, instruments, &[])
+    }
+
+    fn node_with(&self, name: &str, role: &str, instruments: &str, env: &[(&str, &str)]) -> Node {
         let data = self.dir.join(name);
         std::fs::create_dir_all(&data).expect("data dir");
         let log = self.dir.join(format!("{name}.log"));
@@ -63,6 +67,7 @@ impl Setup<'_> {
             .env("ZERODHA_API_KEY", &defaults.api_key)
             .env("ZERODHA_API_SECRET", &defaults.api_secret)
             .env("ZERODHA_ACCESS_TOKEN", &self.token)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
@@ -73,8 +78,16 @@ impl Setup<'_> {
 
 impl Node {
     async fn get(&self, path: &str) -> Option<(u16, String)> {
+        self.get_as(path, None).await
+    }
+
+    async fn get_as(&self, path: &str, key: Option<&str>) -> Option<(u16, String)> {
         let url = format!("http://127.0.0.1:{}{path}", self.port);
-        let r = reqwest::get(&url).await.ok()?;
+        let mut req = reqwest::Client::new().get(&url);
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        let r = req.send().await.ok()?;
         let status = r.status().as_u16();
         Some((status, r.text().await.ok()?))
     }
@@ -139,6 +152,13 @@ async fn the_edge_shows_the_leader_the_nodes_and_its_demand_and_labels_its_metri
     let ingest = setup.node("in-1", "ingest", "NSE:INFY");
     let edge = setup.node("edge-1", "edge", "NSE:RELIANCE,NSE:SBIN");
     let solo = setup.node("solo", "all", "NSE:INFY");
+    let keys = "boss:0123456789abcdef0123:admin,viewer:abcdef0123456789abcd:read";
+    let locked = setup.node_with(
+        "locked",
+        "all",
+        "NSE:INFY",
+        &[("FEEDGATE_AUTH", "keys"), ("FEEDGATE_API_KEYS", keys)],
+    );
 
     let doc = until(&edge, "/api/cluster?ping=1", Duration::from_secs(20), |d| {
         d["leader"]["node"] == "in-1" && d["edges"].as_array().is_some_and(|e| !e.is_empty())
@@ -222,6 +242,29 @@ async fn the_edge_shows_the_leader_the_nodes_and_its_demand_and_labels_its_metri
         .await
         .expect("the single node's metrics");
     assert!(!metrics.contains("node="), "{metrics}");
+
+    // Admin only, like /metrics.
+    let started = Instant::now();
+    let anonymous = loop {
+        if let Some((status, _)) = locked.get("/api/cluster").await {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            locked.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(anonymous, 401);
+    let reader = locked
+        .get_as("/api/cluster", Some("viewer:abcdef0123456789abcd"))
+        .await;
+    assert_eq!(reader.map(|r| r.0), Some(403));
+    let admin = locked
+        .get_as("/api/cluster", Some("boss:0123456789abcdef0123"))
+        .await;
+    assert_eq!(admin.map(|r| r.0), Some(200));
 
     // Redis gone: still an answer, saying so.
     drop(redis);
