@@ -95,6 +95,18 @@ export function detailRows({ health, healthError, healthAgeS, link, heartbeat })
     const holiday = holidayText(market.holiday);
     add('Market', `${str(market.title) ?? PHASES[market.phase]?.title ?? market.phase}${holiday ? ` (holiday: ${holiday})` : ''}`);
   }
+  // A cluster node's health has a `cluster` section (DESIGN.md §9); a single node's has none.
+  const cluster = obj(health?.cluster);
+  if (str(cluster.node)) {
+    const role = str(cluster.role);
+    add('Served by', `${cluster.node}${role ? ` (${role})` : ''}`);
+    const term = isNum(cluster.term) ? `, term ${cluster.term}` : '';
+    const leader = str(cluster.leader)
+      ? `${cluster.leader}${cluster.is_leader === true ? ' (this node)' : ''}${term}`
+      : 'none (no node holds the broker connection)';
+    add('Leader', leader);
+    if (cluster.redis_ok === false) add('Redis', 'not answering');
+  }
   add('This page', linkText(link));
   if (healthError) add('Status check', `failing: ${healthError}`);
   else if (isNum(healthAgeS) && healthAgeS !== Infinity) add('Status checked', `${formatAge(healthAgeS)} ago`);

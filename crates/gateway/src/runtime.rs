@@ -253,9 +253,12 @@ impl Wiring {
         }
     }
 
-    /// Metrics: the recorder is installed before any task records.
+    /// Metrics: the recorder is installed before any task records; a clustered node's metrics
+    /// carry its name.
     fn start_telemetry(&self) {
-        let _ = crate::status::telemetry::handle();
+        let cluster = &self.config.cluster;
+        let node = cluster.role.clustered().then_some(cluster.node.as_str());
+        let _ = crate::status::telemetry::install(node);
         self.tracker
             .spawn(crate::status::telemetry::upkeep(self.shutdown.clone()));
     }

@@ -109,6 +109,19 @@ test('details list what the health document says, and tolerate extra or missing 
   assert.equal(fromHeartbeat['This page'], 'offline; reconnecting in 2 s');
   assert.equal(fromHeartbeat['Status check'], 'failing: HTTP 404');
   assert.deepEqual(detailRows({ health: { feed: 'garbage', auth: 7 }, link: OPEN }).map(([k]) => k), ['This page']);
+
+  assert.equal(rows['Served by'], undefined, 'a single node shows no cluster');
+  assert.equal(rows.Leader, undefined);
+  const cluster = (c) => Object.fromEntries(detailRows({ health: health({ cluster: c }), link: OPEN }));
+  const edge = cluster({ node: 'edge-1', role: 'edge', leader: 'ingest-2', is_leader: false, term: 7, lease_ms: 2600, redis_ok: true });
+  assert.equal(edge['Served by'], 'edge-1 (edge)');
+  assert.equal(edge.Leader, 'ingest-2, term 7');
+  assert.equal(edge.Redis, undefined);
+  const leader = cluster({ node: 'ingest-2', role: 'ingest', leader: 'ingest-2', is_leader: true, term: 7, redis_ok: true });
+  assert.equal(leader.Leader, 'ingest-2 (this node), term 7');
+  const alone = cluster({ node: 'edge-1', role: 'edge', leader: null, is_leader: false, term: null, redis_ok: false });
+  assert.equal(alone.Leader, 'none (no node holds the broker connection)');
+  assert.equal(alone.Redis, 'not answering');
 });
 
 test('a message never repeats its title (issue 18: "Using REST fallback Using REST fallback: …")', () => {

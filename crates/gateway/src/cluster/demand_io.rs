@@ -50,7 +50,7 @@ impl std::fmt::Debug for DemandLink {
 
 impl DemandLink {
     /// Runs `pipe` within the deadline.
-    async fn query<T: redis::FromRedisValue>(
+    pub(super) async fn query<T: redis::FromRedisValue>(
         &self,
         pipe: &redis::Pipeline,
     ) -> Result<T, StoreError> {

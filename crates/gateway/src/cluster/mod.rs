@@ -10,6 +10,7 @@ pub mod elect;
 pub mod gate;
 pub mod lease;
 pub mod observe;
+pub mod overview;
 pub mod store;
 pub mod ticks;
 

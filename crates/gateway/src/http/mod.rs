@@ -5,6 +5,7 @@ pub mod access;
 pub mod auth;
 pub mod candle_range;
 pub mod candles;
+pub mod cluster;
 pub mod cookies;
 pub mod dashboard;
 pub mod error;
@@ -188,6 +189,7 @@ pub fn router(app: AppState, extra: Option<Router>) -> Router {
         .route("/api/login", get(auth::login))
         .route("/api/system/health/auth/verify", post(auth::verify))
         .route("/metrics", get(crate::status::telemetry::render))
+        .route("/api/cluster", get(cluster::cluster))
         .route_layer(middleware::from_fn(needs_admin));
     // The WebSocket admits its callers itself (a browser may sign in with its first message);
     // health answers everyone, with less for fewer scopes.

@@ -6,12 +6,14 @@
 //! quotes dropped behind fresher WebSocket values (`hub_rest_superseded_total`), client
 //! connections/messages/outbox depth, message sizes and end-to-end tick latency.
 //!
+//! A clustered node labels every metric with `node` (`FEEDGATE_NODE`); role `all` does not.
+//!
 //! Nothing is recorded per message on the hot path: the hub records once per tick batch
 //! (`message_bytes` is the batch's mean encoded size), clients once per write batch.
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -34,21 +36,34 @@ const SIZES: &[f64] = &[
 /// Installs the recorder on first use. `None` when another recorder was installed first (an
 /// embedding program's own); feedgate's metrics then go there and `/metrics` says so.
 pub fn handle() -> Option<&'static PrometheusHandle> {
+    install(None)
+}
+
+/// Installs the recorder, every metric labelled `node="<node>"` when `node` is given (a
+/// clustered node, so one Prometheus can scrape them all apart). The first call decides:
+/// the runtime makes it before any task records.
+pub fn install(node: Option<&str>) -> Option<&'static PrometheusHandle> {
     HANDLE
-        .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_latency_seconds".into()), LATENCY)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_outbox_depth".into()), DEPTH))
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_bytes".into()), SIZES));
-            match builder.and_then(|b| b.install_recorder()) {
-                Ok(h) => Some(h),
-                Err(e) => {
-                    tracing::warn!(error = %e, "prometheus recorder not installed; /metrics is unavailable");
-                    None
-                }
+        .get_or_init(|| match builder(node).and_then(PrometheusBuilder::install_recorder) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!(error = %e, "prometheus recorder not installed; /metrics is unavailable");
+                None
             }
         })
         .as_ref()
+}
+
+/// The exporter's configuration: explicit buckets, and the node label when clustered.
+fn builder(node: Option<&str>) -> Result<PrometheusBuilder, BuildError> {
+    let mut builder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_latency_seconds".into()), LATENCY)?
+        .set_buckets_for_metric(Matcher::Suffix("_outbox_depth".into()), DEPTH)?
+        .set_buckets_for_metric(Matcher::Suffix("_bytes".into()), SIZES)?;
+    if let Some(node) = node {
+        builder = builder.add_global_label("node", node);
+    }
+    Ok(builder)
 }
 
 /// Periodic upkeep the exporter needs (drains histogram buffers).
@@ -107,5 +122,30 @@ mod tests {
             text.contains("feedgate_test_latency_seconds_bucket{le=\"0.0005\"} 1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_clustered_node_labels_every_metric_with_its_name() {
+        let render = |node: Option<&str>| {
+            let recorder = builder(node).unwrap().build_recorder();
+            let handle = recorder.handle();
+            metrics::with_local_recorder(&recorder, || {
+                metrics::counter!("feedgate_test_labelled_total").increment(2);
+                metrics::counter!("feedgate_test_labelled_total", "shard" => "0").increment(1);
+            });
+            handle.render()
+        };
+        let text = render(Some("edge-1"));
+        assert!(
+            text.contains("feedgate_test_labelled_total{node=\"edge-1\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("feedgate_test_labelled_total{shard=\"0\",node=\"edge-1\"} 1")
+                || text.contains("feedgate_test_labelled_total{node=\"edge-1\",shard=\"0\"} 1"),
+            "{text}"
+        );
+        let text = render(None);
+        assert!(text.contains("feedgate_test_labelled_total 2"), "{text}");
     }
 }
