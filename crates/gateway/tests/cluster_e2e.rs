@@ -18,8 +18,7 @@
 
 mod common;
 
-use common::data_dir::feedgate_binary;
-use common::nodes::{Cluster, Node, logs};
+use common::nodes::{Node, World, logs};
 use common::redis_server::RedisServer;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -257,56 +256,7 @@ fn is_leader(node: &Node) -> bool {
         .is_some_and(|h| h["cluster"]["is_leader"] == Value::Bool(true))
 }
 
-/// The simulator (aggregate tick rate `rate`), Redis and the cluster's shared settings.
-struct World {
-    rt: tokio::runtime::Runtime,
-    sim: feedgate_sim::Sim,
-    sim_shutdown: tokio_util::sync::CancellationToken,
-    redis: Option<RedisServer>,
-    cluster: Cluster,
-}
-
 impl World {
-    fn start(rate: f64) -> Option<World> {
-        let Some(bin) = feedgate_binary() else {
-            eprintln!("SKIPPED: target/debug/feedgate is not built (cargo build -p feedgate)");
-            return None;
-        };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let sim_shutdown = tokio_util::sync::CancellationToken::new();
-        let sim = rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let cfg = feedgate_sim::SimConfig {
-                rate: Some(rate),
-                ..feedgate_sim::SimConfig::default()
-            };
-            feedgate_sim::Sim::start(cfg, listener, sim_shutdown.clone())
-                .await
-                .unwrap()
-        });
-        let redis = RedisServer::start();
-        let cluster = Cluster {
-            rt: rt.handle().clone(),
-            bin,
-            dir: tempfile::tempdir().unwrap(),
-            redis_url: redis.url(),
-            kite_api: sim.base_url(),
-            kite_ws: sim.ws_url(),
-            token: sim.mint_access_token(),
-        };
-        Some(World {
-            rt,
-            sim,
-            sim_shutdown,
-            redis: Some(redis),
-            cluster,
-        })
-    }
-
     /// Waits (up to 30 s: four processes starting on a loaded machine) until the nodes answer
     /// health and one of them holds the broker connection.
     fn until_up(&self, nodes: &[&Node]) {
@@ -320,12 +270,6 @@ impl World {
             std::thread::sleep(Duration::from_millis(50));
         }
         watch(&self.sim, Duration::from_secs(30), nodes, &[], |n| n == 1);
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        self.sim_shutdown.cancel();
     }
 }
 

@@ -7,9 +7,7 @@
 
 mod common;
 
-use common::data_dir::feedgate_binary;
-use common::nodes::{Cluster, Node, logs};
-use common::redis_server::RedisServer;
+use common::nodes::{Node, World, logs};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -70,48 +68,22 @@ fn subscribed(sim: &feedgate_sim::Sim, nodes: &[&Node], tokens: &[u32]) -> Durat
 
 #[test]
 fn exactly_one_broker_connection_and_kill_9_of_the_leader_fails_over() {
-    let Some(bin) = feedgate_binary() else {
-        eprintln!("SKIPPED: target/debug/feedgate is not built (cargo build -p feedgate)");
+    let Some(w) = World::start(200.0) else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let sim_shutdown = tokio_util::sync::CancellationToken::new();
-    let sim = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let cfg = feedgate_sim::SimConfig {
-            rate: Some(200.0),
-            ..feedgate_sim::SimConfig::default()
-        };
-        feedgate_sim::Sim::start(cfg, listener, sim_shutdown.clone())
-            .await
-            .unwrap()
-    });
-    let redis = RedisServer::start();
-    let cluster = Cluster {
-        rt: rt.handle().clone(),
-        bin,
-        dir: tempfile::tempdir().unwrap(),
-        redis_url: redis.url(),
-        kite_api: sim.base_url(),
-        kite_ws: sim.ws_url(),
-        token: sim.mint_access_token(),
-    };
+    let (sim, cluster) = (&w.sim, &w.cluster);
     let a = cluster.node("node-a", "ingest", "NSE:INFY,NSE:SBIN");
     let b = cluster.node("node-b", "ingest", "NSE:INFY,NSE:SBIN");
     // The edge's own watchlist stands for its clients' demand: the leader subscribes it.
     let edge = cluster.node("edge-1", "edge", "NSE:RELIANCE");
     let all = [&a, &b, &edge];
-    watch_connections(&sim, Duration::from_secs(20), &all, |n| n == 1);
-    let took = subscribed(&sim, &all, &[INFY, SBIN, RELIANCE]);
+    watch_connections(sim, Duration::from_secs(20), &all, |n| n == 1);
+    let took = subscribed(sim, &all, &[INFY, SBIN, RELIANCE]);
     eprintln!("the edge's demand subscribed upstream {took:?} after the first connection");
     // Exactly one connection while the leader is healthy (longer than a lease), the edge
     // serving too.
     let started = Instant::now();
-    watch_connections(&sim, Duration::from_secs(5), &all, |n| {
+    watch_connections(sim, Duration::from_secs(5), &all, |n| {
         assert_eq!(n, 1, "the leader's connection stays\n{}", logs(&all));
         started.elapsed() > Duration::from_secs(4)
     });
@@ -159,9 +131,9 @@ fn exactly_one_broker_connection_and_kill_9_of_the_leader_fails_over() {
     leader.child.wait().unwrap();
     let killed = Instant::now();
     let nodes = [&standby, &edge];
-    watch_connections(&sim, Duration::from_secs(5), &nodes, |n| n == 0);
+    watch_connections(sim, Duration::from_secs(5), &nodes, |n| n == 0);
     let gone = killed.elapsed();
-    watch_connections(&sim, Duration::from_secs(6), &nodes, |n| n == 1);
+    watch_connections(sim, Duration::from_secs(6), &nodes, |n| n == 1);
     let failover = killed.elapsed();
     eprintln!(
         "broker connection gone {gone:?} after kill -9; the standby's open {failover:?} after"
@@ -173,7 +145,7 @@ fn exactly_one_broker_connection_and_kill_9_of_the_leader_fails_over() {
     );
     assert!(is_leader(&standby), "{}", logs(&nodes));
     // The new leader subscribes the cluster's demand, the edge's included.
-    subscribed(&sim, &nodes, &[INFY, SBIN, RELIANCE]);
+    subscribed(sim, &nodes, &[INFY, SBIN, RELIANCE]);
     assert!(term(&standby) > old_term, "a new term");
     // The edge learns of the new leader at its next read of the lock (every second).
     let seen = Instant::now();
@@ -184,12 +156,10 @@ fn exactly_one_broker_connection_and_kill_9_of_the_leader_fails_over() {
     drop(leader);
     // And it stays one.
     let started = Instant::now();
-    watch_connections(&sim, Duration::from_secs(3), &nodes, |n| {
+    watch_connections(sim, Duration::from_secs(3), &nodes, |n| {
         assert_eq!(n, 1);
         started.elapsed() > Duration::from_secs(2)
     });
     drop(standby);
     drop(edge);
-    sim_shutdown.cancel();
-    drop(redis);
 }

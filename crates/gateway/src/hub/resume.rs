@@ -467,13 +467,7 @@ mod tests {
         let r = reg();
         let mut hub = hub();
         let first = Arc::new(Outbox::new(1 << 20));
-        hub.subscribe(
-            1,
-            &first,
-            &[(r.by_token(1).unwrap().clone(), Mode::Quote)],
-            CandleRequest::Keep,
-            LIVE,
-        );
+        quote_of_one(&mut hub, 1, &first, &r);
         hub.on_ticks(&[tick(1, 101, 1), tick(1, 102, 2)], LIVE);
         let (_, ticks) = texts(&first);
         assert_eq!(ticks.last().unwrap()["data"]["seq"], 2);
@@ -520,13 +514,7 @@ mod tests {
         let r = reg();
         let mut hub = hub();
         let first = Arc::new(Outbox::new(1 << 20));
-        hub.subscribe(
-            1,
-            &first,
-            &[(r.by_token(1).unwrap().clone(), Mode::Quote)],
-            CandleRequest::Keep,
-            LIVE,
-        );
+        quote_of_one(&mut hub, 1, &first, &r);
         for v in 1..=10 {
             hub.on_ticks(&[tick(1, 100 + v, v as u64)], LIVE);
         }
@@ -563,13 +551,7 @@ mod tests {
         let r = reg();
         let mut hub = hub();
         let ob = Arc::new(Outbox::new(1 << 20));
-        hub.subscribe(
-            1,
-            &ob,
-            &[(r.by_token(1).unwrap().clone(), Mode::Quote)],
-            CandleRequest::Keep,
-            LIVE,
-        );
+        quote_of_one(&mut hub, 1, &ob, &r);
         hub.on_ticks(&[tick(1, 101, 1)], LIVE);
         let (_, seen) = texts(&ob);
         assert_eq!(seen.last().unwrap()["data"]["seq"], 1);
@@ -591,6 +573,23 @@ mod tests {
             .collect();
         assert_eq!(seqs, [2, 3, 4]);
         assert!(live.is_empty(), "seq 4 is not sent twice: {live:?}");
+    }
+
+    /// Subscribes `client` to instrument 1 in quote mode.
+    fn quote_of_one(
+        hub: &mut HubCore,
+        client: ClientId,
+        outbox: &Arc<Outbox>,
+        r: &crate::model::instruments::Registry,
+    ) {
+        let inst = r.by_token(1).unwrap().clone();
+        hub.subscribe(
+            client,
+            outbox,
+            &[(inst, Mode::Quote)],
+            CandleRequest::Keep,
+            LIVE,
+        );
     }
 
     /// A hub of epoch 42 keeping 4 values per instrument, anchoring every 8th value.

@@ -5,7 +5,8 @@
 // Helpers outside #[test] functions may unwrap too: a panic here is a failed assertion.
 #![allow(clippy::unwrap_used)]
 
-use super::redis_server::free_port;
+use super::data_dir::feedgate_binary;
+use super::redis_server::{RedisServer, free_port};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -105,4 +106,63 @@ pub fn logs(nodes: &[&Node]) -> String {
         .iter()
         .map(|n| format!("--- {} ---\n{}", n.name, n.log()))
         .collect()
+}
+
+/// The simulator (aggregate tick rate `rate`), Redis and the cluster's shared settings.
+pub struct World {
+    pub rt: tokio::runtime::Runtime,
+    pub sim: feedgate_sim::Sim,
+    pub sim_shutdown: tokio_util::sync::CancellationToken,
+    pub redis: Option<RedisServer>,
+    pub cluster: Cluster,
+}
+
+impl World {
+    /// Starts the simulator at `rate` ticks/s and a Redis; `None` (the test says SKIPPED
+    /// and passes) without a built binary.
+    pub fn start(rate: f64) -> Option<World> {
+        let Some(bin) = feedgate_binary() else {
+            eprintln!("SKIPPED: target/debug/feedgate is not built (cargo build -p feedgate)");
+            return None;
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sim_shutdown = tokio_util::sync::CancellationToken::new();
+        let sim = rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let cfg = feedgate_sim::SimConfig {
+                rate: Some(rate),
+                ..feedgate_sim::SimConfig::default()
+            };
+            feedgate_sim::Sim::start(cfg, listener, sim_shutdown.clone())
+                .await
+                .unwrap()
+        });
+        let redis = RedisServer::start();
+        let cluster = Cluster {
+            rt: rt.handle().clone(),
+            bin,
+            dir: tempfile::tempdir().unwrap(),
+            redis_url: redis.url(),
+            kite_api: sim.base_url(),
+            kite_ws: sim.ws_url(),
+            token: sim.mint_access_token(),
+        };
+        Some(World {
+            rt,
+            sim,
+            sim_shutdown,
+            redis: Some(redis),
+            cluster,
+        })
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.sim_shutdown.cancel();
+    }
 }
