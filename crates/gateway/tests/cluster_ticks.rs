@@ -247,6 +247,49 @@ async fn an_edge_serves_the_leaders_ticks_and_a_new_edge_its_latest_values() {
     leader.shutdown().await;
 }
 
+/// A leader's first publication replaces the whole latest-value hash: an instrument a previous
+/// term (or an older day) left in it is gone, so edges never serve it as a snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_rewrites_the_hash_without_what_it_does_not_hold() {
+    let redis = RedisServer::start();
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let left_behind = codec::encode(&[tick(999_999, 100)]);
+    let () = redis::cmd("HSET")
+        .arg(LATEST)
+        .arg("999999")
+        .arg(left_behind)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let leader = node(&redis, "ingest,edge", "lead", 1).await;
+    // Redis answers: no moment of "unreachable" while the first subscription is being made.
+    let first = leader.health().await;
+    assert_eq!(first["cluster"]["redis_ok"], true, "{first}");
+    let mut c = leader.client().await;
+    subscribe(&mut c, &[SYMBOL], "quote").await;
+    wait_until(
+        "the first publication",
+        Duration::from_secs(10),
+        async || leader.health().await["cluster"]["ticks"]["published_ticks"].as_u64() > Some(0),
+    )
+    .await;
+    let fields: Vec<String> = redis::cmd("HKEYS")
+        .arg(LATEST)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!fields.is_empty(), "the leader's values are in the hash");
+    assert!(
+        !fields.iter().any(|f| f == "999999"),
+        "the left-behind value is gone: {fields:?}"
+    );
+    leader.shutdown().await;
+}
+
 /// How the leader's batches travel.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Transport {

@@ -84,7 +84,8 @@ impl ClusterHandle {
                 .map(|t| u64::try_from(t.saturating_duration_since(now).as_millis()).unwrap_or(0)),
             term: v.term,
             redis: self.redis.clone(),
-            redis_ok: !v.redis_down && ticks.subscribed,
+            // Before the relay's first answer Redis is not known to be down.
+            redis_ok: !v.redis_down && !self.ticks.relay_lost(),
             ticks,
         }
     }

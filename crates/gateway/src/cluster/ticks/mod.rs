@@ -33,6 +33,9 @@ pub struct TickStats {
     pub decode_errors: AtomicU64,
     /// The relay holds a live subscription.
     pub subscribed: AtomicBool,
+    /// The relay's last attempt failed (it has not subscribed since): `subscribed` alone would
+    /// also be false in the first moments after start, before the first attempt answers.
+    pub lost: AtomicBool,
 }
 
 /// The `cluster.ticks` health section.
@@ -49,6 +52,11 @@ pub struct TicksSection {
 }
 
 impl TickStats {
+    /// Redis failed the relay and it has not subscribed again since.
+    pub fn relay_lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
+    }
+
     pub fn section(&self) -> TicksSection {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         TicksSection {

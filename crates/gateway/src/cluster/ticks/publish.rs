@@ -84,7 +84,7 @@ pub async fn run(mut io: PublishIo, shutdown: CancellationToken) {
         } else {
             latest.keys().copied().collect()
         };
-        match send(&io, &latest, &fields, &batch).await {
+        match send(&io, &latest, &fields, &batch, !synced).await {
             Ok(()) => {
                 synced = true;
                 io.stats.published_batches.fetch_add(1, Ordering::Relaxed);
@@ -124,14 +124,21 @@ fn merge(latest: &mut HashMap<Token, Tick>, batch: &[Tick]) -> Vec<Token> {
     changed
 }
 
-/// One pipeline: the latest values of `fields`, then the batch.
+/// One pipeline: the latest values of `fields`, then the batch. A `rewrite` replaces the whole
+/// hash in one transaction, so it never keeps instruments this leader no longer holds (a
+/// previous term's, or yesterday's) and no reader sees it empty in between; a rewrite with
+/// nothing to write leaves the hash alone, as the only snapshots an edge could serve.
 async fn send(
     io: &PublishIo,
     latest: &HashMap<Token, Tick>,
     fields: &[Token],
     batch: &[Tick],
+    rewrite: bool,
 ) -> Result<(), StoreError> {
     let mut pipe = redis::pipe();
+    if rewrite && !fields.is_empty() {
+        pipe.atomic().cmd("DEL").arg(LATEST).ignore();
+    }
     if !fields.is_empty() {
         let hset = pipe.cmd("HSET").arg(LATEST);
         for token in fields {

@@ -77,6 +77,7 @@ pub async fn run(mut io: RelayIo, shutdown: CancellationToken) {
             End::Shutdown => return,
             End::Lost(e) => e,
         };
+        io.stats.lost.store(true, Ordering::Relaxed);
         if trouble.occur(&e.kind()) {
             tracing::warn!(redis = %io.redis, error = %e, "redis unreachable: no ticks from the leader; clients keep their last values, marked stale; retrying");
         }
@@ -108,6 +109,7 @@ async fn subscription(
         return e;
     }
     io.stats.subscribed.store(true, Ordering::Relaxed);
+    io.stats.lost.store(false, Ordering::Relaxed);
     *backoff = BACKOFF_MIN;
     if let Some(repeats) = trouble.clear() {
         tracing::info!(redis = %io.redis, repeats, "redis reachable again: ticks from the leader resume");
