@@ -42,7 +42,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("hub", &["model", "config", "store", "json", "kite_compat"]),
     (
         "cluster",
-        &["model", "config", "store", "json", "kite_compat", "hub"],
+        &[
+            "model",
+            "config",
+            "store",
+            "access",
+            "json",
+            "kite_compat",
+            "hub",
+        ],
     ),
     (
         "clients",

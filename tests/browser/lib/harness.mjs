@@ -181,6 +181,13 @@ export class Feedgate {
     return live.has(this.#proc);
   }
 
+  /** Sends `signal` (e.g. SIGKILL: no goodbye) and waits until the process has exited. */
+  async kill(signal) {
+    if (!this.running) return;
+    this.#proc.kill(signal);
+    await this.#exited;
+  }
+
   /** SIGTERM, then SIGKILL if it has not exited within `graceMs`; removes its working directory. */
   async stop(graceMs = 8000) {
     if (this.running) {

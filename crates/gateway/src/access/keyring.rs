@@ -130,6 +130,18 @@ impl KeyRing {
         entry.filter(|_| equal).map(|e| e.principal.clone())
     }
 
+    /// The principal of the key `id`, if it is accepted now (a session shared by another
+    /// node names only its key).
+    pub fn principal_of(&self, id: &str) -> Option<Principal> {
+        let mut loaded = self.lock_loaded();
+        self.refresh(&mut loaded, false);
+        self.inner
+            .env_keys
+            .get(id)
+            .or_else(|| loaded.file_keys.get(id))
+            .map(|e| e.principal.clone())
+    }
+
     /// Takes one of the key's connection slots; `None` when `max_connections` are open. The
     /// slot is given back when the guard drops.
     pub fn connect(&self, p: &Principal) -> Option<ConnectionSlot> {

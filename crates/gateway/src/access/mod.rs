@@ -9,6 +9,7 @@ pub mod keyring;
 pub mod keys;
 pub mod origins;
 pub mod sessions;
+pub mod shared;
 pub mod startup;
 
 pub use credential::Presented;

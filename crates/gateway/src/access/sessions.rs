@@ -67,6 +67,35 @@ pub fn random_token() -> String {
 impl Sessions {
     /// Signs `principal` in; returns the session id for the cookie.
     pub fn create(&self, principal: Principal, now: Instant) -> String {
+        let id = random_token();
+        self.insert(id.clone(), principal, now + SESSION_TTL, now);
+        id
+    }
+
+    /// Takes in a session another node signed in (shared through the cluster), for `ttl`
+    /// more; one already here keeps its pending login.
+    pub fn adopt(&self, id: &str, principal: Principal, ttl: Duration, now: Instant) {
+        let expires = now + ttl.min(SESSION_TTL);
+        let mut t = self.lock();
+        if let Some(s) = t.sessions.get_mut(id) {
+            s.principal = principal;
+            s.expires = expires;
+            return;
+        }
+        drop(t);
+        self.insert(id.to_owned(), principal, expires, now);
+    }
+
+    /// What is left of a live session's life.
+    pub fn remaining(&self, id: &str, now: Instant) -> Option<Duration> {
+        let t = self.lock();
+        t.sessions
+            .get(id)
+            .filter(|s| s.expires > now)
+            .map(|s| s.expires - now)
+    }
+
+    fn insert(&self, id: String, principal: Principal, expires: Instant, now: Instant) {
         let mut t = self.lock();
         t.sessions.retain(|_, s| s.expires > now);
         if t.sessions.len() >= CAPACITY
@@ -78,14 +107,12 @@ impl Sessions {
         {
             t.remove_session(&oldest);
         }
-        let id = random_token();
         let session = Session {
             principal,
-            expires: now + SESSION_TTL,
+            expires,
             login: None,
         };
-        t.sessions.insert(id.clone(), session);
-        id
+        t.sessions.insert(id, session);
     }
 
     /// The principal of a live session.

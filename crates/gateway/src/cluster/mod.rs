@@ -2,7 +2,8 @@
 //! only the leader holds broker sockets. `lease` is the election's pure state machine, `store`
 //! the lock in Redis, `elect` the task joining them, `observe` an edge's read-only view of it,
 //! `gate` leadership as a run condition of the feed; `demand` (pure) and `demand_io` carry
-//! each edge's demand to the leader. Role `all` (the default) starts none of this.
+//! each edge's demand to the leader; `sessions` shares the dashboard's sign-ins. Role `all`
+//! (the default) starts none of this.
 
 pub mod demand;
 pub mod demand_io;
@@ -11,6 +12,7 @@ pub mod gate;
 pub mod lease;
 pub mod observe;
 pub mod overview;
+pub mod sessions;
 pub mod store;
 pub mod ticks;
 

@@ -6,6 +6,7 @@
 use crate::access::failures::{Failure, FailureGate};
 use crate::access::origins::OriginPolicy;
 use crate::access::sessions::Sessions;
+use crate::access::shared::{self, Lookup, SharedSessions};
 use crate::access::{KeyRing, Presented, Principal};
 use crate::config::AuthMode;
 use crate::http::peer::ClientAddr;
@@ -17,6 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use tokio::time::Instant;
 
 /// Refused login callbacks an address may send before it must wait.
@@ -41,6 +43,8 @@ pub struct AccessState {
     pub bad_callbacks: std::sync::Mutex<crate::model::repeats::Repeats>,
     /// Browsers reach feedgate over https (`FEEDGATE_PUBLIC_URL`): cookies get `Secure`.
     pub secure_cookies: bool,
+    /// The sessions every node of a cluster reads (none for role `all`).
+    pub shared: Option<Arc<dyn SharedSessions>>,
 }
 
 impl AccessState {
@@ -56,7 +60,14 @@ impl AccessState {
             failures: FailureGate::default(),
             sessions: Sessions::default(),
             secure_cookies: public_url.starts_with("https://"),
+            shared: None,
         }
+    }
+
+    /// Shares the dashboard sessions with the other nodes of a cluster.
+    pub fn with_shared(mut self, shared: Arc<dyn SharedSessions>) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// Checks a presented key for a caller at `ip`, counting failures against the address.
@@ -136,7 +147,9 @@ pub async fn identify(State(app): State<AppState>, mut req: Request, next: Next)
         Caller::Key(access.open.clone())
     } else {
         match presented(&req) {
-            Found::Nothing => session_caller(access, &req),
+            Found::Nothing => {
+                session_caller(access, crate::http::cookies::cookie_id(req.headers())).await
+            }
             Found::Malformed => Caller::Denied,
             Found::Key(p) => match access.check(client_ip(&req), &p) {
                 Ok(principal) => Caller::Key(principal),
@@ -154,13 +167,40 @@ pub async fn identify(State(app): State<AppState>, mut req: Request, next: Next)
     next.run(req).await
 }
 
-fn session_caller(access: &AccessState, req: &Request) -> Caller {
-    match crate::http::cookies::cookie_id(req.headers()) {
-        Some(id) => access
-            .sessions
-            .principal(&id, Instant::now())
-            .map_or(Caller::Anonymous, Caller::Key),
-        None => Caller::Anonymous,
+async fn session_caller(access: &AccessState, id: Option<String>) -> Caller {
+    let Some(id) = id else {
+        return Caller::Anonymous;
+    };
+    if let Some(shared) = &access.shared {
+        shared_session(access, shared.as_ref(), &id).await;
+    }
+    access
+        .sessions
+        .principal(&id, Instant::now())
+        .map_or(Caller::Anonymous, Caller::Key)
+}
+
+/// Brings this node's table in line with the cluster's for session `id` (see
+/// [`crate::access::shared`]): adopts one signed in elsewhere, drops one signed out
+/// elsewhere, writes back one only this node knows.
+async fn shared_session(access: &AccessState, shared: &dyn SharedSessions, id: &str) {
+    let digest = shared::digest(id);
+    let now = Instant::now();
+    match shared.get(digest.clone()).await {
+        Lookup::Found { key_id, ttl } => match access.keys.principal_of(&key_id) {
+            Some(p) => access.sessions.adopt(id, p, ttl, now),
+            None => access.sessions.remove(id),
+        },
+        Lookup::SignedOut => access.sessions.remove(id),
+        Lookup::Absent => {
+            if let (Some(p), Some(ttl)) = (
+                access.sessions.principal(id, now),
+                access.sessions.remaining(id, now),
+            ) {
+                shared.put(digest, p.key_id, ttl).await;
+            }
+        }
+        Lookup::Unavailable => {}
     }
 }
 

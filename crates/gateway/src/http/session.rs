@@ -4,6 +4,7 @@
 //! who is signed in, so the page knows whether to show the form.
 
 use crate::access::Presented;
+use crate::access::shared::digest;
 use crate::config::AuthMode;
 use crate::http::AppState;
 use crate::http::access::{Caller, client_ip, too_many_failures, unauthorized};
@@ -44,6 +45,16 @@ pub async fn sign_in(State(app): State<AppState>, req: Request) -> Response {
         Err(None) => return unauthorized(),
     };
     let id = access.sessions.create(principal.clone(), Instant::now());
+    if let Some(shared) = &access.shared {
+        // Not taken (Redis down): this node writes it back once Redis answers.
+        shared
+            .put(
+                digest(&id),
+                principal.key_id.clone(),
+                crate::access::sessions::SESSION_TTL,
+            )
+            .await;
+    }
     tracing::info!(key_id = %principal.key_id, "dashboard signed in");
     let mut r = status_body(&Caller::Key(principal), access.mode);
     let max_age = crate::access::sessions::SESSION_TTL.as_secs();
@@ -56,7 +67,13 @@ pub async fn sign_in(State(app): State<AppState>, req: Request) -> Response {
 
 pub async fn sign_out(State(app): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(id) = cookie_id(&headers) {
-        app.access().sessions.remove(&id);
+        let access = app.access();
+        if let Some(shared) = &access.shared {
+            shared
+                .sign_out(digest(&id), crate::access::sessions::SESSION_TTL)
+                .await;
+        }
+        access.sessions.remove(&id);
     }
     let mut r = StatusCode::NO_CONTENT.into_response();
     if let Some(v) = set_cookie(&app, COOKIE, "", "SameSite=Strict; Path=/; Max-Age=0") {

@@ -6,6 +6,8 @@ use super::slots::ConnSlots;
 use super::{Core, Wiring};
 use crate::access::KeyRing;
 use crate::clients::{ClientContext, ClientLimits};
+use crate::cluster::ClusterHandle;
+use crate::cluster::sessions::RedisSessions;
 use crate::http::kite_rest::KiteRest;
 use crate::http::kite_rest::fetch::FetchIo;
 use crate::http::{self, AppParts, AppState};
@@ -37,7 +39,7 @@ impl Wiring {
             broker: self.broker.clone(),
             health: self.health_sources(core),
             candles,
-            access: self.access_state(),
+            access: self.access_state(core.cluster.as_ref()),
             kite_rest,
             history,
             shutdown: self.shutdown.clone(),
@@ -64,16 +66,24 @@ impl Wiring {
         )
     }
 
-    /// Keys, sessions and the origin policy (DESIGN.md §10).
-    fn access_state(&self) -> http::access::AccessState {
+    /// Keys, sessions and the origin policy (DESIGN.md §10); in a cluster the dashboard
+    /// sessions are shared through Redis.
+    fn access_state(&self, cluster: Option<&ClusterHandle>) -> http::access::AccessState {
         let a = &self.config.access;
         let file = KeyRing::file_in(&self.config.data_dir);
-        http::access::AccessState::new(
+        let state = http::access::AccessState::new(
             a.mode,
             KeyRing::new(Some(file), &a.env_keys),
             &self.config.public_url,
             &a.allowed_origins,
-        )
+        );
+        match cluster {
+            Some(c) => state.with_shared(Arc::new(RedisSessions::new(
+                c.link.conn.clone(),
+                c.redis.clone(),
+            ))),
+            None => state,
+        }
     }
 
     /// What every client connection starts from.
