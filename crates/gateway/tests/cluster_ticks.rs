@@ -190,6 +190,13 @@ async fn an_edge_serves_the_leaders_ticks_and_a_new_edge_its_latest_values() {
         health["cluster"]["ticks"]["received_ticks"].as_u64() > Some(0),
         "{health}"
     );
+    // The health names the live edges (DESIGN.md §9), read from their demand heartbeats.
+    wait_until(
+        "the edges in the health",
+        Duration::from_secs(6),
+        async || leader.health().await["cluster"]["edges"] == serde_json::json!(["edge-1", "lead"]),
+    )
+    .await;
     let leader_health = leader.health().await;
     assert!(
         leader_health["cluster"]["ticks"]["published_ticks"].as_u64() > Some(0),

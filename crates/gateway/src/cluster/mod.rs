@@ -12,6 +12,7 @@ pub mod gate;
 pub mod lease;
 pub mod observe;
 pub mod overview;
+pub mod roster;
 pub mod sessions;
 pub mod store;
 pub mod ticks;
@@ -48,6 +49,8 @@ pub struct ClusterHandle {
     /// `true` while ticks from the leader flow into this node's hub (set when the relay
     /// starts).
     pub feeding: watch::Receiver<bool>,
+    /// The edges with a live demand heartbeat, as last read from Redis.
+    pub edges: watch::Receiver<Vec<String>>,
 }
 
 /// The `cluster` section of the health document.
@@ -69,6 +72,8 @@ pub struct ClusterSection {
     pub redis_ok: bool,
     /// The tick relay through Redis.
     pub ticks: ticks::TicksSection,
+    /// The edges with a live demand heartbeat (read every 2 s).
+    pub edges: Vec<String>,
 }
 
 impl ClusterHandle {
@@ -89,6 +94,7 @@ impl ClusterHandle {
             // Before the relay's first answer Redis is not known to be down.
             redis_ok: !v.redis_down && !self.ticks.relay_lost(),
             ticks,
+            edges: self.edges.borrow().clone(),
         }
     }
 }
@@ -109,6 +115,7 @@ pub fn start(
     tracing::info!(node = %config.node, role = config.role.as_str(), redis = %url, "cluster mode");
     let times = LeaseTimes::default();
     let conn = store::connect(url, ANSWER_WITHIN)?;
+    let (edges_tx, edges) = watch::channel(Vec::new());
     let handle = ClusterHandle {
         node: config.node.clone(),
         role: config.role,
@@ -122,7 +129,9 @@ pub fn start(
         },
         ticks: Arc::default(),
         feeding: watch::channel(false).1,
+        edges,
     };
+    tracker.spawn(roster::run(handle.link.clone(), edges_tx, shutdown.clone()));
     let store = LockStore::new(conn, &config.node, times.lease, ANSWER_WITHIN);
     if !config.role.ingests() {
         // An edge never leads (the sender lives as long as the gateway); it watches who does.
