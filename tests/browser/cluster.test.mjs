@@ -153,6 +153,16 @@ describe('a cluster behind Caddy: two ingest nodes, two edges, Redis', () => {
     assert.match(details['Served by'], /^edge-[12] \(edge\)$/);
     assert.match(details.Leader, /^ingest-1, term \d+$/);
     assert.equal(details.Redis, undefined, 'Redis answers: no "not answering" row');
+    // Caddy's `lb` cookie keeps the page's status requests on its WebSocket's edge: the page
+    // names one node, not whichever answered last.
+    const seen = new Set();
+    for (let i = 0; i < 8; i += 1) {
+      seen.add((await banner(page)).details['Served by']);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.equal(seen.size, 1, `one edge serves the page: ${[...seen]}`);
+    const cookies = await browser.context.cookies(origin);
+    assert.ok(cookies.some((c) => c.name === 'lb'), `Caddy pinned the browser: ${cookies.map((c) => c.name)}`);
     const state = await (await fetch(`${simUrl}/_sim/state`)).json();
     assert.equal(state.connections?.length ?? state.connections, 1, `one broker connection: ${JSON.stringify(state.connections)}`);
     await screenshot(page, 'cluster-1-live');
