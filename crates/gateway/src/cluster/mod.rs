@@ -2,8 +2,10 @@
 //! only the leader holds broker sockets. `lease` is the election's pure state machine, `store`
 //! the lock in Redis, `elect` the task joining them, `observe` an edge's read-only view of it,
 //! `gate` leadership as a run condition of the feed; `demand` (pure) and `demand_io` carry
-//! each edge's demand to the leader. Role `all` (the default) starts none of this.
+//! each edge's demand to the leader; `board` holds the leader's status (auth, feed) in Redis for
+//! the nodes that do not lead. Role `all` (the default) starts none of this.
 
+pub mod board;
 pub mod demand;
 pub mod demand_io;
 pub mod elect;
@@ -46,6 +48,8 @@ pub struct ClusterHandle {
     /// `true` while ticks from the leader flow into this node's hub (set when the relay
     /// starts).
     pub feeding: watch::Receiver<bool>,
+    /// The leader's status in Redis.
+    pub board: board::StatusBoard,
 }
 
 /// The `cluster` section of the health document.
@@ -119,6 +123,7 @@ pub fn start(
         },
         ticks: Arc::default(),
         feeding: watch::channel(false).1,
+        board: board::StatusBoard::new(conn.clone(), ANSWER_WITHIN),
     };
     let store = LockStore::new(conn, &config.node, times.lease, ANSWER_WITHIN);
     if !config.role.ingests() {
