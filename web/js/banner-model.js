@@ -68,14 +68,17 @@ export function detailRows({ health, healthError, healthAgeS, link, heartbeat })
   const hbFeed = obj(heartbeat?.connectionHealth);
   const market = obj(health?.market);
 
+  // In a cluster, a node that does not lead serves the leader's login and feed, named in `from`.
+  const onLeader = (section) => (str(section.from) ? ` — on the leader, ${section.from}` : '');
   if (str(auth.state)) {
     const age = isNum(auth.token_age_hours) ? `, token ${formatHours(auth.token_age_hours)} old` : '';
-    add('Login', `${auth.state}${age}`);
+    add('Login', `${auth.state}${age}${onLeader(auth)}`);
   }
   const feedState = str(feed.state) ?? str(hbFeed.state);
   if (feedState) {
     const healthy = feed.is_healthy ?? hbFeed.is_healthy;
-    add('Broker feed', typeof healthy === 'boolean' ? `${feedState} (${healthy ? 'healthy' : 'not healthy'})` : feedState);
+    const state = typeof healthy === 'boolean' ? `${feedState} (${healthy ? 'healthy' : 'not healthy'})` : feedState;
+    add('Broker feed', `${state}${onLeader(feed)}`);
   }
   add('Mode', str(feed.mode));
   const lastTick = isNum(feed.last_tick_seconds_ago) ? feed.last_tick_seconds_ago : hbFeed.last_tick_seconds_ago;
@@ -209,7 +212,11 @@ function verdictModel(input) {
     const attempts = isNum(feed.reconnect_attempts) && feed.reconnect_attempts > 0 ? ` (attempt ${feed.reconnect_attempts})` : '';
     let title;
     let doing;
-    if (feed.using_rest_fallback === true || feed.mode === REST_MODE) {
+    if (str(obj(usable.cluster).node) && message?.startsWith('No leader')) {
+      // A cluster without a leader: the server's message says what to do.
+      title = 'No leader';
+      doing = message;
+    } else if (feed.using_rest_fallback === true || feed.mode === REST_MODE) {
       title = 'Using REST fallback';
       doing = `The broker's live feed is down: prices are polled over REST every few seconds while feedgate keeps reconnecting${attempts}.`;
     } else if (feed.state === 'stale') {

@@ -119,7 +119,8 @@ impl Gateway {
         let (record, recording) = w.start_recorder();
         let tap = w.tick_tap(cluster.as_ref());
         let hub_tap = tap.as_ref().map(cluster::Tap::for_hub);
-        let hub = (w.start_hub(&reads, &instruments.registry, recording, hub_tap)).await;
+        let mut hub = (w.start_hub(&reads, &instruments.registry, recording, hub_tap)).await;
+        w.archive_candles(&mut hub.archive, cluster.as_ref());
         w.start_ticks(cluster.as_mut(), tap, &hub.handle, &instruments.updates)?;
         w.start_watchlist(&hub.handle, &instruments.updates).await;
         let feed_demand = w.feed_demand(&hub.handle, &instruments.updates, cluster.as_ref());

@@ -90,13 +90,10 @@ fn exactly_one_broker_connection_and_kill_9_of_the_leader_fails_over() {
     let edge_health = edge.health().expect("the edge serves health");
     assert_eq!(edge_health["cluster"]["role"], "edge", "{edge_health}");
     assert_eq!(edge_health["cluster"]["is_leader"], false, "{edge_health}");
-    assert_eq!(edge_health["feed"]["connections"], 0, "{edge_health}");
-    let says = |h: &Value, what: &str| {
-        h["priority_message"]
-            .as_str()
-            .is_some_and(|m| m.contains(what))
-    };
-    assert!(says(&edge_health, "an edge"), "{edge_health}");
+    // Its health shows the leader's feed (the one connection), not its own (none).
+    assert_eq!(edge_health["feed"]["connections"], 1, "{edge_health}");
+    // A node serving its own feed section (not the leader's, marked `from`).
+    let own_feed = |h: &Value| h["feed"].get("from").is_none();
     let (mut leader, standby) = match (is_leader(&a), is_leader(&b)) {
         (true, false) => (a, b),
         (false, true) => (b, a),
@@ -108,8 +105,12 @@ fn exactly_one_broker_connection_and_kill_9_of_the_leader_fails_over() {
         standby_health["cluster"]["leader"], leader.name,
         "the standby knows the leader: {standby_health}"
     );
-    assert!(says(&standby_health, "standby"), "{standby_health}");
+    assert_eq!(
+        standby_health["feed"]["from"], leader.name,
+        "the standby shows the leader's feed: {standby_health}"
+    );
     let edge_health = edge.health().expect("the edge serves health");
+    assert_eq!(edge_health["feed"]["from"], leader.name, "{edge_health}");
     assert_eq!(
         edge_health["cluster"]["leader"], leader.name,
         "{edge_health}"
@@ -123,7 +124,7 @@ fn exactly_one_broker_connection_and_kill_9_of_the_leader_fails_over() {
     assert!(
         leader
             .health()
-            .is_some_and(|h| h.get("cluster").is_some() && !says(&h, "standby"))
+            .is_some_and(|h| h.get("cluster").is_some() && own_feed(&h))
     );
 
     // kill -9: no release, no goodbye; the lease runs out in Redis.

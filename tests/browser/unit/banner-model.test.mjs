@@ -122,6 +122,37 @@ test('details list what the health document says, and tolerate extra or missing 
   const alone = cluster({ node: 'edge-1', role: 'edge', leader: null, is_leader: false, term: null, redis_ok: false });
   assert.equal(alone.Leader, 'none (no node holds the broker connection)');
   assert.equal(alone.Redis, 'not answering');
+
+  // An edge serves the leader's login and feed, and says whose they are.
+  const following = Object.fromEntries(detailRows({
+    health: health({
+      auth: { ...health().auth, from: 'ingest-2' },
+      feed: { ...health().feed, from: 'ingest-2' },
+      cluster: { node: 'edge-1', role: 'edge', leader: 'ingest-2', is_leader: false, term: 7, redis_ok: true },
+    }),
+    link: OPEN,
+  }));
+  assert.equal(following.Login, 'valid, token 2.5 h old — on the leader, ingest-2');
+  assert.equal(following['Broker feed'], 'connected (healthy) — on the leader, ingest-2');
+  assert.equal(following['Served by'], 'edge-1 (edge)');
+  assert.equal(rows.Login, 'valid, token 2.5 h old', 'a node\'s own login is not marked');
+});
+
+test('a cluster without a leader says so, with what to do', () => {
+  const message = "No leader: no ingest node holds the broker feed (none has published its status for a lease, 3 s). Start an ingest node (FEEDGATE_ROLE=ingest) on this Redis.";
+  const m = bannerModel({
+    health: health({
+      priority_status: 'FEED_DISCONNECTED',
+      priority_message: message,
+      feed: { ...health().feed, state: 'disconnected', is_healthy: false },
+      cluster: { node: 'edge-1', role: 'edge', leader: null, is_leader: false, term: 7, redis_ok: true },
+    }),
+    link: OPEN,
+  });
+  assert.equal(m.status, 'FEED_DISCONNECTED');
+  assert.equal(m.title, 'No leader');
+  assert.match(m.message, /^No ingest node holds the broker feed .*FEEDGATE_ROLE=ingest/);
+  assert.equal(Object.fromEntries(m.details).Leader, 'none (no node holds the broker connection)');
 });
 
 test('a message never repeats its title (issue 18: "Using REST fallback Using REST fallback: …")', () => {

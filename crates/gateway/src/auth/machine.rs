@@ -12,9 +12,9 @@
 //! The broker's documented expiry (Kite: 06:00 IST the next day) is only a *hint* to
 //! re-validate; a token is declared expired only when the broker says so.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthState {
     Valid,
@@ -40,7 +40,7 @@ impl AuthState {
 }
 
 /// Where a token came from (for logs and health).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenOrigin {
     Environment,

@@ -2,9 +2,11 @@
 //! only the leader holds broker sockets. `lease` is the election's pure state machine, `store`
 //! the lock in Redis, `elect` the task joining them, `observe` an edge's read-only view of it,
 //! `gate` leadership as a run condition of the feed; `demand` (pure) and `demand_io` carry
-//! each edge's demand to the leader; `sessions` shares the dashboard's sign-ins. Role `all`
-//! (the default) starts none of this.
+//! each edge's demand to the leader; `board` holds the leader's status (auth, feed) in Redis for
+//! the nodes that do not lead; `roster` lists the live edges; `sessions` shares the dashboard's
+//! sign-ins. Role `all` (the default) starts none of this.
 
+pub mod board;
 pub mod demand;
 pub mod demand_io;
 pub mod elect;
@@ -51,6 +53,8 @@ pub struct ClusterHandle {
     pub feeding: watch::Receiver<bool>,
     /// The edges with a live demand heartbeat, as last read from Redis.
     pub edges: watch::Receiver<Vec<String>>,
+    /// The leader's status in Redis.
+    pub board: board::StatusBoard,
 }
 
 /// The `cluster` section of the health document.
@@ -130,6 +134,7 @@ pub fn start(
         ticks: Arc::default(),
         feeding: watch::channel(false).1,
         edges,
+        board: board::StatusBoard::new(conn.clone(), ANSWER_WITHIN),
     };
     tracker.spawn(roster::run(handle.link.clone(), edges_tx, shutdown.clone()));
     let store = LockStore::new(conn, &config.node, times.lease, ANSWER_WITHIN);

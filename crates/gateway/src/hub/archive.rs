@@ -2,7 +2,7 @@
 //! moved) and at shutdown, and writes the day's candles to `candles/YYYY-MM-DD.csv` when the
 //! feed stops after the post-close session, when the IST day changes, and at shutdown (each
 //! write of a day keeps the file's minutes this run never saw, so a restart mid-day loses
-//! nothing on disk).
+//! nothing on disk). In a cluster only the leader writes candle files.
 
 use crate::hub::HubHandle;
 use crate::model::candle::{day_date, ist_day};
@@ -23,6 +23,9 @@ pub struct Archive {
     pub values: LastValues,
     pub candles: CandleStore,
     pub clock: SharedClock,
+    /// Candle files are written only while this is `true` (in a cluster, while this node
+    /// leads: the files are the leader's); `None` writes always.
+    pub candles_while: Option<watch::Receiver<bool>>,
 }
 
 impl Archive {
@@ -45,8 +48,13 @@ impl Archive {
         }
     }
 
-    /// Writes the current day's candles (grouped by their IST day).
+    /// Writes the current day's candles (grouped by their IST day), unless another node
+    /// writes them.
     pub async fn save_candles(&self) {
+        if self.candles_while.as_ref().is_some_and(|w| !*w.borrow()) {
+            tracing::debug!("candle files are the cluster leader's to write");
+            return;
+        }
         let Ok(rows) = self.hub.day_candles().await else {
             return;
         };
@@ -223,6 +231,7 @@ mod tests {
             values,
             candles: CandleStore::new(dir.path()),
             clock,
+            candles_while: None,
         };
         let path = archive.values.path().to_path_buf();
         let written = || path.exists();

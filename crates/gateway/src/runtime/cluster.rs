@@ -2,16 +2,21 @@
 //! broker feed's run condition (the schedule's alone for role `all`, and the schedule's while
 //! this node leads otherwise: never, for an edge); its demand (an edge publishes its own, an
 //! ingest node subscribes its own joined with every edge's); and the ticks through Redis: the
-//! hub's tap and the leader's publisher on an ingest node, the relay into the hub on every node.
+//! hub's tap and the leader's publisher on an ingest node, the relay into the hub on every node;
+//! the leader's status (auth, feed) through Redis for health on every node; candle files
+//! written by the leader alone.
 
 use super::Wiring;
 use super::control::Schedule;
 use crate::cluster::ticks::{publish, relay, tap};
 use crate::cluster::{self, ClusterHandle, store};
 use crate::hub::HubHandle;
+use crate::hub::archive::Archive;
 use crate::model::demand::{Demand, RunPolicy};
 use crate::model::instruments::Registry;
 use crate::model::tick::Tick;
+use crate::status::health::HealthSources;
+use crate::status::shared_io;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
@@ -137,5 +142,32 @@ impl Wiring {
             self.shutdown.clone(),
         ));
         Ok(())
+    }
+
+    /// The leader writes its status for the others, who read it into `sources` (clustered
+    /// roles only).
+    pub(super) fn share_status(&self, sources: &mut HealthSources) {
+        let Some(c) = sources.cluster.clone() else {
+            return;
+        };
+        let (received, shared) = watch::channel(None);
+        sources.shared = Some(shared);
+        let io = shared_io::SharedIo {
+            board: c.board.clone(),
+            sources: sources.clone(),
+            node: c.node.clone(),
+            view: c.view.clone(),
+            received,
+        };
+        self.tracker
+            .spawn(shared_io::run(io, self.shutdown.clone()));
+    }
+
+    /// In a cluster only the leader writes candle files: every node's hub builds the same
+    /// candles from the relayed ticks, and the files are the leader's record of the day.
+    pub(super) fn archive_candles(&self, archive: &mut Archive, cluster: Option<&ClusterHandle>) {
+        if let Some(c) = cluster {
+            archive.candles_while = Some(c.leading.clone());
+        }
     }
 }

@@ -94,6 +94,7 @@ impl Wiring {
             values,
             candles: candles.clone(),
             clock: self.clock.clone(),
+            candles_while: None,
         };
         Hub {
             handle,

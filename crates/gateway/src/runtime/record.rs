@@ -6,6 +6,11 @@
 //! [`PAUSE_AFTER_ERROR`] (frames meanwhile are counted as dropped) and then starts a fresh
 //! segment: the gateway itself never notices. A flush request (a resume about to read the
 //! recording) seals and writes every frame offered before it, then is answered.
+//!
+//! In a cluster only the leader records, by construction: frames come from the upstream alone,
+//! which runs only while this node leads (DESIGN.md §9), and the tick relay feeds the hub, never
+//! this tap. An edge's or a standby's recording stays empty; their health shows the leader's
+//! `recording` section.
 
 use super::Wiring;
 use crate::config::Broker;

@@ -106,9 +106,9 @@ impl Wiring {
         }
     }
 
-    /// What `/health` reads.
+    /// What `/health` reads (in a cluster, with the leader's status).
     fn health_sources(&self, core: &Core) -> HealthSources {
-        HealthSources {
+        let mut sources = HealthSources {
             market: core.schedule.status.clone(),
             expects_data: core.schedule.market.clone(),
             auth: core.auth.view.clone(),
@@ -120,7 +120,10 @@ impl Wiring {
             stale_threshold_s: self.config.feed.stale_threshold.as_secs_f64(),
             recording: core.record.stats().clone(),
             cluster: core.cluster.clone(),
-        }
+            shared: None,
+        };
+        self.share_status(&mut sources);
+        sources
     }
 
     /// Spawns the HTTP server (it stops accepting at shutdown and lets open requests finish)

@@ -1,60 +1,26 @@
-//! The health document (DESIGN.md §5): its three sections and the reader that assembles them
-//! from the live status, with the verdict from [`crate::status::verdict`].
+//! The health document (DESIGN.md §5) and the reader that assembles it from the live status
+//! (its sections from [`crate::status::sections`]), with the verdict from
+//! [`crate::status::verdict`]. In a cluster, a node that does not lead serves the leader's
+//! auth, feed and recording sections ([`crate::status::shared`]) and their verdict.
 
 use crate::auth::AuthView;
+use crate::cluster::board::STATUS_TTL;
 use crate::cluster::{ClusterHandle, ClusterSection};
-use crate::config::Role;
 use crate::model::clock::SharedClock;
 use crate::model::gauges::Gauges;
-use crate::status::verdict::{
-    FeedElsewhere, Priority, VerdictInput, feed_is_healthy, feed_mode, is_fresh, verdict,
-};
+use crate::status::shared::{Received, follow};
+use crate::status::verdict::{FeedFrom, Priority, VerdictInput, verdict};
 use crate::store::recording::tap::RecordStats;
-use crate::upstream::{FeedState, ShardStatus, aggregate_state, fallback_reported, rest_wanted};
+use crate::upstream::{FeedState, ShardStatus, aggregate_state};
 use feedgate_session::MarketStatus;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
-/// The `auth` section.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AuthSection {
-    pub state: &'static str,
-    pub is_valid: bool,
-    pub requires_login: bool,
-    pub token_age_hours: Option<f64>,
-    pub login_url: String,
-    pub user_id: Option<String>,
-    pub user_name: Option<String>,
-    pub token_source: Option<crate::auth::TokenOrigin>,
-    pub expiry_hint: Option<String>,
-    pub consecutive_failures: u32,
-    pub last_error: Option<String>,
-}
-
-/// The `feed` section.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FeedSection {
-    pub state: &'static str,
-    pub is_healthy: bool,
-    pub mode: &'static str,
-    /// The REST fallback serves: `FEED_MAX_RECONNECTS` consecutive failures, quotes polled.
-    pub using_rest_fallback: bool,
-    /// REST quotes bridge a gap of the WebSocket that has not (yet) reached the fallback.
-    pub rest_bridge: bool,
-    pub last_tick_seconds_ago: Option<f64>,
-    pub connection_quality: f64,
-    pub reconnect_attempts: u32,
-    pub subscribed: usize,
-    pub connections: usize,
-    pub reconnects_total: u64,
-    pub stalls_total: u64,
-    pub should_run: bool,
-    pub last_error: Option<String>,
-    /// Broker order updates relayed to clients with the `orders` scope since start.
-    pub order_updates_total: u64,
-}
+pub use crate::status::sections::{
+    AuthSection, FeedSection, Name, RecordingSection, auth_section, feed_section, recording_section,
+};
 
 /// The `clients` section: who is connected to feedgate now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,34 +29,6 @@ pub struct ClientsSection {
     pub connections: usize,
     /// Of those, apps speaking Kite's ticker protocol on `/kite`.
     pub kite: usize,
-}
-
-/// The `recording` section (DESIGN.md §12).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RecordingSection {
-    /// `FEEDGATE_RECORD`.
-    pub enabled: bool,
-    /// The IST day being recorded (`YYYY-MM-DD`), once a frame arrived.
-    pub day: Option<String>,
-    /// Bytes on disk for that day.
-    pub bytes_today: u64,
-    pub frames_written: u64,
-    /// Frames not recorded: the recorder fell behind, or the disk failed.
-    pub dropped_frames: u64,
-    /// Writing fails right now (recording pauses and retries).
-    pub failing: bool,
-}
-
-/// Builds the `recording` section from the recorder's counters.
-pub fn recording_section(s: &RecordStats) -> RecordingSection {
-    RecordingSection {
-        enabled: s.enabled.load(Ordering::Relaxed),
-        day: s.day().map(|d| d.format("%Y-%m-%d").to_string()),
-        bytes_today: s.bytes_today.load(Ordering::Relaxed),
-        frames_written: s.frames_written.load(Ordering::Relaxed),
-        dropped_frames: s.dropped_frames.load(Ordering::Relaxed),
-        failing: s.failing.load(Ordering::Relaxed),
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -105,61 +43,6 @@ pub struct HealthDocument {
     /// Present only in a cluster (`FEEDGATE_ROLE` other than `all`; DESIGN.md §9).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterSection>,
-}
-
-/// Builds the `auth` section from the auth task's view (pure).
-pub fn auth_section(s: &AuthView, now: chrono::DateTime<chrono::Utc>) -> AuthSection {
-    AuthSection {
-        state: s.state.as_str(),
-        is_valid: s.state == crate::auth::AuthState::Valid,
-        requires_login: s.state.requires_login(),
-        token_age_hours: s
-            .issued_at
-            .map(|t| ((now - t).num_seconds().max(0) as f64 / 360.0).round() / 10.0),
-        login_url: s.login_url.clone(),
-        user_id: s.user_id.clone(),
-        user_name: s.user_name.clone(),
-        token_source: s.origin,
-        expiry_hint: s.expiry_hint.map(feedgate_session::rfc3339_ist),
-        consecutive_failures: s.failures,
-        last_error: s.last_error.clone(),
-    }
-}
-
-/// Builds the `feed` section (pure). `polling`: the REST bridge or fallback is polling.
-pub fn feed_section(
-    shards: &[ShardStatus],
-    polling: bool,
-    quality: f64,
-    last_tick_seconds_ago: Option<f64>,
-    stale_after_s: f64,
-    expects_data: bool,
-) -> FeedSection {
-    let state = aggregate_state(shards);
-    let fresh = is_fresh(last_tick_seconds_ago, stale_after_s);
-    let polling = polling && rest_wanted(shards);
-    let fallback = polling && fallback_reported(shards);
-    FeedSection {
-        state: state.as_str(),
-        is_healthy: feed_is_healthy(state, fresh, expects_data),
-        mode: feed_mode(fallback),
-        using_rest_fallback: fallback,
-        rest_bridge: polling && !fallback,
-        last_tick_seconds_ago,
-        connection_quality: quality,
-        reconnect_attempts: shards.iter().map(|s| s.failures).max().unwrap_or(0),
-        subscribed: shards.iter().map(|s| s.subscribed).sum(),
-        connections: shards
-            .iter()
-            .filter(|s| s.state == FeedState::Connected)
-            .count(),
-        reconnects_total: shards.iter().map(|s| s.reconnects).sum(),
-        stalls_total: shards.iter().map(|s| s.stalls).sum(),
-        should_run: shards.iter().any(|s| !s.idle),
-        last_error: shards.iter().find_map(|s| s.last_error.clone()),
-        // Counted by the upstream in the gauges; the reader fills it in.
-        order_updates_total: 0,
-    }
 }
 
 /// Live sources of the health document.
@@ -177,27 +60,64 @@ pub struct HealthSources {
     pub recording: Arc<RecordStats>,
     /// The cluster this node is part of (`None` for role `all`).
     pub cluster: Option<ClusterHandle>,
+    /// The leader's status as last read from Redis (clustered roles only; see
+    /// [`crate::status::shared_io`]).
+    pub shared: Option<watch::Receiver<Option<Arc<Received>>>>,
+}
+
+/// The sections that speak for the feed, and whose they are.
+#[derive(Debug)]
+struct FeedSide {
+    auth: AuthSection,
+    feed: FeedSection,
+    feed_state: FeedState,
+    recording: RecordingSection,
+    whose: Whose,
+}
+
+/// Whose auth and feed a node serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Whose {
+    /// Its own: role `all`, or the leader.
+    Own,
+    /// The leader's, as published (named in the sections' `from`).
+    Leader,
+    /// No leader published a status for a lease: its own, for want of any other.
+    NoLeader,
 }
 
 impl HealthSources {
     /// The market status as of this request (the scheduler's copy was computed at its last
-    /// wake-up, up to a minute ago).
+    /// wake-up, up to a minute ago). Each node's own, also in a cluster (see
+    /// [`crate::status::shared`]).
     pub fn market(&self) -> MarketStatus {
         self.market.borrow().clone().as_of(self.clock.now())
     }
 
+    /// The `auth` section as served: the leader's on a clustered node that follows one.
     pub fn auth(&self) -> AuthSection {
+        self.feed_side(self.cluster_section().as_ref()).auth
+    }
+
+    /// The `feed` section as served: the leader's on a clustered node that follows one.
+    pub fn feed(&self) -> FeedSection {
+        self.feed_side(self.cluster_section().as_ref()).feed
+    }
+
+    /// This node's own `auth` section.
+    pub fn own_auth(&self) -> AuthSection {
         auth_section(&self.auth.borrow(), self.clock.now())
     }
 
-    pub fn feed(&self) -> FeedSection {
-        self.feed_and_state(self.expects_data.borrow().expects_data)
-            .0
+    /// This node's own `recording` section.
+    pub fn own_recording(&self) -> RecordingSection {
+        recording_section(&self.recording)
     }
 
-    /// The feed section and the aggregate feed state, both from one look at the shards (a
-    /// second look could see a newer state than the section reports).
-    fn feed_and_state(&self, expects_data: bool) -> (FeedSection, FeedState) {
+    /// This node's own feed section and the aggregate feed state, both from one look at the
+    /// shards (a second look could see a newer state than the section reports).
+    pub fn own_feed(&self) -> (FeedSection, FeedState) {
+        let expects_data = self.expects_data.borrow().expects_data;
         let now_ms = self.clock.now_ms();
         let shards = self.shards.borrow();
         let mut section = feed_section(
@@ -212,39 +132,39 @@ impl HealthSources {
         (section, aggregate_state(&shards))
     }
 
+    fn cluster_section(&self) -> Option<ClusterSection> {
+        self.cluster
+            .as_ref()
+            .map(|c| c.section(tokio::time::Instant::now()))
+    }
+
+    /// The auth, feed and recording sections to serve (see [`pick`]).
+    fn feed_side(&self, cluster: Option<&ClusterSection>) -> FeedSide {
+        let got = self.shared.as_ref().and_then(|r| r.borrow().clone());
+        pick(
+            || {
+                let (feed, feed_state) = self.own_feed();
+                (self.own_auth(), feed, feed_state, self.own_recording())
+            },
+            cluster,
+            got.as_deref(),
+            tokio::time::Instant::now(),
+        )
+    }
+
     pub fn document(&self) -> HealthDocument {
         let market = self.market();
-        let auth = self.auth();
         let expects_data = self.expects_data.borrow().expects_data;
-        let (feed, feed_state) = self.feed_and_state(expects_data);
-        let cluster = self
-            .cluster
-            .as_ref()
-            .map(|c| c.section(tokio::time::Instant::now()));
-        let feed_elsewhere = cluster.as_ref().and_then(|c| match c.role {
-            _ if c.is_leader => None,
-            role if role == Role::Edge.as_str() => Some(FeedElsewhere::Edge),
-            _ => Some(FeedElsewhere::Standby {
-                leader: c.leader.as_deref(),
-            }),
-        });
-        let (priority_status, priority_message) = verdict(&VerdictInput {
-            requires_login: auth.requires_login,
-            login_url: &auth.login_url,
-            expects_data,
-            feed_healthy: feed.is_healthy,
-            feed_state,
-            fallback: feed.using_rest_fallback,
-            bridging: feed.rest_bridge,
-            reconnect_attempts: feed.reconnect_attempts,
-            market_title: &market.title,
-            market_description: &market.description,
-            feed_elsewhere,
-            redis_unreachable: cluster
-                .as_ref()
-                .filter(|c| !c.redis_ok)
-                .map(|c| c.redis.as_str()),
-        });
+        let cluster = self.cluster_section();
+        let side = self.feed_side(cluster.as_ref());
+        let (priority_status, priority_message) =
+            judge(&side, &market, expects_data, cluster.as_ref());
+        let FeedSide {
+            auth,
+            feed,
+            recording,
+            ..
+        } = side;
         HealthDocument {
             priority_status,
             priority_message,
@@ -255,62 +175,93 @@ impl HealthSources {
                 connections: self.gauges.connections.load(Ordering::Relaxed),
                 kite: self.gauges.kite_connections.load(Ordering::Relaxed),
             },
-            recording: recording_section(&self.recording),
+            recording,
             cluster,
         }
     }
 }
 
+/// This node's own sections, as `(auth, feed, feed state, recording)`.
+type Own = (AuthSection, FeedSection, FeedState, RecordingSection);
+
+/// The auth, feed and recording sections to serve, and whose they are (pure): this node's own
+/// (role `all`, or the leader); else the leader's as last `got` (see [`follow`]); else — no
+/// leader — this node's own, for want of any other.
+fn pick(
+    own: impl FnOnce() -> Own,
+    cluster: Option<&ClusterSection>,
+    got: Option<&Received>,
+    now: tokio::time::Instant,
+) -> FeedSide {
+    let own = |whose| {
+        let (auth, feed, feed_state, recording) = own();
+        FeedSide {
+            auth,
+            feed,
+            feed_state,
+            recording,
+            whose,
+        }
+    };
+    let Some(c) = cluster.filter(|c| !c.is_leader) else {
+        return own(Whose::Own);
+    };
+    let Some(status) = follow(got, c.term, now, STATUS_TTL) else {
+        return own(Whose::NoLeader);
+    };
+    let (auth, feed, recording) = status.shown();
+    // The name came from a `FeedState` when the status was read.
+    let feed_state = FeedState::deserialize(serde_json::Value::from(feed.state))
+        .unwrap_or(FeedState::Disconnected);
+    FeedSide {
+        auth,
+        feed,
+        feed_state,
+        recording,
+        whose: Whose::Leader,
+    }
+}
+
+/// The verdict on the sections served (pure).
+fn judge(
+    side: &FeedSide,
+    market: &MarketStatus,
+    expects_data: bool,
+    cluster: Option<&ClusterSection>,
+) -> (Priority, String) {
+    let FeedSide {
+        auth,
+        feed,
+        feed_state,
+        whose,
+        ..
+    } = side;
+    let feed_from = match whose {
+        Whose::Own => None,
+        Whose::Leader => Some(FeedFrom::Leader(feed.from.as_deref().unwrap_or_default())),
+        Whose::NoLeader => Some(FeedFrom::NoLeader),
+    };
+    verdict(&VerdictInput {
+        // Without a leader nobody's login serves the data: the verdict says "no leader".
+        requires_login: auth.requires_login && *whose != Whose::NoLeader,
+        login_url: &auth.login_url,
+        expects_data,
+        feed_healthy: feed.is_healthy,
+        feed_state: *feed_state,
+        fallback: feed.using_rest_fallback,
+        bridging: feed.rest_bridge,
+        reconnect_attempts: feed.reconnect_attempts,
+        market_title: &market.title,
+        market_description: &market.description,
+        feed_from,
+        redis_unreachable: cluster.filter(|c| !c.redis_ok).map(|c| c.redis.as_str()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn feed_section_sums_shards() {
-        let s = |state, subscribed, failures| ShardStatus {
-            state,
-            subscribed,
-            failures,
-            idle: false,
-            ..ShardStatus::default()
-        };
-        let f = feed_section(
-            &[
-                s(FeedState::Connected, 3000, 0),
-                s(FeedState::Connected, 12, 0),
-            ],
-            false,
-            99.5,
-            Some(0.4),
-            10.0,
-            true,
-        );
-        assert_eq!(
-            (f.state, f.is_healthy, f.subscribed, f.connections),
-            ("connected", true, 3012, 2)
-        );
-        let reported = ShardStatus {
-            fallback_wanted: true,
-            ..s(FeedState::Error, 0, 4)
-        };
-        let f = feed_section(&[reported], true, 50.0, Some(30.0), 10.0, true);
-        assert_eq!(
-            (f.state, f.is_healthy, f.mode, f.reconnect_attempts),
-            ("error", false, "REST API Polling", 4)
-        );
-        let quiet = feed_section(
-            &[s(FeedState::Connected, 3, 0)],
-            false,
-            100.0,
-            Some(600.0),
-            10.0,
-            false,
-        );
-        assert!(
-            quiet.is_healthy,
-            "no data expected (market closed): connected is healthy"
-        );
-    }
+    use crate::status::shared::LeaderStatus;
 
     #[test]
     fn document_serializes_in_the_contract_shape() {
@@ -345,6 +296,7 @@ mod tests {
                 expiry_hint: None,
                 consecutive_failures: 0,
                 last_error: None,
+                from: None,
             },
             feed: feed_section(&[], false, 98.5, Some(0.8), 10.0, true),
             clients: ClientsSection {
@@ -390,5 +342,141 @@ mod tests {
             serde_json::json!({"enabled": false, "day": null, "bytes_today": 0,
                 "frames_written": 0, "dropped_frames": 0, "failing": false})
         );
+    }
+
+    fn cluster(is_leader: bool, term: Option<u64>, redis_ok: bool) -> ClusterSection {
+        ClusterSection {
+            node: "edge-1".into(),
+            role: "edge",
+            leader: Some("in-1".into()),
+            is_leader,
+            lease_ms: Some(2500),
+            term,
+            redis: "redis://cache:6379/0".into(),
+            redis_ok,
+            ticks: crate::cluster::ticks::TickStats::default().section(),
+            edges: Vec::new(),
+        }
+    }
+
+    /// An edge's own view: no broker feed, and a login it does not need.
+    fn own_edge() -> Own {
+        let view = AuthView {
+            state: crate::auth::AuthState::Required,
+            user_id: None,
+            user_name: None,
+            origin: None,
+            issued_at: None,
+            expiry_hint: None,
+            failures: 0,
+            last_error: None,
+            login_url: "http://edge-1/api/login".into(),
+        };
+        let idle = ShardStatus {
+            state: FeedState::Disconnected,
+            idle: true,
+            ..ShardStatus::default()
+        };
+        (
+            auth_section(&view, chrono::Utc::now()),
+            feed_section(&[idle], false, 0.0, None, 10.0, true),
+            FeedState::Disconnected,
+            recording_section(&RecordStats::default()),
+        )
+    }
+
+    fn live_market() -> MarketStatus {
+        feedgate_session::market_status(
+            &feedgate_session::Calendar::builtin(),
+            feedgate_session::Segment::NseCm,
+            chrono::DateTime::parse_from_rfc3339("2026-11-23T10:15:00+05:30")
+                .unwrap()
+                .to_utc(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_edge_serves_the_leaders_auth_and_feed_and_its_verdict() {
+        let mut status = crate::status::shared::tests::status("in-1", 7);
+        let got = |status: &LeaderStatus| Received {
+            status: status.clone(),
+            at: tokio::time::Instant::now(),
+        };
+        let now = tokio::time::Instant::now();
+        let c = cluster(false, Some(7), true);
+        let side = pick(own_edge, Some(&c), Some(&got(&status)), now);
+        assert_eq!(side.whose, Whose::Leader);
+        assert_eq!(
+            (side.auth.state, side.auth.from.as_deref(), side.feed.state),
+            ("valid", Some("in-1"), "connected")
+        );
+        assert_eq!(
+            (side.feed.subscribed, side.feed.from.as_deref()),
+            (3, Some("in-1"))
+        );
+        assert_eq!(side.recording.from.as_deref(), Some("in-1"));
+        let (p, m) = judge(&side, &live_market(), true, Some(&c));
+        assert_eq!(p, Priority::MarketSession, "{m}");
+
+        // A login the leader needs is the edge's verdict, with the leader's login action.
+        status.auth.state = "required";
+        status.auth.requires_login = true;
+        let side = pick(own_edge, Some(&c), Some(&got(&status)), now);
+        let (p, m) = judge(&side, &live_market(), true, Some(&c));
+        assert_eq!(p, Priority::AuthRequired);
+        assert!(m.ends_with("http://in-1/api/login"), "{m}");
+
+        // The leader's feed down: said of the leader.
+        let mut down = crate::status::shared::tests::status("in-1", 7);
+        down.feed.state = "connecting";
+        down.feed.is_healthy = false;
+        let side = pick(own_edge, Some(&c), Some(&got(&down)), now);
+        let (p, m) = judge(&side, &live_market(), true, Some(&c));
+        assert_eq!(p, Priority::FeedDisconnected);
+        assert!(
+            m.starts_with("Feed disconnected on the leader (in-1): reconnecting"),
+            "{m}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_fresh_status_of_the_current_term_an_edge_says_no_leader() {
+        let status = crate::status::shared::tests::status("in-1", 7);
+        let got = Received {
+            status,
+            at: tokio::time::Instant::now(),
+        };
+        let now = tokio::time::Instant::now();
+        let stale_term = cluster(false, Some(8), true);
+        for (c, got, why) in [
+            (&stale_term, Some(&got), "a deposed leader's status"),
+            (&cluster(false, Some(7), true), None, "no status"),
+        ] {
+            let side = pick(own_edge, Some(c), got, now);
+            assert_eq!(side.whose, Whose::NoLeader, "{why}");
+            assert_eq!(side.auth.from, None, "{why}: its own auth, unmarked");
+            let (p, m) = judge(&side, &live_market(), false, Some(c));
+            assert_eq!(p, Priority::FeedDisconnected, "{why}");
+            assert!(
+                m.starts_with("No leader: no ingest node holds the broker feed"),
+                "{why}: {m}"
+            );
+        }
+        let down = cluster(false, Some(7), false);
+        let side = pick(own_edge, Some(&down), None, now);
+        let (_, m) = judge(&side, &live_market(), true, Some(&down));
+        assert!(m.starts_with("Redis unreachable"), "{m}");
+
+        // The leader and a single node serve their own.
+        let leader = cluster(true, Some(7), true);
+        assert_eq!(
+            pick(own_edge, Some(&leader), Some(&got), now).whose,
+            Whose::Own
+        );
+        assert_eq!(pick(own_edge, None, Some(&got), now).whose, Whose::Own);
+        tokio::time::advance(STATUS_TTL + std::time::Duration::from_millis(1)).await;
+        let c = cluster(false, Some(7), true);
+        let side = pick(own_edge, Some(&c), Some(&got), tokio::time::Instant::now());
+        assert_eq!(side.whose, Whose::NoLeader, "a status older than a lease");
     }
 }

@@ -32,25 +32,26 @@ pub struct VerdictInput<'a> {
     pub reconnect_attempts: u32,
     pub market_title: &'a str,
     pub market_description: &'a str,
-    /// In a cluster, this node holds no broker feed by design (`None` for role `all`, and for
-    /// the leader itself).
-    pub feed_elsewhere: Option<FeedElsewhere<'a>>,
+    /// In a cluster, whose feed (and login) the other inputs are: `None` for this node's own
+    /// (role `all`, or the leader).
+    pub feed_from: Option<FeedFrom<'a>>,
     /// A clustered node that cannot reach Redis: the URL, password redacted.
     pub redis_unreachable: Option<&'a str>,
 }
 
-/// Why a clustered node holds no broker connection.
+/// Whose feed a clustered node that does not lead reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FeedElsewhere<'a> {
-    /// An ingest node that does not lead; the leader's name, when known.
-    Standby { leader: Option<&'a str> },
-    /// An edge never holds one.
-    Edge,
+pub enum FeedFrom<'a> {
+    /// The leader's, named: it published its status within a lease.
+    Leader(&'a str),
+    /// Nobody's: no leader has published a status for a lease.
+    NoLeader,
 }
 
-/// `AUTH_REQUIRED` > `FEED_DISCONNECTED` (Redis unreachable in a cluster, at any phase: the
-/// node gets no ticks through it; else only when the phase should have data) >
-/// `MARKET_SESSION`, with a message that tells a person what to do.
+/// `AUTH_REQUIRED` > `FEED_DISCONNECTED` (in a cluster, Redis unreachable or no leader, at any
+/// phase: the node gets no ticks; else only when the phase should have data) >
+/// `MARKET_SESSION`, with a message that tells a person what to do. In a cluster the login and
+/// the feed are the leader's.
 pub fn verdict(i: &VerdictInput<'_>) -> (Priority, String) {
     if i.requires_login {
         return (
@@ -69,12 +70,16 @@ pub fn verdict(i: &VerdictInput<'_>) -> (Priority, String) {
             ),
         );
     }
+    let on = match i.feed_from {
+        Some(FeedFrom::NoLeader) => return (Priority::FeedDisconnected, NO_LEADER.to_string()),
+        Some(FeedFrom::Leader(node)) => format!(" on the leader ({node})"),
+        None => String::new(),
+    };
     if i.expects_data && !i.feed_healthy {
-        let msg = if let Some(elsewhere) = i.feed_elsewhere {
-            elsewhere_message(elsewhere)
-        } else if i.fallback {
-            "Using REST fallback: the broker WebSocket is unavailable, quotes are polled while it reconnects"
-                .to_string()
+        let msg = if i.fallback {
+            format!(
+                "Using REST fallback{on}: the broker WebSocket is unavailable, quotes are polled while it reconnects"
+            )
         } else {
             let what = match i.feed_state {
                 FeedState::Stale => "feed stale (no data while the market is open); reconnecting",
@@ -90,11 +95,13 @@ pub fn verdict(i: &VerdictInput<'_>) -> (Priority, String) {
             };
             if i.reconnect_attempts > 0 {
                 format!(
-                    "Feed disconnected: {what} (attempt {}){bridge}. No action needed unless this persists.",
+                    "Feed disconnected{on}: {what} (attempt {}){bridge}. No action needed unless this persists.",
                     i.reconnect_attempts
                 )
             } else {
-                format!("Feed disconnected: {what}{bridge}. No action needed unless this persists.")
+                format!(
+                    "Feed disconnected{on}: {what}{bridge}. No action needed unless this persists."
+                )
             }
         };
         return (Priority::FeedDisconnected, msg);
@@ -105,18 +112,8 @@ pub fn verdict(i: &VerdictInput<'_>) -> (Priority, String) {
     )
 }
 
-fn elsewhere_message(e: FeedElsewhere<'_>) -> String {
-    match e {
-        FeedElsewhere::Standby { leader } => format!(
-            "Feed disconnected: this node is a standby; the leader ({}) holds the broker connection. No action needed: this node takes over if the leader fails.",
-            leader.unwrap_or("not known yet")
-        ),
-        FeedElsewhere::Edge => {
-            "Feed disconnected: this node is an edge; it serves clients and holds no broker connection."
-                .to_string()
-        }
-    }
-}
+/// A cluster without a leader: nobody holds the broker feed.
+const NO_LEADER: &str = "No leader: no ingest node holds the broker feed (none has published its status for a lease, 3 s). Start an ingest node (FEEDGATE_ROLE=ingest) on this Redis, or check the ingest nodes' health and logs for why none leads. Meanwhile this node keeps its clients and serves the last values (stale).";
 
 /// Data is fresh: the last tick arrived less than the stale threshold ago.
 pub fn is_fresh(last_tick_seconds_ago: Option<f64>, stale_after_s: f64) -> bool {
@@ -162,7 +159,7 @@ mod tests {
             reconnect_attempts: 0,
             market_title: "Market Live",
             market_description: "Active trading (9:15 AM - 3:30 PM)",
-            feed_elsewhere: None,
+            feed_from: None,
             redis_unreachable: None,
         }
     }
@@ -211,24 +208,75 @@ mod tests {
         assert!(verdict(&i).1.starts_with("Using REST fallback"));
         let (_, m) = verdict(&input(false, true, true));
         assert_eq!(m, "Market Live: Active trading (9:15 AM - 3:30 PM)");
-        let mut standby = input(false, true, false);
-        standby.feed_elsewhere = Some(FeedElsewhere::Standby {
-            leader: Some("node-a"),
-        });
-        let (p, m) = verdict(&standby);
+    }
+
+    /// A node that does not lead speaks for the leader's login and feed, and says so.
+    #[test]
+    fn a_follower_gives_the_leaders_verdict_naming_it() {
+        let mut edge = input(false, true, false);
+        edge.feed_from = Some(FeedFrom::Leader("in-1"));
+        edge.reconnect_attempts = 2;
+        let (p, m) = verdict(&edge);
         assert_eq!(p, Priority::FeedDisconnected);
-        assert!(m.contains("standby") && m.contains("(node-a)"), "{m}");
-        assert!(!m.contains("reconnecting"), "{m}");
-        standby.feed_elsewhere = Some(FeedElsewhere::Edge);
-        let (_, m) = verdict(&standby);
-        assert!(m.contains("an edge") && !m.contains("takes over"), "{m}");
+        assert!(
+            m.starts_with(
+                "Feed disconnected on the leader (in-1): reconnecting to the broker (attempt 2)"
+            ),
+            "{m}"
+        );
+        edge.fallback = true;
+        assert!(
+            verdict(&edge)
+                .1
+                .starts_with("Using REST fallback on the leader (in-1):")
+        );
+        let mut login = input(true, true, false);
+        login.feed_from = Some(FeedFrom::Leader("in-1"));
+        assert_eq!(
+            verdict(&login),
+            (
+                Priority::AuthRequired,
+                "Login required to view live data: log in at http://h/api/login".to_string()
+            )
+        );
+        let mut live = input(false, true, true);
+        live.feed_from = Some(FeedFrom::Leader("in-1"));
+        assert_eq!(verdict(&live).0, Priority::MarketSession);
+    }
+
+    /// No leader: nobody holds the broker feed, at any phase, whatever this node's own feed says.
+    #[test]
+    fn a_cluster_without_a_leader_says_so_and_what_to_do() {
+        for (data, healthy) in [(true, false), (false, false), (true, true), (false, true)] {
+            let mut edge = input(false, data, healthy);
+            edge.feed_from = Some(FeedFrom::NoLeader);
+            let (p, m) = verdict(&edge);
+            assert_eq!(
+                p,
+                Priority::FeedDisconnected,
+                "data={data} healthy={healthy}"
+            );
+            assert!(
+                m.starts_with("No leader: no ingest node holds the broker feed")
+                    && m.contains("FEEDGATE_ROLE=ingest")
+                    && m.contains("last values"),
+                "{m}"
+            );
+        }
+        let mut down = input(false, true, false);
+        down.feed_from = Some(FeedFrom::NoLeader);
+        down.redis_unreachable = Some("redis://cache:6379/0");
+        assert!(
+            verdict(&down).1.starts_with("Redis unreachable"),
+            "Redis down explains the rest"
+        );
     }
 
     #[test]
     fn a_node_that_cannot_reach_redis_says_so_at_any_phase() {
         for (data, healthy) in [(true, false), (false, false), (true, true)] {
             let mut edge = input(false, data, healthy);
-            edge.feed_elsewhere = Some(FeedElsewhere::Edge);
+            edge.feed_from = Some(FeedFrom::NoLeader);
             edge.redis_unreachable = Some("redis://:***@cache:6379/0");
             let (p, m) = verdict(&edge);
             assert_eq!(

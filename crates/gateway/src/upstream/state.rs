@@ -4,11 +4,11 @@
 //! add up to one feed state. Pure. Read by the layers above: the status monitor and health,
 //! the REST fallback, and the auth task (a rejected token, a connection that vouches for one).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The feed state shown in health (DESIGN.md §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FeedState {
     Connecting,
