@@ -188,12 +188,15 @@ async fn load_latest(io: &mut RelayIo, seeded: &mut HashSet<u32>) -> Result<(), 
     for bytes in all.values() {
         match codec::decode(bytes) {
             Ok(batch) => {
+                // An instrument this node does not know (an expired contract a previous
+                // leader left in the hash) stays out of the hub, so it is never published
+                // back when this node leads.
                 for t in batch {
                     if let Some(inst) = registry.by_token(t.token) {
                         seeds.push((inst.clone(), t));
                         seeded.insert(t.token);
+                        ticks.push(t);
                     }
-                    ticks.push(t);
                 }
             }
             Err(_) => {
