@@ -168,8 +168,8 @@ async fn wait_ready(ready: &AtomicUsize, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Kills the leader every `kill_every` seconds until [`RECOVER_S`] before the end, restarting
-/// each killed node a few seconds later; then lets the last failover settle.
+/// Kills the leader every `kill_every` seconds (kill to kill) until [`RECOVER_S`] before the
+/// end, restarting each killed node a few seconds later; then lets the last failover settle.
 async fn kill_loop(
     market: &Market,
     nodes: &mut Nodes,
@@ -178,14 +178,18 @@ async fn kill_loop(
 ) -> anyhow::Result<Vec<Kill>> {
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let last_kill = spec.duration.as_secs_f64() - RECOVER_S;
-    let mut kills = Vec::new();
+    let mut kills: Vec<Kill> = Vec::new();
     loop {
+        // Intervals run from kill to kill (the restart and the wait for the new leader fall
+        // inside them).
         let wait = rng.random_range(spec.kill_every.clone());
         let restart = rng.random_range(RESTART_AFTER);
-        if base.elapsed().as_secs_f64() + wait > last_kill {
+        let next = kills.last().map_or(base.elapsed().as_secs_f64(), |k| k.at) + wait;
+        if next > last_kill {
             break;
         }
-        tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        let left = next - base.elapsed().as_secs_f64();
+        tokio::time::sleep(Duration::from_secs_f64(left.max(0.0))).await;
         let (leader, term) = current_leader(nodes).await?;
         let old_sockets = market
             .sim
