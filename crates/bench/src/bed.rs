@@ -3,7 +3,7 @@
 //! so no run inherits another's state (backoff, caches, allocator high-water marks).
 
 use crate::client::{self, Control, Plan, Report};
-use crate::gateway::{ChildArgs, GatewayProc};
+use crate::gateway::{ChildArgs, ClusterArgs, GatewayProc};
 use crate::sendlog::SendLog;
 use anyhow::{Context, bail};
 use feedgate_sim::{Sim, SimConfig};
@@ -35,29 +35,30 @@ pub struct BedSpec {
     pub record: bool,
 }
 
+/// The simulator (in this process, its send log hooked in) and its synthetic instruments: what
+/// every bed, single gateway or cluster, starts first.
 #[derive(Debug)]
-pub struct Bed {
+pub struct Market {
     pub sim: Sim,
-    sim_stop: CancellationToken,
-    pub gw: GatewayProc,
-    pub ctl: Arc<Control>,
+    stop: CancellationToken,
+    pub log: Arc<SendLog>,
     /// `NSE:SYN…` symbols, in order.
     pub symbols: Vec<String>,
     /// Their tokens, in the same order.
     pub tokens: Vec<u32>,
-    clients: JoinSet<()>,
-    pub reports: Arc<Mutex<Vec<Report>>>,
-    gate: Arc<Semaphore>,
 }
 
-impl Bed {
-    pub async fn start(spec: BedSpec) -> anyhow::Result<Self> {
+impl Market {
+    /// Starts the simulator for `spec`; with `gw_listen`, its login page redirects there.
+    pub async fn start(
+        spec: &BedSpec,
+        gw_listen: Option<std::net::SocketAddr>,
+    ) -> anyhow::Result<Self> {
         let log = SendLog::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let sim_stop = CancellationToken::new();
-        let gw_listen = if spec.login { Some(free_port()?) } else { None };
-        let cfg = sim_config(&spec, &log, gw_listen)?;
-        let sim = Sim::start(cfg, listener, sim_stop.clone())
+        let stop = CancellationToken::new();
+        let cfg = sim_config(spec, &log, gw_listen)?;
+        let sim = Sim::start(cfg, listener, stop.clone())
             .await
             .context("simulator start")?;
         let synthetic: Vec<_> = sim
@@ -66,6 +67,7 @@ impl Bed {
             .filter(|i| i.tradingsymbol.starts_with("SYN"))
             .collect();
         if synthetic.len() != spec.universe {
+            stop.cancel();
             bail!(
                 "the simulator has {} synthetic instruments, expected {}",
                 synthetic.len(),
@@ -78,29 +80,29 @@ impl Bed {
             .map(|i| format!("{}:{}", i.exchange, i.tradingsymbol))
             .collect();
         let tokens = synthetic.iter().map(|i| i.token).collect();
-        let defaults = SimConfig::default();
-        let gw = GatewayProc::spawn(&ChildArgs {
-            sim: sim.base_url(),
-            api_key: defaults.api_key.clone(),
-            api_secret: defaults.api_secret.clone(),
-            access_token: sim.mint_access_token(),
-            throttle_ms: spec.throttle_ms,
-            threads: spec.gateway_threads,
-            listen: gw_listen,
-            no_record: !spec.record,
-        })
-        .await?;
         Ok(Self {
             sim,
-            sim_stop,
-            gw,
-            ctl: Control::new(log),
+            stop,
+            log,
             symbols,
             tokens,
-            clients: JoinSet::new(),
-            reports: Arc::default(),
-            gate: Arc::new(Semaphore::new(CONNECTS_IN_FLIGHT)),
         })
+    }
+
+    /// A gateway child's settings against this simulator (a single `all` process).
+    pub fn child_args(&self, spec: &BedSpec, listen: Option<std::net::SocketAddr>) -> ChildArgs {
+        let defaults = SimConfig::default();
+        ChildArgs {
+            sim: self.sim.base_url(),
+            api_key: defaults.api_key.clone(),
+            api_secret: defaults.api_secret.clone(),
+            access_token: self.sim.mint_access_token(),
+            throttle_ms: spec.throttle_ms,
+            threads: spec.gateway_threads,
+            listen,
+            no_record: !spec.record,
+            cluster: ClusterArgs::default(),
+        }
     }
 
     /// `count` symbols for client `i`: consecutive blocks, wrapping, so that every instrument
@@ -120,8 +122,75 @@ impl Bed {
             .collect()
     }
 
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+impl Drop for Market {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// The market, its gateway process(es) and the clients.
+#[derive(Debug)]
+pub struct Bed {
+    pub market: Market,
+    /// The gateway: the only process, or a cluster's ingest node.
+    pub gw: GatewayProc,
+    /// A cluster's edges (clients connect to them), empty for a single gateway.
+    pub edges: Vec<GatewayProc>,
+    pub ctl: Arc<Control>,
+    clients: JoinSet<()>,
+    pub reports: Arc<Mutex<Vec<Report>>>,
+    gate: Arc<Semaphore>,
+}
+
+impl Bed {
+    pub async fn start(spec: BedSpec) -> anyhow::Result<Self> {
+        let gw_listen = if spec.login { Some(free_port()?) } else { None };
+        let market = Market::start(&spec, gw_listen).await?;
+        let gw = match GatewayProc::spawn(&market.child_args(&spec, gw_listen)).await {
+            Ok(gw) => gw,
+            Err(e) => {
+                market.stop();
+                return Err(e);
+            }
+        };
+        Ok(Self::assemble(market, gw, Vec::new()))
+    }
+
+    /// A bed around gateways already started against `market`.
+    pub fn assemble(market: Market, gw: GatewayProc, edges: Vec<GatewayProc>) -> Self {
+        let ctl = Control::new(market.log.clone());
+        Self {
+            market,
+            gw,
+            edges,
+            ctl,
+            clients: JoinSet::new(),
+            reports: Arc::default(),
+            gate: Arc::new(Semaphore::new(CONNECTS_IN_FLIGHT)),
+        }
+    }
+
+    pub fn symbols_for(&self, i: usize, count: usize) -> Vec<String> {
+        self.market.symbols_for(i, count)
+    }
+
+    pub fn tokens_for(&self, i: usize, count: usize) -> Vec<u32> {
+        self.market.tokens_for(i, count)
+    }
+
+    /// A client of the gateway (of a cluster: of its ingest node).
     pub fn spawn_client(&mut self, plan: Plan) {
         let addr = self.gw.addr;
+        self.spawn_client_at(addr, plan);
+    }
+
+    /// A client of the gateway at `addr` (a cluster's edge).
+    pub fn spawn_client_at(&mut self, addr: std::net::SocketAddr, plan: Plan) {
         let ctl = self.ctl.clone();
         let out = self.reports.clone();
         let gate = self.gate.clone();
@@ -153,8 +222,11 @@ impl Bed {
     pub async fn finish(mut self) -> Vec<Report> {
         self.ctl.stop.cancel();
         while self.clients.join_next().await.is_some() {}
+        for edge in self.edges.drain(..) {
+            edge.stop().await;
+        }
         self.gw.stop().await;
-        self.sim_stop.cancel();
+        self.market.stop();
         std::mem::take(&mut *self.reports.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
@@ -186,7 +258,7 @@ fn sim_config(
 /// A loopback address with a free port: bound, then released for the gateway child to bind.
 /// Another process could take it in between; on a test machine's loopback that is rare, and
 /// the gateway then fails to start with a clear message.
-fn free_port() -> anyhow::Result<std::net::SocketAddr> {
+pub fn free_port() -> anyhow::Result<std::net::SocketAddr> {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(probe.local_addr()?)
 }

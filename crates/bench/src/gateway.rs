@@ -47,6 +47,26 @@ pub struct ChildArgs {
     /// `FEEDGATE_RECORD=off` (recording is on by default, as in production).
     #[arg(long)]
     pub no_record: bool,
+    /// A cluster node (DESIGN.md §9): `FEEDGATE_ROLE`, `FEEDGATE_REDIS_URL`, `FEEDGATE_NODE`.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// A cluster node's settings; without `--role`, the default single process (`all`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClusterArgs {
+    /// `FEEDGATE_ROLE`: ingest, edge or ingest,edge.
+    #[arg(long)]
+    pub role: Option<String>,
+    /// `FEEDGATE_REDIS_URL` (in the environment: it may hold a password).
+    #[arg(long, env = "FEEDGATE_BENCH_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// `FEEDGATE_NODE`.
+    #[arg(long)]
+    pub node: Option<String>,
+    /// `FEEDGATE_SECRET_KEY`, which clustered roles need (in the environment: a secret).
+    #[arg(long, env = "FEEDGATE_BENCH_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
 }
 
 /// A running gateway child.
@@ -87,6 +107,22 @@ impl GatewayProc {
         if args.no_record {
             cmd.arg("--no-record");
         }
+        let c = &args.cluster;
+        if let Some(role) = &c.role {
+            cmd.args(["--role", role]);
+        }
+        if let Some(node) = &c.node {
+            cmd.args(["--node", node]);
+        }
+        for (var, value) in [
+            ("FEEDGATE_BENCH_REDIS_URL", &c.redis_url),
+            ("FEEDGATE_BENCH_SECRET_KEY", &c.secret_key),
+        ] {
+            match value {
+                Some(v) => cmd.env(var, v),
+                None => cmd.env_remove(var),
+            };
+        }
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -118,6 +154,11 @@ impl GatewayProc {
             addr,
             pid,
         })
+    }
+
+    /// `kill -9` and reap: no release of a cluster lock, no goodbye.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
     }
 
     /// Asks the gateway to shut down (stdin closed) and waits; kills it after 30 s.
@@ -190,6 +231,17 @@ fn child_vars(args: &ChildArgs, addr: SocketAddr, data_dir: &Path) -> BTreeMap<S
         ),
     ] {
         vars.insert(k.to_string(), v);
+    }
+    let c = &args.cluster;
+    for (k, v) in [
+        ("FEEDGATE_ROLE", &c.role),
+        ("FEEDGATE_REDIS_URL", &c.redis_url),
+        ("FEEDGATE_NODE", &c.node),
+        ("FEEDGATE_SECRET_KEY", &c.secret_key),
+    ] {
+        if let Some(v) = v {
+            vars.insert(k.to_string(), v.clone());
+        }
     }
     vars
 }

@@ -11,15 +11,19 @@
 //! cargo run -p feedgate-bench -- smoke                  # CI: proves the harness works
 //! cargo run --release -p feedgate-bench -- chaos        # issue 13: faults every 12–25 s, 10 min
 //! cargo run --release -p feedgate-bench -- soak --days 100   # issue 13: 100 days, paused time
+//! cargo run --release -p feedgate-bench -- cluster      # issue 16: (a) on 1 process vs a cluster
+//! cargo run --release -p feedgate-bench -- failover     # issue 16: leader kills, 10 min
 //! ```
 
 mod bed;
 mod chaos;
 mod client;
+mod cluster;
 mod decode;
 mod gateway;
 mod procstat;
 mod recordday;
+mod redis_proc;
 mod report;
 mod scenario;
 mod sendlog;
@@ -101,6 +105,66 @@ struct ChaosOpts {
     smoke: bool,
 }
 
+/// Options of the `cluster` run.
+#[derive(Debug, Clone, clap::Args)]
+struct ClusterOpts {
+    /// Run pairs (single, cluster; alternating which goes first); figures are medians.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Measured window of each run, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Warm-up after every client got its first tick, seconds.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Scenario (a)'s load: clients × symbols of the universe at `rate` ticks/s.
+    #[arg(long, default_value_t = 500)]
+    clients: usize,
+    #[arg(long, default_value_t = 50)]
+    symbols: usize,
+    #[arg(long, default_value_t = 1000)]
+    universe: usize,
+    #[arg(long, default_value_t = 10_000.0)]
+    rate: f64,
+    /// The simulator's batch period, ms.
+    #[arg(long, default_value_t = 50)]
+    batch_ms: u64,
+    /// Runtime worker threads of every gateway process (default: one per core).
+    #[arg(long)]
+    gateway_threads: Option<usize>,
+    /// Harness runtime worker threads (simulator + clients; default: one per core).
+    #[arg(long)]
+    harness_threads: Option<usize>,
+    /// CI: fail unless both setups delivered ticks without losing a client; the figures are
+    /// never asserted.
+    #[arg(long)]
+    smoke: bool,
+}
+
+/// Options of the `failover` run.
+#[derive(Debug, Clone, clap::Args)]
+struct FailoverOpts {
+    /// Run length, minutes (real time).
+    #[arg(long, default_value_t = 10.0)]
+    minutes: f64,
+    /// Run length in seconds instead of minutes (smoke runs).
+    #[arg(long, conflicts_with = "minutes")]
+    seconds: Option<f64>,
+    /// Seed of the kill schedule (intervals and restart delays).
+    #[arg(long, default_value_t = 16)]
+    seed: u64,
+    /// Seconds between two leader kills, `MIN..MAX`.
+    #[arg(long, default_value = "20..60")]
+    kill_every: String,
+    /// Clients watching ticks on each of the two edges.
+    #[arg(long, default_value_t = 3)]
+    clients_per_edge: usize,
+    /// CI: fail only if the harness did not work (no kill, no new leader) or on a disconnect
+    /// or a second broker socket; gaps over the target are reported, not failed.
+    #[arg(long)]
+    smoke: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Every scenario and the decode comparison: the README table.
@@ -154,6 +218,13 @@ enum Cmd {
     /// Issue 17: a whole simulated trading day (09:15–15:30 IST) of N instruments written as a
     /// recording through the recorder's writer: bytes on disk per day and per million ticks.
     RecordDay(RecordDayOpts),
+    /// Issue 16: scenario (a)'s load against one `all` process and against 1 ingest + 2 edges
+    /// through a local redis-server, run by run: latency, added p99, delivery, CPU per
+    /// process, Redis CPU and bytes.
+    Cluster(ClusterOpts),
+    /// Issue 16: 2 ingest + 2 edges + Redis; kill -9 the leader every 20–60 s and restart it as
+    /// a standby; gaps at the clients, time to the new broker socket, sockets at once.
+    Failover(FailoverOpts),
     /// (internal) The gateway child process.
     #[command(hide = true)]
     Gateway(gateway::ChildArgs),
@@ -265,6 +336,7 @@ fn harness_threads(cmd: &Cmd) -> Option<usize> {
         | Cmd::Decode(o)
         | Cmd::Record(o)
         | Cmd::Load { opts: o, .. } => o.harness_threads,
+        Cmd::Cluster(o) => o.harness_threads,
         _ => None,
     }
 }
@@ -346,6 +418,8 @@ async fn scenarios(cmd: Cmd, nofile: u64, table: &mut Table) -> anyhow::Result<(
         Cmd::Smoke => smoke(table).await?,
         Cmd::Record(o) => record_cost(&o).await?,
         Cmd::Chaos(o) => chaos(&o, table).await?,
+        Cmd::Cluster(o) => cluster_load(&o).await?,
+        Cmd::Failover(o) => failover(&o).await?,
         Cmd::Gateway(_) | Cmd::Soak(_) | Cmd::RecordDay(_) => {
             unreachable!("handled before the runtime starts")
         }
@@ -747,6 +821,95 @@ fn soak(o: &SoakOpts) -> anyhow::Result<()> {
     let missed = report.violations();
     if !missed.is_empty() {
         bail!("soak targets missed: {}", missed.join("; "));
+    }
+    Ok(())
+}
+
+/// Issue 16's cluster-vs-single load: prints the table; with `--smoke`, fails unless both
+/// setups worked.
+async fn cluster_load(o: &ClusterOpts) -> anyhow::Result<()> {
+    if !(o.seconds.is_finite() && o.seconds > 0.0 && o.warmup.is_finite() && o.warmup >= 0.0) {
+        bail!("--seconds must be positive and --warmup not negative");
+    }
+    if o.clients == 0 || o.symbols == 0 || o.universe == 0 || !o.rate.is_finite() || o.rate <= 0.0 {
+        bail!("--clients, --symbols, --universe and --rate must be positive");
+    }
+    let spec = LoadSpec {
+        protocol: Protocol::Json,
+        clients: o.clients,
+        symbols: o.symbols,
+        universe: o.universe,
+        rate: o.rate,
+        throttle_ms: 0,
+        slow_clients: 0,
+        warmup: Duration::from_secs_f64(o.warmup),
+        duration: Duration::from_secs_f64(o.seconds),
+        gateway_threads: o.gateway_threads,
+        batch: Duration::from_millis(o.batch_ms.max(1)),
+        record: true,
+    };
+    let (table, pairs) = cluster::load::run(&spec, o.runs).await?;
+    std::io::Write::write_all(&mut std::io::stdout().lock(), table.as_bytes())?;
+    if o.smoke {
+        let broken = pairs.iter().flatten().any(|r| {
+            r.load.delivered_per_s <= 0.0 || r.load.clients_lost > 0 || r.load.unmatched > 0
+        });
+        let no_redis = pairs
+            .iter()
+            .any(|[_, c]| c.redis.is_none_or(|(_, i, o)| i + o <= 0.0));
+        if pairs.is_empty() || broken || no_redis {
+            bail!(
+                "cluster smoke: a setup delivered nothing, lost clients or Redis carried nothing"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `MIN..MAX` seconds.
+fn parse_range(s: &str) -> anyhow::Result<std::ops::RangeInclusive<f64>> {
+    let (a, b) = s
+        .split_once("..")
+        .with_context(|| format!("expected MIN..MAX seconds, got {s:?}"))?;
+    let (a, b): (f64, f64) = (a.trim().parse()?, b.trim().parse()?);
+    if !(a > 0.0 && a <= b && b.is_finite()) {
+        bail!("need 0 < MIN <= MAX, got {s:?}");
+    }
+    Ok(a..=b)
+}
+
+/// Issue 16's failover soak: prints the table; fails on a missed target (with `--smoke`: only
+/// when the harness did not work, or on a disconnect or a second broker socket).
+async fn failover(o: &FailoverOpts) -> anyhow::Result<()> {
+    let secs = o.seconds.unwrap_or(o.minutes * 60.0);
+    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+        bail!("the run length must be between 0 and 24 hours, got {secs} s");
+    }
+    let spec = cluster::failover::FailoverSpec {
+        duration: Duration::from_secs_f64(secs),
+        seed: o.seed,
+        kill_every: parse_range(&o.kill_every).context("--kill-every")?,
+        clients_per_edge: o.clients_per_edge.max(1),
+    };
+    eprintln!(
+        "failover: {secs:.0} s, seed {}, a kill every {} s, {} clients per edge",
+        o.seed, o.kill_every, spec.clients_per_edge
+    );
+    let report = cluster::failover::run(&spec).await?;
+    std::io::Write::write_all(&mut std::io::stdout().lock(), report.render().as_bytes())?;
+    if report.rows.is_empty() {
+        bail!("failover: no kill happened (the run is shorter than one interval plus 10 s)");
+    }
+    if o.smoke && report.rows.iter().any(|r| r.kill.new_leader.is_none()) {
+        bail!("failover smoke: a kill was not followed by a new leader");
+    }
+    let missed: Vec<String> = report
+        .violations()
+        .into_iter()
+        .filter(|v| !(o.smoke && v.starts_with("gaps over")))
+        .collect();
+    if !missed.is_empty() {
+        bail!("failover targets missed: {}", missed.join("; "));
     }
     Ok(())
 }

@@ -165,6 +165,17 @@ fn summarize(w: &Window, reports: &[client::Report]) -> anyhow::Result<LoadResul
         record_dropped: hub1.record_dropped - hub0.record_dropped,
         ..LoadResult::default()
     };
+    client_figures(reports, w.secs, &mut result)?;
+    Ok(result)
+}
+
+/// What the reading clients saw over a window of `secs`: latency percentiles over all of
+/// them, messages delivered per second, unmatched ticks and lost connections.
+pub fn client_figures(
+    reports: &[client::Report],
+    secs: f64,
+    result: &mut LoadResult,
+) -> anyhow::Result<()> {
     let mut hist = client::new_histogram();
     let mut ticks = 0;
     for r in reports.iter().filter(|r| !r.stop_reading) {
@@ -183,8 +194,8 @@ fn summarize(w: &Window, reports: &[client::Report]) -> anyhow::Result<LoadResul
     result.p99_ms = ms(0.99);
     result.p999_ms = ms(0.999);
     result.max_ms = hist.max() as f64 / 1e6;
-    result.delivered_per_s = ticks as f64 / w.secs;
-    Ok(result)
+    result.delivered_per_s = ticks as f64 / secs;
+    Ok(())
 }
 
 /// Resident memory per idle client.
@@ -308,7 +319,7 @@ pub async fn recovery(kind: Recovery) -> anyhow::Result<f64> {
             Fault::Stall { seconds }
         }
     };
-    let applied = bed.sim.fault(fault);
+    let applied = bed.market.sim.fault(fault);
     let deadline = Instant::now() + Duration::from_secs(30);
     let first = loop {
         let ns = bed.ctl.first_after_mark.load(Ordering::SeqCst);

@@ -113,7 +113,7 @@ async fn drive(bed: &Bed, spec: &ChaosSpec) -> anyhow::Result<ChaosResult> {
     let progress = Arc::new(Progress::default());
     let client = tokio::spawn(client::run(
         bed.gw.addr,
-        bed.symbols.clone(),
+        bed.market.symbols.clone(),
         bed.ctl.log.clone(),
         progress.clone(),
         stop.clone(),
@@ -130,7 +130,7 @@ async fn drive(bed: &Bed, spec: &ChaosSpec) -> anyhow::Result<ChaosResult> {
     let health = health.await.context("the health poller")?;
     let injected = injected?;
     let run_secs = t0.elapsed().as_secs_f64();
-    let sim = sim_counters(&bed.sim.state());
+    let sim = sim_counters(&bed.market.sim.state());
     Ok(summarize(spec, t0, run_secs, &injected, log, health, sim))
 }
 
@@ -161,7 +161,8 @@ async fn inject(bed: &Bed, spec: &ChaosSpec, t0: Instant) -> anyhow::Result<Vec<
             .fault(draw.seconds)
             .with_context(|| format!("{} is not in this simulator", draw.kind.name()))?;
         let at = Instant::now();
-        bed.sim
+        bed.market
+            .sim
             .fault(fault)
             .map_err(|e| anyhow::anyhow!("injecting {}: {e}", draw.kind.name()))?;
         eprintln!(
