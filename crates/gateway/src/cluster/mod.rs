@@ -11,6 +11,7 @@ pub mod gate;
 pub mod lease;
 pub mod observe;
 pub mod overview;
+pub mod sealed;
 pub mod store;
 pub mod ticks;
 

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::data_dir::feedgate_binary;
-use super::redis_server::{RedisServer, free_port};
+use super::redis_server::{RedisServer, SECRET_KEY, free_port};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -78,6 +78,7 @@ impl Cluster {
             .env("FEEDGATE_ROLE", role)
             .env("FEEDGATE_REDIS_URL", &self.redis_url)
             .env("FEEDGATE_NODE", name)
+            .env("FEEDGATE_SECRET_KEY", SECRET_KEY)
             .env("FEEDGATE_RECORD", "off")
             .env("FEEDGATE_INSTRUMENTS", instruments)
             .env("DEV_MODE", "true")
