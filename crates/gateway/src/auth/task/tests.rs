@@ -158,6 +158,7 @@ impl Harness {
                 state: view_tx,
                 feed_events: Some(events_rx),
                 pre_market,
+                shared: None,
             },
             shutdown.clone(),
             &TaskTracker::new(),
