@@ -8,8 +8,8 @@
 mod common;
 
 use common::data_dir::feedgate_binary;
-use common::redis_server::{self, RedisServer};
 use common::redis_server::free_port;
+use common::redis_server::{self, RedisServer};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

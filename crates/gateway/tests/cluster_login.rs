@@ -6,6 +6,9 @@
 //! one refuses to start. Needs the built binary (`FEEDGATE_BIN`, set by `./scripts/test`);
 //! without it, says so and passes.
 
+// Helpers outside #[test] functions may unwrap too: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::data_dir::feedgate_binary;
@@ -107,46 +110,73 @@ fn a_login_through_any_edge_is_exchanged_by_the_leader_and_survives_a_failover()
     let e1 = c.node_with("edge-1", "edge", "NSE:INFY", &vars);
     let e2 = c.node_with("edge-2", "edge", "NSE:INFY", &[no_token]);
     let all = [&a, &b, &e1, &e2];
-    wait_for("every node to answer", Duration::from_secs(20), &all, || {
-        all.iter().all(|n| auth_is(n, "required", Value::Null))
-    });
+    wait_for(
+        "every node to answer",
+        Duration::from_secs(20),
+        &all,
+        || all.iter().all(|n| auth_is(n, "required", Value::Null)),
+    );
     assert!(world.sim.state().connections.is_empty(), "no token yet");
 
     // Started on edge-1, completed through edge-2's callback: the leader exchanges it.
     let (status, body) = world.rt.block_on(login_across(&e1, &e2));
     assert_eq!((status, body.as_str()), (302, "/"), "{}", logs(&all));
-    assert!(a.log().contains("answered a login forwarded by another node"));
+    assert!(
+        a.log()
+            .contains("answered a login forwarded by another node")
+    );
     assert!(a.log().contains("login completed"), "{}", a.log());
-    assert!(!e2.log().contains("login completed"), "the edge exchanged itself");
-    wait_for("the leader's feed with the login's token", Duration::from_secs(20), &all, || {
-        auth_is(&a, "valid", s("login")) && world.sim.state().connections.len() == 1
-    });
+    assert!(
+        !e2.log().contains("login completed"),
+        "the edge exchanged itself"
+    );
+    wait_for(
+        "the leader's feed with the login's token",
+        Duration::from_secs(20),
+        &all,
+        || auth_is(&a, "valid", s("login")) && world.sim.state().connections.len() == 1,
+    );
     // The standby and edge-2 take it from Redis (into their token files too).
-    wait_for("the token shared with the cluster", Duration::from_secs(10), &all, || {
-        auth_is(&b, "valid", s("cluster")) && auth_is(&e2, "valid", s("cluster"))
-    });
+    wait_for(
+        "the token shared with the cluster",
+        Duration::from_secs(10),
+        &all,
+        || auth_is(&b, "valid", s("cluster")) && auth_is(&e2, "valid", s("cluster")),
+    );
     let login_token = token_file(&world, "ingest-a");
     assert!(!login_token.is_empty());
     assert_eq!(token_file(&world, "ingest-b"), login_token);
 
     // edge-1 has another key: it says so once and keeps no token.
     std::thread::sleep(Duration::from_secs(3));
-    let said = e1.log().matches("ignoring the broker token shared in Redis").count();
+    let said = e1
+        .log()
+        .matches("ignoring the broker token shared in Redis")
+        .count();
     assert_eq!(said, 1, "{}", e1.log());
-    assert!(auth_is(&e1, "required", Value::Null), "{}", health(&e1, &["auth"]));
+    assert!(
+        auth_is(&e1, "required", Value::Null),
+        "{}",
+        health(&e1, &["auth"])
+    );
     assert!(token_file(&world, "edge-1").is_empty());
 
     // kill -9 the leader: the standby leads and connects with the login's token, the only
     // one it has.
     let before = world.sim.state().connections[0].id;
     a.kill();
-    wait_for("ingest-b to lead with the login's token", Duration::from_secs(20), &[&b], || {
-        let conns = world.sim.state().connections;
-        health(&b, &["cluster", "is_leader"]) == true
-            && conns.len() == 1
-            && conns[0].id != before
-            && auth_is(&b, "valid", s("cluster"))
-    });
+    wait_for(
+        "ingest-b to lead with the login's token",
+        Duration::from_secs(20),
+        &[&b],
+        || {
+            let conns = world.sim.state().connections;
+            health(&b, &["cluster", "is_leader"]) == true
+                && conns.len() == 1
+                && conns[0].id != before
+                && auth_is(&b, "valid", s("cluster"))
+        },
+    );
     assert_eq!(token_file(&world, "ingest-b"), login_token);
 }
 

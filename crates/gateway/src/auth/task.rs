@@ -625,7 +625,9 @@ impl Task {
 
     /// Tells the cluster's token sharing which token is in use and what the broker made of it.
     fn publish_in_use(&self) {
-        let Some(shared) = &self.io.shared else { return };
+        let Some(shared) = &self.io.shared else {
+            return;
+        };
         let verdict = match self.machine.state {
             AuthState::Valid => Verdict::Accepted,
             AuthState::Expired => Verdict::Refused,

@@ -123,7 +123,9 @@ pub enum ForwardError {
     NoAnswer(Duration),
     #[error("{0}")]
     Failed(String),
-    #[error("cannot reach Redis to hand the login to the leader: {0}; start the login again in a minute")]
+    #[error(
+        "cannot reach Redis to hand the login to the leader: {0}; start the login again in a minute"
+    )]
     Redis(#[from] StoreError),
 }
 
@@ -168,9 +170,11 @@ pub async fn ask(
     };
     match serde_json::from_str::<Reply>(&text) {
         Ok(Reply { ok: true, .. }) => Ok(()),
-        Ok(Reply { error, .. }) => Err(ForwardError::Failed(
-            error.unwrap_or_else(|| "the leader could not complete the login".into()),
-        )),
+        Ok(Reply { error, .. }) => {
+            Err(ForwardError::Failed(error.unwrap_or_else(|| {
+                "the leader could not complete the login".into()
+            })))
+        }
         Err(_) => Err(ForwardError::Failed(
             "the leader's answer was not understood (do all nodes run the same feedgate version?)"
                 .into(),

@@ -26,7 +26,10 @@ pub enum ClusterStateError {
 
 /// Where a pending login lives.
 fn key(state: &str) -> String {
-    format!("feedgate:login:{}", hex::encode(Sha256::digest(state.as_bytes())))
+    format!(
+        "feedgate:login:{}",
+        hex::encode(Sha256::digest(state.as_bytes()))
+    )
 }
 
 fn binding_hash(binding: Option<&str>) -> String {

@@ -112,10 +112,7 @@ pub fn start(
     let Some(url) = config.redis.as_ref().filter(|_| config.role.clustered()) else {
         return Ok(None);
     };
-    let secret = config
-        .secret_key
-        .as_ref()
-        .ok_or(StoreError::NoSecretKey)?;
+    let secret = config.secret_key.as_ref().ok_or(StoreError::NoSecretKey)?;
     let (leading_tx, leading) = watch::channel(false);
     let (view_tx, view) = watch::channel(ElectionView::default());
     tracing::info!(node = %config.node, role = config.role.as_str(), redis = %url, "cluster mode");

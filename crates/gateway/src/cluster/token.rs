@@ -168,9 +168,6 @@ mod tests {
             api_key: "another".into(),
             ..account
         };
-        assert_eq!(
-            open(&key, &other, &sealed).err(),
-            Some(SealError::WrongKey)
-        );
+        assert_eq!(open(&key, &other, &sealed).err(), Some(SealError::WrongKey));
     }
 }

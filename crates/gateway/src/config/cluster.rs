@@ -342,7 +342,12 @@ mod tests {
             ("redis://h", "redis://h"),
         ];
         for (raw, redacted) in table {
-            let c = parse(&[("FEEDGATE_ROLE", "ingest"), ("FEEDGATE_REDIS_URL", raw), KEY]).unwrap();
+            let c = parse(&[
+                ("FEEDGATE_ROLE", "ingest"),
+                ("FEEDGATE_REDIS_URL", raw),
+                KEY,
+            ])
+            .unwrap();
             let url = c.redis.unwrap();
             assert_eq!(url.redacted(), redacted);
             assert_eq!(url.expose(), raw);
@@ -355,7 +360,8 @@ mod tests {
             "h:6379",
             "redis://h/0?x=1",
         ] {
-            let e = parse(&[("FEEDGATE_ROLE", "edge"), ("FEEDGATE_REDIS_URL", bad), KEY]).unwrap_err();
+            let e =
+                parse(&[("FEEDGATE_ROLE", "edge"), ("FEEDGATE_REDIS_URL", bad), KEY]).unwrap_err();
             assert!(e.contains("FEEDGATE_REDIS_URL"), "{e}");
             assert!(!e.contains("s3cret"), "the password leaked: {e}");
             assert!(!e.contains("needs Redis"), "one error per variable: {e}");

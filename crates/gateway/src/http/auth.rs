@@ -200,8 +200,13 @@ async fn exchange(app: &AppState, code: String) -> Result<(), Response> {
         .map_err(|e| {
             tracing::warn!(error = %e, "a login handed to the leader did not complete");
             let (status, title) = match e {
-                ForwardError::Failed(_) => (StatusCode::BAD_GATEWAY, "Login could not be completed"),
-                _ => (StatusCode::SERVICE_UNAVAILABLE, "No leader to complete the login"),
+                ForwardError::Failed(_) => {
+                    (StatusCode::BAD_GATEWAY, "Login could not be completed")
+                }
+                _ => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "No leader to complete the login",
+                ),
             };
             error_page(status, title, &e.to_string())
         })
