@@ -213,3 +213,130 @@ fn a_clustered_node_without_a_secret_key_refuses_to_start() {
         );
     }
 }
+
+/// The login's Redis side on its own, against a real Redis: a state is taken once and only
+/// with its binding; a code handed over with no leader gets "no answer" within the wait; a
+/// leader answers with the exchange's outcome, and the code arrives intact.
+mod redis_side {
+    use super::common::redis_server::{RedisServer, SECRET_KEY};
+    use feedgate_gateway::cluster::exchange_io::{self, ExchangeIo};
+    use feedgate_gateway::cluster::forward::{self, ForwardError, LoginLink};
+    use feedgate_gateway::cluster::login_states::{self, ClusterStateError};
+    use feedgate_gateway::cluster::sealed::SealKey;
+    use feedgate_gateway::cluster::{store, token::Account};
+    use feedgate_gateway::config::RedisUrl;
+    use feedgate_gateway::model::clock::{SharedClock, SystemClock};
+    use secrecy::{ExposeSecret, SecretString};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    use tokio::sync::{mpsc, watch};
+    use tokio_util::sync::CancellationToken;
+
+    const ANSWER: Duration = Duration::from_secs(1);
+
+    fn link(redis: &RedisServer) -> LoginLink {
+        let url = RedisUrl::parse(&redis.url()).expect("a redis URL");
+        LoginLink {
+            client: redis::Client::open(url.expose()).expect("a client"),
+            conn: store::connect(&url, ANSWER).expect("a connection"),
+            key: SealKey::derive(&SecretString::from(SECRET_KEY.to_string())),
+            account: Account {
+                broker: "kite".into(),
+                api_key: "feedgate-sim".into(),
+            },
+            redis: url.redacted().to_string(),
+            answer_within: ANSWER,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_login_state_is_taken_once_and_only_with_its_binding() {
+        let redis = RedisServer::start();
+        let l = link(&redis);
+        let ttl = Duration::from_secs(600);
+        login_states::remember(&l, "s1", Some("b1"), ttl)
+            .await
+            .unwrap();
+        let r = login_states::consume(&l, "s1", Some("other")).await;
+        assert!(matches!(r, Err(ClusterStateError::Mismatch)), "{r:?}");
+        // A wrong binding used it up: a forger cannot try again, nor can the browser.
+        let r = login_states::consume(&l, "s1", Some("b1")).await;
+        assert!(matches!(r, Err(ClusterStateError::Unknown)), "{r:?}");
+        login_states::remember(&l, "s2", None, ttl).await.unwrap();
+        login_states::consume(&l, "s2", None).await.unwrap();
+        let r = login_states::consume(&l, "s2", None).await;
+        assert!(matches!(r, Err(ClusterStateError::Unknown)), "single use");
+        login_states::remember(&l, "s3", None, Duration::from_millis(50))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let r = login_states::consume(&l, "s3", None).await;
+        assert!(matches!(r, Err(ClusterStateError::Unknown)), "expired");
+    }
+
+    #[tokio::test]
+    async fn without_a_leader_the_callback_hears_so_within_its_wait() {
+        let redis = RedisServer::start();
+        let l = link(&redis);
+        let code = SecretString::from("abc123".to_string());
+        let started = Instant::now();
+        let wait = Duration::from_secs(1);
+        let r = forward::ask(&l, "edge-1", &code, chrono::Utc::now(), wait).await;
+        assert!(matches!(r, Err(ForwardError::NoAnswer(_))), "{r:?}");
+        assert!(started.elapsed() < wait + ANSWER + Duration::from_secs(1));
+        let text = r.unwrap_err().to_string();
+        assert!(text.contains("start the login again in a minute"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn the_leader_exchanges_a_forwarded_code_and_answers() {
+        let redis = RedisServer::start();
+        let l = link(&redis);
+        let (leading_tx, leading) = watch::channel(true);
+        let (tx, mut rx) = mpsc::channel(1);
+        let shutdown = CancellationToken::new();
+        let clock: SharedClock = Arc::new(SystemClock);
+        tokio::spawn(exchange_io::serve(
+            ExchangeIo {
+                link: l.clone(),
+                leading,
+                clock,
+                exchanges: tx,
+            },
+            shutdown.clone(),
+        ));
+        tokio::spawn(async move {
+            while let Some(x) = rx.recv().await {
+                let outcome = match x.code.expose_secret() {
+                    "good" => Ok(()),
+                    other => Err(format!("refused {other}")),
+                };
+                let _ = x.reply.send(outcome);
+            }
+        });
+        let wait = Duration::from_secs(5);
+        let ask = |c: &str| {
+            let code = SecretString::from(c.to_string());
+            let l = l.clone();
+            async move { forward::ask(&l, "edge-2", &code, chrono::Utc::now(), wait).await }
+        };
+        ask("good").await.unwrap();
+        let r = ask("bad").await;
+        assert!(
+            matches!(&r, Err(ForwardError::Failed(t)) if t == "refused bad"),
+            "{r:?}"
+        );
+        // A node that does not lead takes nothing.
+        leading_tx.send_replace(false);
+        let r = forward::ask(
+            &l,
+            "edge-2",
+            &SecretString::from("good".to_string()),
+            chrono::Utc::now(),
+            Duration::from_secs(2),
+        )
+        .await;
+        assert!(matches!(r, Err(ForwardError::NoAnswer(_))), "{r:?}");
+        shutdown.cancel();
+    }
+}
