@@ -189,7 +189,8 @@ fn a_clustered_node_without_a_secret_key_refuses_to_start() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     for role in ["ingest", "edge", "ingest,edge"] {
-        let out = Command::new(&bin)
+        let log = dir.path().join("serve.log");
+        let mut child = Command::new(&bin)
             .arg("serve")
             .current_dir(dir.path())
             .env_clear()
@@ -200,11 +201,26 @@ fn a_clustered_node_without_a_secret_key_refuses_to_start() {
             .env("ZERODHA_API_KEY", "k")
             .env("ZERODHA_API_SECRET", "s")
             .stdin(Stdio::null())
-            .output()
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
             .unwrap();
-        let text = String::from_utf8_lossy(&out.stderr).into_owned()
-            + &String::from_utf8_lossy(&out.stdout);
-        assert!(!out.status.success(), "{role} started: {text}");
+        // A node that starts anyway is stopped after a while and fails the test (no hang).
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let out_success = status.is_none_or(|s| s.success());
+        assert!(!out_success, "{role} started: {text}");
         assert!(
             text.contains("FEEDGATE_SECRET_KEY")
                 && text.contains("openssl rand -hex 32")
