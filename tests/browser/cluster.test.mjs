@@ -162,7 +162,7 @@ describe('a cluster behind Caddy: two ingest nodes, two edges, Redis', () => {
     }
     assert.equal(seen.size, 1, `one edge serves the page: ${[...seen]}`);
     const cookies = await browser.context.cookies(origin);
-    assert.ok(cookies.some((c) => c.name === 'lb'), `Caddy pinned the browser: ${cookies.map((c) => c.name)}`);
+    assert.ok(cookies.some((c) => c.name === 'feedgate_edge'), `Caddy pinned the browser: ${cookies.map((c) => c.name)}`);
     const state = await (await fetch(`${simUrl}/_sim/state`)).json();
     assert.equal(state.connections?.length ?? state.connections, 1, `one broker connection: ${JSON.stringify(state.connections)}`);
     await screenshot(page, 'cluster-1-live');

@@ -118,6 +118,10 @@ fn a_clustered_role_checks_that_redis_answers() {
     let vars = [
         ("FEEDGATE_ROLE", "ingest"),
         ("FEEDGATE_REDIS_URL", url.as_str()),
+        (
+            "FEEDGATE_SECRET_KEY",
+            "3f9c1b7e5a2d4c8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6",
+        ),
     ];
     let (out, report) = check(&vars);
     assert_eq!(out.status.code(), Some(1), "{report}");

@@ -122,7 +122,7 @@ pub struct GatewayConfig {
     pub access: AccessConfig,
     /// `FEEDGATE_RECORD*` (DESIGN.md §12).
     pub record: RecordConfig,
-    /// `FEEDGATE_ROLE`, `FEEDGATE_REDIS_URL`, `FEEDGATE_NODE` (DESIGN.md §9).
+    /// `FEEDGATE_ROLE`, `FEEDGATE_REDIS_URL`, `FEEDGATE_NODE`, `FEEDGATE_SECRET_KEY` (DESIGN.md §9).
     pub cluster: ClusterConfig,
 }
 
@@ -280,6 +280,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "FEEDGATE_ROLE",
     "FEEDGATE_REDIS_URL",
     "FEEDGATE_NODE",
+    "FEEDGATE_SECRET_KEY",
     "ZERODHA_API_KEY",
     "ZERODHA_API_SECRET",
     "ZERODHA_ACCESS_TOKEN",

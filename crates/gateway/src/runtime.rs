@@ -126,7 +126,9 @@ impl Gateway {
         let feed_demand = w.feed_demand(&hub.handle, &instruments.updates, cluster.as_ref());
         let upstream =
             w.start_upstream(wire, &hub.handle, &reads, &feed_run, &feed_demand, &record);
-        let auth = w.start_auth(auth_out, &upstream, token_checks);
+        let shared_token = w.share_token(cluster.as_ref());
+        let auth = w.start_auth(auth_out, &upstream, token_checks, shared_token);
+        w.serve_forwarded_logins(cluster.as_ref(), &auth);
         let core = Core {
             hub: hub.handle,
             upstream,

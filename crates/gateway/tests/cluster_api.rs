@@ -8,8 +8,8 @@
 mod common;
 
 use common::data_dir::feedgate_binary;
-use common::redis_server::RedisServer;
 use common::redis_server::free_port;
+use common::redis_server::{self, RedisServer};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -59,6 +59,7 @@ impl Setup<'_> {
             .env("FEEDGATE_ROLE", role)
             .env("FEEDGATE_REDIS_URL", self.redis_url)
             .env("FEEDGATE_NODE", name)
+            .env("FEEDGATE_SECRET_KEY", redis_server::SECRET_KEY)
             .env("FEEDGATE_RECORD", "off")
             .env("FEEDGATE_INSTRUMENTS", instruments)
             .env("DEV_MODE", "true")

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::redis_server::RedisServer;
+use common::redis_server::{self, RedisServer};
 use common::ws::{WsClient, subscribe};
 use common::{Env, EnvBuilder};
 use feedgate_gateway::cluster::ticks::{CHANNEL, LATEST, codec};
@@ -98,6 +98,7 @@ async fn node(redis: &RedisServer, role: &str, name: &str, seed: u64) -> Env {
         .var("FEEDGATE_ROLE", role)
         .var("FEEDGATE_REDIS_URL", &redis.url())
         .var("FEEDGATE_NODE", name)
+        .var("FEEDGATE_SECRET_KEY", redis_server::SECRET_KEY)
         .var("FEEDGATE_RECORD", "off")
         .sim(|s| {
             s.seed = seed;

@@ -480,6 +480,7 @@ async fn a_connection_made_with_an_older_token_does_not_vouch_for_the_new_one() 
             state: view_tx,
             feed_events: Some(events_rx),
             pre_market,
+            shared: None,
         },
         shutdown.clone(),
         &tracker,

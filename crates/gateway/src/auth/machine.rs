@@ -46,6 +46,8 @@ pub enum TokenOrigin {
     Environment,
     TokenFile,
     Login,
+    /// Shared by the cluster's leader through Redis (a login completed elsewhere).
+    Cluster,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,9 @@ use crate::auth::machine::{Auth, AuthAction, AuthEvent, AuthState, TokenOrigin};
 use crate::brokers::{BrokerApi, BrokerError, SessionGrant};
 use crate::model::clock::SharedClock;
 use crate::model::secret::{CurrentToken, same_secret};
-use crate::store::token_file::{FileFingerprint, StoreError, StoredToken, TokenStore};
+use crate::store::token_file::{
+    FileFingerprint, StoreError, StoredToken, TokenInUse, TokenStore, Verdict,
+};
 use crate::upstream::FeedEvent;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -146,6 +148,16 @@ pub struct AuthIo {
     /// Upstream lifecycle events (rejections, connections); `None` when there is no upstream.
     pub feed_events: Option<broadcast::Receiver<FeedEvent>>,
     pub pre_market: mpsc::Receiver<()>,
+    /// In a cluster: where the task says which token it uses, and where a newer token shared
+    /// by the leader comes in (`None` for role `all`).
+    pub shared: Option<SharedToken>,
+}
+
+/// The auth task's side of the cluster's token sharing.
+#[derive(Debug)]
+pub struct SharedToken {
+    pub in_use: watch::Sender<Option<TokenInUse>>,
+    pub take: mpsc::Receiver<TokenInUse>,
 }
 
 /// Starts the task; returns its handle.
@@ -175,6 +187,7 @@ pub fn spawn(
         view: view_tx,
         epoch: 0,
         current: None,
+        since: None,
         file_token: None,
         fingerprint: None,
         epoch_refused: false,
@@ -195,6 +208,8 @@ struct Task {
     view: watch::Sender<AuthView>,
     epoch: u64,
     current: Option<StoredToken>,
+    /// How recent the current token is (see [`TokenInUse::since`]).
+    since: Option<DateTime<Utc>>,
     /// The token the file held when we last read or wrote it: the file only counts as changed
     /// when it holds something else.
     file_token: Option<SecretString>,
@@ -252,6 +267,7 @@ impl Task {
                         events = None;
                     }
                 },
+                Some(t) = recv_shared(&mut self.io.shared) => self.take_shared(t).await,
                 Some(()) = self.io.pre_market.recv() => {
                     let actions = self.machine.on(AuthEvent::PreMarketCheck);
                     self.perform(actions).await;
@@ -297,7 +313,7 @@ impl Task {
                 self.apply(AuthEvent::NoToken, None);
                 self.publish_view();
             }
-            Some((t, origin)) => self.install(t, origin).await,
+            Some((t, origin)) => self.install(t, origin, None).await,
         }
     }
 
@@ -338,15 +354,22 @@ impl Task {
         }
     }
 
-    /// Makes `t` the current token, publishes it to the upstream and validates it.
-    async fn install(&mut self, t: StoredToken, origin: TokenOrigin) {
-        let actions = self.put_in_use(t, origin);
+    /// Makes `t` the current token, publishes it to the upstream and validates it. `since`:
+    /// how recent it is, when known better than by its issue time or now.
+    async fn install(&mut self, t: StoredToken, origin: TokenOrigin, since: Option<DateTime<Utc>>) {
+        let actions = self.put_in_use(t, origin, since);
         self.perform(actions).await;
     }
 
     /// Makes `t` the current token and publishes it to the upstream and to health
     /// (`refreshing`); returns the actions that validate it.
-    fn put_in_use(&mut self, t: StoredToken, origin: TokenOrigin) -> Vec<AuthAction> {
+    fn put_in_use(
+        &mut self,
+        t: StoredToken,
+        origin: TokenOrigin,
+        since: Option<DateTime<Utc>>,
+    ) -> Vec<AuthAction> {
+        self.since = Some(since.or(t.issued_at).unwrap_or_else(|| self.io.clock.now()));
         self.epoch += 1;
         let current = CurrentToken {
             epoch: self.epoch,
@@ -515,11 +538,28 @@ impl Task {
             tracing::error!(error = %e, "cannot save the new access token; it is used now, but after a restart a new login is needed");
         }
         tracing::info!(user_id = %grant.user_id, "login completed");
-        let actions = self.put_in_use(stored, TokenOrigin::Login);
+        let actions = self.put_in_use(stored, TokenOrigin::Login, None);
         let _ = installed.send(());
         self.perform(actions).await;
         self.view
             .send_modify(|s| s.user_name = Some(grant.user_name));
+    }
+
+    /// A newer token the cluster's leader shared (a login completed on another node): saved to
+    /// this node's token file and used like any other, unless it is the one in use already.
+    async fn take_shared(&mut self, t: TokenInUse) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|c| same_secret(&c.token, &t.token.token))
+        {
+            return;
+        }
+        if let Err(e) = self.write_file(&t.token).await {
+            tracing::warn!(error = %e, "cannot save the cluster's access token to the token file; using it anyway");
+        }
+        self.install(t.token, TokenOrigin::Cluster, Some(t.since))
+            .await;
     }
 
     /// Picks up a token file written by someone else (a script, a user): only when it holds a
@@ -551,7 +591,7 @@ impl Task {
                     .is_some_and(|c| same_secret(&c.token, &t.token))
                 {
                     tracing::info!(path = %self.cfg.store.path().display(), "token file changed; switching to the new token");
-                    self.install(t, TokenOrigin::TokenFile).await;
+                    self.install(t, TokenOrigin::TokenFile, None).await;
                 }
             }
             Ok(None) => {}
@@ -580,6 +620,41 @@ impl Task {
         self.io
             .state
             .send_if_modified(|v| std::mem::replace(v, state) != state);
+        self.publish_in_use();
+    }
+
+    /// Tells the cluster's token sharing which token is in use and what the broker made of it.
+    fn publish_in_use(&self) {
+        let Some(shared) = &self.io.shared else {
+            return;
+        };
+        let verdict = match self.machine.state {
+            AuthState::Valid => Verdict::Accepted,
+            AuthState::Expired => Verdict::Refused,
+            AuthState::Refreshing | AuthState::Required => Verdict::Unchecked,
+        };
+        let now = match (&self.current, self.since) {
+            (Some(t), Some(since)) => Some(TokenInUse {
+                token: t.clone(),
+                since,
+                expires: self.view.borrow().expiry_hint,
+                verdict,
+            }),
+            _ => None,
+        };
+        shared.in_use.send_if_modified(|v| {
+            let changed = match (v.as_ref(), now.as_ref()) {
+                (Some(a), Some(b)) => {
+                    !a.same_token(b) || a.since != b.since || a.verdict != b.verdict
+                }
+                (None, None) => false,
+                _ => true,
+            };
+            if changed {
+                v.clone_from(&now);
+            }
+            changed
+        });
     }
 }
 
@@ -618,6 +693,13 @@ async fn recv_event(
 ) -> Result<FeedEvent, broadcast::error::RecvError> {
     match rx {
         Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_shared(shared: &mut Option<SharedToken>) -> Option<TokenInUse> {
+    match shared {
+        Some(s) => s.take.recv().await,
         None => std::future::pending().await,
     }
 }

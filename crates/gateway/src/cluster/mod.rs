@@ -2,22 +2,30 @@
 //! only the leader holds broker sockets. `lease` is the election's pure state machine, `store`
 //! the lock in Redis, `elect` the task joining them, `observe` an edge's read-only view of it,
 //! `gate` leadership as a run condition of the feed; `demand` (pure) and `demand_io` carry
-//! each edge's demand to the leader; `board` holds the leader's status (auth, feed) in Redis for
-//! the nodes that do not lead; `roster` lists the live edges; `sessions` shares the dashboard's
+//! each edge's demand to the leader; `token` (pure) and `token_io` share the broker token
+//! through Redis, sealed by `sealed`; `login_states`, `forward` and `exchange_io` let a broker
+//! login complete on any node; `board` holds the leader's status (auth, feed) in Redis for the
+//! nodes that do not lead; `roster` lists the live edges; `sessions` shares the dashboard's
 //! sign-ins. Role `all` (the default) starts none of this.
 
 pub mod board;
 pub mod demand;
 pub mod demand_io;
 pub mod elect;
+pub mod exchange_io;
+pub mod forward;
 pub mod gate;
 pub mod lease;
+pub mod login_states;
 pub mod observe;
 pub mod overview;
 pub mod roster;
 pub mod sessions;
+pub mod sealed;
 pub mod store;
 pub mod ticks;
+pub mod token;
+pub mod token_io;
 
 use crate::config::{ClusterConfig, Role};
 use elect::{ElectionIo, ElectionView};
@@ -55,6 +63,8 @@ pub struct ClusterHandle {
     pub edges: watch::Receiver<Vec<String>>,
     /// The leader's status in Redis.
     pub board: board::StatusBoard,
+    /// Logins across nodes and the shared token: Redis, the sealing key, the broker account.
+    pub login: forward::LoginLink,
 }
 
 /// The `cluster` section of the health document.
@@ -108,12 +118,14 @@ impl ClusterHandle {
 /// being down at start is no error).
 pub fn start(
     config: &ClusterConfig,
+    account: token::Account,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<Option<ClusterHandle>, StoreError> {
     let Some(url) = config.redis.as_ref().filter(|_| config.role.clustered()) else {
         return Ok(None);
     };
+    let secret = config.secret_key.as_ref().ok_or(StoreError::NoSecretKey)?;
     let (leading_tx, leading) = watch::channel(false);
     let (view_tx, view) = watch::channel(ElectionView::default());
     tracing::info!(node = %config.node, role = config.role.as_str(), redis = %url, "cluster mode");
@@ -135,6 +147,14 @@ pub fn start(
         feeding: watch::channel(false).1,
         edges,
         board: board::StatusBoard::new(conn.clone(), ANSWER_WITHIN),
+        login: forward::LoginLink {
+            client: redis::Client::open(url.expose())?,
+            conn: conn.clone(),
+            key: sealed::SealKey::derive(secret),
+            account,
+            redis: url.redacted().to_string(),
+            answer_within: ANSWER_WITHIN,
+        },
     };
     tracker.spawn(roster::run(handle.link.clone(), edges_tx, shutdown.clone()));
     let store = LockStore::new(conn, &config.node, times.lease, ANSWER_WITHIN);

@@ -59,6 +59,9 @@ pub enum StoreError {
     Timeout(Duration),
     #[error("{0}")]
     Redis(#[from] redis::RedisError),
+    /// Caught by the configuration first; here for a configuration built in code.
+    #[error("FEEDGATE_SECRET_KEY is missing: a clustered role needs it")]
+    NoSecretKey,
 }
 
 impl StoreError {
@@ -67,6 +70,7 @@ impl StoreError {
         match self {
             StoreError::Timeout(_) => "timeout".into(),
             StoreError::Redis(e) => format!("{:?}", e.kind()),
+            StoreError::NoSecretKey => "no secret key".into(),
         }
     }
 }

@@ -1,6 +1,7 @@
-//! The cluster section (DESIGN.md §9): `FEEDGATE_ROLE`, `FEEDGATE_REDIS_URL`, `FEEDGATE_NODE`.
-//! The Redis URL may carry a password, so it is kept as a secret and shown only in its
-//! redacted form (in errors, logs and health alike).
+//! The cluster section (DESIGN.md §9): `FEEDGATE_ROLE`, `FEEDGATE_REDIS_URL`, `FEEDGATE_NODE`,
+//! `FEEDGATE_SECRET_KEY`. The Redis URL may carry a password, so it is kept as a secret and
+//! shown only in its redacted form (in errors, logs and health alike); the secret key is never
+//! shown at all.
 
 use super::reader::Reader;
 use secrecy::{ExposeSecret, SecretString};
@@ -126,6 +127,9 @@ pub struct ClusterConfig {
     pub redis: Option<RedisUrl>,
     /// `FEEDGATE_NODE`: this process's name in the cluster (default: the host name).
     pub node: String,
+    /// `FEEDGATE_SECRET_KEY`: seals the broker token the nodes share through Redis; required
+    /// by every role but `all` (and ignored by it), the same on every node of a cluster.
+    pub secret_key: Option<SecretString>,
 }
 
 impl Default for ClusterConfig {
@@ -134,6 +138,7 @@ impl Default for ClusterConfig {
             role: Role::All,
             redis: None,
             node: host_name(),
+            secret_key: None,
         }
     }
 }
@@ -154,8 +159,11 @@ fn host_name() -> String {
 const ROLE: &str = "FEEDGATE_ROLE";
 const REDIS: &str = "FEEDGATE_REDIS_URL";
 const NODE: &str = "FEEDGATE_NODE";
+const SECRET_KEY: &str = "FEEDGATE_SECRET_KEY";
+/// The shortest secret key taken: 32 characters (`openssl rand -hex 32` makes 64).
+pub const SECRET_KEY_MIN: usize = 32;
 
-/// `FEEDGATE_ROLE`, `FEEDGATE_REDIS_URL`, `FEEDGATE_NODE`.
+/// `FEEDGATE_ROLE`, `FEEDGATE_REDIS_URL`, `FEEDGATE_NODE`, `FEEDGATE_SECRET_KEY`.
 pub(super) fn cluster(r: &mut Reader<'_>) -> ClusterConfig {
     let role = match r.raw(ROLE) {
         None => Role::All,
@@ -201,7 +209,44 @@ pub(super) fn cluster(r: &mut Reader<'_>) -> ClusterConfig {
             host_name()
         }
     };
-    ClusterConfig { role, redis, node }
+    let secret_key = secret_key(r, role);
+    ClusterConfig {
+        role,
+        redis,
+        node,
+        secret_key,
+    }
+}
+
+/// `FEEDGATE_SECRET_KEY`: a clustered role refuses to start without one, because the login
+/// token the leader shares in Redis is sealed with it and a standby that cannot open it cannot
+/// use the login after a failover. The value itself never appears in an error.
+fn secret_key(r: &mut Reader<'_>, role: Role) -> Option<SecretString> {
+    let raw = r.raw(SECRET_KEY);
+    let how = "make one with `openssl rand -hex 32` and give every node of the cluster the same";
+    match raw {
+        _ if !role.clustered() => None,
+        None => {
+            r.fail(
+                SECRET_KEY,
+                "",
+                format!(
+                    "a secret key of at least {SECRET_KEY_MIN} characters: {ROLE}={} shares the broker login through Redis sealed with it, so that a standby can use the login after a failover; {how}",
+                    role.as_str()
+                ),
+            );
+            None
+        }
+        Some(v) if v.chars().count() < SECRET_KEY_MIN => {
+            r.fail(
+                SECRET_KEY,
+                &format!("({} characters)", v.chars().count()),
+                format!("at least {SECRET_KEY_MIN} characters; {how}"),
+            );
+            None
+        }
+        Some(v) => Some(SecretString::from(v.to_string())),
+    }
 }
 
 /// A node name fits in a log field, a Redis value and a JSON string unescaped.
@@ -225,6 +270,12 @@ mod tests {
     use super::*;
     use crate::config::GatewayConfig;
     use std::collections::BTreeMap;
+
+    /// A secret key as `openssl rand -hex 32` makes one.
+    const KEY: (&str, &str) = (
+        "FEEDGATE_SECRET_KEY",
+        "6b1f0e6c2a9d4e83b7c15f20a4d98e3c71b2f5a6c8d9e0f1a2b3c4d5e6f70819",
+    );
 
     fn parse(pairs: &[(&str, &str)]) -> Result<ClusterConfig, String> {
         let vars: BTreeMap<String, String> = pairs
@@ -257,7 +308,11 @@ mod tests {
             ("edge, ingest", Role::IngestEdge),
             ("ingest,ingest", Role::Ingest),
         ] {
-            let c = parse(&[("FEEDGATE_ROLE", raw), ("FEEDGATE_REDIS_URL", "redis://h")]);
+            let c = parse(&[
+                ("FEEDGATE_ROLE", raw),
+                ("FEEDGATE_REDIS_URL", "redis://h"),
+                KEY,
+            ]);
             assert_eq!(c.unwrap().role, want, "{raw}");
         }
         for bad in ["leader", "all,edge", "ingest;edge"] {
@@ -287,7 +342,12 @@ mod tests {
             ("redis://h", "redis://h"),
         ];
         for (raw, redacted) in table {
-            let c = parse(&[("FEEDGATE_ROLE", "ingest"), ("FEEDGATE_REDIS_URL", raw)]).unwrap();
+            let c = parse(&[
+                ("FEEDGATE_ROLE", "ingest"),
+                ("FEEDGATE_REDIS_URL", raw),
+                KEY,
+            ])
+            .unwrap();
             let url = c.redis.unwrap();
             assert_eq!(url.redacted(), redacted);
             assert_eq!(url.expose(), raw);
@@ -300,11 +360,36 @@ mod tests {
             "h:6379",
             "redis://h/0?x=1",
         ] {
-            let e = parse(&[("FEEDGATE_ROLE", "edge"), ("FEEDGATE_REDIS_URL", bad)]).unwrap_err();
+            let e =
+                parse(&[("FEEDGATE_ROLE", "edge"), ("FEEDGATE_REDIS_URL", bad), KEY]).unwrap_err();
             assert!(e.contains("FEEDGATE_REDIS_URL"), "{e}");
             assert!(!e.contains("s3cret"), "the password leaked: {e}");
             assert!(!e.contains("needs Redis"), "one error per variable: {e}");
         }
+    }
+
+    #[test]
+    fn a_clustered_role_needs_a_secret_key() {
+        for role in ["ingest", "edge", "ingest,edge"] {
+            let base = [("FEEDGATE_ROLE", role), ("FEEDGATE_REDIS_URL", "redis://h")];
+            let e = parse(&base).unwrap_err();
+            assert!(
+                e.contains("FEEDGATE_SECRET_KEY")
+                    && e.contains("openssl rand -hex 32")
+                    && e.contains("failover"),
+                "{e}"
+            );
+            let short = "0123456789abcdef0123456789abcde";
+            let e = parse(&[base[0], base[1], ("FEEDGATE_SECRET_KEY", short)]).unwrap_err();
+            assert!(e.contains("at least 32"), "{e}");
+            assert!(!e.contains(short), "the key leaked: {e}");
+            let c = parse(&[base[0], base[1], KEY]).unwrap();
+            assert!(!format!("{c:?}").contains(KEY.1), "Debug shows the key");
+            assert_eq!(c.secret_key.unwrap().expose_secret(), KEY.1);
+        }
+        // Role `all` never needs one (and ignores one given).
+        assert!(parse(&[]).unwrap().secret_key.is_none());
+        assert!(parse(&[KEY]).unwrap().secret_key.is_none());
     }
 
     #[test]

@@ -16,9 +16,19 @@
 //! issues is bound to that session ([`crate::access::sessions`]); the callback needs the
 //! matching login cookie rather than the session cookie, which the broker's cross-site
 //! redirect does not carry.
+//!
+//! In a cluster (DESIGN.md §9) the login completes on whichever node the redirect reaches: the
+//! state and its binding live in Redis ([`crate::cluster::login_states`]; the binding, not the
+//! session that started it, is what the callback proves there, since sessions are per node),
+//! and a node that does not lead hands the code to the leader ([`crate::cluster::forward`]),
+//! which alone exchanges it and shares the token with every node.
 
+use crate::access::sessions::LoginStateError;
 use crate::auth::VerifyResult;
-use crate::brokers::BrokerError;
+use crate::auth::exchange::{LoginFailure, complete};
+use crate::auth::login::StateError;
+use crate::cluster::forward::{self, ForwardError};
+use crate::cluster::login_states;
 use crate::config::AuthMode;
 use crate::http::access::ClientIp;
 use crate::http::{AppState, cookies};
@@ -35,6 +45,9 @@ use tokio::time::Instant;
 pub async fn login(State(app): State<AppState>, headers: HeaderMap) -> Response {
     if app.access().mode == AuthMode::Off {
         let state = app.auth().logins.issue();
+        if let Err(page) = remember_in_cluster(&app, &state, None).await {
+            return page;
+        }
         return found(&app.broker().login_url(&state));
     }
     let started = cookies::cookie_id(&headers)
@@ -46,6 +59,9 @@ pub async fn login(State(app): State<AppState>, headers: HeaderMap) -> Response 
             "The broker login belongs to a signed-in dashboard session: sign in on the dashboard with an admin key, then start the login there.",
         );
     };
+    if let Err(page) = remember_in_cluster(&app, &state, Some(&binding)).await {
+        return page;
+    }
     let mut resp = found(&app.broker().login_url(&state));
     let ttl = crate::access::sessions::LOGIN_TTL.as_secs();
     let attrs = format!("SameSite=Lax; Path=/api/auth/callback; Max-Age={ttl}");
@@ -53,6 +69,29 @@ pub async fn login(State(app): State<AppState>, headers: HeaderMap) -> Response 
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     resp
+}
+
+/// In a cluster, the login's state (and binding) go to Redis, so the callback verifies on
+/// whichever node the broker's redirect reaches.
+async fn remember_in_cluster(
+    app: &AppState,
+    state: &str,
+    binding: Option<&str>,
+) -> Result<(), Response> {
+    let Some(c) = app.health().cluster.as_ref() else {
+        return Ok(());
+    };
+    let ttl = crate::access::sessions::LOGIN_TTL;
+    login_states::remember(&c.login, state, binding, ttl)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "cannot record a login in Redis");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The login cannot start",
+                &format!("Redis does not answer ({e}), and in a cluster the login is recorded there so that any node can complete it. Try again in a minute."),
+            )
+        })
 }
 
 /// `302 Found` (DESIGN.md §5; axum's `Redirect::to` would answer 303), never cached: the
@@ -115,7 +154,11 @@ pub async fn callback(
             &detail,
         );
     }
-    let request_token = match check_callback(&app, &headers, &q) {
+    let checked = match check_state(&app, &headers, &q).await {
+        Ok(()) => check_code(&app, &q),
+        Err(r) => Err(r),
+    };
+    let request_token = match checked {
         Ok(t) => t,
         Err(refusal) => return refused_callback(&app, ip, refusal),
     };
@@ -126,18 +169,47 @@ pub async fn callback(
             "Another login is being exchanged with the broker right now; wait a moment and reload the dashboard.",
         );
     };
-    let grant = match app.broker().exchange(request_token).await {
-        Ok(g) => g,
-        Err(e) => return exchange_failed(&app, &e),
-    };
-    if let Err(e) = app.auth().store_grant(grant).await {
-        return error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Login could not be saved",
-            &e.to_string(),
-        );
+    match exchange(&app, request_token).await {
+        Ok(()) => login_done(&app),
+        Err(page) => page,
     }
-    login_done(&app)
+}
+
+/// Exchanges the code here (role `all`, or the cluster's leader) or hands it to the leader.
+async fn exchange(app: &AppState, code: String) -> Result<(), Response> {
+    let forward_to_leader = app
+        .health()
+        .cluster
+        .as_ref()
+        .filter(|c| !*c.leading.borrow());
+    let Some(c) = forward_to_leader else {
+        return complete(app.broker().as_ref(), app.auth(), code)
+            .await
+            .map_err(|e| {
+                let status = match e {
+                    LoginFailure::NotSaved(_) => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::BAD_GATEWAY,
+                };
+                error_page(status, "Login could not be completed", &e.to_string())
+            });
+    };
+    let code = secrecy::SecretString::from(code);
+    let now = app.clock().now();
+    forward::ask(&c.login, &c.node, &code, now, forward::WAIT)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "a login handed to the leader did not complete");
+            let (status, title) = match e {
+                ForwardError::Failed(_) => {
+                    (StatusCode::BAD_GATEWAY, "Login could not be completed")
+                }
+                _ => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "No leader to complete the login",
+                ),
+            };
+            error_page(status, title, &e.to_string())
+        })
 }
 
 /// The login went through: summarise the callbacks refused before it, drop the login cookie,
@@ -176,9 +248,26 @@ struct Refusal {
     detail: String,
 }
 
-/// The callback's state (bound to the browser's login when access control is on), the broker's
-/// success status and a well-formed code, checked before the broker is called.
-fn check_callback(app: &AppState, headers: &HeaderMap, q: &Callback) -> Result<String, Refusal> {
+/// The callback's state: issued here (role `all`) or by any node (a cluster, through Redis),
+/// and bound to the browser's login when access control is on.
+async fn check_state(app: &AppState, headers: &HeaderMap, q: &Callback) -> Result<(), Refusal> {
+    let refusal = |detail: String| Refusal {
+        kind: "bad state",
+        title: "This login link is not valid",
+        detail,
+    };
+    let keys = app.access().mode == AuthMode::Keys;
+    let binding = cookies::cookie(headers, cookies::LOGIN_COOKIE).filter(|_| keys);
+    if let Some(c) = app.health().cluster.as_ref() {
+        let state = q.state.as_deref().filter(|s| !s.is_empty());
+        let state = state.ok_or_else(|| refusal(StateError::Missing.to_string()))?;
+        if keys && binding.is_none() {
+            return Err(refusal(LoginStateError::NotBound.to_string()));
+        }
+        return login_states::consume(&c.login, state, binding.as_deref())
+            .await
+            .map_err(|e| refusal(e.to_string()));
+    }
     let state_ok = match app.access().mode {
         AuthMode::Off => app
             .auth()
@@ -186,23 +275,19 @@ fn check_callback(app: &AppState, headers: &HeaderMap, q: &Callback) -> Result<S
             .consume(q.state.as_deref())
             .map_err(|e| e.to_string()),
         AuthMode::Keys => match q.state.as_deref().filter(|s| !s.is_empty()) {
-            None => Err(crate::auth::login::StateError::Missing.to_string()),
-            Some(state) => {
-                let binding = cookies::cookie(headers, cookies::LOGIN_COOKIE);
-                app.access()
-                    .sessions
-                    .finish_login(binding.as_deref(), state, Instant::now())
-                    .map_err(|e| e.to_string())
-            }
+            None => Err(StateError::Missing.to_string()),
+            Some(state) => app
+                .access()
+                .sessions
+                .finish_login(binding.as_deref(), state, Instant::now())
+                .map_err(|e| e.to_string()),
         },
     };
-    if let Err(detail) = state_ok {
-        return Err(Refusal {
-            kind: "bad state",
-            title: "This login link is not valid",
-            detail,
-        });
-    }
+    state_ok.map_err(refusal)
+}
+
+/// The broker's success status and a well-formed code, checked before the broker is called.
+fn check_code(app: &AppState, q: &Callback) -> Result<String, Refusal> {
     if !q.succeeded() {
         return Err(Refusal {
             kind: "no success status",
@@ -265,28 +350,6 @@ fn refused_callback(app: &AppState, ip: Option<std::net::IpAddr>, r: Refusal) ->
         tracing::warn!(reason = r.kind, detail = %r.detail, client_ip = ?ip, "login callback refused (repeats are counted, not logged)");
     }
     error_page(StatusCode::BAD_REQUEST, r.title, &r.detail)
-}
-
-/// The broker would not turn the login code into a token: says whether to check the app secret
-/// (a refusal) or try again (the broker was unreachable).
-fn exchange_failed(app: &AppState, e: &BrokerError) -> Response {
-    tracing::warn!(error = %e, "request token exchange failed");
-    let detail = if e.is_auth() {
-        let secret = match app.broker().name() {
-            "fyers" => "FYERS_SECRET_ID",
-            _ => "ZERODHA_API_SECRET",
-        };
-        format!(
-            "The broker refused the login code (it is single-use and short-lived) or the app secret is wrong. Check {secret}."
-        )
-    } else {
-        format!("Could not reach the broker to finish the login: {e}.")
-    };
-    error_page(
-        StatusCode::BAD_GATEWAY,
-        "Login could not be completed",
-        &detail,
-    )
 }
 
 pub async fn verify(State(app): State<AppState>) -> Json<VerifyResult> {

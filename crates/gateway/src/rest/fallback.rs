@@ -578,6 +578,7 @@ pub(crate) mod testing {
                     state: view_tx,
                     feed_events: None,
                     pre_market: pre_rx,
+                    shared: None,
                 },
                 shutdown.clone(),
                 tracker,

@@ -4,12 +4,15 @@
 //! ingest node subscribes its own joined with every edge's); and the ticks through Redis: the
 //! hub's tap and the leader's publisher on an ingest node, the relay into the hub on every node;
 //! the leader's status (auth, feed) through Redis for health on every node; candle files
-//! written by the leader alone.
+//! written by the leader alone; the broker token shared through Redis between every node's
+//! auth task, and the logins other nodes forward to the leader.
 
 use super::Wiring;
 use super::control::Schedule;
+use crate::auth::SharedToken;
 use crate::cluster::ticks::{publish, relay, tap};
-use crate::cluster::{self, ClusterHandle, store};
+use crate::cluster::{self, ClusterHandle, exchange_io, store, token, token_io};
+use crate::config::Broker;
 use crate::hub::HubHandle;
 use crate::hub::archive::Archive;
 use crate::model::demand::{Demand, RunPolicy};
@@ -37,7 +40,81 @@ impl Tap {
 impl Wiring {
     /// Starts the cluster part of the role, if any.
     pub(super) fn start_cluster(&self) -> Result<Option<ClusterHandle>, store::StoreError> {
-        cluster::start(&self.config.cluster, self.shutdown.clone(), &self.tracker)
+        cluster::start(
+            &self.config.cluster,
+            self.account(),
+            self.shutdown.clone(),
+            &self.tracker,
+        )
+    }
+
+    /// The broker account whose token the cluster shares (the sealed token's binding).
+    pub(super) fn account(&self) -> token::Account {
+        let c = &self.config;
+        let api_key = match c.broker {
+            Broker::Kite => c.kite.api_key.clone(),
+            Broker::Fyers => c.fyers.app_id.clone(),
+        };
+        token::Account {
+            broker: self.broker.name().to_string(),
+            api_key,
+        }
+    }
+
+    /// Spawns the token sharing of a clustered node; returns the auth task's side of it.
+    pub(super) fn share_token(&self, cluster: Option<&ClusterHandle>) -> Option<SharedToken> {
+        let c = cluster?;
+        let (in_use_tx, in_use) = watch::channel(None);
+        let (take_tx, take) = mpsc::channel(1);
+        self.tracker.spawn(token_io::run(
+            token_io::TokenShareIo {
+                conn: c.link.conn.clone(),
+                key: c.login.key.clone(),
+                account: c.login.account.clone(),
+                clock: self.clock.clone(),
+                in_use,
+                take: take_tx,
+                leading: c.leading.clone(),
+                redis: c.redis.clone(),
+                answer_within: cluster::ANSWER_WITHIN,
+            },
+            self.shutdown.clone(),
+        ));
+        Some(SharedToken {
+            in_use: in_use_tx,
+            take,
+        })
+    }
+
+    /// On a node that may lead: completes the logins other nodes forward (the broker's
+    /// exchange and this node's auth task), one at a time.
+    pub(super) fn serve_forwarded_logins(
+        &self,
+        cluster: Option<&ClusterHandle>,
+        auth: &crate::auth::AuthHandle,
+    ) {
+        let Some(c) = cluster.filter(|c| c.role.ingests()) else {
+            return;
+        };
+        let (tx, mut rx) = mpsc::channel::<exchange_io::Exchange>(1);
+        self.tracker.spawn(exchange_io::serve(
+            exchange_io::ExchangeIo {
+                link: c.login.clone(),
+                leading: c.leading.clone(),
+                clock: self.clock.clone(),
+                exchanges: tx,
+            },
+            self.shutdown.clone(),
+        ));
+        let (broker, auth) = (self.broker.clone(), auth.clone());
+        self.tracker.spawn(async move {
+            while let Some(x) = rx.recv().await {
+                tracing::info!(from = %x.from, "completing a login another node received");
+                let code = secrecy::ExposeSecret::expose_secret(&x.code).to_string();
+                let r = crate::auth::exchange::complete(broker.as_ref(), &auth, code).await;
+                let _ = x.reply.send(r.map_err(|e| e.to_string()));
+            }
+        });
     }
 
     /// When the broker feed (sockets and REST fallback) should run.

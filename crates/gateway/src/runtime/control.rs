@@ -80,6 +80,7 @@ impl Wiring {
         out: AuthSenders,
         upstream: &UpstreamHandle,
         token_checks: mpsc::Receiver<()>,
+        shared: Option<auth::SharedToken>,
     ) -> AuthHandle {
         let (env_token, store) = (
             self.config.env_token(),
@@ -99,6 +100,7 @@ impl Wiring {
                 state: out.state,
                 feed_events: Some(upstream.subscribe_events()),
                 pre_market: token_checks,
+                shared,
             },
             self.shutdown.clone(),
             &self.tracker,

@@ -20,6 +20,35 @@ pub struct StoredToken {
     pub issued_at: Option<DateTime<Utc>>,
 }
 
+/// What the broker made of a token in use, as far as this node knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not checked yet (or the check could not reach the broker).
+    Unchecked,
+    Accepted,
+    Refused,
+}
+
+/// The token a node uses, as the cluster shares it (DESIGN.md §9): the auth task publishes it,
+/// the cluster's token sharing writes it to Redis (on the leader) and hands a newer one back.
+#[derive(Debug, Clone)]
+pub struct TokenInUse {
+    pub token: StoredToken,
+    /// How recent the token is: when it was issued where that is known, else when a node
+    /// first put it in use. The newer of two tokens wins.
+    pub since: DateTime<Utc>,
+    /// The broker's documented expiry, when known (the shared copy expires with it).
+    pub expires: Option<DateTime<Utc>>,
+    pub verdict: Verdict,
+}
+
+impl TokenInUse {
+    /// Holds the same token.
+    pub fn same_token(&self, other: &TokenInUse) -> bool {
+        crate::model::secret::same_secret(&self.token.token, &other.token.token)
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct FileFormat {
     /// Written for people reading the file; a hand-written file may leave it out.

@@ -214,7 +214,7 @@ fn attr(tag: &str, attr: &str) -> Option<String> {
 
 /// A page's one `<form>`: its method, action and its inputs' (name, value) pairs, the way a
 /// browser would submit them.
-fn parse_form(html: &str) -> (String, String, Vec<(String, String)>) {
+pub fn parse_form(html: &str) -> (String, String, Vec<(String, String)>) {
     let start = html.find("<form").expect("a <form> on the login page");
     let end = html[start..].find("</form>").expect("</form>") + start;
     let form = &html[start..end];

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::data_dir::feedgate_binary;
-use super::redis_server::{RedisServer, free_port};
+use super::redis_server::{RedisServer, SECRET_KEY, free_port};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -63,13 +63,25 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `feedgate serve` as node `name` with `role` and its own watchlist `instruments`.
     pub fn node(&self, name: &'static str, role: &str, instruments: &str) -> Node {
+        self.node_with(name, role, instruments, &[])
+    }
+
+    /// [`Cluster::node`] with variables changed: `(name, Some(value))` sets one, `(name,
+    /// None)` removes one.
+    pub fn node_with(
+        &self,
+        name: &'static str,
+        role: &str,
+        instruments: &str,
+        vars: &[(&str, Option<&str>)],
+    ) -> Node {
         let data = self.dir.path().join(name);
         std::fs::create_dir_all(&data).expect("data dir");
         let log = self.dir.path().join(format!("{name}.log"));
         let port = free_port();
         let defaults = feedgate_sim::SimConfig::default();
-        let child = Command::new(&self.bin)
-            .arg("serve")
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("serve")
             .current_dir(&data)
             .env_clear()
             .env("FEEDGATE_DATA_DIR", &data)
@@ -78,18 +90,25 @@ impl Cluster {
             .env("FEEDGATE_ROLE", role)
             .env("FEEDGATE_REDIS_URL", &self.redis_url)
             .env("FEEDGATE_NODE", name)
+            .env("FEEDGATE_SECRET_KEY", SECRET_KEY)
             .env("FEEDGATE_RECORD", "off")
             .env("FEEDGATE_INSTRUMENTS", instruments)
             .env("DEV_MODE", "true")
             .env("KITE_API_URL", &self.kite_api)
             .env("KITE_WS_URL", &self.kite_ws)
+            .env("KITE_LOGIN_URL", format!("{}/connect/login", self.kite_api))
             .env("ZERODHA_API_KEY", &defaults.api_key)
             .env("ZERODHA_API_SECRET", &defaults.api_secret)
             .env("ZERODHA_ACCESS_TOKEN", &self.token)
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("feedgate serve starts");
+            .stderr(std::fs::File::create(&log).expect("log file"));
+        for (k, v) in vars {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let child = cmd.spawn().expect("feedgate serve starts");
         Node {
             name,
             child,

@@ -81,6 +81,9 @@ impl Drop for RedisServer {
 }
 
 /// A port nothing listens on right now.
+/// The `FEEDGATE_SECRET_KEY` the nodes of a test cluster share (a clustered role needs one).
+pub const SECRET_KEY: &str = "3f9c1b7e5a2d4c8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6";
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

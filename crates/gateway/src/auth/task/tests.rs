@@ -129,6 +129,17 @@ impl Harness {
         env: Option<&str>,
         store_at: impl FnOnce(&Path) -> TokenStore,
     ) -> Self {
+        Self::start_with(broker, file, env, store_at, None).await
+    }
+
+    /// [`Harness::start`] in a cluster: `shared` is the token sharing's side.
+    async fn start_with(
+        broker: ScriptedBroker,
+        file: Option<&str>,
+        env: Option<&str>,
+        store_at: impl FnOnce(&Path) -> TokenStore,
+        shared: Option<SharedToken>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = store_at(dir.path());
         if let Some(t) = file {
@@ -158,6 +169,7 @@ impl Harness {
                 state: view_tx,
                 feed_events: Some(events_rx),
                 pre_market,
+                shared,
             },
             shutdown.clone(),
             &TaskTracker::new(),
@@ -520,4 +532,77 @@ async fn an_unusable_token_file_is_a_warning_once_per_change() {
     assert_eq!(logs.count(SAID), 2, "another change, another warning");
     assert_eq!(h.state(), AuthState::Valid);
     assert_eq!(h.published(), Some((1, "tok".into())));
+}
+
+/// In a cluster: the task says which token it uses and what the broker made of it, and takes
+/// a newer token from the cluster like any other (checked, saved to the file, origin
+/// `cluster`, with the shared token's age kept).
+#[tokio::test(start_paused = true)]
+async fn a_token_from_the_cluster_is_checked_saved_and_reported() {
+    let broker = ScriptedBroker::default();
+    broker.accept("env-tok", "Env User");
+    broker.reject("stale-tok");
+    broker.accept("shared-tok", "Shared User");
+    let (in_use_tx, mut in_use) = watch::channel(None);
+    let (take_tx, take) = mpsc::channel(1);
+    let shared = SharedToken {
+        in_use: in_use_tx,
+        take,
+    };
+    let store_at = |d: &Path| TokenStore::new(d, "kite");
+    let h = Harness::start_with(broker, None, Some("env-tok"), store_at, Some(shared)).await;
+    h.until("valid", |s| s.state == AuthState::Valid).await;
+    let own = in_use
+        .wait_for(|t| t.is_some())
+        .await
+        .unwrap()
+        .clone()
+        .unwrap();
+    assert_eq!(own.token.token.expose_secret(), "env-tok");
+    assert_eq!(own.verdict, Verdict::Accepted);
+
+    let since = DateTime::parse_from_rfc3339("2026-11-23T09:00:00+05:30")
+        .unwrap()
+        .to_utc();
+    let offered = |t: &str| TokenInUse {
+        token: StoredToken {
+            token: SecretString::from(t),
+            user_id: Some("AB1234".into()),
+            issued_at: None,
+        },
+        since,
+        expires: None,
+        verdict: Verdict::Unchecked,
+    };
+    take_tx.send(offered("shared-tok")).await.unwrap();
+    let s = h
+        .until("the cluster's token", |s| {
+            s.origin == Some(TokenOrigin::Cluster) && s.state == AuthState::Valid
+        })
+        .await;
+    assert_eq!(s.user_name.as_deref(), Some("Shared User"));
+    assert_eq!(h.published(), Some((2, "shared-tok".into())));
+    assert_eq!(h.file_token().as_deref(), Some("shared-tok"), "saved");
+    let own = in_use
+        .wait_for(|t| {
+            t.as_ref()
+                .is_some_and(|t| t.verdict == Verdict::Accepted && t.since == since)
+        })
+        .await
+        .unwrap()
+        .clone()
+        .unwrap();
+    assert_eq!(own.token.token.expose_secret(), "shared-tok");
+
+    // One the broker refuses is reported refused (and so never written to Redis).
+    take_tx.send(offered("stale-tok")).await.unwrap();
+    h.until("refused", |s| s.state == AuthState::Expired).await;
+    let own = in_use
+        .wait_for(|t| t.as_ref().is_some_and(|t| t.verdict == Verdict::Refused))
+        .await
+        .unwrap()
+        .clone()
+        .unwrap();
+    assert_eq!(own.token.token.expose_secret(), "stale-tok");
+    h.shutdown.cancel();
 }
