@@ -19,6 +19,7 @@ async fn node(redis: Option<&RedisServer>, name: &str) -> Env {
         Some(r) => {
             b.var("FEEDGATE_ROLE", "edge")
                 .var("FEEDGATE_REDIS_URL", &r.url())
+                .var("FEEDGATE_SECRET_KEY", common::redis_server::SECRET_KEY)
                 .start()
                 .await
         }
