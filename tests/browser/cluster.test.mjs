@@ -1,10 +1,13 @@
 // "Run a cluster" (README, DESIGN.md §9), end to end in a browser: a real redis-server, two
 // ingest nodes, two edges and Caddy running the repository's own deploy/cluster/Caddyfile
-// (the edges' addresses and the port made local), against `feedgate sim` as the broker. The
-// dashboard, signed in with a key through Caddy, streams live prices and names the edge that
-// serves it and the leader; the leader killed with SIGKILL → the page shows the other ingest
-// node leading and the rows stay live; the page's edge killed → the page reconnects through
-// Caddy to the other edge by itself and streams again.
+// (the edges' addresses and the port made local), against `feedgate sim` as the broker. No
+// node has a broker token: the dashboard, signed in with a key through Caddy, says the login is
+// required; its Login goes through the broker's page and back through Caddy to an edge, whose
+// callback hands the code to the leader; the page then streams and names the edge that serves
+// it and the leader. The leader killed with SIGKILL → the page shows the other ingest node
+// leading (with the same login, shared through Redis) and the rows stay live; the page's edge
+// killed → the page reconnects through Caddy to the other edge by itself, still signed in, and
+// streams again.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -73,13 +76,13 @@ describe('a cluster behind Caddy: two ingest nodes, two edges, Redis', () => {
     dir = await tempDir('feedgate-cluster-');
     const redisPort = await freePort();
     redis = startRedis(redisPort, dir);
-    const started = await Feedgate.start('cluster-sim', ['sim', '--listen', '127.0.0.1:0'], { ready: SIM_READY });
-    sim = started.fg;
-    simUrl = started.match[1];
-    const token = (await (await fetch(`${simUrl}/_sim/token`, { method: 'POST' })).json()).access_token;
-    assert.ok(token, 'the simulator minted an access token');
     const caddyPort = await freePort();
     origin = `http://127.0.0.1:${caddyPort}`;
+    const started = await Feedgate.start('cluster-sim', [
+      'sim', '--listen', '127.0.0.1:0', '--redirect-url', `${origin}/api/auth/callback`,
+    ], { ready: SIM_READY });
+    sim = started.fg;
+    simUrl = started.match[1];
     for (const name of ['ingest-1', 'ingest-2', 'edge-1', 'edge-2']) nodePorts.set(name, await freePort());
     edgePorts.push(nodePorts.get('edge-1'), nodePorts.get('edge-2'));
     const env = (name) => ({
@@ -96,7 +99,6 @@ describe('a cluster behind Caddy: two ingest nodes, two edges, Redis', () => {
       KITE_LOGIN_URL: `${simUrl}/connect/login`,
       ZERODHA_API_KEY: 'feedgate-sim',
       ZERODHA_API_SECRET: 'feedgate-sim-secret',
-      ZERODHA_ACCESS_TOKEN: token,
       DEV_MODE: 'true',
       FEEDGATE_DATA_DIR: join(dir, name),
     });
@@ -143,12 +145,18 @@ describe('a cluster behind Caddy: two ingest nodes, two edges, Redis', () => {
     }, { timeoutMs: 30_000 });
   }
 
-  test('signed in through Caddy, the page streams and names its edge and the leader', () => withFailureShot(page, 'cluster-live', async () => {
+  test('signed in through Caddy, the broker login completes through an edge; the page streams and names its edge and the leader', () => withFailureShot(page, 'cluster-live', async () => {
     await page.goto(`${origin}/`);
     await page.getByLabel('Key id').fill(KEY_ID);
     await page.getByLabel('Secret').fill(SECRET);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('#screener').waitFor({ state: 'visible' });
+    await waitFor('"Login required" on the page', async () => (await banner(page)).title === 'Login required', { timeoutMs: 20_000 });
+    await screenshot(page, 'cluster-0-login-required');
+    await page.getByRole('link', { name: 'Login' }).click();
+    await page.waitForURL((url) => url.pathname === '/connect/login');
+    await page.getByRole('button', { name: /log ?in/i }).click();
+    await page.waitForURL((url) => url.origin === origin && url.pathname === '/');
     const details = await liveVia();
     assert.match(details['Served by'], /^edge-[12] \(edge\)$/);
     assert.match(details.Leader, /^ingest-1, term \d+$/);
@@ -165,6 +173,10 @@ describe('a cluster behind Caddy: two ingest nodes, two edges, Redis', () => {
     assert.ok(cookies.some((c) => c.name === 'feedgate_edge'), `Caddy pinned the browser: ${cookies.map((c) => c.name)}`);
     const state = await (await fetch(`${simUrl}/_sim/state`)).json();
     assert.equal(state.connections?.length ?? state.connections, 1, `one broker connection: ${JSON.stringify(state.connections)}`);
+    const leader = await health('ingest-1');
+    assert.equal(leader.auth.token_source, 'login', 'the leader holds the login\'s token');
+    const leaderLog = readFileSync(join(ROOT, 'artifacts/logs/cluster-ingest-1.log'), 'utf8');
+    assert.match(leaderLog, /answered a login forwarded by another node/, 'the edge forwarded the code to the leader');
     await screenshot(page, 'cluster-1-live');
   }));
 
@@ -174,6 +186,8 @@ describe('a cluster behind Caddy: two ingest nodes, two edges, Redis', () => {
     await waitFor('ingest-2 named leader on the page', async () => /^ingest-2, term \d+$/.test((await banner(page)).details.Leader ?? ''), { timeoutMs: 15_000 });
     const details = await liveVia();
     assert.equal(details['Served by'], servedBy, 'the page kept its edge: no reconnect');
+    const standby = await health('ingest-2');
+    assert.equal(standby.auth.token_source, 'cluster', 'the new leader streams with the login shared through Redis');
     await screenshot(page, 'cluster-2-new-leader');
   }));
 
