@@ -137,6 +137,7 @@ impl Gateway {
             schedule,
             feed_run,
             feed_demand,
+            leader_status: cluster.as_ref().map(|_| watch::channel(None).0),
             cluster,
             reads,
             record,
@@ -227,6 +228,9 @@ struct Instruments {
 }
 
 /// The started core (hub, upstream, auth) and every watch the later steps read.
+/// Where the leader's status, as last read, is kept.
+type LeaderStatusTx = watch::Sender<Option<Arc<crate::status::shared::Received>>>;
+
 #[derive(Debug)]
 struct Core {
     hub: HubHandle,
@@ -240,6 +244,9 @@ struct Core {
     feed_demand: watch::Receiver<Arc<crate::model::demand::Demand>>,
     /// The cluster this node is part of (`None` for role `all`).
     cluster: Option<crate::cluster::ClusterHandle>,
+    /// In a cluster, the leader's status as last read (written by the status sharing, read by
+    /// the health and the status monitor).
+    leader_status: Option<LeaderStatusTx>,
     reads: StatusReads,
     /// The recorder's tap (its counters feed the health document).
     record: FrameTap,

@@ -78,6 +78,25 @@ fn terminate(node: &mut Node) {
     }
 }
 
+/// The first message a new `/ws/market` client of `node` gets.
+fn first_status(w: &World, node: &Node) -> Value {
+    use futures_util::StreamExt;
+    let url = format!("ws://127.0.0.1:{}/ws/market", node.port);
+    w.cluster.rt.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+                return serde_json::from_str(t.as_str()).unwrap();
+            }
+        }
+    })
+}
+
 fn candle_files(w: &World, node: &str) -> usize {
     std::fs::read_dir(w.cluster.dir.path().join(node).join("candles"))
         .map(|d| d.count())
@@ -122,6 +141,17 @@ fn an_edge_shows_the_leaders_auth_and_feed_and_says_when_there_is_no_leader() {
     assert!(h["feed"]["subscribed"].as_u64().unwrap() >= 3, "{h}");
     assert_eq!(h["recording"]["from"], "in-1", "{h}");
     assert_eq!(h["priority_status"], leader["priority_status"], "{h}");
+    // What the edge's clients are told is the leader's feed too, not the edge's own idle one.
+    let status = first_status(&w, &edge);
+    assert_eq!(status["type"], "connection_status", "{status}");
+    assert_eq!(status["auth_required"], false, "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with('✓'),
+        "{status}"
+    );
 
     // No ingest node left: the edge says so, whatever its own feed says.
     ingest.kill();

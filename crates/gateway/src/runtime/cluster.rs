@@ -223,12 +223,15 @@ impl Wiring {
 
     /// The leader writes its status for the others, who read it into `sources` (clustered
     /// roles only).
-    pub(super) fn share_status(&self, sources: &mut HealthSources) {
-        let Some(c) = sources.cluster.clone() else {
+    pub(super) fn share_status(
+        &self,
+        sources: &mut HealthSources,
+        leader_status: Option<&super::LeaderStatusTx>,
+    ) {
+        let (Some(c), Some(received)) = (sources.cluster.clone(), leader_status.cloned()) else {
             return;
         };
-        let (received, shared) = watch::channel(None);
-        sources.shared = Some(shared);
+        sources.shared = Some(received.subscribe());
         let io = shared_io::SharedIo {
             board: c.board.clone(),
             sources: sources.clone(),

@@ -126,6 +126,14 @@ impl Wiring {
                 feed_live: out.feed_live,
                 quality: out.quality,
                 relay: core.cluster.as_ref().map(|c| c.feeding.clone()),
+                follow: core
+                    .cluster
+                    .as_ref()
+                    .zip(core.leader_status.as_ref())
+                    .map(|(c, tx)| crate::status::follower::Follow {
+                        received: tx.subscribe(),
+                        view: c.view.clone(),
+                    }),
             },
             self.shutdown.clone(),
         ));

@@ -122,7 +122,7 @@ impl Wiring {
             cluster: core.cluster.clone(),
             shared: None,
         };
-        self.share_status(&mut sources);
+        self.share_status(&mut sources, core.leader_status.as_ref());
         sources
     }
 

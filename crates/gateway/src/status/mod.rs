@@ -3,6 +3,7 @@
 //! and its verdict, the view types clients read, Prometheus telemetry, and the log-once record of
 //! limit refusals; in a cluster, the leader's status shared with the other nodes.
 
+pub mod follower;
 pub mod health;
 pub mod limits;
 pub mod monitor;

@@ -184,6 +184,9 @@ pub struct MonitorIo {
     /// In a cluster, `true` while the leader's ticks flow in through Redis: data is live on
     /// this node without a broker connection of its own.
     pub relay: Option<watch::Receiver<bool>>,
+    /// In a cluster, the leader's status: what this node's clients are told while it does not
+    /// lead.
+    pub follow: Option<super::follower::Follow>,
 }
 
 /// Recomputes the status on every input change and once a second (freshness and quality).
@@ -202,6 +205,7 @@ pub async fn run(mut io: MonitorIo, shutdown: CancellationToken) {
             r = io.market.changed() => { if r.is_err() { break } false }
             r = io.auth.changed() => { if r.is_err() { break } false }
             r = io.fallback.changed() => { if r.is_err() { break } false }
+            () = super::follower::changed(&mut io.follow) => false,
             r = relay_changed(&mut io.relay) => {
                 if r.is_err() {
                     io.relay = None;
@@ -236,32 +240,34 @@ pub async fn run(mut io: MonitorIo, shutdown: CancellationToken) {
             login_url: io.login_url.clone(),
             poll_interval_s: io.poll_interval.as_secs(),
         };
+        let inputs = match &io.follow {
+            Some(f) => f.inputs(inputs, tokio::time::Instant::now()),
+            None => inputs,
+        };
         let st = client_status(&inputs);
-        io.status.send_if_modified(|cur| {
-            if *cur == st {
-                false
-            } else {
-                *cur = st;
-                true
-            }
-        });
+        io.status
+            .send_if_modified(|cur| std::mem::replace(cur, st.clone()) != st);
         record_feed_gauges(feed, polling, window.percent());
         let relayed = io.relay.as_ref().is_some_and(|r| *r.borrow());
         let live = feed == FeedState::Connected || polling || relayed;
         if !live {
             last_down_ms = now_ms;
         }
-        let feed_live = if live {
-            FeedLive::since(last_down_ms)
-        } else {
-            FeedLive::DOWN
-        };
-        io.feed_live
-            .send_if_modified(|cur| std::mem::replace(cur, feed_live) != feed_live);
-        let q = window.percent();
-        io.quality
-            .send_if_modified(|cur| std::mem::replace(cur, q) != q);
+        publish_live(&io, live, last_down_ms, window.percent());
     }
+}
+
+/// Whether the hub's values are live (and since when), and the quality.
+fn publish_live(io: &MonitorIo, live: bool, last_down_ms: i64, quality: f64) {
+    let feed_live = if live {
+        FeedLive::since(last_down_ms)
+    } else {
+        FeedLive::DOWN
+    };
+    io.feed_live
+        .send_if_modified(|cur| std::mem::replace(cur, feed_live) != feed_live);
+    io.quality
+        .send_if_modified(|cur| std::mem::replace(cur, quality) != quality);
 }
 
 /// The relay's next change; never, without one.
