@@ -153,6 +153,9 @@ describe('a cluster behind Caddy: two ingest nodes, two edges, Redis', () => {
     await page.locator('#screener').waitFor({ state: 'visible' });
     await waitFor('"Login required" on the page', async () => (await banner(page)).title === 'Login required', { timeoutMs: 20_000 });
     await screenshot(page, 'cluster-0-login-required');
+    // The login starts on the page's own edge, through Caddy (not at the leader's address).
+    const href = await page.getByRole('link', { name: 'Login' }).getAttribute('href');
+    assert.equal(new URL(href, origin).origin, origin, `the Login link: ${href}`);
     await page.getByRole('link', { name: 'Login' }).click();
     await page.waitForURL((url) => url.pathname === '/connect/login');
     await page.getByRole('button', { name: /log ?in/i }).click();

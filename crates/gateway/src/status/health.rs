@@ -193,8 +193,9 @@ fn pick(
     got: Option<&Received>,
     now: tokio::time::Instant,
 ) -> FeedSide {
+    let mine = own();
     let own = |whose| {
-        let (auth, feed, feed_state, recording) = own();
+        let (auth, feed, feed_state, recording) = mine.clone();
         FeedSide {
             auth,
             feed,
@@ -209,7 +210,10 @@ fn pick(
     let Some(status) = follow(got, c.term, now, STATUS_TTL) else {
         return own(Whose::NoLeader);
     };
-    let (auth, feed, recording) = status.shown();
+    let (mut auth, feed, recording) = status.shown();
+    // A login completes on any node (the leader exchanges the code): the browser starts it
+    // here, where its session is, not at the leader's address (which it may not reach).
+    auth.login_url = mine.0.login_url.clone();
     // The name came from a `FeedState` when the status was read.
     let feed_state = FeedState::deserialize(serde_json::Value::from(feed.state))
         .unwrap_or(FeedState::Disconnected);
@@ -418,13 +422,14 @@ mod tests {
         let (p, m) = judge(&side, &live_market(), true, Some(&c));
         assert_eq!(p, Priority::MarketSession, "{m}");
 
-        // A login the leader needs is the edge's verdict, with the leader's login action.
+        // A login the leader needs is the edge's verdict, with the login started here (the
+        // browser's session is on this node; the leader exchanges the code).
         status.auth.state = "required";
         status.auth.requires_login = true;
         let side = pick(own_edge, Some(&c), Some(&got(&status)), now);
         let (p, m) = judge(&side, &live_market(), true, Some(&c));
         assert_eq!(p, Priority::AuthRequired);
-        assert!(m.ends_with("http://in-1/api/login"), "{m}");
+        assert!(m.ends_with("http://edge-1/api/login"), "{m}");
 
         // The leader's feed down: said of the leader.
         let mut down = crate::status::shared::tests::status("in-1", 7);
