@@ -173,6 +173,41 @@ fn parse_header(b: &[u8]) -> io::Result<Option<(u8, (usize, usize), usize)>> {
     Ok(Some((opcode, (header, header + len), header + len)))
 }
 
+/// A well-behaved `/ws/market` client of `addr` until its connection ends: throttle 0, `symbols`
+/// in quote mode, every text frame handed to `on_text` with the instant its read began; `Err`
+/// says why it ended (it never ends otherwise).
+pub async fn watch_quotes(
+    addr: SocketAddr,
+    symbols: &[String],
+    mut on_text: impl FnMut(&[u8], std::time::Instant),
+) -> io::Result<()> {
+    let mut ws = WsConn::connect(addr, "/ws/market", 64 * 1024).await?;
+    ws.send_text(r#"{"action":"options","throttle_ms":0}"#)
+        .await?;
+    let list = serde_json::to_string(symbols).unwrap_or_default();
+    ws.send_text(&format!(
+        r#"{{"action":"subscribe","symbols":{list},"mode":"quote"}}"#
+    ))
+    .await?;
+    loop {
+        let mut at: Option<std::time::Instant> = None;
+        let mut closed = false;
+        let open = ws
+            .read_frames(|opcode, payload| {
+                let at = *at.get_or_insert_with(std::time::Instant::now);
+                match opcode {
+                    OP_CLOSE => closed = true,
+                    OP_TEXT => on_text(payload, at),
+                    _ => {}
+                }
+            })
+            .await?;
+        if !open || closed {
+            return Err(io::Error::other("closed by the gateway"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,6 @@
 //! plain `serde_json` parsing is cheap enough here.
 
 use crate::sendlog::SendLog;
-use crate::ws::{OP_CLOSE, OP_TEXT, WsConn};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -61,31 +60,7 @@ pub async fn run(
 }
 
 async fn session(addr: SocketAddr, symbols: &[String], rec: &mut Recorder) -> std::io::Result<()> {
-    let mut ws = WsConn::connect(addr, "/ws/market", 64 * 1024).await?;
-    ws.send_text(r#"{"action":"options","throttle_ms":0}"#)
-        .await?;
-    let list = serde_json::to_string(symbols).unwrap_or_default();
-    ws.send_text(&format!(
-        r#"{{"action":"subscribe","symbols":{list},"mode":"quote"}}"#
-    ))
-    .await?;
-    loop {
-        let mut at: Option<Instant> = None;
-        let mut closed = false;
-        let open = ws
-            .read_frames(|opcode, payload| {
-                let at = *at.get_or_insert_with(Instant::now);
-                match opcode {
-                    OP_CLOSE => closed = true,
-                    OP_TEXT => rec.on_text(payload, at),
-                    _ => {}
-                }
-            })
-            .await?;
-        if !open || closed {
-            return Err(std::io::Error::other("closed by the gateway"));
-        }
-    }
+    crate::ws::watch_quotes(addr, symbols, |payload, at| rec.on_text(payload, at)).await
 }
 
 struct Recorder {
