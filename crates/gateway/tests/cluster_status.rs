@@ -121,8 +121,14 @@ fn an_edge_shows_the_leaders_auth_and_feed_and_says_when_there_is_no_leader() {
         "the leader serves its own: {leader}"
     );
     assert_eq!(
-        steady(&h["auth"], &["token_age_hours"]),
-        steady(&leader["auth"], &["token_age_hours"])
+        steady(&h["auth"], &["token_age_hours", "login_url"]),
+        steady(&leader["auth"], &["token_age_hours", "login_url"])
+    );
+    // A login completes on any node: the edge offers its own, where the browser's session is.
+    assert_eq!(
+        h["auth"]["login_url"],
+        format!("http://127.0.0.1:{}/api/login", edge.port),
+        "{h}"
     );
     let moving = [
         "last_tick_seconds_ago",
