@@ -84,8 +84,9 @@ pub struct LoadResult {
     pub record_dropped: f64,
 }
 
-pub async fn load(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
-    let mut bed = Bed::start(BedSpec {
+/// The test bed a load run needs (the cluster run starts its own from the same).
+pub fn bed_spec(spec: &LoadSpec) -> BedSpec {
+    BedSpec {
         universe: spec.universe,
         rate: Some(spec.rate),
         throttle_ms: spec.throttle_ms,
@@ -93,8 +94,11 @@ pub async fn load(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
         batch: Some(spec.batch),
         login: false,
         record: spec.record,
-    })
-    .await?;
+    }
+}
+
+pub async fn load(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
+    let mut bed = Bed::start(bed_spec(spec)).await?;
     for i in 0..spec.clients {
         let plan = Plan {
             protocol: spec.protocol,

@@ -83,21 +83,9 @@ pub async fn run(spec: &LoadSpec, runs: usize) -> anyhow::Result<(String, Vec<[S
     Ok((render(spec, &pairs), pairs))
 }
 
-fn bed_spec(spec: &LoadSpec) -> BedSpec {
-    BedSpec {
-        universe: spec.universe,
-        rate: Some(spec.rate),
-        throttle_ms: spec.throttle_ms,
-        gateway_threads: spec.gateway_threads,
-        batch: Some(spec.batch),
-        login: false,
-        record: spec.record,
-    }
-}
-
 /// One setup, from scratch (its own simulator, Redis and processes).
 async fn run_setup(spec: &LoadSpec, setup: Setup) -> anyhow::Result<SetupRun> {
-    let bs = bed_spec(spec);
+    let bs = crate::scenario::bed_spec(spec);
     let redis = match setup {
         Setup::Single => None,
         Setup::Cluster => Some(RedisProc::start().await?),
